@@ -1,0 +1,22 @@
+//! The lab: a deterministic discrete-event simulator that runs the real Raft core on simulated
+//! nodes, disks, clocks and networks, injects faults, records what clients saw, and checks it.
+//!
+//! A seed decides everything (topology size, fault rates, workload, timings), so a failing
+//! seed reproduces bit for bit: `ninesdb lab replay --seed N` prints its event trace.
+
+pub mod bench;
+pub mod check;
+mod client;
+pub mod fuzz;
+pub mod kv;
+mod nemesis;
+pub mod net;
+pub mod node;
+pub mod options;
+pub mod params;
+pub mod rng;
+pub mod sim;
+
+pub use fuzz::{fuzz, replay_text, reproduce_command, run_seed, FuzzSummary};
+pub use options::{Bug, FaultSet, SimOptions};
+pub use sim::{RunReport, Sim};

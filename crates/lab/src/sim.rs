@@ -1,0 +1,413 @@
+//! The discrete-event world: an event queue in simulated microseconds, the network between
+//! nodes and clients, and the loop that drives nodes, clients, the nemesis and the checkers.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+
+use lincheck::kv::{KvInput, KvOutput};
+use lincheck::Operation;
+use raft::{Membership, NodeId, Role};
+
+use crate::check::Observer;
+use crate::client::SimClient;
+use crate::net::{Packet, Reply};
+use crate::node::{Effects, SimNode};
+use crate::options::{Bug, SimOptions};
+use crate::params::{Params, MS};
+use crate::rng::SimRng;
+
+/// Most events one run may process: a run that would go on forever is stopped and reported.
+pub const EVENTS_MAX: u64 = 200_000_000;
+
+/// Something that happens at a simulated time.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Tick { node: usize, incarnation: u64 },
+    /// Drain a node's Ready after an administrative call (no tick, no packet).
+    Flush { node: usize, incarnation: u64 },
+    DiskDone { node: usize, incarnation: u64 },
+    ToNode { node: usize, packet: Packet },
+    ToClient { client: usize, reply: Reply },
+    ClientWake { client: usize },
+    ClientTimeout { client: usize, request: u64 },
+    Nemesis,
+    Restart { node: usize },
+    Heal { epoch: u64 },
+    EndOfFaults,
+    StartFinalReads,
+}
+
+struct Scheduled {
+    time: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+/// Where a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Clients and faults.
+    Faults,
+    /// Everything healed; clients finish their work.
+    Healing,
+    /// One client reads every key; the results must show every acknowledged write.
+    FinalReads,
+    /// Nothing new; replicas must converge.
+    Converging,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub seed: u64,
+    pub violations: Vec<String>,
+    /// Keys whose linearizability check ran out of budget (neither pass nor fail).
+    pub undecided: Vec<String>,
+    pub events: u64,
+    pub simulated_micros: u64,
+    pub operations: usize,
+    pub acknowledged_writes: usize,
+    pub indeterminate: usize,
+    pub leaders_elected: usize,
+    pub trace: Vec<String>,
+}
+
+/// The simulated world.
+pub struct Sim {
+    pub(crate) options: SimOptions,
+    pub(crate) params: Params,
+    pub(crate) now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    pub(crate) rng: SimRng,
+    pub(crate) nodes: Vec<SimNode>,
+    pub(crate) clients: Vec<SimClient>,
+    /// Directed links cut by the current partition: (from, to) raft ids.
+    pub(crate) blocked: BTreeSet<(NodeId, NodeId)>,
+    pub(crate) partition_epoch: u64,
+    /// (key, operation); the key is `None` for a read that timed out (left out of checks).
+    pub(crate) history: Vec<(Option<u64>, Operation<KvInput, KvOutput>)>,
+    pub(crate) observer: Observer,
+    pub(crate) phase: Phase,
+    pub(crate) initial_membership: Membership,
+    trace: Vec<String>,
+    events: u64,
+    converge_deadline: u64,
+}
+
+impl Sim {
+    /// Builds the world for `options`; nothing has happened yet.
+    pub fn new(options: SimOptions) -> Result<Sim, String> {
+        options.validate()?;
+        let mut rng = SimRng::new(options.seed);
+        let params = Params::draw(&options, &mut rng);
+        let stale_reads = options.bug == Some(Bug::StaleReads);
+        let nodes = (0..options.nodes)
+            .map(|i| {
+                let tick = (params.tick_micros as i64 * (1000 + params.clock_skew_permille[i]) / 1000) as u64;
+                SimNode::new(i as NodeId + 1, tick, params.snapshot_every, stale_reads)
+            })
+            .collect();
+        let clients = (0..=params.clients).map(|_| SimClient::new(rng.range(0, options.nodes as u64) as usize)).collect();
+        let initial_membership = Membership::with_voters(params.initial_voters.iter().copied());
+        Ok(Sim {
+            observer: Observer::new(options.nodes),
+            options,
+            params,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            rng,
+            nodes,
+            clients,
+            blocked: BTreeSet::new(),
+            partition_epoch: 0,
+            history: Vec::new(),
+            phase: Phase::Faults,
+            initial_membership,
+            trace: Vec::new(),
+            events: 0,
+            converge_deadline: u64::MAX,
+        })
+    }
+
+    pub(crate) fn schedule(&mut self, delay: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { time: self.now + delay, seq: self.seq, event }));
+    }
+
+    /// The raft configuration of node `index` for its next life.
+    pub(crate) fn raft_config(&mut self, index: usize) -> raft::Config {
+        let mut config = raft::Config::new(index as NodeId + 1);
+        config.random_seed = self.rng.next_u64();
+        config.lease_reads = self.params.lease_reads;
+        config.append_entries_max = self.params.append_entries_max;
+        config.snapshot_chunk_bytes = self.params.snapshot_chunk_bytes;
+        config.inflight_appends_max = 8;
+        config.bugs = raft::Bugs {
+            commit_old_term_by_counting: self.options.bug == Some(Bug::CommitOldTerm),
+            forget_vote: self.options.bug == Some(Bug::ForgetVote),
+            ack_before_persist: self.options.bug == Some(Bug::AckBeforePersist),
+            skip_check_quorum: self.options.bug == Some(Bug::SkipCheckQuorum),
+        };
+        config
+    }
+
+    pub(crate) fn start_node(&mut self, index: usize) {
+        let config = self.raft_config(index);
+        let membership = self.initial_membership.clone();
+        let now = self.now;
+        if let Err(error) = self.nodes[index].start(config, membership, now) {
+            self.observer.violation(format!("node {} failed to restart: {error}", index + 1));
+            return;
+        }
+        let node = &self.nodes[index];
+        let (delay, incarnation) = (node.next_tick_at - now, node.incarnation);
+        self.schedule(delay, Event::Tick { node: index, incarnation });
+    }
+
+    /// Runs the whole scenario and the final checks.
+    pub fn run(mut self) -> RunReport {
+        for index in 0..self.nodes.len() {
+            self.start_node(index);
+        }
+        for client in 0..self.params.clients {
+            let delay = self.rng.range(0, 10 * MS);
+            self.schedule(delay, Event::ClientWake { client });
+        }
+        let gap = self.nemesis_gap();
+        self.schedule(gap, Event::Nemesis);
+        self.schedule(self.options.duration_ms * MS, Event::EndOfFaults);
+        let deadline = self.options.duration_ms * MS + 60_000 * MS;
+        while let Some(Reverse(next)) = self.queue.pop() {
+            if next.time > deadline || next.time > self.converge_deadline || self.events >= EVENTS_MAX {
+                break;
+            }
+            self.now = next.time;
+            self.events += 1;
+            self.handle(next.event);
+        }
+        self.finish()
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Tick { node, incarnation } => self.on_node_event(node, incarnation, None, event_kind::TICK),
+            Event::DiskDone { node, incarnation } => self.on_node_event(node, incarnation, None, event_kind::DISK),
+            Event::Flush { node, incarnation } => self.on_node_event(node, incarnation, None, event_kind::FLUSH),
+            Event::ToNode { node, packet } => {
+                let incarnation = self.nodes[node].incarnation;
+                self.on_node_event(node, incarnation, Some(packet), event_kind::PACKET);
+            }
+            Event::ToClient { client, reply } => self.on_reply(client, reply),
+            Event::ClientWake { client } => self.on_client_wake(client),
+            Event::ClientTimeout { client, request } => self.on_client_timeout(client, request),
+            Event::Nemesis => self.on_nemesis(),
+            Event::Restart { node } => self.on_restart(node),
+            Event::Heal { epoch } => self.on_heal(epoch),
+            Event::EndOfFaults => self.on_end_of_faults(),
+            Event::StartFinalReads => self.on_start_final_reads(),
+        }
+    }
+
+    fn on_node_event(&mut self, index: usize, incarnation: u64, packet: Option<Packet>, kind: u8) {
+        let node = &self.nodes[index];
+        if !node.is_up() || node.incarnation != incarnation {
+            return;
+        }
+        if node.paused_until > self.now {
+            // Stopped the world: everything for this node waits until it resumes.
+            let delay = node.paused_until - self.now;
+            let event = match (kind, packet) {
+                (event_kind::DISK, _) => Event::DiskDone { node: index, incarnation },
+                (event_kind::FLUSH, _) => Event::Flush { node: index, incarnation },
+                (_, Some(packet)) => Event::ToNode { node: index, packet },
+                _ => Event::Tick { node: index, incarnation },
+            };
+            self.schedule(delay, event);
+            return;
+        }
+        let mut effects = Effects::default();
+        let now = self.now;
+        let node = &mut self.nodes[index];
+        node.sync_clock(now);
+        let description = match (kind, packet) {
+            (event_kind::DISK, _) => {
+                node.disk_done(&mut effects);
+                "disk done".to_owned()
+            }
+            (_, Some(Packet::Raft(message))) => {
+                let text = if self.options.trace { format!("recv {} from n{}", message.body.kind(), message.from) } else { String::new() };
+                node.handle_message(message);
+                text
+            }
+            (_, Some(Packet::Request(request))) => {
+                let text = if self.options.trace { format!("client c{} asks {:?} k{}", request.client, request.input, request.key) } else { String::new() };
+                node.handle_request(request, &mut effects);
+                text
+            }
+            _ if kind == event_kind::FLUSH => "admin call".to_owned(),
+            _ => "tick".to_owned(),
+        };
+        node.pump(&mut effects);
+        if kind == event_kind::TICK {
+            let (delay, incarnation) = (node.next_tick_at.saturating_sub(now), node.incarnation);
+            self.schedule(delay, Event::Tick { node: index, incarnation });
+        }
+        self.carry_out(index, effects);
+        self.observe_node(index);
+        if self.options.trace {
+            self.trace_line(index, &description);
+        }
+    }
+
+    fn observe_node(&mut self, index: usize) {
+        let Some(replica) = self.nodes[index].replica.as_ref() else { return };
+        replica.check_invariants();
+        if replica.role() == Role::Leader {
+            self.observer.on_leader(replica);
+        }
+    }
+
+    fn carry_out(&mut self, index: usize, effects: Effects) {
+        for (log_index, term, digest) in effects.applied {
+            self.observer.on_apply(index as NodeId + 1, log_index, term, digest);
+        }
+        for message in effects.to_nodes {
+            self.send_raft(message);
+        }
+        for (client, reply) in effects.to_clients {
+            if let Some(delay) = self.link_delay() {
+                self.schedule(delay, Event::ToClient { client, reply });
+            }
+        }
+        if effects.disk_started {
+            let (low, high) = self.params.disk_latency;
+            let delay = self.rng.range(low, high);
+            let incarnation = self.nodes[index].incarnation;
+            self.schedule(delay, Event::DiskDone { node: index, incarnation });
+        }
+    }
+
+    fn send_raft(&mut self, message: raft::Message) {
+        if self.blocked.contains(&(message.from, message.to)) {
+            return;
+        }
+        let Some(to) = usize::try_from(message.to).ok().and_then(|id| id.checked_sub(1)).filter(|&i| i < self.nodes.len()) else { return };
+        if self.rng.chance(self.params.duplicate_chance) {
+            if let Some(delay) = self.link_delay() {
+                self.schedule(delay, Event::ToNode { node: to, packet: Packet::Raft(message.clone()) });
+            }
+        }
+        if let Some(delay) = self.link_delay() {
+            self.schedule(delay, Event::ToNode { node: to, packet: Packet::Raft(message) });
+        }
+    }
+
+    /// A packet's delay, or `None` if it is lost.
+    pub(crate) fn link_delay(&mut self) -> Option<u64> {
+        if self.rng.chance(self.params.drop_chance) {
+            return None;
+        }
+        let mut delay = 50 + self.rng.exponential(self.params.delay_tail_mean) as u64;
+        if self.rng.chance(self.params.delay_spike_chance) {
+            delay += self.rng.range(10 * MS, 100 * MS);
+        }
+        Some(delay)
+    }
+
+    fn trace_line(&mut self, index: usize, description: &str) {
+        let node = &self.nodes[index];
+        let status = match node.replica.as_ref() {
+            Some(r) => format!("{:?} term={} commit={} applied={}", r.role(), r.term(), r.commit_index(), node.applied),
+            None => "down".to_owned(),
+        };
+        self.trace.push(format!("{:>10}us n{} {:<40} | {}", self.now, index + 1, description, status));
+    }
+
+    pub(crate) fn trace_note(&mut self, note: String) {
+        if self.options.trace {
+            self.trace.push(format!("{:>10}us -- {}", self.now, note));
+        }
+    }
+
+    fn on_end_of_faults(&mut self) {
+        self.phase = Phase::Healing;
+        self.trace_note("end of faults: heal everything".to_owned());
+        self.blocked.clear();
+        for index in 0..self.nodes.len() {
+            self.nodes[index].paused_until = 0;
+            if !self.nodes[index].is_up() {
+                self.start_node(index);
+            }
+        }
+        let settle = self.params.client_timeout + 2_000 * MS;
+        self.schedule(settle, Event::StartFinalReads);
+    }
+
+    fn on_start_final_reads(&mut self) {
+        self.phase = Phase::FinalReads;
+        self.trace_note("final reads".to_owned());
+        let reader = self.params.clients;
+        self.schedule(0, Event::ClientWake { client: reader });
+    }
+
+    /// Called by the final reader when it has read every key.
+    pub(crate) fn on_final_reads_done(&mut self) {
+        self.phase = Phase::Converging;
+        self.converge_deadline = self.now + 3_000 * MS;
+    }
+
+    fn finish(mut self) -> RunReport {
+        if self.phase != Phase::Converging {
+            self.observer.violation(format!("liveness: final reads did not finish after healing (phase {:?})", self.phase));
+        } else {
+            self.observer.check_convergence(&self.nodes);
+        }
+        self.observer.check_log_matching(&self.nodes);
+        let acknowledged_writes = self.history.iter().filter(|(_, op)| op.output.is_some() && op.input != KvInput::Get).count();
+        let indeterminate = self.history.iter().filter(|(_, op)| op.output.is_none()).count();
+        crate::check::check_linearizability(&self.history, &mut self.observer);
+        let leaders_elected = self.observer.leaders_elected();
+        RunReport {
+            seed: self.options.seed,
+            violations: self.observer.violations,
+            undecided: self.observer.undecided,
+            events: self.events,
+            simulated_micros: self.now,
+            operations: self.history.len(),
+            acknowledged_writes,
+            indeterminate,
+            leaders_elected,
+            trace: self.trace,
+        }
+    }
+
+    pub(crate) fn nemesis_gap(&mut self) -> u64 {
+        self.rng.exponential(self.params.nemesis_gap_mean) as u64 + 1
+    }
+}
+
+mod event_kind {
+    pub const TICK: u8 = 0;
+    pub const DISK: u8 = 1;
+    pub const PACKET: u8 = 2;
+    pub const FLUSH: u8 = 3;
+}

@@ -1,0 +1,33 @@
+//! The `ninesdb` command line.
+
+mod lab_cli;
+
+use clap::{Parser, Subcommand};
+
+/// ninesdb: a Redis-compatible key-value store that keeps answering through datacenter faults,
+/// and the lab that shows it.
+#[derive(Debug, Parser)]
+#[command(name = "ninesdb", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The deterministic simulator: fuzz the Raft core under faults, replay a seed, benchmark.
+    Lab(lab_cli::LabArgs),
+    /// Monte Carlo model of a large fleet over years: data loss and availability per placement.
+    Fleet(fleet::FleetArgs),
+}
+
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Lab(args) => lab_cli::run(args),
+        Command::Fleet(args) => {
+            fleet::run(&args).map_err(|error| anyhow::anyhow!("{error}"))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}

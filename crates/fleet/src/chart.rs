@@ -23,6 +23,8 @@ pub struct LineChart {
     pub y_label: String,
     /// Logarithmic x axis.
     pub x_log: bool,
+    /// X values are integers (e.g. a replication factor): no fractional ticks.
+    pub x_integer: bool,
     /// Logarithmic y axis.
     pub y_log: bool,
     /// Lines.
@@ -38,6 +40,8 @@ const RIGHT: f64 = 190.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 80.0;
 const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+/// Dash patterns, so that lines lying on top of each other stay distinguishable.
+const DASHES: [&str; 4] = ["none", "7 4", "2 3", "10 3 2 3"];
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
@@ -46,12 +50,13 @@ fn escape(text: &str) -> String {
 /// An axis: maps data values to pixels and proposes tick values.
 struct Axis {
     log: bool,
+    integer: bool,
     low: f64,
     high: f64,
 }
 
 impl Axis {
-    fn new(values: impl Iterator<Item = f64>, log: bool) -> Axis {
+    fn new(values: impl Iterator<Item = f64>, log: bool, integer: bool) -> Axis {
         let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
         for value in values {
             let value = if log { value.log10() } else { value };
@@ -67,7 +72,7 @@ impl Axis {
         if high - low < 1e-9 {
             (low, high) = (low - 1.0, high + 1.0);
         }
-        Axis { log, low, high }
+        Axis { log, integer, low, high }
     }
 
     /// Position in 0..1 along the axis.
@@ -84,6 +89,7 @@ impl Axis {
         let raw = span / 6.0;
         let magnitude = 10f64.powf(raw.log10().floor());
         let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|&s| s >= raw).unwrap_or(raw);
+        let step = if self.integer { step.max(1.0).round() } else { step };
         let mut ticks = Vec::new();
         let mut tick = (self.low / step).ceil() * step;
         while tick <= self.high + step * 1e-9 {
@@ -117,8 +123,8 @@ impl LineChart {
     /// The chart as a standalone SVG document.
     pub fn to_svg(&self) -> String {
         let points = || self.series.iter().flat_map(|s| s.points.iter().copied()).filter(|&p| self.visible(p));
-        let x_axis = Axis::new(points().map(|p| p.0), self.x_log);
-        let y_axis = Axis::new(points().map(|p| p.1), self.y_log);
+        let x_axis = Axis::new(points().map(|p| p.0), self.x_log, self.x_integer);
+        let y_axis = Axis::new(points().map(|p| p.1), self.y_log, false);
         let plot_width = WIDTH - LEFT - RIGHT;
         let plot_height = HEIGHT - TOP - BOTTOM;
         let px = |x: f64| LEFT + x_axis.fraction(x) * plot_width;
@@ -152,17 +158,19 @@ impl LineChart {
     fn draw_series(&self, svg: &mut String, px: &dyn Fn(f64) -> f64, py: &dyn Fn(f64) -> f64) {
         for (index, series) in self.series.iter().enumerate() {
             let color = COLORS[index % COLORS.len()];
+            let dash = DASHES[index % DASHES.len()];
+            let marker_radius = 5.0 - (index % 3) as f64;
             let visible: Vec<(f64, f64)> = series.points.iter().copied().filter(|&p| self.visible(p)).collect();
             let path: Vec<String> = visible.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
             if path.len() > 1 {
-                let _ = writeln!(svg, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#, path.join(" "));
+                let _ = writeln!(svg, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/>"#, path.join(" "));
             }
             for &(x, y) in &visible {
-                let _ = writeln!(svg, r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/>"#, px(x), py(y));
+                let _ = writeln!(svg, r#"<circle cx="{:.1}" cy="{:.1}" r="{marker_radius}" fill="{color}"/>"#, px(x), py(y));
             }
             let legend_y = TOP + 20.0 + 22.0 * index as f64;
             let legend_x = WIDTH - RIGHT + 16.0;
-            let _ = writeln!(svg, r#"<line x1="{legend_x}" y1="{legend_y}" x2="{:.1}" y2="{legend_y}" stroke="{color}" stroke-width="3"/>"#, legend_x + 24.0);
+            let _ = writeln!(svg, r#"<line x1="{legend_x}" y1="{legend_y}" x2="{:.1}" y2="{legend_y}" stroke="{color}" stroke-width="3" stroke-dasharray="{dash}"/>"#, legend_x + 24.0);
             let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.1}">{}</text>"#, legend_x + 30.0, legend_y + 4.0, escape(&series.name));
         }
     }
@@ -180,6 +188,7 @@ mod tests {
             x_label: "x".into(),
             y_label: "y".into(),
             x_log: false,
+            x_integer: false,
             y_log: true,
             series: vec![
                 Series { name: "a".into(), points: vec![(1.0, 1e-3), (2.0, 1e-5)] },

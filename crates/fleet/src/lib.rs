@@ -75,8 +75,9 @@ pub struct FleetArgs {
     /// Print the results as JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Also sweep the cluster size (1,000 to 20,000 servers, 100 shards per server) for the
-    /// "data-loss probability vs cluster size" chart; takes several times longer.
+    /// Also sweep the cluster size (1,000 to 20,000 servers, 100 shards per server, r = 3 or
+    /// the first --replication) for the "data-loss probability vs cluster size" chart
+    /// (loss-vs-size.svg); takes several times longer.
     #[arg(long)]
     pub sweep: bool,
 }
@@ -132,7 +133,7 @@ pub fn run(args: &FleetArgs) -> Result<(), FleetError> {
     let sweep = if args.sweep { Some(output::size_sweep(&config, threads)?) } else { None };
     let elapsed = started.elapsed().as_secs_f64();
     let out_dir = if args.no_files { PathBuf::new() } else { args.out.clone() };
-    let written = output::write_files(&out_dir, &config, &summaries, sweep.as_deref())?;
+    let written = output::write_files(&out_dir, &config, &summaries, sweep.as_deref(), elapsed)?;
     if args.json {
         println!("{}", output::json(&config, &summaries, sweep.as_deref(), elapsed));
     } else {

@@ -14,12 +14,16 @@ use crate::report::{self, Summary};
 const SWEEP_SERVERS: [u32; 5] = [1_000, 2_500, 5_000, 10_000, 20_000];
 const SWEEP_SHARDS_PER_SERVER: u64 = 100;
 
-/// Runs the configured policies and replication factors at several cluster sizes, keeping
-/// 20 servers per rack and 100 shards per server (so the data per server stays the same).
+/// Runs the configured policies at several cluster sizes, keeping 20 servers per rack and
+/// 100 shards per server (so the data per server stays the same), with one replication
+/// factor: 3 if configured, else the first one (a sweep over every r would cost too much).
 pub fn size_sweep(config: &Config, threads: usize) -> Result<Vec<Summary>, FleetError> {
+    let replication = &config.fleet.replication;
+    let r = if replication.contains(&3) { 3 } else { replication[0] };
     let mut summaries = Vec::new();
     for servers in SWEEP_SERVERS {
         let mut sized = config.clone();
+        sized.fleet.replication = vec![r];
         sized.fleet.servers = servers;
         sized.fleet.racks = (servers / 20).max(sized.fleet.datacenters);
         sized.fleet.shards = u64::from(servers) * SWEEP_SHARDS_PER_SERVER;
@@ -108,18 +112,20 @@ pub fn write_files(
     config: &Config,
     summaries: &[Summary],
     sweep: Option<&[Summary]>,
+    wall_seconds: f64,
 ) -> Result<Vec<PathBuf>, FleetError> {
     if dir.as_os_str().is_empty() {
         return Ok(Vec::new());
     }
     std::fs::create_dir_all(dir).map_err(|source| FleetError::Io { path: dir.display().to_string(), source })?;
     let fleet = &config.fleet;
-    let mut written = vec![write(dir.join("results.json"), &json(config, summaries, sweep, 0.0))?];
+    let mut written = vec![write(dir.join("results.json"), &json(config, summaries, sweep, wall_seconds))?];
     let nines = LineChart {
         title: format!("Availability nines vs replication factor ({} servers, {} shards)", fleet.servers, fleet.shards),
         x_label: "replication factor r".into(),
         y_label: "nines = -log10(unavailable shard-time fraction)".into(),
         x_log: false,
+        x_integer: true,
         y_log: false,
         series: by_policy(summaries, false, |s| f64::from(s.r), |s| s.nines.value),
         note: format!("{} years x {} runs per point, seed {}; points with no unavailability seen are omitted", fleet.years, fleet.runs, fleet.seed),
@@ -131,6 +137,7 @@ pub fn write_files(
             x_label: "servers (100 shards per server, 20 per rack)".into(),
             y_label: "P(data loss per year)".into(),
             x_log: true,
+            x_integer: false,
             y_log: true,
             series: by_policy(sweep, true, |s| f64::from(s.servers), |s| s.p_loss_per_year.value),
             note: format!("{} years x {} runs per point, seed {}; zero estimates are omitted", fleet.years, fleet.runs, fleet.seed),

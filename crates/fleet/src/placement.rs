@@ -111,6 +111,13 @@ impl Placement {
         if policy == Policy::RackAware && r > topology.racks() {
             return Err(FleetError::Config(format!("rack-aware placement needs r <= racks, got r = {r}")));
         }
+        let per_dc = r.div_ceil(topology.datacenters());
+        let smallest_dc = (0..topology.datacenters()).map(|dc| topology.dc_servers(dc).len()).min().unwrap_or(0);
+        if policy == Policy::DcAware && per_dc as usize > smallest_dc {
+            return Err(FleetError::Config(format!(
+                "dc-aware placement of r = {r} needs {per_dc} servers in every datacenter, the smallest has {smallest_dc}"
+            )));
+        }
         let mut members = Vec::with_capacity(shards as usize * r_usize);
         let mut chosen = Vec::with_capacity(r_usize);
         for _ in 0..shards {
@@ -229,15 +236,16 @@ impl Placement {
         self.scatter[server as usize]
     }
 
-    /// Shards whose every replica is on a failed server (`failed[s]`), without simulating time:
-    /// the closed-form copyset checks use it. Each lost group is counted once, from its slot 0.
-    pub fn lost_shards(&self, failed: &[bool]) -> u64 {
+    /// Shards whose every replica is on a failed server, without simulating time: the
+    /// closed-form copyset checks use it. `failed` lists the servers, `is_failed` flags them.
+    /// Each lost group is counted once, from its slot 0.
+    pub fn lost_shards(&self, failed: &[u32], is_failed: &[bool]) -> u64 {
         let mut lost = 0;
-        for server in (0..failed.len() as u32).filter(|&s| failed[s as usize]) {
+        for &server in failed {
             for entry in self.entries(server) {
-                let first_slot = entry[0] as usize % self.r == 0;
-                if first_slot && entry[1..].iter().all(|&member| failed[member as usize]) {
-                    lost += u64::from(self.shard_count[entry[0] as usize / self.r]);
+                let first_slot = (entry[0] as usize).is_multiple_of(self.r);
+                if first_slot && entry[1..].iter().all(|&member| is_failed[member as usize]) {
+                    lost += u64::from(self.shard_count(entry[0] as usize / self.r));
                 }
             }
         }

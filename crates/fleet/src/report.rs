@@ -175,9 +175,9 @@ pub fn table(config: &Config, summaries: &[Summary]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<10} {:>2}  {:<26} {:<24} {:<26} {:<28} {:<16} {}",
+        "{:<10} {:>2}  {:<26} {:<24} {:<26} {:<28} {:<16} nines [CI]",
         "policy", "r", "P(loss)/yr [95% CI]", "shards lost/yr [CI]", "MTTDL yr [CI]", "unavail shard-min/yr [CI]",
-        "availability", "nines [CI]"
+        "availability"
     );
     for s in summaries {
         let nines_text = if s.nines.value.is_infinite() {

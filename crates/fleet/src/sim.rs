@@ -4,9 +4,12 @@
 //! - *destroyed* replicas (server, disk, operator, datacenter loss) are missing until a
 //!   rebuild finishes; a shard is **lost** when all r of its replicas are missing at once;
 //! - *unreachable* servers (switch, power, reboot) keep their data and come back.
+//!
 //! A shard is **unavailable** while fewer than a majority of its replicas are present on
-//! reachable servers. A rebuilt replica is placed in its old slot (as if on a replacement
-//! server in the same domain), so the placement, and its failure-domain properties, never change.
+//! reachable servers. A lost shard is assumed restored (from a backup, or re-created) by the
+//! pending rebuilds, and counts as lost once until it is whole again. A rebuilt replica is
+//! placed in its old slot (as if on a replacement server in the same domain), so the
+//! placement, and its failure-domain properties, never change.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -115,6 +118,11 @@ pub struct Sim<'a> {
     unreachable: Vec<u16>,
     /// Bitset over slots: the replica is destroyed and not yet rebuilt.
     missing: Vec<u64>,
+    /// Number of bits set in `missing`.
+    missing_slots: u64,
+    /// Bitset over groups: lost, and not yet fully rebuilt. A group is lost once until it
+    /// is whole again; losing the half-restored copy again is not new data loss.
+    lost: Vec<u64>,
     /// Groups and shards without a majority now. Unavailable shard-hours are the integral
     /// of `unavailable_shards` over time, so no per-group timestamp (and no cache miss) is needed.
     unavailable_groups: usize,
@@ -144,6 +152,8 @@ impl<'a> Sim<'a> {
             now: 0.0,
             unreachable: vec![0; servers as usize],
             missing: vec![0; (placement.groups() * r).div_ceil(64)],
+            lost: vec![0; placement.groups().div_ceil(64)],
+            missing_slots: 0,
             unavailable_groups: 0,
             unavailable_shards: 0,
             server_gb,
@@ -188,8 +198,10 @@ impl<'a> Sim<'a> {
 
     fn set_missing(&mut self, slot: usize, missing: bool) {
         if missing {
+            self.missing_slots += 1;
             self.missing[slot / 64] |= 1 << (slot % 64);
         } else {
+            self.missing_slots -= 1;
             self.missing[slot / 64] &= !(1 << (slot % 64));
         }
     }
@@ -264,6 +276,9 @@ impl<'a> Sim<'a> {
     /// Updates the groups of a server whose reachability just flipped.
     fn on_reachability_change(&mut self, server: u32, reachable: bool) {
         let placement = self.placement;
+        if self.missing_slots == 0 {
+            return self.on_reachability_change_all_present(server, reachable);
+        }
         for entry in placement.entries(server) {
             let slot = entry[0] as usize;
             if self.is_missing(slot) {
@@ -272,6 +287,21 @@ impl<'a> Sim<'a> {
             let now_available = self.available_count(entry);
             let before = if reachable { now_available - 1 } else { now_available + 1 };
             self.on_count_change(slot / placement.r(), before, now_available);
+        }
+    }
+
+    /// The common case, with no replica destroyed anywhere: only reachability counts, and
+    /// the missing-replica bitset (the hot loop's cache misses) is not read at all.
+    fn on_reachability_change_all_present(&mut self, server: u32, reachable: bool) {
+        let placement = self.placement;
+        let majority = self.majority;
+        for entry in placement.entries(server) {
+            let now_available = entry[1..].iter().filter(|&&member| self.unreachable[member as usize] == 0).count() as u32;
+            let before = if reachable { now_available - 1 } else { now_available + 1 };
+            // Only a crossing of the majority line matters; skip the call otherwise.
+            if (before >= majority) != (now_available >= majority) {
+                self.on_count_change(entry[0] as usize / placement.r(), before, now_available);
+            }
         }
     }
 
@@ -332,7 +362,8 @@ impl<'a> Sim<'a> {
             }
             let missing = self.missing_count(slot);
             let shards = u64::from(placement.shard_count(group));
-            if missing == r as u32 {
+            if missing == r as u32 && self.lost[group / 64] & (1 << (group % 64)) == 0 {
+                self.lost[group / 64] |= 1 << (group % 64);
                 lost += shards;
             }
             if missing == r as u32 - self.majority + 1 {
@@ -367,6 +398,10 @@ impl<'a> Sim<'a> {
             return;
         }
         self.set_missing(slot, false);
+        if self.missing_count(slot) == 0 {
+            let group = slot / self.placement.r();
+            self.lost[group / 64] &= !(1 << (group % 64));
+        }
         let server = self.placement.server_of_slot(slot as u32);
         if self.unreachable[server as usize] > 0 {
             return; // Present but unreachable: the available count did not change.

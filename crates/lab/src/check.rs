@@ -41,12 +41,13 @@ impl Observer {
         self.leaders.len()
     }
 
-    /// A node leads: check election safety and, once per term, leader completeness.
-    pub fn on_leader(&mut self, replica: &Replica) {
+    /// A node leads: check election safety and, once per term, leader completeness. Returns
+    /// whether this is the first time it is seen leading this term.
+    pub fn on_leader(&mut self, replica: &Replica) -> bool {
         let (id, term) = (replica.id(), replica.term());
         let slot = &mut self.checked_leadership[(id - 1) as usize];
         if *slot == term {
-            return;
+            return false;
         }
         *slot = term;
         if let Some(&other) = self.leaders.get(&term) {
@@ -64,6 +65,7 @@ impl Observer {
                 replica.entry_term(index)
             ));
         }
+        true
     }
 
     /// A node applied an entry: everyone must apply the same one at that index.

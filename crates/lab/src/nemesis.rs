@@ -35,6 +35,12 @@ impl Sim {
         if faults.membership {
             actions.extend([Action::Membership, Action::TransferLeader]);
         }
+        if self.params.leader_churn {
+            self.churn_leader();
+            let gap = self.nemesis_gap();
+            self.schedule(gap, Event::Nemesis);
+            return;
+        }
         if let Some(&action) = self.rng.pick(&actions) {
             match action {
                 Action::Partition => self.partition(),
@@ -113,6 +119,39 @@ impl Sim {
             self.blocked.clear();
             self.trace_note("partition healed".to_owned());
         }
+    }
+
+    /// Leader churn: cut the leader off alone for a moment, or crash it, so that it keeps
+    /// entries nobody else has while the others elect a successor.
+    pub(crate) fn on_strike_leader(&mut self, node: usize, term: raft::Term) {
+        let still_leads = self.nodes[node].replica.as_ref().is_some_and(|r| r.role() == Role::Leader && r.term() == term);
+        if self.phase == Phase::Faults && still_leads {
+            self.churn(node);
+        }
+    }
+
+    fn churn_leader(&mut self) {
+        if let Some(leader) = self.leader_index() {
+            self.churn(leader);
+        }
+    }
+
+    fn churn(&mut self, leader: usize) {
+        let crash = self.options.faults.crash && (!self.options.faults.partition || self.rng.chance(0.5));
+        if crash {
+            self.nodes[leader].crash();
+            self.trace_note(format!("churn: crash leader n{}", leader + 1));
+            let downtime = self.rng.range(5 * MS, 200 * MS);
+            self.schedule(downtime, Event::Restart { node: leader });
+            return;
+        }
+        let id = leader as NodeId + 1;
+        self.blocked = (1..=self.nodes.len() as NodeId).filter(|&other| other != id).flat_map(|other| [(id, other), (other, id)]).collect();
+        self.partition_epoch += 1;
+        self.trace_note(format!("churn: isolate leader n{id}"));
+        let duration = self.rng.range(5 * MS, 200 * MS);
+        let epoch = self.partition_epoch;
+        self.schedule(duration, Event::Heal { epoch });
     }
 
     fn crash_one(&mut self) {

@@ -35,6 +35,10 @@ pub struct Params {
     /// Clock rate of each node, in parts per thousand off nominal.
     pub clock_skew_permille: Vec<i64>,
     pub tick_micros: u64,
+    /// Leader churn (Jepsen's `primaries` nemesis at a high rate): isolate or crash whoever
+    /// leads, every few tens of milliseconds. Successive leaders then hold conflicting
+    /// uncommitted entries: the situation of the Raft paper's Figure 8.
+    pub leader_churn: bool,
 }
 
 impl Params {
@@ -43,7 +47,9 @@ impl Params {
         let faults = options.faults;
         let voters = if options.nodes >= 5 && rng.chance(0.5) { 5 } else { options.nodes.min(3) };
         let net = faults.net;
+        let leader_churn = (faults.partition || faults.crash) && rng.chance(0.25);
         Params {
+            leader_churn,
             clients: rng.range(2, 7) as usize,
             keys: rng.range(1, 6),
             initial_voters: (1..=voters as NodeId).collect(),
@@ -52,10 +58,10 @@ impl Params {
             delay_tail_mean: if net { [100.0, 1_000.0, 5_000.0][rng.range(0, 3) as usize] } else { 100.0 },
             delay_spike_chance: if net { [0.0, 0.01, 0.05][rng.range(0, 3) as usize] } else { 0.0 },
             disk_latency: [(100, 500), (500, 3_000), (2_000, 20_000)][rng.range(0, 3) as usize],
-            nemesis_gap_mean: [200.0, 500.0, 1_500.0][rng.range(0, 3) as usize] * MS as f64,
+            nemesis_gap_mean: if leader_churn { 40.0 * MS as f64 } else { [200.0, 500.0, 1_500.0][rng.range(0, 3) as usize] * MS as f64 },
             target_leader_chance: [0.2, 0.5, 0.9][rng.range(0, 3) as usize],
             lease_reads: options.bug == Some(Bug::SkipCheckQuorum) || rng.chance(0.5),
-            append_entries_max: [1, 4, 64, 4096][rng.range(0, 4) as usize],
+            append_entries_max: if leader_churn { 1 } else { [1, 4, 64, 4096][rng.range(0, 4) as usize] },
             snapshot_every: [8, 64, 1_000_000][rng.range(0, 3) as usize],
             snapshot_chunk_bytes: [16, 256, 1 << 20][rng.range(0, 3) as usize],
             client_timeout: rng.range(200, 1_000) * MS,

@@ -17,7 +17,7 @@ use crate::params::{Params, MS};
 use crate::rng::SimRng;
 
 /// Most events one run may process: a run that would go on forever is stopped and reported.
-pub const EVENTS_MAX: u64 = 200_000_000;
+pub const EVENTS_MAX: u64 = 20_000_000;
 
 /// Something that happens at a simulated time.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub(crate) enum Event {
     ClientWake { client: usize },
     ClientTimeout { client: usize, request: u64 },
     Nemesis,
+    /// Leader churn: strike the node that just became leader (if it still leads that term).
+    StrikeLeader { node: usize, term: raft::Term },
     Restart { node: usize },
     Heal { epoch: u64 },
     EndOfFaults,
@@ -220,6 +222,7 @@ impl Sim {
             Event::ClientWake { client } => self.on_client_wake(client),
             Event::ClientTimeout { client, request } => self.on_client_timeout(client, request),
             Event::Nemesis => self.on_nemesis(),
+            Event::StrikeLeader { node, term } => self.on_strike_leader(node, term),
             Event::Restart { node } => self.on_restart(node),
             Event::Heal { epoch } => self.on_heal(epoch),
             Event::EndOfFaults => self.on_end_of_faults(),
@@ -281,8 +284,10 @@ impl Sim {
     fn observe_node(&mut self, index: usize) {
         let Some(replica) = self.nodes[index].replica.as_ref() else { return };
         replica.check_invariants();
-        if replica.role() == Role::Leader {
-            self.observer.on_leader(replica);
+        if replica.role() == Role::Leader && self.observer.on_leader(replica) && self.params.leader_churn && self.phase == Phase::Faults {
+            let term = replica.term();
+            let delay = self.rng.range(0, 8 * MS);
+            self.schedule(delay, Event::StrikeLeader { node: index, term });
         }
     }
 
@@ -336,7 +341,7 @@ impl Sim {
     fn trace_line(&mut self, index: usize, description: &str) {
         let node = &self.nodes[index];
         let status = match node.replica.as_ref() {
-            Some(r) => format!("{:?} term={} commit={} applied={}", r.role(), r.term(), r.commit_index(), node.applied),
+            Some(r) => format!("{:?} term={} last={} commit={} applied={}", r.role(), r.term(), r.last_index(), r.commit_index(), node.applied),
             None => "down".to_owned(),
         };
         self.trace.push(format!("{:>10}us n{} {:<40} | {}", self.now, index + 1, description, status));
@@ -376,6 +381,9 @@ impl Sim {
     }
 
     fn finish(mut self) -> RunReport {
+        if self.events >= EVENTS_MAX {
+            self.observer.violation(format!("liveness: stopped after {EVENTS_MAX} events at {}us (an event storm)", self.now));
+        }
         if self.phase != Phase::Converging {
             self.observer.violation(format!("liveness: final reads did not finish after healing (phase {:?})", self.phase));
         } else {

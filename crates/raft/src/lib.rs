@@ -31,4 +31,4 @@ pub use ready::{Persisted, Ready};
 pub use replica::{ProposeError, Replica, RestoreState, Role, StepError};
 pub use replicate::SNAPSHOT_SIZE_MAX;
 pub use types::{Entry, HardState, LogIndex, Membership, MembershipChange, NodeId, Payload, ReadState, Snapshot, SnapshotMeta, Term};
-pub use validate::REPLICAS_MAX;
+pub use validate::{POSITION_MAX, REPLICAS_MAX};

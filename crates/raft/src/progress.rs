@@ -109,6 +109,11 @@ impl Progress {
         if self.next.checked_sub(1) != Some(rejected) {
             return false;
         }
+        if rejected <= self.matched {
+            // The follower rejects an index it had acknowledged: it lost data (a wiped or
+            // damaged disk). Believe what it has now, or the probe would repeat forever.
+            self.matched = match_hint.min(rejected.saturating_sub(1));
+        }
         self.next = rejected.min(match_hint + 1).max(self.matched + 1);
         self.probe_sent = false;
         true

@@ -52,6 +52,10 @@ impl ReadQueue {
         (std::mem::take(&mut self.ready), std::mem::take(&mut self.dropped))
     }
 
+    pub(crate) fn has_outputs(&self) -> bool {
+        !self.ready.is_empty() || !self.dropped.is_empty()
+    }
+
     pub(crate) fn round_needed(&self) -> bool {
         self.round_needed
     }

@@ -75,6 +75,7 @@ impl Replica {
             || self.log.applied_handed < self.log.committed
             || self.reported_hard_state() != self.persisted_hard_state
             || self.reads.round_needed()
+            || self.reads.has_outputs()
     }
 
     /// Collects what the driver must do now; `None` if nothing.

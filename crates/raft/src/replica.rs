@@ -23,7 +23,19 @@ pub enum Role {
     Leader,
 }
 
-/// Why a message was rejected. The message is dropped; the replica's state is unchanged.
+/// How an election starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Campaign {
+    /// An election timeout: ask for pre-votes first (if configured).
+    PreVote,
+    /// The pre-vote was won: ask for real votes.
+    Election,
+    /// TimeoutNow from the leader: real votes at once, overriding the voters' leases.
+    Transfer,
+}
+
+/// Why a message was rejected. The message is dropped. A message with a higher term may
+/// still have moved the replica to that term (as Raft requires) before its body was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepError {
     /// The message is addressed to another replica.
@@ -132,6 +144,8 @@ pub struct Replica {
     pub(crate) heartbeat_elapsed: u32,
     pub(crate) randomized_election_timeout: u32,
     rng_state: u64,
+    /// Started from persisted state of an earlier life (which may have acknowledged a lease).
+    restarted: bool,
     pub(crate) transfer_target: Option<NodeId>,
     pub(crate) transfer_elapsed: u32,
     pub(crate) uncommitted_bytes: u64,
@@ -151,6 +165,7 @@ impl Replica {
         let log = RaftLog::restore(restore.snapshot, restore.entries, restore.hard_state.commit)?;
         let mut replica = Replica {
             rng_state: config.random_seed ^ 0x9E37_79B9_7F4A_7C15,
+            restarted: restore.hard_state.term > 0,
             config,
             term: restore.hard_state.term,
             vote: restore.hard_state.vote,
@@ -243,7 +258,7 @@ impl Replica {
         self.election_elapsed += 1;
         if self.is_promotable() && self.election_elapsed >= self.randomized_election_timeout {
             self.election_elapsed = 0;
-            self.campaign(false);
+            self.campaign(Campaign::PreVote);
         }
     }
 
@@ -258,6 +273,9 @@ impl Replica {
             }
             if self.transfer_target.take().is_some() {
                 self.transfer_elapsed = 0;
+            }
+            if !self.membership.voters.contains(&self.id()) {
+                self.hand_off_leadership();
             }
         }
         if self.heartbeat_elapsed >= self.config.heartbeat_interval_ticks {
@@ -323,9 +341,12 @@ impl Replica {
         self.reset_election_timer();
     }
 
-    /// Starts an election: a pre-vote round first unless `transfer` (TimeoutNow) says go.
-    pub(crate) fn campaign(&mut self, transfer: bool) {
-        let (body_term, pre) = if self.config.pre_vote && !transfer {
+    /// Starts an election: a pre-vote round first (if configured) unless `kind` says the
+    /// pre-vote was won already or a leadership transfer says go. Only a transfer's votes
+    /// override the voters' leader lease.
+    pub(crate) fn campaign(&mut self, kind: Campaign) {
+        let transfer = kind == Campaign::Transfer;
+        let (body_term, pre) = if self.config.pre_vote && kind == Campaign::PreVote {
             self.role = Role::PreCandidate;
             self.leader = None;
             (self.term + 1, true)
@@ -363,7 +384,7 @@ impl Replica {
         let lost = !self.membership.has_quorum(|node| votes.get(&node) != Some(&false));
         if won {
             if self.role == Role::PreCandidate {
-                self.campaign(true);
+                self.campaign(Campaign::Election);
             } else {
                 self.become_leader();
             }
@@ -429,8 +450,11 @@ impl Replica {
         if message.term > self.term {
             if let PreVote { .. } | Vote { .. } = message.body {
                 let transfer = matches!(message.body, Vote { transfer: true, .. });
+                // A replica that just (re)started may have acknowledged a lease before it went
+                // down: it also waits one election timeout before voting.
+                let just_started = self.restarted && self.ticks < u64::from(self.config.election_timeout_ticks);
                 let in_lease = self.config.check_quorum
-                    && self.leader.is_some()
+                    && (self.leader.is_some() || just_started)
                     && self.election_elapsed < self.config.election_timeout_ticks;
                 if in_lease && !transfer {
                     // A leader we heard from recently is alive: ignore the disruption (§4.2.3).
@@ -495,7 +519,7 @@ impl Replica {
             AppendResponse { .. } | HeartbeatResponse { .. } | SnapshotAck { .. } => {}
             TimeoutNow => {
                 if self.is_promotable() && self.role != Role::Leader {
-                    self.campaign(true);
+                    self.campaign(Campaign::Transfer);
                 }
             }
         }
@@ -609,6 +633,27 @@ impl Replica {
         Ok(())
     }
 
+    /// This leader was removed from the voters. Stepping down at once can wedge the group: the
+    /// remaining voters may lack its last entries and so never win its vote. Instead it keeps
+    /// replicating, refuses proposals, and hands leadership to the most caught-up voter
+    /// (the step etcd leaves as a TODO).
+    pub(crate) fn hand_off_leadership(&mut self) {
+        let progress = &self.progress;
+        let target = self.membership.voters.iter().copied().max_by_key(|node| progress.get(node).map_or(0, |p| p.matched));
+        let Some(target) = target else {
+            self.become_follower(self.term, None);
+            return;
+        };
+        self.transfer_target = Some(target);
+        self.election_elapsed = 0;
+        let caught_up = self.progress.get(&target).is_some_and(|p| p.matched == self.log.last_index());
+        if caught_up {
+            self.send(target, self.term, MessageBody::TimeoutNow);
+        } else {
+            self.send_append(target, true);
+        }
+    }
+
     /// Applies membership changes committed in `(from, to]`.
     pub(crate) fn activate_membership_changes(&mut self, from: LogIndex, to: LogIndex) {
         for index in from + 1..=to {
@@ -623,8 +668,7 @@ impl Replica {
             match change {
                 crate::types::MembershipChange::EnterJoint { .. } => self.append_leave_joint(),
                 crate::types::MembershipChange::LeaveJoint if !self.membership.voters.contains(&self.id()) => {
-                    // Removed from the group: stop leading; the remaining voters elect.
-                    self.become_follower(self.term, None);
+                    self.hand_off_leadership();
                     return;
                 }
                 crate::types::MembershipChange::LeaveJoint => {}

@@ -180,7 +180,8 @@ impl Replica {
         if self.maybe_commit() {
             self.broadcast_append();
         } else if was_paused {
-            self.send_append(from, false);
+            // The follower may have missed commit news while paused: send even if empty.
+            self.send_append(from, true);
         }
         while self.send_append(from, false) {}
         let matched = self.progress.get(&from).map_or(0, |p| p.matched);

@@ -9,9 +9,17 @@ use crate::types::{Membership, MembershipChange, NodeId};
 /// Most voters (and learners) in one group.
 pub const REPLICAS_MAX: usize = 64;
 
+/// Highest term or index a peer may send: far beyond any real log, and far enough from
+/// `u64::MAX` that `+ 1` never overflows.
+pub const POSITION_MAX: u64 = u64::MAX / 4;
+
 /// Rejects messages whose fields cannot come from a correct peer.
 pub(crate) fn check_message(message: &Message) -> Result<(), StepError> {
     let malformed = |reason: String| Err(StepError::Malformed { reason });
+    let positions = message_positions(&message.body);
+    if let Some(too_big) = positions.iter().chain([&message.term]).find(|&&p| p > POSITION_MAX) {
+        return malformed(format!("term or index {too_big} above the limit {POSITION_MAX}"));
+    }
     if let MessageBody::Append { prev_index, prev_term, entries, .. } = &message.body {
         let mut expected_index = prev_index.saturating_add(1);
         let mut floor_term = *prev_term;
@@ -37,6 +45,22 @@ pub(crate) fn check_message(message: &Message) -> Result<(), StepError> {
         }
     }
     Ok(())
+}
+
+/// The terms and indexes a message carries.
+fn message_positions(body: &MessageBody) -> Vec<u64> {
+    match body {
+        MessageBody::PreVote { last_index, last_term } | MessageBody::Vote { last_index, last_term, .. } => vec![*last_index, *last_term],
+        MessageBody::Append { prev_index, prev_term, entries, commit } => {
+            let last = entries.last().map_or(0, |e| e.index);
+            vec![*prev_index, *prev_term, *commit, last]
+        }
+        MessageBody::AppendResponse { index, hint_index, hint_term, .. } => vec![*index, *hint_index, *hint_term],
+        MessageBody::Heartbeat { commit, .. } => vec![*commit],
+        MessageBody::SnapshotChunk { meta, .. } => vec![meta.index, meta.term],
+        MessageBody::SnapshotAck { index, .. } => vec![*index],
+        _ => Vec::new(),
+    }
 }
 
 /// Validates a requested membership and turns it into the joint-consensus entry.

@@ -251,23 +251,25 @@ impl Sim {
         let now = self.now;
         let node = &mut self.nodes[index];
         node.sync_clock(now);
-        let description = match (kind, packet) {
+        // Descriptions are built only when tracing: the fuzz loop must not allocate for them.
+        let trace = self.options.trace;
+        let description: std::borrow::Cow<'static, str> = match (kind, packet) {
             (event_kind::DISK, _) => {
                 node.disk_done(&mut effects);
-                "disk done".to_owned()
+                "disk done".into()
             }
             (_, Some(Packet::Raft(message))) => {
-                let text = if self.options.trace { format!("recv {} from n{}", message.body.kind(), message.from) } else { String::new() };
+                let text = if trace { format!("recv {} from n{}", message.body.kind(), message.from).into() } else { "".into() };
                 node.handle_message(message);
                 text
             }
             (_, Some(Packet::Request(request))) => {
-                let text = if self.options.trace { format!("client c{} asks {:?} k{}", request.client, request.input, request.key) } else { String::new() };
+                let text = if trace { format!("client c{} asks {:?} k{}", request.client, request.input, request.key).into() } else { "".into() };
                 node.handle_request(request, &mut effects);
                 text
             }
-            _ if kind == event_kind::FLUSH => "admin call".to_owned(),
-            _ => "tick".to_owned(),
+            _ if kind == event_kind::FLUSH => "admin call".into(),
+            _ => "tick".into(),
         };
         node.pump(&mut effects);
         if kind == event_kind::TICK {

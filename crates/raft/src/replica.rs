@@ -622,6 +622,13 @@ impl Replica {
         if !self.membership.voters.contains(&target) {
             return Err(ProposeError::Invalid { reason: format!("replica {target} is not a voter") });
         }
+        self.start_transfer(target);
+        Ok(())
+    }
+
+    /// Catches `target` up, then tells it to campaign at once (the transfer times out after an
+    /// election timeout).
+    fn start_transfer(&mut self, target: NodeId) {
         self.transfer_target = Some(target);
         self.election_elapsed = 0;
         let caught_up = self.progress.get(&target).is_some_and(|p| p.matched == self.log.last_index());
@@ -630,7 +637,6 @@ impl Replica {
         } else {
             self.send_append(target, true);
         }
-        Ok(())
     }
 
     /// This leader was removed from the voters. Stepping down at once can wedge the group: the
@@ -644,14 +650,7 @@ impl Replica {
             self.become_follower(self.term, None);
             return;
         };
-        self.transfer_target = Some(target);
-        self.election_elapsed = 0;
-        let caught_up = self.progress.get(&target).is_some_and(|p| p.matched == self.log.last_index());
-        if caught_up {
-            self.send(target, self.term, MessageBody::TimeoutNow);
-        } else {
-            self.send_append(target, true);
-        }
+        self.start_transfer(target);
     }
 
     /// Applies membership changes committed in `(from, to]`.

@@ -65,9 +65,30 @@ fn drive(replicas: &mut [Replica], wire: &mut VecDeque<Message>) {
     }
 }
 
-/// Simulated events per wall second over `seeds` default runs.
-pub fn simulator_speed(seeds: u64) -> (u64, f64) {
-    let started = Instant::now();
-    let events: u64 = (0..seeds).map(|seed| crate::run_seed(&SimOptions::new(seed)).events).sum();
-    (events, started.elapsed().as_secs_f64())
+/// What the simulator benchmark measured over some default seeds.
+#[derive(Debug, Default)]
+pub struct SimBenchResult {
+    pub events: u64,
+    /// Wall seconds in the event loop (the simulation proper).
+    pub simulate_seconds: f64,
+    /// Wall seconds in the checks after each run (linearizability, convergence, logs).
+    pub check_seconds: f64,
+}
+
+/// Runs `seeds` default runs, timing the event loop and the final checks apart.
+pub fn simulator_speed(seeds: u64) -> Result<SimBenchResult, String> {
+    let mut result = SimBenchResult::default();
+    for seed in 0..seeds {
+        let mut sim = crate::Sim::new(SimOptions::new(seed))?;
+        let started = Instant::now();
+        result.events += sim.simulate();
+        result.simulate_seconds += started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let report = sim.finish();
+        result.check_seconds += started.elapsed().as_secs_f64();
+        if !report.violations.is_empty() {
+            return Err(format!("seed {seed} failed: {}", report.violations[0]));
+        }
+    }
+    Ok(result)
 }

@@ -96,7 +96,7 @@ impl Sim {
             node = self.rng.range(0, self.nodes.len() as u64) as usize;
         }
         if let Some(delay) = self.link_delay() {
-            self.schedule(delay, Event::ToNode { node, packet: Packet::Request(request) });
+            self.schedule(delay, Event::ToNode { node, packet: Box::new(Packet::Request(request)) });
         }
     }
 
@@ -134,7 +134,7 @@ impl Sim {
         let request = Request { client, request: op.request, key: op.key, input: op.input.clone() };
         let node = self.clients[client].target;
         if let Some(link) = self.link_delay() {
-            self.schedule(delay + link, Event::ToNode { node, packet: Packet::Request(request) });
+            self.schedule(delay + link, Event::ToNode { node, packet: Box::new(Packet::Request(request)) });
         }
     }
 

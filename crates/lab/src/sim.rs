@@ -26,7 +26,8 @@ pub(crate) enum Event {
     /// Drain a node's Ready after an administrative call (no tick, no packet).
     Flush { node: usize, incarnation: u64 },
     DiskDone { node: usize, incarnation: u64 },
-    ToNode { node: usize, packet: Packet },
+    /// Boxed: the event queue moves events around, and a packet is large.
+    ToNode { node: usize, packet: Box<Packet> },
     ToClient { client: usize, reply: Reply },
     ClientWake { client: usize },
     ClientTimeout { client: usize, request: u64 },
@@ -187,6 +188,12 @@ impl Sim {
 
     /// Runs the whole scenario and the final checks.
     pub fn run(mut self) -> RunReport {
+        self.simulate();
+        self.finish()
+    }
+
+    /// Runs the scenario (the event loop) without the final checks; returns the events run.
+    pub fn simulate(&mut self) -> u64 {
         for index in 0..self.nodes.len() {
             self.start_node(index);
         }
@@ -206,7 +213,7 @@ impl Sim {
             self.events += 1;
             self.handle(next.event);
         }
-        self.finish()
+        self.events
     }
 
     fn handle(&mut self, event: Event) {
@@ -230,7 +237,7 @@ impl Sim {
         }
     }
 
-    fn on_node_event(&mut self, index: usize, incarnation: u64, packet: Option<Packet>, kind: u8) {
+    fn on_node_event(&mut self, index: usize, incarnation: u64, packet: Option<Box<Packet>>, kind: u8) {
         let node = &self.nodes[index];
         if !node.is_up() || node.incarnation != incarnation {
             return;
@@ -253,7 +260,7 @@ impl Sim {
         node.sync_clock(now);
         // Descriptions are built only when tracing: the fuzz loop must not allocate for them.
         let trace = self.options.trace;
-        let description: std::borrow::Cow<'static, str> = match (kind, packet) {
+        let description: std::borrow::Cow<'static, str> = match (kind, packet.map(|p| *p)) {
             (event_kind::DISK, _) => {
                 node.disk_done(&mut effects);
                 "disk done".into()
@@ -320,11 +327,11 @@ impl Sim {
         let Some(to) = usize::try_from(message.to).ok().and_then(|id| id.checked_sub(1)).filter(|&i| i < self.nodes.len()) else { return };
         if self.rng.chance(self.params.duplicate_chance) {
             if let Some(delay) = self.link_delay() {
-                self.schedule(delay, Event::ToNode { node: to, packet: Packet::Raft(message.clone()) });
+                self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(message.clone())) });
             }
         }
         if let Some(delay) = self.link_delay() {
-            self.schedule(delay, Event::ToNode { node: to, packet: Packet::Raft(message) });
+            self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(message)) });
         }
     }
 
@@ -382,7 +389,8 @@ impl Sim {
         self.converge_deadline = self.now + 3_000 * MS;
     }
 
-    fn finish(mut self) -> RunReport {
+    /// The checks that need the whole history, and the report.
+    pub fn finish(mut self) -> RunReport {
         if self.events >= EVENTS_MAX {
             self.observer.violation(format!("liveness: stopped after {EVENTS_MAX} events at {}us (an event storm)", self.now));
         }

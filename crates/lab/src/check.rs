@@ -45,7 +45,7 @@ impl Observer {
     /// whether this is the first time it is seen leading this term.
     pub fn on_leader(&mut self, replica: &Replica) -> bool {
         let (id, term) = (replica.id(), replica.term());
-        let slot = &mut self.checked_leadership[(id - 1) as usize];
+        let slot = &mut self.checked_leadership[crate::node::slot_of(id)];
         if *slot == term {
             return false;
         }
@@ -119,6 +119,13 @@ impl Observer {
             }
         }
     }
+}
+
+/// Whether every member of the newest membership is up and applied the same state.
+pub fn converged(nodes: &[SimNode]) -> bool {
+    let mut observer = Observer::new(nodes.len());
+    observer.check_convergence(nodes);
+    observer.violations.is_empty() && nodes.iter().all(SimNode::is_up)
 }
 
 /// Per-key linearizability of the history (reads that timed out are left out).

@@ -110,7 +110,7 @@ impl Sim {
             Outcome::NotLeader(hint) => {
                 let node_count = self.nodes.len() as u64;
                 let target = match hint {
-                    Some(id) if (1..=node_count).contains(&id) => (id - 1) as usize,
+                    Some(id) if (crate::node::slot_of(id) as u64) < node_count => crate::node::slot_of(id),
                     _ => self.rng.range(0, node_count) as usize,
                 };
                 self.clients[client].target = target;

@@ -14,6 +14,7 @@ enum Action {
     Pause,
     Membership,
     TransferLeader,
+    Wipe,
 }
 
 impl Sim {
@@ -35,6 +36,9 @@ impl Sim {
         if faults.membership {
             actions.extend([Action::Membership, Action::TransferLeader]);
         }
+        if faults.disk {
+            actions.push(Action::Wipe);
+        }
         if self.params.leader_churn {
             self.churn_leader();
             let gap = self.nemesis_gap();
@@ -48,6 +52,7 @@ impl Sim {
                 Action::Pause => self.pause_one(),
                 Action::Membership => self.change_membership(),
                 Action::TransferLeader => self.transfer_leader(),
+                Action::Wipe => self.wipe_one(),
             }
         }
         let gap = self.nemesis_gap();
@@ -76,17 +81,17 @@ impl Sim {
     }
 
     fn partition(&mut self) {
-        let ids: Vec<NodeId> = (1..=self.nodes.len() as NodeId).collect();
+        let ids: Vec<usize> = (0..self.nodes.len()).collect();
         let mut shuffled = ids.clone();
         self.rng.shuffle(&mut shuffled);
         let kind = self.rng.range(0, 4);
-        let (side_a, side_b, bridge): (Vec<NodeId>, Vec<NodeId>, Option<NodeId>) = match kind {
+        let (side_a, side_b, bridge): (Vec<usize>, Vec<usize>, Option<usize>) = match kind {
             0 => {
                 let cut = self.rng.range(1, ids.len().max(2) as u64) as usize;
                 (shuffled[..cut.min(shuffled.len())].to_vec(), shuffled[cut.min(shuffled.len())..].to_vec(), None)
             }
             1 => {
-                let leader = self.leader_index().map_or(shuffled[0], |i| i as NodeId + 1);
+                let leader = self.leader_index().unwrap_or(shuffled[0]);
                 (vec![leader], ids.iter().copied().filter(|&id| id != leader).collect(), None)
             }
             _ => {
@@ -145,10 +150,9 @@ impl Sim {
             self.schedule(downtime, Event::Restart { node: leader });
             return;
         }
-        let id = leader as NodeId + 1;
-        self.blocked = (1..=self.nodes.len() as NodeId).filter(|&other| other != id).flat_map(|other| [(id, other), (other, id)]).collect();
+        self.blocked = (0..self.nodes.len()).filter(|&other| other != leader).flat_map(|other| [(leader, other), (other, leader)]).collect();
         self.partition_epoch += 1;
-        self.trace_note(format!("churn: isolate leader n{id}"));
+        self.trace_note(format!("churn: isolate leader n{}", leader + 1));
         let duration = self.rng.range(5 * MS, 200 * MS);
         let epoch = self.partition_epoch;
         self.schedule(duration, Event::Heal { epoch });
@@ -160,6 +164,66 @@ impl Sim {
         self.trace_note(format!("crash n{}", index + 1));
         let downtime = self.rng.range(10 * MS, 3_000 * MS);
         self.schedule(downtime, Event::Restart { node: index });
+    }
+
+    /// The leader of the newest term any running node knows, if it leads now; a deposed
+    /// leader that has not noticed yet (paused, cut off) has an outdated view.
+    fn current_leader(&self) -> Option<usize> {
+        let newest_term = self.nodes.iter().filter_map(|n| n.replica.as_ref()).map(|r| r.term()).max()?;
+        self.leader_index().filter(|&i| self.nodes[i].replica.as_ref().is_some_and(|r| r.term() == newest_term))
+    }
+
+    /// The membership of the current leader, if any.
+    fn leader_membership(&self) -> Option<raft::Membership> {
+        let leader = self.current_leader()?;
+        self.nodes[leader].replica.as_ref().map(|r| r.membership().clone())
+    }
+
+    /// Identities in the leader's membership whose node has since taken a new identity.
+    fn stale_identities(&self, membership: &raft::Membership) -> Vec<NodeId> {
+        membership.replicas().into_iter().filter(|&id| self.nodes.get(crate::node::slot_of(id)).is_some_and(|n| n.id != id)).collect()
+    }
+
+    /// An operator deletes a node's data directory. Only when the group can afford it: a
+    /// majority of intact voters must remain, and no other replacement may be under way (the
+    /// lab checks Raft, not what happens when a majority's data is destroyed).
+    fn wipe_one(&mut self) {
+        let Some(leader) = self.current_leader() else { return };
+        let Some(replica) = self.nodes[leader].replica.as_ref() else { return };
+        let membership = replica.membership().clone();
+        let anyone_changing = self.nodes.iter().filter_map(|n| n.replica.as_ref()).any(|r| r.membership_change_pending());
+        if anyone_changing || membership.voters.len() < 3 || !self.stale_identities(&membership).is_empty() {
+            return;
+        }
+        let Some(&victim_id) = self.rng.pick(&membership.voters.iter().copied().collect::<Vec<_>>()) else { return };
+        let index = crate::node::slot_of(victim_id);
+        if self.nodes.iter().any(|n| !n.is_up()) {
+            // A crashed node may hold the only other copy: do not stack a wipe on it.
+            return;
+        }
+        self.nodes[index].crash();
+        self.nodes[index].take_new_identity();
+        self.trace_note(format!("operator wipes n{}: it returns as replica {} (group voters {:?})", index + 1, self.nodes[index].id, membership.voters));
+        let downtime = self.rng.range(10 * MS, 1_000 * MS);
+        self.schedule(downtime, Event::Restart { node: index });
+    }
+
+    /// The repair loop: the leader replaces each stale identity by the node's new one.
+    pub(crate) fn on_repair(&mut self) {
+        self.schedule(crate::sim::REPAIR_INTERVAL, Event::Repair);
+        let (Some(leader), Some(membership)) = (self.current_leader(), self.leader_membership()) else { return };
+        let Some(&stale) = self.stale_identities(&membership).first() else { return };
+        let fresh = self.nodes[crate::node::slot_of(stale)].id;
+        let swap = |set: &std::collections::BTreeSet<NodeId>| -> Vec<NodeId> {
+            set.iter().map(|&id| if id == stale { fresh } else { id }).collect()
+        };
+        let (voters, learners) = (swap(&membership.voters), swap(&membership.learners));
+        let Some(replica) = self.nodes[leader].replica.as_mut() else { return };
+        let result = replica.propose_membership_change(voters.clone(), learners.clone());
+        if result.is_ok() {
+            self.trace_note(format!("repair: replace replica {stale} by {fresh}: voters {voters:?} learners {learners:?}"));
+            self.after_admin_action(leader);
+        }
     }
 
     pub(crate) fn on_restart(&mut self, index: usize) {
@@ -179,7 +243,7 @@ impl Sim {
     /// Asks the leader for a new random membership: 1, 3 or 5 voters, some learners.
     fn change_membership(&mut self) {
         let Some(leader) = self.leader_index() else { return };
-        let mut ids: Vec<NodeId> = (1..=self.nodes.len() as NodeId).collect();
+        let mut ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
         self.rng.shuffle(&mut ids);
         let size = [1, 3, 3, 5][self.rng.range(0, 4) as usize].min(ids.len());
         let voters = ids[..size].to_vec();

@@ -10,6 +10,17 @@ use raft::{Entry, HardState, LogIndex, NodeId, Payload, ProposeError, Ready, Rep
 use crate::kv::{Command, KvStore};
 use crate::net::{Outcome, Reply, Request};
 
+/// Raft ids are `slot + 1 + IDENTITY_STRIDE * generation`. A node that lost its durable
+/// state (an operator wiped it, or recovery found it damaged) never votes under its old
+/// identity: it comes back as a new replica with the next generation, and the group replaces
+/// the old identity by joint consensus.
+pub const IDENTITY_STRIDE: u64 = 1000;
+
+/// The node slot an id belongs to.
+pub fn slot_of(id: NodeId) -> usize {
+    (id.saturating_sub(1) % IDENTITY_STRIDE) as usize
+}
+
 /// What survives a crash.
 #[derive(Clone, Debug, Default)]
 pub struct Durable {
@@ -32,7 +43,12 @@ pub struct Effects {
 
 /// A node of the simulated cluster.
 pub struct SimNode {
+    /// The current identity (changes when the node loses its durable state).
     pub id: NodeId,
+    /// How many times this node lost its durable state.
+    pub generation: u64,
+    /// Whether this slot ever ran: an empty disk then means lost data, not a new cluster.
+    pub started_before: bool,
     pub replica: Option<Replica>,
     pub durable: Durable,
     pub store: KvStore,
@@ -61,6 +77,8 @@ impl SimNode {
     pub fn new(id: NodeId, tick_micros: u64, snapshot_every: u64, stale_reads: bool) -> SimNode {
         SimNode {
             id,
+            generation: 0,
+            started_before: false,
             replica: None,
             durable: Durable::default(),
             store: KvStore::default(),
@@ -100,6 +118,13 @@ impl SimNode {
         self.applied = self.durable.snapshot.as_ref().map_or(0, |s| s.meta.index);
         self.next_tick_at = now + self.tick_micros;
         Ok(())
+    }
+
+    /// The node's durable state is gone or untrustworthy: it comes back as a new replica.
+    pub fn take_new_identity(&mut self) {
+        self.generation += 1;
+        self.id = self.id % IDENTITY_STRIDE + IDENTITY_STRIDE * self.generation;
+        self.durable = Durable::default();
     }
 
     /// Power loss: whatever was not yet written is gone.

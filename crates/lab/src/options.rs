@@ -18,12 +18,15 @@ pub struct FaultSet {
     pub membership: bool,
     /// Clock rates that differ between nodes (within the configured drift bound).
     pub clock: bool,
+    /// Disk faults: an operator wipes a node's data; (with the storage engine) bit flips at
+    /// rest, torn writes, a full disk.
+    pub disk: bool,
 }
 
 impl FaultSet {
     /// Every class.
-    pub const ALL: FaultSet = FaultSet { net: true, partition: true, crash: true, pause: true, membership: true, clock: true };
-    const NAMES: [&'static str; 6] = ["net", "partition", "crash", "pause", "membership", "clock"];
+    pub const ALL: FaultSet = FaultSet { net: true, partition: true, crash: true, pause: true, membership: true, clock: true, disk: true };
+    const NAMES: [&'static str; 7] = ["net", "partition", "crash", "pause", "membership", "clock", "disk"];
 
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
         Some(match name {
@@ -33,6 +36,7 @@ impl FaultSet {
             "pause" => &mut self.pause,
             "membership" => &mut self.membership,
             "clock" => &mut self.clock,
+            "disk" => &mut self.disk,
             _ => return None,
         })
     }

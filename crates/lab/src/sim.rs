@@ -11,10 +11,13 @@ use raft::{Membership, NodeId, Role};
 use crate::check::Observer;
 use crate::client::SimClient;
 use crate::net::{Packet, Reply};
-use crate::node::{Effects, SimNode};
+use crate::node::{slot_of, Effects, SimNode};
 use crate::options::{Bug, SimOptions};
 use crate::params::{Params, MS};
 use crate::rng::SimRng;
+
+/// How often the repair loop looks for identities to replace.
+pub const REPAIR_INTERVAL: u64 = 200 * MS;
 
 /// Most events one run may process: a run that would go on forever is stopped and reported.
 pub const EVENTS_MAX: u64 = 20_000_000;
@@ -35,9 +38,13 @@ pub(crate) enum Event {
     /// Leader churn: strike the node that just became leader (if it still leads that term).
     StrikeLeader { node: usize, term: raft::Term },
     Restart { node: usize },
+    /// The repair loop: replace identities that lost their data (every 200 ms).
+    Repair,
     Heal { epoch: u64 },
     EndOfFaults,
     StartFinalReads,
+    /// During convergence: stop as soon as every member applied the same state.
+    CheckConverged,
 }
 
 struct Scheduled {
@@ -102,8 +109,8 @@ pub struct Sim {
     pub(crate) rng: SimRng,
     pub(crate) nodes: Vec<SimNode>,
     pub(crate) clients: Vec<SimClient>,
-    /// Directed links cut by the current partition: (from, to) raft ids.
-    pub(crate) blocked: BTreeSet<(NodeId, NodeId)>,
+    /// Directed links cut by the current partition: (from, to) node slots.
+    pub(crate) blocked: BTreeSet<(usize, usize)>,
     pub(crate) partition_epoch: u64,
     /// (key, operation); the key is `None` for a read that timed out (left out of checks).
     pub(crate) history: Vec<(Option<u64>, Operation<KvInput, KvOutput>)>,
@@ -158,7 +165,7 @@ impl Sim {
 
     /// The raft configuration of node `index` for its next life.
     pub(crate) fn raft_config(&mut self, index: usize) -> raft::Config {
-        let mut config = raft::Config::new(index as NodeId + 1);
+        let mut config = raft::Config::new(self.nodes[index].id);
         config.random_seed = self.rng.next_u64();
         config.lease_reads = self.params.lease_reads;
         config.append_entries_max = self.params.append_entries_max;
@@ -175,7 +182,10 @@ impl Sim {
 
     pub(crate) fn start_node(&mut self, index: usize) {
         let config = self.raft_config(index);
-        let membership = self.initial_membership.clone();
+        // Only the bootstrap identities start with the initial membership; a node that lost its
+        // data knows nothing and waits to be added.
+        let membership = if self.nodes[index].generation == 0 { self.initial_membership.clone() } else { Membership::default() };
+        self.nodes[index].started_before = true;
         let now = self.now;
         if let Err(error) = self.nodes[index].start(config, membership, now) {
             self.observer.violation(format!("node {} failed to restart: {error}", index + 1));
@@ -203,6 +213,7 @@ impl Sim {
         }
         let gap = self.nemesis_gap();
         self.schedule(gap, Event::Nemesis);
+        self.schedule(REPAIR_INTERVAL, Event::Repair);
         self.schedule(self.options.duration_ms * MS, Event::EndOfFaults);
         let deadline = self.options.duration_ms * MS + 60_000 * MS;
         while let Some(Reverse(next)) = self.queue.pop() {
@@ -231,9 +242,17 @@ impl Sim {
             Event::Nemesis => self.on_nemesis(),
             Event::StrikeLeader { node, term } => self.on_strike_leader(node, term),
             Event::Restart { node } => self.on_restart(node),
+            Event::Repair => self.on_repair(),
             Event::Heal { epoch } => self.on_heal(epoch),
             Event::EndOfFaults => self.on_end_of_faults(),
             Event::StartFinalReads => self.on_start_final_reads(),
+            Event::CheckConverged => {
+                if crate::check::converged(&self.nodes) {
+                    self.converge_deadline = self.now;
+                } else {
+                    self.schedule(100 * MS, Event::CheckConverged);
+                }
+            }
         }
     }
 
@@ -302,7 +321,7 @@ impl Sim {
 
     fn carry_out(&mut self, index: usize, effects: Effects) {
         for (log_index, term, digest) in effects.applied {
-            self.observer.on_apply(index as NodeId + 1, log_index, term, digest);
+            self.observer.on_apply(self.nodes[index].id, log_index, term, digest);
         }
         for message in effects.to_nodes {
             self.send_raft(message);
@@ -321,10 +340,10 @@ impl Sim {
     }
 
     fn send_raft(&mut self, message: raft::Message) {
-        if self.blocked.contains(&(message.from, message.to)) {
+        let (from, to) = (slot_of(message.from), slot_of(message.to));
+        if to >= self.nodes.len() || self.blocked.contains(&(from, to)) {
             return;
         }
-        let Some(to) = usize::try_from(message.to).ok().and_then(|id| id.checked_sub(1)).filter(|&i| i < self.nodes.len()) else { return };
         if self.rng.chance(self.params.duplicate_chance) {
             if let Some(delay) = self.link_delay() {
                 self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(message.clone())) });
@@ -350,7 +369,7 @@ impl Sim {
     fn trace_line(&mut self, index: usize, description: &str) {
         let node = &self.nodes[index];
         let status = match node.replica.as_ref() {
-            Some(r) => format!("{:?} term={} last={} commit={} applied={}", r.role(), r.term(), r.last_index(), r.commit_index(), node.applied),
+            Some(r) => format!("{:?} term={} last={} commit={} applied={} voters={:?}/{:?}", r.role(), r.term(), r.last_index(), r.commit_index(), node.applied, r.membership().voters, r.membership().voters_outgoing),
             None => "down".to_owned(),
         };
         self.trace.push(format!("{:>10}us n{} {:<40} | {}", self.now, index + 1, description, status));
@@ -386,7 +405,8 @@ impl Sim {
     /// Called by the final reader when it has read every key.
     pub(crate) fn on_final_reads_done(&mut self) {
         self.phase = Phase::Converging;
-        self.converge_deadline = self.now + 3_000 * MS;
+        self.converge_deadline = self.now + 20_000 * MS;
+        self.schedule(100 * MS, Event::CheckConverged);
     }
 
     /// The checks that need the whole history, and the report.

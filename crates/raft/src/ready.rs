@@ -92,8 +92,15 @@ impl Replica {
         let (read_states, dropped_reads) = self.take_read_states();
         let vote_or_term_changed =
             hard_state.term != self.persisted_hard_state.term || hard_state.vote != self.persisted_hard_state.vote;
+        let mut messages = std::mem::take(&mut self.messages);
+        let mut messages_after_persist = std::mem::take(&mut self.messages_after_persist);
+        if self.term > self.durable_term {
+            messages.append(&mut messages_after_persist);
+            messages_after_persist = messages;
+            messages = Vec::new();
+        }
         let ready = Ready {
-            messages: std::mem::take(&mut self.messages),
+            messages,
             must_sync: vote_or_term_changed || !entries.is_empty() || snapshot.is_some(),
             persisted: Persisted {
                 last_entry: entries.last().map(|e| (e.index, e.term)),
@@ -102,7 +109,7 @@ impl Replica {
             snapshot,
             hard_state: hard_state_changed.then_some(hard_state),
             entries,
-            messages_after_persist: std::mem::take(&mut self.messages_after_persist),
+            messages_after_persist,
             committed_entries,
             read_states,
             dropped_reads,
@@ -118,6 +125,9 @@ impl Replica {
     pub fn advance(&mut self, persisted: Persisted) {
         if let Some((index, term)) = persisted.last_entry {
             self.log.stable_to(index, term);
+        }
+        if let Some(hard_state) = persisted.hard_state {
+            self.durable_term = self.durable_term.max(hard_state.term);
         }
         if self.role == Role::Leader && self.maybe_commit() {
             self.broadcast_append();

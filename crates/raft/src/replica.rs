@@ -152,7 +152,12 @@ pub struct Replica {
     pub(crate) reads: crate::read::ReadQueue,
     pub(crate) messages: Vec<Message>,
     pub(crate) messages_after_persist: Vec<Message>,
+    /// The hard state last handed out in a Ready (reported changes are relative to it).
     pub(crate) persisted_hard_state: HardState,
+    /// The term the driver confirmed durable through `advance`. While `term` is ahead of it,
+    /// every message waits for the persist: a message carrying a term that a crash could
+    /// forget lets a restarted replica and its peers disagree about who led that term.
+    pub(crate) durable_term: Term,
     pub(crate) snapshot_to_install: Option<Snapshot>,
     pub(crate) incoming_snapshot: Option<(SnapshotMeta, BytesMut)>,
 }
@@ -188,6 +193,7 @@ impl Replica {
             messages: Vec::new(),
             messages_after_persist: Vec::new(),
             persisted_hard_state: restore.hard_state,
+            durable_term: restore.hard_state.term,
             snapshot_to_install: None,
             incoming_snapshot: None,
             log,
@@ -218,6 +224,10 @@ impl Replica {
     /// The membership in force here.
     pub fn membership(&self) -> &Membership {
         &self.membership
+    }
+    /// Whether a membership change is under way (proposed but not committed, or joint).
+    pub fn membership_change_pending(&self) -> bool {
+        self.membership.is_joint() || self.pending_membership_index > self.log.committed
     }
     /// The highest index known committed.
     pub fn commit_index(&self) -> LogIndex {

@@ -1,0 +1,1 @@
+//! Throughput measurements (placeholder; filled in below).

@@ -105,7 +105,8 @@ impl Observer {
     pub fn check_log_matching(&mut self, nodes: &[SimNode]) {
         let mut seen: BTreeMap<(LogIndex, Term), (NodeId, u64)> = BTreeMap::new();
         for node in nodes {
-            for entry in &node.durable.entries {
+            let Some(replica) = node.replica.as_ref() else { continue };
+            for entry in (replica.first_index()..=replica.last_index()).filter_map(|i| replica.entry(i)) {
                 let digest = fnv(format!("{:?}", entry.payload).as_bytes());
                 match seen.get(&(entry.index, entry.term)) {
                     Some(&(other, other_digest)) if other_digest != digest => {

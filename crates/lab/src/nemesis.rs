@@ -15,6 +15,8 @@ enum Action {
     Membership,
     TransferLeader,
     Wipe,
+    BitFlip,
+    DiskFull,
 }
 
 impl Sim {
@@ -37,7 +39,7 @@ impl Sim {
             actions.extend([Action::Membership, Action::TransferLeader]);
         }
         if faults.disk {
-            actions.push(Action::Wipe);
+            actions.extend([Action::Wipe, Action::BitFlip, Action::DiskFull]);
         }
         if self.params.leader_churn {
             self.churn_leader();
@@ -53,6 +55,8 @@ impl Sim {
                 Action::Membership => self.change_membership(),
                 Action::TransferLeader => self.transfer_leader(),
                 Action::Wipe => self.wipe_one(),
+                Action::BitFlip => self.flip_bit(),
+                Action::DiskFull => self.fill_disk(),
             }
         }
         let gap = self.nemesis_gap();
@@ -188,24 +192,66 @@ impl Sim {
     /// majority of intact voters must remain, and no other replacement may be under way (the
     /// lab checks Raft, not what happens when a majority's data is destroyed).
     fn wipe_one(&mut self) {
-        let Some(leader) = self.current_leader() else { return };
-        let Some(replica) = self.nodes[leader].replica.as_ref() else { return };
-        let membership = replica.membership().clone();
-        let anyone_changing = self.nodes.iter().filter_map(|n| n.replica.as_ref()).any(|r| r.membership_change_pending());
-        if anyone_changing || membership.voters.len() < 3 || !self.stale_identities(&membership).is_empty() {
-            return;
-        }
+        let Some(membership) = self.may_destroy_data() else { return };
         let Some(&victim_id) = self.rng.pick(&membership.voters.iter().copied().collect::<Vec<_>>()) else { return };
         let index = crate::node::slot_of(victim_id);
-        if self.nodes.iter().any(|n| !n.is_up()) {
-            // A crashed node may hold the only other copy: do not stack a wipe on it.
-            return;
-        }
         self.nodes[index].crash();
+        if let Some(disk) = self.nodes[index].disk_mut() {
+            disk.wipe();
+        }
         self.nodes[index].take_new_identity();
         self.trace_note(format!("operator wipes n{}: it returns as replica {} (group voters {:?})", index + 1, self.nodes[index].id, membership.voters));
         let downtime = self.rng.range(10 * MS, 1_000 * MS);
         self.schedule(downtime, Event::Restart { node: index });
+    }
+
+    /// Whether the group can afford to lose one more replica's data: only then does the lab
+    /// destroy or damage data (it checks Raft, not what happens when a majority's data is gone).
+    fn may_destroy_data(&self) -> Option<raft::Membership> {
+        let leader = self.current_leader()?;
+        let membership = self.nodes[leader].replica.as_ref()?.membership().clone();
+        let anyone_changing = self.nodes.iter().filter_map(|n| n.replica.as_ref()).any(|r| r.membership_change_pending());
+        let anyone_down = self.nodes.iter().any(|n| !n.is_up());
+        let ok = !anyone_changing
+            && !anyone_down
+            && self.latent_damage.is_empty()
+            && membership.voters.len() >= 3
+            && self.stale_identities(&membership).is_empty();
+        ok.then_some(membership)
+    }
+
+    /// A bit rots in a sealed log segment (or a snapshot file) of one voter; the node crashes
+    /// soon after and meets the damage in recovery.
+    fn flip_bit(&mut self) {
+        let Some(membership) = self.may_destroy_data() else { return };
+        let voters: Vec<NodeId> = membership.voters.iter().copied().collect();
+        let Some(&victim) = self.rng.pick(&voters) else { return };
+        let index = crate::node::slot_of(victim);
+        let prefix = if self.rng.chance(0.5) { "wal/" } else { "snap/" };
+        let Some(flipped) = self.nodes[index].disk_mut().and_then(|d| d.flip_bit_at_rest(prefix, true)) else { return };
+        self.trace_note(format!("bit flip on n{} in {} at byte {}", index + 1, flipped.0, flipped.1));
+        self.latent_damage.insert(index);
+        self.nodes[index].crash();
+        let downtime = self.rng.range(10 * MS, 500 * MS);
+        self.schedule(downtime, Event::Restart { node: index });
+    }
+
+    /// A node's disk fills up (logs of another process, say) until the operator frees space.
+    fn fill_disk(&mut self) {
+        let Some(index) = self.victim() else { return };
+        let Some(disk) = self.nodes[index].disk_mut() else { return };
+        let used = disk.used_bytes();
+        disk.set_capacity(used + 512);
+        self.trace_note(format!("disk of n{} full at {used} bytes", index + 1));
+        let duration = self.rng.range(100 * MS, 3_000 * MS);
+        self.schedule(duration, Event::DiskSpace { node: index });
+    }
+
+    pub(crate) fn on_disk_space(&mut self, index: usize) {
+        if let Some(disk) = self.nodes[index].disk_mut() {
+            disk.set_capacity(crate::sim::DISK_CAPACITY);
+            self.trace_note(format!("disk of n{} has space again", index + 1));
+        }
     }
 
     /// The repair loop: the leader replaces each stale identity by the node's new one.
@@ -243,6 +289,9 @@ impl Sim {
     /// Asks the leader for a new random membership: 1, 3 or 5 voters, some learners.
     fn change_membership(&mut self) {
         let Some(leader) = self.leader_index() else { return };
+        if !self.latent_damage.is_empty() {
+            return;
+        }
         let mut ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
         self.rng.shuffle(&mut ids);
         let size = [1, 3, 3, 5][self.rng.range(0, 4) as usize].min(ids.len());

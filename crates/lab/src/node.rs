@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use lincheck::kv::{KvInput, KvOutput};
-use raft::{Entry, HardState, LogIndex, NodeId, Payload, ProposeError, Ready, Replica, RestoreState, Snapshot, Term};
+use raft::{Entry, LogIndex, NodeId, Payload, ProposeError, Ready, Replica, RestoreState, Role, Term};
+use storage::{Record, SimDisk, Wal, WalError, WalOptions};
 
 use crate::kv::{Command, KvStore};
 use crate::net::{Outcome, Reply, Request};
@@ -21,14 +22,6 @@ pub fn slot_of(id: NodeId) -> usize {
     (id.saturating_sub(1) % IDENTITY_STRIDE) as usize
 }
 
-/// What survives a crash.
-#[derive(Clone, Debug, Default)]
-pub struct Durable {
-    pub hard_state: HardState,
-    pub snapshot: Option<Snapshot>,
-    pub entries: Vec<Entry>,
-}
-
 /// Things a node did that the simulator must carry out or the checkers must see.
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -39,6 +32,10 @@ pub struct Effects {
     pub applied: Vec<(LogIndex, Term, u64)>,
     /// The disk went from idle to busy: schedule its completion.
     pub disk_started: bool,
+    /// The disk is full: try the batch again later.
+    pub disk_retry: bool,
+    /// Lines for the trace: what recovery found, storage errors.
+    pub notes: Vec<String>,
 }
 
 /// A node of the simulated cluster.
@@ -50,7 +47,14 @@ pub struct SimNode {
     /// Whether this slot ever ran: an empty disk then means lost data, not a new cluster.
     pub started_before: bool,
     pub replica: Option<Replica>,
-    pub durable: Durable,
+    /// The write-ahead log on this node's disk, while the node is up.
+    wal: Option<Wal<SimDisk>>,
+    /// The disk while the node is down (what a crash leaves).
+    disk_at_rest: Option<SimDisk>,
+    wal_options: WalOptions,
+    /// The disk refused a write for lack of space: writes are refused until it accepts again.
+    pub disk_full: bool,
+
     pub store: KvStore,
     pub applied: LogIndex,
     /// Bumped at every crash: events of an earlier life are ignored.
@@ -63,6 +67,8 @@ pub struct SimNode {
     pub paused_until: u64,
     disk_queue: VecDeque<Ready>,
     disk_in_flight: Vec<Ready>,
+    /// How many Readies of the batch in flight have their records queued in the log.
+    disk_in_flight_queued: usize,
     pending_writes: BTreeMap<LogIndex, (Term, usize, u64)>,
     pending_reads: BTreeMap<u64, (usize, u64, u64)>,
     confirmed_reads: Vec<(LogIndex, u64)>,
@@ -74,13 +80,17 @@ pub struct SimNode {
 }
 
 impl SimNode {
-    pub fn new(id: NodeId, tick_micros: u64, snapshot_every: u64, stale_reads: bool) -> SimNode {
+    pub fn new(id: NodeId, tick_micros: u64, snapshot_every: u64, stale_reads: bool, disk: SimDisk, wal_options: WalOptions) -> SimNode {
         SimNode {
             id,
             generation: 0,
             started_before: false,
             replica: None,
-            durable: Durable::default(),
+            wal: None,
+            disk_at_rest: Some(disk),
+            wal_options,
+            disk_full: false,
+            disk_in_flight_queued: 0,
             store: KvStore::default(),
             applied: 0,
             incarnation: 0,
@@ -102,37 +112,70 @@ impl SimNode {
         self.replica.is_some()
     }
 
-    /// Starts (or restarts) from the durable state.
-    pub fn start(&mut self, config: raft::Config, initial_membership: raft::Membership, now: u64) -> Result<(), String> {
-        let restore = RestoreState {
-            hard_state: self.durable.hard_state,
-            snapshot: self.durable.snapshot.clone(),
-            entries: self.durable.entries.clone(),
-            initial_membership,
-        };
+    /// Starts (or restarts): recovers the log from the disk. If recovery finds this replica's
+    /// state damaged, the node comes back as a new replica (it must not vote on state it cannot
+    /// trust); the notes say what recovery found.
+    pub fn start(&mut self, mut config: raft::Config, initial_membership: raft::Membership, now: u64, effects: &mut Effects) -> Result<(), String> {
+        let disk = self.disk_at_rest.take().ok_or("no disk")?;
+        let (mut wal, mut recovered) = Wal::open(disk, self.wal_options.clone()).map_err(|e| format!("recovery failed: {e}"))?;
+        for finding in &recovered.findings {
+            effects.notes.push(format!("n{} recovery: {finding}", self.id));
+        }
+        let mut membership = initial_membership;
+        if recovered.damaged.contains(&self.id) {
+            let old = self.id;
+            self.take_new_identity();
+            let _ = wal.remove_group(old);
+            config.id = self.id;
+            membership = raft::Membership::default();
+            effects.notes.push(format!("replica {old} is damaged: the node rejoins as replica {}", self.id));
+        }
+        let group = recovered.groups.remove(&self.id).unwrap_or_default();
+        let restore = RestoreState { hard_state: group.hard_state, snapshot: group.snapshot.clone(), entries: group.entries, initial_membership: membership };
         self.replica = Some(Replica::new(config, restore)?);
-        self.store = match &self.durable.snapshot {
+        self.store = match &group.snapshot {
             Some(snapshot) => KvStore::decode(&snapshot.data).ok_or("snapshot does not decode")?,
             None => KvStore::default(),
         };
-        self.applied = self.durable.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        self.applied = group.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        self.wal = Some(wal);
+        self.disk_full = false;
         self.next_tick_at = now + self.tick_micros;
         Ok(())
+    }
+
+    /// The disk, whether the node is up or down.
+    pub fn disk_mut(&mut self) -> Option<&mut SimDisk> {
+        match (&mut self.wal, &mut self.disk_at_rest) {
+            (Some(wal), _) => Some(wal.disk_mut()),
+            (None, Some(disk)) => Some(disk),
+            (None, None) => None,
+        }
+    }
+
+    /// Bytes of log segments and snapshots on this node's disk.
+    pub fn wal_bytes(&self) -> u64 {
+        self.wal.as_ref().map_or(0, Wal::bytes_on_disk)
     }
 
     /// The node's durable state is gone or untrustworthy: it comes back as a new replica.
     pub fn take_new_identity(&mut self) {
         self.generation += 1;
         self.id = self.id % IDENTITY_STRIDE + IDENTITY_STRIDE * self.generation;
-        self.durable = Durable::default();
     }
 
     /// Power loss: whatever was not yet written is gone.
     pub fn crash(&mut self) {
         self.replica = None;
         self.incarnation += 1;
+        if let Some(wal) = self.wal.take() {
+            let mut disk = wal.into_disk();
+            disk.crash();
+            self.disk_at_rest = Some(disk);
+        }
         self.disk_queue.clear();
         self.disk_in_flight.clear();
+        self.disk_in_flight_queued = 0;
         self.pending_writes.clear();
         self.pending_reads.clear();
         self.confirmed_reads.clear();
@@ -173,6 +216,11 @@ impl SimNode {
             }
             return;
         }
+        if self.disk_full {
+            // The write could not be made durable here: refuse it plainly (it did not happen).
+            effects.to_clients.push((request.client, Reply { request: request.request, outcome: Outcome::Failed }));
+            return;
+        }
         let command = Command { client: request.client as u64, request: request.request, key: request.key, input: request.input };
         match replica.propose(vec![command.encode()]) {
             Ok(index) => {
@@ -203,32 +251,76 @@ impl SimNode {
         }
     }
 
-    /// The disk finished the batch in flight.
+    /// The disk finished the batch in flight: write it to the log (one flush: group commit)
+    /// and carry out each Ready. A full disk keeps the batch for a later try.
     pub fn disk_done(&mut self, effects: &mut Effects) {
+        match self.write_batch() {
+            Ok(()) => {}
+            Err(WalError::Disk(storage::DiskError::Full { needed, available })) => {
+                if !self.disk_full {
+                    effects.notes.push(format!("n{} disk full: needed {needed} bytes, {available} left; refusing writes", self.id));
+                }
+                self.disk_full = true;
+                self.hand_off_if_leader();
+                effects.disk_retry = true;
+                return;
+            }
+            Err(error) => {
+                // Any other storage error: the node stops as a real one would, and recovers.
+                effects.notes.push(format!("n{} storage error: {error}; crashing", self.id));
+                self.crash();
+                return;
+            }
+        }
+        self.disk_full = false;
+        self.disk_in_flight_queued = 0;
         for ready in std::mem::take(&mut self.disk_in_flight) {
-            self.persist(&ready);
+            self.install_snapshot(&ready);
             self.complete(ready, effects);
         }
         self.pump(effects);
     }
 
-    fn persist(&mut self, ready: &Ready) {
-        if let Some(snapshot) = &ready.snapshot {
-            self.durable.snapshot = Some(snapshot.clone());
-            self.durable.entries.clear();
-            if let Some(store) = KvStore::decode(&snapshot.data) {
-                self.store = store;
+    /// Queues the batch's records (snapshots first written whole, in order) and flushes.
+    fn write_batch(&mut self) -> Result<(), WalError> {
+        let (Some(wal), id) = (self.wal.as_mut(), self.id) else { return Ok(()) };
+        while let Some(ready) = self.disk_in_flight.get(self.disk_in_flight_queued) {
+            if let Some(snapshot) = &ready.snapshot {
+                // The leader's snapshot replaces the whole log, as Raft's install does.
+                wal.flush()?;
+                wal.install_snapshot(id, snapshot)?;
             }
-            self.applied = snapshot.meta.index;
-            self.pending_writes.retain(|&index, _| index > snapshot.meta.index);
+            if let Some(hard_state) = ready.hard_state {
+                wal.queue(Record::HardState { group: id, hard_state });
+            }
+            if !ready.entries.is_empty() {
+                wal.queue(Record::Entries { group: id, entries: ready.entries.clone() });
+            }
+            self.disk_in_flight_queued += 1;
         }
-        if let Some(hard_state) = ready.hard_state {
-            self.durable.hard_state = hard_state;
+        wal.flush()?;
+        Ok(())
+    }
+
+    /// A full disk cannot take the leader's entries: hand leadership to a healthy voter.
+    fn hand_off_if_leader(&mut self) {
+        let Some(replica) = self.replica.as_mut() else { return };
+        if replica.role() != Role::Leader {
+            return;
         }
-        if let Some(first) = ready.entries.first() {
-            self.durable.entries.retain(|e| e.index < first.index);
-            self.durable.entries.extend(ready.entries.iter().cloned());
+        let id = replica.id();
+        if let Some(&target) = replica.membership().voters.iter().find(|&&v| v != id) {
+            let _ = replica.transfer_leader(target);
         }
+    }
+
+    fn install_snapshot(&mut self, ready: &Ready) {
+        let Some(snapshot) = &ready.snapshot else { return };
+        if let Some(store) = KvStore::decode(&snapshot.data) {
+            self.store = store;
+        }
+        self.applied = snapshot.meta.index;
+        self.pending_writes.retain(|&index, _| index > snapshot.meta.index);
     }
 
     fn complete(&mut self, ready: Ready, effects: &mut Effects) {
@@ -295,10 +387,12 @@ impl SimNode {
         if self.applied < replica.first_index() + self.snapshot_every {
             return;
         }
-        if replica.compact(self.applied, self.store.encode()).is_ok() {
-            self.durable.snapshot = replica.snapshot().cloned();
-            let applied = self.applied;
-            self.durable.entries.retain(|e| e.index > applied);
+        if replica.compact(self.applied, self.store.encode()).is_err() {
+            return;
+        }
+        if let (Some(wal), Some(snapshot)) = (self.wal.as_mut(), replica.snapshot()) {
+            // A full disk only postpones the log's truncation; the next snapshot tries again.
+            let _ = wal.save_snapshot(self.id, snapshot);
         }
     }
 

@@ -39,6 +39,9 @@ pub struct Params {
     /// leads, every few tens of milliseconds. Successive leaders then hold conflicting
     /// uncommitted entries: the situation of the Raft paper's Figure 8.
     pub leader_churn: bool,
+    /// Size at which the log starts a new segment (small sizes exercise rotation and
+    /// dropping segments).
+    pub segment_bytes: u64,
 }
 
 impl Params {
@@ -50,6 +53,7 @@ impl Params {
         let leader_churn = (faults.partition || faults.crash) && rng.chance(0.25);
         Params {
             leader_churn,
+            segment_bytes: [2_048, 16_384, 1 << 20][rng.range(0, 3) as usize],
             clients: rng.range(2, 7) as usize,
             keys: rng.range(1, 6),
             initial_voters: (1..=voters as NodeId).collect(),

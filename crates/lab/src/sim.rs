@@ -16,6 +16,12 @@ use crate::options::{Bug, SimOptions};
 use crate::params::{Params, MS};
 use crate::rng::SimRng;
 
+/// Each simulated disk's size (the disk fault class fills it up on purpose).
+pub const DISK_CAPACITY: u64 = 1 << 30;
+
+/// How long a full disk waits before the node tries its write again.
+pub const DISK_RETRY_DELAY: u64 = 50 * MS;
+
 /// How often the repair loop looks for identities to replace.
 pub const REPAIR_INTERVAL: u64 = 200 * MS;
 
@@ -38,6 +44,8 @@ pub(crate) enum Event {
     /// Leader churn: strike the node that just became leader (if it still leads that term).
     StrikeLeader { node: usize, term: raft::Term },
     Restart { node: usize },
+    /// The operator frees space on a full disk.
+    DiskSpace { node: usize },
     /// The repair loop: replace identities that lost their data (every 200 ms).
     Repair,
     Heal { epoch: u64 },
@@ -112,6 +120,10 @@ pub struct Sim {
     /// Directed links cut by the current partition: (from, to) node slots.
     pub(crate) blocked: BTreeSet<(usize, usize)>,
     pub(crate) partition_epoch: u64,
+    /// Nodes with a bit flip that recovery has not met yet: until it has, the nemesis does not
+    /// reshape the group (a shrink onto the damaged replica would lose a majority's data,
+    /// beyond what the lab tests).
+    pub(crate) latent_damage: BTreeSet<usize>,
     /// (key, operation); the key is `None` for a read that timed out (left out of checks).
     pub(crate) history: Vec<(Option<u64>, Operation<KvInput, KvOutput>)>,
     pub(crate) observer: Observer,
@@ -132,7 +144,9 @@ impl Sim {
         let nodes = (0..options.nodes)
             .map(|i| {
                 let tick = (params.tick_micros as i64 * (1000 + params.clock_skew_permille[i]) / 1000) as u64;
-                SimNode::new(i as NodeId + 1, tick, params.snapshot_every, stale_reads)
+                let disk = storage::SimDisk::new(rng.next_u64(), DISK_CAPACITY);
+                let wal_options = storage::WalOptions { segment_bytes_max: params.segment_bytes };
+                SimNode::new(i as NodeId + 1, tick, params.snapshot_every, stale_reads, disk, wal_options)
             })
             .collect();
         let clients = (0..=params.clients).map(|_| SimClient::new(rng.range(0, options.nodes as u64) as usize)).collect();
@@ -149,6 +163,7 @@ impl Sim {
             clients,
             blocked: BTreeSet::new(),
             partition_epoch: 0,
+            latent_damage: BTreeSet::new(),
             history: Vec::new(),
             phase: Phase::Faults,
             initial_membership,
@@ -170,7 +185,9 @@ impl Sim {
         config.lease_reads = self.params.lease_reads;
         config.append_entries_max = self.params.append_entries_max;
         config.snapshot_chunk_bytes = self.params.snapshot_chunk_bytes;
-        config.inflight_appends_max = 8;
+        // Leader churn also replicates one append at a time: a new leader's catch-up of older
+        // terms' entries then spans many round trips, the window Figure 8 needs.
+        config.inflight_appends_max = if self.params.leader_churn { 1 } else { 8 };
         config.bugs = raft::Bugs {
             commit_old_term_by_counting: self.options.bug == Some(Bug::CommitOldTerm),
             forget_vote: self.options.bug == Some(Bug::ForgetVote),
@@ -187,7 +204,13 @@ impl Sim {
         let membership = if self.nodes[index].generation == 0 { self.initial_membership.clone() } else { Membership::default() };
         self.nodes[index].started_before = true;
         let now = self.now;
-        if let Err(error) = self.nodes[index].start(config, membership, now) {
+        let mut effects = Effects::default();
+        let started = self.nodes[index].start(config, membership, now, &mut effects);
+        self.latent_damage.remove(&index);
+        for note in std::mem::take(&mut effects.notes) {
+            self.trace_note(note);
+        }
+        if let Err(error) = started {
             self.observer.violation(format!("node {} failed to restart: {error}", index + 1));
             return;
         }
@@ -242,6 +265,7 @@ impl Sim {
             Event::Nemesis => self.on_nemesis(),
             Event::StrikeLeader { node, term } => self.on_strike_leader(node, term),
             Event::Restart { node } => self.on_restart(node),
+            Event::DiskSpace { node } => self.on_disk_space(node),
             Event::Repair => self.on_repair(),
             Event::Heal { epoch } => self.on_heal(epoch),
             Event::EndOfFaults => self.on_end_of_faults(),
@@ -320,6 +344,13 @@ impl Sim {
     }
 
     fn carry_out(&mut self, index: usize, effects: Effects) {
+        for note in effects.notes {
+            self.trace_note(note);
+        }
+        if effects.disk_retry {
+            let incarnation = self.nodes[index].incarnation;
+            self.schedule(DISK_RETRY_DELAY, Event::DiskDone { node: index, incarnation });
+        }
         for (log_index, term, digest) in effects.applied {
             self.observer.on_apply(self.nodes[index].id, log_index, term, digest);
         }

@@ -27,6 +27,9 @@ pub const TYPE_ENTRIES: u8 = 1;
 pub const TYPE_HARD_STATE: u8 = 2;
 /// Record type: the group was removed; forget everything before this record.
 pub const TYPE_REMOVE: u8 = 3;
+/// Record type: a snapshot from the leader is being installed (payload: its index, u64 LE).
+/// Recovery clears the group's older entries here if, and only if, that snapshot file exists.
+pub const TYPE_INSTALL: u8 = 4;
 
 /// A decoding failure: what was wrong, for findings.
 pub type DecodeError = String;

@@ -24,6 +24,9 @@ struct GroupReplay {
     entries: Vec<Entry>,
     /// A tombstone was the group's last record.
     removed: bool,
+    /// Entries were missing (segment, finding). Damage unless a later tombstone makes it
+    /// moot: a removed group's snapshots are deleted, so its leftover records look gapped.
+    gap: Option<(u64, String)>,
 }
 
 /// One frame read at an offset of a segment.
@@ -64,6 +67,8 @@ fn frame_at(buf: &[u8], pos: usize) -> Frame<'_> {
 struct Replay {
     groups: BTreeMap<GroupId, GroupReplay>,
     snapshots: BTreeMap<GroupId, Snapshot>,
+    /// Every intact snapshot file per group: an install marker counts only if its file exists.
+    snapshot_indexes: BTreeMap<GroupId, BTreeSet<LogIndex>>,
     damaged: BTreeSet<GroupId>,
     findings: Vec<String>,
 }
@@ -86,7 +91,8 @@ impl Replay {
                     let max = info.entries.entry(group).or_insert(0);
                     *max = (*max).max(last);
                     if let Err(why) = self.apply_entries(group, entries) {
-                        self.damage(group, info, format!("{why} in {path} at offset {offset}"));
+                        let state = self.groups.entry(group).or_default();
+                        state.gap.get_or_insert((info.sequence, format!("{why} in {path} at offset {offset}")));
                     }
                 }
                 Err(why) => self.damage(group, info, format!("undecodable entries in {path} at offset {offset}: {why}")),
@@ -99,6 +105,16 @@ impl Replay {
                 }
                 Err(why) => self.damage(group, info, format!("undecodable hard state in {path} at offset {offset}: {why}")),
             },
+            codec::TYPE_INSTALL => {
+                let index = payload.try_into().map(u64::from_le_bytes);
+                match index {
+                    Ok(index) if self.snapshot_indexes.get(&group).is_some_and(|s| s.contains(&index)) => {
+                        self.groups.entry(group).or_default().entries.clear();
+                    }
+                    Ok(_) => {}
+                    Err(_) => self.damage(group, info, format!("undecodable install marker in {path} at offset {offset}")),
+                }
+            }
             codec::TYPE_REMOVE => {
                 info.tombstones = true;
                 let state = self.groups.entry(group).or_default();
@@ -149,15 +165,17 @@ fn load_snapshots<D: Disk>(disk: &mut D, replay: &mut Replay) -> Result<BTreeMap
         }
     }
     for (&group, indexes) in &files {
+        // Every file is verified (a rotten older one is worth a finding); the newest intact
+        // one is used; a rotten newest one damages the group.
         for (position, &index) in indexes.keys().rev().enumerate() {
             let path = format!("snap/{}", codec::snapshot_name(group, index));
             let loaded = disk.read(&path).map_err(|e| e.to_string()).and_then(|buf| codec::decode_snapshot(&buf));
             match loaded {
                 Ok((g, snapshot)) if g == group && snapshot.meta.index == index => {
-                    replay.snapshots.insert(group, snapshot);
-                    break;
+                    replay.snapshots.entry(group).or_insert(snapshot);
+                    continue;
                 }
-                Ok(_) => replay.findings.push(format!("{path}: header names another group or index")),
+                Ok(_) => replay.findings.push(format!("checksum mismatch in {path}: header names another group or index")),
                 Err(why) => replay.findings.push(format!("checksum mismatch in {path}: {why}")),
             }
             if position == 0 {
@@ -246,7 +264,7 @@ fn scan_segments<D: Disk>(disk: &mut D, replay: &mut Replay) -> Result<(BTreeMap
     for (sequence, name) in sequences {
         let path = format!("wal/{name}");
         let buf = disk.read(&path)?;
-        let mut info = SegmentInfo { bytes: buf.len() as u64, ..SegmentInfo::default() };
+        let mut info = SegmentInfo { bytes: buf.len() as u64, sequence, ..SegmentInfo::default() };
         match scan_segment(replay, &path, sequence, &buf, Some(sequence) == last_sequence, &mut info) {
             Ending::Clean => {}
             Ending::Torn(offset) => {
@@ -268,10 +286,13 @@ fn scan_segments<D: Disk>(disk: &mut D, replay: &mut Replay) -> Result<(BTreeMap
     Ok((segments, next_sequence))
 }
 
-/// A record whose group is unknown was lost in segment `from`: any group with records there
-/// or later may be missing it.
+/// A record whose group is unknown was lost in segment `from`. Suspects: every group with
+/// records up to and including the next segment. That next segment opens with the hard state
+/// of every group live when `from` was sealed; groups first seen after it were created after
+/// the loss (recovery always starts a new segment), so they cannot have lost a record there.
 fn damage_from(replay: &mut Replay, segments: &mut BTreeMap<u64, SegmentInfo>, from: u64) {
-    let suspects: BTreeSet<GroupId> = segments.range(from..).flat_map(|(_, info)| info.groups.iter().copied()).collect();
+    let until = segments.range(from + 1..).next().map_or(from, |(&next, _)| next);
+    let suspects: BTreeSet<GroupId> = segments.range(..=until).flat_map(|(_, info)| info.groups.iter().copied()).collect();
     for &group in &suspects {
         if replay.damaged.insert(group) {
             replay.findings.push(format!("group {group} damaged"));
@@ -282,11 +303,37 @@ fn damage_from(replay: &mut Replay, segments: &mut BTreeMap<u64, SegmentInfo>, f
     }
 }
 
+/// Gaps of groups that were not removed afterwards are damage.
+fn damage_gaps(replay: &mut Replay, segments: &mut BTreeMap<u64, SegmentInfo>) {
+    let gaps: Vec<(GroupId, u64, String)> = replay
+        .groups
+        .iter_mut()
+        .filter(|(_, state)| !state.removed)
+        .filter_map(|(&group, state)| state.gap.take().map(|(sequence, why)| (group, sequence, why)))
+        .collect();
+    for (group, sequence, why) in gaps {
+        replay.findings.push(why);
+        replay.findings.push(format!("group {group} damaged"));
+        replay.damaged.insert(group);
+        if let Some(info) = segments.get_mut(&sequence) {
+            info.damaged.insert(group);
+        }
+    }
+}
+
 /// Opens the layout on `disk`: snapshots, then segments, then each group's final state.
 pub(crate) fn recover<D: Disk>(disk: &mut D) -> Result<Scan, WalError> {
-    let mut replay = Replay { groups: BTreeMap::new(), snapshots: BTreeMap::new(), damaged: BTreeSet::new(), findings: Vec::new() };
+    let mut replay = Replay {
+        groups: BTreeMap::new(),
+        snapshots: BTreeMap::new(),
+        snapshot_indexes: BTreeMap::new(),
+        damaged: BTreeSet::new(),
+        findings: Vec::new(),
+    };
     let mut snapshot_files = load_snapshots(disk, &mut replay)?;
-    let (segments, next_sequence) = scan_segments(disk, &mut replay)?;
+    replay.snapshot_indexes = snapshot_files.iter().map(|(&group, files)| (group, files.keys().copied().collect())).collect();
+    let (mut segments, next_sequence) = scan_segments(disk, &mut replay)?;
+    damage_gaps(&mut replay, &mut segments);
     let mut recovered = Recovered::default();
     let removed: Vec<GroupId> = replay.groups.iter().filter(|(_, g)| g.removed).map(|(&g, _)| g).collect();
     for group in removed {

@@ -94,7 +94,7 @@ impl SimDisk {
     /// `prefix` (e.g. `"wal/"`); skips the newest (last by name) WAL segment if `sealed_only`.
     /// Returns (path, byte offset), or `None` if no file qualifies.
     pub fn flip_bit_at_rest(&mut self, prefix: &str, sealed_only: bool) -> Option<(String, u64)> {
-        let newest_wal = self.names.keys().filter(|path| path.starts_with("wal/")).next_back().cloned();
+        let newest_wal = self.names.keys().rfind(|path| path.starts_with("wal/")).cloned();
         let candidates: Vec<(String, u64)> = self
             .names
             .iter()

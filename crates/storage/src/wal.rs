@@ -79,6 +79,8 @@ pub struct FlushStats {
 /// What the log knows about one segment, to decide when it can be dropped.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SegmentInfo {
+    /// Its sequence number.
+    pub sequence: u64,
     /// Bytes in the file.
     pub bytes: u64,
     /// Per group, the highest entry index written in this segment.
@@ -113,6 +115,7 @@ enum Change {
     Entries { group: GroupId, last: LogIndex },
     HardState { group: GroupId, hard_state: HardState },
     Remove { group: GroupId },
+    Install { group: GroupId },
 }
 
 /// The write-ahead log on a [`Disk`].
@@ -238,7 +241,7 @@ impl<D: Disk> Wal<D> {
     fn write_new_segment(&mut self) -> Result<u64, WalError> {
         let sequence = self.next_sequence;
         let mut buf = codec::segment_header(sequence).to_vec();
-        let mut info = SegmentInfo::default();
+        let mut info = SegmentInfo { sequence, ..SegmentInfo::default() };
         for (&group, state) in &self.groups {
             if state.hard_state != HardState::default() {
                 codec::put_record(&mut buf, TYPE_HARD_STATE, group, |out| codec::put_hard_state(out, &state.hard_state));
@@ -279,6 +282,10 @@ impl<D: Disk> Wal<D> {
                 Change::HardState { group, hard_state } => {
                     info.groups.insert(group);
                     self.groups.entry(group).or_default().hard_state = hard_state;
+                }
+                Change::Install { group } => {
+                    info.groups.insert(group);
+                    self.groups.entry(group).or_default();
                 }
                 Change::Remove { group } => {
                     info.tombstones = true;
@@ -339,6 +346,20 @@ impl<D: Disk> Wal<D> {
             }
         }
         self.drop_segments()
+    }
+
+    /// Installs a snapshot received from the leader: it replaces the group's whole log, as
+    /// Raft's install does. A durable marker goes first, then the snapshot file, whose rename
+    /// is the commit point: recovery clears the group's older entries at the marker only if
+    /// that snapshot file exists. A crash in between leaves the old state whole; a finished
+    /// install never brings back entries of the replaced log.
+    pub fn install_snapshot(&mut self, group: GroupId, snapshot: &raft::Snapshot) -> Result<(), WalError> {
+        self.check_failed()?;
+        let index = snapshot.meta.index;
+        codec::put_record(&mut self.pending, codec::TYPE_INSTALL, group, |out| out.extend_from_slice(&index.to_le_bytes()));
+        self.changes.push(Change::Install { group });
+        self.flush()?;
+        self.save_snapshot(group, snapshot)
     }
 
     /// Forgets a group entirely: a tombstone is made durable (recovery then ignores the

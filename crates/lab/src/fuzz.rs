@@ -78,14 +78,15 @@ pub fn replay_text(options: &SimOptions) -> String {
     }
     let _ = writeln!(
         out,
-        "seed {}: {} events, {:.3} simulated s, {} operations ({} acknowledged writes, {} indeterminate), {} leaders elected",
+        "seed {}: {} events, {:.3} simulated s, {} operations ({} acknowledged writes, {} indeterminate), {} leaders elected, disk faults {:?}",
         report.seed,
         report.events,
         report.simulated_micros as f64 / 1e6,
         report.operations,
         report.acknowledged_writes,
         report.indeterminate,
-        report.leaders_elected
+        report.leaders_elected,
+        report.disk
     );
     for undecided in &report.undecided {
         let _ = writeln!(out, "undecided: {undecided}");

@@ -200,6 +200,7 @@ impl Sim {
             disk.wipe();
         }
         self.nodes[index].take_new_identity();
+        self.disk_stats.wipes += 1;
         self.trace_note(format!("operator wipes n{}: it returns as replica {} (group voters {:?})", index + 1, self.nodes[index].id, membership.voters));
         let downtime = self.rng.range(10 * MS, 1_000 * MS);
         self.schedule(downtime, Event::Restart { node: index });
@@ -230,6 +231,7 @@ impl Sim {
         let prefix = if self.rng.chance(0.5) { "wal/" } else { "snap/" };
         let Some(flipped) = self.nodes[index].disk_mut().and_then(|d| d.flip_bit_at_rest(prefix, true)) else { return };
         self.trace_note(format!("bit flip on n{} in {} at byte {}", index + 1, flipped.0, flipped.1));
+        self.disk_stats.bit_flips += 1;
         self.latent_damage.insert(index);
         self.nodes[index].crash();
         let downtime = self.rng.range(10 * MS, 500 * MS);

@@ -166,6 +166,15 @@ impl SimNode {
 
     /// Power loss: whatever was not yet written is gone.
     pub fn crash(&mut self) {
+        if !self.disk_in_flight.is_empty() {
+            // Power fails while this batch is being written: its first write reaches the disk,
+            // nothing after it (its fsync) does. The disk's crash may leave a torn tail.
+            if let Some(disk) = self.wal.as_mut().map(Wal::disk_mut) {
+                let operations = disk.operations();
+                disk.crash_after(operations + 1);
+            }
+            let _ = self.write_batch();
+        }
         self.replica = None;
         self.incarnation += 1;
         if let Some(wal) = self.wal.take() {

@@ -104,7 +104,25 @@ pub struct RunReport {
     pub acknowledged_writes: usize,
     pub indeterminate: usize,
     pub leaders_elected: usize,
+    pub disk: DiskStats,
     pub trace: Vec<String>,
+}
+
+/// What the disk faults did in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Bits flipped at rest in log segments and snapshot files.
+    pub bit_flips: u64,
+    /// Replicas that recovery found damaged in a sealed log segment (then rebuilt).
+    pub rebuilt_after_wal_corruption: u64,
+    /// Replicas that recovery found damaged in a snapshot file (then rebuilt).
+    pub rebuilt_after_snapshot_corruption: u64,
+    /// Nodes whose data an operator wiped (they rejoined as new replicas).
+    pub wipes: u64,
+    /// Times a node's disk filled up.
+    pub disk_full: u64,
+    /// Torn tails recovery truncated after crashes.
+    pub torn_tails: u64,
 }
 
 /// The simulated world.
@@ -130,6 +148,7 @@ pub struct Sim {
     pub(crate) phase: Phase,
     pub(crate) initial_membership: Membership,
     trace: Vec<String>,
+    pub(crate) disk_stats: DiskStats,
     events: u64,
     converge_deadline: u64,
 }
@@ -168,6 +187,7 @@ impl Sim {
             phase: Phase::Faults,
             initial_membership,
             trace: Vec::new(),
+            disk_stats: DiskStats::default(),
             events: 0,
             converge_deadline: u64::MAX,
         })
@@ -207,7 +227,16 @@ impl Sim {
         let mut effects = Effects::default();
         let started = self.nodes[index].start(config, membership, now, &mut effects);
         self.latent_damage.remove(&index);
-        for note in std::mem::take(&mut effects.notes) {
+        let notes = std::mem::take(&mut effects.notes);
+        let damaged = notes.iter().any(|n| n.contains("is damaged"));
+        let in_snapshot = notes.iter().any(|n| n.contains("in snap/"));
+        if damaged && in_snapshot {
+            self.disk_stats.rebuilt_after_snapshot_corruption += 1;
+        } else if damaged {
+            self.disk_stats.rebuilt_after_wal_corruption += 1;
+        }
+        self.disk_stats.torn_tails += notes.iter().filter(|n| n.contains("torn tail")).count() as u64;
+        for note in notes {
             self.trace_note(note);
         }
         if let Err(error) = started {
@@ -345,6 +374,9 @@ impl Sim {
 
     fn carry_out(&mut self, index: usize, effects: Effects) {
         for note in effects.notes {
+            if note.contains("disk full") {
+                self.disk_stats.disk_full += 1;
+            }
             self.trace_note(note);
         }
         if effects.disk_retry {
@@ -465,6 +497,7 @@ impl Sim {
             acknowledged_writes,
             indeterminate,
             leaders_elected,
+            disk: self.disk_stats,
             trace: self.trace,
         }
     }

@@ -1,6 +1,7 @@
 //! The `ninesdb` command line.
 
 mod lab_cli;
+mod storage_cli;
 
 use clap::{Parser, Subcommand};
 
@@ -19,12 +20,15 @@ enum Command {
     Lab(lab_cli::LabArgs),
     /// Monte Carlo model of a large fleet over years: data loss and availability per placement.
     Fleet(fleet::FleetArgs),
+    /// The storage engine: benchmark the write-ahead log against this disk.
+    Storage(storage_cli::StorageArgs),
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Lab(args) => lab_cli::run(args),
+        Command::Storage(args) => storage_cli::run(args),
         Command::Fleet(args) => {
             fleet::run(&args).map_err(|error| anyhow::anyhow!("{error}"))?;
             Ok(std::process::ExitCode::SUCCESS)

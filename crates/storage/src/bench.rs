@@ -133,16 +133,37 @@ fn write_loop(channel: &Channel, writer: usize, record_bytes: usize, deadline: I
     done
 }
 
+/// How long a flush may wait for more records to join its batch (unless fsyncs are slower).
+const COMMIT_DELAY_MAX: Duration = Duration::from_millis(1);
+
 /// The group-commit loop: take everything submitted, queue it, one flush, wake the writers.
 /// Each writer is its own group, so its entries are consecutive. Returns the syncs issued.
+///
+/// Adaptive commit delay (PostgreSQL's `commit_delay`, MySQL's
+/// `binlog_group_commit_sync_delay`): the writers woken by a flush need a moment to submit
+/// again, so before the next flush the driver waits until about as many records as the last
+/// batch are in, at most `COMMIT_DELAY_MAX` (or the last fsync's time if longer). A lone
+/// writer never waits: its last batch was one record.
 fn drive(mut wal: Wal<FsDisk>, channel: &Channel) -> Result<u64, WalError> {
     let mut next_index: Vec<u64> = Vec::new();
     let mut syncs = 0;
+    let (mut last_batch, mut last_flush) = (1_usize, Duration::ZERO);
     loop {
         let (batch, last_ticket) = {
             let mut state = lock(channel);
             while state.submitted.is_empty() && !state.stop {
                 state = channel.driver.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            // Waiting pays while the batch is still filling: bounded by the larger of the last
+            // fsync's time and the cap (a fast fsync must not end the wait before the woken
+            // writers, many threads on few cores, are back).
+            let wait_until = Instant::now() + last_flush.max(COMMIT_DELAY_MAX);
+            while state.submitted.len() < last_batch && !state.stop {
+                let now = Instant::now();
+                if now >= wait_until {
+                    break;
+                }
+                state = channel.driver.wait_timeout(state, wait_until - now).map_or_else(|p| p.into_inner().0, |(s, _)| s);
             }
             if state.submitted.is_empty() {
                 return Ok(syncs);
@@ -150,6 +171,8 @@ fn drive(mut wal: Wal<FsDisk>, channel: &Channel) -> Result<u64, WalError> {
             let batch: Vec<(usize, Bytes)> = state.submitted.drain(..).collect();
             (batch, state.next_ticket)
         };
+        last_batch = batch.len();
+        let flush_started = Instant::now();
         for (writer, payload) in batch {
             if next_index.len() <= writer {
                 next_index.resize(writer + 1, 1);
@@ -160,6 +183,7 @@ fn drive(mut wal: Wal<FsDisk>, channel: &Channel) -> Result<u64, WalError> {
             wal.queue(Record::Entries { group: writer as GroupId, entries });
         }
         let result = wal.flush();
+        last_flush = flush_started.elapsed();
         let mut state = lock(channel);
         match result {
             Ok(stats) => {

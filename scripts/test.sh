@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The test command from README.md: installs what the tests need, then runs them all.
-# Today the suite needs only the Rust toolchain (cargo-nextest is used when present).
+# The differential tests compare ninesdb with a real redis-server (Debian's package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    echo "installing redis-server and redis-tools (needed by the differential tests)"
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
     # nextest does not run doctests.

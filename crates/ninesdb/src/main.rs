@@ -1,6 +1,7 @@
 //! The `ninesdb` command line.
 
 mod lab_cli;
+mod server_cli;
 mod storage_cli;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +17,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a local cluster of separate server processes; stops them all on Ctrl-C.
+    Up(server_cli::UpArgs),
+    /// Run one server (a replica) of a cluster.
+    Server(server_cli::ServerArgs),
     /// The deterministic simulator: fuzz the Raft core under faults, replay a seed, benchmark.
     Lab(lab_cli::LabArgs),
     /// Monte Carlo model of a large fleet over years: data loss and availability per placement.
@@ -28,6 +33,8 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Lab(args) => lab_cli::run(args),
+        Command::Up(args) => server_cli::run_up(args),
+        Command::Server(args) => server_cli::run_server(args),
         Command::Storage(args) => storage_cli::run(args),
         Command::Fleet(args) => {
             fleet::run(&args).map_err(|error| anyhow::anyhow!("{error}"))?;

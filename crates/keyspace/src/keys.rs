@@ -1,0 +1,372 @@
+//! Generic key commands.
+
+use bytes::Bytes;
+use resp::Value;
+
+use crate::util::*;
+use crate::{scan_hash, Context, Keyspace};
+
+/// Largest COUNT honoured by SCAN-family commands.
+pub const SCAN_COUNT_MAX: usize = 10_000;
+
+pub fn del(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let mut n = 0;
+    for k in &a[1..] {
+        ks.expire_if_due(k, c.now_ms);
+        if ks.remove(k).is_some() {
+            n += 1;
+        }
+    }
+    Value::Integer(n)
+}
+
+pub fn exists(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    Value::Integer(
+        a[1..]
+            .iter()
+            .filter(|k| ks.get(k, c.now_ms).is_some())
+            .count() as i64,
+    )
+}
+
+pub fn type_(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    Value::Simple(
+        ks.get(&a[1], c.now_ms)
+            .map_or("none", |e| e.data.type_name())
+            .to_string(),
+    )
+}
+
+fn expire_generic(
+    ks: &mut Keyspace,
+    a: &[Bytes],
+    c: &Context,
+    base: i64,
+    secs: bool,
+    name: &str,
+) -> Value {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for o in &a[3..] {
+        match o.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => {
+                return Value::Error(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(o)
+                ))
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return err("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return err("ERR GT and LT options at the same time are not compatible");
+    }
+    let mut when = match int_arg(&a[2]) {
+        Ok(w) => w,
+        Err(e) => return e,
+    };
+    if secs {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
+            return expire_err(name);
+        }
+        when *= 1000;
+    }
+    if when > i64::MAX - base {
+        return expire_err(name);
+    }
+    when += base;
+    let key = &a[1];
+    ks.expire_if_due(key, c.now_ms);
+    let Some(e) = ks.keys.get(key.as_ref()) else {
+        return Value::Integer(0);
+    };
+    let cur = e.expire;
+    let skip = (nx && cur.is_some())
+        || (xx && cur.is_none())
+        || (gt && cur.is_none_or(|t| when <= t as i64))
+        || (lt && cur.is_some_and(|t| when >= t as i64));
+    if skip {
+        return Value::Integer(0);
+    }
+    if when <= c.now_ms as i64 {
+        ks.remove(key);
+    } else {
+        ks.set_expire(key, Some(when as u64));
+    }
+    Value::Integer(1)
+}
+
+fn now_i64(c: &Context) -> i64 {
+    i64::try_from(c.now_ms).unwrap_or(i64::MAX)
+}
+
+pub fn expire(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    expire_generic(ks, a, c, now_i64(c), true, "expire")
+}
+pub fn pexpire(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    expire_generic(ks, a, c, now_i64(c), false, "pexpire")
+}
+pub fn expireat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    expire_generic(ks, a, c, 0, true, "expireat")
+}
+pub fn pexpireat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    expire_generic(ks, a, c, 0, false, "pexpireat")
+}
+
+fn ttl_generic(ks: &Keyspace, a: &[Bytes], c: &Context, ms: bool) -> Value {
+    match ks.get(&a[1], c.now_ms) {
+        None => Value::Integer(-2),
+        Some(e) => match e.expire {
+            None => Value::Integer(-1),
+            Some(t) => {
+                let left = t.saturating_sub(c.now_ms) as i64;
+                Value::Integer(if ms { left } else { (left + 500) / 1000 })
+            }
+        },
+    }
+}
+
+pub fn ttl(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    ttl_generic(ks, a, c, false)
+}
+pub fn pttl(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    ttl_generic(ks, a, c, true)
+}
+
+fn expiretime_generic(ks: &Keyspace, a: &[Bytes], c: &Context, ms: bool) -> Value {
+    match ks.get(&a[1], c.now_ms) {
+        None => Value::Integer(-2),
+        Some(e) => match e.expire {
+            None => Value::Integer(-1),
+            Some(t) => Value::Integer(if ms {
+                t as i64
+            } else {
+                (t as i64 + 500) / 1000
+            }),
+        },
+    }
+}
+pub fn expiretime(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    expiretime_generic(ks, a, c, false)
+}
+pub fn pexpiretime(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    expiretime_generic(ks, a, c, true)
+}
+
+pub fn persist(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    ks.expire_if_due(&a[1], c.now_ms);
+    match ks.keys.get(a[1].as_ref()) {
+        Some(e) if e.expire.is_some() => {
+            ks.set_expire(&a[1], None);
+            Value::Integer(1)
+        }
+        _ => Value::Integer(0),
+    }
+}
+
+fn rename_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, nx: bool) -> Value {
+    let (src, dst) = (&a[1], &a[2]);
+    ks.expire_if_due(src, c.now_ms);
+    ks.expire_if_due(dst, c.now_ms);
+    if !ks.keys.contains_key(src.as_ref()) {
+        return err("ERR no such key");
+    }
+    if src == dst {
+        return if nx { Value::Integer(0) } else { ok() };
+    }
+    if nx && ks.keys.contains_key(dst.as_ref()) {
+        return Value::Integer(0);
+    }
+    let Some(e) = ks.remove(src) else {
+        return err("ERR no such key");
+    };
+    ks.put(dst, e.data, e.expire);
+    if nx {
+        Value::Integer(1)
+    } else {
+        ok()
+    }
+}
+
+pub fn rename(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    rename_generic(ks, a, c, false)
+}
+pub fn renamenx(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    rename_generic(ks, a, c, true)
+}
+
+pub fn keys(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let pat = &a[1];
+    let all = pat.as_ref() == b"*";
+    Value::Array(
+        ks.keys
+            .iter()
+            .filter(|(k, e)| !e.expired(c.now_ms) && (all || glob_match(pat, k)))
+            .map(|(k, _)| bulk(k))
+            .collect(),
+    )
+}
+
+/// Options of SCAN/HSCAN/SSCAN: cursor, MATCH, COUNT, TYPE, NOVALUES.
+pub struct ScanOpts {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+    pub type_: Option<Bytes>,
+    pub novalues: bool,
+}
+
+/// Parses `cursor [MATCH p] [COUNT n] [TYPE t]` starting at `a[i]` (the cursor).
+pub fn scan_opts(
+    a: &[Bytes],
+    i: usize,
+    allow_type: bool,
+    allow_novalues: bool,
+) -> Result<ScanOpts, Value> {
+    let cursor = std::str::from_utf8(&a[i])
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| err("ERR invalid cursor"))?;
+    let mut o = ScanOpts {
+        cursor,
+        pattern: None,
+        count: 10,
+        type_: None,
+        novalues: false,
+    };
+    let mut j = i + 1;
+    while j < a.len() {
+        let opt = a[j].to_ascii_uppercase();
+        let has_next = j + 1 < a.len();
+        match opt.as_slice() {
+            b"COUNT" if has_next => {
+                let n = int_arg(&a[j + 1])?;
+                if n < 1 {
+                    return Err(err(SYNTAX));
+                }
+                o.count = (n as usize).min(SCAN_COUNT_MAX);
+                j += 2;
+            }
+            b"MATCH" if has_next => {
+                o.pattern = Some(a[j + 1].clone()).filter(|p| p.as_ref() != b"*");
+                j += 2;
+            }
+            b"TYPE" if has_next && allow_type => {
+                o.type_ = Some(a[j + 1].to_ascii_lowercase().into());
+                j += 2;
+            }
+            b"NOVALUES" if allow_novalues => {
+                o.novalues = true;
+                j += 1;
+            }
+            _ => return Err(err(SYNTAX)),
+        }
+    }
+    Ok(o)
+}
+
+/// SCAN: the cursor is a position in (hash of key) order, so keys present for the whole
+/// iteration are returned even if others are added or removed meanwhile.
+pub fn scan(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let o = match scan_opts(a, 1, true, false) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let mut out = Vec::new();
+    let mut next = 0u64;
+    let mut last_hash = None;
+    for (visited, (h, k)) in ks.scan_index.range((o.cursor, Bytes::new())..).enumerate() {
+        // Finish every key sharing a hash before stopping, so the cursor never splits them.
+        if visited >= o.count && last_hash != Some(*h) {
+            next = *h;
+            break;
+        }
+        last_hash = Some(*h);
+        let Some(e) = ks.get(k, c.now_ms) else {
+            continue;
+        };
+        if o.pattern.as_ref().is_some_and(|p| !glob_match(p, k)) {
+            continue;
+        }
+        if o.type_
+            .as_ref()
+            .is_some_and(|t| t.as_ref() != e.data.type_name().as_bytes())
+        {
+            continue;
+        }
+        out.push(bulk(k));
+    }
+    Value::Array(vec![bulk_str(&next.to_string()), Value::Array(out)])
+}
+
+pub fn dbsize(ks: &Keyspace, _a: &[Bytes], c: &Context) -> Value {
+    Value::Integer(ks.dbsize(c.now_ms) as i64)
+}
+
+pub fn randomkey(ks: &Keyspace, _a: &[Bytes], c: &Context) -> Value {
+    let start = scan_hash(&c.seed.to_le_bytes());
+    let after = ks.scan_index.range((start, Bytes::new())..);
+    let before = ks.scan_index.range(..(start, Bytes::new()));
+    for (_, k) in after.chain(before) {
+        if ks.get(k, c.now_ms).is_some() {
+            return bulk(k);
+        }
+    }
+    Value::Null
+}
+
+pub fn flush(ks: &mut Keyspace, a: &[Bytes], _c: &Context) -> Value {
+    if a.len() > 2
+        || (a.len() == 2 && !matches!(a[1].to_ascii_uppercase().as_slice(), b"ASYNC" | b"SYNC"))
+    {
+        return err(SYNTAX);
+    }
+    if !ks.keys.is_empty() {
+        ks.keys.clear();
+        ks.expires.clear();
+        ks.scan_index.clear();
+        ks.clock += 1;
+        ks.last_delete = ks.clock;
+    }
+    ok()
+}
+
+/// Scans an ordered collection for HSCAN/SSCAN: the cursor is an index; COUNT elements per call.
+/// Like Redis with small (listpack/intset) encodings, collections of at most `SMALL_SCAN`
+/// elements are returned whole, ignoring COUNT.
+pub const SMALL_SCAN: usize = 128;
+
+pub fn scan_seq<'a, T: 'a>(
+    items: impl ExactSizeIterator<Item = T>,
+    o: &ScanOpts,
+    key_of: impl Fn(&T) -> &[u8],
+    emit: impl Fn(T, &mut Vec<Value>),
+) -> Value {
+    let mut out = Vec::new();
+    let mut next = 0u64;
+    let (start, count) = if items.len() <= SMALL_SCAN {
+        (0, usize::MAX)
+    } else {
+        (o.cursor as usize, o.count)
+    };
+    for (i, item) in items.enumerate().skip(start) {
+        if i >= start.saturating_add(count) {
+            next = i as u64;
+            break;
+        }
+        if o.pattern
+            .as_ref()
+            .is_some_and(|p| !glob_match(p, key_of(&item)))
+        {
+            continue;
+        }
+        emit(item, &mut out);
+    }
+    Value::Array(vec![bulk_str(&next.to_string()), Value::Array(out)])
+}

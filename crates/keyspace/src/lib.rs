@@ -1,0 +1,429 @@
+//! The keyspace: ninesdb's replicated state machine.
+//!
+//! Redis data types (strings, hashes, lists, sets) and command semantics, applied as a pure,
+//! deterministic function of (state, command, context from the log). Time enters only as
+//! [`Context::now_ms`] (stamped by the leader), randomness only as [`Context::seed`]; replies
+//! never depend on hash-map iteration order (all collections are ordered). Expired keys read
+//! as absent; they are removed by writes that touch them and by [`Keyspace::expire_due`],
+//! which the leader proposes as a replicated write so replicas agree.
+
+// `len % 2` stays: `is_multiple_of` needs Rust 1.87 and the workspace MSRV is 1.85.
+#![allow(clippy::manual_is_multiple_of)]
+
+mod hashes;
+mod keys;
+mod lists;
+mod sets;
+mod snapshot;
+mod strings;
+mod table;
+pub mod util;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+use resp::Value;
+
+pub use table::{check, commands, lookup};
+use util::wrongtype;
+
+/// What a command needs from the log: leader-stamped time and a seed for random choices.
+#[derive(Clone, Copy, Debug)]
+pub struct Context {
+    pub now_ms: u64,
+    pub seed: u64,
+}
+
+/// How the server must route a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Read,
+    Write,
+    /// The server handles these itself.
+    Connection,
+    Server,
+    Transaction,
+}
+
+/// Command table entry (for routing, arity checks, COMMAND INFO, key positions).
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    /// Redis convention: negative = at least.
+    pub arity: i32,
+    pub kind: Kind,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub flags: &'static [&'static str],
+}
+
+/// A value held by a key.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Data {
+    Str(Bytes),
+    Hash(BTreeMap<Bytes, Bytes>),
+    List(VecDeque<Bytes>),
+    Set(BTreeSet<Bytes>),
+}
+
+impl Data {
+    fn is_empty_aggregate(&self) -> bool {
+        match self {
+            Data::Str(_) => false,
+            Data::Hash(h) => h.is_empty(),
+            Data::List(l) => l.is_empty(),
+            Data::Set(s) => s.is_empty(),
+        }
+    }
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Data::Str(_) => "string",
+            Data::Hash(_) => "hash",
+            Data::List(_) => "list",
+            Data::Set(_) => "set",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Entry {
+    pub(crate) data: Data,
+    /// Absolute expiry in ms since the epoch.
+    pub(crate) expire: Option<u64>,
+    /// Modification version (for WATCH).
+    pub(crate) version: u64,
+}
+
+impl Entry {
+    fn expired(&self, now: u64) -> bool {
+        matches!(self.expire, Some(t) if t <= now)
+    }
+}
+
+/// The state machine of one Raft group.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Keyspace {
+    pub(crate) keys: BTreeMap<Bytes, Entry>,
+    /// (expiry, key) for every key with a TTL.
+    pub(crate) expires: BTreeSet<(u64, Bytes)>,
+    /// (scan hash, key): the SCAN cursor order, stable under inserts and deletes.
+    pub(crate) scan_index: BTreeSet<(u64, Bytes)>,
+    /// Monotonic change counter: source of versions.
+    pub(crate) clock: u64,
+    /// Clock value of the latest deletion: the version of every absent key.
+    pub(crate) last_delete: u64,
+}
+
+/// The SCAN position of a key: in 1..=2^63 so that cursor 0 means "start"/"done".
+pub(crate) fn scan_hash(key: &[u8]) -> u64 {
+    (util::hash64(key) >> 1) + 1
+}
+
+/// Read handlers see the keyspace immutably; write handlers may change it.
+pub(crate) type ReadFn = fn(&Keyspace, &[Bytes], &Context) -> Value;
+pub(crate) type WriteFn = fn(&mut Keyspace, &[Bytes], &Context) -> Value;
+pub(crate) enum Handler {
+    R(ReadFn),
+    W(WriteFn),
+    /// Handled by the server (connection, server, transaction commands).
+    External,
+}
+
+impl Keyspace {
+    /// An empty keyspace.
+    pub fn new() -> Keyspace {
+        Keyspace::default()
+    }
+
+    /// Applies a write command (Kind::Write) - also valid for reads. Deterministic.
+    pub fn apply(&mut self, args: &[Bytes], ctx: Context) -> Value {
+        let idx = match table::check_idx(args) {
+            Ok(i) => i,
+            Err(e) => return e,
+        };
+        match &table::HANDLERS[idx] {
+            Handler::R(f) => f(self, args, &ctx),
+            Handler::W(f) => f(self, args, &ctx),
+            Handler::External => external(args),
+        }
+    }
+
+    /// Executes a read command (Kind::Read) without changing anything (expired keys read as absent).
+    pub fn read(&self, args: &[Bytes], ctx: Context) -> Value {
+        let idx = match table::check_idx(args) {
+            Ok(i) => i,
+            Err(e) => return e,
+        };
+        match &table::HANDLERS[idx] {
+            Handler::R(f) => f(self, args, &ctx),
+            Handler::W(_) => Value::Error(format!(
+                "ERR '{}' is a write command and cannot be served by a read",
+                table::COMMANDS[idx].name
+            )),
+            Handler::External => external(args),
+        }
+    }
+
+    /// MULTI/EXEC as one log entry: applies every queued command in order and returns the
+    /// array of replies. If any watched key's version changed (including by expiring at
+    /// `ctx.now_ms`), returns `Value::NullArray` and applies nothing.
+    pub fn exec(
+        &mut self,
+        commands: &[Vec<Bytes>],
+        watched: &[(Bytes, u64)],
+        ctx: Context,
+    ) -> Value {
+        for (key, seen) in watched {
+            let now_version = match self.keys.get(key.as_ref()) {
+                // A key that expired since is a change even before a replicated delete removes it.
+                Some(e) if e.expired(ctx.now_ms) => e.version.wrapping_add(1) | (1 << 63),
+                Some(e) => e.version,
+                None => self.last_delete,
+            };
+            if now_version != *seen {
+                return Value::NullArray;
+            }
+        }
+        Value::Array(commands.iter().map(|c| self.apply(c, ctx)).collect())
+    }
+
+    /// A key's modification version (for WATCH): bumps on every change, including expiry and
+    /// deletion. An absent key's version is that of the latest deletion of any key (so a
+    /// watched absent key may see a spurious change, never a missed one).
+    pub fn version(&self, key: &[u8]) -> u64 {
+        match self.keys.get(key) {
+            Some(e) => e.version,
+            None => self.last_delete,
+        }
+    }
+
+    /// Removes keys whose TTL passed at `now_ms`; returns how many (at most `limit`).
+    pub fn expire_due(&mut self, now_ms: u64, limit: usize) -> usize {
+        let due: Vec<Bytes> = self
+            .expires
+            .range(..(now_ms.saturating_add(1), Bytes::new()))
+            .take(limit)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for k in &due {
+            self.remove(k);
+        }
+        due.len()
+    }
+
+    /// Number of live keys at `now_ms`.
+    pub fn dbsize(&self, now_ms: u64) -> usize {
+        let expired = self
+            .expires
+            .range(..(now_ms.saturating_add(1), Bytes::new()))
+            .count();
+        self.keys.len() - expired.min(self.keys.len())
+    }
+
+    /// Snapshot encoding: versioned and CRC32C-checksummed.
+    pub fn encode(&self) -> Bytes {
+        snapshot::encode(self)
+    }
+
+    /// Decodes a snapshot; never panics, rejects corrupt input.
+    pub fn decode(bytes: &[u8]) -> Result<Keyspace, String> {
+        snapshot::decode(bytes)
+    }
+
+    /// A digest of the whole state (data, TTLs, versions) to compare replicas.
+    pub fn digest(&self) -> u64 {
+        snapshot::digest(self)
+    }
+
+    // ---- internal helpers ----
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// The live entry of `key` at `now`.
+    pub(crate) fn get(&self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.keys.get(key).filter(|e| !e.expired(now))
+    }
+
+    /// Removes `key` if its TTL passed (a write's lazy expiry).
+    pub(crate) fn expire_if_due(&mut self, key: &[u8], now: u64) {
+        if self.keys.get(key).is_some_and(|e| e.expired(now)) {
+            self.remove(key);
+        }
+    }
+
+    /// Deletes a key; bumps the absent-key version.
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let (k, e) = self.keys.remove_entry(key)?;
+        if let Some(t) = e.expire {
+            self.expires.remove(&(t, k.clone()));
+        }
+        self.scan_index.remove(&(scan_hash(&k), k));
+        self.last_delete = self.tick();
+        Some(e)
+    }
+
+    /// Creates or replaces a key's value and TTL.
+    pub(crate) fn put(&mut self, key: &Bytes, data: Data, expire: Option<u64>) {
+        let version = self.tick();
+        if let Some(old) = self.keys.get_mut(key.as_ref()) {
+            let old_expire = old.expire;
+            old.data = data;
+            old.expire = expire;
+            old.version = version;
+            if old_expire != expire {
+                if let Some(t) = old_expire {
+                    self.expires.remove(&(t, key.clone()));
+                }
+                if let Some(t) = expire {
+                    self.expires.insert((t, key.clone()));
+                }
+            }
+            return;
+        }
+        self.keys.insert(
+            key.clone(),
+            Entry {
+                data,
+                expire,
+                version,
+            },
+        );
+        if let Some(t) = expire {
+            self.expires.insert((t, key.clone()));
+        }
+        self.scan_index.insert((scan_hash(key), key.clone()));
+    }
+
+    /// Sets or clears the TTL of an existing key.
+    pub(crate) fn set_expire(&mut self, key: &[u8], expire: Option<u64>) {
+        let version = self.tick();
+        let Some((k, e)) = self.keys.get_key_value(key) else {
+            return;
+        };
+        let (k, old) = (k.clone(), e.expire);
+        if let Some(t) = old {
+            self.expires.remove(&(t, k.clone()));
+        }
+        if let Some(t) = expire {
+            self.expires.insert((t, k.clone()));
+        }
+        if let Some(e) = self.keys.get_mut(key) {
+            e.expire = expire;
+            e.version = version;
+        }
+    }
+
+    /// Records a change made through `data_mut`: bumps the version, deletes an emptied aggregate.
+    pub(crate) fn modified(&mut self, key: &[u8]) {
+        let empty = match self.keys.get(key) {
+            Some(e) => e.data.is_empty_aggregate(),
+            None => return,
+        };
+        if empty {
+            self.remove(key);
+        } else {
+            let v = self.tick();
+            if let Some(e) = self.keys.get_mut(key) {
+                e.version = v;
+            }
+        }
+    }
+
+    /// Type-checked read access.
+    pub(crate) fn get_str(&self, key: &[u8], now: u64) -> Result<Option<&Bytes>, Value> {
+        match self.get(key, now).map(|e| &e.data) {
+            None => Ok(None),
+            Some(Data::Str(s)) => Ok(Some(s)),
+            Some(_) => Err(wrongtype()),
+        }
+    }
+    pub(crate) fn get_hash(
+        &self,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<&BTreeMap<Bytes, Bytes>>, Value> {
+        match self.get(key, now).map(|e| &e.data) {
+            None => Ok(None),
+            Some(Data::Hash(h)) => Ok(Some(h)),
+            Some(_) => Err(wrongtype()),
+        }
+    }
+    pub(crate) fn get_list(&self, key: &[u8], now: u64) -> Result<Option<&VecDeque<Bytes>>, Value> {
+        match self.get(key, now).map(|e| &e.data) {
+            None => Ok(None),
+            Some(Data::List(l)) => Ok(Some(l)),
+            Some(_) => Err(wrongtype()),
+        }
+    }
+    pub(crate) fn get_set(&self, key: &[u8], now: u64) -> Result<Option<&BTreeSet<Bytes>>, Value> {
+        match self.get(key, now).map(|e| &e.data) {
+            None => Ok(None),
+            Some(Data::Set(s)) => Ok(Some(s)),
+            Some(_) => Err(wrongtype()),
+        }
+    }
+
+    /// Mutable access to an aggregate for a write, creating it empty when `create` (the caller
+    /// must call [`Keyspace::modified`] afterwards, which also deletes it if left empty).
+    pub(crate) fn data_mut(
+        &mut self,
+        key: &Bytes,
+        now: u64,
+        create: Option<fn() -> Data>,
+    ) -> Option<&mut Data> {
+        self.expire_if_due(key, now);
+        if !self.keys.contains_key(key.as_ref()) {
+            let make = create?;
+            self.put(key, make(), None);
+        }
+        self.keys.get_mut(key.as_ref()).map(|e| &mut e.data)
+    }
+}
+
+macro_rules! typed_mut {
+    ($name:ident, $variant:ident, $ty:ty, $make:expr) => {
+        impl Keyspace {
+            pub(crate) fn $name(
+                &mut self,
+                key: &Bytes,
+                now: u64,
+                create: bool,
+            ) -> Result<Option<&mut $ty>, Value> {
+                // Check the type before creating anything.
+                if let Some(e) = self.get(key, now) {
+                    if !matches!(e.data, Data::$variant(_)) {
+                        return Err(wrongtype());
+                    }
+                }
+                let make: Option<fn() -> Data> = if create { Some($make) } else { None };
+                match self.data_mut(key, now, make) {
+                    None => Ok(None),
+                    Some(Data::$variant(x)) => Ok(Some(x)),
+                    Some(_) => Err(wrongtype()),
+                }
+            }
+        }
+    };
+}
+typed_mut!(hash_mut, Hash, BTreeMap<Bytes, Bytes>, || Data::Hash(BTreeMap::new()));
+typed_mut!(list_mut, List, VecDeque<Bytes>, || Data::List(
+    VecDeque::new()
+));
+typed_mut!(set_mut, Set, BTreeSet<Bytes>, || Data::Set(BTreeSet::new()));
+
+/// Connection commands that are pure (useful inside EXEC); everything else belongs to the server.
+fn external(args: &[Bytes]) -> Value {
+    let name = args[0].to_ascii_lowercase();
+    match (name.as_slice(), args.len()) {
+        (b"ping", 1) => Value::Simple("PONG".to_string()),
+        (b"ping", 2) | (b"echo", 2) => Value::Bulk(args[1].clone()),
+        _ => Value::Error(format!(
+            "ERR '{}' command is handled by the server, not the keyspace",
+            String::from_utf8_lossy(&name)
+        )),
+    }
+}

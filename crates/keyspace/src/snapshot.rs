@@ -1,0 +1,279 @@
+//! Snapshot encoding: `NKSS`, format version, varint-framed entries in key order, CRC32C trailer.
+//!
+//! Layout: magic `NKSS` | format `1` | clock | last_delete | key count | entries | crc32c (LE u32
+//! over everything before it). Entry: key | tag (type in bits 0-1, 0x80 = has expiry) |
+//! [expiry] | version | payload (string: bytes; hash: n, n*(field, value); list/set: n, n*item).
+//! Integers are LEB128 varints, byte strings are a varint length then the bytes. Decoding checks
+//! the checksum first, then the structure (canonical order, no empty aggregates, no trailing
+//! bytes), and never allocates more than the input could describe.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+
+use crate::{scan_hash, Data, Entry, Keyspace};
+
+const MAGIC: &[u8; 4] = b"NKSS";
+const FORMAT: u8 = 1;
+
+trait Sink {
+    fn put(&mut self, b: &[u8]);
+    fn varint(&mut self, mut v: u64) {
+        let mut buf = [0u8; 10];
+        let mut n = 0;
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                buf[n] = byte;
+                n += 1;
+                break;
+            }
+            buf[n] = byte | 0x80;
+            n += 1;
+        }
+        self.put(&buf[..n]);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.varint(b.len() as u64);
+        self.put(b);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// FNV-1a over the canonical encoding, without materialising it.
+struct Fnv(u64);
+impl Sink for Fnv {
+    fn put(&mut self, b: &[u8]) {
+        for &c in b {
+            self.0 ^= u64::from(c);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+fn write_body(ks: &Keyspace, out: &mut impl Sink) {
+    out.put(MAGIC);
+    out.put(&[FORMAT]);
+    out.varint(ks.clock);
+    out.varint(ks.last_delete);
+    out.varint(ks.keys.len() as u64);
+    for (k, e) in &ks.keys {
+        out.bytes(k);
+        let ty: u8 = match e.data {
+            Data::Str(_) => 0,
+            Data::Hash(_) => 1,
+            Data::List(_) => 2,
+            Data::Set(_) => 3,
+        };
+        out.put(&[ty | if e.expire.is_some() { 0x80 } else { 0 }]);
+        if let Some(t) = e.expire {
+            out.varint(t);
+        }
+        out.varint(e.version);
+        match &e.data {
+            Data::Str(s) => out.bytes(s),
+            Data::Hash(h) => {
+                out.varint(h.len() as u64);
+                for (f, v) in h {
+                    out.bytes(f);
+                    out.bytes(v);
+                }
+            }
+            Data::List(l) => {
+                out.varint(l.len() as u64);
+                for v in l {
+                    out.bytes(v);
+                }
+            }
+            Data::Set(s) => {
+                out.varint(s.len() as u64);
+                for v in s {
+                    out.bytes(v);
+                }
+            }
+        }
+    }
+}
+
+pub fn encode(ks: &Keyspace) -> Bytes {
+    let mut out = Vec::new();
+    write_body(ks, &mut out);
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Bytes::from(out)
+}
+
+pub fn digest(ks: &Keyspace) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    write_body(ks, &mut h);
+    crate::util::mix(h.0)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.buf.len() - self.pos < n {
+            return Err(format!("truncated at byte {}", self.pos));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn byte(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = self.byte()?;
+            if i == 9 && b > 1 {
+                return Err("varint overflow".into());
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i > 0 && b == 0 {
+                    return Err("non-canonical varint".into());
+                }
+                return Ok(v);
+            }
+        }
+        Err("varint too long".into())
+    }
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    /// A count of items each at least `min_size` bytes: bounded by what is left.
+    fn count(&mut self, min_size: usize) -> Result<usize, String> {
+        let n = self.varint()?;
+        if n > (self.remaining() / min_size.max(1)) as u64 {
+            return Err(format!("count {n} exceeds the remaining input"));
+        }
+        Ok(n as usize)
+    }
+    fn bytes(&mut self) -> Result<Bytes, String> {
+        let n = self.varint()?;
+        if n > self.remaining() as u64 {
+            return Err(format!("length {n} exceeds the remaining input"));
+        }
+        Ok(Bytes::copy_from_slice(self.take(n as usize)?))
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
+    if input.len() < MAGIC.len() + 1 + 4 {
+        return Err("snapshot too short".into());
+    }
+    let (body, trailer) = input.split_at(input.len() - 4);
+    let want = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    if crc32c::crc32c(body) != want {
+        return Err("snapshot checksum mismatch".into());
+    }
+    let mut r = Reader { buf: body, pos: 0 };
+    if r.take(4)? != MAGIC {
+        return Err("not a keyspace snapshot (bad magic)".into());
+    }
+    let format = r.byte()?;
+    if format != FORMAT {
+        return Err(format!("unsupported snapshot format {format}"));
+    }
+    let mut ks = Keyspace {
+        clock: r.varint()?,
+        last_delete: r.varint()?,
+        ..Keyspace::default()
+    };
+    if ks.last_delete > ks.clock {
+        return Err("last deletion is after the clock".into());
+    }
+    let n = r.count(4)?;
+    let mut prev: Option<Bytes> = None;
+    for _ in 0..n {
+        let key = r.bytes()?;
+        if prev.as_ref().is_some_and(|p| *p >= key) {
+            return Err("keys out of order".into());
+        }
+        let tag = r.byte()?;
+        if tag & 0x7c != 0 {
+            return Err(format!("bad entry tag {tag:#x}"));
+        }
+        let expire = if tag & 0x80 != 0 {
+            Some(r.varint()?)
+        } else {
+            None
+        };
+        let version = r.varint()?;
+        if version > ks.clock {
+            return Err("key version is after the clock".into());
+        }
+        let data = match tag & 0x03 {
+            0 => Data::Str(r.bytes()?),
+            1 => {
+                let m = r.count(2)?;
+                let mut h = BTreeMap::new();
+                let mut last: Option<Bytes> = None;
+                for _ in 0..m {
+                    let f = r.bytes()?;
+                    let v = r.bytes()?;
+                    if last.as_ref().is_some_and(|l| *l >= f) {
+                        return Err("hash fields out of order".into());
+                    }
+                    last = Some(f.clone());
+                    h.insert(f, v);
+                }
+                Data::Hash(h)
+            }
+            2 => {
+                let m = r.count(1)?;
+                let mut l = VecDeque::with_capacity(m);
+                for _ in 0..m {
+                    l.push_back(r.bytes()?);
+                }
+                Data::List(l)
+            }
+            _ => {
+                let m = r.count(1)?;
+                let mut s = BTreeSet::new();
+                let mut last: Option<Bytes> = None;
+                for _ in 0..m {
+                    let v = r.bytes()?;
+                    if last.as_ref().is_some_and(|l| *l >= v) {
+                        return Err("set members out of order".into());
+                    }
+                    last = Some(v.clone());
+                    s.insert(v);
+                }
+                Data::Set(s)
+            }
+        };
+        if data.is_empty_aggregate() {
+            return Err("empty aggregate".into());
+        }
+        if let Some(t) = expire {
+            ks.expires.insert((t, key.clone()));
+        }
+        ks.scan_index.insert((scan_hash(&key), key.clone()));
+        ks.keys.insert(
+            key.clone(),
+            Entry {
+                data,
+                expire,
+                version,
+            },
+        );
+        prev = Some(key);
+    }
+    if r.remaining() != 0 {
+        return Err("trailing bytes after the last key".into());
+    }
+    Ok(ks)
+}

@@ -1,0 +1,388 @@
+//! String commands.
+
+use bytes::{Bytes, BytesMut};
+use resp::Value;
+
+use crate::util::*;
+use crate::{Context, Data, Keyspace};
+
+pub fn get(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    match ks.get_str(&a[1], c.now_ms) {
+        Ok(Some(v)) => bulk(v),
+        Ok(None) => Value::Null,
+        Err(e) => e,
+    }
+}
+
+/// Expiry options shared by SET and GETEX.
+#[derive(Clone, Copy, PartialEq)]
+enum Ttl {
+    Unset,
+    Keep,
+    Persist,
+    At(i64),
+}
+
+/// Parses an EX/PX/EXAT/PXAT value into an absolute time in ms (Redis's getExpireMillisecondsOrReply).
+fn expire_value(
+    raw: &[u8],
+    unit_secs: bool,
+    relative: bool,
+    now: u64,
+    cmd: &str,
+) -> Result<i64, Value> {
+    let mut ms = int_arg(raw)?;
+    if ms <= 0 {
+        return Err(expire_err(cmd));
+    }
+    if unit_secs {
+        if ms > i64::MAX / 1000 {
+            return Err(expire_err(cmd));
+        }
+        ms *= 1000;
+    }
+    if relative {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        if ms > i64::MAX - now {
+            return Err(expire_err(cmd));
+        }
+        ms += now;
+    }
+    Ok(ms)
+}
+
+pub fn set(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let (mut nx, mut xx, mut get) = (false, false, false);
+    let mut ttl = Ttl::Unset;
+    let mut expire_opt: Option<(usize, bool, bool)> = None;
+    let mut i = 3;
+    while i < a.len() {
+        let opt = a[i].to_ascii_uppercase();
+        let has_next = i + 1 < a.len();
+        let no_expire = ttl == Ttl::Unset && expire_opt.is_none();
+        match opt.as_slice() {
+            b"NX" if !xx => nx = true,
+            b"XX" if !nx => xx = true,
+            b"GET" => get = true,
+            b"KEEPTTL" if no_expire => ttl = Ttl::Keep,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if no_expire && has_next => {
+                let secs = opt == b"EX" || opt == b"EXAT";
+                let rel = opt == b"EX" || opt == b"PX";
+                expire_opt = Some((i + 1, secs, rel));
+                i += 1;
+            }
+            _ => return err(SYNTAX),
+        }
+        i += 1;
+    }
+    if let Some((j, secs, rel)) = expire_opt {
+        match expire_value(&a[j], secs, rel, c.now_ms, "set") {
+            Ok(t) => ttl = Ttl::At(t),
+            Err(e) => return e,
+        }
+    }
+    let key = &a[1];
+    let now = c.now_ms;
+    let old = match ks.get(key, now) {
+        None => None,
+        Some(e) => match &e.data {
+            Data::Str(s) => Some(s.clone()),
+            _ if get => return wrongtype(),
+            _ => Some(Bytes::new()),
+        },
+    };
+    let exists = ks.get(key, now).is_some();
+    let reply_old = || match &old {
+        Some(v) => Value::Bulk(v.clone()),
+        None => Value::Null,
+    };
+    if (nx && exists) || (xx && !exists) {
+        return if get { reply_old() } else { Value::Null };
+    }
+    set_value(ks, key, a[2].clone(), ttl, now);
+    if get {
+        reply_old()
+    } else {
+        ok()
+    }
+}
+
+/// Stores a string with the given TTL handling; an expiry already past deletes the key.
+fn set_value(ks: &mut Keyspace, key: &Bytes, v: Bytes, ttl: Ttl, now: u64) {
+    ks.expire_if_due(key, now);
+    let expire = match ttl {
+        Ttl::Keep => ks.keys.get(key.as_ref()).and_then(|e| e.expire),
+        Ttl::At(t) if t <= now as i64 => {
+            ks.remove(key);
+            return;
+        }
+        Ttl::At(t) => Some(t as u64),
+        Ttl::Unset | Ttl::Persist => None,
+    };
+    ks.put(key, Data::Str(v), expire);
+}
+
+pub fn setnx(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    if ks.get(&a[1], c.now_ms).is_some() {
+        return Value::Integer(0);
+    }
+    set_value(ks, &a[1], a[2].clone(), Ttl::Unset, c.now_ms);
+    Value::Integer(1)
+}
+
+fn setex_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, secs: bool, name: &str) -> Value {
+    match expire_value(&a[2], secs, true, c.now_ms, name) {
+        Ok(t) => {
+            set_value(ks, &a[1], a[3].clone(), Ttl::At(t), c.now_ms);
+            ok()
+        }
+        Err(e) => e,
+    }
+}
+
+pub fn setex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    setex_generic(ks, a, c, true, "setex")
+}
+
+pub fn psetex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    setex_generic(ks, a, c, false, "psetex")
+}
+
+pub fn mget(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    Value::Array(
+        a[1..]
+            .iter()
+            .map(|k| match ks.get_str(k, c.now_ms) {
+                Ok(Some(v)) => bulk(v),
+                _ => Value::Null,
+            })
+            .collect(),
+    )
+}
+
+pub fn mset(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    if a.len() % 2 == 0 {
+        return arity_err("mset");
+    }
+    for p in a[1..].chunks(2) {
+        set_value(ks, &p[0], p[1].clone(), Ttl::Unset, c.now_ms);
+    }
+    ok()
+}
+
+pub fn msetnx(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    if a.len() % 2 == 0 {
+        return arity_err("msetnx");
+    }
+    if a[1..].chunks(2).any(|p| ks.get(&p[0], c.now_ms).is_some()) {
+        return Value::Integer(0);
+    }
+    for p in a[1..].chunks(2) {
+        set_value(ks, &p[0], p[1].clone(), Ttl::Unset, c.now_ms);
+    }
+    Value::Integer(1)
+}
+
+pub fn getset(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let old = match ks.get_str(&a[1], c.now_ms) {
+        Ok(v) => v.cloned(),
+        Err(e) => return e,
+    };
+    set_value(ks, &a[1], a[2].clone(), Ttl::Unset, c.now_ms);
+    old.map_or(Value::Null, Value::Bulk)
+}
+
+pub fn getdel(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let old = match ks.get_str(&a[1], c.now_ms) {
+        Ok(v) => v.cloned(),
+        Err(e) => return e,
+    };
+    ks.expire_if_due(&a[1], c.now_ms);
+    if old.is_some() {
+        ks.remove(&a[1]);
+    }
+    old.map_or(Value::Null, Value::Bulk)
+}
+
+pub fn getex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let mut ttl = Ttl::Unset;
+    let mut i = 2;
+    while i < a.len() {
+        let opt = a[i].to_ascii_uppercase();
+        let has_next = i + 1 < a.len();
+        match opt.as_slice() {
+            b"PERSIST" if ttl == Ttl::Unset => ttl = Ttl::Persist,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if ttl == Ttl::Unset && has_next => {
+                let secs = opt == b"EX" || opt == b"EXAT";
+                let rel = opt == b"EX" || opt == b"PX";
+                match expire_value(&a[i + 1], secs, rel, c.now_ms, "getex") {
+                    Ok(t) => ttl = Ttl::At(t),
+                    Err(e) => return e,
+                }
+                i += 1;
+            }
+            _ => return err(SYNTAX),
+        }
+        i += 1;
+    }
+    let v = match ks.get_str(&a[1], c.now_ms) {
+        Ok(Some(v)) => v.clone(),
+        Ok(None) => return Value::Null,
+        Err(e) => return e,
+    };
+    match ttl {
+        Ttl::At(t) if t <= c.now_ms as i64 => {
+            ks.remove(&a[1]);
+        }
+        Ttl::At(t) => ks.set_expire(&a[1], Some(t as u64)),
+        Ttl::Persist => {
+            if ks
+                .keys
+                .get(a[1].as_ref())
+                .is_some_and(|e| e.expire.is_some())
+            {
+                ks.set_expire(&a[1], None);
+            }
+        }
+        Ttl::Unset | Ttl::Keep => {}
+    }
+    Value::Bulk(v)
+}
+
+/// Replaces a string value in place, keeping its TTL.
+fn store_keep_ttl(ks: &mut Keyspace, key: &Bytes, v: Bytes, now: u64) {
+    set_value(ks, key, v, Ttl::Keep, now);
+}
+
+pub fn append(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let old = match ks.get_str(&a[1], c.now_ms) {
+        Ok(v) => v.cloned(),
+        Err(e) => return e,
+    };
+    let old_len = old.as_ref().map_or(0, Bytes::len);
+    if old_len + a[2].len() > MAX_STRING {
+        return err(TOO_BIG);
+    }
+    let mut b = BytesMut::with_capacity(old_len + a[2].len());
+    if let Some(o) = &old {
+        b.extend_from_slice(o);
+    }
+    b.extend_from_slice(&a[2]);
+    let len = b.len();
+    store_keep_ttl(ks, &a[1], b.freeze(), c.now_ms);
+    Value::Integer(len as i64)
+}
+
+pub fn strlen(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    match ks.get_str(&a[1], c.now_ms) {
+        Ok(v) => Value::Integer(v.map_or(0, |v| v.len() as i64)),
+        Err(e) => e,
+    }
+}
+
+fn incr_generic(ks: &mut Keyspace, key: &Bytes, by: i64, now: u64) -> Value {
+    let cur = match ks.get_str(key, now) {
+        Ok(Some(v)) => match parse_i64(v) {
+            Some(n) => n,
+            None => return err(NOT_INT),
+        },
+        Ok(None) => 0,
+        Err(e) => return e,
+    };
+    let Some(n) = cur.checked_add(by) else {
+        return err(OVERFLOW);
+    };
+    store_keep_ttl(ks, key, Bytes::from(n.to_string()), now);
+    Value::Integer(n)
+}
+
+pub fn incr(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    incr_generic(ks, &a[1], 1, c.now_ms)
+}
+
+pub fn decr(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    incr_generic(ks, &a[1], -1, c.now_ms)
+}
+
+pub fn incrby(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    match int_arg(&a[2]) {
+        Ok(by) => incr_generic(ks, &a[1], by, c.now_ms),
+        Err(e) => e,
+    }
+}
+
+pub fn decrby(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    match int_arg(&a[2]) {
+        Ok(i64::MIN) => err("ERR decrement would overflow"),
+        Ok(by) => incr_generic(ks, &a[1], -by, c.now_ms),
+        Err(e) => e,
+    }
+}
+
+pub fn incrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let cur = match ks.get_str(&a[1], c.now_ms) {
+        Ok(v) => v.cloned(),
+        Err(e) => return e,
+    };
+    let cur_text = cur.clone().unwrap_or_else(|| Bytes::from_static(b"0"));
+    let Some(x) = parse_f64(&cur_text) else {
+        return err(NOT_FLOAT);
+    };
+    let Some(y) = parse_f64(&a[2]) else {
+        return err(NOT_FLOAT);
+    };
+    let Some(out) = add_floats(&cur_text, &a[2], x, y) else {
+        return err(NAN_INF);
+    };
+    let out = Bytes::from(out);
+    store_keep_ttl(ks, &a[1], out.clone(), c.now_ms);
+    Value::Bulk(out)
+}
+
+pub fn getrange(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let (start, end) = match (int_arg(&a[2]), int_arg(&a[3])) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let v = match ks.get_str(&a[1], c.now_ms) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Value::Bulk(Bytes::new()),
+        Err(e) => return e,
+    };
+    if start < 0 && end < 0 && start > end {
+        return Value::Bulk(Bytes::new());
+    }
+    match range(start, end, v.len()) {
+        Some((s, e)) => Value::Bulk(v.slice(s..=e)),
+        None => Value::Bulk(Bytes::new()),
+    }
+}
+
+pub fn setrange(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let offset = match int_arg(&a[2]) {
+        Ok(o) if o < 0 => return err("ERR offset is out of range"),
+        Ok(o) => o as u64,
+        Err(e) => return e,
+    };
+    let val = &a[3];
+    let old = match ks.get_str(&a[1], c.now_ms) {
+        Ok(v) => v.cloned(),
+        Err(e) => return e,
+    };
+    let old_len = old.as_ref().map_or(0, Bytes::len);
+    if val.is_empty() {
+        return Value::Integer(old_len as i64);
+    }
+    if offset + val.len() as u64 > MAX_STRING as u64 {
+        return err(TOO_BIG);
+    }
+    let offset = offset as usize;
+    let new_len = old_len.max(offset + val.len());
+    let mut b = BytesMut::zeroed(new_len);
+    if let Some(o) = &old {
+        b[..o.len()].copy_from_slice(o);
+    }
+    b[offset..offset + val.len()].copy_from_slice(val);
+    store_keep_ttl(ks, &a[1], b.freeze(), c.now_ms);
+    Value::Integer(new_len as i64)
+}

@@ -1,0 +1,230 @@
+//! The command table: names, arities, routing kinds, key positions, flags and handlers.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use resp::Value;
+
+use crate::{hashes as h, keys as k, lists as l, sets as s, strings as st};
+use crate::{CommandSpec, Handler, Kind};
+
+macro_rules! table {
+    ($( $name:literal $arity:literal $kind:ident ($fk:literal $lk:literal $step:literal) [$($fl:literal),*] $h:expr; )*) => {
+        pub(crate) static COMMANDS: &[CommandSpec] = &[ $( CommandSpec {
+            name: $name, arity: $arity, kind: Kind::$kind, first_key: $fk, last_key: $lk, step: $step, flags: &[$($fl),*],
+        } ),* ];
+        pub(crate) static HANDLERS: &[Handler] = &[ $( $h ),* ];
+    };
+}
+
+use Handler::{External as X, R, W};
+
+table! {
+    // strings
+    "get" 2 Read (1 1 1) ["readonly", "fast"] R(st::get);
+    "set" -3 Write (1 1 1) ["write", "denyoom"] W(st::set);
+    "setnx" 3 Write (1 1 1) ["write", "denyoom", "fast"] W(st::setnx);
+    "setex" 4 Write (1 1 1) ["write", "denyoom"] W(st::setex);
+    "psetex" 4 Write (1 1 1) ["write", "denyoom"] W(st::psetex);
+    "mget" -2 Read (1 -1 1) ["readonly", "fast"] R(st::mget);
+    "mset" -3 Write (1 -1 2) ["write", "denyoom"] W(st::mset);
+    "msetnx" -3 Write (1 -1 2) ["write", "denyoom"] W(st::msetnx);
+    "getset" 3 Write (1 1 1) ["write", "denyoom", "fast"] W(st::getset);
+    "getdel" 2 Write (1 1 1) ["write", "fast"] W(st::getdel);
+    "getex" -2 Write (1 1 1) ["write", "fast"] W(st::getex);
+    "append" 3 Write (1 1 1) ["write", "denyoom", "fast"] W(st::append);
+    "strlen" 2 Read (1 1 1) ["readonly", "fast"] R(st::strlen);
+    "incr" 2 Write (1 1 1) ["write", "denyoom", "fast"] W(st::incr);
+    "decr" 2 Write (1 1 1) ["write", "denyoom", "fast"] W(st::decr);
+    "incrby" 3 Write (1 1 1) ["write", "denyoom", "fast"] W(st::incrby);
+    "decrby" 3 Write (1 1 1) ["write", "denyoom", "fast"] W(st::decrby);
+    "incrbyfloat" 3 Write (1 1 1) ["write", "denyoom", "fast"] W(st::incrbyfloat);
+    "getrange" 4 Read (1 1 1) ["readonly"] R(st::getrange);
+    "substr" 4 Read (1 1 1) ["readonly"] R(st::getrange);
+    "setrange" 4 Write (1 1 1) ["write", "denyoom"] W(st::setrange);
+    // keys
+    "del" -2 Write (1 -1 1) ["write"] W(k::del);
+    "unlink" -2 Write (1 -1 1) ["write", "fast"] W(k::del);
+    "exists" -2 Read (1 -1 1) ["readonly", "fast"] R(k::exists);
+    "type" 2 Read (1 1 1) ["readonly", "fast"] R(k::type_);
+    "expire" -3 Write (1 1 1) ["write", "fast"] W(k::expire);
+    "pexpire" -3 Write (1 1 1) ["write", "fast"] W(k::pexpire);
+    "expireat" -3 Write (1 1 1) ["write", "fast"] W(k::expireat);
+    "pexpireat" -3 Write (1 1 1) ["write", "fast"] W(k::pexpireat);
+    "ttl" 2 Read (1 1 1) ["readonly", "fast"] R(k::ttl);
+    "pttl" 2 Read (1 1 1) ["readonly", "fast"] R(k::pttl);
+    "expiretime" 2 Read (1 1 1) ["readonly", "fast"] R(k::expiretime);
+    "pexpiretime" 2 Read (1 1 1) ["readonly", "fast"] R(k::pexpiretime);
+    "persist" 2 Write (1 1 1) ["write", "fast"] W(k::persist);
+    "rename" 3 Write (1 2 1) ["write"] W(k::rename);
+    "renamenx" 3 Write (1 2 1) ["write", "fast"] W(k::renamenx);
+    "keys" 2 Read (0 0 0) ["readonly"] R(k::keys);
+    "scan" -2 Read (0 0 0) ["readonly"] R(k::scan);
+    "dbsize" 1 Read (0 0 0) ["readonly", "fast"] R(k::dbsize);
+    "randomkey" 1 Read (0 0 0) ["readonly"] R(k::randomkey);
+    "flushdb" -1 Write (0 0 0) ["write"] W(k::flush);
+    "flushall" -1 Write (0 0 0) ["write"] W(k::flush);
+    // hashes
+    "hset" -4 Write (1 1 1) ["write", "denyoom", "fast"] W(h::hset);
+    "hmset" -4 Write (1 1 1) ["write", "denyoom", "fast"] W(h::hmset);
+    "hsetnx" 4 Write (1 1 1) ["write", "denyoom", "fast"] W(h::hsetnx);
+    "hget" 3 Read (1 1 1) ["readonly", "fast"] R(h::hget);
+    "hmget" -3 Read (1 1 1) ["readonly", "fast"] R(h::hmget);
+    "hdel" -3 Write (1 1 1) ["write", "fast"] W(h::hdel);
+    "hexists" 3 Read (1 1 1) ["readonly", "fast"] R(h::hexists);
+    "hgetall" 2 Read (1 1 1) ["readonly"] R(h::hgetall);
+    "hkeys" 2 Read (1 1 1) ["readonly"] R(h::hkeys);
+    "hvals" 2 Read (1 1 1) ["readonly"] R(h::hvals);
+    "hlen" 2 Read (1 1 1) ["readonly", "fast"] R(h::hlen);
+    "hstrlen" 3 Read (1 1 1) ["readonly", "fast"] R(h::hstrlen);
+    "hincrby" 4 Write (1 1 1) ["write", "denyoom", "fast"] W(h::hincrby);
+    "hincrbyfloat" 4 Write (1 1 1) ["write", "denyoom", "fast"] W(h::hincrbyfloat);
+    "hscan" -3 Read (1 1 1) ["readonly"] R(h::hscan);
+    // lists
+    "lpush" -3 Write (1 1 1) ["write", "denyoom", "fast"] W(l::lpush);
+    "rpush" -3 Write (1 1 1) ["write", "denyoom", "fast"] W(l::rpush);
+    "lpushx" -3 Write (1 1 1) ["write", "denyoom", "fast"] W(l::lpushx);
+    "rpushx" -3 Write (1 1 1) ["write", "denyoom", "fast"] W(l::rpushx);
+    "lpop" -2 Write (1 1 1) ["write", "fast"] W(l::lpop);
+    "rpop" -2 Write (1 1 1) ["write", "fast"] W(l::rpop);
+    "llen" 2 Read (1 1 1) ["readonly", "fast"] R(l::llen);
+    "lrange" 4 Read (1 1 1) ["readonly"] R(l::lrange);
+    "lindex" 3 Read (1 1 1) ["readonly"] R(l::lindex);
+    "lset" 4 Write (1 1 1) ["write", "denyoom"] W(l::lset);
+    "lrem" 4 Write (1 1 1) ["write"] W(l::lrem);
+    "ltrim" 4 Write (1 1 1) ["write"] W(l::ltrim);
+    "linsert" 5 Write (1 1 1) ["write", "denyoom"] W(l::linsert);
+    // sets
+    "sadd" -3 Write (1 1 1) ["write", "denyoom", "fast"] W(s::sadd);
+    "srem" -3 Write (1 1 1) ["write", "fast"] W(s::srem);
+    "smembers" 2 Read (1 1 1) ["readonly"] R(s::smembers);
+    "sismember" 3 Read (1 1 1) ["readonly", "fast"] R(s::sismember);
+    "smismember" -3 Read (1 1 1) ["readonly", "fast"] R(s::smismember);
+    "scard" 2 Read (1 1 1) ["readonly", "fast"] R(s::scard);
+    "spop" -2 Write (1 1 1) ["write", "fast"] W(s::spop);
+    "srandmember" -2 Read (1 1 1) ["readonly"] R(s::srandmember);
+    "sinter" -2 Read (1 -1 1) ["readonly"] R(s::sinter);
+    "sunion" -2 Read (1 -1 1) ["readonly"] R(s::sunion);
+    "sdiff" -2 Read (1 -1 1) ["readonly"] R(s::sdiff);
+    "sinterstore" -3 Write (1 -1 1) ["write", "denyoom"] W(s::sinterstore);
+    "sunionstore" -3 Write (1 -1 1) ["write", "denyoom"] W(s::sunionstore);
+    "sdiffstore" -3 Write (1 -1 1) ["write", "denyoom"] W(s::sdiffstore);
+    "smove" 4 Write (1 2 1) ["write", "fast"] W(s::smove);
+    "sscan" -3 Read (1 1 1) ["readonly"] R(s::sscan);
+    // connection (the server handles these; PING/ECHO also answer inside EXEC)
+    "ping" -1 Connection (0 0 0) ["fast"] X;
+    "echo" 2 Connection (0 0 0) ["fast"] X;
+    "select" 2 Connection (0 0 0) ["loading", "stale", "fast"] X;
+    "hello" -1 Connection (0 0 0) ["noscript", "loading", "stale", "fast"] X;
+    "auth" -2 Connection (0 0 0) ["noscript", "loading", "stale", "fast"] X;
+    "client" -2 Connection (0 0 0) [] X;
+    "quit" -1 Connection (0 0 0) ["fast"] X;
+    "reset" 1 Connection (0 0 0) ["fast"] X;
+    "readonly" 1 Connection (0 0 0) ["fast"] X;
+    "readwrite" 1 Connection (0 0 0) ["fast"] X;
+    "asking" 1 Connection (0 0 0) ["fast"] X;
+    // server
+    "command" -1 Server (0 0 0) ["loading", "stale"] X;
+    "info" -1 Server (0 0 0) ["loading", "stale"] X;
+    "config" -2 Server (0 0 0) [] X;
+    "time" 1 Server (0 0 0) ["fast"] X;
+    "cluster" -2 Server (0 0 0) [] X;
+    "debug" -2 Server (0 0 0) [] X;
+    "lastsave" 1 Server (0 0 0) ["fast"] X;
+    "save" 1 Server (0 0 0) [] X;
+    "bgsave" -1 Server (0 0 0) [] X;
+    "wait" 3 Server (0 0 0) [] X;
+    // transactions
+    "multi" 1 Transaction (0 0 0) ["fast"] X;
+    "exec" 1 Transaction (0 0 0) [] X;
+    "discard" 1 Transaction (0 0 0) ["fast"] X;
+    "watch" -2 Transaction (1 -1 1) ["fast"] X;
+    "unwatch" 1 Transaction (0 0 0) ["fast"] X;
+}
+
+fn index() -> &'static HashMap<&'static [u8], usize> {
+    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes(), i))
+            .collect()
+    })
+}
+
+fn lookup_idx(name: &[u8]) -> Option<usize> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    index().get(&*lower).copied()
+}
+
+/// Finds a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    lookup_idx(name).map(|i| &COMMANDS[i])
+}
+
+/// The whole command table.
+pub fn commands() -> &'static [CommandSpec] {
+    COMMANDS
+}
+
+/// C's `%.Ns` of a byte string: stops at NUL, at most `max` bytes.
+fn c_str(b: &[u8], max: usize) -> &[u8] {
+    let b = &b[..b.len().min(max)];
+    match b.iter().position(|&c| c == 0) {
+        Some(i) => &b[..i],
+        None => b,
+    }
+}
+
+/// Redis's "unknown command" error text (processCommand), newlines mapped to spaces.
+fn unknown(args: &[Bytes]) -> Value {
+    let mut msg: Vec<u8> = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(c_str(args.first().map_or(&[][..], |a| a), 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    let mut list: Vec<u8> = Vec::new();
+    for a in args.iter().skip(1) {
+        if list.len() >= 128 {
+            break;
+        }
+        let precision = 128 - list.len();
+        list.push(b'\'');
+        list.extend_from_slice(c_str(a, precision));
+        list.extend_from_slice(b"' ");
+    }
+    msg.extend_from_slice(&list);
+    for c in msg.iter_mut() {
+        if *c == b'\r' || *c == b'\n' {
+            *c = b' ';
+        }
+    }
+    Value::Error(String::from_utf8_lossy(&msg).into_owned())
+}
+
+pub(crate) fn check_idx(args: &[Bytes]) -> Result<usize, Value> {
+    let Some(name) = args.first() else {
+        return Err(unknown(args));
+    };
+    let Some(i) = lookup_idx(name) else {
+        return Err(unknown(args));
+    };
+    let spec = &COMMANDS[i];
+    let n = args.len() as i64;
+    let a = i64::from(spec.arity);
+    if (a > 0 && n != a) || (a < 0 && n < -a) {
+        return Err(crate::util::arity_err(spec.name));
+    }
+    Ok(i)
+}
+
+/// Checks name and arity the way Redis does, returning Redis's exact error.
+pub fn check(args: &[Bytes]) -> Result<&'static CommandSpec, Value> {
+    check_idx(args).map(|i| &COMMANDS[i])
+}

@@ -1,0 +1,374 @@
+//! Parsing, formatting, glob matching, hashing and the seeded generator used by commands.
+
+use bytes::Bytes;
+use resp::Value;
+
+/// Redis's `proto-max-bulk-len`: the largest string a command may build.
+pub const MAX_STRING: usize = 512 * 1024 * 1024;
+
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+pub const NOT_INT: &str = "ERR value is not an integer or out of range";
+pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+pub const SYNTAX: &str = "ERR syntax error";
+pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+pub const NAN_INF: &str = "ERR increment would produce NaN or Infinity";
+pub const POSITIVE: &str = "ERR value is out of range, must be positive";
+
+pub fn err(s: &str) -> Value {
+    Value::Error(s.to_string())
+}
+pub fn ok() -> Value {
+    Value::Simple("OK".to_string())
+}
+pub fn wrongtype() -> Value {
+    err(WRONGTYPE)
+}
+pub fn bulk(b: &Bytes) -> Value {
+    Value::Bulk(b.clone())
+}
+pub fn bulk_str(s: &str) -> Value {
+    Value::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+pub fn arity_err(name: &str) -> Value {
+    Value::Error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+pub fn expire_err(name: &str) -> Value {
+    Value::Error(format!("ERR invalid expire time in '{name}' command"))
+}
+
+/// Redis's `string2ll`: canonical decimal only ("+1", " 1", "01", "-0" are rejected).
+pub fn parse_i64(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    if b == b"0" {
+        return Some(0);
+    }
+    let (neg, d) = if b[0] == b'-' {
+        (true, &b[1..])
+    } else {
+        (false, b)
+    };
+    if d.is_empty() || !(b'1'..=b'9').contains(&d[0]) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in d {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
+    }
+    if neg {
+        Some(v)
+    } else {
+        v.checked_neg()
+    }
+}
+
+/// `parse_i64` with Redis's standard error.
+pub fn int_arg(b: &[u8]) -> Result<i64, Value> {
+    parse_i64(b).ok_or_else(|| err(NOT_INT))
+}
+
+/// Redis's `string2ld`: no leading space, no trailing garbage, no NaN (infinities parse).
+pub fn parse_f64(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || b.len() > 5 * 1024 || b[0].is_ascii_whitespace() {
+        return None;
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    let v: f64 = s.parse().ok()?;
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// An exact decimal `m / 10^scale`, used so INCRBYFLOAT prints what Redis's long double
+/// arithmetic prints for ordinary decimal inputs (e.g. 10.5 + 0.1 = "10.6", 0.1 + 0.2 = "0.3").
+fn parse_decimal(b: &[u8]) -> Option<(i128, u32)> {
+    let (neg, mut rest) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let mut m: i128 = 0;
+    let mut scale: i64 = 0;
+    let mut digits = 0usize;
+    let mut seen_dot = false;
+    while let Some(&c) = rest.first() {
+        if c.is_ascii_digit() {
+            m = m.checked_mul(10)?.checked_add(i128::from(c - b'0'))?;
+            digits += 1;
+            if seen_dot {
+                scale += 1;
+            }
+        } else if c == b'.' && !seen_dot {
+            seen_dot = true;
+        } else {
+            break;
+        }
+        rest = &rest[1..];
+    }
+    if digits == 0 {
+        return None;
+    }
+    if let Some(&c) = rest.first() {
+        if c != b'e' && c != b'E' {
+            return None;
+        }
+        let e = std::str::from_utf8(&rest[1..]).ok()?;
+        if e.is_empty() || e.len() > 4 || e.starts_with(' ') {
+            return None;
+        }
+        let e: i64 = e.parse().ok()?;
+        scale -= e;
+    }
+    while scale < 0 {
+        m = m.checked_mul(10)?;
+        scale += 1;
+    }
+    if scale > 30 {
+        return None;
+    }
+    Some((if neg { -m } else { m }, scale as u32))
+}
+
+fn format_decimal(m: i128, scale: u32) -> String {
+    let neg = m < 0;
+    let digits = m.unsigned_abs().to_string();
+    let s = scale as usize;
+    let (int, frac) = if digits.len() > s {
+        (
+            digits[..digits.len() - s].to_string(),
+            digits[digits.len() - s..].to_string(),
+        )
+    } else {
+        (
+            "0".to_string(),
+            format!("{}{}", "0".repeat(s - digits.len()), digits),
+        )
+    };
+    let frac = frac.trim_end_matches('0');
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    out.push_str(&int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
+}
+
+/// Adds two float texts as INCRBYFLOAT does; `None` when the result is NaN or infinite.
+/// Exact decimal arithmetic when both are plain decimals, otherwise f64 with shortest output.
+pub fn add_floats(cur: &[u8], incr: &[u8], a: f64, b: f64) -> Option<String> {
+    let f = a + b;
+    if !f.is_finite() {
+        return None;
+    }
+    if let (Some((ma, sa)), Some((mb, sb))) = (parse_decimal(cur), parse_decimal(incr)) {
+        let s = sa.max(sb);
+        let p = |m: i128, from: u32| 10i128.checked_pow(s - from).and_then(|k| m.checked_mul(k));
+        if let (Some(x), Some(y)) = (p(ma, sa), p(mb, sb)) {
+            if let Some(sum) = x.checked_add(y) {
+                if s <= 17 {
+                    return Some(format_decimal(sum, s));
+                }
+            }
+        }
+    }
+    Some(format_f64(f))
+}
+
+/// Shortest round-trip text without exponent, like Redis's human long double format.
+pub fn format_f64(f: f64) -> String {
+    let s = format!("{f}");
+    if s == "-0" {
+        return "-0".to_string();
+    }
+    s
+}
+
+/// Redis's `stringmatchlen` (case-sensitive), including its guard against abusive patterns.
+pub fn glob_match(pattern: &[u8], string: &[u8]) -> bool {
+    let mut skip = false;
+    glob_impl(pattern, string, &mut skip, 0)
+}
+
+#[allow(clippy::too_many_lines)]
+fn glob_impl(pat: &[u8], s: &[u8], skip: &mut bool, nesting: u32) -> bool {
+    if nesting > 1000 {
+        return false;
+    }
+    let at = |i: usize| pat.get(i).copied().unwrap_or(0);
+    let (mut p, mut si) = (0usize, 0usize);
+    while p < pat.len() && si < s.len() {
+        match pat[p] {
+            b'*' => {
+                while p < pat.len() && at(p + 1) == b'*' {
+                    p += 1;
+                }
+                if pat.len() - p == 1 {
+                    return true;
+                }
+                while si < s.len() {
+                    if glob_impl(&pat[p + 1..], &s[si..], skip, nesting + 1) {
+                        return true;
+                    }
+                    if *skip {
+                        return false;
+                    }
+                    si += 1;
+                }
+                *skip = true;
+                return false;
+            }
+            b'?' => si += 1,
+            b'[' => {
+                p += 1;
+                let not = at(p) == b'^';
+                if not {
+                    p += 1;
+                }
+                let mut matched = false;
+                let c = s[si];
+                loop {
+                    let plen = pat.len().saturating_sub(p);
+                    if at(p) == b'\\' && plen >= 2 {
+                        p += 1;
+                        if at(p) == c {
+                            matched = true;
+                        }
+                    } else if at(p) == b']' && plen > 0 {
+                        break;
+                    } else if plen == 0 {
+                        p -= 1;
+                        break;
+                    } else if plen >= 3 && at(p + 1) == b'-' {
+                        let (mut start, mut end) = (at(p), at(p + 2));
+                        if start > end {
+                            std::mem::swap(&mut start, &mut end);
+                        }
+                        p += 2;
+                        if c >= start && c <= end {
+                            matched = true;
+                        }
+                    } else if at(p) == c {
+                        matched = true;
+                    }
+                    p += 1;
+                }
+                if not {
+                    matched = !matched;
+                }
+                if !matched {
+                    return false;
+                }
+                si += 1;
+            }
+            ch => {
+                let mut ch = ch;
+                if ch == b'\\' && pat.len() - p >= 2 {
+                    p += 1;
+                    ch = pat[p];
+                }
+                if ch != s[si] {
+                    return false;
+                }
+                si += 1;
+            }
+        }
+        p += 1;
+        if si == s.len() {
+            while p < pat.len() && pat[p] == b'*' {
+                p += 1;
+            }
+            break;
+        }
+    }
+    p >= pat.len() && si == s.len()
+}
+
+/// FNV-1a 64 with a final mix: stable across builds and platforms (used in replicated state).
+pub fn hash64(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &c in b {
+        h ^= u64::from(c);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    mix(h)
+}
+
+pub fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// SplitMix64 seeded from the command's context: deterministic choices.
+pub struct Rng(u64);
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x5eed_5eed_5eed_5eed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix(self.0)
+    }
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+/// Clamps a Redis-style (start, end) pair with negative indexes to a slice range.
+pub fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    if s < 0 {
+        s = 0;
+    }
+    if e < 0 {
+        e = 0;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    if s > e || len == 0 {
+        return None;
+    }
+    Some((s as usize, e as usize))
+}
+
+/// LRANGE/LTRIM index clamping (unlike GETRANGE, a negative end is not raised to 0).
+pub fn list_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 {
+        len.saturating_add(start)
+    } else {
+        start
+    };
+    let mut e = if end < 0 {
+        len.saturating_add(end)
+    } else {
+        end
+    };
+    if s < 0 {
+        s = 0;
+    }
+    if s > e || s >= len {
+        return None;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    Some((s as usize, e as usize))
+}

@@ -1,0 +1,117 @@
+// Goal: every type-specific command answers WRONGTYPE on a key of another type and changes nothing.
+// Method: for each (key type, command) pair where the types differ, run the command and compare the reply and digest.
+
+mod common;
+
+use common::{ctx, run};
+use keyspace::Keyspace;
+use resp::Value;
+
+const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// (type of key the command expects, command with `k` as the key)
+const COMMANDS: &[(&str, &str)] = &[
+    ("string", "GET k"),
+    ("string", "SET k v GET"),
+    ("string", "GETSET k v"),
+    ("string", "GETDEL k"),
+    ("string", "GETEX k"),
+    ("string", "APPEND k v"),
+    ("string", "STRLEN k"),
+    ("string", "INCR k"),
+    ("string", "DECR k"),
+    ("string", "INCRBY k 1"),
+    ("string", "DECRBY k 1"),
+    ("string", "INCRBYFLOAT k 1"),
+    ("string", "GETRANGE k 0 1"),
+    ("string", "SETRANGE k 0 v"),
+    ("hash", "HSET k f v"),
+    ("hash", "HMSET k f v"),
+    ("hash", "HSETNX k f v"),
+    ("hash", "HGET k f"),
+    ("hash", "HMGET k f"),
+    ("hash", "HDEL k f"),
+    ("hash", "HEXISTS k f"),
+    ("hash", "HGETALL k"),
+    ("hash", "HKEYS k"),
+    ("hash", "HVALS k"),
+    ("hash", "HLEN k"),
+    ("hash", "HSTRLEN k f"),
+    ("hash", "HINCRBY k f 1"),
+    ("hash", "HINCRBYFLOAT k f 1"),
+    ("hash", "HSCAN k 0"),
+    ("list", "LPUSH k v"),
+    ("list", "RPUSH k v"),
+    ("list", "LPUSHX k v"),
+    ("list", "RPUSHX k v"),
+    ("list", "LPOP k"),
+    ("list", "RPOP k 2"),
+    ("list", "LLEN k"),
+    ("list", "LRANGE k 0 -1"),
+    ("list", "LINDEX k 0"),
+    ("list", "LSET k 0 v"),
+    ("list", "LREM k 0 v"),
+    ("list", "LTRIM k 0 1"),
+    ("list", "LINSERT k BEFORE a b"),
+    ("set", "SADD k m"),
+    ("set", "SREM k m"),
+    ("set", "SMEMBERS k"),
+    ("set", "SISMEMBER k m"),
+    ("set", "SMISMEMBER k m"),
+    ("set", "SCARD k"),
+    ("set", "SPOP k"),
+    ("set", "SPOP k 2"),
+    ("set", "SRANDMEMBER k"),
+    ("set", "SRANDMEMBER k -2"),
+    ("set", "SINTER k"),
+    ("set", "SUNION k"),
+    ("set", "SDIFF k"),
+    ("set", "SINTERSTORE d k"),
+    ("set", "SMOVE k d m"),
+    ("set", "SSCAN k 0"),
+];
+
+const MAKERS: &[(&str, &str)] = &[
+    ("string", "SET k v"),
+    ("hash", "HSET k f 1"),
+    ("list", "RPUSH k a b"),
+    ("set", "SADD k m n"),
+];
+
+#[test]
+fn wrongtype_matrix() {
+    let mut checked = 0;
+    for (ty, make) in MAKERS {
+        for (want_ty, cmd) in COMMANDS {
+            if ty == want_ty {
+                continue;
+            }
+            let mut ks = Keyspace::default();
+            run(&mut ks, make, ctx(1));
+            let before = ks.clone();
+            let got = run(&mut ks, cmd, ctx(1));
+            assert_eq!(got, Value::Error(WRONGTYPE.into()), "{cmd} on a {ty}");
+            assert_eq!(
+                ks.digest(),
+                before.digest(),
+                "{cmd} on a {ty} changed the state"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 150);
+}
+
+#[test]
+fn every_table_command_has_a_sane_spec() {
+    for c in keyspace::commands() {
+        assert_eq!(c.name, c.name.to_lowercase());
+        assert!(c.arity != 0, "{}", c.name);
+        assert!(std::ptr::eq(
+            keyspace::lookup(c.name.to_uppercase().as_bytes()).unwrap(),
+            c
+        ));
+    }
+    assert!(keyspace::lookup(b"nosuchcommand").is_none());
+    assert!(keyspace::lookup(&[b'a'; 100]).is_none());
+}

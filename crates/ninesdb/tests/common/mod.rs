@@ -1,0 +1,145 @@
+//! Helpers for tests that run real `ninesdb server` processes on loopback.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A reply, as far as these tests need one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Reply>),
+}
+
+/// A minimal RESP2 client.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(address: SocketAddr) -> Option<Client> {
+        let stream = TcpStream::connect_timeout(&address, Duration::from_millis(300)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+        Some(Client { reader: BufReader::new(stream) })
+    }
+
+    pub fn call(&mut self, args: &[&[u8]]) -> std::io::Result<Reply> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.reader.get_mut().write_all(&out)?;
+        self.read_reply()
+    }
+
+    fn read_reply(&mut self) -> std::io::Result<Reply> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
+        }
+        let line = line.trim_end_matches("\r\n").to_owned();
+        let (kind, rest) = line.split_at(1.min(line.len()));
+        let number = || rest.parse::<i64>().map_err(|e| std::io::Error::other(format!("bad reply line {line:?}: {e}")));
+        Ok(match kind {
+            "+" => Reply::Simple(rest.to_owned()),
+            "-" => Reply::Error(rest.to_owned()),
+            ":" => Reply::Integer(number()?),
+            "$" if number()? < 0 => Reply::Bulk(None),
+            "$" => {
+                let mut data = vec![0; number()? as usize + 2];
+                std::io::Read::read_exact(&mut self.reader, &mut data)?;
+                data.truncate(data.len() - 2);
+                Reply::Bulk(Some(data))
+            }
+            "*" => Reply::Array((0..number()?.max(0)).map(|_| self.read_reply()).collect::<Result<_, _>>()?),
+            _ => return Err(std::io::Error::other(format!("unknown reply {line:?}"))),
+        })
+    }
+}
+
+/// A cluster of server processes, stopped (SIGKILL by PID) when dropped.
+pub struct Cluster {
+    pub clients: Vec<SocketAddr>,
+    pub processes: Vec<Option<Child>>,
+    members: String,
+    pub data: PathBuf,
+}
+
+impl Cluster {
+    /// Starts `nodes` servers on ports from `base` (clients) and `base + 100` (peers).
+    pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
+        let data = std::env::temp_dir().join(format!("ninesdb-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let clients: Vec<SocketAddr> = (0..nodes).map(|i| SocketAddr::from(([127, 0, 0, 1], base + i as u16))).collect();
+        let members = (1..=nodes).map(|id| format!("{id}=127.0.0.1:{}/127.0.0.1:{}", base + 100 + id as u16 - 1, base + id as u16 - 1)).collect::<Vec<_>>().join(",");
+        let mut cluster = Cluster { clients, processes: Vec::new(), members, data };
+        for id in 1..=nodes {
+            let child = cluster.spawn(id);
+            cluster.processes.push(Some(child));
+        }
+        cluster
+    }
+
+    fn spawn(&self, id: u64) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_ninesdb"))
+            .args(["server", "--id", &id.to_string(), "--members", &self.members])
+            .arg("--data")
+            .arg(self.data.join(format!("node{id}")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the ninesdb binary starts")
+    }
+
+    /// Kills node `id` (1-based) with SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.processes[(id - 1) as usize].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self, id: u64) {
+        let child = self.spawn(id);
+        self.processes[(id - 1) as usize] = Some(child);
+    }
+
+    /// The node that reports `role:master`, waiting up to `timeout`.
+    pub fn leader(&self, timeout: Duration) -> Option<u64> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            for (index, address) in self.clients.iter().enumerate() {
+                if self.processes[index].is_none() {
+                    continue;
+                }
+                let info = Client::connect(*address).and_then(|mut c| c.call(&[b"INFO", b"replication"]).ok());
+                if let Some(Reply::Bulk(Some(text))) = info {
+                    if String::from_utf8_lossy(&text).contains("role:master") {
+                        return Some(index as u64 + 1);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.processes.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}

@@ -1,0 +1,110 @@
+//! Differential tests: the same commands against a real redis-server and a 3-node ninesdb.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, Cluster, Reply};
+
+/// Splits a case line like redis-cli: spaces separate, double quotes group.
+fn split(line: &str) -> Vec<Vec<u8>> {
+    let mut args = Vec::new();
+    let mut current = Vec::new();
+    let mut quoted = false;
+    let mut any = false;
+    for byte in line.bytes() {
+        match byte {
+            b'"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            b' ' if !quoted => {
+                if any {
+                    args.push(std::mem::take(&mut current));
+                    any = false;
+                }
+            }
+            _ => {
+                current.push(byte);
+                any = true;
+            }
+        }
+    }
+    if any {
+        args.push(current);
+    }
+    args
+}
+
+fn normalise(reply: Reply, mode: &str) -> Reply {
+    match (mode, reply) {
+        ("sorted", Reply::Array(mut items)) => {
+            items.sort_by_key(|item| format!("{item:?}"));
+            Reply::Array(items)
+        }
+        ("type", Reply::Bulk(_)) => Reply::Bulk(None),
+        ("type", Reply::Array(items)) => Reply::Array(items.into_iter().map(|_| Reply::Bulk(None)).collect()),
+        (_, reply) => reply,
+    }
+}
+
+struct RedisServer(std::process::Child);
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis(port: u16) -> RedisServer {
+    let dir = std::env::temp_dir().join(format!("ninesdb-diff-redis-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Client::connect(address).is_none() {
+        assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    RedisServer(child)
+}
+
+// Goal: ninesdb answers like Redis, errors included. Method: run every line of
+// differential.txt on redis-server and on a 3-node ninesdb (through a follower, so that the
+// forwarding path is tested too), compare each reply; list every difference.
+#[test]
+fn replies_match_redis() {
+    let _redis = start_redis(17379);
+    let cluster = Cluster::start(3, 17301, "differential");
+    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut redis = Client::connect(SocketAddr::from(([127, 0, 0, 1], 17379))).expect("connects to redis");
+    let mut ninesdb = Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects to ninesdb");
+    let mut differences = Vec::new();
+    let mut cases = 0;
+    for line in include_str!("differential.txt").lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (mode, command) = match line.split_once(' ') {
+            Some((mode @ ("sorted" | "type"), rest)) => (mode, rest),
+            _ => ("exact", line),
+        };
+        let args = split(command);
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let expected = normalise(redis.call(&refs).expect("redis replies"), mode);
+        let actual = normalise(ninesdb.call(&refs).expect("ninesdb replies"), mode);
+        cases += 1;
+        if expected != actual {
+            differences.push(format!("{command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"));
+        }
+    }
+    assert!(cases > 150, "only {cases} cases ran");
+    assert!(differences.is_empty(), "{} of {cases} replies differ:\n{}", differences.len(), differences.join("\n"));
+}

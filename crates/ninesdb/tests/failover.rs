@@ -1,0 +1,60 @@
+//! Real processes: a leader killed with SIGKILL under continuous writes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Client, Cluster, Reply};
+
+// Goal: the failover acceptance. Method: 3 servers with the default timeouts; a
+// client writes a new key at a time through a follower (forwarded) and directly; SIGKILL the
+// leader; measure until writes succeed again (must be under 3 s); restart the killed node; every
+// acknowledged write must be readable, on the new leader and after the old one caught up.
+#[test]
+fn writes_resume_within_three_seconds_after_the_leader_is_killed() {
+    let mut cluster = Cluster::start(3, 17201, "failover");
+    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader within 20 s");
+    let survivor = if leader == 1 { 2 } else { 1 };
+    let mut acknowledged = Vec::new();
+    let mut client = Client::connect(cluster.clients[(survivor - 1) as usize]).expect("connects");
+    for i in 0..200 {
+        let key = format!("before-{i}");
+        if client.call(&[b"SET", key.as_bytes(), b"v"]).expect("replies") == Reply::Simple("OK".into()) {
+            acknowledged.push(key);
+        }
+    }
+    assert_eq!(acknowledged.len(), 200, "every write before the failure succeeds");
+    cluster.kill(leader);
+    let killed_at = Instant::now();
+    let mut resumed_after = None;
+    let mut i = 0;
+    while killed_at.elapsed() < Duration::from_secs(20) {
+        let key = format!("after-{i}");
+        i += 1;
+        let reply = client.call(&[b"SET", key.as_bytes(), b"v"]);
+        if reply.as_ref().ok() == Some(&Reply::Simple("OK".into())) {
+            acknowledged.push(key);
+            resumed_after.get_or_insert(killed_at.elapsed());
+            if acknowledged.len() >= 400 {
+                break;
+            }
+        } else if reply.is_err() {
+            client = Client::connect(cluster.clients[(survivor - 1) as usize]).expect("reconnects");
+        }
+    }
+    let resumed_after = resumed_after.expect("writes resumed");
+    eprintln!("writes resumed {resumed_after:?} after SIGKILL of the leader (node {leader})");
+    assert!(resumed_after < Duration::from_secs(3), "writes resumed only after {resumed_after:?}");
+    eprintln!("{} writes acknowledged in {:?}", acknowledged.len(), killed_at.elapsed());
+    cluster.restart(leader);
+    std::thread::sleep(Duration::from_secs(3));
+    let checking = Instant::now();
+    for node in [survivor, leader] {
+        let mut reader = Client::connect(cluster.clients[(node - 1) as usize]).expect("connects");
+        for key in &acknowledged {
+            let value = reader.call(&[b"GET", key.as_bytes()]).expect("replies");
+            assert_eq!(value, Reply::Bulk(Some(b"v".to_vec())), "acknowledged {key} missing via node {node}");
+        }
+        eprintln!("read back via node {node} after {:?}", checking.elapsed());
+    }
+}

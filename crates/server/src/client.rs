@@ -1,0 +1,318 @@
+//! One Redis client connection: parse commands (pipelined), run connection-level commands
+//! here, send keyspace commands to the node thread, and reply in the client's protocol.
+//! A command that reaches a follower is forwarded to the leader over the peer link for plain
+//! clients, or answered `-MOVED` for cluster-aware ones (those that asked for the slot map).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use keyspace::Kind;
+use resp::{Protocol, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use crate::command::Operation;
+use crate::driver::{Input, Outcome, Status};
+use crate::peer::Forwards;
+use crate::wire::Frame;
+
+/// The first argument of a forwarded transaction (never a Redis command name).
+const FORWARDED_EXEC: &[u8] = b"\0ninesdb-exec";
+/// How long a command may wait for the node thread before the client hears `-TRYAGAIN`.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What every connection shares.
+pub struct Shared {
+    pub config: crate::config::ServerConfig,
+    pub node: SyncSender<Input>,
+    pub peers: std::collections::BTreeMap<raft::NodeId, tokio::sync::mpsc::Sender<Frame>>,
+    pub forwards: Arc<Forwards>,
+    pub next_client_id: AtomicU64,
+    pub clients: AtomicUsize,
+    pub started: Instant,
+}
+
+/// Per-connection state.
+struct Connection {
+    id: u64,
+    protocol: Protocol,
+    name: Option<Bytes>,
+    /// Commands queued since MULTI; `None` outside a transaction.
+    multi: Option<Vec<Vec<Bytes>>>,
+    /// A command queued in MULTI was refused: EXEC must abort.
+    multi_failed: bool,
+    watched: Vec<(Bytes, u64)>,
+    /// The client asked for the slot map: it follows `-MOVED` itself.
+    cluster_aware: bool,
+}
+
+/// Serves one client until it closes, sends QUIT, or breaks the protocol.
+pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let mut connection = Connection {
+        id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
+        protocol: Protocol::Resp2,
+        name: None,
+        multi: None,
+        multi_failed: false,
+        watched: Vec::new(),
+        cluster_aware: false,
+    };
+    let mut parser = resp::Parser::new(resp::Limits::default());
+    let mut input = BytesMut::with_capacity(16 << 10);
+    let mut output = BytesMut::with_capacity(16 << 10);
+    loop {
+        let mut quit = false;
+        loop {
+            match parser.parse(&mut input) {
+                Ok(Some(args)) => {
+                    quit = is_quit(&args);
+                    let reply = handle(&mut connection, args, &shared).await;
+                    output.extend_from_slice(&reply);
+                    if quit {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    resp::encode(&Value::Error(error.to_string()), connection.protocol, &mut output);
+                    let _ = stream.write_all(&output).await;
+                    return;
+                }
+            }
+        }
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                return;
+            }
+            output.clear();
+        }
+        if quit {
+            return;
+        }
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn is_quit(args: &[Bytes]) -> bool {
+    args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"quit"))
+}
+
+fn encode(value: &Value, protocol: Protocol) -> Bytes {
+    let mut out = BytesMut::new();
+    resp::encode(value, protocol, &mut out);
+    out.freeze()
+}
+
+/// Runs one command; returns the encoded reply.
+async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    if let Some(value) = crate::local::run(&name, &args, connection_view(connection), shared, &mut LocalEffects::new(connection)).await {
+        return encode(&value, connection.protocol);
+    }
+    match name.as_str() {
+        "multi" | "exec" | "discard" | "watch" | "unwatch" => return transaction(connection, &name, args, shared).await,
+        _ => {}
+    }
+    let spec = match keyspace::check(&args) {
+        Ok(spec) => spec,
+        Err(error) => {
+            if connection.multi.is_some() {
+                connection.multi_failed = true;
+            }
+            return encode(&error, connection.protocol);
+        }
+    };
+    if let Some(queued) = connection.multi.as_mut() {
+        queued.push(args);
+        return encode(&Value::Simple("QUEUED".to_owned()), connection.protocol);
+    }
+    let read = spec.kind == Kind::Read;
+    route(connection, shared, args, move |reply| Input::Command { args: Vec::new(), read, reply }, read).await
+}
+
+/// A read-only view of the connection for local commands.
+pub struct ConnectionView {
+    pub id: u64,
+    pub protocol: Protocol,
+    pub name: Option<Bytes>,
+}
+
+fn connection_view(connection: &Connection) -> ConnectionView {
+    ConnectionView { id: connection.id, protocol: connection.protocol, name: connection.name.clone() }
+}
+
+/// Changes local commands make to the connection.
+pub struct LocalEffects<'a> {
+    connection: &'a mut Connection,
+}
+
+impl<'a> LocalEffects<'a> {
+    fn new(connection: &'a mut Connection) -> Self {
+        LocalEffects { connection }
+    }
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.connection.protocol = protocol;
+    }
+    pub fn set_name(&mut self, name: Option<Bytes>) {
+        self.connection.name = name;
+    }
+    pub fn set_cluster_aware(&mut self) {
+        self.connection.cluster_aware = true;
+    }
+}
+
+async fn transaction(connection: &mut Connection, name: &str, args: Vec<Bytes>, shared: &Shared) -> Bytes {
+    let protocol = connection.protocol;
+    let reply = |value: Value| encode(&value, protocol);
+    match name {
+        "multi" if connection.multi.is_some() => reply(Value::Error("ERR MULTI calls can not be nested".to_owned())),
+        "multi" => {
+            connection.multi = Some(Vec::new());
+            connection.multi_failed = false;
+            reply(Value::Simple("OK".to_owned()))
+        }
+        "discard" if connection.multi.is_none() => reply(Value::Error("ERR DISCARD without MULTI".to_owned())),
+        "discard" => {
+            connection.multi = None;
+            connection.watched.clear();
+            reply(Value::Simple("OK".to_owned()))
+        }
+        "exec" => {
+            let Some(commands) = connection.multi.take() else { return reply(Value::Error("ERR EXEC without MULTI".to_owned())) };
+            let watched = std::mem::take(&mut connection.watched);
+            if std::mem::take(&mut connection.multi_failed) {
+                return reply(Value::Error("EXECABORT Transaction discarded because of previous errors.".to_owned()));
+            }
+            let forwarded = vec![Bytes::from_static(FORWARDED_EXEC), Operation::Exec { now_ms: 0, commands: commands.clone(), watched: watched.clone() }.encode()];
+            route(connection, shared, forwarded, move |reply| Input::Exec { commands: commands.clone(), watched: watched.clone(), reply }, false).await
+        }
+        "watch" if connection.multi.is_some() => reply(Value::Error("ERR WATCH inside MULTI is not allowed".to_owned())),
+        "watch" if args.len() < 2 => reply(Value::Error("ERR wrong number of arguments for 'watch' command".to_owned())),
+        "watch" => {
+            let (sender, receiver) = oneshot::channel();
+            if shared.node.try_send(Input::Versions { keys: args[1..].to_vec(), reply: sender }).is_err() {
+                return reply(busy());
+            }
+            match receiver.await {
+                Ok(versions) => {
+                    connection.watched.extend(versions);
+                    reply(Value::Simple("OK".to_owned()))
+                }
+                Err(_) => reply(busy()),
+            }
+        }
+        _ => {
+            connection.watched.clear();
+            reply(Value::Simple("OK".to_owned()))
+        }
+    }
+}
+
+fn busy() -> Value {
+    Value::Error("BUSY the server is overloaded; retry later".to_owned())
+}
+
+/// Sends a command to this node; if another node leads, forwards it (plain clients) or
+/// answers `-MOVED` (cluster-aware clients). Waits up to the configured time for a leader.
+async fn route(connection: &Connection, shared: &Shared, forward_args: Vec<Bytes>, make: impl Fn(crate::driver::Waiter) -> Input, read: bool) -> Bytes {
+    let protocol = connection.protocol;
+    let deadline = Instant::now() + Duration::from_millis(shared.config.leader_wait_ms);
+    loop {
+        let (sender, receiver) = oneshot::channel();
+        let mut input = make(sender);
+        if let Input::Command { args, .. } = &mut input {
+            *args = forward_args.clone();
+        }
+        if shared.node.try_send(input).is_err() {
+            return encode(&busy(), protocol);
+        }
+        let outcome = match tokio::time::timeout(COMMAND_TIMEOUT, receiver).await {
+            Ok(Ok(outcome)) => outcome,
+            _ => return encode(&Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()), protocol),
+        };
+        match outcome {
+            Outcome::Reply(value) => return encode(&value, protocol),
+            Outcome::NotLeader(Some(leader)) if leader != shared.config.id => {
+                if connection.cluster_aware || shared.config.always_redirect {
+                    return encode(&moved(shared, leader, &forward_args), protocol);
+                }
+                if let Some(reply) = forward(shared, leader, &forward_args, protocol).await {
+                    return reply;
+                }
+            }
+            Outcome::NotLeader(_) => {}
+        }
+        if Instant::now() >= deadline {
+            let what = if read { "read" } else { "write" };
+            return encode(&Value::Error(format!("TRYAGAIN no leader is elected yet (election in progress); the {what} was not executed, retry")), protocol);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn moved(shared: &Shared, leader: raft::NodeId, args: &[Bytes]) -> Value {
+    let slot = args.get(1).map_or(0, |key| crate::local::key_slot(key));
+    let address = shared.config.members.get(&leader).map_or_else(String::new, |m| m.client.to_string());
+    Value::Error(format!("MOVED {slot} {address}"))
+}
+
+/// Forwards to the leader and returns its encoded reply, or `None` if the link failed.
+async fn forward(shared: &Shared, leader: raft::NodeId, args: &[Bytes], protocol: Protocol) -> Option<Bytes> {
+    let peer = shared.peers.get(&leader)?;
+    if !shared.forwards.is_up(leader) {
+        // The leader is unreachable from here: wait for the group to elect another.
+        return None;
+    }
+    let (id, receiver) = shared.forwards.register(leader);
+    let frame = Frame::Forward { id, resp3: protocol == Protocol::Resp3, args: args.to_vec() };
+    if peer.try_send(frame).is_err() {
+        shared.forwards.forget(id);
+        return None;
+    }
+    match tokio::time::timeout(COMMAND_TIMEOUT, receiver).await {
+        Ok(Ok(reply)) => Some(reply),
+        _ => {
+            shared.forwards.forget(id);
+            // The leader may have run it: the outcome is unknown, and the client must know.
+            Some(encode(&Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()), protocol))
+        }
+    }
+}
+
+/// Runs a command forwarded by a follower on this node (the leader).
+pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>) -> Outcome {
+    let (sender, receiver) = oneshot::channel();
+    let input = if args.first().is_some_and(|a| a.as_ref() == FORWARDED_EXEC) {
+        match args.get(1).map(|bytes| Operation::decode(bytes)) {
+            Some(Ok(Operation::Exec { commands, watched, .. })) => Input::Exec { commands, watched, reply: sender },
+            _ => return Outcome::Reply(Value::Error("ERR malformed forwarded transaction".to_owned())),
+        }
+    } else {
+        match keyspace::check(&args) {
+            Ok(spec) => Input::Command { args, read: spec.kind == Kind::Read, reply: sender },
+            Err(error) => return Outcome::Reply(error),
+        }
+    };
+    if node.try_send(input).is_err() {
+        return Outcome::Reply(busy());
+    }
+    match tokio::time::timeout(COMMAND_TIMEOUT, receiver).await {
+        Ok(Ok(outcome)) => outcome,
+        _ => Outcome::Reply(Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned())),
+    }
+}
+
+/// Asks the node thread for its status.
+pub async fn status(shared: &Shared) -> Option<Status> {
+    let (sender, receiver) = oneshot::channel();
+    shared.node.try_send(Input::Status { reply: sender }).ok()?;
+    receiver.await.ok()
+}

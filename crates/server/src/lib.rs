@@ -1,0 +1,109 @@
+//! The runtime: the only crate that knows tokio, sockets, real disks and clocks. It drives
+//! the same Raft core the lab drives, with a real write-ahead log, over TCP.
+//!
+//! - The node thread ([`driver`]) owns the replica, the log and the keyspace.
+//! - Tokio tasks accept clients ([`client`]) and peers ([`peer`]) and pass inputs to the
+//!   node thread over one bounded channel.
+
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod driver;
+pub mod local;
+pub mod peer;
+pub mod wire;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use config::ServerConfig;
+use tokio::net::TcpListener;
+
+/// Inputs waiting for the node thread at most (beyond it clients hear `-BUSY`).
+pub const NODE_QUEUE_MAX: usize = 65_536;
+
+/// Runs a server until SIGINT or SIGTERM: then it stops accepting, lets the node thread
+/// finish its round (flushing the log), and returns.
+pub fn run(config: ServerConfig) -> Result<(), String> {
+    config.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServerConfig) -> Result<(), String> {
+    let log: Arc<dyn Fn(String) + Send + Sync> = {
+        let id = config.id;
+        Arc::new(move |line: String| eprintln!("ninesdb[{id}] {line}"))
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    let disk = storage::FsDisk::open(&config.data_dir).map_err(|e| format!("cannot open data dir {}: {e:?}", config.data_dir.display()))?;
+    let (wal, recovered) = storage::Wal::open(disk, storage::WalOptions::default()).map_err(|e| format!("recovery failed: {e}"))?;
+    let client_listener = TcpListener::bind(config.client_addr).await.map_err(|e| format!("cannot listen for clients on {}: {e}", config.client_addr))?;
+    let peer_listener = TcpListener::bind(config.peer_addr).await.map_err(|e| format!("cannot listen for peers on {}: {e}", config.peer_addr))?;
+    let forwards = Arc::new(peer::Forwards::default());
+    let peers = peer::spawn_dialers(config.id, &config.members, &forwards);
+    let (node, inputs) = std::sync::mpsc::sync_channel(NODE_QUEUE_MAX);
+    let driver = driver::Driver::open(raft_config(&config), raft::Membership::with_voters(config.members.keys().copied()), wal, recovered, config.snapshot_entries, peers.clone(), {
+        let log = Arc::clone(&log);
+        Box::new(move |line| log(line))
+    })?;
+    let tick = Duration::from_millis(config.tick_ms);
+    let node_thread = std::thread::Builder::new().name("ninesdb-node".to_owned()).spawn(move || driver.run(inputs, tick)).map_err(|e| e.to_string())?;
+    tokio::spawn(peer::accept(peer_listener, node.clone(), Arc::clone(&log)));
+    log(format!("serving Redis clients on {}, peers on {}", config.client_addr, config.peer_addr));
+    let shared = Arc::new(client::Shared { config, node: node.clone(), peers, forwards, next_client_id: AtomicU64::new(0), clients: AtomicUsize::new(0), started: Instant::now() });
+    tokio::select! {
+        () = accept_clients(client_listener, Arc::clone(&shared)) => {}
+        () = shutdown_signal() => log("shutting down: no new connections; flushing the log".to_owned()),
+    }
+    let _ = node.try_send(driver::Input::Shutdown);
+    drop(node);
+    drop(shared);
+    let _ = tokio::task::spawn_blocking(move || node_thread.join()).await;
+    Ok(())
+}
+
+fn raft_config(config: &ServerConfig) -> raft::Config {
+    let mut raft = raft::Config::new(config.id);
+    raft.election_timeout_ticks = config.election_ticks;
+    raft.heartbeat_interval_ticks = config.heartbeat_ticks;
+    raft.random_seed = config.id ^ driver::wall_clock_ms();
+    raft
+}
+
+async fn accept_clients(listener: TcpListener, shared: Arc<client::Shared>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        if shared.clients.load(Ordering::Relaxed) >= shared.config.max_clients {
+            use tokio::io::AsyncWriteExt;
+            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            continue;
+        }
+        shared.clients.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            client::serve(stream, Arc::clone(&shared)).await;
+            shared.clients.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let _ = interrupt.await;
+            return;
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,271 @@
+//! Commands a server answers without the log: connection settings, introspection, the slot
+//! map. Their replies follow Redis 7's texts.
+
+use bytes::Bytes;
+use resp::{Protocol, Value};
+
+use crate::client::{ConnectionView, LocalEffects, Shared};
+
+/// The Redis version ninesdb reports (the command set and replies follow it).
+pub const REDIS_VERSION: &str = "7.0.0";
+
+/// Runs `name` if it is a local command; `None` otherwise.
+pub async fn run(name: &str, args: &[Bytes], connection: ConnectionView, shared: &Shared, effects: &mut LocalEffects<'_>) -> Option<Value> {
+    let arity_error = || Value::Error(format!("ERR wrong number of arguments for '{name}' command"));
+    let value = match name {
+        "ping" => match args.len() {
+            1 => Value::Simple("PONG".to_owned()),
+            2 => Value::Bulk(args[1].clone()),
+            _ => arity_error(),
+        },
+        "echo" if args.len() == 2 => Value::Bulk(args[1].clone()),
+        "echo" => arity_error(),
+        "quit" => Value::Simple("OK".to_owned()),
+        "select" if args.len() != 2 => arity_error(),
+        "select" => match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) {
+            Some(0) => Value::Simple("OK".to_owned()),
+            Some(_) => Value::Error("ERR DB index is out of range".to_owned()),
+            None => Value::Error("ERR value is not an integer or out of range".to_owned()),
+        },
+        "auth" => Value::Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".to_owned()),
+        "hello" => hello(args, &connection, effects),
+        "client" => client(args, &connection, effects),
+        "command" => command(args),
+        "time" => {
+            let micros = crate::driver::wall_clock_ms() * 1000;
+            Value::Array(vec![Value::Bulk(Bytes::from((micros / 1_000_000).to_string())), Value::Bulk(Bytes::from((micros % 1_000_000).to_string()))])
+        }
+        "info" => Value::Verbatim("txt".to_owned(), Bytes::from(info_sections(&info(shared).await, &args[1..]))),
+        "config" => config(args, shared),
+        "cluster" => cluster(args, shared, effects).await,
+        "readonly" | "readwrite" => Value::Simple("OK".to_owned()),
+        _ => return None,
+    };
+    Some(value)
+}
+
+fn hello(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects<'_>) -> Value {
+    let mut protocol = connection.protocol;
+    if let Some(version) = args.get(1) {
+        match version.as_ref() {
+            b"2" => protocol = Protocol::Resp2,
+            b"3" => protocol = Protocol::Resp3,
+            _ if std::str::from_utf8(version).ok().and_then(|s| s.parse::<i64>().ok()).is_none() => {
+                return Value::Error("ERR Protocol version is not an integer or out of range".to_owned());
+            }
+            _ => return Value::Error("NOPROTO unsupported protocol version".to_owned()),
+        }
+    }
+    let mut index = 2;
+    while index < args.len() {
+        let option = String::from_utf8_lossy(&args[index]).to_ascii_lowercase();
+        match option.as_str() {
+            "setname" if index + 1 < args.len() => {
+                effects.set_name(Some(args[index + 1].clone()));
+                index += 2;
+            }
+            "auth" if index + 2 < args.len() => return Value::Error("WRONGPASS invalid username-password pair or user is disabled.".to_owned()),
+            _ => return Value::Error(format!("ERR Syntax error in HELLO option '{option}'")),
+        }
+    }
+    effects.set_protocol(protocol);
+    let text = |s: &str| Value::Bulk(Bytes::from(s.to_owned()));
+    Value::Map(vec![
+        (text("server"), text("redis")),
+        (text("version"), text(REDIS_VERSION)),
+        (text("proto"), Value::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 })),
+        (text("id"), Value::Integer(connection.id as i64)),
+        (text("mode"), text("standalone")),
+        (text("role"), text("master")),
+        (text("modules"), Value::Array(Vec::new())),
+    ])
+}
+
+fn client(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects<'_>) -> Value {
+    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    match (sub.as_str(), args.len()) {
+        ("setname", 3) => {
+            if args[2].iter().any(|&b| b <= b' ' || b > b'~') {
+                return Value::Error("ERR Client names cannot contain spaces, newlines or special characters.".to_owned());
+            }
+            effects.set_name((!args[2].is_empty()).then(|| args[2].clone()));
+            Value::Simple("OK".to_owned())
+        }
+        ("getname", 2) => connection.name.clone().map_or(Value::Null, Value::Bulk),
+        ("id", 2) => Value::Integer(connection.id as i64),
+        ("info", 2) | ("list", 2) => {
+            let name = connection.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+            Value::Verbatim("txt".to_owned(), Bytes::from(format!("id={} name={} db=0 resp={}\n", connection.id, name, if connection.protocol == Protocol::Resp3 { 3 } else { 2 })))
+        }
+        ("", _) => Value::Error("ERR wrong number of arguments for 'client' command".to_owned()),
+        _ => Value::Error(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP.")),
+    }
+}
+
+fn command(args: &[Bytes]) -> Value {
+    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    match sub.as_str() {
+        "count" => Value::Integer(keyspace::commands().len() as i64),
+        "docs" => Value::Map(Vec::new()),
+        "info" => Value::Array(args[2..].iter().map(|name| keyspace::lookup(name).map_or(Value::Null, command_info)).collect()),
+        "" => Value::Array(keyspace::commands().iter().map(command_info).collect()),
+        _ => Value::Error(format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP.")),
+    }
+}
+
+fn command_info(spec: &keyspace::CommandSpec) -> Value {
+    let flags = spec.flags.iter().map(|f| Value::Simple((*f).to_owned())).collect();
+    Value::Array(vec![
+        Value::Bulk(Bytes::from(spec.name.to_owned())),
+        Value::Integer(i64::from(spec.arity)),
+        Value::Set(flags),
+        Value::Integer(i64::from(spec.first_key)),
+        Value::Integer(i64::from(spec.last_key)),
+        Value::Integer(i64::from(spec.step)),
+    ])
+}
+
+fn config(args: &[Bytes], shared: &Shared) -> Value {
+    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    if sub != "get" || args.len() < 3 {
+        return Value::Error("ERR unknown subcommand or wrong number of arguments for 'config'. Only CONFIG GET is supported.".to_owned());
+    }
+    let c = &shared.config;
+    let settings = [
+        ("port", c.client_addr.port().to_string()),
+        ("bind", c.client_addr.ip().to_string()),
+        ("databases", "1".to_owned()),
+        ("maxclients", c.max_clients.to_string()),
+        ("appendonly", "yes".to_owned()),
+        ("appendfsync", "always".to_owned()),
+        ("dir", c.data_dir.display().to_string()),
+        ("cluster-enabled", "no".to_owned()),
+    ];
+    let mut pairs = Vec::new();
+    for pattern in &args[2..] {
+        for (name, value) in &settings {
+            if keyspace_glob(pattern, name.as_bytes()) {
+                pairs.push((Value::Bulk(Bytes::from(*name)), Value::Bulk(Bytes::from(value.clone()))));
+            }
+        }
+    }
+    Value::Map(pairs)
+}
+
+/// `*`-only glob for CONFIG GET patterns (all Redis clients use names or `*`).
+fn keyspace_glob(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.iter().position(|&b| b == b'*') {
+        None => pattern.eq_ignore_ascii_case(name),
+        Some(star) => {
+            let (prefix, suffix) = (&pattern[..star], &pattern[star + 1..]);
+            name.len() >= prefix.len() + suffix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix) && keyspace_glob(suffix, &name[name.len() - suffix.len().min(name.len())..])
+        }
+    }
+}
+
+/// Keeps the sections INFO asked for (all by default, as `INFO`, `INFO all`, `INFO everything`).
+fn info_sections(text: &str, wanted: &[Bytes]) -> String {
+    let wanted: Vec<String> = wanted.iter().map(|w| String::from_utf8_lossy(w).to_ascii_lowercase()).collect();
+    if wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default") {
+        return text.to_owned();
+    }
+    text.split("\r\n\r\n")
+        .filter(|section| section.strip_prefix("# ").and_then(|s| s.lines().next()).is_some_and(|name| wanted.contains(&name.to_ascii_lowercase())))
+        .map(|section| format!("{section}\r\n\r\n"))
+        .collect::<String>()
+        .trim_end_matches("\r\n\r\n")
+        .to_owned()
+        + "\r\n"
+}
+
+async fn info(shared: &Shared) -> String {
+    let status = crate::client::status(shared).await.unwrap_or_default();
+    let leader = status.role == Some(raft::Role::Leader);
+    let mut text = String::new();
+    text.push_str("# Server\r\n");
+    text.push_str(&format!("redis_version:{REDIS_VERSION}\r\nninesdb_version:{}\r\nredis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n", env!("CARGO_PKG_VERSION"), std::process::id(), shared.config.client_addr.port(), shared.started.elapsed().as_secs()));
+    text.push_str("# Replication\r\n");
+    text.push_str(&format!("role:{}\r\n", if leader { "master" } else { "slave" }));
+    if !leader {
+        if let Some(member) = status.leader.and_then(|l| shared.config.members.get(&l)) {
+            text.push_str(&format!("master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:up\r\n", member.client.ip(), member.client.port()));
+        } else {
+            text.push_str("master_link_status:down\r\n");
+        }
+    }
+    text.push_str(&format!("connected_slaves:{}\r\n", if leader { status.members.len().saturating_sub(1) } else { 0 }));
+    text.push_str(&format!(
+        "raft_id:{}\r\nraft_role:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_index:{}\r\nraft_members:{:?}\r\n\r\n",
+        status.id, status.role.unwrap_or(raft::Role::Follower), status.term, status.leader.unwrap_or(0), status.commit_index, status.applied_index, status.last_index, status.members
+    ));
+    text.push_str(&format!("# Keyspace\r\n{}", if status.keys > 0 { format!("db0:keys={},expires=0,avg_ttl=0\r\n", status.keys) } else { String::new() }));
+    text
+}
+
+async fn cluster(args: &[Bytes], shared: &Shared, effects: &mut LocalEffects<'_>) -> Value {
+    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    match sub.as_str() {
+        "keyslot" if args.len() == 3 => Value::Integer(i64::from(key_slot(&args[2]))),
+        "myid" => Value::Bulk(Bytes::from(node_name(shared.config.id))),
+        "slots" => {
+            effects.set_cluster_aware();
+            let status = crate::client::status(shared).await.unwrap_or_default();
+            let Some(member) = status.leader.and_then(|l| shared.config.members.get(&l).map(|m| (l, m))) else {
+                return Value::Error("CLUSTERDOWN The cluster is down: no leader is elected yet".to_owned());
+            };
+            let endpoint = |id: raft::NodeId, address: std::net::SocketAddr| {
+                Value::Array(vec![Value::Bulk(Bytes::from(address.ip().to_string())), Value::Integer(i64::from(address.port())), Value::Bulk(Bytes::from(node_name(id)))])
+            };
+            let mut range = vec![Value::Integer(0), Value::Integer(16383), endpoint(member.0, member.1.client)];
+            for (&id, other) in &shared.config.members {
+                if id != member.0 {
+                    range.push(endpoint(id, other.client));
+                }
+            }
+            Value::Array(vec![Value::Array(range)])
+        }
+        "info" => Value::Verbatim("txt".to_owned(), Bytes::from("cluster_enabled:0\r\ncluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_known_nodes:1\r\ncluster_size:1\r\n")),
+        _ => Value::Error(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLUSTER HELP.")),
+    }
+}
+
+/// A 40-character node name as Redis Cluster uses, derived from the replica id.
+fn node_name(id: raft::NodeId) -> String {
+    format!("{id:040x}")
+}
+
+/// The Redis Cluster slot of a key: CRC16 (XMODEM) of the key, or of its `{hash tag}`.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&b| b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+            Some(length) if length > 0 => &key[open + 1..open + 1 + length],
+            _ => key,
+        },
+        None => key,
+    };
+    crc16(hashed) % 16384
+}
+
+fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in bytes {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_slot;
+
+    // Goal: slots match Redis Cluster's. Method: known values from the Redis Cluster spec.
+    #[test]
+    fn key_slots_match_redis_cluster() {
+        assert_eq!(key_slot(b"123456789"), 12739);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+    }
+}

@@ -1,0 +1,222 @@
+//! Links between servers. Each server dials every other member and sends its Raft messages
+//! and forwarded commands on that connection; it accepts the others' connections and reads
+//! their frames. Replies to forwarded commands travel back on the connection they came on.
+//! Queues are bounded: when one is full the frame is dropped (Raft retransmits).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use raft::NodeId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::{Input, Outcome};
+use crate::wire::{self, Frame};
+
+/// Frames queued per peer at most.
+pub const PEER_QUEUE_MAX: usize = 8_192;
+
+/// Forwarded commands waiting for the leader's reply.
+#[derive(Default)]
+pub struct Forwards {
+    next_id: AtomicU64,
+    /// id -> (the leader it went to, where its reply goes).
+    waiting: Mutex<HashMap<u64, (NodeId, oneshot::Sender<Bytes>)>>,
+    /// Peers whose link is connected now: forwarding to another is refused at once.
+    links_up: Mutex<std::collections::BTreeSet<NodeId>>,
+}
+
+impl Forwards {
+    /// Registers a forward to `leader`; returns its id and where the reply arrives.
+    pub fn register(&self, leader: NodeId) -> (u64, oneshot::Receiver<Bytes>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (leader, sender));
+        (id, receiver)
+    }
+
+    /// Whether the link to `peer` is connected.
+    pub fn is_up(&self, peer: NodeId) -> bool {
+        self.links_up.lock().unwrap_or_else(|p| p.into_inner()).contains(&peer)
+    }
+
+    fn set_up(&self, peer: NodeId, up: bool) {
+        let mut links = self.links_up.lock().unwrap_or_else(|p| p.into_inner());
+        if up {
+            links.insert(peer);
+        } else {
+            links.remove(&peer);
+        }
+    }
+
+    /// The link to `leader` broke: its forwards will get no reply. They may have been
+    /// executed, so their clients hear that the outcome is unknown, at once.
+    fn fail_all_to(&self, leader: NodeId) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let failed: Vec<u64> = waiting.iter().filter(|(_, (to, _))| *to == leader).map(|(&id, _)| id).collect();
+        for id in failed {
+            if let Some((_, sender)) = waiting.remove(&id) {
+                let _ = sender.send(Bytes::from(format!("-{}\r\n", crate::driver::UNKNOWN_OUTCOME)));
+            }
+        }
+    }
+
+    /// Drops a forward that timed out.
+    pub fn forget(&self, id: u64) {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    fn complete(&self, id: u64, reply: Bytes) {
+        if let Some((_, sender)) = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+            let _ = sender.send(reply);
+        }
+    }
+}
+
+/// Starts one dialer per other member; returns their queues.
+pub fn spawn_dialers(me: NodeId, members: &std::collections::BTreeMap<NodeId, crate::config::Member>, forwards: &Arc<Forwards>) -> std::collections::BTreeMap<NodeId, mpsc::Sender<Frame>> {
+    let mut queues = std::collections::BTreeMap::new();
+    for (&id, member) in members {
+        if id == me {
+            continue;
+        }
+        let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
+        tokio::spawn(dial(me, id, member.peer, receiver, Arc::clone(forwards)));
+        queues.insert(id, sender);
+    }
+    queues
+}
+
+/// Keeps one connection to a peer up, writing queued frames in batches.
+async fn dial(me: NodeId, peer: NodeId, address: std::net::SocketAddr, mut queue: mpsc::Receiver<Frame>, forwards: Arc<Forwards>) {
+    loop {
+        let Ok(stream) = TcpStream::connect(address).await else {
+            forwards.set_up(peer, false);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Frames queued while the peer is unreachable are stale by now: drop them, and
+            // answer any forward among them (sent in the moment the link went down).
+            while queue.try_recv().is_ok() {}
+            forwards.fail_all_to(peer);
+            continue;
+        };
+        forwards.set_up(peer, true);
+        let _ = stream.set_nodelay(true);
+        let (reader, mut writer) = stream.into_split();
+        let reader_task = tokio::spawn(read_replies(reader, peer, Arc::clone(&forwards)));
+        let mut out = BytesMut::new();
+        wire::encode(&Frame::Hello { from: me }, &mut out);
+        loop {
+            if writer.write_all(&out).await.is_err() {
+                break;
+            }
+            out.clear();
+            let Some(frame) = queue.recv().await else { return };
+            wire::encode(&frame, &mut out);
+            while out.len() < (1 << 20) {
+                match queue.try_recv() {
+                    Ok(frame) => wire::encode(&frame, &mut out),
+                    Err(_) => break,
+                }
+            }
+        }
+        reader_task.abort();
+        forwards.set_up(peer, false);
+        forwards.fail_all_to(peer);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads the leader's replies to commands forwarded on this connection.
+async fn read_replies(mut reader: tokio::net::tcp::OwnedReadHalf, peer: NodeId, forwards: Arc<Forwards>) {
+    let mut buffer = BytesMut::with_capacity(64 << 10);
+    loop {
+        loop {
+            match wire::decode(&mut buffer) {
+                Ok(Some(Frame::ForwardReply { id, reply })) => forwards.complete(id, reply),
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return forwards.fail_all_to(peer),
+            }
+        }
+        match reader.read_buf(&mut buffer).await {
+            Ok(0) | Err(_) => {
+                forwards.set_up(peer, false);
+                return forwards.fail_all_to(peer);
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Accepts the other servers' connections.
+pub async fn accept(listener: TcpListener, node: SyncSender<Input>, log: Arc<dyn Fn(String) + Send + Sync>) {
+    loop {
+        let Ok((stream, remote)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let node = node.clone();
+        let log = Arc::clone(&log);
+        tokio::spawn(async move {
+            if let Err(error) = serve_peer(stream, node).await {
+                log(format!("peer connection from {remote} closed: {error}"));
+            }
+        });
+    }
+}
+
+async fn serve_peer(stream: TcpStream, node: SyncSender<Input>) -> Result<(), String> {
+    let (mut reader, mut writer) = stream.into_split();
+    let (replies, mut reply_queue) = mpsc::channel::<Frame>(PEER_QUEUE_MAX);
+    let writer_task = tokio::spawn(async move {
+        let mut out = BytesMut::new();
+        while let Some(frame) = reply_queue.recv().await {
+            out.clear();
+            wire::encode(&frame, &mut out);
+            if writer.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buffer = BytesMut::with_capacity(64 << 10);
+    let result = loop {
+        match wire::decode(&mut buffer) {
+            Ok(Some(frame)) => handle_frame(frame, &node, &replies),
+            Ok(None) => match reader.read_buf(&mut buffer).await {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(error) => break Err(error.to_string()),
+            },
+            Err(error) => break Err(error),
+        }
+    };
+    writer_task.abort();
+    result
+}
+
+fn handle_frame(frame: Frame, node: &SyncSender<Input>, replies: &mpsc::Sender<Frame>) {
+    match frame {
+        Frame::Raft(message) => {
+            let _ = node.try_send(Input::Peer(message));
+        }
+        Frame::Forward { id, resp3, args } => {
+            let node = node.clone();
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let protocol = if resp3 { resp::Protocol::Resp3 } else { resp::Protocol::Resp2 };
+                let value = crate::client::execute_here(&node, args).await;
+                let mut out = BytesMut::new();
+                let value = match value {
+                    Outcome::Reply(value) => value,
+                    Outcome::NotLeader(_) => resp::Value::Error("TRYAGAIN the leader changed while the command was forwarded; retry".to_owned()),
+                };
+                resp::encode(&value, protocol, &mut out);
+                let _ = replies.try_send(Frame::ForwardReply { id, reply: out.freeze() });
+            });
+        }
+        Frame::Hello { .. } | Frame::ForwardReply { .. } => {}
+    }
+}

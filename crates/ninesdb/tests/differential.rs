@@ -83,11 +83,11 @@ fn start_redis(port: u16) -> RedisServer {
 // forwarding path is tested too), compare each reply; list every difference.
 #[test]
 fn replies_match_redis() {
-    let _redis = start_redis(17379);
-    let cluster = Cluster::start(3, 17301, "differential");
+    let _redis = start_redis(17999);
+    let cluster = Cluster::start(3, 17501, "differential");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
-    let mut redis = Client::connect(SocketAddr::from(([127, 0, 0, 1], 17379))).expect("connects to redis");
+    let mut redis = Client::connect(SocketAddr::from(([127, 0, 0, 1], 17999))).expect("connects to redis");
     let mut ninesdb = Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects to ninesdb");
     let mut differences = Vec::new();
     let mut cases = 0;

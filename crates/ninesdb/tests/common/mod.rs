@@ -75,7 +75,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts `nodes` servers on ports from `base` (clients) and `base + 100` (peers).
+    /// Starts `nodes` servers on ports from `base` (clients) and `base + 100` (peers). Tests
+    /// run in parallel: each uses its own 200-port range (17201, 17501, 17801, ...).
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         let data = std::env::temp_dir().join(format!("ninesdb-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);

@@ -58,3 +58,36 @@ fn writes_resume_within_three_seconds_after_the_leader_is_killed() {
         eprintln!("read back via node {node} after {:?}", checking.elapsed());
     }
 }
+
+// Goal: exactly-once retries. Method: open a session through a follower (forwarded), send the
+// same numbered INCR three times (as a client retrying after timeouts would), then SIGKILL the
+// leader and retry it again on the new one: the counter must be 1 throughout; the next number
+// increments it.
+#[test]
+fn session_retries_apply_once_even_across_a_failover() {
+    let mut cluster = Cluster::start(3, 17601, "sessions");
+    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut client = Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects");
+    let Reply::Integer(session) = client.call(&[b"NINESDB", b"SESSION"]).expect("replies") else { panic!("no session id") };
+    let session = session.to_string();
+    let incr = |client: &mut Client, seq: &str| client.call(&[b"NINESDB", b"REQ", session.as_bytes(), seq.as_bytes(), b"INCR", b"counter"]);
+    for _ in 0..3 {
+        assert_eq!(incr(&mut client, "1").expect("replies"), Reply::Integer(1));
+    }
+    cluster.kill(leader);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let retried = loop {
+        match incr(&mut client, "1") {
+            Ok(Reply::Integer(value)) => break value,
+            _ if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+                client = Client::connect(cluster.clients[(follower - 1) as usize]).expect("reconnects");
+            }
+            other => panic!("no answer after failover: {other:?}"),
+        }
+    };
+    assert_eq!(retried, 1, "the retried increment was applied twice");
+    assert_eq!(incr(&mut client, "2").expect("replies"), Reply::Integer(2));
+    assert_eq!(client.call(&[b"GET", b"counter"]).expect("replies"), Reply::Bulk(Some(b"2".to_vec())));
+}

@@ -45,6 +45,14 @@ pub enum Value {
     Boolean(bool),
     /// RESP3 verbatim string (`=`) with a 3-letter format like "txt"; RESP2 writes a bulk string.
     Verbatim(String, Bytes),
+    /// A reply already encoded in both protocols (a cached answer, e.g. to a retried request),
+    /// written verbatim.
+    Raw {
+        /// The RESP2 bytes.
+        resp2: Bytes,
+        /// The RESP3 bytes.
+        resp3: Bytes,
+    },
 }
 
 /// Protocol version of a connection (HELLO 2 / HELLO 3).

@@ -119,6 +119,12 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
     }
     match name.as_str() {
         "multi" | "exec" | "discard" | "watch" | "unwatch" => return transaction(connection, &name, args, shared).await,
+        "ninesdb" if connection.multi.is_none() => {
+            return match session_input(&args) {
+                Ok(make) => route(connection, shared, args, move |reply| make(reply), false).await,
+                Err(error) => encode(&error, connection.protocol),
+            };
+        }
         _ => {}
     }
     let spec = match keyspace::check(&args) {
@@ -287,10 +293,38 @@ async fn forward(shared: &Shared, leader: raft::NodeId, args: &[Bytes], protocol
     }
 }
 
+/// `NINESDB SESSION` opens an exactly-once session; `NINESDB REQ <session> <seq> <command...>`
+/// runs a write once however often it is retried. Returns how to build the node input.
+fn session_input(args: &[Bytes]) -> Result<Box<dyn Fn(crate::driver::Waiter) -> Input + Send>, Value> {
+    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    let number = |index: usize| std::str::from_utf8(&args[index]).ok().and_then(|s| s.parse::<u64>().ok());
+    match sub.as_str() {
+        "session" if args.len() == 2 => Ok(Box::new(|reply| Input::OpenSession { reply })),
+        "req" if args.len() >= 5 => {
+            let (Some(session), Some(seq)) = (number(2), number(3)) else {
+                return Err(Value::Error("ERR session and sequence numbers must be non-negative integers".to_owned()));
+            };
+            if seq == 0 {
+                return Err(Value::Error("ERR sequence numbers start at 1".to_owned()));
+            }
+            let command = args[4..].to_vec();
+            keyspace::check(&command)?;
+            Ok(Box::new(move |reply| Input::SessionCommand { session, seq, args: command.clone(), reply }))
+        }
+        _ => Err(Value::Error("ERR usage: NINESDB SESSION | NINESDB REQ <session> <seq> <command> [arg ...]".to_owned())),
+    }
+}
+
 /// Runs a command forwarded by a follower on this node (the leader).
 pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>) -> Outcome {
     let (sender, receiver) = oneshot::channel();
-    let input = if args.first().is_some_and(|a| a.as_ref() == FORWARDED_EXEC) {
+    let is_session = args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"ninesdb"));
+    let input = if is_session {
+        match session_input(&args) {
+            Ok(make) => make(sender),
+            Err(error) => return Outcome::Reply(error),
+        }
+    } else if args.first().is_some_and(|a| a.as_ref() == FORWARDED_EXEC) {
         match args.get(1).map(|bytes| Operation::decode(bytes)) {
             Some(Ok(Operation::Exec { commands, watched, .. })) => Input::Exec { commands, watched, reply: sender },
             _ => return Outcome::Reply(Value::Error("ERR malformed forwarded transaction".to_owned())),

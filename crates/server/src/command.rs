@@ -13,6 +13,10 @@ pub enum Operation {
     Exec { now_ms: u64, commands: Vec<Vec<Bytes>>, watched: Vec<(Bytes, u64)> },
     /// The leader's sweep of keys whose time to live ran out.
     Expire { now_ms: u64 },
+    /// A client opens an exactly-once session; its id is this entry's index.
+    OpenSession,
+    /// A write numbered within a session: applied once, however often it is retried.
+    SessionCommand { now_ms: u64, session: u64, seq: u64, args: Vec<Bytes> },
 }
 
 impl Operation {
@@ -42,6 +46,14 @@ impl Operation {
                 out.put_u8(3);
                 out.put_u64_le(*now_ms);
             }
+            Operation::OpenSession => out.put_u8(4),
+            Operation::SessionCommand { now_ms, session, seq, args } => {
+                out.put_u8(5);
+                out.put_u64_le(*now_ms);
+                out.put_u64_le(*session);
+                out.put_u64_le(*seq);
+                put_args(&mut out, args);
+            }
         }
         out.freeze()
     }
@@ -60,6 +72,8 @@ impl Operation {
                 Operation::Exec { now_ms, commands, watched }
             }
             3 => Operation::Expire { now_ms: reader.u64()? },
+            4 => Operation::OpenSession,
+            5 => Operation::SessionCommand { now_ms: reader.u64()?, session: reader.u64()?, seq: reader.u64()?, args: get_args(&mut reader)? },
             other => return Err(format!("unknown operation {other}")),
         };
         Ok(operation)

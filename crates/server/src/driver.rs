@@ -8,13 +8,14 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use keyspace::{Context, Keyspace};
+use keyspace::Context;
 use raft::{LogIndex, NodeId, Payload, ProposeError, Ready, Replica, Role, Term};
 use resp::Value;
 use storage::{FsDisk, Record, Wal};
 use tokio::sync::oneshot;
 
 use crate::command::Operation;
+use crate::state::StateMachine;
 use crate::wire::Frame;
 
 /// The only group at this stage.
@@ -58,6 +59,10 @@ pub enum Input {
     Peer(raft::Message),
     Command { args: Vec<Bytes>, read: bool, reply: Waiter },
     Exec { commands: Vec<Vec<Bytes>>, watched: Vec<(Bytes, u64)>, reply: Waiter },
+    /// Opens an exactly-once session.
+    OpenSession { reply: Waiter },
+    /// A numbered write of a session.
+    SessionCommand { session: u64, seq: u64, args: Vec<Bytes>, reply: Waiter },
     Versions { keys: Vec<Bytes>, reply: oneshot::Sender<Vec<(Bytes, u64)>> },
     Status { reply: oneshot::Sender<Status> },
     Shutdown,
@@ -67,7 +72,7 @@ pub enum Input {
 pub struct Driver {
     replica: Replica,
     wal: Wal<FsDisk>,
-    keyspace: Keyspace,
+    state: StateMachine,
     applied: LogIndex,
     snapshot_entries: u64,
     peers: BTreeMap<NodeId, tokio::sync::mpsc::Sender<Frame>>,
@@ -100,9 +105,9 @@ impl Driver {
                 .to_owned());
         }
         let group = recovered.groups.get(&GROUP).cloned().unwrap_or_default();
-        let keyspace = match &group.snapshot {
-            Some(snapshot) => Keyspace::decode(&snapshot.data).map_err(|e| format!("snapshot does not decode: {e}"))?,
-            None => Keyspace::default(),
+        let state = match &group.snapshot {
+            Some(snapshot) => StateMachine::decode(&snapshot.data).map_err(|e| format!("snapshot does not decode: {e}"))?,
+            None => StateMachine::default(),
         };
         let applied = group.snapshot.as_ref().map_or(0, |s| s.meta.index);
         let restore = raft::RestoreState { hard_state: group.hard_state, snapshot: group.snapshot, entries: group.entries, initial_membership: members };
@@ -110,7 +115,7 @@ impl Driver {
         Ok(Driver {
             replica,
             wal,
-            keyspace,
+            state,
             applied,
             snapshot_entries,
             peers,
@@ -171,8 +176,13 @@ impl Driver {
                 let operation = Operation::Exec { now_ms: wall_clock_ms(), commands, watched };
                 self.propose(operation, reply);
             }
+            Input::OpenSession { reply } => self.propose(Operation::OpenSession, reply),
+            Input::SessionCommand { session, seq, args, reply } => {
+                let operation = Operation::SessionCommand { now_ms: wall_clock_ms(), session, seq, args };
+                self.propose(operation, reply);
+            }
             Input::Versions { keys, reply } => {
-                let versions = keys.into_iter().map(|k| (k.clone(), self.keyspace.version(&k))).collect();
+                let versions = keys.into_iter().map(|k| (k.clone(), self.state.keyspace.version(&k))).collect();
                 let _ = reply.send(versions);
             }
             Input::Status { reply } => {
@@ -267,7 +277,7 @@ impl Driver {
         if let Some(snapshot) = &ready.snapshot {
             self.wal.flush().map_err(|e| e.to_string())?;
             self.wal.install_snapshot(GROUP, snapshot).map_err(|e| e.to_string())?;
-            self.keyspace = Keyspace::decode(&snapshot.data).map_err(|e| format!("leader's snapshot does not decode: {e}"))?;
+            self.state = StateMachine::decode(&snapshot.data).map_err(|e| format!("leader's snapshot does not decode: {e}"))?;
             self.applied = snapshot.meta.index;
         }
         if let Some(hard_state) = ready.hard_state {
@@ -299,12 +309,7 @@ impl Driver {
 
     fn apply_operation(&mut self, bytes: &[u8], index: LogIndex) -> Value {
         match Operation::decode(bytes) {
-            Ok(Operation::Command { now_ms, args }) => self.keyspace.apply(&args, Context { now_ms, seed: index }),
-            Ok(Operation::Exec { now_ms, commands, watched }) => self.keyspace.exec(&commands, &watched, Context { now_ms, seed: index }),
-            Ok(Operation::Expire { now_ms }) => {
-                self.keyspace.expire_due(now_ms, 10_000);
-                Value::Simple("OK".to_owned())
-            }
+            Ok(operation) => self.state.apply(operation, index),
             Err(error) => Value::Error(format!("ERR corrupt log entry at {index}: {error}")),
         }
     }
@@ -317,7 +322,7 @@ impl Driver {
             }
             self.confirmed_reads.pop_front();
             if let Some((args, waiter)) = self.pending_reads.remove(&context) {
-                let value = self.keyspace.read(&args, Context { now_ms, seed: self.applied });
+                let value = self.state.keyspace.read(&args, Context { now_ms, seed: self.applied });
                 let _ = waiter.send(Outcome::Reply(value));
             }
         }
@@ -327,7 +332,7 @@ impl Driver {
         if self.applied < self.replica.first_index() + self.snapshot_entries {
             return Ok(());
         }
-        self.replica.compact(self.applied, self.keyspace.encode())?;
+        self.replica.compact(self.applied, self.state.encode())?;
         if let Some(snapshot) = self.replica.snapshot() {
             self.wal.save_snapshot(GROUP, snapshot).map_err(|e| e.to_string())?;
         }
@@ -344,7 +349,7 @@ impl Driver {
             applied_index: self.applied,
             last_index: self.replica.last_index(),
             members: self.replica.membership().replicas().into_iter().collect(),
-            keys: self.keyspace.dbsize(wall_clock_ms()),
+            keys: self.state.keyspace.dbsize(wall_clock_ms()),
         }
     }
 }

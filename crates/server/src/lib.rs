@@ -11,6 +11,7 @@ pub mod config;
 pub mod driver;
 pub mod local;
 pub mod peer;
+pub mod state;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -160,3 +160,43 @@ impl ServerConfig {
         Ok(members)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ServerConfig;
+
+    const GOOD: &str = r#"
+id = 2
+client_addr = "127.0.0.1:7002"
+peer_addr = "127.0.0.1:7102"
+data_dir = "d2"
+[[members]]
+id = 1
+peer = "127.0.0.1:7101"
+client = "127.0.0.1:7001"
+[[members]]
+id = 2
+peer = "127.0.0.1:7102"
+client = "127.0.0.1:7002"
+"#;
+
+    // Goal: a TOML file configures a server, and bad values say what to fix. Method: parse a
+    // good file, then variants with one mistake each, checking the error names the setting.
+    #[test]
+    fn toml_files_configure_and_bad_values_are_named() {
+        let config = ServerConfig::from_toml(GOOD).expect("valid");
+        assert_eq!((config.id, config.members.len(), config.tick_ms), (2, 2, 100));
+        let cases = [
+            (GOOD.replacen("id = 2\n", "id = 3\n", 1), "members must include this server's id 3"),
+            (GOOD.replace("data_dir = \"d2\"\n", "data_dir = \"d2\"\ntick_ms = 0\n"), "tick-ms must be between 1 and 10000, got 0"),
+            (GOOD.replace("client_addr = \"127.0.0.1:7002\"", "client_addr = \"nowhere\""), "client_addr"),
+            (format!("speed = 3\n{GOOD}"), "unknown field `speed`"),
+        ];
+        for (text, expected) in cases {
+            let error = ServerConfig::from_toml(&text).expect_err(expected);
+            assert!(error.contains(expected), "{error:?} should mention {expected:?}");
+        }
+        let members = ServerConfig::parse_members("1=127.0.0.1:1/127.0.0.1:2,x=1").expect_err("bad id");
+        assert!(members.contains("member id 'x' is not a number"), "{members}");
+    }
+}

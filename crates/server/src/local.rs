@@ -27,7 +27,11 @@ pub async fn run(name: &str, args: &[Bytes], connection: ConnectionView, shared:
             Some(_) => Value::Error("ERR DB index is out of range".to_owned()),
             None => Value::Error("ERR value is not an integer or out of range".to_owned()),
         },
-        "auth" => Value::Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".to_owned()),
+        "auth" => match args.len() {
+            2 => Value::Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".to_owned()),
+            3 => Value::Error("WRONGPASS invalid username-password pair or user is disabled.".to_owned()),
+            _ => Value::Error("ERR syntax error".to_owned()),
+        },
         "hello" => hello(args, &connection, effects),
         "client" => client(args, &connection, effects),
         "command" => command(args),
@@ -98,7 +102,8 @@ fn client(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffect
             Value::Verbatim("txt".to_owned(), Bytes::from(format!("id={} name={} db=0 resp={}\n", connection.id, name, if connection.protocol == Protocol::Resp3 { 3 } else { 2 })))
         }
         ("", _) => Value::Error("ERR wrong number of arguments for 'client' command".to_owned()),
-        _ => Value::Error(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP.")),
+        ("setname" | "getname" | "id" | "info" | "list", _) => Value::Error(format!("ERR wrong number of arguments for 'client|{sub}' command")),
+        _ => Value::Error(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(&args[1]))),
     }
 }
 

@@ -109,6 +109,23 @@ impl Cluster {
         }
     }
 
+    /// Sends SIGTERM to node `id` and waits up to `patience` for it to exit; returns whether it
+    /// exited successfully in time.
+    pub fn terminate(&mut self, id: u64, patience: Duration) -> bool {
+        let Some(mut child) = self.processes[(id - 1) as usize].take() else { return false };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
     pub fn restart(&mut self, id: u64) {
         let child = self.spawn(id);
         self.processes[(id - 1) as usize] = Some(child);

@@ -95,6 +95,7 @@ pub fn show(v: &Value) -> String {
         Value::Double(d) => format!(",{d}"),
         Value::Boolean(b) => format!("#{b}"),
         Value::Verbatim(f, b) => format!("={f}:{}", quote(b)),
+        Value::Raw { resp2, .. } => format!("raw:{}", quote(resp2)),
     }
 }
 

@@ -42,7 +42,7 @@ fn send_with_patience(address: std::net::SocketAddr, bytes: &[u8], patience: Dur
 // 64 MiB over the whole test.
 #[test]
 fn hostile_input_gets_errors_and_the_server_keeps_serving() {
-    let cluster = Cluster::start(3, 17801, "badinput");
+    let cluster = Cluster::start(3, 18001, "badinput");
     let leader = cluster.leader(std::time::Duration::from_secs(20)).expect("a leader");
     let address = cluster.clients[(leader - 1) as usize];
     let pid = cluster.processes[(leader - 1) as usize].as_ref().expect("running").id();

@@ -12,7 +12,7 @@ use common::{Client, Cluster, Reply};
 // follower gets the value itself.
 #[test]
 fn cluster_aware_clients_are_redirected_and_plain_ones_forwarded() {
-    let cluster = Cluster::start(3, 18101, "clusterproto");
+    let cluster = Cluster::start(3, 18201, "clusterproto");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
     let leader_address = cluster.clients[(leader - 1) as usize];

@@ -91,7 +91,7 @@ fn start_redis(port: u16) -> RedisServer {
 #[test]
 fn replies_match_redis() {
     let _redis = start_redis(17999);
-    let cluster = Cluster::start(3, 17501, "differential");
+    let cluster = Cluster::start(3, 17801, "differential");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
     let mut redis = Client::connect(SocketAddr::from(([127, 0, 0, 1], 17999))).expect("connects to redis");

@@ -65,7 +65,7 @@ fn writes_resume_within_three_seconds_after_the_leader_is_killed() {
 // increments it.
 #[test]
 fn session_retries_apply_once_even_across_a_failover() {
-    let mut cluster = Cluster::start(3, 17601, "sessions");
+    let mut cluster = Cluster::start(3, 17401, "sessions");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
     let mut client = Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects");
@@ -96,7 +96,7 @@ fn session_retries_apply_once_even_across_a_failover() {
 // restart them all: every acknowledged write is still there (it was on disk).
 #[test]
 fn sigterm_stops_cleanly_and_nothing_acknowledged_is_lost() {
-    let mut cluster = Cluster::start(3, 17701, "shutdown");
+    let mut cluster = Cluster::start(3, 17601, "shutdown");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let mut client = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
     for i in 0..100 {

@@ -76,7 +76,9 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts `nodes` servers on ports from `base` (clients) and `base + 100` (peers). Tests
-    /// run in parallel: each uses its own 200-port range (17201, 17501, 17801, ...).
+    /// run in parallel, so each owns a 200-port block; the blocks in use:
+    /// 17201 failover, 17401 sessions, 17601 shutdown, 17801 differential (redis on 17999),
+    /// 18001 bad input, 18201 cluster protocol.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         let data = std::env::temp_dir().join(format!("ninesdb-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);

@@ -117,13 +117,10 @@ fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<E
         println!("  node {id}: redis-cli -p {}   (data in {})", member.client.port(), args.data.join(format!("node{id}")).display());
     }
     println!("Connect with: redis-cli -p {}   (any node works: followers forward to the leader)", args.port);
-    match args.seconds {
-        Some(seconds) => std::thread::sleep(Duration::from_secs(seconds)),
-        None => {
-            println!("Press Ctrl-C to stop every server.");
-            wait_for_ctrl_c();
-        }
+    if args.seconds.is_none() {
+        println!("Press Ctrl-C to stop every server.");
     }
+    wait_for_stop(args.seconds)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -146,23 +143,25 @@ fn role(address: SocketAddr) -> Option<String> {
     text.lines().find_map(|line| line.strip_prefix("role:")).map(|r| r.trim().to_owned())
 }
 
-fn wait_for_ctrl_c() {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    let _ = ctrlc_handler(move || {
-        let _ = sender.send(());
-    });
-    let _ = receiver.recv();
-}
-
-/// Installs a SIGINT handler through tokio's signal support (no extra dependency).
-fn ctrlc_handler(on_signal: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+/// Waits for Ctrl-C, SIGTERM, or the given number of seconds, whichever comes first: the
+/// caller then stops every server it started (none is left behind).
+fn wait_for_stop(seconds: Option<u64>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::spawn(move || {
-        runtime.block_on(async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
-        on_signal();
-    });
+    runtime.block_on(async {
+        let timeout = async {
+            match seconds {
+                Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+            () = timeout => {}
+        }
+        Ok::<(), std::io::Error>(())
+    })?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use tokio::time::Instant;
 
 /// What one connection measured inside the measurement window.
 pub struct Stats {
@@ -10,17 +11,21 @@ pub struct Stats {
     pub histogram: Histogram<u64>,
     pub ops: u64,
     pub errors: BTreeMap<String, u64>,
+    /// When the last measured reply arrived (open loop may answer after the window).
+    pub last: Option<Instant>,
 }
 
 impl Stats {
     pub fn new() -> Self {
         let histogram = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
-        Stats { histogram, ops: 0, errors: BTreeMap::new() }
+        Stats { histogram, ops: 0, errors: BTreeMap::new(), last: None }
     }
 
-    pub fn record(&mut self, micros: u64) {
+    /// One successful reply, `micros` after it was sent (or scheduled), arriving at `when`.
+    pub fn record_at(&mut self, micros: u64, when: Instant) {
         self.ops += 1;
         self.histogram.saturating_record(micros.max(1));
+        self.last = self.last.max(Some(when));
     }
 
     pub fn error(&mut self, kind: &str, count: u64) {
@@ -31,6 +36,7 @@ impl Stats {
 
     pub fn merge(&mut self, other: &Stats) {
         self.ops += other.ops;
+        self.last = self.last.max(other.last);
         // Same bounds everywhere, so adding cannot fail.
         self.histogram.add(&other.histogram).expect("histograms with equal bounds");
         for (kind, count) in &other.errors {

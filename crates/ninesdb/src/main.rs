@@ -27,6 +27,9 @@ enum Command {
     Fleet(fleet::FleetArgs),
     /// The storage engine: benchmark the write-ahead log against this disk.
     Storage(storage_cli::StorageArgs),
+    /// Load generator for Redis-protocol targets (ninesdb or redis-server): closed or open
+    /// loop, HDR latency percentiles, errors by kind, server CPU per operation.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -36,6 +39,10 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Up(args) => server_cli::run_up(args),
         Command::Server(args) => server_cli::run_server(args),
         Command::Storage(args) => storage_cli::run(args),
+        Command::Bench(args) => {
+            bench::run(&args).map_err(anyhow::Error::msg)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Fleet(args) => {
             fleet::run(&args).map_err(|error| anyhow::anyhow!("{error}"))?;
             Ok(std::process::ExitCode::SUCCESS)

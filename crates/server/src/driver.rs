@@ -81,6 +81,8 @@ pub struct Driver {
     confirmed_reads: VecDeque<(LogIndex, u64)>,
     next_read: u64,
     last_expire: Instant,
+    /// This round's writes, proposed together at its end: one batch, one append per peer.
+    proposals: Vec<(Operation, Waiter)>,
     log: Box<dyn Fn(String) + Send>,
 }
 
@@ -124,6 +126,7 @@ impl Driver {
             confirmed_reads: VecDeque::new(),
             next_read: 1,
             last_expire: Instant::now(),
+            proposals: Vec::new(),
             log,
         })
     }
@@ -153,6 +156,7 @@ impl Driver {
             for input in batch {
                 self.handle(input);
             }
+            self.propose_round();
             if let Err(error) = self.process_ready() {
                 (self.log)(format!("storage error: {error}; stopping (restart to recover from the log)"));
                 break;
@@ -210,12 +214,26 @@ impl Driver {
     }
 
     fn propose(&mut self, operation: Operation, reply: Waiter) {
-        match self.replica.propose(vec![operation.encode()]) {
-            Ok(index) => {
-                self.pending_writes.insert(index, (self.replica.term(), Instant::now(), reply));
+        self.proposals.push((operation, reply));
+    }
+
+    /// Proposes the round's writes as one batch: consecutive entries, one append per peer.
+    fn propose_round(&mut self) {
+        if self.proposals.is_empty() {
+            return;
+        }
+        let (operations, waiters): (Vec<Operation>, Vec<Waiter>) = std::mem::take(&mut self.proposals).into_iter().unzip();
+        match self.replica.propose(operations.iter().map(Operation::encode).collect()) {
+            Ok(first) => {
+                let (term, now) = (self.replica.term(), Instant::now());
+                for (index, waiter) in (first..).zip(waiters) {
+                    self.pending_writes.insert(index, (term, now, waiter));
+                }
             }
             Err(error) => {
-                let _ = reply.send(refusal(error));
+                for waiter in waiters {
+                    let _ = waiter.send(refusal(error.clone()));
+                }
             }
         }
     }

@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
 # ninesdb against its anchors on this machine, in one run (ratios are what compare across
-# machines, see /work/shared/BENCHMARKS.md). Quick mode: 5 s per run after 1 s warm-up.
+# machines, see /work/shared/BENCHMARKS.md). Quick mode: one 5 s run per row after a 1 s
+# warm-up (under 6 minutes). Full mode (--full or MODE=full): 3 runs of 15 s per row after a
+# 1 s warm-up each, reporting the median ops/s and the median p50/p99 of the 3 (as in
+# BENCHMARKS.md; about 25 minutes).
 # Everything runs on loopback; every process started here is stopped by its PID on exit.
 # etcd is NOT included yet (the etcd column needs an etcd client: future work).
+# Writes results.jsonl (one JSON line per row and target) and compare.svg (chart) to a tmp dir.
 #
-# Usage: bench/compare.sh            (env: RUN_SECONDS=5 WARMUP_SECONDS=1 CARGO_TARGET_DIR=...)
+# Usage: bench/compare.sh [--full]   (env: MODE=quick|full RUN_SECONDS WARMUP_SECONDS REPEAT CARGO_TARGET_DIR)
 set -euo pipefail
 
+MODE="${MODE:-quick}"
+for arg in "$@"; do
+    case "$arg" in
+        --full) MODE=full ;;
+        --quick) MODE=quick ;;
+        *) echo "usage: $0 [--full|--quick]" >&2; exit 2 ;;
+    esac
+done
+case "$MODE" in
+    quick) DEF_RUN=5; DEF_REPEAT=1 ;;
+    full) DEF_RUN=15; DEF_REPEAT=3 ;;
+    *) echo "MODE must be quick or full, not $MODE" >&2; exit 2 ;;
+esac
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-RUN_SECONDS="${RUN_SECONDS:-5}"
+RUN_SECONDS="${RUN_SECONDS:-$DEF_RUN}"
 WARMUP_SECONDS="${WARMUP_SECONDS:-1}"
+REPEAT="${REPEAT:-$DEF_REPEAT}"
 WORK="$(mktemp -d /tmp/ninesdb-compare.XXXXXX)"
 JSON="$WORK/results.jsonl"
+SVG="$WORK/compare.svg"
 PIDS=()
 
 cleanup() {
@@ -58,16 +77,17 @@ start_redis() {
     wait_ping "$port"
 }
 
-# bench_matrix TARGET PIDS: the quick matrix; writes first so reads find the keys.
+# bench_matrix LABEL TARGET PIDS: the matrix (REPEAT runs per row, median kept); writes first
+# so reads find the keys.
 bench_matrix() {
-    local target="$1" pids="$2"
+    local label="$1" target="$2" pids="$3"
     for workload in write read; do
         for shape in "1 1" "64 1" "64 16"; do
             set -- $shape
             echo "  $workload, $1 connections x $2 pipeline"
             "${BENCH[@]}" --target "$target" --workload "$workload" --connections "$1" --pipeline "$2" \
                 --keys 10000 --value-size 64 --warmup-seconds "$WARMUP_SECONDS" --seconds "$RUN_SECONDS" \
-                --pids "$pids" --json "$JSON" >>"$WORK/bench.log" 2>&1 \
+                --pids "$pids" --repeat "$REPEAT" --label "$label" --json "$JSON" >>"$WORK/bench.log" 2>&1 \
                 || echo "    run failed: see $WORK/bench.log"
         done
     done
@@ -87,7 +107,7 @@ ninesdb_leader() {
 
 run_ninesdb() {
     # Long enough for the whole matrix; it stops by itself, and is killed at the end anyway.
-    local lifetime=$(( (RUN_SECONDS + WARMUP_SECONDS + 4) * 6 + 60 ))
+    local lifetime=$(( (RUN_SECONDS + WARMUP_SECONDS + 4) * 6 * REPEAT + 60 ))
     "$NINESDB" up --data "$WORK/ninesdb" --port 18001 --seconds "$lifetime" >"$WORK/ninesdb.log" 2>&1 &
     local up_pid="$!"
     PIDS+=("$up_pid")
@@ -96,7 +116,7 @@ run_ninesdb() {
     leader="$(ninesdb_leader)"
     servers="$(pgrep -P "$up_pid" | paste -sd, -)"
     echo "ninesdb (3 nodes, leader on $leader, server pids $servers)"
-    bench_matrix "resp://127.0.0.1:$leader,127.0.0.1:18001,127.0.0.1:18002,127.0.0.1:18003" "$servers"
+    bench_matrix ninesdb "resp://127.0.0.1:$leader,127.0.0.1:18001,127.0.0.1:18002,127.0.0.1:18003" "$servers"
 }
 
 print_table() {
@@ -104,6 +124,7 @@ print_table() {
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 def system(r):
+    if r.get("label"): return r["label"]
     port = r["target"].split(",")[0].rsplit(":", 1)[1]
     return {"18379": "redis", "18380": "redis-aof"}.get(port, "ninesdb")
 res = {(system(r), r["workload"], r["connections"], r["pipeline"]): r for r in rows}
@@ -125,6 +146,8 @@ for workload in ["write", "read"]:
             if n.get("cpu_us_per_op"): extra += ", %.0f" % n["cpu_us_per_op"]
         print("%-6s %5d %4d | %s| %s| %s| %-8s %-9s %s" % (workload, c, p, cell(k("redis")), cell(k("redis-aof")),
               cell(n), ratio, anchor_name, extra))
+runs = max((r.get("runs", 1) for r in rows), default=1)
+if runs > 1: print("\nevery cell: median ops/s and median p50/p99 of %d runs" % runs)
 print("\nratio = ninesdb ops/s / anchor ops/s (writes vs redis appendfsync always, reads vs redis without persistence)")
 print("etcd: not measured (no etcd column yet).")
 PY
@@ -134,17 +157,20 @@ main() {
     local started=$SECONDS
     install_redis
     build
-    echo "results: $JSON (quick mode: ${RUN_SECONDS} s runs after ${WARMUP_SECONDS} s warm-up)"
+    echo "results: $JSON ($MODE mode: $REPEAT x ${RUN_SECONDS} s runs per row after ${WARMUP_SECONDS} s warm-up)"
     start_redis 18379 --appendonly no
     echo "redis, no persistence (pid $REDIS_PID)"
-    bench_matrix "resp://127.0.0.1:18379" "$REDIS_PID"
+    bench_matrix redis "resp://127.0.0.1:18379" "$REDIS_PID"
     kill "$REDIS_PID"
     start_redis 18380 --appendonly yes --appendfsync always
     echo "redis, appendfsync always (pid $REDIS_PID)"
-    bench_matrix "resp://127.0.0.1:18380" "$REDIS_PID"
+    bench_matrix redis-aof "resp://127.0.0.1:18380" "$REDIS_PID"
     kill "$REDIS_PID"
     run_ninesdb
     print_table
+    "${BENCH[@]}" --chart-from "$JSON" --chart-out "$SVG" >/dev/null
+    echo "JSON lines: $JSON"
+    echo "SVG chart:  $SVG"
     echo "total $(( SECONDS - started )) s; logs in $WORK"
 }
 

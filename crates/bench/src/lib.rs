@@ -2,6 +2,7 @@
 //! (tokio task), closed loop or open loop (`--rate`, latency from the scheduled send time),
 //! HDR histograms merged at the end, optional server CPU accounting from /proc.
 
+pub mod chart;
 pub mod conn;
 pub mod keys;
 pub mod load;
@@ -77,6 +78,20 @@ pub struct BenchArgs {
     /// Client runtime threads (default 1: on small machines the client must not starve the server).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// A name for the target in the JSON line and in charts (e.g. `redis-aof`).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Run this many times (same flags) and report the median ops/s and the median of each
+    /// latency percentile; every run is printed, only the median goes to `--json`.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Do not load anything: read these JSON lines (from `--json`) and write an SVG chart of
+    /// ops/s per load row and target to `--chart-out`.
+    #[arg(long, requires = "chart_out")]
+    pub chart_from: Option<std::path::PathBuf>,
+    /// Where `--chart-from` writes its SVG.
+    #[arg(long, requires = "chart_from")]
+    pub chart_out: Option<std::path::PathBuf>,
 }
 
 /// Parses bench flags from an argument list (for tests and the example CLI).
@@ -93,8 +108,24 @@ where
 
 /// Runs one benchmark, prints the table, appends the JSON line if asked.
 pub fn run(args: &BenchArgs) -> Result<(), String> {
-    let report = run_collect(args)?;
-    println!("{}", report.table());
+    if let (Some(from), Some(to)) = (&args.chart_from, &args.chart_out) {
+        chart::write_chart(from, to)?;
+        println!("chart: {}", to.display());
+        return Ok(());
+    }
+    let mut reports = Vec::with_capacity(args.repeat);
+    for i in 0..args.repeat {
+        let report = run_collect(args)?;
+        if args.repeat > 1 {
+            println!("run {} of {}:", i + 1, args.repeat);
+        }
+        println!("{}", report.table());
+        reports.push(report);
+    }
+    let report = stats::median_report(reports).ok_or("--repeat must be at least 1")?;
+    if args.repeat > 1 {
+        println!("median of {} runs:\n{}", args.repeat, report.table());
+    }
     if let Some(path) = &args.json {
         append_json(path, &report)?;
     }
@@ -119,6 +150,7 @@ fn validate(args: &BenchArgs) -> Result<(), String> {
         (args.pipeline == 0, "--pipeline must be at least 1"),
         (args.keys == 0, "--keys must be at least 1"),
         (args.threads == 0, "--threads must be at least 1"),
+        (args.repeat == 0, "--repeat must be at least 1"),
         (!args.seconds.is_finite() || args.seconds <= 0.0, "--seconds must be positive"),
         (!args.warmup_seconds.is_finite() || args.warmup_seconds < 0.0, "--warmup-seconds must not be negative"),
         (!args.zipf.is_finite() || args.zipf < 0.0, "--zipf must not be negative"),
@@ -220,6 +252,8 @@ fn make_report(args: &BenchArgs, plan: &Plan, total: &Stats, cpu: Option<f64>) -
     Report {
         unix_time: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         target: args.target.clone(),
+        label: args.label.clone(),
+        runs: 1,
         workload: format!("{:?}", args.workload).to_lowercase(),
         connections: args.connections,
         pipeline: args.pipeline,

@@ -56,6 +56,10 @@ impl Default for Stats {
 pub struct Report {
     pub unix_time: u64,
     pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// How many runs this report is the median of.
+    pub runs: usize,
     pub workload: String,
     pub connections: usize,
     pub pipeline: usize,
@@ -112,6 +116,42 @@ impl Report {
     }
 }
 
+/// The median of a sorted-in-place list (mean of the two middle values when even).
+fn median_f64(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+fn median_u64(values: impl Iterator<Item = u64>) -> u64 {
+    let mut v: Vec<f64> = values.map(|x| x as f64).collect();
+    median_f64(&mut v).round() as u64
+}
+
+/// Several runs of the same load as one report: the run with the median ops/s, with ops/s,
+/// p50, p99 and p99.9 each replaced by their median over the runs (independently), max by the
+/// largest max, and `runs` set. `None` for no runs.
+pub fn median_report(mut reports: Vec<Report>) -> Option<Report> {
+    let n = reports.len();
+    if n <= 1 {
+        return reports.pop();
+    }
+    let ops_median = median_f64(&mut reports.iter().map(|r| r.ops_per_sec).collect::<Vec<_>>());
+    let p50 = median_u64(reports.iter().map(|r| r.p50_us));
+    let p99 = median_u64(reports.iter().map(|r| r.p99_us));
+    let p999 = median_u64(reports.iter().map(|r| r.p999_us));
+    let max = reports.iter().map(|r| r.max_us).max().unwrap_or(0);
+    reports.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+    let mut base = reports.swap_remove(n / 2);
+    base.ops_per_sec = ops_median;
+    base.p50_us = p50;
+    base.p99_us = p99;
+    base.p999_us = p999;
+    base.max_us = max;
+    base.runs = n;
+    Some(base)
+}
+
 /// Human latency: us below 10 ms, ms above.
 pub fn micros(us: u64) -> String {
     if us < 10_000 {
@@ -133,4 +173,59 @@ pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
     let ticks = tick(11)? + tick(12)?;
     // USER_HZ is 100 on every Linux configuration we run on (sysconf would need libc).
     Ok(ticks as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ops_per_sec: f64, p50_us: u64, p99_us: u64) -> Report {
+        Report {
+            unix_time: 0,
+            target: "resp://127.0.0.1:1".into(),
+            label: None,
+            runs: 1,
+            workload: "write".into(),
+            connections: 64,
+            pipeline: 1,
+            keys: 10,
+            zipf: 0.0,
+            value_size: 64,
+            seconds: 15.0,
+            rate: None,
+            session: false,
+            ops: (ops_per_sec * 15.0) as u64,
+            ops_per_sec,
+            p50_us,
+            p99_us,
+            p999_us: p99_us * 2,
+            max_us: p99_us * 3,
+            errors: BTreeMap::new(),
+            cpu_seconds: None,
+            cpu_us_per_op: None,
+        }
+    }
+
+    #[test]
+    fn median_of_three_takes_each_median_independently() {
+        let m = median_report(vec![report(300.0, 10, 900), report(100.0, 30, 100), report(200.0, 20, 500)]).unwrap();
+        assert_eq!(m.ops_per_sec, 200.0);
+        assert_eq!(m.p50_us, 20);
+        assert_eq!(m.p99_us, 500);
+        assert_eq!(m.p999_us, 1000);
+        assert_eq!(m.max_us, 2700);
+        assert_eq!(m.runs, 3);
+        // An outlier does not move the median.
+        let m = median_report(vec![report(1.0, 9000, 9000), report(100.0, 30, 100), report(110.0, 20, 120)]).unwrap();
+        assert_eq!((m.ops_per_sec, m.p50_us, m.p99_us), (100.0, 30, 120));
+    }
+
+    #[test]
+    fn median_of_one_two_and_none() {
+        assert!(median_report(Vec::new()).is_none());
+        let one = median_report(vec![report(5.0, 1, 2)]).unwrap();
+        assert_eq!((one.ops_per_sec, one.runs), (5.0, 1));
+        let two = median_report(vec![report(100.0, 10, 20), report(200.0, 30, 41)]).unwrap();
+        assert_eq!((two.ops_per_sec, two.p50_us, two.p99_us, two.runs), (150.0, 20, 31, 2));
+    }
 }

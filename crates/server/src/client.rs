@@ -141,7 +141,8 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         return encode(&Value::Simple("QUEUED".to_owned()), connection.protocol);
     }
     let read = spec.kind == Kind::Read;
-    route(connection, shared, args, move |reply| Input::Command { args: Vec::new(), read, reply }, read).await
+    let command = args.clone();
+    route(connection, shared, args, move |reply| Input::Command { args: command.clone(), read, reply }, read).await
 }
 
 /// A read-only view of the connection for local commands.
@@ -233,11 +234,7 @@ async fn route(connection: &Connection, shared: &Shared, forward_args: Vec<Bytes
     let deadline = Instant::now() + Duration::from_millis(shared.config.leader_wait_ms);
     loop {
         let (sender, receiver) = oneshot::channel();
-        let mut input = make(sender);
-        if let Input::Command { args, .. } = &mut input {
-            *args = forward_args.clone();
-        }
-        if shared.node.try_send(input).is_err() {
+        if shared.node.try_send(make(sender)).is_err() {
             return encode(&busy(), protocol);
         }
         let outcome = match tokio::time::timeout(COMMAND_TIMEOUT, receiver).await {

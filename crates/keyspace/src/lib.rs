@@ -212,6 +212,12 @@ impl Keyspace {
         due.len()
     }
 
+    /// The earliest time a key's TTL runs out, if any key has one (the leader sweeps only
+    /// when something is due, so an idle keyspace costs nothing).
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.expires.first().map(|(t, _)| *t)
+    }
+
     /// Number of live keys at `now_ms`.
     pub fn dbsize(&self, now_ms: u64) -> usize {
         let expired = self

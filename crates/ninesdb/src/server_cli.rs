@@ -18,7 +18,9 @@ pub struct ServerArgs {
     /// This server's replica id.
     #[arg(long, required_unless_present = "config")]
     id: Option<u64>,
-    /// Every member: `id=peer_host:port/client_host:port,...` (this server included).
+    /// Every member: `id=peer_host:port/client_host:port[@dc:pod:rack:host],...` (this server
+    /// included). Labels place replicas across failure domains; unlabelled members are each
+    /// their own rack.
     #[arg(long, required_unless_present = "config")]
     members: Option<String>,
     /// Data directory (write-ahead log and snapshots).
@@ -30,6 +32,15 @@ pub struct ServerArgs {
     /// Always answer `-MOVED` on followers instead of forwarding plain clients to the leader.
     #[arg(long)]
     always_redirect: bool,
+    /// Raft groups the 16384 slots are split over (0: one per member). Fixed at creation.
+    #[arg(long, default_value_t = 0)]
+    groups: u64,
+    /// Replicas per group: 1, 3 or 5 (0: 3, or every member if fewer).
+    #[arg(long, default_value_t = 0)]
+    replication: usize,
+    /// A member unheard of for this long (ms) is down: its replicas are rebuilt elsewhere.
+    #[arg(long, default_value_t = 30_000)]
+    down_after_ms: u64,
 }
 
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
@@ -50,16 +61,35 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     let mut config = ServerConfig::new(id, members, args.data.clone()).map_err(|e| format!("--members: {e}"))?;
     config.tick_ms = args.tick_ms;
     config.always_redirect = args.always_redirect;
+    config.groups = args.groups;
+    config.replication = args.replication;
+    config.down_after_ms = args.down_after_ms;
     config.validate()?;
     Ok(config)
 }
 
-/// `ninesdb up`: a local cluster of separate server processes.
+/// `ninesdb up`: a local cluster of separate server processes, labelled as if spread over
+/// datacenters and racks (so placement spreads replicas as it would on real machines).
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// How many servers (replicas).
+    /// How many servers.
     #[arg(long, default_value_t = 3)]
     nodes: u64,
+    /// Racks per datacenter the servers are spread over (round robin).
+    #[arg(long, default_value_t = 0)]
+    racks: u64,
+    /// Datacenters the servers are spread over (round robin).
+    #[arg(long, default_value_t = 1)]
+    dcs: u64,
+    /// Raft groups (0: one per server, so every server leads some).
+    #[arg(long, default_value_t = 0)]
+    groups: u64,
+    /// Replicas per group: 1, 3 or 5 (0: 3, or every server if fewer).
+    #[arg(long, default_value_t = 0)]
+    replication: usize,
+    /// A server unheard of for this long (ms) is down and its replicas are rebuilt elsewhere.
+    #[arg(long, default_value_t = 30_000)]
+    down_after_ms: u64,
     /// Where their data directories go (one per server).
     #[arg(long, default_value = "ninesdb-data")]
     data: PathBuf,
@@ -74,23 +104,36 @@ pub struct UpArgs {
     seconds: Option<u64>,
 }
 
+/// Server `index` (0-based) of `up`'s cluster: datacenters round robin, then racks.
+fn up_labels(index: u64, args: &UpArgs) -> String {
+    let dcs = args.dcs.max(1);
+    let racks = if args.racks == 0 { args.nodes.div_ceil(dcs) } else { args.racks };
+    let (dc, rack) = (index % dcs + 1, (index / dcs) % racks + 1);
+    format!("dc{dc}:dc{dc}-pod1:dc{dc}-rack{rack}:host{}", index + 1)
+}
+
 pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
-    if args.nodes == 0 || args.nodes > 9 {
-        anyhow::bail!("--nodes must be between 1 and 9, got {}", args.nodes);
+    if args.nodes == 0 || args.nodes > 99 {
+        anyhow::bail!("--nodes must be between 1 and 99, got {}", args.nodes);
+    }
+    if args.dcs == 0 || args.dcs > args.nodes {
+        anyhow::bail!("--dcs must be between 1 and --nodes ({}), got {}", args.nodes, args.dcs);
     }
     let members: Vec<(u64, Member)> = (1..=args.nodes)
         .map(|id| {
             let port = args.port + (id - 1) as u16;
-            (id, Member { peer: SocketAddr::from(([127, 0, 0, 1], port + 100)), client: SocketAddr::from(([127, 0, 0, 1], port)) })
+            let labels = server::config::Labels::parse(id, &up_labels(id - 1, &args)).expect("well-formed labels");
+            (id, Member { peer: SocketAddr::from(([127, 0, 0, 1], port + 100)), client: SocketAddr::from(([127, 0, 0, 1], port)), labels })
         })
         .collect();
-    let members_flag = members.iter().map(|(id, m)| format!("{id}={}/{}", m.peer, m.client)).collect::<Vec<_>>().join(",");
+    let members_flag = members.iter().map(|(id, m)| format!("{id}={}/{}@{}", m.peer, m.client, m.labels)).collect::<Vec<_>>().join(",");
     let exe = std::env::current_exe()?;
     let mut children: Vec<Child> = Vec::new();
     for (id, _) in &members {
         let data = args.data.join(format!("node{id}"));
         let child = Command::new(&exe)
             .args(["server", "--id", &id.to_string(), "--members", &members_flag, "--tick-ms", &args.tick_ms.to_string()])
+            .args(["--groups", &args.groups.to_string(), "--replication", &args.replication.to_string(), "--down-after-ms", &args.down_after_ms.to_string()])
             .arg("--data")
             .arg(&data)
             .spawn()?;
@@ -102,21 +145,26 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<ExitCode> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let leader = loop {
-        if let Some(found) = members.iter().find(|(_, m)| role(m.client).as_deref() == Some("master")) {
-            break found;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = members[0].1.client;
+    loop {
+        if let Some(info) = ask(first, b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n", "ninesdb_groups") {
+            if info.contains("cluster_state:ok") {
+                let groups = info.lines().find_map(|l| l.strip_prefix("ninesdb_groups:")).unwrap_or("?").trim().to_owned();
+                println!("ninesdb is up: {} servers, {groups} groups, every slot has a leader", members.len());
+                break;
+            }
         }
         if Instant::now() > deadline {
-            anyhow::bail!("no leader elected within 30 s; see the servers' messages above");
+            anyhow::bail!("not every group elected a leader within 60 s; see the servers' messages above");
         }
         std::thread::sleep(Duration::from_millis(100));
-    };
-    println!("ninesdb is up: {} replicas, leader is node {} on {}", members.len(), leader.0, leader.1.client);
-    for (id, member) in members {
-        println!("  node {id}: redis-cli -p {}   (data in {})", member.client.port(), args.data.join(format!("node{id}")).display());
     }
-    println!("Connect with: redis-cli -p {}   (any node works: followers forward to the leader)", args.port);
+    for (id, member) in members {
+        println!("  node {id} [{}]: redis-cli -p {}   (data in {})", member.labels, member.client.port(), args.data.join(format!("node{id}")).display());
+    }
+    println!("Connect with: redis-cli -c -p {}   (any node works; plain clients are forwarded to each key's leader)", args.port);
+    println!("Topology and health: ninesdb ctl status --port {}", args.port);
     if args.seconds.is_none() {
         println!("Press Ctrl-C to stop every server.");
     }
@@ -124,23 +172,23 @@ fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `role:` line of a server's INFO, if it answers.
-fn role(address: SocketAddr) -> Option<String> {
+/// Sends one command to a server and reads its reply until `until` appears, if it answers.
+pub fn ask(address: SocketAddr, command: &[u8], until: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
     stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n").ok()?;
-    let mut buffer = vec![0; 8192];
+    stream.write_all(command).ok()?;
+    let mut buffer = vec![0; 65536];
     let mut text = String::new();
     while let Ok(read) = stream.read(&mut buffer) {
         if read == 0 {
             break;
         }
         text.push_str(&String::from_utf8_lossy(&buffer[..read]));
-        if text.contains("raft_members") {
+        if text.contains(until) {
             break;
         }
     }
-    text.lines().find_map(|line| line.strip_prefix("role:")).map(|r| r.trim().to_owned())
+    Some(text)
 }
 
 /// Waits for Ctrl-C, SIGTERM, or the given number of seconds, whichever comes first: the

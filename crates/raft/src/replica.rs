@@ -229,6 +229,14 @@ impl Replica {
     pub fn membership_change_pending(&self) -> bool {
         self.membership.is_joint() || self.pending_membership_index > self.log.committed
     }
+    /// On the leader: the highest index known replicated on `replica` (`None` elsewhere, or
+    /// for a replica the leader does not track). Repair uses it to tell a new replica caught up.
+    pub fn matched(&self, replica: NodeId) -> Option<LogIndex> {
+        if replica == self.id() {
+            return Some(self.log.last_index());
+        }
+        self.progress.get(&replica).map(|p| p.matched)
+    }
     /// The highest index known committed.
     pub fn commit_index(&self) -> LogIndex {
         self.log.committed

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+use crate::cluster::{self, GroupId, SharedView};
 use crate::command::Operation;
 use crate::driver::{Input, Outcome, Status};
 use crate::peer::Forwards;
@@ -22,15 +23,20 @@ use crate::wire::Frame;
 
 /// The first argument of a forwarded transaction (never a Redis command name).
 const FORWARDED_EXEC: &[u8] = b"\0ninesdb-exec";
+/// The first argument of a forwarded command for a named group (never a Redis command name).
+pub const FORWARDED_GROUP: &[u8] = b"\0ninesdb-group";
 /// How long a command may wait for the node thread before the client hears `-TRYAGAIN`.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What every connection shares.
 pub struct Shared {
     pub config: crate::config::ServerConfig,
+    /// The placement the cluster was created with (`plan[g - 1]`, preferred leader first).
+    pub plan: Vec<Vec<raft::NodeId>>,
     pub node: SyncSender<Input>,
     pub peers: std::collections::BTreeMap<raft::NodeId, tokio::sync::mpsc::Sender<Frame>>,
     pub forwards: Arc<Forwards>,
+    pub view: SharedView,
     pub next_client_id: AtomicU64,
     pub clients: AtomicUsize,
     pub started: Instant,
@@ -48,6 +54,8 @@ struct Connection {
     watched: Vec<(Bytes, u64)>,
     /// The client asked for the slot map: it follows `-MOVED` itself.
     cluster_aware: bool,
+    /// `READONLY`: reads may be served by a follower within the staleness bound.
+    readonly: bool,
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
@@ -61,6 +69,7 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         multi_failed: false,
         watched: Vec::new(),
         cluster_aware: false,
+        readonly: false,
     };
     let mut parser = resp::Parser::new(resp::Limits::default());
     let mut input = BytesMut::with_capacity(16 << 10);
@@ -119,16 +128,20 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
     }
     match name.as_str() {
         "multi" | "exec" | "discard" | "watch" | "unwatch" => return transaction(connection, &name, args, shared).await,
-        "ninesdb" if connection.multi.is_none() => {
-            return match session_input(&args) {
-                Ok(make) => route(connection, shared, args, move |reply| make(reply), false).await,
-                Err(error) => encode(&error, connection.protocol),
-            };
-        }
+        "ninesdb" if connection.multi.is_none() => return crate::admin::ninesdb(connection.protocol, connection.cluster_aware, args, shared).await,
         _ => {}
     }
     let spec = match keyspace::check(&args) {
         Ok(spec) => spec,
+        Err(error) => {
+            if connection.multi.is_some() {
+                connection.multi_failed = true;
+            }
+            return encode(&error, connection.protocol);
+        }
+    };
+    let slot = match cluster::command_slot(&args, shared.config.group_count()) {
+        Ok(slot) => slot,
         Err(error) => {
             if connection.multi.is_some() {
                 connection.multi_failed = true;
@@ -141,8 +154,30 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         return encode(&Value::Simple("QUEUED".to_owned()), connection.protocol);
     }
     let read = spec.kind == Kind::Read;
-    let command = args.clone();
-    route(connection, shared, args, move |reply| Input::Command { args: command.clone(), read, reply }, read).await
+    let Some(slot) = slot else {
+        return crate::fanout::keyless(connection.protocol, connection.cluster_aware, args, read, shared).await;
+    };
+    let target = Target::slot(slot, shared);
+    let (command, stale_ok) = (args.clone(), read && connection.readonly);
+    route(connection.protocol, connection.cluster_aware, shared, target, args, move |reply| Input::Command { group: target.group, args: command.clone(), read, stale_ok, reply }, read).await
+}
+
+/// Where a command goes: the group owning its slot.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    pub group: GroupId,
+    pub slot: u16,
+}
+
+impl Target {
+    pub fn slot(slot: u16, shared: &Shared) -> Target {
+        Target { group: cluster::group_of_slot(slot, shared.config.group_count()), slot }
+    }
+
+    /// A group's first slot stands for it (commands without keys).
+    pub fn group(group: GroupId, shared: &Shared) -> Target {
+        Target { group, slot: cluster::slot_range(group, shared.config.group_count()).0 }
+    }
 }
 
 /// A read-only view of the connection for local commands.
@@ -174,6 +209,9 @@ impl<'a> LocalEffects<'a> {
     pub fn set_cluster_aware(&mut self) {
         self.connection.cluster_aware = true;
     }
+    pub fn set_readonly(&mut self, readonly: bool) {
+        self.connection.readonly = readonly;
+    }
 }
 
 async fn transaction(connection: &mut Connection, name: &str, args: Vec<Bytes>, shared: &Shared) -> Bytes {
@@ -198,14 +236,25 @@ async fn transaction(connection: &mut Connection, name: &str, args: Vec<Bytes>, 
             if std::mem::take(&mut connection.multi_failed) {
                 return reply(Value::Error("EXECABORT Transaction discarded because of previous errors.".to_owned()));
             }
+            let watched_keys: Vec<Bytes> = watched.iter().map(|(k, _)| k.clone()).collect();
+            let slot = match cluster::commands_slot(commands.iter().chain(std::iter::once(&watched_keys_command(&watched_keys))), shared.config.group_count()) {
+                Ok(slot) => slot.unwrap_or(0),
+                Err(error) => return reply(error),
+            };
+            let target = Target::slot(slot, shared);
             let forwarded = vec![Bytes::from_static(FORWARDED_EXEC), Operation::Exec { now_ms: 0, commands: commands.clone(), watched: watched.clone() }.encode()];
-            route(connection, shared, forwarded, move |reply| Input::Exec { commands: commands.clone(), watched: watched.clone(), reply }, false).await
+            route(protocol, connection.cluster_aware, shared, target, forwarded, move |reply| Input::Exec { group: target.group, commands: commands.clone(), watched: watched.clone(), reply }, false).await
         }
         "watch" if connection.multi.is_some() => reply(Value::Error("ERR WATCH inside MULTI is not allowed".to_owned())),
         "watch" if args.len() < 2 => reply(Value::Error("ERR wrong number of arguments for 'watch' command".to_owned())),
         "watch" => {
+            let slot = match cluster::keys_slot(&args[1..], shared.config.group_count()) {
+                Ok(slot) => slot.unwrap_or(0),
+                Err(error) => return reply(error),
+            };
+            let group = Target::slot(slot, shared).group;
             let (sender, receiver) = oneshot::channel();
-            if shared.node.try_send(Input::Versions { keys: args[1..].to_vec(), reply: sender }).is_err() {
+            if shared.node.try_send(Input::Versions { group, keys: args[1..].to_vec(), reply: sender }).is_err() {
                 return reply(busy());
             }
             match receiver.await {
@@ -227,10 +276,10 @@ fn busy() -> Value {
     Value::Error("BUSY the server is overloaded; retry later".to_owned())
 }
 
-/// Sends a command to this node; if another node leads, forwards it (plain clients) or
-/// answers `-MOVED` (cluster-aware clients). Waits up to the configured time for a leader.
-async fn route(connection: &Connection, shared: &Shared, forward_args: Vec<Bytes>, make: impl Fn(crate::driver::Waiter) -> Input, read: bool) -> Bytes {
-    let protocol = connection.protocol;
+/// Sends a command to this node for `target`'s group; if another node leads the group,
+/// forwards it (plain clients) or answers `-MOVED` (cluster-aware clients). Waits up to the
+/// configured time for a leader.
+pub async fn route(protocol: Protocol, cluster_aware: bool, shared: &Shared, target: Target, forward_args: Vec<Bytes>, make: impl Fn(crate::driver::Waiter) -> Input, read: bool) -> Bytes {
     let deadline = Instant::now() + Duration::from_millis(shared.config.leader_wait_ms);
     loop {
         let (sender, receiver) = oneshot::channel();
@@ -243,26 +292,33 @@ async fn route(connection: &Connection, shared: &Shared, forward_args: Vec<Bytes
         };
         match outcome {
             Outcome::Reply(value) => return encode(&value, protocol),
-            Outcome::NotLeader(Some(leader)) if leader != shared.config.id => {
-                if connection.cluster_aware || shared.config.always_redirect {
-                    return encode(&moved(shared, leader, &forward_args), protocol);
-                }
-                if let Some(reply) = forward(shared, leader, &forward_args, protocol).await {
-                    return reply;
+            Outcome::NotLeader(hint) => {
+                let leader = hint.or_else(|| cluster::lock(&shared.view).leader(target.group)).filter(|&n| n != shared.config.id);
+                if let Some(leader) = leader {
+                    if cluster_aware || shared.config.always_redirect {
+                        return encode(&moved(shared, leader, target.slot), protocol);
+                    }
+                    if let Some(reply) = forward(shared, leader, &forward_args, protocol).await {
+                        if !reply.starts_with(NOT_LEADER_THERE.as_bytes()) {
+                            return reply;
+                        }
+                    }
                 }
             }
-            Outcome::NotLeader(_) => {}
         }
         if Instant::now() >= deadline {
             let what = if read { "read" } else { "write" };
-            return encode(&Value::Error(format!("TRYAGAIN no leader is elected yet (election in progress); the {what} was not executed, retry")), protocol);
+            return encode(&Value::Error(format!("TRYAGAIN no leader is known for slot {} (election in progress); the {what} was not executed, retry", target.slot)), protocol);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-fn moved(shared: &Shared, leader: raft::NodeId, args: &[Bytes]) -> Value {
-    let slot = args.get(1).map_or(0, |key| crate::local::key_slot(key));
+/// The start of a forwarded command's reply from a node that does not lead its group (any
+/// more): the forwarding node asks again where the leader is.
+pub const NOT_LEADER_THERE: &str = "-TRYAGAIN the leader changed while the command was forwarded";
+
+fn moved(shared: &Shared, leader: raft::NodeId, slot: u16) -> Value {
     let address = shared.config.members.get(&leader).map_or_else(String::new, |m| m.client.to_string());
     Value::Error(format!("MOVED {slot} {address}"))
 }
@@ -290,13 +346,18 @@ async fn forward(shared: &Shared, leader: raft::NodeId, args: &[Bytes], protocol
     }
 }
 
+/// A WATCH's keys as a pseudo-command, so the transaction's slot check covers them too.
+fn watched_keys_command(keys: &[Bytes]) -> Vec<Bytes> {
+    std::iter::once(Bytes::from_static(b"EXISTS")).chain(keys.iter().cloned()).collect()
+}
+
 /// `NINESDB SESSION` opens an exactly-once session; `NINESDB REQ <session> <seq> <command...>`
 /// runs a write once however often it is retried. Returns how to build the node input.
-fn session_input(args: &[Bytes]) -> Result<Box<dyn Fn(crate::driver::Waiter) -> Input + Send>, Value> {
+pub fn session_input(args: &[Bytes], groups: u64) -> Result<(Target, Box<dyn Fn(crate::driver::Waiter) -> Input + Send>), Value> {
     let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
     let number = |index: usize| std::str::from_utf8(&args[index]).ok().and_then(|s| s.parse::<u64>().ok());
     match sub.as_str() {
-        "session" if args.len() == 2 => Ok(Box::new(|reply| Input::OpenSession { reply })),
+        "session" if args.len() == 2 => Ok((Target { group: 1, slot: 0 }, Box::new(|reply| Input::OpenSession { group: 1, reply }))),
         "req" if args.len() >= 5 => {
             let (Some(session), Some(seq)) = (number(2), number(3)) else {
                 return Err(Value::Error("ERR session and sequence numbers must be non-negative integers".to_owned()));
@@ -306,31 +367,53 @@ fn session_input(args: &[Bytes]) -> Result<Box<dyn Fn(crate::driver::Waiter) -> 
             }
             let command = args[4..].to_vec();
             keyspace::check(&command)?;
-            Ok(Box::new(move |reply| Input::SessionCommand { session, seq, args: command.clone(), reply }))
+            let slot = cluster::command_slot(&command, groups)?.unwrap_or(0);
+            let group = cluster::group_of_slot(slot, groups);
+            Ok((Target { group, slot }, Box::new(move |reply| Input::SessionCommand { group, session, seq, args: command.clone(), reply })))
         }
-        _ => Err(Value::Error("ERR usage: NINESDB SESSION | NINESDB REQ <session> <seq> <command> [arg ...]".to_owned())),
+        _ => Err(Value::Error("ERR usage: NINESDB SESSION | NINESDB REQ <session> <seq> <command> [arg ...] | NINESDB STATUS | NINESDB DRAIN <node> | NINESDB UNDRAIN <node>".to_owned())),
     }
 }
 
 /// Runs a command forwarded by a follower on this node (the leader).
-pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>) -> Outcome {
+/// Forwarded commands carry their group in front: `\0ninesdb-group <id>` then the command.
+pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u64) -> Outcome {
     let (sender, receiver) = oneshot::channel();
     let is_session = args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"ninesdb"));
     let input = if is_session {
-        match session_input(&args) {
-            Ok(make) => make(sender),
+        match session_input(&args, groups) {
+            Ok((_, make)) => make(sender),
             Err(error) => return Outcome::Reply(error),
         }
     } else if args.first().is_some_and(|a| a.as_ref() == FORWARDED_EXEC) {
         match args.get(1).map(|bytes| Operation::decode(bytes)) {
-            Some(Ok(Operation::Exec { commands, watched, .. })) => Input::Exec { commands, watched, reply: sender },
+            Some(Ok(Operation::Exec { commands, watched, .. })) => {
+                let watched_keys: Vec<Bytes> = watched.iter().map(|(k, _)| k.clone()).collect();
+                let slot = match cluster::commands_slot(commands.iter().chain(std::iter::once(&watched_keys_command(&watched_keys))), groups) {
+                    Ok(slot) => slot.unwrap_or(0),
+                    Err(error) => return Outcome::Reply(error),
+                };
+                Input::Exec { group: cluster::group_of_slot(slot, groups), commands, watched, reply: sender }
+            }
             _ => return Outcome::Reply(Value::Error("ERR malformed forwarded transaction".to_owned())),
         }
+    } else if args.first().is_some_and(|a| a.as_ref() == FORWARDED_GROUP) {
+        // A command without keys, for one group (a fan-out's part).
+        let group = args.get(1).and_then(|g| std::str::from_utf8(g).ok()).and_then(|g| g.parse::<u64>().ok());
+        let (Some(group), Some(spec)) = (group, args.get(2..).and_then(|a| keyspace::check(a).ok())) else {
+            return Outcome::Reply(Value::Error("ERR malformed forwarded command".to_owned()));
+        };
+        Input::Command { group, args: args[2..].to_vec(), read: spec.kind == Kind::Read, stale_ok: false, reply: sender }
     } else {
-        match keyspace::check(&args) {
-            Ok(spec) => Input::Command { args, read: spec.kind == Kind::Read, reply: sender },
+        let spec = match keyspace::check(&args) {
+            Ok(spec) => spec,
             Err(error) => return Outcome::Reply(error),
-        }
+        };
+        let slot = match cluster::command_slot(&args, groups) {
+            Ok(slot) => slot.unwrap_or(0),
+            Err(error) => return Outcome::Reply(error),
+        };
+        Input::Command { group: cluster::group_of_slot(slot, groups), args, read: spec.kind == Kind::Read, stale_ok: false, reply: sender }
     };
     if node.try_send(input).is_err() {
         return Outcome::Reply(busy());

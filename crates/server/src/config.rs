@@ -45,6 +45,20 @@ pub struct ServerConfig {
     /// unless the connection asked for the slot map (false: what Redis clients expect).
     #[serde(default)]
     pub always_redirect: bool,
+    /// Raft groups the 16384 slots are split over (contiguous ranges); 0 picks one per member,
+    /// so every node leads some. Fixed when the cluster is created.
+    #[serde(default)]
+    pub groups: u64,
+    /// Replicas per group: 1, 3 or 5 (0 picks 3, or fewer if there are fewer members).
+    #[serde(default)]
+    pub replication: usize,
+    /// A node unheard of for this long is down: its replicas are rebuilt elsewhere.
+    #[serde(default = "default_down_after_ms")]
+    pub down_after_ms: u64,
+    /// Followers serve `READONLY` connections only while they heard from their leader within
+    /// this many milliseconds (they refuse rather than answer staler).
+    #[serde(default = "default_max_stale_ms")]
+    pub max_stale_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -53,26 +67,68 @@ struct MemberEntry {
     id: NodeId,
     peer: SocketAddr,
     client: SocketAddr,
+    dc: Option<String>,
+    pod: Option<String>,
+    rack: Option<String>,
+    host: Option<String>,
 }
 
 fn members_from_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<NodeId, Member>, D::Error> {
     let list: Vec<MemberEntry> = Vec::deserialize(deserializer)?;
     let mut members = BTreeMap::new();
     for entry in list {
-        if members.insert(entry.id, Member { peer: entry.peer, client: entry.client }).is_some() {
+        let labels = Labels::new(entry.id, entry.dc, entry.pod, entry.rack, entry.host);
+        if members.insert(entry.id, Member { peer: entry.peer, client: entry.client, labels }).is_some() {
             return Err(serde::de::Error::custom(format!("member id {} appears twice", entry.id)));
         }
     }
     Ok(members)
 }
 
-/// One member's addresses.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// One member's addresses and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
     /// Its peer address.
     pub peer: SocketAddr,
     /// Its client address.
     pub client: SocketAddr,
+    pub labels: Labels,
+}
+
+/// A member's failure domains. Unlabelled members are each their own rack and host in one
+/// datacenter and pod, so replicas still spread over distinct machines.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels {
+    pub dc: String,
+    pub pod: String,
+    pub rack: String,
+    pub host: String,
+}
+
+impl Labels {
+    pub fn new(id: NodeId, dc: Option<String>, pod: Option<String>, rack: Option<String>, host: Option<String>) -> Labels {
+        Labels {
+            dc: dc.unwrap_or_else(|| "dc1".to_owned()),
+            pod: pod.unwrap_or_else(|| "pod1".to_owned()),
+            rack: rack.unwrap_or_else(|| format!("rack{id}")),
+            host: host.unwrap_or_else(|| format!("host{id}")),
+        }
+    }
+
+    /// `dc:pod:rack:host` (the form `--members` takes after `@`).
+    pub fn parse(id: NodeId, text: &str) -> Result<Labels, String> {
+        let parts: Vec<&str> = text.split(':').collect();
+        if parts.len() != 4 || parts.iter().any(|p| p.is_empty()) {
+            return Err(format!("member {id}: labels '{text}' are not dc:pod:rack:host"));
+        }
+        Ok(Labels::new(id, Some(parts[0].to_owned()), Some(parts[1].to_owned()), Some(parts[2].to_owned()), Some(parts[3].to_owned())))
+    }
+}
+
+impl std::fmt::Display for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}:{}", self.dc, self.pod, self.rack, self.host)
+    }
 }
 
 fn default_tick_ms() -> u64 {
@@ -93,6 +149,12 @@ fn default_snapshot_entries() -> u64 {
 fn default_max_clients() -> usize {
     10_000
 }
+fn default_down_after_ms() -> u64 {
+    30_000
+}
+fn default_max_stale_ms() -> u64 {
+    1_000
+}
 
 impl ServerConfig {
     /// A configuration with every default, for replica `id` of `members`.
@@ -111,6 +173,10 @@ impl ServerConfig {
             snapshot_entries: default_snapshot_entries(),
             max_clients: default_max_clients(),
             always_redirect: false,
+            groups: 0,
+            replication: 0,
+            down_after_ms: default_down_after_ms(),
+            max_stale_ms: default_max_stale_ms(),
         };
         config.validate()?;
         Ok(config)
@@ -137,22 +203,49 @@ impl ServerConfig {
         if self.heartbeat_ticks == 0 || self.heartbeat_ticks >= self.election_ticks {
             return Err(format!("heartbeat-ticks ({}) must be at least 1 and below election-ticks ({})", self.heartbeat_ticks, self.election_ticks));
         }
-        if self.members.len() > raft::REPLICAS_MAX {
-            return Err(format!("at most {} members", raft::REPLICAS_MAX));
+        if self.members.keys().any(|&id| id > crate::cluster::NODE_ID_MAX) {
+            return Err(format!("member ids must be at most {}", crate::cluster::NODE_ID_MAX));
+        }
+        if self.groups > crate::cluster::GROUPS_MAX {
+            return Err(format!("groups must be at most {}, got {}", crate::cluster::GROUPS_MAX, self.groups));
+        }
+        if !matches!(self.replication, 0 | 1 | 3 | 5) {
+            return Err(format!("replication must be 1, 3 or 5, got {}", self.replication));
+        }
+        if self.replication > self.members.len() {
+            return Err(format!("replication {} needs at least that many members, there are {}", self.replication, self.members.len()));
+        }
+        if self.down_after_ms < 1_000 {
+            return Err(format!("down-after-ms must be at least 1000 (a node is not down after one missed heartbeat), got {}", self.down_after_ms));
         }
         Ok(())
     }
 
-    /// Parses `--members 1=127.0.0.1:7101/127.0.0.1:7001,2=...` (id=peer/client).
+    /// Groups in effect (resolves 0 = one per member).
+    pub fn group_count(&self) -> u64 {
+        if self.groups == 0 { self.members.len().max(1) as u64 } else { self.groups }
+    }
+
+    /// Replicas per group in effect (resolves 0 = 3, or all members if fewer).
+    pub fn replication_factor(&self) -> usize {
+        if self.replication == 0 { self.members.len().min(3) } else { self.replication }
+    }
+
+    /// Parses `--members 1=127.0.0.1:7101/127.0.0.1:7001,2=...` (id=peer/client), each
+    /// optionally followed by `@dc:pod:rack:host` labels.
     pub fn parse_members(text: &str) -> Result<BTreeMap<NodeId, Member>, String> {
         let mut members = BTreeMap::new();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (id, addresses) = item.split_once('=').ok_or_else(|| format!("member '{item}' is not id=peer/client"))?;
             let id: NodeId = id.parse().map_err(|_| format!("member id '{id}' is not a number"))?;
+            let (addresses, labels) = match addresses.split_once('@') {
+                Some((addresses, labels)) => (addresses, Labels::parse(id, labels)?),
+                None => (addresses, Labels::new(id, None, None, None, None)),
+            };
             let (peer, client) = addresses.split_once('/').ok_or_else(|| format!("member '{item}' is not id=peer/client"))?;
             let peer = peer.parse().map_err(|_| format!("member {id}: bad peer address '{peer}'"))?;
             let client = client.parse().map_err(|_| format!("member {id}: bad client address '{client}'"))?;
-            members.insert(id, Member { peer, client });
+            members.insert(id, Member { peer, client, labels });
         }
         if members.is_empty() {
             return Err("--members is empty".to_owned());

@@ -1,132 +1,192 @@
-//! The node thread: owns the Raft replica, the write-ahead log and the keyspace, and drives
-//! them by the `raft::Ready` contract, the same way the lab's simulated node does. Inputs
-//! arrive on one bounded channel; each round drains what is waiting (so many clients' writes
-//! share one fsync), then carries out the Ready.
+//! The node thread: hosts the replicas of every group placed on this node over one
+//! write-ahead log, and drives them by the `raft::Ready` contract, the same way the lab's
+//! simulated node does. Inputs arrive on one bounded channel; each round drains what is
+//! waiting, then carries out every group's Ready together, so all the round's writes of all
+//! groups share one fsync. One tick input ticks every group (coalesced timers).
+//!
+//! Placement work runs here too, once a second, on the groups this node leads (as a
+//! CockroachDB leaseholder runs its replicate queue): rebuild replicas of dead or draining
+//! nodes ([`crate::maintain`]), hand leadership to each group's preferred leader.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use keyspace::Context;
-use raft::{LogIndex, NodeId, Payload, ProposeError, Ready, Replica, Role, Term};
+use raft::{NodeId, Ready, Replica};
 use resp::Value;
 use storage::{FsDisk, Record, Wal};
 use tokio::sync::oneshot;
 
+use crate::cluster::{self, from_wal_key, generation_of, node_of, wal_key, GroupId, GroupReport, ReplicaId, SharedView};
 use crate::command::Operation;
+use crate::config::ServerConfig;
+use crate::group::{Group, GroupStatus};
 use crate::state::StateMachine;
 use crate::wire::Frame;
 
-/// The only group at this stage.
-pub const GROUP: u64 = 1;
 /// Most inputs taken in one round (bounds the batch and the latency of a round).
 pub const ROUND_INPUTS_MAX: usize = 4_096;
-/// A write whose fate is still unknown after this long is answered as such.
-const UNKNOWN_AFTER: Duration = Duration::from_secs(10);
-/// How often the leader sweeps expired keys.
-const EXPIRE_EVERY: Duration = Duration::from_millis(100);
+/// How often placement work runs.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(1);
+/// The file that marks a data directory as a member of a created cluster.
+pub const CLUSTER_FILE: &str = "CLUSTER";
 
 /// How a command ended at this node.
 #[derive(Debug)]
 pub enum Outcome {
     /// Executed: the reply.
     Reply(Value),
-    /// Not the leader (the leader's id, if known): the caller forwards or redirects.
+    /// This node does not lead the group (the leader's node, if known): the caller forwards
+    /// or redirects.
     NotLeader(Option<NodeId>),
 }
 
 /// Where an outcome goes.
 pub type Waiter = oneshot::Sender<Outcome>;
 
-/// What this node's state looks like, for INFO and the CLI.
+/// What this node's state looks like, for INFO, CLUSTER and `ctl status`.
 #[derive(Clone, Debug, Default)]
 pub struct Status {
     pub id: NodeId,
-    pub role: Option<Role>,
-    pub term: Term,
-    pub leader: Option<NodeId>,
-    pub commit_index: LogIndex,
-    pub applied_index: LogIndex,
-    pub last_index: LogIndex,
-    pub members: Vec<NodeId>,
-    pub keys: usize,
+    pub groups: Vec<GroupStatus>,
+}
+
+impl Status {
+    /// Groups this node leads.
+    pub fn leading(&self) -> impl Iterator<Item = &GroupStatus> {
+        self.groups.iter().filter(|g| g.role == Some(raft::Role::Leader))
+    }
 }
 
 /// Inputs of the node thread.
 pub enum Input {
     Tick,
-    Peer(raft::Message),
-    Command { args: Vec<Bytes>, read: bool, reply: Waiter },
-    Exec { commands: Vec<Vec<Bytes>>, watched: Vec<(Bytes, u64)>, reply: Waiter },
+    Peer { group: GroupId, message: raft::Message },
+    /// `stale_ok`: a `READONLY` connection's read, which a follower may serve.
+    Command { group: GroupId, args: Vec<Bytes>, read: bool, stale_ok: bool, reply: Waiter },
+    Exec { group: GroupId, commands: Vec<Vec<Bytes>>, watched: Vec<(Bytes, u64)>, reply: Waiter },
     /// Opens an exactly-once session.
-    OpenSession { reply: Waiter },
+    OpenSession { group: GroupId, reply: Waiter },
     /// A numbered write of a session.
-    SessionCommand { session: u64, seq: u64, args: Vec<Bytes>, reply: Waiter },
-    Versions { keys: Vec<Bytes>, reply: oneshot::Sender<Vec<(Bytes, u64)>> },
+    SessionCommand { group: GroupId, session: u64, seq: u64, args: Vec<Bytes>, reply: Waiter },
+    Versions { group: GroupId, keys: Vec<Bytes>, reply: oneshot::Sender<Vec<(Bytes, u64)>> },
     Status { reply: oneshot::Sender<Status> },
     Shutdown,
 }
 
+impl Input {
+    /// The group a client input is for.
+    fn group(&self) -> Option<GroupId> {
+        match self {
+            Input::Command { group, .. } | Input::Exec { group, .. } | Input::OpenSession { group, .. } | Input::SessionCommand { group, .. } | Input::Versions { group, .. } => Some(*group),
+            _ => None,
+        }
+    }
+}
+
 /// The node thread's state.
 pub struct Driver {
-    replica: Replica,
-    wal: Wal<FsDisk>,
-    state: StateMachine,
-    applied: LogIndex,
-    snapshot_entries: u64,
+    pub(crate) config: ServerConfig,
+    raft_template: raft::Config,
+    pub(crate) groups: BTreeMap<GroupId, Group>,
+    /// Replicas destroyed here: a late message must not bring them back empty.
+    tombstones: BTreeSet<(GroupId, ReplicaId)>,
+    /// The placement the cluster was created with (`plan[g - 1]`, preferred leader first).
+    pub(crate) plan: Vec<Vec<NodeId>>,
+    pub(crate) wal: Wal<FsDisk>,
     peers: BTreeMap<NodeId, tokio::sync::mpsc::Sender<Frame>>,
-    pending_writes: BTreeMap<LogIndex, (Term, Instant, Waiter)>,
-    pending_reads: BTreeMap<u64, (Vec<Bytes>, Waiter)>,
-    confirmed_reads: VecDeque<(LogIndex, u64)>,
-    next_read: u64,
-    last_expire: Instant,
-    /// This round's writes, proposed together at its end: one batch, one append per peer.
-    proposals: Vec<(Operation, Waiter)>,
-    log: Box<dyn Fn(String) + Send>,
+    pub(crate) view: SharedView,
+    last_report: Instant,
+    /// A digest of the groups this node led at the last report.
+    last_leading: u64,
+    last_maintenance: Instant,
+    pub(crate) log: Box<dyn Fn(String) + Send>,
 }
 
 impl Driver {
-    /// Recovers the log and builds the replica (refuses a damaged log: the operator must
-    /// rejoin the node as a new replica).
+    /// Recovers the log and the replicas in it; creates this node's replicas of a new
+    /// cluster. Refuses a damaged log (the operator must rejoin the node as a new replica)
+    /// and a configuration that differs from the one the cluster was created with.
     pub fn open(
-        config: raft::Config,
-        members: raft::Membership,
-        wal: Wal<FsDisk>,
+        config: ServerConfig,
+        raft_template: raft::Config,
+        mut wal: Wal<FsDisk>,
         recovered: storage::Recovered,
-        snapshot_entries: u64,
         peers: BTreeMap<NodeId, tokio::sync::mpsc::Sender<Frame>>,
+        view: SharedView,
         log: Box<dyn Fn(String) + Send>,
     ) -> Result<Driver, String> {
         for finding in &recovered.findings {
             log(format!("recovery: {finding}"));
         }
-        if recovered.damaged.contains(&GROUP) {
-            return Err("the write-ahead log is damaged (see the findings above): this replica must not vote on it; \
+        if !recovered.damaged.is_empty() {
+            return Err("the write-ahead log is damaged (see the findings above): this node must not vote on it; \
                         move the data directory away and rejoin the node as a new replica"
                 .to_owned());
         }
-        let group = recovered.groups.get(&GROUP).cloned().unwrap_or_default();
-        let state = match &group.snapshot {
-            Some(snapshot) => StateMachine::decode(&snapshot.data).map_err(|e| format!("snapshot does not decode: {e}"))?,
-            None => StateMachine::default(),
-        };
-        let applied = group.snapshot.as_ref().map_or(0, |s| s.meta.index);
-        let restore = raft::RestoreState { hard_state: group.hard_state, snapshot: group.snapshot, entries: group.entries, initial_membership: members };
-        let replica = Replica::new(config, restore)?;
+        let plan = cluster::initial_plan(&config)?;
+        for shortfall in &plan.shortfalls {
+            log(format!("placement: {}", shortfall.reason));
+        }
+        let plan = plan.replicas;
+        let marker = config.data_dir.join(CLUSTER_FILE);
+        let fingerprint = cluster::fingerprint(&config);
+        let mut groups = BTreeMap::new();
+        match std::fs::read_to_string(&marker) {
+            Ok(created) if created != fingerprint => {
+                return Err(format!(
+                    "this data directory belongs to a cluster created with other settings:\n{created}\nnow:\n{fingerprint}\
+                     groups, replication and members' labels cannot change in place; start with the original settings"
+                ));
+            }
+            Ok(_) => {
+                for (key, state) in recovered.groups {
+                    let (group, replica) = from_wal_key(key);
+                    let initial = if generation_of(replica) == 0 { raft::Membership::with_voters(plan_voters(&plan, group)) } else { raft::Membership::default() };
+                    let machine = match &state.snapshot {
+                        Some(snapshot) => StateMachine::decode(&snapshot.data).map_err(|e| format!("group {group}: snapshot does not decode: {e}"))?,
+                        None => StateMachine::default(),
+                    };
+                    let applied = state.snapshot.as_ref().map_or(0, |s| s.meta.index);
+                    let restore = raft::RestoreState { hard_state: state.hard_state, snapshot: state.snapshot, entries: state.entries, initial_membership: initial };
+                    let replica = Replica::new(replica_config(&raft_template, group, replica), restore)?;
+                    groups.insert(group, Group::new(group, replica, machine, applied));
+                }
+            }
+            Err(_) if !recovered.groups.is_empty() => {
+                return Err(format!("{} has a log but no {CLUSTER_FILE} file (written by an older ninesdb?): move it away to start afresh", config.data_dir.display()));
+            }
+            Err(_) => {
+                // A new cluster: create this node's replicas as planned, durably, then mark.
+                for (index, nodes) in plan.iter().enumerate() {
+                    let group = index as u64 + 1;
+                    if !nodes.contains(&config.id) {
+                        continue;
+                    }
+                    let restore = raft::RestoreState { initial_membership: raft::Membership::with_voters(nodes.iter().copied()), ..Default::default() };
+                    let replica = Replica::new(replica_config(&raft_template, group, config.id), restore)?;
+                    wal.queue(Record::HardState { group: wal_key(group, config.id), hard_state: raft::HardState::default() });
+                    groups.insert(group, Group::new(group, replica, StateMachine::default(), 0));
+                }
+                wal.flush().map_err(|e| e.to_string())?;
+                write_durably(&marker, &fingerprint)?;
+                log(format!("created this node's {} replicas of a new cluster ({} groups)", groups.len(), plan.len()));
+            }
+        }
         Ok(Driver {
-            replica,
+            config,
+            raft_template,
+            groups,
+            tombstones: BTreeSet::new(),
+            plan,
             wal,
-            state,
-            applied,
-            snapshot_entries,
             peers,
-            pending_writes: BTreeMap::new(),
-            pending_reads: BTreeMap::new(),
-            confirmed_reads: VecDeque::new(),
-            next_read: 1,
-            last_expire: Instant::now(),
-            proposals: Vec::new(),
+            view,
+            last_report: Instant::now(),
+            last_leading: 0,
+            last_maintenance: Instant::now(),
             log,
         })
     }
@@ -156,235 +216,259 @@ impl Driver {
             for input in batch {
                 self.handle(input);
             }
-            self.propose_round();
+            for group in self.groups.values_mut() {
+                group.propose_round();
+            }
+            if self.last_maintenance.elapsed() >= MAINTAIN_EVERY {
+                self.last_maintenance = Instant::now();
+                self.maintain();
+            }
             if let Err(error) = self.process_ready() {
                 (self.log)(format!("storage error: {error}; stopping (restart to recover from the log)"));
                 break;
+            }
+            // Report on schedule, and at once when this node gains or loses a leadership, so
+            // routing learns of a new leader within a round trip.
+            let leading = self.groups.values().filter(|g| g.is_leader()).map(|g| g.id).fold(0u64, |acc, id| acc.rotate_left(7) ^ id);
+            if self.last_report.elapsed() >= cluster::REPORT_EVERY || leading != self.last_leading {
+                self.last_report = Instant::now();
+                self.last_leading = leading;
+                self.report();
             }
         }
         let _ = self.wal.flush();
     }
 
     fn handle(&mut self, input: Input) {
+        if let Some(group) = input.group() {
+            if !self.groups.contains_key(&group) {
+                return self.not_hosted(input);
+            }
+        }
         match input {
-            Input::Tick => self.on_tick(),
-            Input::Peer(message) => {
-                let _ = self.replica.step(message);
+            Input::Tick => {
+                for group in self.groups.values_mut() {
+                    group.on_tick();
+                }
             }
-            Input::Command { args, read: true, reply } => self.read(args, reply),
-            Input::Command { args, read: false, reply } => {
-                let operation = Operation::Command { now_ms: wall_clock_ms(), args };
-                self.propose(operation, reply);
+            Input::Peer { group, message } => self.on_message(group, message),
+            Input::Command { group, args, read, stale_ok, reply } => {
+                let max_stale = Duration::from_millis(self.config.max_stale_ms);
+                let Some(group) = self.groups.get_mut(&group) else { return };
+                match (read, stale_ok) {
+                    (true, true) => group.stale_read(args, reply, max_stale),
+                    (true, false) => group.read(args, reply),
+                    (false, _) => group.propose(Operation::Command { now_ms: wall_clock_ms(), args }, reply),
+                }
             }
-            Input::Exec { commands, watched, reply } => {
-                let operation = Operation::Exec { now_ms: wall_clock_ms(), commands, watched };
-                self.propose(operation, reply);
+            Input::Exec { group, commands, watched, reply } => {
+                if let Some(group) = self.groups.get_mut(&group) {
+                    group.propose(Operation::Exec { now_ms: wall_clock_ms(), commands, watched }, reply);
+                }
             }
-            Input::OpenSession { reply } => self.propose(Operation::OpenSession, reply),
-            Input::SessionCommand { session, seq, args, reply } => {
-                let operation = Operation::SessionCommand { now_ms: wall_clock_ms(), session, seq, args };
-                self.propose(operation, reply);
+            Input::OpenSession { group, reply } => {
+                if let Some(group) = self.groups.get_mut(&group) {
+                    group.propose(Operation::OpenSession, reply);
+                }
             }
-            Input::Versions { keys, reply } => {
-                let versions = keys.into_iter().map(|k| (k.clone(), self.state.keyspace.version(&k))).collect();
-                let _ = reply.send(versions);
+            Input::SessionCommand { group, session, seq, args, reply } => {
+                if let Some(group) = self.groups.get_mut(&group) {
+                    group.propose(Operation::SessionCommand { now_ms: wall_clock_ms(), session, seq, args }, reply);
+                }
+            }
+            Input::Versions { group, keys, reply } => {
+                if let Some(group) = self.groups.get(&group) {
+                    let versions = keys.into_iter().map(|k| (k.clone(), group.state.keyspace.version(&k))).collect();
+                    let _ = reply.send(versions);
+                }
             }
             Input::Status { reply } => {
-                let _ = reply.send(self.status());
+                let _ = reply.send(Status { id: self.config.id, groups: self.groups.values().map(Group::status).collect() });
             }
             Input::Shutdown => {}
         }
     }
 
-    fn on_tick(&mut self) {
-        let was_leader = self.replica.role() == Role::Leader;
-        self.replica.tick();
-        if was_leader && self.last_expire.elapsed() >= EXPIRE_EVERY {
-            self.last_expire = Instant::now();
-            let _ = self.replica.propose(vec![Operation::Expire { now_ms: wall_clock_ms() }.encode()]);
-        }
-        // Writes whose fate nobody can tell any more: say so, never pretend.
-        let now = Instant::now();
-        let stale: Vec<LogIndex> = self.pending_writes.iter().filter(|(_, (_, since, _))| now.duration_since(*since) > UNKNOWN_AFTER).map(|(&i, _)| i).collect();
-        for index in stale {
-            if let Some((_, _, waiter)) = self.pending_writes.remove(&index) {
-                let _ = waiter.send(Outcome::Reply(Value::Error(UNKNOWN_OUTCOME.to_owned())));
+    /// A client input for a group with no replica here: say who leads it, as far as known.
+    fn not_hosted(&self, input: Input) {
+        let leader = input.group().and_then(|g| cluster::lock(&self.view).leader(g)).filter(|&n| n != self.config.id);
+        match input {
+            Input::Command { reply, .. } | Input::Exec { reply, .. } | Input::OpenSession { reply, .. } | Input::SessionCommand { reply, .. } => {
+                let _ = reply.send(Outcome::NotLeader(leader));
             }
+            // WATCH of a group hosted elsewhere: no version known, so EXEC will see a change
+            // unless the key never existed (the client retries the transaction).
+            Input::Versions { keys, reply, .. } => {
+                let _ = reply.send(keys.into_iter().map(|k| (k, u64::MAX)).collect());
+            }
+            _ => {}
         }
     }
 
-    fn propose(&mut self, operation: Operation, reply: Waiter) {
-        self.proposals.push((operation, reply));
-    }
-
-    /// Proposes the round's writes as one batch: consecutive entries, one append per peer.
-    fn propose_round(&mut self) {
-        if self.proposals.is_empty() {
+    fn on_message(&mut self, group: GroupId, message: raft::Message) {
+        if !self.groups.contains_key(&group) && !self.adopt(group, &message) {
             return;
         }
-        let (operations, waiters): (Vec<Operation>, Vec<Waiter>) = std::mem::take(&mut self.proposals).into_iter().unzip();
-        match self.replica.propose(operations.iter().map(Operation::encode).collect()) {
-            Ok(first) => {
-                let (term, now) = (self.replica.term(), Instant::now());
-                for (index, waiter) in (first..).zip(waiters) {
-                    self.pending_writes.insert(index, (term, now, waiter));
-                }
-            }
-            Err(error) => {
-                for waiter in waiters {
-                    let _ = waiter.send(refusal(error.clone()));
-                }
+        if let Some(hosted) = self.groups.get_mut(&group) {
+            if hosted.replica.id() == message.to {
+                hosted.step(message);
             }
         }
     }
 
-    fn read(&mut self, args: Vec<Bytes>, reply: Waiter) {
-        let context = self.next_read;
-        self.next_read += 1;
-        match self.replica.read_index(context) {
-            Ok(()) => {
-                self.pending_reads.insert(context, (args, reply));
+    /// A leader talks to a replica of `group` this node does not have: if it is a replica
+    /// repair added here (a fresh identity), create it empty; it catches up from the leader.
+    /// Identities of the cluster's creation (generation 0) and destroyed ones are never
+    /// recreated empty: they may have voted, and an empty replica would forget it.
+    fn adopt(&mut self, group: GroupId, message: &raft::Message) -> bool {
+        let from_leader = matches!(message.body, raft::MessageBody::Append { .. } | raft::MessageBody::Heartbeat { .. } | raft::MessageBody::SnapshotChunk { .. });
+        let replica = message.to;
+        if !from_leader || node_of(replica) != self.config.id || generation_of(replica) == 0 || self.tombstones.contains(&(group, replica)) {
+            return false;
+        }
+        if group == 0 || group > self.config.group_count() {
+            return false;
+        }
+        match Replica::new(replica_config(&self.raft_template, group, replica), raft::RestoreState::default()) {
+            Ok(created) => {
+                (self.log)(format!("group {group}: new replica {replica} here, added by the leader on node {}", node_of(message.from)));
+                self.groups.insert(group, Group::new(group, created, StateMachine::default(), 0));
+                true
             }
             Err(error) => {
-                let _ = reply.send(refusal(error));
+                (self.log)(format!("group {group}: cannot create replica {replica}: {error}"));
+                false
             }
         }
     }
 
-    /// Carries out every Ready: send, persist (one flush), send after persist, apply, serve
-    /// reads, advance. Returns an error only for storage failures.
+    /// Removes a replica this node must no longer host, with its durable state.
+    pub(crate) fn destroy(&mut self, group: GroupId, why: &str) {
+        let Some(removed) = self.groups.remove(&group) else { return };
+        let replica = removed.replica.id();
+        self.tombstones.insert((group, replica));
+        (self.log)(format!("group {group}: replica {replica} removed here ({why})"));
+        if let Err(error) = self.wal.remove_group(wal_key(group, replica)) {
+            (self.log)(format!("group {group}: removing replica {replica} from the log failed: {error}"));
+        }
+    }
+
+    /// Carries out every group's Ready: send, persist (one flush for all groups), send after
+    /// persist, apply, serve reads, advance. Returns an error only for storage failures.
     fn process_ready(&mut self) -> Result<(), String> {
-        while let Some(ready) = self.replica.ready() {
-            self.send(&ready.messages);
-            self.persist(&ready)?;
-            self.send(&ready.messages_after_persist);
-            for entry in &ready.committed_entries {
-                self.apply(entry);
-            }
-            self.confirmed_reads.extend(ready.read_states.iter().map(|r| (r.index, r.context)));
-            for context in &ready.dropped_reads {
-                if let Some((_, waiter)) = self.pending_reads.remove(context) {
-                    let _ = waiter.send(Outcome::NotLeader(self.replica.leader()));
-                }
-            }
-            self.serve_reads();
-            self.replica.advance(ready.persisted);
-            self.maybe_snapshot()?;
-        }
-        if self.replica.role() != Role::Leader {
-            // Reads waiting for a confirmation that will not come here: send them on.
-            let leader = self.replica.leader();
-            for (_, (_, waiter)) in std::mem::take(&mut self.pending_reads) {
-                let _ = waiter.send(Outcome::NotLeader(leader));
-            }
-            self.confirmed_reads.clear();
-        }
-        Ok(())
-    }
-
-    fn send(&self, messages: &[raft::Message]) {
-        for message in messages {
-            if let Some(peer) = self.peers.get(&message.to) {
-                // A full queue drops the message: Raft retries, and memory stays bounded.
-                let _ = peer.try_send(Frame::Raft(message.clone()));
-            }
-        }
-    }
-
-    fn persist(&mut self, ready: &Ready) -> Result<(), String> {
-        if let Some(snapshot) = &ready.snapshot {
-            self.wal.flush().map_err(|e| e.to_string())?;
-            self.wal.install_snapshot(GROUP, snapshot).map_err(|e| e.to_string())?;
-            self.state = StateMachine::decode(&snapshot.data).map_err(|e| format!("leader's snapshot does not decode: {e}"))?;
-            self.applied = snapshot.meta.index;
-        }
-        if let Some(hard_state) = ready.hard_state {
-            self.wal.queue(Record::HardState { group: GROUP, hard_state });
-        }
-        if !ready.entries.is_empty() {
-            self.wal.queue(Record::Entries { group: GROUP, entries: ready.entries.clone() });
-        }
-        self.wal.flush().map(|_| ()).map_err(|e| e.to_string())
-    }
-
-    fn apply(&mut self, entry: &raft::Entry) {
-        if entry.index <= self.applied {
-            return;
-        }
-        self.applied = entry.index;
-        let value = match &entry.payload {
-            Payload::Command(bytes) => Some(self.apply_operation(bytes, entry.index)),
-            Payload::Empty | Payload::Membership(_) => None,
-        };
-        let Some((term, _, waiter)) = self.pending_writes.remove(&entry.index) else { return };
-        let outcome = match value {
-            Some(value) if term == entry.term => value,
-            // Another entry took our proposal's place: it can never commit now.
-            _ => Value::Error(NOT_APPLIED.to_owned()),
-        };
-        let _ = waiter.send(Outcome::Reply(outcome));
-    }
-
-    fn apply_operation(&mut self, bytes: &[u8], index: LogIndex) -> Value {
-        match Operation::decode(bytes) {
-            Ok(operation) => self.state.apply(operation, index),
-            Err(error) => Value::Error(format!("ERR corrupt log entry at {index}: {error}")),
-        }
-    }
-
-    fn serve_reads(&mut self) {
-        let now_ms = wall_clock_ms();
-        while let Some(&(index, context)) = self.confirmed_reads.front() {
-            if index > self.applied {
+        loop {
+            let readies: Vec<(GroupId, Ready)> = self.groups.iter_mut().filter_map(|(&id, g)| g.replica.ready().map(|r| (id, r))).collect();
+            if readies.is_empty() {
                 break;
             }
-            self.confirmed_reads.pop_front();
-            if let Some((args, waiter)) = self.pending_reads.remove(&context) {
-                let value = self.state.keyspace.read(&args, Context { now_ms, seed: self.applied });
-                let _ = waiter.send(Outcome::Reply(value));
+            for (group, ready) in &readies {
+                self.send(*group, &ready.messages);
+            }
+            for (group, ready) in &readies {
+                self.persist(*group, ready)?;
+            }
+            self.wal.flush().map_err(|e| e.to_string())?;
+            for (group, ready) in readies {
+                self.send(group, &ready.messages_after_persist);
+                let every = self.config.snapshot_entries;
+                let Some(hosted) = self.groups.get_mut(&group) else { continue };
+                hosted.after_persist(&ready);
+                hosted.replica.advance(ready.persisted);
+                let key = wal_key(group, hosted.replica.id());
+                if let Some(snapshot) = hosted.snapshot_due(every)? {
+                    self.wal.save_snapshot(key, snapshot).map_err(|e| e.to_string())?;
+                }
             }
         }
-    }
-
-    fn maybe_snapshot(&mut self) -> Result<(), String> {
-        if self.applied < self.replica.first_index() + self.snapshot_entries {
-            return Ok(());
-        }
-        self.replica.compact(self.applied, self.state.encode())?;
-        if let Some(snapshot) = self.replica.snapshot() {
-            self.wal.save_snapshot(GROUP, snapshot).map_err(|e| e.to_string())?;
+        for group in self.groups.values_mut() {
+            group.release_reads_unless_leader();
         }
         Ok(())
     }
 
-    fn status(&self) -> Status {
-        Status {
-            id: self.replica.id(),
-            role: Some(self.replica.role()),
-            term: self.replica.term(),
-            leader: self.replica.leader(),
-            commit_index: self.replica.commit_index(),
-            applied_index: self.applied,
-            last_index: self.replica.last_index(),
-            members: self.replica.membership().replicas().into_iter().collect(),
-            keys: self.state.keyspace.dbsize(wall_clock_ms()),
+    fn send(&self, group: GroupId, messages: &[raft::Message]) {
+        for message in messages {
+            if let Some(peer) = self.peers.get(&node_of(message.to)) {
+                // A full queue drops the message: Raft retries, and memory stays bounded.
+                let _ = peer.try_send(Frame::Raft { group, message: message.clone() });
+            }
         }
     }
+
+    /// Queues the Ready's records (installs a received snapshot at once).
+    fn persist(&mut self, group: GroupId, ready: &Ready) -> Result<(), String> {
+        let Some(hosted) = self.groups.get_mut(&group) else { return Ok(()) };
+        let key = wal_key(group, hosted.replica.id());
+        if let Some(snapshot) = &ready.snapshot {
+            self.wal.flush().map_err(|e| e.to_string())?;
+            self.wal.install_snapshot(key, snapshot).map_err(|e| e.to_string())?;
+            hosted.state = StateMachine::decode(&snapshot.data).map_err(|e| format!("group {group}: leader's snapshot does not decode: {e}"))?;
+            hosted.applied = snapshot.meta.index;
+        }
+        if let Some(hard_state) = ready.hard_state {
+            self.wal.queue(Record::HardState { group: key, hard_state });
+        }
+        if !ready.entries.is_empty() {
+            self.wal.queue(Record::Entries { group: key, entries: ready.entries.clone() });
+        }
+        Ok(())
+    }
+
+    /// Tells every node (and this one's view) about the groups this node leads.
+    fn report(&mut self) {
+        let reports: Vec<GroupReport> = self.groups.values().filter(|g| g.is_leader()).map(|g| leader_report(g, self.config.id)).collect();
+        {
+            let mut view = cluster::lock(&self.view);
+            for report in &reports {
+                view.accept(report.clone());
+            }
+        }
+        for peer in self.peers.values() {
+            let _ = peer.try_send(Frame::Report(reports.clone()));
+        }
+    }
+}
+
+fn leader_report(group: &Group, me: NodeId) -> GroupReport {
+    let membership = group.replica.membership();
+    GroupReport {
+        group: group.id,
+        term: group.replica.term(),
+        leader: me,
+        voters: membership.voters.iter().chain(&membership.voters_outgoing).copied().collect::<BTreeSet<_>>().into_iter().collect(),
+        learners: membership.learners.iter().copied().collect(),
+        commit: group.replica.commit_index(),
+    }
+}
+
+/// The voters a group was created with.
+pub(crate) fn plan_voters(plan: &[Vec<NodeId>], group: GroupId) -> Vec<NodeId> {
+    plan.get(group.saturating_sub(1) as usize).cloned().unwrap_or_default()
+}
+
+fn replica_config(template: &raft::Config, group: GroupId, replica: ReplicaId) -> raft::Config {
+    let mut config = template.clone();
+    config.id = replica;
+    config.random_seed = template.random_seed ^ replica.rotate_left(17) ^ group.rotate_left(41);
+    config
+}
+
+fn write_durably(path: &PathBuf, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temporary).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+    std::fs::rename(&temporary, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 /// The answer to a write that may or may not have been applied.
 pub const UNKNOWN_OUTCOME: &str = "UNKNOWN outcome unknown: leadership changed after the write was proposed; it may or may not have been applied";
 /// The answer to a write that certainly was not applied.
 pub const NOT_APPLIED: &str = "TRYAGAIN write not applied: leadership changed before it committed; it is safe to retry";
-
-fn refusal(error: ProposeError) -> Outcome {
-    match error {
-        ProposeError::NotLeader { leader_hint } => Outcome::NotLeader(leader_hint),
-        ProposeError::TransferInProgress => Outcome::Reply(Value::Error("TRYAGAIN leadership transfer in progress".to_owned())),
-        ProposeError::Busy { .. } => Outcome::Reply(Value::Error("BUSY too many writes waiting to commit; retry later".to_owned())),
-        other => Outcome::Reply(Value::Error(format!("ERR {other}"))),
-    }
-}
 
 /// Milliseconds since the Unix epoch: read here only, and stamped into log entries by the
 /// leader, so every replica applies the same time.

@@ -5,12 +5,18 @@
 //! - Tokio tasks accept clients ([`client`]) and peers ([`peer`]) and pass inputs to the
 //!   node thread over one bounded channel.
 
+pub mod admin;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod driver;
+pub mod fanout;
+pub mod group;
 pub mod local;
+mod maintain;
 pub mod peer;
+pub mod slotmap;
 pub mod state;
 pub mod wire;
 
@@ -45,15 +51,17 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
     let forwards = Arc::new(peer::Forwards::default());
     let peers = peer::spawn_dialers(config.id, &config.members, &forwards);
     let (node, inputs) = std::sync::mpsc::sync_channel(NODE_QUEUE_MAX);
-    let driver = driver::Driver::open(raft_config(&config), raft::Membership::with_voters(config.members.keys().copied()), wal, recovered, config.snapshot_entries, peers.clone(), {
+    let view: cluster::SharedView = Arc::new(std::sync::Mutex::new(cluster::View { groups: config.group_count(), ..Default::default() }));
+    let plan = cluster::initial_plan(&config)?.replicas;
+    let driver = driver::Driver::open(config.clone(), raft_config(&config), wal, recovered, peers.clone(), Arc::clone(&view), {
         let log = Arc::clone(&log);
         Box::new(move |line| log(line))
     })?;
     let tick = Duration::from_millis(config.tick_ms);
     let node_thread = std::thread::Builder::new().name("ninesdb-node".to_owned()).spawn(move || driver.run(inputs, tick)).map_err(|e| e.to_string())?;
-    tokio::spawn(peer::accept(peer_listener, node.clone(), Arc::clone(&log)));
-    log(format!("serving Redis clients on {}, peers on {}", config.client_addr, config.peer_addr));
-    let shared = Arc::new(client::Shared { config, node: node.clone(), peers, forwards, next_client_id: AtomicU64::new(0), clients: AtomicUsize::new(0), started: Instant::now() });
+    tokio::spawn(peer::accept(peer_listener, node.clone(), Arc::clone(&view), Arc::clone(&log)));
+    log(format!("serving Redis clients on {}, peers on {} ({} groups, {} replicas each)", config.client_addr, config.peer_addr, config.group_count(), config.replication_factor()));
+    let shared = Arc::new(client::Shared { config, plan, node: node.clone(), peers, forwards, view, next_client_id: AtomicU64::new(0), clients: AtomicUsize::new(0), started: Instant::now() });
     tokio::select! {
         () = accept_clients(client_listener, Arc::clone(&shared)) => {}
         () = shutdown_signal() => log("shutting down: no new connections; flushing the log".to_owned()),

@@ -42,7 +42,11 @@ pub async fn run(name: &str, args: &[Bytes], connection: ConnectionView, shared:
         "info" => Value::Verbatim("txt".to_owned(), Bytes::from(info_sections(&info(shared).await, &args[1..]))),
         "config" => config(args, shared),
         "cluster" => cluster(args, shared, effects).await,
-        "readonly" | "readwrite" => Value::Simple("OK".to_owned()),
+        "readonly" | "readwrite" => {
+            effects.set_readonly(name == "readonly");
+            Value::Simple("OK".to_owned())
+        }
+        "asking" => Value::Simple("OK".to_owned()),
         _ => return None,
     };
     Some(value)
@@ -144,7 +148,7 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
         ("appendonly", "yes".to_owned()),
         ("appendfsync", "always".to_owned()),
         ("dir", c.data_dir.display().to_string()),
-        ("cluster-enabled", "no".to_owned()),
+        ("cluster-enabled", "yes".to_owned()),
     ];
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
@@ -185,57 +189,86 @@ fn info_sections(text: &str, wanted: &[Bytes]) -> String {
 
 async fn info(shared: &Shared) -> String {
     let status = crate::client::status(shared).await.unwrap_or_default();
-    let leader = status.role == Some(raft::Role::Leader);
+    let leading: Vec<u64> = status.leading().map(|g| g.group).collect();
     let mut text = String::new();
     text.push_str("# Server\r\n");
-    text.push_str(&format!("redis_version:{REDIS_VERSION}\r\nninesdb_version:{}\r\nredis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n", env!("CARGO_PKG_VERSION"), std::process::id(), shared.config.client_addr.port(), shared.started.elapsed().as_secs()));
+    text.push_str(&format!("redis_version:{REDIS_VERSION}\r\nninesdb_version:{}\r\nredis_mode:cluster\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n", env!("CARGO_PKG_VERSION"), std::process::id(), shared.config.client_addr.port(), shared.started.elapsed().as_secs()));
     text.push_str("# Replication\r\n");
-    text.push_str(&format!("role:{}\r\n", if leader { "master" } else { "slave" }));
-    if !leader {
-        if let Some(member) = status.leader.and_then(|l| shared.config.members.get(&l)) {
+    // Redis's one role per node maps onto groups: "master" if this node leads any.
+    text.push_str(&format!("role:{}\r\n", if leading.is_empty() { "slave" } else { "master" }));
+    let first = status.groups.first();
+    if leading.is_empty() {
+        if let Some(member) = first.and_then(|g| g.leader).and_then(|l| shared.config.members.get(&l)) {
             text.push_str(&format!("master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:up\r\n", member.client.ip(), member.client.port()));
         } else {
             text.push_str("master_link_status:down\r\n");
         }
     }
-    text.push_str(&format!("connected_slaves:{}\r\n", if leader { status.members.len().saturating_sub(1) } else { 0 }));
-    text.push_str(&format!(
-        "raft_id:{}\r\nraft_role:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_index:{}\r\nraft_members:{:?}\r\n\r\n",
-        status.id, status.role.unwrap_or(raft::Role::Follower), status.term, status.leader.unwrap_or(0), status.commit_index, status.applied_index, status.last_index, status.members
-    ));
-    text.push_str(&format!("# Keyspace\r\n{}", if status.keys > 0 { format!("db0:keys={},expires=0,avg_ttl=0\r\n", status.keys) } else { String::new() }));
+    text.push_str(&format!("connected_slaves:{}\r\n", status.leading().map(|g| g.voters.len().saturating_sub(1)).max().unwrap_or(0)));
+    text.push_str(&format!("raft_node_id:{}\r\nraft_groups:{}\r\nraft_groups_hosted:{}\r\nraft_groups_leading:{}\r\nraft_leading:{leading:?}\r\n", status.id, shared.config.group_count(), status.groups.len(), leading.len()));
+    for group in &status.groups {
+        text.push_str(&format!(
+            "raft_group{}:role={:?},term={},leader={},commit={},applied={},last={},voters={}\r\n",
+            group.group,
+            group.role.unwrap_or(raft::Role::Follower),
+            group.term,
+            group.leader.unwrap_or(0),
+            group.commit_index,
+            group.applied_index,
+            group.last_index,
+            // Redis clients split INFO values on ',' and '=': no commas inside one field.
+            group.voters.iter().map(u64::to_string).collect::<Vec<_>>().join("/")
+        ));
+    }
+    text.push_str("\r\n# Cluster\r\ncluster_enabled:1\r\n\r\n");
+    let keys: usize = status.groups.iter().map(|g| g.keys).sum();
+    text.push_str(&format!("# Keyspace\r\n{}", if keys > 0 { format!("db0:keys={keys},expires=0,avg_ttl=0\r\n") } else { String::new() }));
     text
 }
 
 async fn cluster(args: &[Bytes], shared: &Shared, effects: &mut LocalEffects<'_>) -> Value {
     let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    let slot_arg = |index: usize| std::str::from_utf8(args.get(index)?).ok()?.parse::<u16>().ok().filter(|&s| u64::from(s) < crate::cluster::SLOTS);
     match sub.as_str() {
         "keyslot" if args.len() == 3 => Value::Integer(i64::from(key_slot(&args[2]))),
         "myid" => Value::Bulk(Bytes::from(node_name(shared.config.id))),
         "slots" => {
             effects.set_cluster_aware();
-            let status = crate::client::status(shared).await.unwrap_or_default();
-            let Some(member) = status.leader.and_then(|l| shared.config.members.get(&l).map(|m| (l, m))) else {
-                return Value::Error("CLUSTERDOWN The cluster is down: no leader is elected yet".to_owned());
-            };
-            let endpoint = |id: raft::NodeId, address: std::net::SocketAddr| {
-                Value::Array(vec![Value::Bulk(Bytes::from(address.ip().to_string())), Value::Integer(i64::from(address.port())), Value::Bulk(Bytes::from(node_name(id)))])
-            };
-            let mut range = vec![Value::Integer(0), Value::Integer(16383), endpoint(member.0, member.1.client)];
-            for (&id, other) in &shared.config.members {
-                if id != member.0 {
-                    range.push(endpoint(id, other.client));
-                }
-            }
-            Value::Array(vec![Value::Array(range)])
+            crate::slotmap::slots(shared).await
         }
-        "info" => Value::Verbatim("txt".to_owned(), Bytes::from("cluster_enabled:0\r\ncluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_known_nodes:1\r\ncluster_size:1\r\n")),
+        "shards" => {
+            effects.set_cluster_aware();
+            crate::slotmap::shards(shared).await
+        }
+        "nodes" => {
+            effects.set_cluster_aware();
+            Value::Verbatim("txt".to_owned(), Bytes::from(crate::slotmap::nodes(shared).await))
+        }
+        "info" => Value::Verbatim("txt".to_owned(), Bytes::from(crate::slotmap::info(shared).await)),
+        "countkeysinslot" if args.len() == 3 => match slot_arg(2) {
+            Some(slot) => match crate::fanout::keys_in_slot(slot, usize::MAX, shared).await {
+                Ok(keys) => Value::Integer(keys.len() as i64),
+                Err(error) => error,
+            },
+            None => Value::Error("ERR Invalid slot".to_owned()),
+        },
+        "getkeysinslot" if args.len() == 4 => {
+            let count = std::str::from_utf8(&args[3]).ok().and_then(|c| c.parse::<usize>().ok());
+            match (slot_arg(2), count) {
+                (Some(slot), Some(count)) => match crate::fanout::keys_in_slot(slot, count, shared).await {
+                    Ok(keys) => Value::Array(keys.into_iter().map(Value::Bulk).collect()),
+                    Err(error) => error,
+                },
+                (None, _) => Value::Error("ERR Invalid slot".to_owned()),
+                (_, None) => Value::Error("ERR Invalid number of keys".to_owned()),
+            }
+        }
         _ => Value::Error(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLUSTER HELP.")),
     }
 }
 
-/// A 40-character node name as Redis Cluster uses, derived from the replica id.
-fn node_name(id: raft::NodeId) -> String {
+/// A 40-character node name as Redis Cluster uses, derived from the node id.
+pub fn node_name(id: raft::NodeId) -> String {
     format!("{id:040x}")
 }
 

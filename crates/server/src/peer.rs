@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cluster::SharedView;
 use crate::driver::{Input, Outcome};
 use crate::wire::{self, Frame};
 
@@ -154,21 +155,22 @@ async fn read_replies(mut reader: tokio::net::tcp::OwnedReadHalf, peer: NodeId, 
 }
 
 /// Accepts the other servers' connections.
-pub async fn accept(listener: TcpListener, node: SyncSender<Input>, log: Arc<dyn Fn(String) + Send + Sync>) {
+pub async fn accept(listener: TcpListener, node: SyncSender<Input>, view: SharedView, log: Arc<dyn Fn(String) + Send + Sync>) {
     loop {
         let Ok((stream, remote)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
         let node = node.clone();
+        let view = Arc::clone(&view);
         let log = Arc::clone(&log);
         tokio::spawn(async move {
-            if let Err(error) = serve_peer(stream, node).await {
+            if let Err(error) = serve_peer(stream, node, view).await {
                 log(format!("peer connection from {remote} closed: {error}"));
             }
         });
     }
 }
 
-async fn serve_peer(stream: TcpStream, node: SyncSender<Input>) -> Result<(), String> {
+async fn serve_peer(stream: TcpStream, node: SyncSender<Input>, view: SharedView) -> Result<(), String> {
     let (mut reader, mut writer) = stream.into_split();
     let (replies, mut reply_queue) = mpsc::channel::<Frame>(PEER_QUEUE_MAX);
     let writer_task = tokio::spawn(async move {
@@ -182,9 +184,18 @@ async fn serve_peer(stream: TcpStream, node: SyncSender<Input>) -> Result<(), St
         }
     });
     let mut buffer = BytesMut::with_capacity(64 << 10);
+    let mut caller = None;
     let result = loop {
         match wire::decode(&mut buffer) {
-            Ok(Some(frame)) => handle_frame(frame, &node, &replies),
+            Ok(Some(frame)) => {
+                if let Frame::Hello { from } = frame {
+                    caller = Some(from);
+                }
+                if let Some(from) = caller {
+                    crate::cluster::lock(&view).heard(from);
+                }
+                handle_frame(frame, &node, &replies, &view);
+            }
             Ok(None) => match reader.read_buf(&mut buffer).await {
                 Ok(0) => break Ok(()),
                 Ok(_) => {}
@@ -197,21 +208,28 @@ async fn serve_peer(stream: TcpStream, node: SyncSender<Input>) -> Result<(), St
     result
 }
 
-fn handle_frame(frame: Frame, node: &SyncSender<Input>, replies: &mpsc::Sender<Frame>) {
+fn handle_frame(frame: Frame, node: &SyncSender<Input>, replies: &mpsc::Sender<Frame>, view: &SharedView) {
     match frame {
-        Frame::Raft(message) => {
-            let _ = node.try_send(Input::Peer(message));
+        Frame::Raft { group, message } => {
+            let _ = node.try_send(Input::Peer { group, message });
+        }
+        Frame::Report(reports) => {
+            let mut view = crate::cluster::lock(view);
+            for report in reports {
+                view.accept(report);
+            }
         }
         Frame::Forward { id, resp3, args } => {
             let node = node.clone();
             let replies = replies.clone();
+            let groups = crate::cluster::lock(view).groups;
             tokio::spawn(async move {
                 let protocol = if resp3 { resp::Protocol::Resp3 } else { resp::Protocol::Resp2 };
-                let value = crate::client::execute_here(&node, args).await;
+                let value = crate::client::execute_here(&node, args, groups).await;
                 let mut out = BytesMut::new();
                 let value = match value {
                     Outcome::Reply(value) => value,
-                    Outcome::NotLeader(_) => resp::Value::Error("TRYAGAIN the leader changed while the command was forwarded; retry".to_owned()),
+                    Outcome::NotLeader(_) => resp::Value::Error(format!("{}; retry", &crate::client::NOT_LEADER_THERE[1..])),
                 };
                 resp::encode(&value, protocol, &mut out);
                 let _ = replies.try_send(Frame::ForwardReply { id, reply: out.freeze() });

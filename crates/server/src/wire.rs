@@ -16,8 +16,10 @@ const HEADER: usize = 8;
 pub enum Frame {
     /// The first frame on a connection: who is calling.
     Hello { from: NodeId },
-    /// A Raft message.
-    Raft(Message),
+    /// A Raft message of one group.
+    Raft { group: u64, message: Message },
+    /// What the sender's led groups look like (leaders, memberships), for routing and repair.
+    Report(Vec<crate::cluster::GroupReport>),
     /// A plain client's command, forwarded by a follower to the leader.
     Forward { id: u64, resp3: bool, args: Vec<Bytes> },
     /// The leader's encoded reply to a forwarded command.
@@ -32,9 +34,19 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             payload.push(0);
             put_u64(&mut payload, *from);
         }
-        Frame::Raft(message) => {
+        Frame::Raft { group, message } => {
             payload.push(1);
+            put_u64(&mut payload, *group);
             put_message(&mut payload, message);
+        }
+        Frame::Report(reports) => {
+            payload.push(4);
+            put_u64(&mut payload, reports.len() as u64);
+            for report in reports {
+                put_words(&mut payload, 0, &[report.group, report.term, report.leader, report.commit]);
+                put_ids(&mut payload, &report.voters.iter().copied().collect());
+                put_ids(&mut payload, &report.learners.iter().copied().collect());
+            }
         }
         Frame::Forward { id, resp3, args } => {
             payload.push(2);
@@ -81,7 +93,24 @@ fn decode_payload(payload: &[u8]) -> Result<Frame, String> {
     let mut reader = Reader::new(payload);
     let frame = match reader.u8()? {
         0 => Frame::Hello { from: reader.u64()? },
-        1 => Frame::Raft(get_message(&mut reader)?),
+        1 => Frame::Raft { group: reader.u64()?, message: get_message(&mut reader)? },
+        4 => {
+            let count = reader.u64()?;
+            if count > crate::cluster::GROUPS_MAX {
+                return Err(format!("{count} groups in a report"));
+            }
+            let mut reports = Vec::new();
+            for _ in 0..count {
+                if reader.u8()? != 0 {
+                    return Err("bad report tag".to_owned());
+                }
+                let (group, term, leader, commit) = (reader.u64()?, reader.u64()?, reader.u64()?, reader.u64()?);
+                let voters = get_ids(&mut reader)?.into_iter().collect();
+                let learners = get_ids(&mut reader)?.into_iter().collect();
+                reports.push(crate::cluster::GroupReport { group, term, leader, voters, learners, commit });
+            }
+            Frame::Report(reports)
+        }
         2 => {
             let id = reader.u64()?;
             let resp3 = reader.u8()? == 1;
@@ -224,11 +253,12 @@ mod tests {
         round_trip(Frame::Hello { from: 3 });
         let entries = vec![Entry { term: 2, index: 5, payload: Payload::Command(Bytes::from_static(b"x")) }];
         let append = MessageBody::Append { prev_index: 4, prev_term: 2, entries, commit: 3 };
-        round_trip(Frame::Raft(Message { from: 1, to: 2, term: 2, body: append }));
+        round_trip(Frame::Raft { group: 3, message: Message { from: 1, to: 2, term: 2, body: append } });
+        round_trip(Frame::Report(vec![crate::cluster::GroupReport { group: 4, term: 7, leader: 2, voters: vec![1, 2, 65539], learners: vec![131076], commit: 99 }]));
         let meta = SnapshotMeta { index: 9, term: 2, membership: Membership::with_voters([1, 2, 3]), size: 4, checksum: 7 };
         let chunk = MessageBody::SnapshotChunk { meta, offset: 0, data: Bytes::from_static(b"abcd") };
-        round_trip(Frame::Raft(Message { from: 1, to: 2, term: 2, body: chunk }));
-        round_trip(Frame::Raft(Message { from: 1, to: 2, term: 2, body: MessageBody::TimeoutNow }));
+        round_trip(Frame::Raft { group: 1, message: Message { from: 1, to: 2, term: 2, body: chunk } });
+        round_trip(Frame::Raft { group: 1, message: Message { from: 1, to: 2, term: 2, body: MessageBody::TimeoutNow } });
         round_trip(Frame::Forward { id: 7, resp3: true, args: vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")] });
         round_trip(Frame::ForwardReply { id: 7, reply: Bytes::from_static(b"+OK\r\n") });
     }
@@ -238,7 +268,7 @@ mod tests {
     #[test]
     fn corrupted_frames_are_refused() {
         let mut clean = BytesMut::new();
-        encode(&Frame::Raft(Message { from: 1, to: 2, term: 5, body: MessageBody::Heartbeat { commit: 3, read_round: 9 } }), &mut clean);
+        encode(&Frame::Raft { group: 1, message: Message { from: 1, to: 2, term: 5, body: MessageBody::Heartbeat { commit: 3, read_round: 9 } } }, &mut clean);
         for bit in (HEADER * 8)..(clean.len() * 8) {
             let mut bad = clean.clone();
             bad[bit / 8] ^= 1 << (bit % 8);

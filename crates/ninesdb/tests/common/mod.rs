@@ -71,6 +71,8 @@ pub struct Cluster {
     pub clients: Vec<SocketAddr>,
     pub processes: Vec<Option<Child>>,
     members: String,
+    /// Flags every server gets besides its id, members and data directory.
+    extra: Vec<String>,
     pub data: PathBuf,
 }
 
@@ -78,13 +80,28 @@ impl Cluster {
     /// Starts `nodes` servers on ports from `base` (clients) and `base + 100` (peers). Tests
     /// run in parallel, so each owns a 200-port block; the blocks in use:
     /// 17201 failover, 17401 sessions, 17601 shutdown, 17801 differential (redis on 17999),
-    /// 18001 bad input, 18201 cluster protocol.
+    /// 18001 bad input, 18201 cluster protocol, 18401 cluster clients, 18601 rack loss,
+    /// 18801 repair.
+    /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
+        Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)
+    }
+
+    /// Like `start`, with extra server flags and `dc:pod:rack:host` labels per node id.
+    pub fn start_with(nodes: u64, base: u16, name: &str, extra: &[&str], labels: impl Fn(u64) -> Option<String>) -> Cluster {
         let data = std::env::temp_dir().join(format!("ninesdb-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).expect("test data directory");
         let clients: Vec<SocketAddr> = (0..nodes).map(|i| SocketAddr::from(([127, 0, 0, 1], base + i as u16))).collect();
-        let members = (1..=nodes).map(|id| format!("{id}=127.0.0.1:{}/127.0.0.1:{}", base + 100 + id as u16 - 1, base + id as u16 - 1)).collect::<Vec<_>>().join(",");
-        let mut cluster = Cluster { clients, processes: Vec::new(), members, data };
+        let members = (1..=nodes)
+            .map(|id| {
+                let label = labels(id).map(|l| format!("@{l}")).unwrap_or_default();
+                format!("{id}=127.0.0.1:{}/127.0.0.1:{}{label}", base + 100 + id as u16 - 1, base + id as u16 - 1)
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let extra = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut cluster = Cluster { clients, processes: Vec::new(), members, extra, data };
         for id in 1..=nodes {
             let child = cluster.spawn(id);
             cluster.processes.push(Some(child));
@@ -95,12 +112,19 @@ impl Cluster {
     fn spawn(&self, id: u64) -> Child {
         Command::new(env!("CARGO_BIN_EXE_ninesdb"))
             .args(["server", "--id", &id.to_string(), "--members", &self.members])
+            .args(&self.extra)
             .arg("--data")
             .arg(self.data.join(format!("node{id}")))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log_file(id))
             .spawn()
             .expect("the ninesdb binary starts")
+    }
+
+    /// Where node `id`'s messages go (kept when a test fails).
+    fn log_file(&self, id: u64) -> Stdio {
+        let path = self.data.join(format!("node{id}.log"));
+        std::fs::OpenOptions::new().create(true).append(true).open(path).map_or_else(|_| Stdio::null(), Stdio::from)
     }
 
     /// Kills node `id` (1-based) with SIGKILL: no chance to flush anything.
@@ -160,6 +184,10 @@ impl Drop for Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.data);
+        if std::thread::panicking() {
+            eprintln!("servers' data and logs kept in {}", self.data.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.data);
+        }
     }
 }

@@ -1,0 +1,100 @@
+//! `NINESDB ...` commands: exactly-once sessions (`SESSION`, `REQ`), and operations
+//! (`STATUS` for `ninesdb ctl status`, `DRAIN`/`UNDRAIN` for maintenance).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use resp::{Protocol, Value};
+use serde_json::json;
+
+use crate::client::{route, session_input, Shared};
+use crate::cluster::{self, node_of};
+
+pub async fn ninesdb(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, shared: &Shared) -> Bytes {
+    let encode = |value: Value| {
+        let mut out = bytes::BytesMut::new();
+        resp::encode(&value, protocol, &mut out);
+        out.freeze()
+    };
+    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    match sub.as_str() {
+        "status" if args.len() == 2 => encode(Value::Bulk(Bytes::from(status_json(shared).await.to_string()))),
+        "drain" | "undrain" if args.len() == 3 => {
+            let Some(node) = std::str::from_utf8(&args[2]).ok().and_then(|n| n.parse::<u64>().ok()).filter(|n| shared.config.members.contains_key(n)) else {
+                return encode(Value::Error(format!("ERR no member with id '{}'", String::from_utf8_lossy(&args[2]))));
+            };
+            let mut view = cluster::lock(&shared.view);
+            if sub == "drain" {
+                view.draining.insert(node);
+            } else {
+                view.draining.remove(&node);
+            }
+            encode(Value::Simple("OK".to_owned()))
+        }
+        _ => match session_input(&args, shared.config.group_count()) {
+            Ok((target, make)) => route(protocol, cluster_aware, shared, target, args, move |reply| make(reply), false).await,
+            Err(error) => encode(error),
+        },
+    }
+}
+
+/// This node's view of the cluster, as JSON: members with their labels and state, every
+/// group's leader and replicas (from the leaders' reports), the groups hosted here, and
+/// what the placement policy says each group's spread cannot survive.
+async fn status_json(shared: &Shared) -> serde_json::Value {
+    let status = crate::client::status(shared).await.unwrap_or_default();
+    let config = &shared.config;
+    let view = cluster::lock(&shared.view);
+    let topology = cluster::topology(config, &view);
+    let down_after = Duration::from_millis(config.down_after_ms);
+    let nodes: Vec<serde_json::Value> = config
+        .members
+        .iter()
+        .map(|(&id, member)| {
+            let state = topology.node(id).map_or("unknown", |n| match n.state {
+                placement::NodeState::Up => "up",
+                placement::NodeState::Down => "down",
+                placement::NodeState::Draining => "draining",
+            });
+            let heard = if id == config.id { Some(0) } else { view.last_heard.get(&id).map(|t| t.elapsed().as_millis() as u64) };
+            json!({
+                "id": id, "client": member.client.to_string(), "dc": member.labels.dc, "pod": member.labels.pod,
+                "rack": member.labels.rack, "host": member.labels.host, "state": state, "heard_ms_ago": heard,
+                "down": id != config.id && view.is_down(id, down_after),
+            })
+        })
+        .collect();
+    let groups: Vec<serde_json::Value> = (1..=config.group_count())
+        .map(|group| {
+            let (first, last) = cluster::slot_range(group, config.group_count());
+            match view.reports.get(&group) {
+                Some((report, at)) => {
+                    let voters: Vec<u64> = report.voters.iter().map(|&r| node_of(r)).collect();
+                    let spread = placement::spread(&topology, &voters);
+                    json!({
+                        "group": group, "slots": [first, last], "leader": report.leader, "term": report.term,
+                        "voters": voters, "learners": report.learners.iter().map(|&r| node_of(r)).collect::<Vec<_>>(),
+                        "commit": report.commit, "report_age_ms": at.elapsed().as_millis() as u64,
+                        "majority_survives_loss_of": spread.majority_survives_loss_of.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
+                        "shortfall": spread.shortfall,
+                    })
+                }
+                None => json!({ "group": group, "slots": [first, last], "leader": null }),
+            }
+        })
+        .collect();
+    let hosted: Vec<serde_json::Value> = status
+        .groups
+        .iter()
+        .map(|g| {
+            json!({
+                "group": g.group, "replica": g.replica, "role": format!("{:?}", g.role.unwrap_or(raft::Role::Follower)).to_lowercase(),
+                "term": g.term, "commit": g.commit_index, "applied": g.applied_index, "keys": g.keys,
+            })
+        })
+        .collect();
+    json!({
+        "node": config.id, "replication": config.replication_factor(), "group_count": config.group_count(),
+        "down_after_ms": config.down_after_ms, "nodes": nodes, "groups": groups, "hosted": hosted,
+    })
+}

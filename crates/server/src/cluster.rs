@@ -1,0 +1,265 @@
+//! The cluster's shape: which group owns each slot, how replica identities are made, the
+//! placement plan every node computes alike when the cluster is created, and this node's
+//! view of the others (what group leaders reported, when each node was last heard, which
+//! nodes are draining).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raft::NodeId;
+use resp::Value;
+
+use crate::config::ServerConfig;
+
+pub type GroupId = u64;
+/// A replica's Raft id: `generation << 16 | node`. Generation 0 is the replica the cluster
+/// was created with; repair makes new ones with fresh generations, so an identity that
+/// once voted is never reused for an empty replica.
+pub type ReplicaId = u64;
+
+/// Redis Cluster's slot count.
+pub const SLOTS: u64 = 16384;
+/// Node ids fit in the low 16 bits of a replica id.
+pub const NODE_ID_MAX: u64 = 0xFFFF;
+/// Most groups a cluster may have (SCAN cursors carry the group in 10 bits).
+pub const GROUPS_MAX: u64 = 1024;
+/// How often leaders report their groups to every node.
+pub const REPORT_EVERY: Duration = Duration::from_millis(500);
+
+/// The group owning `slot`: contiguous, nearly equal ranges.
+pub fn group_of_slot(slot: u16, groups: u64) -> GroupId {
+    u64::from(slot) * groups / SLOTS + 1
+}
+
+/// The first and last slot of `group`.
+pub fn slot_range(group: GroupId, groups: u64) -> (u16, u16) {
+    let first = ((group - 1) * SLOTS).div_ceil(groups);
+    let end = (group * SLOTS).div_ceil(groups);
+    (first as u16, (end - 1) as u16)
+}
+
+pub fn replica_id(node: NodeId, generation: u64) -> ReplicaId {
+    ((generation & 0xFFFF) << 16) | node
+}
+
+pub fn node_of(replica: ReplicaId) -> NodeId {
+    replica & NODE_ID_MAX
+}
+
+pub fn generation_of(replica: ReplicaId) -> u64 {
+    (replica >> 16) & 0xFFFF
+}
+
+/// The write-ahead log keeps each replica under `group << 32 | replica`: one log for all.
+pub fn wal_key(group: GroupId, replica: ReplicaId) -> u64 {
+    (group << 32) | replica
+}
+
+pub fn from_wal_key(key: u64) -> (GroupId, ReplicaId) {
+    (key >> 32, key & 0xFFFF_FFFF)
+}
+
+/// The slot of a command's first key, or `CROSSSLOT` if its keys belong to different groups
+/// (one group applies a command atomically; Redis Cluster asks for one slot, which implies
+/// it, and a single-group cluster takes any keys, as a single Redis does). `None` for a
+/// command without keys.
+pub fn command_slot(args: &[Bytes], groups: u64) -> Result<Option<u16>, Value> {
+    let Some(spec) = args.first().and_then(|name| keyspace::lookup(name)) else { return Ok(None) };
+    if spec.first_key <= 0 {
+        return Ok(None);
+    }
+    let last = if spec.last_key < 0 { args.len() as i64 + i64::from(spec.last_key) } else { i64::from(spec.last_key) };
+    let step = spec.step.max(1) as usize;
+    let mut slot = None;
+    let mut index = spec.first_key as usize;
+    while (index as i64) <= last && index < args.len() {
+        slot = merge_slot(slot, crate::local::key_slot(&args[index]), groups)?;
+        index += step;
+    }
+    Ok(slot)
+}
+
+/// The slot of several commands (a transaction), or `CROSSSLOT`.
+pub fn commands_slot<'a>(commands: impl IntoIterator<Item = &'a Vec<Bytes>>, groups: u64) -> Result<Option<u16>, Value> {
+    let mut slot = None;
+    for command in commands {
+        if let Some(s) = command_slot(command, groups)? {
+            slot = merge_slot(slot, s, groups)?;
+        }
+    }
+    Ok(slot)
+}
+
+/// The slot of some keys, or `CROSSSLOT`.
+pub fn keys_slot(keys: &[Bytes], groups: u64) -> Result<Option<u16>, Value> {
+    keys.iter().try_fold(None, |slot, key| merge_slot(slot, crate::local::key_slot(key), groups))
+}
+
+fn merge_slot(slot: Option<u16>, next: u16, groups: u64) -> Result<Option<u16>, Value> {
+    match slot {
+        Some(s) if group_of_slot(s, groups) != group_of_slot(next, groups) => Err(Value::Error("CROSSSLOT Keys in request don't hash to the same slot".to_owned())),
+        Some(s) => Ok(Some(s)),
+        None => Ok(Some(next)),
+    }
+}
+
+/// What a group's leader says of its group (sent to every node every `REPORT_EVERY`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupReport {
+    pub group: GroupId,
+    pub term: u64,
+    pub leader: NodeId,
+    pub voters: Vec<ReplicaId>,
+    pub learners: Vec<ReplicaId>,
+    pub commit: u64,
+}
+
+impl GroupReport {
+    pub fn replicas(&self) -> impl Iterator<Item = ReplicaId> + '_ {
+        self.voters.iter().chain(&self.learners).copied()
+    }
+}
+
+/// This node's view of the cluster, shared by the node thread and the client tasks.
+#[derive(Debug)]
+pub struct View {
+    /// The newest report of each group (highest term), and when it came.
+    pub reports: BTreeMap<GroupId, (GroupReport, Instant)>,
+    pub last_heard: BTreeMap<NodeId, Instant>,
+    /// Nodes an operator asked to drain (kept in memory: a restart forgets it).
+    pub draining: BTreeSet<NodeId>,
+    pub started: Instant,
+    /// The cluster's group count (fixed at creation).
+    pub groups: u64,
+}
+
+pub type SharedView = Arc<Mutex<View>>;
+
+impl Default for View {
+    fn default() -> View {
+        View { reports: BTreeMap::new(), last_heard: BTreeMap::new(), draining: BTreeSet::new(), started: Instant::now(), groups: 1 }
+    }
+}
+
+impl View {
+    /// Keeps `report` unless a report of a newer term is known.
+    pub fn accept(&mut self, report: GroupReport) {
+        let newer = self.reports.get(&report.group).is_none_or(|(known, _)| report.term >= known.term);
+        if newer {
+            self.reports.insert(report.group, (report, Instant::now()));
+        }
+    }
+
+    pub fn leader(&self, group: GroupId) -> Option<NodeId> {
+        self.reports.get(&group).map(|(report, _)| report.leader)
+    }
+
+    pub fn heard(&mut self, node: NodeId) {
+        self.last_heard.insert(node, Instant::now());
+    }
+
+    /// Whether `node` has been silent for `down_after` (counting from this node's start when
+    /// it was never heard).
+    pub fn is_down(&self, node: NodeId, down_after: Duration) -> bool {
+        let since = self.last_heard.get(&node).copied().unwrap_or(self.started);
+        since.elapsed() > down_after
+    }
+
+    /// Replicas per node, as the reports tell.
+    pub fn load(&self) -> BTreeMap<NodeId, usize> {
+        let mut load = BTreeMap::new();
+        for (report, _) in self.reports.values() {
+            for replica in report.replicas() {
+                *load.entry(node_of(replica)).or_insert(0) += 1;
+            }
+        }
+        load
+    }
+}
+
+pub fn lock(view: &SharedView) -> std::sync::MutexGuard<'_, View> {
+    view.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The failure domains of the members, with each node's state as this node sees it.
+pub fn topology(config: &ServerConfig, view: &View) -> placement::Topology {
+    let down_after = Duration::from_millis(config.down_after_ms);
+    placement::Topology::new(config.members.iter().map(|(&id, member)| {
+        let state = if id != config.id && view.is_down(id, down_after) {
+            placement::NodeState::Down
+        } else if view.draining.contains(&id) {
+            placement::NodeState::Draining
+        } else {
+            placement::NodeState::Up
+        };
+        placement::NodeInfo { id, labels: labels(&member.labels), state }
+    }))
+}
+
+pub fn labels(labels: &crate::config::Labels) -> placement::Labels {
+    placement::Labels { dc: labels.dc.clone(), pod: labels.pod.clone(), rack: labels.rack.clone(), host: labels.host.clone() }
+}
+
+/// Where each group's replicas go when the cluster is created: the same on every node, as
+/// it depends on the configuration only. `plan[g - 1]` lists group g's nodes, preferred
+/// leader first.
+pub fn initial_plan(config: &ServerConfig) -> Result<placement::Plan, String> {
+    let topology = placement::Topology::new(config.members.iter().map(|(&id, member)| placement::NodeInfo { id, labels: labels(&member.labels), state: placement::NodeState::Up }));
+    placement::initial(&topology, config.group_count(), config.replication_factor(), None).map_err(|e| e.to_string())
+}
+
+/// What must not change while the cluster lives: written to the data directory when it is
+/// created and compared at every start.
+pub fn fingerprint(config: &ServerConfig) -> String {
+    let mut text = format!("groups = {}\nreplication = {}\n", config.group_count(), config.replication_factor());
+    for (id, member) in &config.members {
+        text.push_str(&format!("member = {id} {}\n", member.labels));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: every slot has exactly one group and ranges are contiguous. Method: walk all
+    // slots for several group counts, comparing with slot_range.
+    #[test]
+    fn slot_ranges_cover_every_slot_once() {
+        for groups in [1, 3, 6, 7, 32, 64, 1024] {
+            let mut next = 0u64;
+            for group in 1..=groups {
+                let (first, last) = slot_range(group, groups);
+                assert_eq!(u64::from(first), next, "groups {groups} group {group}");
+                for slot in [first, last] {
+                    assert_eq!(group_of_slot(slot, groups), group);
+                }
+                next = u64::from(last) + 1;
+            }
+            assert_eq!(next, SLOTS);
+        }
+    }
+
+    // Goal: a command's keys must share a group, hash tags included. Method: Redis's own
+    // examples ("a" and "b" are in different groups of 64), and the same with one group.
+    #[test]
+    fn multi_key_commands_need_one_slot() {
+        let args = |words: &[&str]| words.iter().map(|w| Bytes::from(w.to_string())).collect::<Vec<_>>();
+        assert_eq!(command_slot(&args(&["GET", "foo"]), 64), Ok(Some(crate::local::key_slot(b"foo"))));
+        assert_eq!(command_slot(&args(&["MSET", "{u}a", "1", "{u}b", "2"]), 64), Ok(Some(crate::local::key_slot(b"u"))));
+        assert!(command_slot(&args(&["MSET", "a", "1", "b", "2"]), 64).is_err());
+        assert_eq!(command_slot(&args(&["MSET", "a", "1", "b", "2"]), 1), Ok(Some(crate::local::key_slot(b"a"))), "one group takes any keys");
+        assert_eq!(command_slot(&args(&["DBSIZE"]), 64), Ok(None));
+    }
+
+    // Goal: identities round-trip through replica ids and log keys.
+    #[test]
+    fn identities_round_trip() {
+        let replica = replica_id(9, 513);
+        assert_eq!((node_of(replica), generation_of(replica)), (9, 513));
+        assert_eq!(from_wal_key(wal_key(64, replica)), (64, replica));
+        assert_eq!(replica_id(3, 0), 3);
+    }
+}

@@ -1,0 +1,273 @@
+//! One Raft group hosted on this node: its replica, its slice of the keyspace, and the
+//! clients waiting on it. The node thread ([`crate::driver`]) owns many of these and carries
+//! out their Readies together (one log, one fsync per round).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use keyspace::Context;
+use raft::{LogIndex, NodeId, Payload, ProposeError, Replica, Role, Term};
+use resp::Value;
+
+use crate::cluster::{node_of, GroupId, ReplicaId};
+use crate::command::Operation;
+use crate::driver::{wall_clock_ms, Outcome, Waiter, NOT_APPLIED, UNKNOWN_OUTCOME};
+use crate::state::StateMachine;
+
+/// A write whose fate is still unknown after this long is answered as such.
+const UNKNOWN_AFTER: Duration = Duration::from_secs(10);
+/// How often the leader sweeps expired keys.
+const EXPIRE_EVERY: Duration = Duration::from_millis(100);
+
+/// A replica being rebuilt: `new` was added as a learner to replace `leaving`.
+#[derive(Clone, Debug)]
+pub struct Repair {
+    pub new: ReplicaId,
+    pub leaving: Option<ReplicaId>,
+    pub since: Instant,
+}
+
+/// What one hosted group looks like, for INFO, CLUSTER and `ctl status`.
+#[derive(Clone, Debug, Default)]
+pub struct GroupStatus {
+    pub group: GroupId,
+    pub replica: ReplicaId,
+    pub role: Option<Role>,
+    pub term: Term,
+    pub leader: Option<NodeId>,
+    pub commit_index: LogIndex,
+    pub applied_index: LogIndex,
+    pub last_index: LogIndex,
+    pub voters: Vec<ReplicaId>,
+    pub learners: Vec<ReplicaId>,
+    pub keys: usize,
+}
+
+pub struct Group {
+    pub id: GroupId,
+    pub replica: Replica,
+    pub state: StateMachine,
+    pub applied: LogIndex,
+    pending_writes: BTreeMap<LogIndex, (Term, Instant, Waiter)>,
+    pending_reads: BTreeMap<u64, (Vec<Bytes>, Waiter)>,
+    confirmed_reads: VecDeque<(LogIndex, u64)>,
+    next_read: u64,
+    last_expire: Instant,
+    /// This round's writes, proposed together at its end: one batch, one append per peer.
+    proposals: Vec<(Operation, Waiter)>,
+    /// When a leader last spoke to this replica (bounds the staleness of follower reads, and
+    /// tells an orphaned replica).
+    pub last_leader_contact: Instant,
+    pub repair: Option<Repair>,
+    /// When this leader last handed leadership to the group's preferred leader.
+    pub last_transfer: Option<Instant>,
+}
+
+impl Group {
+    pub fn new(id: GroupId, replica: Replica, state: StateMachine, applied: LogIndex) -> Group {
+        Group {
+            id,
+            replica,
+            state,
+            applied,
+            pending_writes: BTreeMap::new(),
+            pending_reads: BTreeMap::new(),
+            confirmed_reads: VecDeque::new(),
+            next_read: 1,
+            last_expire: Instant::now(),
+            proposals: Vec::new(),
+            last_leader_contact: Instant::now(),
+            repair: None,
+            last_transfer: None,
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.replica.role() == Role::Leader
+    }
+
+    /// The leader's node, if known.
+    pub fn leader_node(&self) -> Option<NodeId> {
+        self.replica.leader().map(node_of)
+    }
+
+    pub fn step(&mut self, message: raft::Message) {
+        if matches!(message.body, raft::MessageBody::Append { .. } | raft::MessageBody::Heartbeat { .. } | raft::MessageBody::SnapshotChunk { .. }) {
+            self.last_leader_contact = Instant::now();
+        }
+        let _ = self.replica.step(message);
+    }
+
+    pub fn on_tick(&mut self) {
+        let was_leader = self.is_leader();
+        self.replica.tick();
+        if was_leader && self.last_expire.elapsed() >= EXPIRE_EVERY && self.state.keyspace.next_expiry().is_some_and(|due| due <= wall_clock_ms()) {
+            self.last_expire = Instant::now();
+            let _ = self.replica.propose(vec![Operation::Expire { now_ms: wall_clock_ms() }.encode()]);
+        }
+        // Writes whose fate nobody can tell any more: say so, never pretend.
+        let now = Instant::now();
+        let stale: Vec<LogIndex> = self.pending_writes.iter().filter(|(_, (_, since, _))| now.duration_since(*since) > UNKNOWN_AFTER).map(|(&i, _)| i).collect();
+        for index in stale {
+            if let Some((_, _, waiter)) = self.pending_writes.remove(&index) {
+                let _ = waiter.send(Outcome::Reply(Value::Error(UNKNOWN_OUTCOME.to_owned())));
+            }
+        }
+    }
+
+    pub fn propose(&mut self, operation: Operation, reply: Waiter) {
+        self.proposals.push((operation, reply));
+    }
+
+    /// Proposes the round's writes as one batch: consecutive entries, one append per peer.
+    pub fn propose_round(&mut self) {
+        if self.proposals.is_empty() {
+            return;
+        }
+        let (operations, waiters): (Vec<Operation>, Vec<Waiter>) = std::mem::take(&mut self.proposals).into_iter().unzip();
+        match self.replica.propose(operations.iter().map(Operation::encode).collect()) {
+            Ok(first) => {
+                let (term, now) = (self.replica.term(), Instant::now());
+                for (index, waiter) in (first..).zip(waiters) {
+                    self.pending_writes.insert(index, (term, now, waiter));
+                }
+            }
+            Err(error) => {
+                for waiter in waiters {
+                    let _ = waiter.send(refusal(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// A linearizable read: served once the leader confirms its leadership (ReadIndex or lease).
+    pub fn read(&mut self, args: Vec<Bytes>, reply: Waiter) {
+        let context = self.next_read;
+        self.next_read += 1;
+        match self.replica.read_index(context) {
+            Ok(()) => {
+                self.pending_reads.insert(context, (args, reply));
+            }
+            Err(error) => {
+                let _ = reply.send(refusal(error));
+            }
+        }
+    }
+
+    /// A `READONLY` connection's read on a follower: served from local state if the leader
+    /// spoke within `max_stale`, refused otherwise (never staler than promised).
+    pub fn stale_read(&mut self, args: Vec<Bytes>, reply: Waiter, max_stale: Duration) {
+        if self.is_leader() {
+            return self.read(args, reply);
+        }
+        let silence = self.last_leader_contact.elapsed();
+        let outcome = if self.replica.leader().is_some() && silence <= max_stale {
+            Outcome::Reply(self.state.keyspace.read(&args, Context { now_ms: wall_clock_ms(), seed: self.applied }))
+        } else {
+            Outcome::Reply(Value::Error(format!(
+                "TRYAGAIN this replica last heard from its leader {} ms ago, beyond the {} ms staleness bound; retry, or read from the leader (READWRITE)",
+                silence.as_millis(),
+                max_stale.as_millis()
+            )))
+        };
+        let _ = reply.send(outcome);
+    }
+
+    /// After the Ready's records are durable: apply what committed, serve confirmed reads.
+    pub fn after_persist(&mut self, ready: &raft::Ready) {
+        for entry in &ready.committed_entries {
+            self.apply(entry);
+        }
+        self.confirmed_reads.extend(ready.read_states.iter().map(|r| (r.index, r.context)));
+        for context in &ready.dropped_reads {
+            if let Some((_, waiter)) = self.pending_reads.remove(context) {
+                let _ = waiter.send(Outcome::NotLeader(self.leader_node()));
+            }
+        }
+        self.serve_reads();
+    }
+
+    /// Reads waiting for a confirmation that will not come here: send them on.
+    pub fn release_reads_unless_leader(&mut self) {
+        if self.is_leader() {
+            return;
+        }
+        let leader = self.leader_node();
+        for (_, (_, waiter)) in std::mem::take(&mut self.pending_reads) {
+            let _ = waiter.send(Outcome::NotLeader(leader));
+        }
+        self.confirmed_reads.clear();
+    }
+
+    fn apply(&mut self, entry: &raft::Entry) {
+        if entry.index <= self.applied {
+            return;
+        }
+        self.applied = entry.index;
+        let value = match &entry.payload {
+            Payload::Command(bytes) => Some(match Operation::decode(bytes) {
+                Ok(operation) => self.state.apply(operation, entry.index, self.id),
+                Err(error) => Value::Error(format!("ERR corrupt log entry at {}: {error}", entry.index)),
+            }),
+            Payload::Empty | Payload::Membership(_) => None,
+        };
+        let Some((term, _, waiter)) = self.pending_writes.remove(&entry.index) else { return };
+        let outcome = match value {
+            Some(value) if term == entry.term => value,
+            // Another entry took our proposal's place: it can never commit now.
+            _ => Value::Error(NOT_APPLIED.to_owned()),
+        };
+        let _ = waiter.send(Outcome::Reply(outcome));
+    }
+
+    fn serve_reads(&mut self) {
+        let now_ms = wall_clock_ms();
+        while let Some(&(index, context)) = self.confirmed_reads.front() {
+            if index > self.applied {
+                break;
+            }
+            self.confirmed_reads.pop_front();
+            if let Some((args, waiter)) = self.pending_reads.remove(&context) {
+                let value = self.state.keyspace.read(&args, Context { now_ms, seed: self.applied });
+                let _ = waiter.send(Outcome::Reply(value));
+            }
+        }
+    }
+
+    /// Compacts the log into a snapshot when `every` entries were applied beyond the last;
+    /// returns it for the caller to save.
+    pub fn snapshot_due(&mut self, every: u64) -> Result<Option<&raft::Snapshot>, String> {
+        if self.applied < self.replica.first_index() + every {
+            return Ok(None);
+        }
+        self.replica.compact(self.applied, self.state.encode())?;
+        Ok(self.replica.snapshot())
+    }
+
+    pub fn status(&self) -> GroupStatus {
+        let membership = self.replica.membership();
+        GroupStatus {
+            group: self.id,
+            replica: self.replica.id(),
+            role: Some(self.replica.role()),
+            term: self.replica.term(),
+            leader: self.leader_node(),
+            commit_index: self.replica.commit_index(),
+            applied_index: self.applied,
+            last_index: self.replica.last_index(),
+            voters: membership.voters.iter().copied().collect(),
+            learners: membership.learners.iter().copied().collect(),
+            keys: self.state.keyspace.dbsize(wall_clock_ms()),
+        }
+    }
+}
+
+pub fn refusal(error: ProposeError) -> Outcome {
+    match error {
+        ProposeError::NotLeader { leader_hint } => Outcome::NotLeader(leader_hint.map(node_of)),
+        ProposeError::TransferInProgress => Outcome::Reply(Value::Error("TRYAGAIN leadership transfer in progress".to_owned())),
+        ProposeError::Busy { .. } => Outcome::Reply(Value::Error("BUSY too many writes waiting to commit; retry later".to_owned())),
+        other => Outcome::Reply(Value::Error(format!("ERR {other}"))),
+    }
+}

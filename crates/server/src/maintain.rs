@@ -1,0 +1,191 @@
+//! Placement work, once a second, on the groups this node leads (as a CockroachDB
+//! leaseholder runs its replicate queue): the leader of a group sees its own membership and
+//! progress, and this node's view says which nodes are down or draining.
+//!
+//! - Repair: a replica on a node down for `down-after` (or draining) is replaced: a learner
+//!   on the best node by the placement policy, caught up by log or snapshot, then promoted
+//!   while the old replica is removed, both steps by joint consensus. At most
+//!   `REPAIRS_MAX` catch-ups run from one node at a time, so repair never starves clients.
+//! - Leader balance: a group led away from its preferred leader (the plan's first node)
+//!   hands leadership back once that node is up and caught up, at most once per
+//!   `TRANSFER_EVERY` (hysteresis: no flapping).
+//! - Orphans: a replica removed from its group while it was away destroys itself once the
+//!   group's leader reports a membership without it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use raft::NodeId;
+
+use crate::cluster::{self, node_of, replica_id, GroupReport, ReplicaId};
+use crate::driver::Driver;
+use crate::group::Repair;
+
+/// Catch-ups in flight from one node at once.
+const REPAIRS_MAX: usize = 4;
+/// A learner not caught up after this long is dropped (and repair tried again).
+const REPAIR_GIVE_UP: Duration = Duration::from_secs(120);
+/// Silence from any leader after which a replica checks whether it still belongs.
+const ORPHAN_AFTER: Duration = Duration::from_secs(10);
+/// Least time between two leadership hand-offs of one group.
+const TRANSFER_EVERY: Duration = Duration::from_secs(30);
+
+impl Driver {
+    pub(crate) fn maintain(&mut self) {
+        let (topology, mut load, reports) = {
+            let view = cluster::lock(&self.view);
+            (cluster::topology(&self.config, &view), view.load(), view.reports.clone())
+        };
+        self.finish_repairs();
+        self.start_repairs(&topology, &mut load);
+        self.balance_leaders(&topology);
+        self.remove_orphans(&reports);
+    }
+
+    /// Promotes caught-up learners in place of the replicas they replace.
+    fn finish_repairs(&mut self) {
+        let mut notes = Vec::new();
+        for group in self.groups.values_mut() {
+            let Some(repair) = group.repair.clone() else { continue };
+            if !group.is_leader() {
+                group.repair = None;
+                continue;
+            }
+            if group.replica.membership_change_pending() {
+                continue;
+            }
+            let membership = group.replica.membership().clone();
+            if membership.voters.contains(&repair.new) {
+                notes.push(format!("group {}: repaired, replica {} on node {} replaces {:?} after {} ms", group.id, repair.new, node_of(repair.new), repair.leaving, repair.since.elapsed().as_millis()));
+                group.repair = None;
+                continue;
+            }
+            if !membership.learners.contains(&repair.new) {
+                group.repair = None;
+                continue;
+            }
+            let caught_up = group.replica.matched(repair.new).unwrap_or(0) >= group.replica.commit_index();
+            let (voters, learners): (Vec<ReplicaId>, Vec<ReplicaId>) = if caught_up {
+                let voters = membership.voters.iter().copied().filter(|&r| Some(r) != repair.leaving).chain([repair.new]).collect();
+                (voters, membership.learners.iter().copied().filter(|&r| r != repair.new && Some(r) != repair.leaving).collect())
+            } else if repair.since.elapsed() > REPAIR_GIVE_UP {
+                notes.push(format!("group {}: replica {} did not catch up in {} s; dropping it", group.id, repair.new, REPAIR_GIVE_UP.as_secs()));
+                group.repair = None;
+                (membership.voters.iter().copied().collect(), membership.learners.iter().copied().filter(|&r| r != repair.new).collect())
+            } else {
+                continue;
+            };
+            if let Err(error) = group.replica.propose_membership_change(voters, learners) {
+                notes.push(format!("group {}: membership change refused: {error}", group.id));
+            }
+        }
+        for note in notes {
+            (self.log)(note);
+        }
+    }
+
+    /// Starts replacing replicas on down or draining nodes (learner first).
+    fn start_repairs(&mut self, topology: &placement::Topology, load: &mut BTreeMap<NodeId, usize>) {
+        let me = self.config.id;
+        let mut budget = REPAIRS_MAX.saturating_sub(self.groups.values().filter(|g| g.repair.is_some()).count());
+        let unhealthy = |node: NodeId| topology.node(node).is_none_or(|n| n.state != placement::NodeState::Up);
+        let mut notes = Vec::new();
+        for group in self.groups.values_mut() {
+            if budget == 0 {
+                break;
+            }
+            if !group.is_leader() || group.repair.is_some() || group.replica.membership_change_pending() {
+                continue;
+            }
+            let membership = group.replica.membership().clone();
+            let leaving = membership.voters.iter().copied().find(|&r| node_of(r) != me && unhealthy(node_of(r)));
+            // A learner left over (by a leader that lost office mid-repair): carry on with it.
+            if let Some(&learner) = membership.learners.iter().find(|&&r| !unhealthy(node_of(r))) {
+                group.repair = Some(Repair { new: learner, leaving, since: Instant::now() });
+                continue;
+            }
+            if let Some(&dead_learner) = membership.learners.iter().next() {
+                let learners: Vec<ReplicaId> = membership.learners.iter().copied().filter(|&r| r != dead_learner).collect();
+                let _ = group.replica.propose_membership_change(membership.voters.iter().copied().collect(), learners);
+                continue;
+            }
+            let Some(leaving) = leaving else { continue };
+            let current: Vec<NodeId> = membership.voters.iter().copied().filter(|&r| r != leaving).map(node_of).collect();
+            let Some(target) = placement::replacement(topology, group.id, &current, load) else {
+                notes.push(format!("group {}: replica {leaving} on node {} must be replaced, but no node qualifies", group.id, node_of(leaving)));
+                continue;
+            };
+            let generation = match (group.replica.last_index() + 1) & 0xFFFF {
+                0 => 1,
+                g => g,
+            };
+            let new = replica_id(target, generation);
+            let learners = vec![new];
+            match group.replica.propose_membership_change(membership.voters.iter().copied().collect(), learners) {
+                Ok(_) => {
+                    notes.push(format!("group {}: replacing replica {leaving} (node {}) by {new} on node {target}", group.id, node_of(leaving)));
+                    group.repair = Some(Repair { new, leaving: Some(leaving), since: Instant::now() });
+                    *load.entry(target).or_insert(0) += 1;
+                    budget -= 1;
+                }
+                Err(error) => notes.push(format!("group {}: cannot add a replica on node {target}: {error}", group.id)),
+            }
+        }
+        for note in notes {
+            (self.log)(note);
+        }
+    }
+
+    /// Hands each led group to its preferred leader when that node is healthy and caught up;
+    /// a draining node hands all its groups away.
+    fn balance_leaders(&mut self, topology: &placement::Topology) {
+        let me = self.config.id;
+        let draining = topology.node(me).is_some_and(|n| n.state == placement::NodeState::Draining);
+        let healthy = |node: NodeId| topology.node(node).is_some_and(|n| n.state == placement::NodeState::Up);
+        for group in self.groups.values_mut() {
+            if !group.is_leader() || group.repair.is_some() || group.replica.membership_change_pending() {
+                continue;
+            }
+            if group.last_transfer.is_some_and(|at| at.elapsed() < TRANSFER_EVERY) && !draining {
+                continue;
+            }
+            let last = group.replica.last_index();
+            let voters: Vec<ReplicaId> = group.replica.membership().voters.iter().copied().collect();
+            let caught_up = |r: ReplicaId| group.replica.matched(r).is_some_and(|m| m >= last);
+            let target = if draining {
+                voters.iter().copied().filter(|&r| node_of(r) != me && healthy(node_of(r))).max_by_key(|&r| group.replica.matched(r))
+            } else {
+                let preferred = self.plan.get(group.id as usize - 1).and_then(|nodes| nodes.first()).copied();
+                preferred.filter(|&p| p != me && healthy(p)).map(|p| replica_id(p, 0)).filter(|&r| voters.contains(&r) && caught_up(r))
+            };
+            if let Some(target) = target {
+                if group.replica.transfer_leader(target).is_ok() {
+                    group.last_transfer = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Destroys replicas their group no longer has.
+    fn remove_orphans(&mut self, reports: &BTreeMap<u64, (GroupReport, Instant)>) {
+        let me = self.config.id;
+        let orphans: Vec<(u64, &'static str)> = self
+            .groups
+            .values()
+            .filter(|g| !g.is_leader() && g.last_leader_contact.elapsed() > ORPHAN_AFTER)
+            .filter_map(|g| {
+                let id = g.replica.id();
+                let membership = g.replica.membership();
+                if !membership.is_joint() && !membership.replicas().is_empty() && !membership.replicas().contains(&id) {
+                    return Some((g.id, "its group removed it"));
+                }
+                let (report, _) = reports.get(&g.id)?;
+                let excluded = report.leader != me && report.term >= g.replica.term() && !report.replicas().any(|r| r == id);
+                excluded.then_some((g.id, "the group's leader reports a membership without it"))
+            })
+            .collect();
+        for (group, why) in orphans {
+            self.destroy(group, why);
+        }
+    }
+}

@@ -6,22 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Client, Cluster, Reply};
-
-/// Waits until CLUSTER INFO says every slot has a leader.
-fn wait_for_leaders(cluster: &Cluster, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        let info = Client::connect(cluster.clients[0]).and_then(|mut c| c.call(&[b"CLUSTER", b"INFO"]).ok());
-        if let Some(Reply::Bulk(Some(text))) = info {
-            if String::from_utf8_lossy(&text).contains("cluster_state:ok") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("not every group elected a leader within {timeout:?}");
-}
+use common::{wait_for_leaders, Client, Cluster, Reply};
 
 /// Waits until the 6 groups have 6 different leaders: leadership moves to each group's
 /// preferred leader (the placement balances them) a little after the first elections.
@@ -57,7 +42,7 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
 #[test]
 fn redis_cli_follows_moved_across_groups() {
     let cluster = Cluster::start_with(6, 18401, "rediscli", &[], |_| None);
-    wait_for_leaders(&cluster, Duration::from_secs(30));
+    wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
     let (first, second) = (cluster.clients[0].port(), cluster.clients[3].port());
     let mut slots_seen = std::collections::BTreeSet::new();
     for i in 0..60 {
@@ -108,7 +93,7 @@ print(f"ok keys={keys} primaries={len(primaries)}")
 #[test]
 fn redis_py_cluster_client_works() {
     let cluster = Cluster::start_with(6, 18451, "redispy", &[], |_| None);
-    wait_for_leaders(&cluster, Duration::from_secs(30));
+    wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
     wait_for_balanced_leaders(&cluster, Duration::from_secs(30));
     let output = Command::new("/usr/bin/python3")
         .args(["-c", REDIS_PY, &cluster.clients[2].port().to_string()])

@@ -191,3 +191,26 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// Waits until CLUSTER INFO on `address` says every slot has a leader.
+pub fn wait_for_leaders(address: SocketAddr, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let info = Client::connect(address).and_then(|mut c| c.call(&[b"CLUSTER", b"INFO"]).ok());
+        if let Some(Reply::Bulk(Some(text))) = info {
+            if String::from_utf8_lossy(&text).contains("cluster_state:ok") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("not every group elected a leader within {timeout:?}");
+}
+
+/// A server's view of the cluster (`NINESDB STATUS`, the source of `ninesdb ctl status`).
+pub fn status(address: SocketAddr) -> Option<serde_json::Value> {
+    match Client::connect(address)?.call(&[b"NINESDB", b"STATUS"]).ok()? {
+        Reply::Bulk(Some(text)) => serde_json::from_slice(&text).ok(),
+        _ => None,
+    }
+}

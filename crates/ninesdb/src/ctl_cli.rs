@@ -1,0 +1,220 @@
+//! `ninesdb ctl`: look at a running cluster and act on it.
+//! - `status`: the topology tree (datacenter > pod > rack > node) with each node's health,
+//!   replicas and leaderships, then every group that lacks a leader, a majority of up
+//!   voters, or the failure-domain spread its topology allows.
+//! - `drain NODE` / `undrain NODE`: move every replica and leadership off a node for
+//!   maintenance (told to every node; each group's leader does the moves), or stop doing so.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// Any server of the cluster (its client address).
+    #[arg(long, default_value = "127.0.0.1", global = true)]
+    host: String,
+    /// Its client port.
+    #[arg(long, default_value_t = 7001, global = true)]
+    port: u16,
+    #[command(subcommand)]
+    command: CtlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CtlCommand {
+    /// Print the topology tree with each node's health, replicas and leaderships, and every
+    /// group that lacks a leader, a majority or its failure-domain spread.
+    Status {
+        /// Print the server's raw JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move every replica and leadership off NODE (for maintenance); the moves take a while:
+    /// watch them with `ctl status`.
+    Drain { node: u64 },
+    /// Stop draining NODE.
+    Undrain { node: u64 },
+}
+
+pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
+    let address = (args.host.as_str(), args.port).to_socket_addrs()?.next().ok_or_else(|| anyhow!("{} does not resolve", args.host))?;
+    let status = fetch_status(address).with_context(|| format!("no answer from {address}; is a server running there? (`ninesdb up` starts one on 7001)"))?;
+    match args.command {
+        CtlCommand::Status { json: true } => println!("{}", serde_json::to_string_pretty(&status)?),
+        CtlCommand::Status { json: false } => {
+            let healthy = print_status(&status);
+            return Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        CtlCommand::Drain { node } => tell_everyone(&status, "DRAIN", node)?,
+        CtlCommand::Undrain { node } => tell_everyone(&status, "UNDRAIN", node)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends a command, returns its reply's text (simple, error, integer or bulk).
+fn call(address: SocketAddr, args: &[&str]) -> anyhow::Result<Result<String, String>> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut out = format!("*{}\r\n", args.len());
+    for arg in args {
+        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(out.as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1.min(line.len()));
+    Ok(match kind {
+        "+" | ":" => Ok(rest.to_owned()),
+        "-" => Err(rest.to_owned()),
+        "$" => {
+            let length: usize = rest.parse().map_err(|_| anyhow!("bad reply length {rest:?}"))?;
+            let mut data = vec![0; length + 2];
+            reader.read_exact(&mut data)?;
+            data.truncate(length);
+            Ok(String::from_utf8_lossy(&data).into_owned())
+        }
+        _ => bail!("unexpected reply {line:?}"),
+    })
+}
+
+fn fetch_status(address: SocketAddr) -> anyhow::Result<Value> {
+    let text = call(address, &["NINESDB", "STATUS"])?.map_err(|e| anyhow!("{e}"))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn tell_everyone(status: &Value, verb: &str, node: u64) -> anyhow::Result<()> {
+    let nodes = status["nodes"].as_array().ok_or_else(|| anyhow!("status without nodes"))?;
+    if !nodes.iter().any(|n| n["id"].as_u64() == Some(node)) {
+        bail!("no node {node} in this cluster (nodes: {})", nodes.iter().filter_map(|n| n["id"].as_u64()).map(|id| id.to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let (mut told, mut missed) = (0, Vec::new());
+    for entry in nodes {
+        let Some(address) = entry["client"].as_str().and_then(|a| a.parse::<SocketAddr>().ok()) else { continue };
+        match call(address, &["NINESDB", verb, &node.to_string()]) {
+            Ok(Ok(_)) => told += 1,
+            _ => missed.push(entry["id"].as_u64().unwrap_or(0).to_string()),
+        }
+    }
+    println!("{} node {node}: told {told} of {} servers", verb.to_lowercase(), nodes.len());
+    if !missed.is_empty() {
+        println!("not reached: {} (they learn nothing until told again; a restart forgets it too)", missed.join(", "));
+    }
+    if verb == "DRAIN" {
+        println!("replicas and leaderships move off node {node} over the next seconds; watch with `ninesdb ctl status`");
+    }
+    Ok(())
+}
+
+/// Prints the tree and the groups needing attention; returns whether all is well.
+fn print_status(status: &Value) -> bool {
+    let empty = Vec::new();
+    let nodes = status["nodes"].as_array().unwrap_or(&empty);
+    let groups = status["groups"].as_array().unwrap_or(&empty);
+    let state_of: BTreeMap<u64, &str> = nodes.iter().filter_map(|n| Some((n["id"].as_u64()?, n["state"].as_str().unwrap_or("?")))).collect();
+    let (mut replicas, mut leads) = (BTreeMap::<u64, usize>::new(), BTreeMap::<u64, usize>::new());
+    for group in groups {
+        for node in ids(&group["voters"]).into_iter().chain(ids(&group["learners"])) {
+            *replicas.entry(node).or_default() += 1;
+        }
+        if let Some(leader) = group["leader"].as_u64() {
+            *leads.entry(leader).or_default() += 1;
+        }
+    }
+    println!(
+        "ninesdb cluster: {} nodes, {} groups x {} replicas (as node {} sees it)",
+        nodes.len(),
+        status["group_count"],
+        status["replication"],
+        status["node"]
+    );
+    let mut tree: BTreeMap<(&str, &str, &str), Vec<&Value>> = BTreeMap::new();
+    for node in nodes {
+        let key = (node["dc"].as_str().unwrap_or("?"), node["pod"].as_str().unwrap_or("?"), node["rack"].as_str().unwrap_or("?"));
+        tree.entry(key).or_default().push(node);
+    }
+    let (mut last_dc, mut last_pod) = ("", "");
+    for ((dc, pod, rack), members) in &tree {
+        if *dc != last_dc {
+            println!("{dc}");
+            (last_dc, last_pod) = (dc, "");
+        }
+        if *pod != last_pod {
+            println!("  {pod}");
+            last_pod = pod;
+        }
+        println!("    {rack}");
+        for node in members {
+            let id = node["id"].as_u64().unwrap_or(0);
+            println!(
+                "      node {id:<3} {:<10} {:<21} {:<9} replicas {:<4} leads {}",
+                node["host"].as_str().unwrap_or("?"),
+                node["client"].as_str().unwrap_or("?"),
+                node["state"].as_str().unwrap_or("?"),
+                replicas.get(&id).unwrap_or(&0),
+                leads.get(&id).unwrap_or(&0)
+            );
+        }
+    }
+    let mut problems = Vec::new();
+    for group in groups {
+        let id = group["group"].as_u64().unwrap_or(0);
+        let slots = format!("slots {}-{}", group["slots"][0], group["slots"][1]);
+        let Some(leader) = group["leader"].as_u64() else {
+            problems.push(format!("group {id} ({slots}): no leader known"));
+            continue;
+        };
+        let voters = ids(&group["voters"]);
+        let down: Vec<u64> = voters.iter().copied().filter(|v| state_of.get(v) != Some(&"up") && state_of.get(v) != Some(&"draining")).collect();
+        if voters.len() - down.len() <= voters.len() / 2 {
+            problems.push(format!("group {id} ({slots}): only {} of {} voters up (down: {down:?}): NO MAJORITY, writes stall", voters.len() - down.len(), voters.len()));
+        } else if !down.is_empty() {
+            problems.push(format!("group {id} ({slots}): voters on down nodes {down:?}; repair replaces them after down-after"));
+        }
+        if state_of.get(&leader) == Some(&"down") {
+            problems.push(format!("group {id}: its last known leader, node {leader}, is down"));
+        }
+        if !ids(&group["learners"]).is_empty() {
+            problems.push(format!("group {id} ({slots}): repair in progress (learners {:?} catching up)", ids(&group["learners"])));
+        }
+        if let Some(shortfall) = group["shortfall"].as_str().filter(|_| lacks_avoidable_spread(group, &tree)) {
+            problems.push(format!("group {id} ({slots}): spread: {shortfall}"));
+        }
+    }
+    if problems.is_empty() {
+        println!("all {} groups have a leader, a majority of voters up, and the spread the topology allows", groups.len());
+        true
+    } else {
+        println!("needs attention:");
+        for problem in &problems {
+            println!("  {problem}");
+        }
+        false
+    }
+}
+
+/// Whether a group's majority would fail with one rack (or pod, or datacenter) while the
+/// cluster has enough of them to avoid it.
+fn lacks_avoidable_spread(group: &Value, tree: &BTreeMap<(&str, &str, &str), Vec<&Value>>) -> bool {
+    let survives: Vec<&str> = group["majority_survives_loss_of"].as_array().map(|l| l.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let replicas = ids(&group["voters"]).len();
+    let count = |level: fn(&(&str, &str, &str)) -> String| tree.keys().map(level).collect::<std::collections::BTreeSet<_>>().len();
+    let levels: [(&str, usize); 3] = [
+        ("datacenter", count(|k| k.0.to_owned())),
+        ("pod", count(|k| format!("{}/{}", k.0, k.1))),
+        ("rack", count(|k| format!("{}/{}/{}", k.0, k.1, k.2))),
+    ];
+    levels.iter().any(|(level, domains)| *domains >= replicas && !survives.contains(level))
+}
+
+fn ids(value: &Value) -> Vec<u64> {
+    value.as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default()
+}

@@ -1,0 +1,140 @@
+//! Failure domains with real servers: losing a whole rack keeps every group serving, and a
+//! node lost for good has its replicas rebuilt on the right nodes.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{status, wait_for_leaders, Client, Cluster, Reply};
+
+/// Node `id` of 3 racks round robin.
+fn rack_of(id: u64) -> u64 {
+    (id - 1) % 3 + 1
+}
+
+fn labels(id: u64) -> Option<String> {
+    Some(format!("dc1:pod1:rack{}:host{id}", rack_of(id)))
+}
+
+/// Each group's voters' node ids, from a server's status.
+fn voters_by_group(address: SocketAddr) -> Option<BTreeMap<u64, (Vec<u64>, usize)>> {
+    let status = status(address)?;
+    let mut groups = BTreeMap::new();
+    for group in status["groups"].as_array()? {
+        let voters = group["voters"].as_array().map(|v| v.iter().filter_map(serde_json::Value::as_u64).collect()).unwrap_or_default();
+        let learners = group["learners"].as_array().map_or(0, Vec::len);
+        groups.insert(group["group"].as_u64()?, (voters, learners));
+    }
+    Some(groups)
+}
+
+/// A key of each group (keys land in groups by slot; try until each group has one).
+fn key_per_group(client: &mut Client, groups: u64) -> BTreeMap<u64, String> {
+    let mut keys = BTreeMap::new();
+    for i in 0..10_000 {
+        let key = format!("probe:{i}");
+        let Ok(Reply::Integer(slot)) = client.call(&[b"CLUSTER", b"KEYSLOT", key.as_bytes()]) else { panic!("KEYSLOT answers") };
+        keys.entry(slot as u64 * groups / 16384 + 1).or_insert(key);
+        if keys.len() as u64 == groups {
+            break;
+        }
+    }
+    keys
+}
+
+/// Writes `count` keys through `address`; returns those acknowledged.
+fn write_keys(address: SocketAddr, prefix: &str, count: usize) -> Vec<(String, String)> {
+    let mut client = Client::connect(address).expect("connects");
+    let mut acknowledged = Vec::new();
+    for i in 0..count {
+        let (key, value) = (format!("{prefix}:{i}"), format!("value {i}"));
+        if client.call(&[b"SET", key.as_bytes(), value.as_bytes()]).ok() == Some(Reply::Simple("OK".into())) {
+            acknowledged.push((key, value));
+        }
+    }
+    acknowledged
+}
+
+fn assert_all_readable(address: SocketAddr, acknowledged: &[(String, String)]) {
+    let mut client = Client::connect(address).expect("connects");
+    for (key, value) in acknowledged {
+        let reply = client.call(&[b"GET", key.as_bytes()]).expect("replies");
+        assert_eq!(reply, Reply::Bulk(Some(value.as_bytes().to_vec())), "acknowledged write of {key} lost");
+    }
+}
+
+// Goal: with replicas spread over racks, stopping a whole rack leaves every group a majority:
+// all keep serving, and no acknowledged write is lost. Method: 9 nodes in 3 racks, 9 groups
+// of 3; check each group spans 3 racks; write 270 keys; SIGKILL the 3 nodes of rack 1 at
+// once; write to every group through a survivor and read every acknowledged key back.
+#[test]
+fn losing_a_whole_rack_keeps_every_group_serving() {
+    let mut cluster = Cluster::start_with(9, 18601, "rackloss", &[], labels);
+    wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
+    let groups = voters_by_group(cluster.clients[1]).expect("status");
+    assert_eq!(groups.len(), 9);
+    for (group, (voters, _)) in &groups {
+        let racks: BTreeSet<u64> = voters.iter().map(|&n| rack_of(n)).collect();
+        assert_eq!(racks.len(), 3, "group {group}'s voters {voters:?} must span 3 racks");
+    }
+    let acknowledged = write_keys(cluster.clients[1], "before", 270);
+    assert_eq!(acknowledged.len(), 270, "a healthy cluster acknowledges every write");
+
+    for id in [1, 4, 7] {
+        cluster.kill(id);
+    }
+    let lost_at = Instant::now();
+    let mut client = Client::connect(cluster.clients[1]).expect("connects");
+    let keys = key_per_group(&mut client, 9);
+    let mut serving = BTreeMap::new();
+    while serving.len() < keys.len() && lost_at.elapsed() < Duration::from_secs(20) {
+        for (group, key) in &keys {
+            if !serving.contains_key(group) && client.call(&[b"SET", key.as_bytes(), b"after"]).ok() == Some(Reply::Simple("OK".into())) {
+                serving.insert(*group, lost_at.elapsed());
+            }
+        }
+    }
+    assert_eq!(serving.len(), 9, "groups serving after the rack loss: {serving:?}");
+    let slowest = serving.values().max().expect("nine groups");
+    eprintln!("rack of 3 nodes lost: all 9 groups accepted writes within {slowest:?}");
+    assert_all_readable(cluster.clients[2], &acknowledged);
+}
+
+// Goal: a node lost for good has every replica it held rebuilt on other nodes, within the
+// failure-domain rules, soon after down-after. Method: 6 nodes in 3 racks (2 each), 6 groups
+// of 3, down-after 3 s; write 120 keys; SIGKILL node 1; poll a survivor's status until every
+// group has 3 voters, none on node 1, no learners, spanning 3 racks; report the time; read
+// every acknowledged key back.
+#[test]
+fn a_lost_node_is_replaced_within_its_failure_domain() {
+    let mut cluster = Cluster::start_with(6, 18801, "repair", &["--down-after-ms", "3000"], labels);
+    wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
+    let acknowledged = write_keys(cluster.clients[1], "kept", 120);
+    assert_eq!(acknowledged.len(), 120);
+    let held: Vec<u64> = voters_by_group(cluster.clients[1]).expect("status").into_iter().filter(|(_, (v, _))| v.contains(&1)).map(|(g, _)| g).collect();
+    assert!(!held.is_empty(), "node 1 holds replicas");
+
+    cluster.kill(1);
+    let lost_at = Instant::now();
+    let repaired = |groups: &BTreeMap<u64, (Vec<u64>, usize)>| {
+        groups.len() == 6
+            && groups.values().all(|(voters, learners)| {
+                let racks: BTreeSet<u64> = voters.iter().map(|&n| rack_of(n)).collect();
+                voters.len() == 3 && !voters.contains(&1) && *learners == 0 && racks.len() == 3
+            })
+    };
+    let mut last = None;
+    while lost_at.elapsed() < Duration::from_secs(60) {
+        last = voters_by_group(cluster.clients[1]);
+        if last.as_ref().is_some_and(repaired) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let groups = last.expect("status");
+    assert!(repaired(&groups), "not repaired after 60 s: {groups:?}");
+    eprintln!("node 1 lost (held {} groups): every group back to 3 voters in 3 racks after {:?} (down-after 3 s)", held.len(), lost_at.elapsed());
+    assert_all_readable(cluster.clients[2], &acknowledged);
+}

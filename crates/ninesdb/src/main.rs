@@ -1,5 +1,6 @@
 //! The `ninesdb` command line.
 
+mod ctl_cli;
 mod lab_cli;
 mod server_cli;
 mod storage_cli;
@@ -21,14 +22,18 @@ enum Command {
     Up(server_cli::UpArgs),
     /// Run one server (a replica) of a cluster.
     Server(server_cli::ServerArgs),
+    /// Look at a running cluster (`status`: topology, health, groups needing attention) and
+    /// act on it (`drain` a node for maintenance).
+    Ctl(ctl_cli::CtlArgs),
     /// The deterministic simulator: fuzz the Raft core under faults, replay a seed, benchmark.
     Lab(lab_cli::LabArgs),
     /// Monte Carlo model of a large fleet over years: data loss and availability per placement.
     Fleet(fleet::FleetArgs),
     /// The storage engine: benchmark the write-ahead log against this disk.
     Storage(storage_cli::StorageArgs),
-    /// Load generator for Redis-protocol targets (ninesdb or redis-server): closed or open
-    /// loop, HDR latency percentiles, errors by kind, server CPU per operation.
+    /// Load generator for Redis-protocol targets (ninesdb, redis-server, a Redis Cluster) and
+    /// etcd (with --features etcd): closed or open loop, HDR latency percentiles, errors by
+    /// kind, server CPU per operation.
     Bench(bench::BenchArgs),
 }
 
@@ -38,6 +43,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Lab(args) => lab_cli::run(args),
         Command::Up(args) => server_cli::run_up(args),
         Command::Server(args) => server_cli::run_server(args),
+        Command::Ctl(args) => ctl_cli::run(args),
         Command::Storage(args) => storage_cli::run(args),
         Command::Bench(args) => {
             bench::run(&args).map_err(anyhow::Error::msg)?;

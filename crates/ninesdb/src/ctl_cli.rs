@@ -6,10 +6,8 @@
 //!   maintenance (told to every node; each group's leader does the moves), or stop doing so.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
@@ -58,32 +56,8 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sends a command, returns its reply's text (simple, error, integer or bulk).
 fn call(address: SocketAddr, args: &[&str]) -> anyhow::Result<Result<String, String>> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut out = format!("*{}\r\n", args.len());
-    for arg in args {
-        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    stream.write_all(out.as_bytes())?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let line = line.trim_end();
-    let (kind, rest) = line.split_at(1.min(line.len()));
-    Ok(match kind {
-        "+" | ":" => Ok(rest.to_owned()),
-        "-" => Err(rest.to_owned()),
-        "$" => {
-            let length: usize = rest.parse().map_err(|_| anyhow!("bad reply length {rest:?}"))?;
-            let mut data = vec![0; length + 2];
-            reader.read_exact(&mut data)?;
-            data.truncate(length);
-            Ok(String::from_utf8_lossy(&data).into_owned())
-        }
-        _ => bail!("unexpected reply {line:?}"),
-    })
+    Ok(server::membership::call(address, args)?)
 }
 
 fn fetch_status(address: SocketAddr) -> anyhow::Result<Value> {
@@ -130,7 +104,7 @@ fn print_status(status: &Value) -> bool {
         }
     }
     println!(
-        "ninesdb cluster: {} nodes, {} groups x {} replicas (as node {} sees it)",
+        "ninesdb cluster: {} nodes, {} groups x {} replicas, plus the meta group (as node {} sees it)",
         nodes.len(),
         status["group_count"],
         status["replication"],
@@ -167,7 +141,7 @@ fn print_status(status: &Value) -> bool {
     let mut problems = Vec::new();
     for group in groups {
         let id = group["group"].as_u64().unwrap_or(0);
-        let slots = format!("slots {}-{}", group["slots"][0], group["slots"][1]);
+        let slots = if group["slots"].is_null() { "the meta group: member registry".to_owned() } else { format!("slots {}-{}", group["slots"][0], group["slots"][1]) };
         let Some(leader) = group["leader"].as_u64() else {
             problems.push(format!("group {id} ({slots}): no leader known"));
             continue;

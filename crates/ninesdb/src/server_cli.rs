@@ -21,8 +21,22 @@ pub struct ServerArgs {
     /// Every member: `id=peer_host:port/client_host:port[@dc:pod:rack:host],...` (this server
     /// included). Labels place replicas across failure domains; unlabelled members are each
     /// their own rack.
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long, required_unless_present_any = ["config", "join"])]
     members: Option<String>,
+    /// Join a running cluster through this member (its client address) instead of creating
+    /// one: the node is recorded by the cluster's meta group, then replicas move onto it.
+    /// Needs --peer-addr and --client-addr (and --labels to place it well).
+    #[arg(long, conflicts_with = "members", requires_all = ["peer_addr", "client_addr"])]
+    join: Option<SocketAddr>,
+    /// With --join: where other servers reach this one.
+    #[arg(long)]
+    peer_addr: Option<SocketAddr>,
+    /// With --join: where Redis clients reach this one.
+    #[arg(long)]
+    client_addr: Option<SocketAddr>,
+    /// With --join: this node's failure domains, `dc:pod:rack:host`.
+    #[arg(long)]
+    labels: Option<String>,
     /// Data directory (write-ahead log and snapshots).
     #[arg(long, default_value = "data")]
     data: PathBuf,
@@ -57,8 +71,19 @@ pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
 
 fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     let id = args.id.ok_or("--id is required")?;
-    let members = ServerConfig::parse_members(args.members.as_deref().ok_or("--members is required")?)?;
+    let members = match (&args.members, args.join, args.peer_addr, args.client_addr) {
+        (Some(members), _, _, _) => ServerConfig::parse_members(members)?,
+        (None, Some(_), Some(peer), Some(client)) => {
+            let labels = match &args.labels {
+                Some(text) => server::config::Labels::parse(id, text)?,
+                None => server::config::Labels::new(id, None, None, None, None),
+            };
+            [(id, Member { peer, client, labels })].into_iter().collect()
+        }
+        _ => return Err("give --members (a new cluster) or --join with --peer-addr and --client-addr".to_owned()),
+    };
     let mut config = ServerConfig::new(id, members, args.data.clone()).map_err(|e| format!("--members: {e}"))?;
+    config.join = args.join;
     config.tick_ms = args.tick_ms;
     config.always_redirect = args.always_redirect;
     config.groups = args.groups;

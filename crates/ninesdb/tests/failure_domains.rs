@@ -68,13 +68,14 @@ fn assert_all_readable(address: SocketAddr, acknowledged: &[(String, String)]) {
 // Goal: with replicas spread over racks, stopping a whole rack leaves every group a majority:
 // all keep serving, and no acknowledged write is lost. Method: 9 nodes in 3 racks, 9 groups
 // of 3; check each group spans 3 racks; write 270 keys; SIGKILL the 3 nodes of rack 1 at
-// once; write to every group through a survivor and read every acknowledged key back.
+// once; write to every group through a survivor and read every acknowledged key back. (The
+// meta group, the member registry, is placed the same way and checked too.)
 #[test]
 fn losing_a_whole_rack_keeps_every_group_serving() {
     let mut cluster = Cluster::start_with(9, 18601, "rackloss", &[], labels);
     wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
     let groups = voters_by_group(cluster.clients[1]).expect("status");
-    assert_eq!(groups.len(), 9);
+    assert_eq!(groups.len(), 10, "9 groups and the meta group");
     for (group, (voters, _)) in &groups {
         let racks: BTreeSet<u64> = voters.iter().map(|&n| rack_of(n)).collect();
         assert_eq!(racks.len(), 3, "group {group}'s voters {voters:?} must span 3 racks");
@@ -104,9 +105,10 @@ fn losing_a_whole_rack_keeps_every_group_serving() {
 
 // Goal: a node lost for good has every replica it held rebuilt on other nodes, within the
 // failure-domain rules, soon after down-after. Method: 6 nodes in 3 racks (2 each), 6 groups
-// of 3, down-after 3 s; write 120 keys; SIGKILL node 1; poll a survivor's status until every
-// group has 3 voters, none on node 1, no learners, spanning 3 racks; report the time; read
-// every acknowledged key back.
+// of 3 plus the meta group, down-after 3 s; write 120 keys; SIGKILL node 1; poll a survivor's
+// status until every group has 3 voters (the meta group 5), none on node 1, no learners,
+// spanning 3 racks;
+// report the time; read every acknowledged key back.
 #[test]
 fn a_lost_node_is_replaced_within_its_failure_domain() {
     let mut cluster = Cluster::start_with(6, 18801, "repair", &["--down-after-ms", "3000"], labels);
@@ -119,10 +121,12 @@ fn a_lost_node_is_replaced_within_its_failure_domain() {
     cluster.kill(1);
     let lost_at = Instant::now();
     let repaired = |groups: &BTreeMap<u64, (Vec<u64>, usize)>| {
-        groups.len() == 6
-            && groups.values().all(|(voters, learners)| {
+        groups.len() == 7
+            && groups.iter().all(|(&group, (voters, learners))| {
                 let racks: BTreeSet<u64> = voters.iter().map(|&n| rack_of(n)).collect();
-                voters.len() == 3 && !voters.contains(&1) && *learners == 0 && racks.len() == 3
+                // The meta group has 5 replicas once there are 5 members.
+                let replicas = if group == 0 { 5 } else { 3 };
+                voters.len() == replicas && !voters.contains(&1) && *learners == 0 && racks.len() == 3
             })
     };
     let mut last = None;
@@ -137,4 +141,41 @@ fn a_lost_node_is_replaced_within_its_failure_domain() {
     assert!(repaired(&groups), "not repaired after 60 s: {groups:?}");
     eprintln!("node 1 lost (held {} groups): every group back to 3 voters in 3 racks after {:?} (down-after 3 s)", held.len(), lost_at.elapsed());
     assert_all_readable(cluster.clients[2], &acknowledged);
+}
+
+// Goal: a node that joins a running cluster is recorded by the meta group and receives
+// replicas (and leaderships) until the nodes are even, without losing data. Method: 3 nodes,
+// 6 groups of 3 plus the meta group (21 replicas); write 120 keys; node 4 joins; poll until
+// every node holds 5 or 6 replicas and nothing is catching up; read every key through node 4.
+#[test]
+fn a_joining_node_receives_replicas_until_balanced() {
+    let mut cluster = Cluster::start_with(3, 19201, "join", &["--groups", "6"], |id| Some(format!("dc1:pod1:rack{id}:host{id}")));
+    wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
+    let acknowledged = write_keys(cluster.clients[1], "old", 120);
+    assert_eq!(acknowledged.len(), 120);
+    cluster.join(4, "dc1:pod1:rack4:host4");
+    let joined_at = Instant::now();
+    let count = |groups: &BTreeMap<u64, (Vec<u64>, usize)>| {
+        let mut load = BTreeMap::new();
+        for (voters, _) in groups.values() {
+            for &node in voters {
+                *load.entry(node).or_insert(0) += 1;
+            }
+        }
+        load
+    };
+    let mut last = BTreeMap::new();
+    while joined_at.elapsed() < Duration::from_secs(90) {
+        if let Some(groups) = voters_by_group(cluster.clients[0]) {
+            last = count(&groups);
+            let settled = groups.len() == 7 && groups.values().all(|(voters, learners)| voters.len() == 3 && *learners == 0);
+            if settled && last.len() == 4 && last.values().all(|&n| (5..=6).contains(&n)) {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(last.len() == 4 && last.values().all(|&n| (5..=6).contains(&n)), "replicas per node after 90 s: {last:?}");
+    eprintln!("node 4 joined: replicas per node {last:?} after {:?}", joined_at.elapsed());
+    assert_all_readable(cluster.clients[3], &acknowledged);
 }

@@ -20,7 +20,7 @@ pub async fn ninesdb(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, 
     match sub.as_str() {
         "status" if args.len() == 2 => encode(Value::Bulk(Bytes::from(status_json(shared).await.to_string()))),
         "drain" | "undrain" if args.len() == 3 => {
-            let Some(node) = std::str::from_utf8(&args[2]).ok().and_then(|n| n.parse::<u64>().ok()).filter(|n| shared.config.members.contains_key(n)) else {
+            let Some(node) = std::str::from_utf8(&args[2]).ok().and_then(|n| n.parse::<u64>().ok()).filter(|n| cluster::lock(&shared.view).members.contains_key(n)) else {
                 return encode(Value::Error(format!("ERR no member with id '{}'", String::from_utf8_lossy(&args[2]))));
             };
             let mut view = cluster::lock(&shared.view);
@@ -31,11 +31,48 @@ pub async fn ninesdb(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, 
             }
             encode(Value::Simple("OK".to_owned()))
         }
+        "join" if args.len() == 6 => join(protocol, &args, shared).await,
+        "join" => encode(Value::Error("ERR usage: NINESDB JOIN <id> <peer host:port> <client host:port> <dc:pod:rack:host>".to_owned())),
         _ => match session_input(&args, shared.config.group_count()) {
             Ok((target, make)) => route(protocol, cluster_aware, shared, target, args, move |reply| make(reply), false).await,
             Err(error) => encode(error),
         },
     }
+}
+
+/// Admits a new member: records it in the meta group, then answers with the cluster's
+/// settings and members (the new node's starting point). Asking again is harmless.
+async fn join(protocol: Protocol, args: &[Bytes], shared: &Shared) -> Bytes {
+    let encode = |value: Value| {
+        let mut out = bytes::BytesMut::new();
+        resp::encode(&value, protocol, &mut out);
+        out.freeze()
+    };
+    let text = |i: usize| String::from_utf8_lossy(&args[i]).into_owned();
+    let Some(id) = text(2).parse::<u64>().ok().filter(|&id| (1..=cluster::NODE_ID_MAX).contains(&id)) else {
+        return encode(Value::Error(format!("ERR node id must be 1 to {}", cluster::NODE_ID_MAX)));
+    };
+    let record = format!("{} {} {}", text(3), text(4), text(5));
+    let Some(member) = cluster::parse_member_record(id, &record) else {
+        return encode(Value::Error(format!("ERR '{record}' is not <peer host:port> <client host:port> <dc:pod:rack:host>")));
+    };
+    if let Some(existing) = cluster::lock(&shared.view).members.get(&id).filter(|m| **m != member) {
+        return encode(Value::Error(format!("ERR node id {id} is already a member ({}); choose another id", cluster::member_record(existing))));
+    }
+    let set: Vec<Bytes> = [b"SET".as_slice(), format!("{}{id}", cluster::MEMBER_PREFIX).as_bytes(), cluster::member_record(&member).as_bytes()].into_iter().map(Bytes::copy_from_slice).collect();
+    let forwarded: Vec<Bytes> = [Bytes::from_static(crate::client::FORWARDED_GROUP), Bytes::from_static(b"0")].into_iter().chain(set.iter().cloned()).collect();
+    let target = crate::client::Target { group: cluster::META, slot: 0 };
+    let reply = route(resp::Protocol::Resp2, false, shared, target, forwarded, move |reply| crate::driver::Input::Command { group: cluster::META, args: set.clone(), read: false, stale_ok: false, reply }, false).await;
+    if reply.as_ref() != b"+OK\r\n" {
+        return encode(Value::Error(format!("TRYAGAIN the member registry did not record the join ({}); retry", String::from_utf8_lossy(&reply).trim())));
+    }
+    let members = {
+        let mut view = cluster::lock(&shared.view);
+        view.members.insert(id, member);
+        view.members.clone()
+    };
+    let text = crate::membership::join_reply(shared.config.group_count(), shared.config.replication_factor(), &shared.seed, &members);
+    encode(Value::Bulk(Bytes::from(text)))
 }
 
 /// This node's view of the cluster, as JSON: members with their labels and state, every
@@ -47,7 +84,7 @@ async fn status_json(shared: &Shared) -> serde_json::Value {
     let view = cluster::lock(&shared.view);
     let topology = cluster::topology(config, &view);
     let down_after = Duration::from_millis(config.down_after_ms);
-    let nodes: Vec<serde_json::Value> = config
+    let nodes: Vec<serde_json::Value> = view
         .members
         .iter()
         .map(|(&id, member)| {
@@ -64,22 +101,23 @@ async fn status_json(shared: &Shared) -> serde_json::Value {
             })
         })
         .collect();
-    let groups: Vec<serde_json::Value> = (1..=config.group_count())
+    // Group 0 is the meta group (the member registry): no slots.
+    let groups: Vec<serde_json::Value> = (0..=config.group_count())
         .map(|group| {
-            let (first, last) = cluster::slot_range(group, config.group_count());
+            let slots = (group != cluster::META).then(|| cluster::slot_range(group, config.group_count()));
             match view.reports.get(&group) {
                 Some((report, at)) => {
                     let voters: Vec<u64> = report.voters.iter().map(|&r| node_of(r)).collect();
                     let spread = placement::spread(&topology, &voters);
                     json!({
-                        "group": group, "slots": [first, last], "leader": report.leader, "term": report.term,
+                        "group": group, "slots": slots, "leader": report.leader, "term": report.term,
                         "voters": voters, "learners": report.learners.iter().map(|&r| node_of(r)).collect::<Vec<_>>(),
                         "commit": report.commit, "report_age_ms": at.elapsed().as_millis() as u64,
                         "majority_survives_loss_of": spread.majority_survives_loss_of.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
                         "shortfall": spread.shortfall,
                     })
                 }
-                None => json!({ "group": group, "slots": [first, last], "leader": null }),
+                None => json!({ "group": group, "slots": slots, "leader": null }),
             }
         })
         .collect();

@@ -31,10 +31,12 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 /// What every connection shares.
 pub struct Shared {
     pub config: crate::config::ServerConfig,
-    /// The placement the cluster was created with (`plan[g - 1]`, preferred leader first).
+    /// The members the cluster was created with.
+    pub seed: std::collections::BTreeMap<raft::NodeId, crate::config::Member>,
+    /// The placement the cluster was created with (`plan[g]`, preferred leader first).
     pub plan: Vec<Vec<raft::NodeId>>,
     pub node: SyncSender<Input>,
-    pub peers: std::collections::BTreeMap<raft::NodeId, tokio::sync::mpsc::Sender<Frame>>,
+    pub peers: Arc<crate::peer::Peers>,
     pub forwards: Arc<Forwards>,
     pub view: SharedView,
     pub next_client_id: AtomicU64,
@@ -319,20 +321,19 @@ pub async fn route(protocol: Protocol, cluster_aware: bool, shared: &Shared, tar
 pub const NOT_LEADER_THERE: &str = "-TRYAGAIN the leader changed while the command was forwarded";
 
 fn moved(shared: &Shared, leader: raft::NodeId, slot: u16) -> Value {
-    let address = shared.config.members.get(&leader).map_or_else(String::new, |m| m.client.to_string());
+    let address = cluster::lock(&shared.view).address(leader).map_or_else(String::new, |a| a.to_string());
     Value::Error(format!("MOVED {slot} {address}"))
 }
 
 /// Forwards to the leader and returns its encoded reply, or `None` if the link failed.
 async fn forward(shared: &Shared, leader: raft::NodeId, args: &[Bytes], protocol: Protocol) -> Option<Bytes> {
-    let peer = shared.peers.get(&leader)?;
-    if !shared.forwards.is_up(leader) {
+    if !shared.peers.has(leader) || !shared.forwards.is_up(leader) {
         // The leader is unreachable from here: wait for the group to elect another.
         return None;
     }
     let (id, receiver) = shared.forwards.register(leader);
     let frame = Frame::Forward { id, resp3: protocol == Protocol::Resp3, args: args.to_vec() };
-    if peer.try_send(frame).is_err() {
+    if !shared.peers.send(leader, frame) {
         shared.forwards.forget(id);
         return None;
     }

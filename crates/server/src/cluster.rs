@@ -11,7 +11,7 @@ use bytes::Bytes;
 use raft::NodeId;
 use resp::Value;
 
-use crate::config::ServerConfig;
+use crate::config::{Member, ServerConfig};
 
 pub type GroupId = u64;
 /// A replica's Raft id: `generation << 16 | node`. Generation 0 is the replica the cluster
@@ -133,13 +133,17 @@ pub struct View {
     pub started: Instant,
     /// The cluster's group count (fixed at creation).
     pub groups: u64,
+    /// Every member: the seed list of the configuration, then what the meta group records.
+    pub members: BTreeMap<NodeId, Member>,
+    /// (term, applied index) of the meta group state `members` comes from.
+    pub members_version: (u64, u64),
 }
 
 pub type SharedView = Arc<Mutex<View>>;
 
 impl Default for View {
     fn default() -> View {
-        View { reports: BTreeMap::new(), last_heard: BTreeMap::new(), draining: BTreeSet::new(), started: Instant::now(), groups: 1 }
+        View { reports: BTreeMap::new(), last_heard: BTreeMap::new(), draining: BTreeSet::new(), started: Instant::now(), groups: 1, members: BTreeMap::new(), members_version: (0, 0) }
     }
 }
 
@@ -150,6 +154,25 @@ impl View {
         if newer {
             self.reports.insert(report.group, (report, Instant::now()));
         }
+    }
+
+    /// Takes a member list from the meta group if it is newer; returns whether it changed.
+    pub fn update_members(&mut self, version: (u64, u64), members: BTreeMap<NodeId, Member>) -> bool {
+        if version <= self.members_version || members.is_empty() {
+            return false;
+        }
+        self.members_version = version;
+        // Members are only ever added: a registry read midway through recording the seed
+        // members must not make the others vanish.
+        let mut changed = false;
+        for (id, member) in members {
+            changed |= self.members.insert(id, member.clone()).as_ref() != Some(&member);
+        }
+        changed
+    }
+
+    pub fn address(&self, node: NodeId) -> Option<std::net::SocketAddr> {
+        self.members.get(&node).map(|m| m.client)
     }
 
     pub fn leader(&self, group: GroupId) -> Option<NodeId> {
@@ -186,7 +209,7 @@ pub fn lock(view: &SharedView) -> std::sync::MutexGuard<'_, View> {
 /// The failure domains of the members, with each node's state as this node sees it.
 pub fn topology(config: &ServerConfig, view: &View) -> placement::Topology {
     let down_after = Duration::from_millis(config.down_after_ms);
-    placement::Topology::new(config.members.iter().map(|(&id, member)| {
+    placement::Topology::new(view.members.iter().map(|(&id, member)| {
         let state = if id != config.id && view.is_down(id, down_after) {
             placement::NodeState::Down
         } else if view.draining.contains(&id) {
@@ -203,21 +226,56 @@ pub fn labels(labels: &crate::config::Labels) -> placement::Labels {
 }
 
 /// Where each group's replicas go when the cluster is created: the same on every node, as
-/// it depends on the configuration only. `plan[g - 1]` lists group g's nodes, preferred
-/// leader first.
-pub fn initial_plan(config: &ServerConfig) -> Result<placement::Plan, String> {
+/// it depends on the seed members only. `plan[g]` lists group g's nodes, preferred leader
+/// first; `plan[0]` is the meta group (5 replicas when there are 5 members, else as data).
+pub fn initial_plan(config: &ServerConfig) -> Result<Vec<Vec<NodeId>>, String> {
     let topology = placement::Topology::new(config.members.iter().map(|(&id, member)| placement::NodeInfo { id, labels: labels(&member.labels), state: placement::NodeState::Up }));
-    placement::initial(&topology, config.group_count(), config.replication_factor(), None).map_err(|e| e.to_string())
+    let data = placement::initial(&topology, config.group_count(), config.replication_factor(), None).map_err(|e| e.to_string())?;
+    let meta_replication = if config.members.len() >= 5 && config.replication_factor() >= 3 { 5 } else { config.replication_factor() };
+    let meta = placement::initial(&topology, 1, meta_replication, None).map_err(|e| e.to_string())?;
+    Ok(meta.replicas.into_iter().take(1).chain(data.replicas).collect())
+}
+
+/// What the placement policy says the seed topology cannot guarantee.
+pub fn plan_shortfalls(config: &ServerConfig) -> Vec<String> {
+    let topology = placement::Topology::new(config.members.iter().map(|(&id, member)| placement::NodeInfo { id, labels: labels(&member.labels), state: placement::NodeState::Up }));
+    placement::initial(&topology, config.group_count(), config.replication_factor(), None).map(|plan| plan.shortfalls.into_iter().map(|s| s.reason).collect()).unwrap_or_default()
 }
 
 /// What must not change while the cluster lives: written to the data directory when it is
-/// created and compared at every start.
+/// created (or joined) and compared at every start.
 pub fn fingerprint(config: &ServerConfig) -> String {
-    let mut text = format!("groups = {}\nreplication = {}\n", config.group_count(), config.replication_factor());
-    for (id, member) in &config.members {
-        text.push_str(&format!("member = {id} {}\n", member.labels));
-    }
-    text
+    format!("groups = {}\nreplication = {}\n", config.group_count(), config.replication_factor())
+}
+
+/// The meta group: records the members; not in the slot map.
+pub const META: GroupId = 0;
+/// Its keys: `member:<id>` = `<peer> <client> <dc:pod:rack:host>`.
+pub const MEMBER_PREFIX: &str = "member:";
+
+pub fn member_record(member: &Member) -> String {
+    format!("{} {} {}", member.peer, member.client, member.labels)
+}
+
+pub fn parse_member_record(id: NodeId, text: &str) -> Option<Member> {
+    let mut words = text.split(' ');
+    let (peer, client, labels) = (words.next()?.parse().ok()?, words.next()?.parse().ok()?, words.next()?);
+    Some(Member { peer, client, labels: crate::config::Labels::parse(id, labels).ok()? })
+}
+
+/// The member list as lines `<id> <peer> <client> <labels>` (the MEMBERS file, JOIN's reply).
+pub fn members_text(members: &BTreeMap<NodeId, Member>) -> String {
+    members.iter().map(|(id, m)| format!("{id} {}\n", member_record(m))).collect()
+}
+
+pub fn parse_members_text(text: &str) -> BTreeMap<NodeId, Member> {
+    text.lines()
+        .filter_map(|line| {
+            let (id, record) = line.split_once(' ')?;
+            let id = id.parse().ok()?;
+            Some((id, parse_member_record(id, record)?))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -59,6 +59,11 @@ pub struct ServerConfig {
     /// this many milliseconds (they refuse rather than answer staler).
     #[serde(default = "default_max_stale_ms")]
     pub max_stale_ms: u64,
+    /// A member to ask for admission when this data directory is new: the node joins a
+    /// running cluster (and hosts nothing until replicas are moved to it) instead of creating
+    /// one. `members` then needs to list only this node.
+    #[serde(default)]
+    pub join: Option<SocketAddr>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +182,7 @@ impl ServerConfig {
             replication: 0,
             down_after_ms: default_down_after_ms(),
             max_stale_ms: default_max_stale_ms(),
+            join: None,
         };
         config.validate()?;
         Ok(config)

@@ -54,9 +54,9 @@ pub struct Status {
 }
 
 impl Status {
-    /// Groups this node leads.
+    /// Data groups (not the meta group) this node leads.
     pub fn leading(&self) -> impl Iterator<Item = &GroupStatus> {
-        self.groups.iter().filter(|g| g.role == Some(raft::Role::Leader))
+        self.groups.iter().filter(|g| g.group != cluster::META && g.role == Some(raft::Role::Leader))
     }
 }
 
@@ -93,15 +93,22 @@ pub struct Driver {
     pub(crate) groups: BTreeMap<GroupId, Group>,
     /// Replicas destroyed here: a late message must not bring them back empty.
     tombstones: BTreeSet<(GroupId, ReplicaId)>,
-    /// The placement the cluster was created with (`plan[g - 1]`, preferred leader first).
+    /// The placement the cluster was created with (`plan[g]`, preferred leader first; group
+    /// 0 is the meta group).
     pub(crate) plan: Vec<Vec<NodeId>>,
     pub(crate) wal: Wal<FsDisk>,
-    peers: BTreeMap<NodeId, tokio::sync::mpsc::Sender<Frame>>,
+    pub(crate) peers: std::sync::Arc<crate::peer::Peers>,
     pub(crate) view: SharedView,
     last_report: Instant,
     /// A digest of the groups this node led at the last report.
     last_leading: u64,
     last_maintenance: Instant,
+    /// The meta group's term this leader recorded the seed members in.
+    pub(crate) registry_seeded_term: u64,
+    /// The meta replica's (term, applied) when the registry was last read.
+    pub(crate) registry_read_at: (u64, u64),
+    /// The member list version last persisted and dialled.
+    pub(crate) members_adopted: (u64, u64),
     pub(crate) log: Box<dyn Fn(String) + Send>,
 }
 
@@ -114,7 +121,7 @@ impl Driver {
         raft_template: raft::Config,
         mut wal: Wal<FsDisk>,
         recovered: storage::Recovered,
-        peers: BTreeMap<NodeId, tokio::sync::mpsc::Sender<Frame>>,
+        peers: std::sync::Arc<crate::peer::Peers>,
         view: SharedView,
         log: Box<dyn Fn(String) + Send>,
     ) -> Result<Driver, String> {
@@ -127,10 +134,6 @@ impl Driver {
                 .to_owned());
         }
         let plan = cluster::initial_plan(&config)?;
-        for shortfall in &plan.shortfalls {
-            log(format!("placement: {}", shortfall.reason));
-        }
-        let plan = plan.replicas;
         let marker = config.data_dir.join(CLUSTER_FILE);
         let fingerprint = cluster::fingerprint(&config);
         let mut groups = BTreeMap::new();
@@ -160,8 +163,11 @@ impl Driver {
             }
             Err(_) => {
                 // A new cluster: create this node's replicas as planned, durably, then mark.
-                for (index, nodes) in plan.iter().enumerate() {
-                    let group = index as u64 + 1;
+                for shortfall in cluster::plan_shortfalls(&config) {
+                    log(format!("placement: {shortfall}"));
+                }
+                for (group, nodes) in plan.iter().enumerate() {
+                    let group = group as GroupId;
                     if !nodes.contains(&config.id) {
                         continue;
                     }
@@ -172,7 +178,7 @@ impl Driver {
                 }
                 wal.flush().map_err(|e| e.to_string())?;
                 write_durably(&marker, &fingerprint)?;
-                log(format!("created this node's {} replicas of a new cluster ({} groups)", groups.len(), plan.len()));
+                log(format!("created this node's {} replicas of a new cluster ({} groups and the meta group)", groups.len(), plan.len() - 1));
             }
         }
         Ok(Driver {
@@ -187,6 +193,9 @@ impl Driver {
             last_report: Instant::now(),
             last_leading: 0,
             last_maintenance: Instant::now(),
+            registry_seeded_term: 0,
+            registry_read_at: (0, 0),
+            members_adopted: (0, 0),
             log,
         })
     }
@@ -229,11 +238,15 @@ impl Driver {
             }
             // Report on schedule, and at once when this node gains or loses a leadership, so
             // routing learns of a new leader within a round trip.
-            let leading = self.groups.values().filter(|g| g.is_leader()).map(|g| g.id).fold(0u64, |acc, id| acc.rotate_left(7) ^ id);
+            let leading = self.groups.values().filter(|g| g.is_leader()).map(|g| g.id).fold(0u64, |acc, id| acc.rotate_left(7) ^ (id + 1));
             if self.last_report.elapsed() >= cluster::REPORT_EVERY || leading != self.last_leading {
                 self.last_report = Instant::now();
                 self.last_leading = leading;
                 self.report();
+                self.seed_registry();
+                self.refresh_members_from_meta();
+                self.broadcast_members();
+                self.adopt_members();
             }
         }
         let _ = self.wal.flush();
@@ -326,7 +339,7 @@ impl Driver {
         if !from_leader || node_of(replica) != self.config.id || generation_of(replica) == 0 || self.tombstones.contains(&(group, replica)) {
             return false;
         }
-        if group == 0 || group > self.config.group_count() {
+        if group > self.config.group_count() {
             return false;
         }
         match Replica::new(replica_config(&self.raft_template, group, replica), raft::RestoreState::default()) {
@@ -388,10 +401,8 @@ impl Driver {
 
     fn send(&self, group: GroupId, messages: &[raft::Message]) {
         for message in messages {
-            if let Some(peer) = self.peers.get(&node_of(message.to)) {
-                // A full queue drops the message: Raft retries, and memory stays bounded.
-                let _ = peer.try_send(Frame::Raft { group, message: message.clone() });
-            }
+            // A full queue drops the message: Raft retries, and memory stays bounded.
+            self.peers.send(node_of(message.to), Frame::Raft { group, message: message.clone() });
         }
     }
 
@@ -423,9 +434,7 @@ impl Driver {
                 view.accept(report.clone());
             }
         }
-        for peer in self.peers.values() {
-            let _ = peer.try_send(Frame::Report(reports.clone()));
-        }
+        self.peers.broadcast(&Frame::Report(reports));
     }
 }
 
@@ -443,7 +452,7 @@ fn leader_report(group: &Group, me: NodeId) -> GroupReport {
 
 /// The voters a group was created with.
 pub(crate) fn plan_voters(plan: &[Vec<NodeId>], group: GroupId) -> Vec<NodeId> {
-    plan.get(group.saturating_sub(1) as usize).cloned().unwrap_or_default()
+    plan.get(group as usize).cloned().unwrap_or_default()
 }
 
 fn replica_config(template: &raft::Config, group: GroupId, replica: ReplicaId) -> raft::Config {

@@ -15,7 +15,9 @@ pub mod fanout;
 pub mod group;
 pub mod local;
 mod maintain;
+pub mod membership;
 pub mod peer;
+mod registry;
 pub mod slotmap;
 pub mod state;
 pub mod wire;
@@ -38,22 +40,30 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
     runtime.block_on(serve(config))
 }
 
-async fn serve(config: ServerConfig) -> Result<(), String> {
+async fn serve(mut config: ServerConfig) -> Result<(), String> {
     let log: Arc<dyn Fn(String) + Send + Sync> = {
         let id = config.id;
         Arc::new(move |line: String| eprintln!("ninesdb[{id}] {line}"))
     };
     std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    let known = {
+        let log = Arc::clone(&log);
+        let mut prepared = config.clone();
+        let known = tokio::task::spawn_blocking(move || membership::prepare(&mut prepared, &|line| log(line)).map(|known| (known, prepared))).await.map_err(|e| e.to_string())??;
+        config = known.1;
+        known.0
+    };
     let disk = storage::FsDisk::open(&config.data_dir).map_err(|e| format!("cannot open data dir {}: {e:?}", config.data_dir.display()))?;
     let (wal, recovered) = storage::Wal::open(disk, storage::WalOptions::default()).map_err(|e| format!("recovery failed: {e}"))?;
     let client_listener = TcpListener::bind(config.client_addr).await.map_err(|e| format!("cannot listen for clients on {}: {e}", config.client_addr))?;
     let peer_listener = TcpListener::bind(config.peer_addr).await.map_err(|e| format!("cannot listen for peers on {}: {e}", config.peer_addr))?;
     let forwards = Arc::new(peer::Forwards::default());
-    let peers = peer::spawn_dialers(config.id, &config.members, &forwards);
+    let peers = peer::Peers::new(config.id, &forwards);
+    peers.connect(&known.members);
     let (node, inputs) = std::sync::mpsc::sync_channel(NODE_QUEUE_MAX);
-    let view: cluster::SharedView = Arc::new(std::sync::Mutex::new(cluster::View { groups: config.group_count(), ..Default::default() }));
-    let plan = cluster::initial_plan(&config)?.replicas;
-    let driver = driver::Driver::open(config.clone(), raft_config(&config), wal, recovered, peers.clone(), Arc::clone(&view), {
+    let view: cluster::SharedView = Arc::new(std::sync::Mutex::new(cluster::View { groups: config.group_count(), members: known.members, ..Default::default() }));
+    let plan = cluster::initial_plan(&config)?;
+    let driver = driver::Driver::open(config.clone(), raft_config(&config), wal, recovered, Arc::clone(&peers), Arc::clone(&view), {
         let log = Arc::clone(&log);
         Box::new(move |line| log(line))
     })?;
@@ -61,7 +71,7 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
     let node_thread = std::thread::Builder::new().name("ninesdb-node".to_owned()).spawn(move || driver.run(inputs, tick)).map_err(|e| e.to_string())?;
     tokio::spawn(peer::accept(peer_listener, node.clone(), Arc::clone(&view), Arc::clone(&log)));
     log(format!("serving Redis clients on {}, peers on {} ({} groups, {} replicas each)", config.client_addr, config.peer_addr, config.group_count(), config.replication_factor()));
-    let shared = Arc::new(client::Shared { config, plan, node: node.clone(), peers, forwards, view, next_client_id: AtomicU64::new(0), clients: AtomicUsize::new(0), started: Instant::now() });
+    let shared = Arc::new(client::Shared { config, seed: known.seed, plan, node: node.clone(), peers, forwards, view, next_client_id: AtomicU64::new(0), clients: AtomicUsize::new(0), started: Instant::now() });
     tokio::select! {
         () = accept_clients(client_listener, Arc::clone(&shared)) => {}
         () = shutdown_signal() => log("shutting down: no new connections; flushing the log".to_owned()),

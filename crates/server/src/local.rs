@@ -198,8 +198,8 @@ async fn info(shared: &Shared) -> String {
     text.push_str(&format!("role:{}\r\n", if leading.is_empty() { "slave" } else { "master" }));
     let first = status.groups.first();
     if leading.is_empty() {
-        if let Some(member) = first.and_then(|g| g.leader).and_then(|l| shared.config.members.get(&l)) {
-            text.push_str(&format!("master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:up\r\n", member.client.ip(), member.client.port()));
+        if let Some(address) = first.and_then(|g| g.leader).and_then(|l| crate::cluster::lock(&shared.view).address(l)) {
+            text.push_str(&format!("master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:up\r\n", address.ip(), address.port()));
         } else {
             text.push_str("master_link_status:down\r\n");
         }

@@ -36,10 +36,67 @@ impl Driver {
             let view = cluster::lock(&self.view);
             (cluster::topology(&self.config, &view), view.load(), view.reports.clone())
         };
+        let current = self.current_placement(&reports);
         self.finish_repairs();
         self.start_repairs(&topology, &mut load);
-        self.balance_leaders(&topology);
+        let cluster_busy = reports.values().any(|(report, _)| !report.learners.is_empty());
+        self.start_moves(&topology, &current, cluster_busy);
+        self.balance_leaders(&topology, &current);
         self.remove_orphans(&reports);
+    }
+
+    /// Every group's voters' nodes, leader first: this node's own knowledge for the groups it
+    /// leads, the leaders' reports for the others.
+    fn current_placement(&self, reports: &BTreeMap<u64, (GroupReport, Instant)>) -> BTreeMap<u64, Vec<NodeId>> {
+        let mut current: BTreeMap<u64, Vec<NodeId>> = reports
+            .iter()
+            .map(|(&group, (report, _))| {
+                let mut nodes: Vec<NodeId> = report.voters.iter().map(|&r| node_of(r)).filter(|&n| n != report.leader).collect();
+                nodes.insert(0, report.leader);
+                (group, nodes)
+            })
+            .collect();
+        for group in self.groups.values().filter(|g| g.is_leader()) {
+            let me = self.config.id;
+            let others = group.replica.membership().voters.iter().map(|&r| node_of(r)).filter(|&n| n != me);
+            current.insert(group.id, std::iter::once(me).chain(others).collect());
+        }
+        current
+    }
+
+    /// Moves replicas to even out the nodes (a node joined) or off draining nodes, as the
+    /// placement policy plans them, for the groups this node leads: the same learner-then-
+    /// promote steps as repair, within the same budget.
+    fn start_moves(&mut self, topology: &placement::Topology, current: &BTreeMap<u64, Vec<NodeId>>, cluster_busy: bool) {
+        // One move at a time per node, and none while any group in the cluster has a replica
+        // catching up: every leader plans from its own view, and moves planned on stale
+        // counts overshoot and then move back.
+        if cluster_busy || self.groups.values().any(|g| g.repair.is_some()) {
+            return;
+        }
+        let budget = 1;
+        let mut notes = Vec::new();
+        for planned in placement::rebalance(topology, current, budget) {
+            let Some(group) = self.groups.get_mut(&planned.group) else { continue };
+            if !group.is_leader() || group.repair.is_some() || group.replica.membership_change_pending() {
+                continue;
+            }
+            // The leader's own replica may move too: once the change removing it commits, it
+            // hands leadership to the most caught-up voter (raft's removed-leader hand-off).
+            let membership = group.replica.membership().clone();
+            let Some(&leaving) = membership.voters.iter().find(|&&r| node_of(r) == planned.from) else { continue };
+            let new = replica_id(planned.to, fresh_generation(group.replica.last_index()));
+            match group.replica.propose_membership_change(membership.voters.iter().copied().collect(), vec![new]) {
+                Ok(_) => {
+                    notes.push(format!("group {}: moving replica {leaving} (node {}) to node {} to balance", group.id, planned.from, planned.to));
+                    group.repair = Some(Repair { new, leaving: Some(leaving), since: Instant::now() });
+                }
+                Err(error) => notes.push(format!("group {}: cannot move to node {}: {error}", group.id, planned.to)),
+            }
+        }
+        for note in notes {
+            (self.log)(note);
+        }
     }
 
     /// Promotes caught-up learners in place of the replicas they replace.
@@ -115,11 +172,7 @@ impl Driver {
                 notes.push(format!("group {}: replica {leaving} on node {} must be replaced, but no node qualifies", group.id, node_of(leaving)));
                 continue;
             };
-            let generation = match (group.replica.last_index() + 1) & 0xFFFF {
-                0 => 1,
-                g => g,
-            };
-            let new = replica_id(target, generation);
+            let new = replica_id(target, fresh_generation(group.replica.last_index()));
             let learners = vec![new];
             match group.replica.propose_membership_change(membership.voters.iter().copied().collect(), learners) {
                 Ok(_) => {
@@ -137,8 +190,10 @@ impl Driver {
     }
 
     /// Hands each led group to its preferred leader when that node is healthy and caught up;
-    /// a draining node hands all its groups away.
-    fn balance_leaders(&mut self, topology: &placement::Topology) {
+    /// a group whose preferred leader no longer holds it follows the policy's leader
+    /// balancing; a draining node hands all its groups away.
+    fn balance_leaders(&mut self, topology: &placement::Topology, current: &BTreeMap<u64, Vec<NodeId>>) {
+        let balanced: BTreeMap<u64, NodeId> = placement::balance_leaders(topology, current, None, current.len()).into_iter().map(|t| (t.group, t.to)).collect();
         let me = self.config.id;
         let draining = topology.node(me).is_some_and(|n| n.state == placement::NodeState::Draining);
         let healthy = |node: NodeId| topology.node(node).is_some_and(|n| n.state == placement::NodeState::Up);
@@ -152,11 +207,13 @@ impl Driver {
             let last = group.replica.last_index();
             let voters: Vec<ReplicaId> = group.replica.membership().voters.iter().copied().collect();
             let caught_up = |r: ReplicaId| group.replica.matched(r).is_some_and(|m| m >= last);
+            let preferred = self.plan.get(group.id as usize).and_then(|nodes| nodes.first()).copied().filter(|&p| voters.contains(&replica_id(p, 0)));
             let target = if draining {
                 voters.iter().copied().filter(|&r| node_of(r) != me && healthy(node_of(r))).max_by_key(|&r| group.replica.matched(r))
+            } else if let Some(preferred) = preferred {
+                Some(replica_id(preferred, 0)).filter(|&r| node_of(r) != me && healthy(preferred) && caught_up(r))
             } else {
-                let preferred = self.plan.get(group.id as usize - 1).and_then(|nodes| nodes.first()).copied();
-                preferred.filter(|&p| p != me && healthy(p)).map(|p| replica_id(p, 0)).filter(|&r| voters.contains(&r) && caught_up(r))
+                balanced.get(&group.id).and_then(|&to| voters.iter().copied().find(|&r| node_of(r) == to)).filter(|&r| node_of(r) != me && caught_up(r))
             };
             if let Some(target) = target {
                 if group.replica.transfer_leader(target).is_ok() {
@@ -187,5 +244,14 @@ impl Driver {
         for (group, why) in orphans {
             self.destroy(group, why);
         }
+    }
+}
+
+/// A generation for a new replica identity, from the group's log position (never 0, the
+/// creation generation).
+fn fresh_generation(last_index: u64) -> u64 {
+    match (last_index + 1) & 0xFFFF {
+        0 => 1,
+        g => g,
     }
 }

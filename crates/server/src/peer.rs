@@ -79,23 +79,61 @@ impl Forwards {
     }
 }
 
-/// Starts one dialer per other member; returns their queues.
-pub fn spawn_dialers(me: NodeId, members: &std::collections::BTreeMap<NodeId, crate::config::Member>, forwards: &Arc<Forwards>) -> std::collections::BTreeMap<NodeId, mpsc::Sender<Frame>> {
-    let mut queues = std::collections::BTreeMap::new();
-    for (&id, member) in members {
-        if id == me {
-            continue;
-        }
-        let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
-        tokio::spawn(dial(me, id, member.peer, receiver, Arc::clone(forwards)));
-        queues.insert(id, sender);
+/// The outgoing links: one queue and one dialer per other member. Members that join later
+/// get theirs when this node learns of them ([`Peers::connect`]).
+pub struct Peers {
+    me: NodeId,
+    queues: Mutex<std::collections::BTreeMap<NodeId, (std::net::SocketAddr, mpsc::Sender<Frame>)>>,
+    forwards: Arc<Forwards>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Peers {
+    /// Must be called inside the tokio runtime (dialers run on it).
+    pub fn new(me: NodeId, forwards: &Arc<Forwards>) -> Arc<Peers> {
+        Arc::new(Peers { me, queues: Mutex::new(std::collections::BTreeMap::new()), forwards: Arc::clone(forwards), runtime: tokio::runtime::Handle::current() })
     }
-    queues
+
+    /// Starts a dialer for every member not dialled yet (or whose peer address changed).
+    pub fn connect(&self, members: &std::collections::BTreeMap<NodeId, crate::config::Member>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        for (&id, member) in members {
+            if id == self.me || queues.get(&id).is_some_and(|(address, _)| *address == member.peer) {
+                continue;
+            }
+            let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
+            self.runtime.spawn(dial(self.me, id, member.peer, receiver, Arc::clone(&self.forwards)));
+            // Replacing a queue drops its sender: the old dialer sees the channel close and ends.
+            queues.insert(id, (member.peer, sender));
+        }
+    }
+
+    /// Queues a frame for `node`; false if there is no link or its queue is full (the frame
+    /// is dropped: Raft retransmits, and memory stays bounded).
+    pub fn send(&self, node: NodeId, frame: Frame) -> bool {
+        let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        queues.get(&node).is_some_and(|(_, queue)| queue.try_send(frame).is_ok())
+    }
+
+    /// Sends `frame` to every peer.
+    pub fn broadcast(&self, frame: &Frame) {
+        let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, queue) in queues.values() {
+            let _ = queue.try_send(frame.clone());
+        }
+    }
+
+    pub fn has(&self, node: NodeId) -> bool {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&node)
+    }
 }
 
 /// Keeps one connection to a peer up, writing queued frames in batches.
 async fn dial(me: NodeId, peer: NodeId, address: std::net::SocketAddr, mut queue: mpsc::Receiver<Frame>, forwards: Arc<Forwards>) {
     loop {
+        if queue.is_closed() {
+            return; // replaced by a dialer to the member's new address
+        }
         let Ok(stream) = TcpStream::connect(address).await else {
             forwards.set_up(peer, false);
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -218,6 +256,9 @@ fn handle_frame(frame: Frame, node: &SyncSender<Input>, replies: &mpsc::Sender<F
             for report in reports {
                 view.accept(report);
             }
+        }
+        Frame::Members { term, index, members } => {
+            crate::cluster::lock(view).update_members((term, index), crate::cluster::parse_members_text(&members));
         }
         Frame::Forward { id, resp3, args } => {
             let node = node.clone();

@@ -35,7 +35,7 @@ async fn shards_of(shared: &Shared) -> Vec<Shard> {
             let (leader, mut nodes) = match (local, reported) {
                 (Some(local), reported) if reported.is_none_or(|r| local.term >= r.term) => (local.leader, local.voters.iter().map(|&r| node_of(r)).collect::<Vec<_>>()),
                 (_, Some(report)) => (Some(report.leader), report.voters.iter().map(|&r| node_of(r)).collect()),
-                _ => (None, shared.plan.get(group as usize - 1).cloned().unwrap_or_default()),
+                _ => (None, shared.plan.get(group as usize).cloned().unwrap_or_default()),
             };
             if let Some(leader) = leader {
                 nodes.retain(|&n| n != leader);
@@ -47,7 +47,7 @@ async fn shards_of(shared: &Shared) -> Vec<Shard> {
 }
 
 fn address(shared: &Shared, node: NodeId) -> Option<SocketAddr> {
-    shared.config.members.get(&node).map(|m| m.client)
+    cluster::lock(&shared.view).address(node)
 }
 
 /// CLUSTER SLOTS: `[first, last, [ip, port, id]]` per shard: its leader.
@@ -103,7 +103,8 @@ pub async fn shards(shared: &Shared) -> Value {
 pub async fn nodes(shared: &Shared) -> String {
     let shards = shards_of(shared).await;
     let mut text = String::new();
-    for (&id, member) in &shared.config.members {
+    let members = cluster::lock(&shared.view).members.clone();
+    for (&id, member) in &members {
         let ranges: Vec<String> = shards
             .iter()
             .filter(|s| s.leader == Some(id))
@@ -126,7 +127,7 @@ pub async fn info(shared: &Shared) -> String {
         "cluster_enabled:1\r\ncluster_state:{state}\r\ncluster_slots_assigned:{}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\nninesdb_groups:{}\r\n",
         cluster::SLOTS,
         cluster::SLOTS - ok,
-        shared.config.members.len(),
+        cluster::lock(&shared.view).members.len(),
         leaders.len(),
         shards.len()
     )

@@ -74,6 +74,8 @@ pub struct Cluster {
     /// Flags every server gets besides its id, members and data directory.
     extra: Vec<String>,
     pub data: PathBuf,
+    /// The first client port (node `id` listens on `base + id - 1`, peers on `+ 100`).
+    base: u16,
 }
 
 impl Cluster {
@@ -81,7 +83,7 @@ impl Cluster {
     /// run in parallel, so each owns a 200-port block; the blocks in use:
     /// 17201 failover, 17401 sessions, 17601 shutdown, 17801 differential (redis on 17999),
     /// 18001 bad input, 18201 cluster protocol, 18401 cluster clients, 18601 rack loss,
-    /// 18801 repair.
+    /// 18801 repair, 19201 join (19001-19099 belong to the bench crate's tests).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)
@@ -101,7 +103,7 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join(",");
         let extra = extra.iter().map(|s| (*s).to_owned()).collect();
-        let mut cluster = Cluster { clients, processes: Vec::new(), members, extra, data };
+        let mut cluster = Cluster { clients, processes: Vec::new(), members, extra, data, base };
         for id in 1..=nodes {
             let child = cluster.spawn(id);
             cluster.processes.push(Some(child));
@@ -119,6 +121,24 @@ impl Cluster {
             .stderr(self.log_file(id))
             .spawn()
             .expect("the ninesdb binary starts")
+    }
+
+    /// Starts node `id` (the next one) joining the running cluster through node 1.
+    pub fn join(&mut self, id: u64, labels: &str) {
+        assert_eq!(id as usize, self.clients.len() + 1, "nodes join in order");
+        let (client, peer) = (self.base + id as u16 - 1, self.base + 100 + id as u16 - 1);
+        let child = Command::new(env!("CARGO_BIN_EXE_ninesdb"))
+            .args(["server", "--id", &id.to_string(), "--join", &self.clients[0].to_string()])
+            .args(["--peer-addr", &format!("127.0.0.1:{peer}"), "--client-addr", &format!("127.0.0.1:{client}"), "--labels", labels])
+            .args(&self.extra)
+            .arg("--data")
+            .arg(self.data.join(format!("node{id}")))
+            .stdout(Stdio::null())
+            .stderr(self.log_file(id))
+            .spawn()
+            .expect("the ninesdb binary starts");
+        self.clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
+        self.processes.push(Some(child));
     }
 
     /// Where node `id`'s messages go (kept when a test fails).

@@ -46,15 +46,33 @@ pub struct ServerArgs {
     /// Always answer `-MOVED` on followers instead of forwarding plain clients to the leader.
     #[arg(long)]
     always_redirect: bool,
-    /// Raft groups the 16384 slots are split over (0: one per member). Fixed at creation.
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Settings of the cluster as a whole (the same on every server).
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Raft groups the 16384 slots are split over (0: one per server, so every server leads
+    /// some). Fixed when the cluster is created.
     #[arg(long, default_value_t = 0)]
     groups: u64,
-    /// Replicas per group: 1, 3 or 5 (0: 3, or every member if fewer).
+    /// Replicas per group: 1, 3 or 5 (0: 3, or every server if fewer).
     #[arg(long, default_value_t = 0)]
     replication: usize,
-    /// A member unheard of for this long (ms) is down: its replicas are rebuilt elsewhere.
+    /// A server unheard of for this long (ms) is down: its replicas are rebuilt elsewhere.
     #[arg(long, default_value_t = 30_000)]
     down_after_ms: u64,
+}
+
+impl ClusterArgs {
+    /// As `ninesdb server` flags.
+    fn flags(&self) -> Vec<String> {
+        [("--groups", self.groups.to_string()), ("--replication", self.replication.to_string()), ("--down-after-ms", self.down_after_ms.to_string())]
+            .into_iter()
+            .flat_map(|(flag, value)| [flag.to_owned(), value])
+            .collect()
+    }
 }
 
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
@@ -75,8 +93,8 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
         (Some(members), _, _, _) => ServerConfig::parse_members(members)?,
         (None, Some(_), Some(peer), Some(client)) => {
             let labels = match &args.labels {
-                Some(text) => server::config::Labels::parse(id, text)?,
-                None => server::config::Labels::new(id, None, None, None, None),
+                Some(text) => server::config::parse_labels(id, text)?,
+                None => server::config::labels(id, None, None, None, None),
             };
             [(id, Member { peer, client, labels })].into_iter().collect()
         }
@@ -86,9 +104,9 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.join = args.join;
     config.tick_ms = args.tick_ms;
     config.always_redirect = args.always_redirect;
-    config.groups = args.groups;
-    config.replication = args.replication;
-    config.down_after_ms = args.down_after_ms;
+    config.groups = args.cluster.groups;
+    config.replication = args.cluster.replication;
+    config.down_after_ms = args.cluster.down_after_ms;
     config.validate()?;
     Ok(config)
 }
@@ -106,15 +124,8 @@ pub struct UpArgs {
     /// Datacenters the servers are spread over (round robin).
     #[arg(long, default_value_t = 1)]
     dcs: u64,
-    /// Raft groups (0: one per server, so every server leads some).
-    #[arg(long, default_value_t = 0)]
-    groups: u64,
-    /// Replicas per group: 1, 3 or 5 (0: 3, or every server if fewer).
-    #[arg(long, default_value_t = 0)]
-    replication: usize,
-    /// A server unheard of for this long (ms) is down and its replicas are rebuilt elsewhere.
-    #[arg(long, default_value_t = 30_000)]
-    down_after_ms: u64,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Where their data directories go (one per server).
     #[arg(long, default_value = "ninesdb-data")]
     data: PathBuf,
@@ -147,7 +158,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let members: Vec<(u64, Member)> = (1..=args.nodes)
         .map(|id| {
             let port = args.port + (id - 1) as u16;
-            let labels = server::config::Labels::parse(id, &up_labels(id - 1, &args)).expect("well-formed labels");
+            let labels = server::config::parse_labels(id, &up_labels(id - 1, &args)).expect("well-formed labels");
             (id, Member { peer: SocketAddr::from(([127, 0, 0, 1], port + 100)), client: SocketAddr::from(([127, 0, 0, 1], port)), labels })
         })
         .collect();
@@ -158,7 +169,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         let data = args.data.join(format!("node{id}"));
         let child = Command::new(&exe)
             .args(["server", "--id", &id.to_string(), "--members", &members_flag, "--tick-ms", &args.tick_ms.to_string()])
-            .args(["--groups", &args.groups.to_string(), "--replication", &args.replication.to_string(), "--down-after-ms", &args.down_after_ms.to_string()])
+            .args(args.cluster.flags())
             .arg("--data")
             .arg(&data)
             .spawn()?;

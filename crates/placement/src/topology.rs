@@ -37,6 +37,13 @@ impl Labels {
     }
 }
 
+/// `dc:pod:rack:host`, the form operators write them in.
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}:{}", self.dc, self.pod, self.rack, self.host)
+    }
+}
+
 /// What a node can be used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeState {

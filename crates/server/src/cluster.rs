@@ -217,19 +217,20 @@ pub fn topology(config: &ServerConfig, view: &View) -> placement::Topology {
         } else {
             placement::NodeState::Up
         };
-        placement::NodeInfo { id, labels: labels(&member.labels), state }
+        placement::NodeInfo { id, labels: member.labels.clone(), state }
     }))
 }
 
-pub fn labels(labels: &crate::config::Labels) -> placement::Labels {
-    placement::Labels { dc: labels.dc.clone(), pod: labels.pod.clone(), rack: labels.rack.clone(), host: labels.host.clone() }
+/// The seed members, all up: what the initial plan is computed on.
+fn seed_topology(config: &ServerConfig) -> placement::Topology {
+    placement::Topology::new(config.members.iter().map(|(&id, member)| placement::NodeInfo::up(id, member.labels.clone())))
 }
 
 /// Where each group's replicas go when the cluster is created: the same on every node, as
 /// it depends on the seed members only. `plan[g]` lists group g's nodes, preferred leader
 /// first; `plan[0]` is the meta group (5 replicas when there are 5 members, else as data).
 pub fn initial_plan(config: &ServerConfig) -> Result<Vec<Vec<NodeId>>, String> {
-    let topology = placement::Topology::new(config.members.iter().map(|(&id, member)| placement::NodeInfo { id, labels: labels(&member.labels), state: placement::NodeState::Up }));
+    let topology = seed_topology(config);
     let data = placement::initial(&topology, config.group_count(), config.replication_factor(), None).map_err(|e| e.to_string())?;
     let meta_replication = if config.members.len() >= 5 && config.replication_factor() >= 3 { 5 } else { config.replication_factor() };
     let meta = placement::initial(&topology, 1, meta_replication, None).map_err(|e| e.to_string())?;
@@ -238,7 +239,7 @@ pub fn initial_plan(config: &ServerConfig) -> Result<Vec<Vec<NodeId>>, String> {
 
 /// What the placement policy says the seed topology cannot guarantee.
 pub fn plan_shortfalls(config: &ServerConfig) -> Vec<String> {
-    let topology = placement::Topology::new(config.members.iter().map(|(&id, member)| placement::NodeInfo { id, labels: labels(&member.labels), state: placement::NodeState::Up }));
+    let topology = seed_topology(config);
     placement::initial(&topology, config.group_count(), config.replication_factor(), None).map(|plan| plan.shortfalls.into_iter().map(|s| s.reason).collect()).unwrap_or_default()
 }
 
@@ -260,7 +261,7 @@ pub fn member_record(member: &Member) -> String {
 pub fn parse_member_record(id: NodeId, text: &str) -> Option<Member> {
     let mut words = text.split(' ');
     let (peer, client, labels) = (words.next()?.parse().ok()?, words.next()?.parse().ok()?, words.next()?);
-    Some(Member { peer, client, labels: crate::config::Labels::parse(id, labels).ok()? })
+    Some(Member { peer, client, labels: crate::config::parse_labels(id, labels).ok()? })
 }
 
 /// The member list as lines `<id> <peer> <client> <labels>` (the MEMBERS file, JOIN's reply).

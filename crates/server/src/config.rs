@@ -82,7 +82,7 @@ fn members_from_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Resul
     let list: Vec<MemberEntry> = Vec::deserialize(deserializer)?;
     let mut members = BTreeMap::new();
     for entry in list {
-        let labels = Labels::new(entry.id, entry.dc, entry.pod, entry.rack, entry.host);
+        let labels = labels(entry.id, entry.dc, entry.pod, entry.rack, entry.host);
         if members.insert(entry.id, Member { peer: entry.peer, client: entry.client, labels }).is_some() {
             return Err(serde::de::Error::custom(format!("member id {} appears twice", entry.id)));
         }
@@ -100,40 +100,27 @@ pub struct Member {
     pub labels: Labels,
 }
 
-/// A member's failure domains. Unlabelled members are each their own rack and host in one
-/// datacenter and pod, so replicas still spread over distinct machines.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels {
-    pub dc: String,
-    pub pod: String,
-    pub rack: String,
-    pub host: String,
-}
+/// A member's failure domains (`dc:pod:rack:host`).
+pub use placement::Labels;
 
-impl Labels {
-    pub fn new(id: NodeId, dc: Option<String>, pod: Option<String>, rack: Option<String>, host: Option<String>) -> Labels {
-        Labels {
-            dc: dc.unwrap_or_else(|| "dc1".to_owned()),
-            pod: pod.unwrap_or_else(|| "pod1".to_owned()),
-            rack: rack.unwrap_or_else(|| format!("rack{id}")),
-            host: host.unwrap_or_else(|| format!("host{id}")),
-        }
-    }
-
-    /// `dc:pod:rack:host` (the form `--members` takes after `@`).
-    pub fn parse(id: NodeId, text: &str) -> Result<Labels, String> {
-        let parts: Vec<&str> = text.split(':').collect();
-        if parts.len() != 4 || parts.iter().any(|p| p.is_empty()) {
-            return Err(format!("member {id}: labels '{text}' are not dc:pod:rack:host"));
-        }
-        Ok(Labels::new(id, Some(parts[0].to_owned()), Some(parts[1].to_owned()), Some(parts[2].to_owned()), Some(parts[3].to_owned())))
+/// Labels with defaults for the parts not given: unlabelled members are each their own rack
+/// and host in one datacenter and pod, so replicas still spread over distinct machines.
+pub fn labels(id: NodeId, dc: Option<String>, pod: Option<String>, rack: Option<String>, host: Option<String>) -> Labels {
+    Labels {
+        dc: dc.unwrap_or_else(|| "dc1".to_owned()),
+        pod: pod.unwrap_or_else(|| "pod1".to_owned()),
+        rack: rack.unwrap_or_else(|| format!("rack{id}")),
+        host: host.unwrap_or_else(|| format!("host{id}")),
     }
 }
 
-impl std::fmt::Display for Labels {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}:{}", self.dc, self.pod, self.rack, self.host)
+/// Parses `dc:pod:rack:host` (the form `--members` takes after `@`, and `--labels`).
+pub fn parse_labels(id: NodeId, text: &str) -> Result<Labels, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() != 4 || parts.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
+        return Err(format!("member {id}: labels '{text}' are not dc:pod:rack:host"));
     }
+    Ok(Labels::new(parts[0], parts[1], parts[2], parts[3]))
 }
 
 fn default_tick_ms() -> u64 {
@@ -245,8 +232,8 @@ impl ServerConfig {
             let (id, addresses) = item.split_once('=').ok_or_else(|| format!("member '{item}' is not id=peer/client"))?;
             let id: NodeId = id.parse().map_err(|_| format!("member id '{id}' is not a number"))?;
             let (addresses, labels) = match addresses.split_once('@') {
-                Some((addresses, labels)) => (addresses, Labels::parse(id, labels)?),
-                None => (addresses, Labels::new(id, None, None, None, None)),
+                Some((addresses, text)) => (addresses, parse_labels(id, text)?),
+                None => (addresses, labels(id, None, None, None, None)),
             };
             let (peer, client) = addresses.split_once('/').ok_or_else(|| format!("member '{item}' is not id=peer/client"))?;
             let peer = peer.parse().map_err(|_| format!("member {id}: bad peer address '{peer}'"))?;

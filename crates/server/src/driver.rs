@@ -9,7 +9,6 @@
 //! nodes ([`crate::maintain`]), hand leadership to each group's preferred leader.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -177,7 +176,7 @@ impl Driver {
                     groups.insert(group, Group::new(group, replica, StateMachine::default(), 0));
                 }
                 wal.flush().map_err(|e| e.to_string())?;
-                write_durably(&marker, &fingerprint)?;
+                crate::membership::write_file(&marker, &fingerprint)?;
                 log(format!("created this node's {} replicas of a new cluster ({} groups and the meta group)", groups.len(), plan.len() - 1));
             }
         }
@@ -460,18 +459,6 @@ fn replica_config(template: &raft::Config, group: GroupId, replica: ReplicaId) -
     config.id = replica;
     config.random_seed = template.random_seed ^ replica.rotate_left(17) ^ group.rotate_left(41);
     config
-}
-
-fn write_durably(path: &PathBuf, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-    std::fs::rename(&temporary, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(())
 }
 
 /// The answer to a write that may or may not have been applied.

@@ -38,7 +38,7 @@ pub struct Known {
 pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known, String> {
     let dir = config.data_dir.clone();
     let created = dir.join(crate::driver::CLUSTER_FILE).exists();
-    let me = Member { peer: config.peer_addr, client: config.client_addr, labels: config.members.get(&config.id).map(|m| m.labels.clone()).unwrap_or_else(|| crate::config::Labels::new(config.id, None, None, None, None)) };
+    let me = Member { peer: config.peer_addr, client: config.client_addr, labels: config.members.get(&config.id).map(|m| m.labels.clone()).unwrap_or_else(|| crate::config::labels(config.id, None, None, None, None)) };
     let known = if created {
         let seed = read_members(&dir.join(SEED_FILE))?.unwrap_or_else(|| config.members.clone());
         let mut members = read_members(&dir.join(MEMBERS_FILE))?.unwrap_or_else(|| seed.clone());

@@ -112,8 +112,25 @@ impl Cluster {
     }
 
     fn spawn(&self, id: u64) -> Child {
+        self.start_server(id, &["--members", &self.members])
+    }
+
+    /// Starts node `id` (the next one) joining the running cluster through node 1.
+    pub fn join(&mut self, id: u64, labels: &str) {
+        assert_eq!(id as usize, self.clients.len() + 1, "nodes join in order");
+        let (client, peer) = (self.base + id as u16 - 1, self.base + 100 + id as u16 - 1);
+        let join = self.clients[0].to_string();
+        let (peer_addr, client_addr) = (format!("127.0.0.1:{peer}"), format!("127.0.0.1:{client}"));
+        let child = self.start_server(id, &["--join", &join, "--peer-addr", &peer_addr, "--client-addr", &client_addr, "--labels", labels]);
+        self.clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
+        self.processes.push(Some(child));
+    }
+
+    /// `ninesdb server --id <id> <how> <extra flags> --data <its directory>`.
+    fn start_server(&self, id: u64, how: &[&str]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_ninesdb"))
-            .args(["server", "--id", &id.to_string(), "--members", &self.members])
+            .args(["server", "--id", &id.to_string()])
+            .args(how)
             .args(&self.extra)
             .arg("--data")
             .arg(self.data.join(format!("node{id}")))
@@ -121,24 +138,6 @@ impl Cluster {
             .stderr(self.log_file(id))
             .spawn()
             .expect("the ninesdb binary starts")
-    }
-
-    /// Starts node `id` (the next one) joining the running cluster through node 1.
-    pub fn join(&mut self, id: u64, labels: &str) {
-        assert_eq!(id as usize, self.clients.len() + 1, "nodes join in order");
-        let (client, peer) = (self.base + id as u16 - 1, self.base + 100 + id as u16 - 1);
-        let child = Command::new(env!("CARGO_BIN_EXE_ninesdb"))
-            .args(["server", "--id", &id.to_string(), "--join", &self.clients[0].to_string()])
-            .args(["--peer-addr", &format!("127.0.0.1:{peer}"), "--client-addr", &format!("127.0.0.1:{client}"), "--labels", labels])
-            .args(&self.extra)
-            .arg("--data")
-            .arg(self.data.join(format!("node{id}")))
-            .stdout(Stdio::null())
-            .stderr(self.log_file(id))
-            .spawn()
-            .expect("the ninesdb binary starts");
-        self.clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
-        self.processes.push(Some(child));
     }
 
     /// Where node `id`'s messages go (kept when a test fails).

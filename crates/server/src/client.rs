@@ -309,8 +309,16 @@ pub async fn route(protocol: Protocol, cluster_aware: bool, shared: &Shared, tar
             }
         }
         if Instant::now() >= deadline {
+            // As Redis Cluster answers for a slot whose master is gone: after waiting out an
+            // ordinary election, the group is taken to lack a majority for now.
             let what = if read { "read" } else { "write" };
-            return encode(&Value::Error(format!("TRYAGAIN no leader is known for slot {} (election in progress); the {what} was not executed, retry", target.slot)), protocol);
+            return encode(
+                &Value::Error(format!(
+                    "CLUSTERDOWN The cluster is down: the group of slot {} has had no leader for {} ms (a majority of its replicas is unreachable, or an election is under way); the {what} was not executed, retry",
+                    target.slot, shared.config.leader_wait_ms
+                )),
+                protocol,
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

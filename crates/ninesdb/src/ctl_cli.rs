@@ -128,13 +128,15 @@ fn print_status(status: &Value) -> bool {
         println!("    {rack}");
         for node in members {
             let id = node["id"].as_u64().unwrap_or(0);
+            let state = if node["sick"].as_bool() == Some(true) { "slow" } else { node["state"].as_str().unwrap_or("?") };
             println!(
-                "      node {id:<3} {:<10} {:<21} {:<9} replicas {:<4} leads {}",
+                "      node {id:<3} {:<10} {:<21} {:<9} replicas {:<4} leads {:<4} fsync {:.1} ms",
                 node["host"].as_str().unwrap_or("?"),
                 node["client"].as_str().unwrap_or("?"),
-                node["state"].as_str().unwrap_or("?"),
+                state,
                 replicas.get(&id).unwrap_or(&0),
-                leads.get(&id).unwrap_or(&0)
+                leads.get(&id).unwrap_or(&0),
+                node["fsync_ms"].as_f64().unwrap_or(0.0)
             );
         }
     }

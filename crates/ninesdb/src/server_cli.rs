@@ -48,6 +48,10 @@ pub struct ServerArgs {
     always_redirect: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// Do not hand leaderships away when this node is far slower than its peers (gray-failure
+    /// handling is on by default).
+    #[arg(long)]
+    no_gray_failure: bool,
 }
 
 /// Settings of the cluster as a whole (the same on every server).
@@ -107,6 +111,7 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.groups = args.cluster.groups;
     config.replication = args.cluster.replication;
     config.down_after_ms = args.cluster.down_after_ms;
+    config.gray_failure = !args.no_gray_failure;
     config.validate()?;
     Ok(config)
 }

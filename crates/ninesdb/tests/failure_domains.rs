@@ -179,3 +179,54 @@ fn a_joining_node_receives_replicas_until_balanced() {
     eprintln!("node 4 joined: replicas per node {last:?} after {:?}", joined_at.elapsed());
     assert_all_readable(cluster.clients[3], &acknowledged);
 }
+
+/// Groups `node` leads, from its own status.
+fn groups_led_by(address: SocketAddr) -> Option<usize> {
+    let status = status(address)?;
+    Some(status["hosted"].as_array()?.iter().filter(|g| g["role"] == "leader" && g["group"] != 0).count())
+}
+
+/// Writes keys of every group through `address` for `duration` (so every node fsyncs).
+fn write_for(address: SocketAddr, duration: Duration, mut until: impl FnMut() -> bool) -> bool {
+    let mut client = Client::connect(address).expect("connects");
+    let started = Instant::now();
+    let mut i = 0u64;
+    while started.elapsed() < duration {
+        let key = format!("load:{i}");
+        let _ = client.call(&[b"SET", key.as_bytes(), b"x"]);
+        i += 1;
+        if i % 50 == 0 && until() {
+            return true;
+        }
+    }
+    false
+}
+
+// Goal: a leader whose disk turns slow (a gray failure: it still answers) hands its
+// leaderships to healthy replicas on its own, and with the handling switched off it does not.
+// Method: 3 nodes, 3 groups (one led by each); inject 150 ms fsyncs on node 1
+// (`NINESDB DEBUG SLOW-DISK`); write through node 2 until node 1 leads nothing (at most 20 s);
+// the same with `--no-gray-failure` for 10 s: node 1 keeps its leadership.
+#[test]
+fn a_leader_with_a_slow_disk_hands_its_leaderships_away() {
+    for (base, handling) in [(19601, true), (19651, false)] {
+        let extra: &[&str] = if handling { &["--groups", "3"] } else { &["--groups", "3", "--no-gray-failure"] };
+        let cluster = Cluster::start_with(3, base, if handling { "gray" } else { "nogray" }, extra, labels);
+        wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
+        let mut waited = Instant::now();
+        while groups_led_by(cluster.clients[0]) != Some(1) {
+            assert!(waited.elapsed() < Duration::from_secs(30), "node 1 never led a group");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut node1 = Client::connect(cluster.clients[0]).expect("connects");
+        assert_eq!(node1.call(&[b"NINESDB", b"DEBUG", b"SLOW-DISK", b"150"]).expect("replies"), Reply::Simple("OK".into()));
+        waited = Instant::now();
+        let handed_off = write_for(cluster.clients[1], Duration::from_secs(if handling { 20 } else { 10 }), || groups_led_by(cluster.clients[0]) == Some(0));
+        if handling {
+            assert!(handed_off, "node 1 still leads after 20 s of slow fsyncs");
+            eprintln!("slow disk on node 1: its leaderships moved away within {:?}", waited.elapsed());
+        } else {
+            assert!(!handed_off, "with --no-gray-failure node 1 must keep leading");
+        }
+    }
+}

@@ -32,6 +32,14 @@ pub async fn ninesdb(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, 
             encode(Value::Simple("OK".to_owned()))
         }
         "join" if args.len() == 6 => join(protocol, &args, shared).await,
+        "debug" if args.len() == 4 && args[2].eq_ignore_ascii_case(b"slow-disk") => match std::str::from_utf8(&args[3]).ok().and_then(|ms| ms.parse::<u64>().ok()) {
+            // A drill: make this node's fsyncs slow, to watch gray-failure handling act.
+            Some(ms) if ms <= 10_000 => {
+                crate::health::INJECTED_FSYNC_DELAY_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+                encode(Value::Simple("OK".to_owned()))
+            }
+            _ => encode(Value::Error("ERR usage: NINESDB DEBUG SLOW-DISK <milliseconds 0-10000> (0 turns it off)".to_owned())),
+        },
         "join" => encode(Value::Error("ERR usage: NINESDB JOIN <id> <peer host:port> <client host:port> <dc:pod:rack:host>".to_owned())),
         _ => match session_input(&args, shared.config.group_count()) {
             Ok((target, make)) => route(protocol, cluster_aware, shared, target, args, move |reply| make(reply), false).await,
@@ -94,10 +102,12 @@ async fn status_json(shared: &Shared) -> serde_json::Value {
                 placement::NodeState::Draining => "draining",
             });
             let heard = if id == config.id { Some(0) } else { view.last_heard.get(&id).map(|t| t.elapsed().as_millis() as u64) };
+            let health = view.health.get(&id).map(|(h, _)| *h).unwrap_or_default();
             json!({
                 "id": id, "client": member.client.to_string(), "dc": member.labels.dc, "pod": member.labels.pod,
                 "rack": member.labels.rack, "host": member.labels.host, "state": state, "heard_ms_ago": heard,
                 "down": id != config.id && view.is_down(id, down_after),
+                "fsync_ms": health.fsync_us as f64 / 1000.0, "tick_lag_ms": health.lag_us as f64 / 1000.0, "sick": view.is_sick(id),
             })
         })
         .collect();

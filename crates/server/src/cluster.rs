@@ -137,13 +137,15 @@ pub struct View {
     pub members: BTreeMap<NodeId, Member>,
     /// (term, applied index) of the meta group state `members` comes from.
     pub members_version: (u64, u64),
+    /// What each node last said of its own speed, and when.
+    pub health: BTreeMap<NodeId, (crate::health::Health, Instant)>,
 }
 
 pub type SharedView = Arc<Mutex<View>>;
 
 impl Default for View {
     fn default() -> View {
-        View { reports: BTreeMap::new(), last_heard: BTreeMap::new(), draining: BTreeSet::new(), started: Instant::now(), groups: 1, members: BTreeMap::new(), members_version: (0, 0) }
+        View { reports: BTreeMap::new(), last_heard: BTreeMap::new(), draining: BTreeSet::new(), started: Instant::now(), groups: 1, members: BTreeMap::new(), members_version: (0, 0), health: BTreeMap::new() }
     }
 }
 
@@ -169,6 +171,16 @@ impl View {
             changed |= self.members.insert(id, member.clone()).as_ref() != Some(&member);
         }
         changed
+    }
+
+    /// Whether `node` said it is sick (gray failure) recently.
+    pub fn is_sick(&self, node: NodeId) -> bool {
+        self.health.get(&node).is_some_and(|(health, at)| health.sick && at.elapsed() < crate::health::FRESH_FOR)
+    }
+
+    /// Fresh health reports of nodes other than `me`.
+    pub fn peer_health(&self, me: NodeId) -> Vec<crate::health::Health> {
+        self.health.iter().filter(|(&id, (_, at))| id != me && at.elapsed() < crate::health::FRESH_FOR).map(|(_, (h, _))| *h).collect()
     }
 
     pub fn address(&self, node: NodeId) -> Option<std::net::SocketAddr> {

@@ -64,6 +64,9 @@ pub struct ServerConfig {
     /// one. `members` then needs to list only this node.
     #[serde(default)]
     pub join: Option<SocketAddr>,
+    /// Hand leaderships away while this node is far slower than its peers (gray failures).
+    #[serde(default = "default_gray_failure")]
+    pub gray_failure: bool,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +144,9 @@ fn default_snapshot_entries() -> u64 {
 fn default_max_clients() -> usize {
     10_000
 }
+fn default_gray_failure() -> bool {
+    true
+}
 fn default_down_after_ms() -> u64 {
     30_000
 }
@@ -170,6 +176,7 @@ impl ServerConfig {
             down_after_ms: default_down_after_ms(),
             max_stale_ms: default_max_stale_ms(),
             join: None,
+            gray_failure: true,
         };
         config.validate()?;
         Ok(config)

@@ -109,6 +109,10 @@ pub struct Driver {
     /// The member list version last persisted and dialled.
     pub(crate) members_adopted: (u64, u64),
     pub(crate) log: Box<dyn Fn(String) + Send>,
+    /// This node's speed, and whether it judged itself sick.
+    pub(crate) health: crate::health::Monitor,
+    /// Peers that say they are sick: not given leaderships.
+    pub(crate) sick_peers: Vec<NodeId>,
 }
 
 impl Driver {
@@ -196,6 +200,8 @@ impl Driver {
             registry_read_at: (0, 0),
             members_adopted: (0, 0),
             log,
+            health: crate::health::Monitor::default(),
+            sick_peers: Vec::new(),
         })
     }
 
@@ -212,6 +218,7 @@ impl Driver {
             let mut batch: Vec<Input> = first.into_iter().collect();
             batch.extend(inputs.try_iter().take(ROUND_INPUTS_MAX));
             if Instant::now() >= next_tick {
+                self.health.record_tick_lag(Instant::now().duration_since(next_tick));
                 batch.push(Input::Tick);
                 next_tick += tick;
                 if next_tick < Instant::now() {
@@ -379,7 +386,14 @@ impl Driver {
             for (group, ready) in &readies {
                 self.persist(*group, ready)?;
             }
-            self.wal.flush().map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            let flushed = self.wal.flush().map_err(|e| e.to_string())?;
+            if flushed.syncs > 0 {
+                if let Some(delay) = crate::health::injected_fsync_delay() {
+                    std::thread::sleep(delay);
+                }
+                self.health.record_fsync(started.elapsed());
+            }
             for (group, ready) in readies {
                 self.send(group, &ready.messages_after_persist);
                 let every = self.config.snapshot_entries;
@@ -434,6 +448,9 @@ impl Driver {
             }
         }
         self.peers.broadcast(&Frame::Report(reports));
+        let mine = self.health.mine();
+        cluster::lock(&self.view).health.insert(self.config.id, (mine, Instant::now()));
+        self.peers.broadcast(&Frame::Health { from: self.config.id, fsync_us: mine.fsync_us, lag_us: mine.lag_us, sick: mine.sick });
     }
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod driver;
 pub mod fanout;
 pub mod group;
+pub mod health;
 pub mod local;
 mod maintain;
 pub mod membership;

@@ -32,10 +32,20 @@ const TRANSFER_EVERY: Duration = Duration::from_secs(30);
 
 impl Driver {
     pub(crate) fn maintain(&mut self) {
-        let (topology, mut load, reports) = {
+        let (topology, mut load, reports, peer_health, sick_peers) = {
             let view = cluster::lock(&self.view);
-            (cluster::topology(&self.config, &view), view.load(), view.reports.clone())
+            let sick: Vec<NodeId> = view.health.keys().copied().filter(|&n| n != self.config.id && view.is_sick(n)).collect();
+            (cluster::topology(&self.config, &view), view.load(), view.reports.clone(), view.peer_health(self.config.id), sick)
         };
+        if self.config.gray_failure {
+            let (sick, changed) = self.health.assess(&peer_health, Instant::now());
+            if changed {
+                let mine = self.health.mine();
+                let verdict = if sick { "far slower than its peers: handing its leaderships away" } else { "healthy again: may lead" };
+                (self.log)(format!("gray failure: this node is {verdict} (fsync {} us, tick lag {} us)", mine.fsync_us, mine.lag_us));
+            }
+        }
+        self.sick_peers = sick_peers;
         let current = self.current_placement(&reports);
         self.finish_repairs();
         self.start_repairs(&topology, &mut load);
@@ -195,8 +205,10 @@ impl Driver {
     fn balance_leaders(&mut self, topology: &placement::Topology, current: &BTreeMap<u64, Vec<NodeId>>) {
         let balanced: BTreeMap<u64, NodeId> = placement::balance_leaders(topology, current, None, current.len()).into_iter().map(|t| (t.group, t.to)).collect();
         let me = self.config.id;
-        let draining = topology.node(me).is_some_and(|n| n.state == placement::NodeState::Draining);
-        let healthy = |node: NodeId| topology.node(node).is_some_and(|n| n.state == placement::NodeState::Up);
+        // A draining node, or one sick with a gray failure, hands every leadership away.
+        let draining = topology.node(me).is_some_and(|n| n.state == placement::NodeState::Draining) || self.health.is_sick();
+        let sick_peers = self.sick_peers.clone();
+        let healthy = |node: NodeId| topology.node(node).is_some_and(|n| n.state == placement::NodeState::Up) && !sick_peers.contains(&node);
         for group in self.groups.values_mut() {
             if !group.is_leader() || group.repair.is_some() || group.replica.membership_change_pending() {
                 continue;
@@ -213,7 +225,7 @@ impl Driver {
             } else if let Some(preferred) = preferred {
                 Some(replica_id(preferred, 0)).filter(|&r| node_of(r) != me && healthy(preferred) && caught_up(r))
             } else {
-                balanced.get(&group.id).and_then(|&to| voters.iter().copied().find(|&r| node_of(r) == to)).filter(|&r| node_of(r) != me && caught_up(r))
+                balanced.get(&group.id).and_then(|&to| voters.iter().copied().find(|&r| node_of(r) == to)).filter(|&r| node_of(r) != me && healthy(node_of(r)) && caught_up(r))
             };
             if let Some(target) = target {
                 if group.replica.transfer_leader(target).is_ok() {

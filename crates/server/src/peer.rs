@@ -257,6 +257,9 @@ fn handle_frame(frame: Frame, node: &SyncSender<Input>, replies: &mpsc::Sender<F
                 view.accept(report);
             }
         }
+        Frame::Health { from, fsync_us, lag_us, sick } => {
+            crate::cluster::lock(view).health.insert(from, (crate::health::Health { fsync_us, lag_us, sick }, std::time::Instant::now()));
+        }
         Frame::Members { term, index, members } => {
             crate::cluster::lock(view).update_members((term, index), crate::cluster::parse_members_text(&members));
         }

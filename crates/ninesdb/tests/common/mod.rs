@@ -83,7 +83,7 @@ impl Cluster {
     /// run in parallel, so each owns a 200-port block; the blocks in use:
     /// 17201 failover, 17401 sessions, 17601 shutdown, 17801 differential (redis on 17999),
     /// 18001 bad input, 18201 cluster protocol, 18401 cluster clients, 18601 rack loss,
-    /// 18801 repair, 19201 join, 19401 read-only (19001-19099 belong to the bench crate's tests).
+    /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure (19001-19099 belong to the bench crate's tests).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)

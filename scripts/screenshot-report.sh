@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Renders the sample lab report (crates/report/examples/sample.rs), opens it in headless
+# Chromium, takes a screenshot and checks the page has its charts: not blank, chart line
+# colours drawn across the plot width, fault bands shaded, node squares drawn.
+#
+# Usage: scripts/screenshot-report.sh [OUT_DIR]   (default /tmp/report-screenshot)
+# Leaves OUT_DIR/sample.html and OUT_DIR/sample.png; exits non-zero with a message otherwise.
+# Installs Debian's chromium and python3-pil when missing (as root, or through sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT_DIR="${1:-/tmp/report-screenshot}"
+mkdir -p "$OUT_DIR"
+OUT_DIR="$(cd "$OUT_DIR" && pwd)"
+HTML="$OUT_DIR/sample.html"
+PNG="$OUT_DIR/sample.png"
+WIDTH=1280
+HEIGHT=2000
+CHROMIUM_TIMEOUT_SECONDS=120
+# The system interpreter: Debian's python3-pil installs there, not into other Pythons on PATH.
+PYTHON=/usr/bin/python3
+
+fail() {
+    echo "screenshot-report: FAIL: $*" >&2
+    exit 1
+}
+
+install_packages() {
+    echo "screenshot-report: installing $* (Debian packages)"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq || fail "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null || fail "apt-get install $* failed"
+}
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if ! [ -x "$PYTHON" ] || ! "$PYTHON" -c "import PIL" >/dev/null 2>&1; then missing+=(python3 python3-pil); fi
+if [ "${#missing[@]}" -gt 0 ]; then install_packages "${missing[@]}"; fi
+command -v chromium >/dev/null 2>&1 || fail "chromium is not on PATH after installing it"
+
+echo "screenshot-report: rendering the sample report"
+cargo run --quiet -p report --example sample -- "$HTML" || fail "the sample example failed"
+[ -s "$HTML" ] || fail "the sample example wrote no HTML at $HTML"
+
+echo "screenshot-report: taking a ${WIDTH}x${HEIGHT} screenshot with $(chromium --version 2>/dev/null || echo chromium)"
+rm -f "$PNG"
+# timeout runs chromium in its own process group and signals that group on expiry, so the
+# browser's helper processes (and nothing else) are stopped with it.
+status=0
+timeout --kill-after=10s "${CHROMIUM_TIMEOUT_SECONDS}s" chromium \
+    --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
+    --no-first-run --no-default-browser-check --user-data-dir="$OUT_DIR/chromium-profile" \
+    --screenshot="$PNG" --window-size="$WIDTH,$HEIGHT" "file://$HTML" \
+    >"$OUT_DIR/chromium.log" 2>&1 || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    fail "chromium did not finish within ${CHROMIUM_TIMEOUT_SECONDS}s (log: $OUT_DIR/chromium.log)"
+fi
+if [ "$status" -ne 0 ] || ! [ -s "$PNG" ]; then
+    tail -n 20 "$OUT_DIR/chromium.log" >&2 || true
+    fail "chromium exited with status $status and left no screenshot at $PNG"
+fi
+
+"$PYTHON" - "$PNG" "$WIDTH" "$HEIGHT" <<'PY'
+"""Checks the screenshot shows a report with charts, not a blank or broken page."""
+import sys
+from PIL import Image
+
+path, width, height = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+image = Image.open(path).convert("RGB")
+problems = []
+if image.size != (width, height):
+    problems.append(f"screenshot is {image.size[0]}x{image.size[1]}, expected {width}x{height}")
+
+pixels = image.load()
+w, h = image.size
+# The page background (#f4f6f8) and white cards are "empty"; anything else is content.
+EMPTY = [(255, 255, 255), (244, 246, 248)]
+# Okabe-Ito colours the sample draws: two chart lines, the third line and the node squares,
+# and the fault band (vermillion at 11% over white).
+TARGETS = {
+    "blue line (#0072B2)": (0, 114, 178),
+    "orange line (#E69F00)": (230, 159, 0),
+    "green line/nodes (#009E73)": (0, 158, 115),
+    "fault band": (250, 237, 227),
+}
+TOLERANCE = {"fault band": 6}
+
+def near(colour, target, tolerance):
+    return all(abs(c - t) <= tolerance for c, t in zip(colour, target))
+
+content = 0
+counts = {name: 0 for name in TARGETS}
+columns = {name: set() for name in TARGETS}
+for y in range(h):
+    for x in range(w):
+        colour = pixels[x, y]
+        if not any(near(colour, empty, 10) for empty in EMPTY):
+            content += 1
+        for name, target in TARGETS.items():
+            if near(colour, target, TOLERANCE.get(name, 40)):
+                counts[name] += 1
+                columns[name].add(x)
+
+share = content / (w * h)
+print(f"screenshot-report: {path}: {w}x{h}, content pixels {share:.1%}")
+for name in TARGETS:
+    print(f"screenshot-report:   {name}: {counts[name]} pixels in {len(columns[name])} columns")
+
+if share < 0.05:
+    problems.append(f"page looks blank: only {share:.1%} of pixels are content (need 5%)")
+# A line drawn across a chart colours most pixel columns of the plot (about 1000 wide at
+# this size); a legend swatch alone colours about 20.
+for name in ["blue line (#0072B2)", "orange line (#E69F00)", "green line/nodes (#009E73)"]:
+    if counts[name] < 2000 or len(columns[name]) < 600:
+        problems.append(f"{name}: {counts[name]} pixels in {len(columns[name])} columns; "
+                        "expected a line across the chart (>= 2000 pixels, >= 600 columns)")
+if counts["fault band"] < 20000:
+    problems.append(f"fault band: {counts['fault band']} pixels; expected shaded bands (>= 20000)")
+
+if problems:
+    for problem in problems:
+        print(f"screenshot-report: FAIL: {problem}", file=sys.stderr)
+    sys.exit(1)
+print("screenshot-report: OK: the report shows its charts, fault bands and topology")
+PY

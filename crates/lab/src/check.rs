@@ -5,19 +5,27 @@ use std::collections::BTreeMap;
 
 use lincheck::kv::{KvInput, KvModel, KvOutput};
 use lincheck::{Budget, Operation, Verdict};
-use raft::{LogIndex, NodeId, Replica, Term};
+use raft::{LogIndex, Membership, NodeId, Replica, Term};
 
 use crate::node::{fnv, SimNode};
 
-/// Keeps what the checkers must remember across the run.
-#[derive(Debug)]
-pub struct Observer {
+/// What the checkers remember of one group across the run.
+#[derive(Debug, Default)]
+struct GroupObserver {
     /// Who led each term (election safety: at most one).
     leaders: BTreeMap<Term, NodeId>,
     /// What was applied at each index, by anyone (state-machine safety: the same everywhere).
     applied: BTreeMap<LogIndex, (Term, u64)>,
-    /// Per node, the last term it was seen leading (to check leader completeness once per term).
+    /// Per node slot, the last term it was seen leading (to check leader completeness once
+    /// per term).
     checked_leadership: Vec<Term>,
+}
+
+/// Keeps what the checkers must remember across the run. Raft's properties hold per group:
+/// each group has its own terms, log and state machine.
+#[derive(Debug)]
+pub struct Observer {
+    groups: Vec<GroupObserver>,
     pub violations: Vec<String>,
     /// Keys whose linearizability the search could not decide within its budget.
     pub undecided: Vec<String>,
@@ -27,8 +35,9 @@ pub struct Observer {
 const VIOLATIONS_MAX: usize = 20;
 
 impl Observer {
-    pub fn new(nodes: usize) -> Observer {
-        Observer { leaders: BTreeMap::new(), applied: BTreeMap::new(), checked_leadership: vec![0; nodes], violations: Vec::new(), undecided: Vec::new() }
+    pub fn new(nodes: usize, groups: usize) -> Observer {
+        let group = || GroupObserver { checked_leadership: vec![0; nodes], ..GroupObserver::default() };
+        Observer { groups: (0..groups).map(|_| group()).collect(), violations: Vec::new(), undecided: Vec::new() }
     }
 
     pub fn violation(&mut self, text: String) {
@@ -37,84 +46,99 @@ impl Observer {
         }
     }
 
+    /// Terms with a leader, summed over the groups.
     pub fn leaders_elected(&self) -> usize {
-        self.leaders.len()
+        self.groups.iter().map(|g| g.leaders.len()).sum()
     }
 
-    /// A node leads: check election safety and, once per term, leader completeness. Returns
-    /// whether this is the first time it is seen leading this term.
-    pub fn on_leader(&mut self, replica: &Replica) -> bool {
+    /// A replica of `group` leads: check election safety and, once per term, leader
+    /// completeness. Returns whether this is the first time it is seen leading this term.
+    pub fn on_leader(&mut self, group: usize, replica: &Replica) -> bool {
         let (id, term) = (replica.id(), replica.term());
-        let slot = &mut self.checked_leadership[crate::node::slot_of(id)];
+        let observed = &mut self.groups[group];
+        let slot = &mut observed.checked_leadership[crate::node::slot_of(id)];
         if *slot == term {
             return false;
         }
         *slot = term;
-        if let Some(&other) = self.leaders.get(&term) {
-            if other != id {
-                self.violation(format!("election safety: n{other} and n{id} both lead term {term}"));
-            }
-        }
-        self.leaders.insert(term, id);
+        let other = observed.leaders.insert(term, id).filter(|&other| other != id);
         // Leader completeness (§5.4): the new leader holds every entry anyone applied.
         let first = replica.first_index();
-        let missing = self.applied.range(first..).find(|(&index, &(entry_term, _))| replica.entry_term(index) != Some(entry_term));
-        if let Some((&index, &(entry_term, _))) = missing {
+        let missing = observed.applied.range(first..).find(|(&index, &(entry_term, _))| replica.entry_term(index) != Some(entry_term)).map(|(&i, &(t, _))| (i, t));
+        if let Some(other) = other {
+            self.violation(format!("election safety: group {group}: n{other} and n{id} both lead term {term}"));
+        }
+        if let Some((index, entry_term)) = missing {
             self.violation(format!(
-                "leader completeness: n{id} leads term {term} without committed entry {index} (term {entry_term}); it has term {:?}",
+                "leader completeness: group {group}: n{id} leads term {term} without committed entry {index} (term {entry_term}); it has term {:?}",
                 replica.entry_term(index)
             ));
         }
         true
     }
 
-    /// A node applied an entry: everyone must apply the same one at that index.
-    pub fn on_apply(&mut self, node: NodeId, index: LogIndex, term: Term, digest: u64) {
-        match self.applied.get(&index) {
+    /// A replica of `group` applied an entry: every replica must apply the same one there.
+    pub fn on_apply(&mut self, group: usize, node: NodeId, index: LogIndex, term: Term, digest: u64) {
+        let applied = &mut self.groups[group].applied;
+        match applied.get(&index) {
             Some(&(seen_term, seen_digest)) if (seen_term, seen_digest) != (term, digest) => {
                 self.violation(format!(
-                    "state machine safety: n{node} applied (term {term}, digest {digest:x}) at index {index}, another node applied (term {seen_term}, digest {seen_digest:x})"
+                    "state machine safety: group {group}: n{node} applied (term {term}, digest {digest:x}) at index {index}, another node applied (term {seen_term}, digest {seen_digest:x})"
                 ));
             }
             Some(_) => {}
             None => {
-                self.applied.insert(index, (term, digest));
+                applied.insert(index, (term, digest));
             }
         }
     }
 
-    /// After healing, every member of the group must have applied the same state.
-    pub fn check_convergence(&mut self, nodes: &[SimNode]) {
-        let Some(membership) = nodes.iter().filter_map(|n| n.replica.as_ref()).max_by_key(|r| (r.term(), r.commit_index())).map(|r| r.membership().clone()) else {
-            self.violation("convergence: no node is up".to_owned());
+    /// After healing, every live member of each group must have applied the same state.
+    pub fn check_convergence(&mut self, nodes: &[SimNode], groups: usize) {
+        for group in 0..groups {
+            self.check_group_convergence(nodes, group);
+        }
+    }
+
+    fn check_group_convergence(&mut self, nodes: &[SimNode], group: usize) {
+        let Some(membership) = newest_membership(nodes, group) else {
+            self.violation(format!("convergence: group {group} has no replica up"));
             return;
         };
-        let members: Vec<&SimNode> = nodes.iter().filter(|n| membership.replicas().contains(&n.id)).collect();
-        let states: Vec<(NodeId, LogIndex, u64)> = members.iter().map(|n| (n.id, n.applied, n.store.digest())).collect();
+        let members = membership.replicas();
+        let states: Vec<(NodeId, LogIndex, u64)> = nodes
+            .iter()
+            .filter(|n| !n.lost)
+            .filter_map(|n| n.groups.get(&group))
+            .filter(|hosted| members.contains(&hosted.id))
+            .map(|hosted| (hosted.id, hosted.applied, hosted.store.digest()))
+            .collect();
         let max_applied = states.iter().map(|s| s.1).max().unwrap_or(0);
         for &(id, applied, digest) in &states {
             if applied < max_applied {
-                self.violation(format!("convergence: n{id} applied only {applied} of {max_applied} after healing"));
+                self.violation(format!("convergence: group {group}: n{id} applied only {applied} of {max_applied} after healing"));
             } else if digest != states.iter().find(|s| s.1 == max_applied).map_or(digest, |s| s.2) {
-                self.violation(format!("convergence: n{id} has a different state at applied index {applied}"));
+                self.violation(format!("convergence: group {group}: n{id} has a different state at applied index {applied}"));
             }
         }
     }
 
-    /// Log matching: two logs with an entry of the same index and term hold the same entry.
-    pub fn check_log_matching(&mut self, nodes: &[SimNode]) {
-        let mut seen: BTreeMap<(LogIndex, Term), (NodeId, u64)> = BTreeMap::new();
-        for node in nodes {
-            let Some(replica) = node.replica.as_ref() else { continue };
-            for entry in (replica.first_index()..=replica.last_index()).filter_map(|i| replica.entry(i)) {
-                let digest = fnv(format!("{:?}", entry.payload).as_bytes());
-                match seen.get(&(entry.index, entry.term)) {
-                    Some(&(other, other_digest)) if other_digest != digest => {
-                        self.violation(format!("log matching: n{} and n{other} differ at index {} term {}", node.id, entry.index, entry.term));
-                    }
-                    Some(_) => {}
-                    None => {
-                        seen.insert((entry.index, entry.term), (node.id, digest));
+    /// Log matching: two logs of a group with an entry of the same index and term hold the
+    /// same entry.
+    pub fn check_log_matching(&mut self, nodes: &[SimNode], groups: usize) {
+        for group in 0..groups {
+            let mut seen: BTreeMap<(LogIndex, Term), (NodeId, u64)> = BTreeMap::new();
+            for replica in nodes.iter().filter_map(|node| node.replica(group)) {
+                for entry in (replica.first_index()..=replica.last_index()).filter_map(|i| replica.entry(i)) {
+                    let digest = fnv(format!("{:?}", entry.payload).as_bytes());
+                    match seen.get(&(entry.index, entry.term)) {
+                        Some(&(other, other_digest)) if other_digest != digest => {
+                            self.violation(format!("log matching: group {group}: n{} and n{other} differ at index {} term {}", replica.id(), entry.index, entry.term));
+                        }
+                        Some(_) => {}
+                        None => {
+                            seen.insert((entry.index, entry.term), (replica.id(), digest));
+                        }
                     }
                 }
             }
@@ -122,11 +146,16 @@ impl Observer {
     }
 }
 
-/// Whether every member of the newest membership is up and applied the same state.
-pub fn converged(nodes: &[SimNode]) -> bool {
-    let mut observer = Observer::new(nodes.len());
-    observer.check_convergence(nodes);
-    observer.violations.is_empty() && nodes.iter().all(SimNode::is_up)
+/// The membership of the replica of `group` furthest ahead (highest term, then commit).
+pub fn newest_membership(nodes: &[SimNode], group: usize) -> Option<Membership> {
+    nodes.iter().filter_map(|n| n.replica(group)).max_by_key(|r| (r.term(), r.commit_index())).map(|r| r.membership().clone())
+}
+
+/// Whether every node not lost is up and every group's live members applied the same state.
+pub fn converged(nodes: &[SimNode], groups: usize) -> bool {
+    let mut observer = Observer::new(nodes.len(), groups);
+    observer.check_convergence(nodes, groups);
+    observer.violations.is_empty() && nodes.iter().all(|n| n.lost || n.is_up())
 }
 
 /// Per-key linearizability of the history (reads that timed out are left out).

@@ -13,14 +13,15 @@ use crate::sim::{Event, Phase, Sim};
 /// One client's state.
 #[derive(Debug)]
 pub struct SimClient {
-    /// The node it sends to (its guess of the leader).
-    target: usize,
+    /// Per group, the node it sends to (its guess of the group's leader).
+    targets: Vec<usize>,
     current: Option<CurrentOp>,
     next_request: u64,
     /// The last value this client saw per key (to make compare-and-set succeed sometimes).
     last_seen: BTreeMap<u64, Option<u64>>,
-    /// For the final reader: the next key to read.
-    next_final_key: u64,
+    /// For a final reader: how many of its keys it has read (reader `i` of `R` reads keys
+    /// `i`, `i + R`, ...); `None` once it has read them all.
+    next_final_key: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -32,14 +33,42 @@ struct CurrentOp {
 }
 
 impl SimClient {
-    pub fn new(target: usize) -> SimClient {
-        SimClient { target, current: None, next_request: 1, last_seen: BTreeMap::new(), next_final_key: 0 }
+    pub fn new(targets: Vec<usize>) -> SimClient {
+        SimClient { targets, current: None, next_request: 1, last_seen: BTreeMap::new(), next_final_key: Some(0) }
     }
 }
 
 impl Sim {
     fn is_final_reader(&self, client: usize) -> bool {
-        client == self.params.clients
+        client >= self.params.clients
+    }
+
+    /// The group a key belongs to (the clients' slot map).
+    fn group_of(&self, key: u64) -> usize {
+        (key % self.options.groups as u64) as usize
+    }
+
+    /// A random node hosting `group` and not lost: what a client's refreshed slot map offers
+    /// when it has no better guess of the leader.
+    fn random_host(&mut self, group: usize) -> usize {
+        let hosts: Vec<usize> = (0..self.nodes.len()).filter(|&i| !self.nodes[i].lost && self.nodes[i].groups.contains_key(&group)).collect();
+        match self.rng.pick(&hosts) {
+            Some(&host) => host,
+            None => self.rng.range(0, self.nodes.len() as u64) as usize,
+        }
+    }
+
+    /// Points the client's current request's group at `node`.
+    fn retarget(&mut self, client: usize, node: usize) {
+        let Some(group) = self.clients[client].current.as_ref().map(|op| self.group_of(op.key)) else { return };
+        self.clients[client].targets[group] = node;
+    }
+
+    /// Points the client's current request's group at a random host.
+    fn retarget_randomly(&mut self, client: usize) {
+        let Some(group) = self.clients[client].current.as_ref().map(|op| self.group_of(op.key)) else { return };
+        let node = self.random_host(group);
+        self.clients[client].targets[group] = node;
     }
 
     pub(crate) fn on_client_wake(&mut self, client: usize) {
@@ -47,8 +76,10 @@ impl Sim {
             return;
         }
         let (key, input) = if self.is_final_reader(client) {
-            let key = self.clients[client].next_final_key;
+            let Some(offset) = self.clients[client].next_final_key else { return };
+            let key = offset * self.params.final_readers as u64 + (client - self.params.clients) as u64;
             if key >= self.params.keys {
+                self.clients[client].next_final_key = None;
                 self.on_final_reads_done();
                 return;
             }
@@ -88,12 +119,11 @@ impl Sim {
     }
 
     fn send_request(&mut self, client: usize) {
-        let Some(op) = &self.clients[client].current else { return };
-        let request = Request { client, request: op.request, key: op.key, input: op.input.clone() };
-        let mut node = self.clients[client].target;
+        let Some(request) = self.current_request(client) else { return };
+        let mut node = self.clients[client].targets[request.group];
         if request.input == KvInput::Get && self.options.bug == Some(crate::options::Bug::StaleReads) {
             // The defect serves reads anywhere: spread them to show it.
-            node = self.rng.range(0, self.nodes.len() as u64) as usize;
+            node = self.random_host(request.group);
         }
         if let Some(delay) = self.link_delay() {
             self.schedule(delay, Event::ToNode { node, packet: Box::new(Packet::Request(request)) });
@@ -107,17 +137,16 @@ impl Sim {
         }
         match reply.outcome {
             Outcome::Done(output) => self.complete_op(client, output),
-            Outcome::NotLeader(hint) => {
-                let node_count = self.nodes.len() as u64;
-                let target = match hint {
-                    Some(id) if (crate::node::slot_of(id) as u64) < node_count => crate::node::slot_of(id),
-                    _ => self.rng.range(0, node_count) as usize,
-                };
-                self.clients[client].target = target;
-                self.retry_soon(client, 1 * MS);
+            Outcome::NotLeader(Some(id)) if crate::node::slot_of(id) < self.nodes.len() => {
+                self.retarget(client, crate::node::slot_of(id));
+                self.retry_soon(client, MS);
+            }
+            Outcome::NotLeader(_) => {
+                self.retarget_randomly(client);
+                self.retry_soon(client, MS);
             }
             Outcome::Failed => {
-                self.clients[client].target = self.rng.range(0, self.nodes.len() as u64) as usize;
+                self.retarget_randomly(client);
                 self.retry_soon(client, 10 * MS);
             }
         }
@@ -130,12 +159,17 @@ impl Sim {
     }
 
     fn send_request_later(&mut self, client: usize, delay: u64) {
-        let Some(op) = &self.clients[client].current else { return };
-        let request = Request { client, request: op.request, key: op.key, input: op.input.clone() };
-        let node = self.clients[client].target;
+        let Some(request) = self.current_request(client) else { return };
+        let node = self.clients[client].targets[request.group];
         if let Some(link) = self.link_delay() {
             self.schedule(delay + link, Event::ToNode { node, packet: Box::new(Packet::Request(request)) });
         }
+    }
+
+    /// The request the client is waiting on, as it goes on the wire.
+    fn current_request(&self, client: usize) -> Option<Request> {
+        let op = self.clients[client].current.as_ref()?;
+        Some(Request { client, request: op.request, group: self.group_of(op.key), key: op.key, input: op.input.clone() })
     }
 
     fn complete_op(&mut self, client: usize, output: KvOutput) {
@@ -147,7 +181,7 @@ impl Sim {
         operation.ret = Some(self.now);
         operation.output = Some(output);
         if self.is_final_reader(client) {
-            self.clients[client].next_final_key += 1;
+            self.clients[client].next_final_key = self.clients[client].next_final_key.map(|offset| offset + 1);
         }
         let think = self.rng.range(0, 5 * MS);
         self.schedule(think, Event::ClientWake { client });
@@ -158,12 +192,12 @@ impl Sim {
         if op.request != request {
             return;
         }
+        self.retarget_randomly(client);
         let op = self.clients[client].current.take().expect("checked");
         if op.input == KvInput::Get {
             // A read that never answered changed nothing: it is left out of the history.
             self.history[op.history_index].0 = None;
         }
-        self.clients[client].target = self.rng.range(0, self.nodes.len() as u64) as usize;
         self.schedule(1, Event::ClientWake { client });
     }
 }

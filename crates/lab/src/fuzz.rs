@@ -23,7 +23,7 @@ pub fn run_seed(options: &SimOptions) -> RunReport {
 
 /// The command line that reruns `options`.
 pub fn reproduce_command(options: &SimOptions) -> String {
-    let mut command = format!("ninesdb lab replay --seed {} --nodes {} --faults {}", options.seed, options.nodes, options.faults);
+    let mut command = format!("ninesdb lab replay --seed {} --nodes {} --groups {} --faults {}", options.seed, options.nodes, options.groups, options.faults);
     if let Some(bug) = options.bug {
         let _ = write!(command, " --bug {}", bug.name());
     }
@@ -43,6 +43,35 @@ pub struct FuzzSummary {
     pub events: u64,
     pub operations: u64,
     pub first_failing_seed: Option<u64>,
+    /// Nodes lost for good, over all seeds.
+    pub nodes_lost: u64,
+    /// Times from a node's loss to the full repair of its groups, microseconds.
+    pub repair_micros: Vec<u64>,
+}
+
+impl FuzzSummary {
+    /// Adds one seed's report.
+    pub fn add(&mut self, report: &RunReport) {
+        self.seeds += 1;
+        self.events += report.events;
+        self.operations += report.operations as u64;
+        self.undecided_keys += report.undecided.len() as u64;
+        self.nodes_lost += report.nodes_lost as u64;
+        self.repair_micros.extend(&report.repair_micros);
+        if !report.violations.is_empty() {
+            self.failing_seeds += 1;
+            self.violations += report.violations.len() as u64;
+            self.first_failing_seed = Some(self.first_failing_seed.map_or(report.seed, |seed| seed.min(report.seed)));
+        }
+    }
+
+    /// "N node losses, time to full repair: mean X s, max Y s", or `None` without losses.
+    pub fn repair_line(&self) -> Option<String> {
+        let count = self.repair_micros.len() as u64;
+        let max = self.repair_micros.iter().max()?;
+        let mean = self.repair_micros.iter().sum::<u64>() / count.max(1);
+        Some(format!("{} node losses, time to full repair: mean {:.2} s, max {:.2} s", self.nodes_lost, mean as f64 / 1e6, *max as f64 / 1e6))
+    }
 }
 
 /// Runs `count` seeds from `first_seed`; calls `on_failure` with a line for each failing seed.
@@ -51,16 +80,10 @@ pub fn fuzz(base: &SimOptions, first_seed: u64, count: u64, mut on_failure: impl
     for seed in first_seed..first_seed.saturating_add(count) {
         let options = SimOptions { seed, trace: false, ..base.clone() };
         let report = run_seed(&options);
-        summary.seeds += 1;
-        summary.events += report.events;
-        summary.operations += report.operations as u64;
-        summary.undecided_keys += report.undecided.len() as u64;
+        summary.add(&report);
         if report.violations.is_empty() {
             continue;
         }
-        summary.failing_seeds += 1;
-        summary.violations += report.violations.len() as u64;
-        summary.first_failing_seed.get_or_insert(seed);
         let first = report.violations[0].lines().next().unwrap_or_default().to_owned();
         on_failure(format!("seed {seed}: {} violation(s): {first}\n  reproduce with: {}", report.violations.len(), reproduce_command(&options)));
     }
@@ -88,6 +111,9 @@ pub fn replay_text(options: &SimOptions) -> String {
         report.leaders_elected,
         report.disk
     );
+    for (loss, micros) in report.repair_micros.iter().enumerate() {
+        let _ = writeln!(out, "node loss {}: every group repaired after {:.3} s", loss + 1, *micros as f64 / 1e6);
+    }
     for undecided in &report.undecided {
         let _ = writeln!(out, "undecided: {undecided}");
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use raft::{NodeId, Role};
 
+use crate::node::slot_of;
 use crate::params::MS;
 use crate::sim::{Event, Phase, Sim};
 
@@ -17,6 +18,7 @@ enum Action {
     Wipe,
     BitFlip,
     DiskFull,
+    LoseNode,
 }
 
 impl Sim {
@@ -41,6 +43,9 @@ impl Sim {
         if faults.disk {
             actions.extend([Action::Wipe, Action::BitFlip, Action::DiskFull]);
         }
+        if faults.node_loss {
+            actions.push(Action::LoseNode);
+        }
         if self.params.leader_churn {
             self.churn_leader();
             let gap = self.nemesis_gap();
@@ -57,26 +62,41 @@ impl Sim {
                 Action::Wipe => self.wipe_one(),
                 Action::BitFlip => self.flip_bit(),
                 Action::DiskFull => self.fill_disk(),
+                Action::LoseNode => self.lose_node(),
             }
         }
         let gap = self.nemesis_gap();
         self.schedule(gap, Event::Nemesis);
     }
 
-    /// The node the current leader runs on, if any node leads in the highest term.
-    fn leader_index(&self) -> Option<usize> {
+    /// A group to act on (no draw with one group, so that single-group runs stay as they were).
+    fn pick_group(&mut self) -> usize {
+        match self.options.groups {
+            1 => 0,
+            groups => self.rng.range(0, groups as u64) as usize,
+        }
+    }
+
+    /// The node `group`'s leader runs on, if any replica leads in the highest term.
+    pub(crate) fn leader_index(&self, group: usize) -> Option<usize> {
         self.nodes
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| n.replica.as_ref().filter(|r| r.role() == Role::Leader).map(|r| (r.term(), i)))
+            .filter_map(|(i, n)| n.replica(group).filter(|r| r.role() == Role::Leader).map(|r| (r.term(), i)))
             .max()
             .map(|(_, i)| i)
     }
 
-    /// A victim: often the leader (faults there hurt most), else any node that is up.
-    fn victim(&mut self) -> Option<usize> {
+    /// The leader's node of a random group.
+    fn some_leader(&mut self) -> Option<usize> {
+        let group = self.pick_group();
+        self.leader_index(group)
+    }
+
+    /// A victim: often a leader (faults there hurt most), else any node that is up.
+    pub(crate) fn victim(&mut self) -> Option<usize> {
         if self.rng.chance(self.params.target_leader_chance) {
-            if let Some(leader) = self.leader_index() {
+            if let Some(leader) = self.some_leader() {
                 return Some(leader);
             }
         }
@@ -95,7 +115,7 @@ impl Sim {
                 (shuffled[..cut.min(shuffled.len())].to_vec(), shuffled[cut.min(shuffled.len())..].to_vec(), None)
             }
             1 => {
-                let leader = self.leader_index().unwrap_or(shuffled[0]);
+                let leader = self.some_leader().unwrap_or(shuffled[0]);
                 (vec![leader], ids.iter().copied().filter(|&id| id != leader).collect(), None)
             }
             _ => {
@@ -133,14 +153,14 @@ impl Sim {
     /// Leader churn: cut the leader off alone for a moment, or crash it, so that it keeps
     /// entries nobody else has while the others elect a successor.
     pub(crate) fn on_strike_leader(&mut self, node: usize, term: raft::Term) {
-        let still_leads = self.nodes[node].replica.as_ref().is_some_and(|r| r.role() == Role::Leader && r.term() == term);
+        let still_leads = self.nodes[node].replica(crate::sim::CHURN_GROUP).is_some_and(|r| r.role() == Role::Leader && r.term() == term);
         if self.phase == Phase::Faults && still_leads {
             self.churn(node);
         }
     }
 
     fn churn_leader(&mut self) {
-        if let Some(leader) = self.leader_index() {
+        if let Some(leader) = self.leader_index(crate::sim::CHURN_GROUP) {
             self.churn(leader);
         }
     }
@@ -170,64 +190,86 @@ impl Sim {
         self.schedule(downtime, Event::Restart { node: index });
     }
 
-    /// The leader of the newest term any running node knows, if it leads now; a deposed
-    /// leader that has not noticed yet (paused, cut off) has an outdated view.
-    fn current_leader(&self) -> Option<usize> {
-        let newest_term = self.nodes.iter().filter_map(|n| n.replica.as_ref()).map(|r| r.term()).max()?;
-        self.leader_index().filter(|&i| self.nodes[i].replica.as_ref().is_some_and(|r| r.term() == newest_term))
+    /// The node of `group`'s leader in the newest term any running replica knows, if it
+    /// leads now; a deposed leader that has not noticed yet (paused, cut off) has an
+    /// outdated view.
+    pub(crate) fn current_leader(&self, group: usize) -> Option<usize> {
+        let newest_term = self.nodes.iter().filter_map(|n| n.replica(group)).map(|r| r.term()).max()?;
+        self.leader_index(group).filter(|&i| self.nodes[i].replica(group).is_some_and(|r| r.term() == newest_term))
     }
 
-    /// The membership of the current leader, if any.
-    fn leader_membership(&self) -> Option<raft::Membership> {
-        let leader = self.current_leader()?;
-        self.nodes[leader].replica.as_ref().map(|r| r.membership().clone())
+    /// The membership of `group`'s current leader, if any.
+    pub(crate) fn leader_membership(&self, group: usize) -> Option<raft::Membership> {
+        let leader = self.current_leader(group)?;
+        self.nodes[leader].replica(group).map(|r| r.membership().clone())
     }
 
-    /// Identities in the leader's membership whose node has since taken a new identity.
-    fn stale_identities(&self, membership: &raft::Membership) -> Vec<NodeId> {
-        membership.replicas().into_iter().filter(|&id| self.nodes.get(crate::node::slot_of(id)).is_some_and(|n| n.id != id)).collect()
+    /// Identities in `membership` whose node has since taken a new identity in `group`.
+    pub(crate) fn stale_identities(&self, group: usize, membership: &raft::Membership) -> Vec<NodeId> {
+        membership.replicas().into_iter().filter(|&id| self.nodes.get(slot_of(id)).and_then(|n| n.id_in(group)).is_some_and(|current| current != id)).collect()
     }
 
-    /// An operator deletes a node's data directory. Only when the group can afford it: a
-    /// majority of intact voters must remain, and no other replacement may be under way (the
-    /// lab checks Raft, not what happens when a majority's data is destroyed).
+    /// Identities in `membership` on nodes lost for good.
+    pub(crate) fn lost_identities(&self, membership: &raft::Membership) -> Vec<NodeId> {
+        membership.replicas().into_iter().filter(|&id| self.nodes.get(slot_of(id)).is_some_and(|n| n.lost)).collect()
+    }
+
+    /// An operator deletes a node's data directory (every group's). Only when each group can
+    /// afford it (see `may_destroy_data`).
     fn wipe_one(&mut self) {
-        let Some(membership) = self.may_destroy_data() else { return };
-        let Some(&victim_id) = self.rng.pick(&membership.voters.iter().copied().collect::<Vec<_>>()) else { return };
-        let index = crate::node::slot_of(victim_id);
+        let Some((index, membership)) = self.data_victim() else { return };
         self.nodes[index].crash();
         if let Some(disk) = self.nodes[index].disk_mut() {
             disk.wipe();
         }
-        self.nodes[index].take_new_identity();
+        self.nodes[index].take_new_identities();
         self.disk_stats.wipes += 1;
-        self.trace_note(format!("operator wipes n{}: it returns as replica {} (group voters {:?})", index + 1, self.nodes[index].id, membership.voters));
+        let ids: Vec<NodeId> = self.nodes[index].groups.values().map(|hosted| hosted.id).collect();
+        self.trace_note(format!("operator wipes n{}: it returns as replicas {ids:?} (group voters {:?})", index + 1, membership.voters));
         let downtime = self.rng.range(10 * MS, 1_000 * MS);
         self.schedule(downtime, Event::Restart { node: index });
     }
 
-    /// Whether the group can afford to lose one more replica's data: only then does the lab
-    /// destroy or damage data (it checks Raft, not what happens when a majority's data is gone).
-    fn may_destroy_data(&self) -> Option<raft::Membership> {
-        let leader = self.current_leader()?;
-        let membership = self.nodes[leader].replica.as_ref()?.membership().clone();
-        let anyone_changing = self.nodes.iter().filter_map(|n| n.replica.as_ref()).any(|r| r.membership_change_pending());
-        let anyone_down = self.nodes.iter().any(|n| !n.is_up());
+    /// A node whose data may be destroyed: a voter of a random group that can afford to lose
+    /// it, on a node every one of whose groups can too.
+    fn data_victim(&mut self) -> Option<(usize, raft::Membership)> {
+        let group = self.pick_group();
+        let membership = self.may_destroy_data(group)?;
+        let voters: Vec<NodeId> = membership.voters.iter().copied().collect();
+        let index = slot_of(*self.rng.pick(&voters)?);
+        self.node_may_lose_data(index).then_some((index, membership))
+    }
+
+    /// Whether `group` can afford to lose one more replica's data: only then does the lab
+    /// destroy or damage data (it checks Raft, not what happens when a majority's data is
+    /// gone). No change may be under way, no node down, no damage unmet, and no replica
+    /// awaiting its replacement.
+    fn may_destroy_data(&self, group: usize) -> Option<raft::Membership> {
+        let leader = self.current_leader(group)?;
+        let membership = self.nodes[leader].replica(group)?.membership().clone();
+        let anyone_changing = self.nodes.iter().filter_map(|n| n.replica(group)).any(|r| r.membership_change_pending());
+        let anyone_down = self.nodes.iter().any(|n| !n.is_up() && !n.lost);
         let ok = !anyone_changing
             && !anyone_down
             && self.latent_damage.is_empty()
             && membership.voters.len() >= 3
-            && self.stale_identities(&membership).is_empty();
+            && self.stale_identities(group, &membership).is_empty()
+            && self.lost_identities(&membership).is_empty();
         ok.then_some(membership)
     }
 
-    /// A bit rots in a sealed log segment (or a snapshot file) of one voter; the node crashes
-    /// soon after and meets the damage in recovery.
+    /// Whether every group with a replica on node `index` can afford to lose it.
+    pub(crate) fn node_may_lose_data(&self, index: usize) -> bool {
+        self.nodes[index].groups.iter().all(|(&group, hosted)| {
+            let member = self.leader_membership(group).is_none_or(|m| m.replicas().contains(&hosted.id));
+            !member || self.may_destroy_data(group).is_some()
+        })
+    }
+
+    /// A bit rots in a sealed log segment (or a snapshot file) of one voter's node; the node
+    /// crashes soon after and meets the damage in recovery.
     fn flip_bit(&mut self) {
-        let Some(membership) = self.may_destroy_data() else { return };
-        let voters: Vec<NodeId> = membership.voters.iter().copied().collect();
-        let Some(&victim) = self.rng.pick(&voters) else { return };
-        let index = crate::node::slot_of(victim);
+        let Some((index, _)) = self.data_victim() else { return };
         let prefix = if self.rng.chance(0.5) { "wal/" } else { "snap/" };
         let Some(flipped) = self.nodes[index].disk_mut().and_then(|d| d.flip_bit_at_rest(prefix, true)) else { return };
         self.trace_note(format!("bit flip on n{} in {} at byte {}", index + 1, flipped.0, flipped.1));
@@ -256,26 +298,8 @@ impl Sim {
         }
     }
 
-    /// The repair loop: the leader replaces each stale identity by the node's new one.
-    pub(crate) fn on_repair(&mut self) {
-        self.schedule(crate::sim::REPAIR_INTERVAL, Event::Repair);
-        let (Some(leader), Some(membership)) = (self.current_leader(), self.leader_membership()) else { return };
-        let Some(&stale) = self.stale_identities(&membership).first() else { return };
-        let fresh = self.nodes[crate::node::slot_of(stale)].id;
-        let swap = |set: &std::collections::BTreeSet<NodeId>| -> Vec<NodeId> {
-            set.iter().map(|&id| if id == stale { fresh } else { id }).collect()
-        };
-        let (voters, learners) = (swap(&membership.voters), swap(&membership.learners));
-        let Some(replica) = self.nodes[leader].replica.as_mut() else { return };
-        let result = replica.propose_membership_change(voters.clone(), learners.clone());
-        if result.is_ok() {
-            self.trace_note(format!("repair: replace replica {stale} by {fresh}: voters {voters:?} learners {learners:?}"));
-            self.after_admin_action(leader);
-        }
-    }
-
     pub(crate) fn on_restart(&mut self, index: usize) {
-        if !self.nodes[index].is_up() {
+        if !self.nodes[index].is_up() && !self.nodes[index].lost {
             self.trace_note(format!("restart n{}", index + 1));
             self.start_node(index);
         }
@@ -288,37 +312,71 @@ impl Sim {
         self.trace_note(format!("pause n{} for {}ms", index + 1, duration / MS));
     }
 
-    /// Asks the leader for a new random membership: 1, 3 or 5 voters, some learners.
+    /// Asks a group's leader for a new random membership: 1, 3 or 5 voters, some learners,
+    /// among the nodes that host the group (and, with many groups, one more node that gets a
+    /// new replica for it, so that groups also move).
     fn change_membership(&mut self) {
-        let Some(leader) = self.leader_index() else { return };
+        let group = self.pick_group();
+        let Some(leader) = self.leader_index(group) else { return };
         if !self.latent_damage.is_empty() {
             return;
         }
-        let mut ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
+        let mut ids: Vec<NodeId> = self.nodes.iter().filter(|n| !n.lost).filter_map(|n| n.id_in(group)).collect();
+        if self.options.groups > 1 {
+            ids.extend(self.host_on_another_node(group));
+        }
         self.rng.shuffle(&mut ids);
         let size = [1, 3, 3, 5][self.rng.range(0, 4) as usize].min(ids.len());
         let voters = ids[..size].to_vec();
-        let Some(replica) = self.nodes[leader].replica.as_mut() else { return };
+        let Some(replica) = self.nodes[leader].replica_mut(group) else { return };
         let current = replica.membership().voters.clone();
         let learners: Vec<NodeId> = ids[size..].iter().copied().filter(|id| !current.contains(id)).collect();
         let result = replica.propose_membership_change(voters.clone(), learners.clone());
-        self.trace_note(format!("membership change to voters {voters:?} learners {learners:?}: {result:?}"));
+        if result.is_ok() {
+            self.repairs.on_reshaped(group);
+        }
+        self.trace_note(format!("membership change of group {group} to voters {voters:?} learners {learners:?}: {result:?}"));
         self.after_admin_action(leader);
     }
 
+    /// Hosts a new replica of `group` on a random node that is neither lost nor hosting it;
+    /// returns its id.
+    fn host_on_another_node(&mut self, group: usize) -> Option<NodeId> {
+        let others: Vec<usize> = (0..self.nodes.len()).filter(|&i| !self.nodes[i].lost && !self.nodes[i].groups.contains_key(&group)).collect();
+        let &index = self.rng.pick(&others)?;
+        self.host_replica(index, group)
+    }
+
+    /// Node `index`'s replica of `group`, hosting a new one that waits to be added if the node
+    /// has none; `None` (and a violation) if the core refuses to start it.
+    pub(crate) fn host_replica(&mut self, index: usize, group: usize) -> Option<NodeId> {
+        if let Some(id) = self.nodes[index].id_in(group) {
+            return Some(id);
+        }
+        let config = self.raft_config();
+        match self.nodes[index].host(group, config) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                self.observer.violation(format!("n{} cannot host group {group}: {error}", index + 1));
+                None
+            }
+        }
+    }
+
     fn transfer_leader(&mut self) {
-        let Some(leader) = self.leader_index() else { return };
-        let Some(replica) = self.nodes[leader].replica.as_mut() else { return };
+        let group = self.pick_group();
+        let Some(leader) = self.leader_index(group) else { return };
+        let Some(replica) = self.nodes[leader].replica(group) else { return };
         let voters: Vec<NodeId> = replica.membership().voters.iter().copied().collect();
         let Some(&target) = self.rng.pick(&voters) else { return };
-        let Some(replica) = self.nodes[leader].replica.as_mut() else { return };
+        let Some(replica) = self.nodes[leader].replica_mut(group) else { return };
         let result = replica.transfer_leader(target);
         self.trace_note(format!("transfer leadership n{} -> n{target}: {result:?}", leader + 1));
         self.after_admin_action(leader);
     }
 
     /// An admin call changed a replica outside a node event: flush what it produced.
-    fn after_admin_action(&mut self, index: usize) {
+    pub(crate) fn after_admin_action(&mut self, index: usize) {
         self.schedule(0, Event::Flush { node: index, incarnation: self.nodes[index].incarnation });
     }
 }

@@ -7,6 +7,8 @@ use lincheck::kv::{KvInput, KvOutput};
 pub struct Request {
     pub client: usize,
     pub request: u64,
+    /// The group the key belongs to (the client's slot map: `key % groups`).
+    pub group: usize,
     pub key: u64,
     pub input: KvInput,
 }
@@ -32,7 +34,8 @@ pub enum Outcome {
 /// Anything in flight.
 #[derive(Clone, Debug)]
 pub enum Packet {
-    Raft(raft::Message),
+    /// A Raft message of a group: every group shares the link between two nodes.
+    Raft(usize, raft::Message),
     Request(Request),
     Reply(usize, Reply),
 }

@@ -21,12 +21,15 @@ pub struct FaultSet {
     /// Disk faults: an operator wipes a node's data; (with the storage engine) bit flips at
     /// rest, torn writes, a full disk.
     pub disk: bool,
+    /// A node is lost for good (its disk destroyed, it never returns); after `down-after` the
+    /// repair loop rebuilds its replicas on other nodes.
+    pub node_loss: bool,
 }
 
 impl FaultSet {
     /// Every class.
-    pub const ALL: FaultSet = FaultSet { net: true, partition: true, crash: true, pause: true, membership: true, clock: true, disk: true };
-    const NAMES: [&'static str; 7] = ["net", "partition", "crash", "pause", "membership", "clock", "disk"];
+    pub const ALL: FaultSet = FaultSet { net: true, partition: true, crash: true, pause: true, membership: true, clock: true, disk: true, node_loss: true };
+    const NAMES: [&'static str; 8] = ["net", "partition", "crash", "pause", "membership", "clock", "disk", "node-loss"];
 
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
         Some(match name {
@@ -37,6 +40,7 @@ impl FaultSet {
             "membership" => &mut self.membership,
             "clock" => &mut self.clock,
             "disk" => &mut self.disk,
+            "node-loss" => &mut self.node_loss,
             _ => return None,
         })
     }
@@ -120,13 +124,21 @@ impl FromStr for Bug {
     }
 }
 
+/// Most groups in one run: each costs a replica per placed node, a tick on each of them and
+/// its share of the checkers.
+pub const GROUPS_MAX: usize = 1024;
+
 /// One run's settings. Everything else (clients, rates, timings) is drawn from the seed.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
     /// The seed: the same options give the same run, bit for bit.
     pub seed: u64,
-    /// Nodes in the cluster (the initial voters are 3 or 5 of them, or all if fewer).
+    /// Nodes in the cluster. Each group starts with 3 or 5 voters (or all nodes if fewer),
+    /// placed by `layout::place`.
     pub nodes: usize,
+    /// Raft groups (keys map to groups by `key % groups`); every node hosts the replicas of
+    /// the groups placed on it and shares one log, one clock and one link per peer among them.
+    pub groups: usize,
     /// Fault classes to draw from.
     pub faults: FaultSet,
     /// A deliberate defect to switch on.
@@ -140,13 +152,16 @@ pub struct SimOptions {
 impl SimOptions {
     /// Defaults for `seed`.
     pub fn new(seed: u64) -> SimOptions {
-        SimOptions { seed, nodes: 5, faults: FaultSet::ALL, bug: None, duration_ms: 10_000, trace: false }
+        SimOptions { seed, nodes: 5, groups: 1, faults: FaultSet::ALL, bug: None, duration_ms: 10_000, trace: false }
     }
 
     /// Checks the settings make a run.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=raft::REPLICAS_MAX).contains(&self.nodes) {
             return Err(format!("--nodes must be between 1 and {}, got {}", raft::REPLICAS_MAX, self.nodes));
+        }
+        if !(1..=GROUPS_MAX).contains(&self.groups) {
+            return Err(format!("--groups must be between 1 and {GROUPS_MAX}, got {}", self.groups));
         }
         if self.duration_ms == 0 || self.duration_ms > 3_600_000 {
             return Err(format!("--duration-ms must be between 1 and 3600000, got {}", self.duration_ms));

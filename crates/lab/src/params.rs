@@ -1,8 +1,6 @@
 //! The run's parameters drawn from its seed (swarm testing: each seed gets its own mix of
 //! fault rates, sizes and settings, so that rare combinations are tried too).
 
-use raft::NodeId;
-
 use crate::options::{Bug, SimOptions};
 use crate::rng::SimRng;
 
@@ -13,8 +11,16 @@ pub const MS: u64 = 1_000;
 #[derive(Clone, Debug)]
 pub struct Params {
     pub clients: usize,
+    /// Clients that read every key after healing, in parallel (one per group, up to 8), so
+    /// that many groups' keys are read back before the run's deadline.
+    pub final_readers: usize,
+    /// Keys `0..keys`; key `k` belongs to group `k % groups`.
     pub keys: u64,
-    pub initial_voters: Vec<NodeId>,
+    /// Voters each group starts with (3 or 5, or every node if fewer): the replica count the
+    /// repair loop restores after a node loss.
+    pub replication: usize,
+    /// Each group's initial voters (node slots), from `layout::place`.
+    pub layout: Vec<Vec<usize>>,
     pub drop_chance: f64,
     pub duplicate_chance: f64,
     /// Mean of the exponential part of a message's delay, in microseconds.
@@ -48,15 +54,21 @@ impl Params {
     /// Draws the parameters for `options` from `rng`.
     pub fn draw(options: &SimOptions, rng: &mut SimRng) -> Params {
         let faults = options.faults;
-        let voters = if options.nodes >= 5 && rng.chance(0.5) { 5 } else { options.nodes.min(3) };
+        let replication = if options.nodes >= 5 && rng.chance(0.5) { 5 } else { options.nodes.min(3) };
+        // More groups spread the same draw of keys and clients over more Raft groups: every
+        // group gets a key or two (few keys: clients contend on them), and every fourth group
+        // adds a client.
+        let groups = options.groups;
         let net = faults.net;
         let leader_churn = (faults.partition || faults.crash) && rng.chance(0.25);
         Params {
             leader_churn,
             segment_bytes: [2_048, 16_384, 1 << 20][rng.range(0, 3) as usize],
-            clients: rng.range(2, 7) as usize,
-            keys: rng.range(1, 6),
-            initial_voters: (1..=voters as NodeId).collect(),
+            clients: rng.range(2, 7) as usize + groups / 4,
+            keys: rng.range(1, 6) + groups as u64 - 1,
+            final_readers: groups.min(8),
+            replication,
+            layout: crate::layout::place(options.nodes, groups, replication),
             drop_chance: if net { [0.0, 0.01, 0.05, 0.15][rng.range(0, 4) as usize] } else { 0.0 },
             duplicate_chance: if net { [0.0, 0.01, 0.05][rng.range(0, 3) as usize] } else { 0.0 },
             delay_tail_mean: if net { [100.0, 1_000.0, 5_000.0][rng.range(0, 3) as usize] } else { 100.0 },

@@ -6,12 +6,13 @@ use std::collections::{BTreeSet, BinaryHeap};
 
 use lincheck::kv::{KvInput, KvOutput};
 use lincheck::Operation;
-use raft::{Membership, NodeId, Role};
+use raft::Role;
 
 use crate::check::Observer;
 use crate::client::SimClient;
 use crate::net::{Packet, Reply};
 use crate::node::{slot_of, Effects, SimNode};
+use crate::repair::Repairs;
 use crate::options::{Bug, SimOptions};
 use crate::params::{Params, MS};
 use crate::rng::SimRng;
@@ -24,6 +25,10 @@ pub const DISK_RETRY_DELAY: u64 = 50 * MS;
 
 /// How often the repair loop looks for identities to replace.
 pub const REPAIR_INTERVAL: u64 = 200 * MS;
+
+/// The group whose leaders leader churn strikes. One group suffices for Figure 8's
+/// situation; striking every group's leaders would keep all of them electing forever.
+pub const CHURN_GROUP: usize = 0;
 
 /// Most events one run may process: a run that would go on forever is stopped and reported.
 pub const EVENTS_MAX: u64 = 20_000_000;
@@ -41,7 +46,8 @@ pub(crate) enum Event {
     ClientWake { client: usize },
     ClientTimeout { client: usize, request: u64 },
     Nemesis,
-    /// Leader churn: strike the node that just became leader (if it still leads that term).
+    /// Leader churn: strike the node that just became leader of `CHURN_GROUP` (if it still
+    /// leads that term).
     StrikeLeader { node: usize, term: raft::Term },
     Restart { node: usize },
     /// The operator frees space on a full disk.
@@ -105,6 +111,11 @@ pub struct RunReport {
     pub indeterminate: usize,
     pub leaders_elected: usize,
     pub disk: DiskStats,
+    /// Nodes lost for good (the node-loss fault class).
+    pub nodes_lost: usize,
+    /// For each loss whose groups were all repaired: microseconds from the loss until every
+    /// group it held was back to full replica count on other nodes.
+    pub repair_micros: Vec<u64>,
     pub trace: Vec<String>,
 }
 
@@ -146,11 +157,14 @@ pub struct Sim {
     pub(crate) history: Vec<(Option<u64>, Operation<KvInput, KvOutput>)>,
     pub(crate) observer: Observer,
     pub(crate) phase: Phase,
-    pub(crate) initial_membership: Membership,
+    /// Node losses and the repairs they need.
+    pub(crate) repairs: Repairs,
     trace: Vec<String>,
     pub(crate) disk_stats: DiskStats,
     events: u64,
     converge_deadline: u64,
+    /// Final readers that have read all their keys.
+    final_readers_done: usize,
 }
 
 impl Sim {
@@ -160,18 +174,24 @@ impl Sim {
         let mut rng = SimRng::new(options.seed);
         let params = Params::draw(&options, &mut rng);
         let stale_reads = options.bug == Some(Bug::StaleReads);
-        let nodes = (0..options.nodes)
+        let mut nodes: Vec<SimNode> = (0..options.nodes)
             .map(|i| {
                 let tick = (params.tick_micros as i64 * (1000 + params.clock_skew_permille[i]) / 1000) as u64;
                 let disk = storage::SimDisk::new(rng.next_u64(), DISK_CAPACITY);
                 let wal_options = storage::WalOptions { segment_bytes_max: params.segment_bytes };
-                SimNode::new(i as NodeId + 1, tick, params.snapshot_every, stale_reads, disk, wal_options)
+                SimNode::new(i, tick, params.snapshot_every, stale_reads, disk, wal_options)
             })
             .collect();
-        let clients = (0..=params.clients).map(|_| SimClient::new(rng.range(0, options.nodes as u64) as usize)).collect();
-        let initial_membership = Membership::with_voters(params.initial_voters.iter().copied());
+        crate::layout::host_initial_replicas(&mut nodes, &params.layout);
+        let clients = (0..params.clients + params.final_readers)
+            .map(|_| {
+                let first_guess = rng.range(0, options.nodes as u64) as usize;
+                SimClient::new((0..options.groups).map(|group| crate::layout::initial_target(&nodes, group, first_guess)).collect())
+            })
+            .collect();
         Ok(Sim {
-            observer: Observer::new(options.nodes),
+            observer: Observer::new(options.nodes, options.groups),
+            repairs: Repairs::default(),
             options,
             params,
             now: 0,
@@ -185,11 +205,11 @@ impl Sim {
             latent_damage: BTreeSet::new(),
             history: Vec::new(),
             phase: Phase::Faults,
-            initial_membership,
             trace: Vec::new(),
             disk_stats: DiskStats::default(),
             events: 0,
             converge_deadline: u64::MAX,
+            final_readers_done: 0,
         })
     }
 
@@ -198,9 +218,9 @@ impl Sim {
         self.queue.push(Reverse(Scheduled { time: self.now + delay, seq: self.seq, event }));
     }
 
-    /// The raft configuration of node `index` for its next life.
-    pub(crate) fn raft_config(&mut self, index: usize) -> raft::Config {
-        let mut config = raft::Config::new(self.nodes[index].id);
+    /// A raft configuration for a replica's next life (the node sets its id).
+    pub(crate) fn raft_config(&mut self) -> raft::Config {
+        let mut config = raft::Config::new(1);
         config.random_seed = self.rng.next_u64();
         config.lease_reads = self.params.lease_reads;
         config.append_entries_max = self.params.append_entries_max;
@@ -218,22 +238,20 @@ impl Sim {
     }
 
     pub(crate) fn start_node(&mut self, index: usize) {
-        let config = self.raft_config(index);
-        // Only the bootstrap identities start with the initial membership; a node that lost its
-        // data knows nothing and waits to be added.
-        let membership = if self.nodes[index].generation == 0 { self.initial_membership.clone() } else { Membership::default() };
-        self.nodes[index].started_before = true;
+        // Only the bootstrap identities start with their group's initial membership; a
+        // replica that lost its data knows nothing and waits to be added (`GroupReplica`).
+        let configs = (0..self.nodes[index].groups.len()).map(|_| self.raft_config()).collect();
         let now = self.now;
         let mut effects = Effects::default();
-        let started = self.nodes[index].start(config, membership, now, &mut effects);
+        let started = self.nodes[index].start(configs, now, &mut effects);
         self.latent_damage.remove(&index);
         let notes = std::mem::take(&mut effects.notes);
-        let damaged = notes.iter().any(|n| n.contains("is damaged"));
+        let damaged = notes.iter().filter(|n| n.contains("is damaged")).count() as u64;
         let in_snapshot = notes.iter().any(|n| n.contains("in snap/"));
-        if damaged && in_snapshot {
-            self.disk_stats.rebuilt_after_snapshot_corruption += 1;
-        } else if damaged {
-            self.disk_stats.rebuilt_after_wal_corruption += 1;
+        if in_snapshot {
+            self.disk_stats.rebuilt_after_snapshot_corruption += damaged;
+        } else {
+            self.disk_stats.rebuilt_after_wal_corruption += damaged;
         }
         self.disk_stats.torn_tails += notes.iter().filter(|n| n.contains("torn tail")).count() as u64;
         for note in notes {
@@ -300,7 +318,7 @@ impl Sim {
             Event::EndOfFaults => self.on_end_of_faults(),
             Event::StartFinalReads => self.on_start_final_reads(),
             Event::CheckConverged => {
-                if crate::check::converged(&self.nodes) {
+                if crate::check::converged(&self.nodes, self.options.groups) && self.repairs.all_repaired() {
                     self.converge_deadline = self.now;
                 } else {
                     self.schedule(100 * MS, Event::CheckConverged);
@@ -332,18 +350,21 @@ impl Sim {
         node.sync_clock(now);
         // Descriptions are built only when tracing: the fuzz loop must not allocate for them.
         let trace = self.options.trace;
+        let mut group = None;
         let description: std::borrow::Cow<'static, str> = match (kind, packet.map(|p| *p)) {
             (event_kind::DISK, _) => {
                 node.disk_done(&mut effects);
                 "disk done".into()
             }
-            (_, Some(Packet::Raft(message))) => {
+            (_, Some(Packet::Raft(to_group, message))) => {
                 let text = if trace { format!("recv {} from n{}", message.body.kind(), message.from).into() } else { "".into() };
-                node.handle_message(message);
+                group = Some(to_group);
+                node.handle_message(to_group, message);
                 text
             }
             (_, Some(Packet::Request(request))) => {
                 let text = if trace { format!("client c{} asks {:?} k{}", request.client, request.input, request.key).into() } else { "".into() };
+                group = Some(request.group);
                 node.handle_request(request, &mut effects);
                 text
             }
@@ -358,15 +379,23 @@ impl Sim {
         self.carry_out(index, effects);
         self.observe_node(index);
         if self.options.trace {
-            self.trace_line(index, &description);
+            self.trace_line(index, group, &description);
         }
     }
 
+    /// Checks every replica on the node, and watches for new leaders (election safety,
+    /// leader completeness, and leader churn's next target).
     fn observe_node(&mut self, index: usize) {
-        let Some(replica) = self.nodes[index].replica.as_ref() else { return };
-        replica.check_invariants();
-        if replica.role() == Role::Leader && self.observer.on_leader(replica) && self.params.leader_churn && self.phase == Phase::Faults {
-            let term = replica.term();
+        let mut strike = None;
+        for (&group, hosted) in &self.nodes[index].groups {
+            let Some(replica) = hosted.replica.as_ref() else { continue };
+            replica.check_invariants();
+            let first_time = replica.role() == Role::Leader && self.observer.on_leader(group, replica);
+            if first_time && group == CHURN_GROUP && self.params.leader_churn && self.phase == Phase::Faults {
+                strike = Some(replica.term());
+            }
+        }
+        if let Some(term) = strike {
             let delay = self.rng.range(0, 8 * MS);
             self.schedule(delay, Event::StrikeLeader { node: index, term });
         }
@@ -383,11 +412,12 @@ impl Sim {
             let incarnation = self.nodes[index].incarnation;
             self.schedule(DISK_RETRY_DELAY, Event::DiskDone { node: index, incarnation });
         }
-        for (log_index, term, digest) in effects.applied {
-            self.observer.on_apply(self.nodes[index].id, log_index, term, digest);
+        for (group, log_index, term, digest) in effects.applied {
+            let id = self.nodes[index].id_in(group).unwrap_or_default();
+            self.observer.on_apply(group, id, log_index, term, digest);
         }
-        for message in effects.to_nodes {
-            self.send_raft(message);
+        for (group, message) in effects.to_nodes {
+            self.send_raft(group, message);
         }
         for (client, reply) in effects.to_clients {
             if let Some(delay) = self.link_delay() {
@@ -402,18 +432,20 @@ impl Sim {
         }
     }
 
-    fn send_raft(&mut self, message: raft::Message) {
+    /// Sends a group's message over the link between the two nodes: partitions and link
+    /// faults act on node pairs, so they hit every group at once.
+    fn send_raft(&mut self, group: usize, message: raft::Message) {
         let (from, to) = (slot_of(message.from), slot_of(message.to));
         if to >= self.nodes.len() || self.blocked.contains(&(from, to)) {
             return;
         }
         if self.rng.chance(self.params.duplicate_chance) {
             if let Some(delay) = self.link_delay() {
-                self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(message.clone())) });
+                self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(group, message.clone())) });
             }
         }
         if let Some(delay) = self.link_delay() {
-            self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(message)) });
+            self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(group, message)) });
         }
     }
 
@@ -429,11 +461,24 @@ impl Sim {
         Some(delay)
     }
 
-    fn trace_line(&mut self, index: usize, description: &str) {
+    /// One status line per node event: the group the event concerned (with one group, always
+    /// that one), or which groups the node leads.
+    fn trace_line(&mut self, index: usize, group: Option<usize>, description: &str) {
         let node = &self.nodes[index];
-        let status = match node.replica.as_ref() {
-            Some(r) => format!("{:?} term={} last={} commit={} applied={} voters={:?}/{:?}", r.role(), r.term(), r.last_index(), r.commit_index(), node.applied, r.membership().voters, r.membership().voters_outgoing),
-            None => "down".to_owned(),
+        let group = group.or((self.options.groups == 1).then_some(0));
+        let status = match (node.is_up(), group) {
+            (false, _) => "down".to_owned(),
+            (true, Some(group)) => match node.groups.get(&group).and_then(|hosted| hosted.replica.as_ref().map(|r| (hosted, r))) {
+                Some((hosted, r)) => format!(
+                    "g{group} {:?} term={} last={} commit={} applied={} voters={:?}/{:?}",
+                    r.role(), r.term(), r.last_index(), r.commit_index(), hosted.applied, r.membership().voters, r.membership().voters_outgoing
+                ),
+                None => format!("g{group} not hosted"),
+            },
+            (true, None) => {
+                let leads: Vec<usize> = node.groups.iter().filter(|(_, h)| h.replica.as_ref().is_some_and(|r| r.role() == Role::Leader)).map(|(&g, _)| g).collect();
+                format!("{} groups, leads {leads:?}", node.groups.len())
+            }
         };
         self.trace.push(format!("{:>10}us n{} {:<40} | {}", self.now, index + 1, description, status));
     }
@@ -450,7 +495,7 @@ impl Sim {
         self.blocked.clear();
         for index in 0..self.nodes.len() {
             self.nodes[index].paused_until = 0;
-            if !self.nodes[index].is_up() {
+            if !self.nodes[index].is_up() && !self.nodes[index].lost {
                 self.start_node(index);
             }
         }
@@ -461,12 +506,17 @@ impl Sim {
     fn on_start_final_reads(&mut self) {
         self.phase = Phase::FinalReads;
         self.trace_note("final reads".to_owned());
-        let reader = self.params.clients;
-        self.schedule(0, Event::ClientWake { client: reader });
+        for reader in self.params.clients..self.params.clients + self.params.final_readers {
+            self.schedule(0, Event::ClientWake { client: reader });
+        }
     }
 
-    /// Called by the final reader when it has read every key.
+    /// Called by each final reader when it has read its keys; the last one ends the phase.
     pub(crate) fn on_final_reads_done(&mut self) {
+        self.final_readers_done += 1;
+        if self.final_readers_done < self.params.final_readers {
+            return;
+        }
         self.phase = Phase::Converging;
         self.converge_deadline = self.now + 20_000 * MS;
         self.schedule(100 * MS, Event::CheckConverged);
@@ -480,9 +530,10 @@ impl Sim {
         if self.phase != Phase::Converging {
             self.observer.violation(format!("liveness: final reads did not finish after healing (phase {:?})", self.phase));
         } else {
-            self.observer.check_convergence(&self.nodes);
+            self.observer.check_convergence(&self.nodes, self.options.groups);
         }
-        self.observer.check_log_matching(&self.nodes);
+        self.observer.check_log_matching(&self.nodes, self.options.groups);
+        self.check_repairs_completed();
         let acknowledged_writes = self.history.iter().filter(|(_, op)| op.output.is_some() && op.input != KvInput::Get).count();
         let indeterminate = self.history.iter().filter(|(_, op)| op.output.is_none()).count();
         crate::check::check_linearizability(&self.history, &mut self.observer);
@@ -498,6 +549,8 @@ impl Sim {
             indeterminate,
             leaders_elected,
             disk: self.disk_stats,
+            nodes_lost: self.repairs.nodes_lost(),
+            repair_micros: self.repairs.durations.clone(),
             trace: self.trace,
         }
     }

@@ -28,11 +28,16 @@ enum LabCommand {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Nodes in the simulated cluster (3 or 5 start as voters; the rest join by membership changes).
+    /// Nodes in the simulated cluster (each group starts with 3 or 5 voters on them; the rest
+    /// join by membership changes and repairs).
     #[arg(long, default_value_t = 5)]
     nodes: usize,
+    /// Raft groups (multi-raft): keys map to groups, each node hosts the replicas placed on it
+    /// and shares its log, clock and peer links among them.
+    #[arg(long, default_value_t = 1)]
+    groups: usize,
     /// Fault classes: all, none, or a comma-separated list of net, partition, crash, pause,
-    /// membership, clock.
+    /// membership, clock, disk, node-loss.
     #[arg(long, default_value = "all")]
     faults: FaultSet,
     /// Switch on a deliberate defect to see the checkers catch it: commit-old-term,
@@ -46,7 +51,7 @@ struct RunArgs {
 
 impl RunArgs {
     fn options(&self, seed: u64) -> Result<SimOptions, String> {
-        let options = SimOptions { seed, nodes: self.nodes, faults: self.faults, bug: self.bug, duration_ms: self.duration_ms, trace: false };
+        let options = SimOptions { seed, nodes: self.nodes, groups: self.groups, faults: self.faults, bug: self.bug, duration_ms: self.duration_ms, trace: false };
         options.validate()?;
         Ok(options)
     }
@@ -121,9 +126,11 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs the seeds on worker threads and prints failures in seed order, so that the output
-/// does not depend on scheduling.
+/// does not depend on scheduling (only the wall time on the summary line does).
 fn run_fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let base = args.run.options(args.first_seed).map_err(anyhow::Error::msg)?;
+    let summary = Mutex::new(lab::FuzzSummary::default());
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let next = AtomicU64::new(0);
     let results: Mutex<Vec<Option<(usize, Option<String>)>>> = Mutex::new(vec![None; args.seeds as usize]);
@@ -137,6 +144,7 @@ fn run_fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
                 }
                 let options = SimOptions { seed: args.first_seed + offset, ..base.clone() };
                 let report = lab::run_seed(&options);
+                summary.lock().expect("no panics while locked").add(&report);
                 let failure = (!report.violations.is_empty()).then(|| {
                     let first = report.violations[0].lines().next().unwrap_or_default().to_owned();
                     format!("seed {}: {} violation(s): {first}\n  reproduce with: {}", options.seed, report.violations.len(), lab::reproduce_command(&options))
@@ -159,7 +167,16 @@ fn run_fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
             println!("{line}");
         }
     }
-    println!("{} seeds, {violations} violations", args.seeds);
+    let summary = summary.into_inner().expect("no panics while locked");
+    let repairs = summary.repair_line().map(|line| format!("; {line}")).unwrap_or_default();
+    println!(
+        "{} seeds, {violations} violations (nodes {}, groups {}, faults {}) in {:.1} s wall{repairs}",
+        args.seeds,
+        base.nodes,
+        base.groups,
+        base.faults,
+        started.elapsed().as_secs_f64()
+    );
     Ok(if violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # ninesdb against its anchors on this machine, in one run (ratios are what compare across
-# machines, see /work/shared/BENCHMARKS.md). Quick mode: one 5 s run per row after a 1 s
-# warm-up (under 6 minutes). Full mode (--full or MODE=full): 3 runs of 15 s per row after a
-# 1 s warm-up each, reporting the median ops/s and the median p50/p99 of the 3 (as in
-# BENCHMARKS.md; about 25 minutes).
-# Everything runs on loopback; every process started here is stopped by its PID on exit.
-# etcd is NOT included yet (the etcd column needs an etcd client: future work).
+# machines, see /work/shared/BENCHMARKS.md): redis without persistence, redis with appendfsync
+# always, etcd with 3 members, and a 3-node ninesdb (`ninesdb up`), all on loopback. The matrix:
+# writes, linearizable reads and 50/50, with 1 connection, 64, and 64 x 16 pipelined (etcd: 16
+# concurrent gRPC requests per connection).
+# Quick mode: one 5 s run per row after a 1 s warm-up (under 6 minutes). Full mode (--full or
+# MODE=full): 3 runs of 15 s per row after a 1 s warm-up each, reporting the median ops/s and the
+# median p50/p99 of the 3 (as in BENCHMARKS.md; about 35 minutes).
+# Installs what is missing from Debian's packages (redis-server redis-tools etcd-server
+# etcd-client protobuf-compiler); builds ninesdb with --features etcd. Every process started
+# here is stopped by its PID on exit. Set ETCD=/path/to/etcd to measure another etcd build
+# (BENCHMARKS.md prefers 3.5 as the read anchor; Debian bookworm ships 3.4).
 # Writes results.jsonl (one JSON line per row and target) and compare.svg (chart) to a tmp dir.
 #
-# Usage: bench/compare.sh [--full]   (env: MODE=quick|full RUN_SECONDS WARMUP_SECONDS REPEAT CARGO_TARGET_DIR)
+# Usage: bench/compare.sh [--full]
+#   (env: MODE=quick|full RUN_SECONDS WARMUP_SECONDS REPEAT CARGO_TARGET_DIR ETCD)
 set -euo pipefail
 
 MODE="${MODE:-quick}"
@@ -32,6 +38,7 @@ REPEAT="${REPEAT:-$DEF_REPEAT}"
 WORK="$(mktemp -d /tmp/ninesdb-compare.XXXXXX)"
 JSON="$WORK/results.jsonl"
 SVG="$WORK/compare.svg"
+ETCD="${ETCD:-etcd}"
 PIDS=()
 
 cleanup() {
@@ -41,17 +48,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-install_redis() {
-    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-        echo "installing redis-server and redis-tools (Debian packages)"
+# install_missing: the Debian packages whose commands are missing.
+install_missing() {
+    local packages=()
+    command -v redis-server >/dev/null || packages+=(redis-server)
+    command -v redis-cli >/dev/null || packages+=(redis-tools)
+    command -v "$ETCD" >/dev/null || packages+=(etcd-server)
+    command -v etcdctl >/dev/null || packages+=(etcd-client)
+    command -v protoc >/dev/null || packages+=(protobuf-compiler)
+    if [ "${#packages[@]}" -gt 0 ]; then
+        echo "installing ${packages[*]} (Debian packages)"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
     fi
 }
 
 build() {
-    echo "building (release) into $TARGET_DIR"
-    (cd "$ROOT" && cargo build --release -q)
+    echo "building ninesdb (release, --features etcd) into $TARGET_DIR"
+    (cd "$ROOT" && cargo build --release -q -p ninesdb --features etcd)
     NINESDB="$TARGET_DIR/release/ninesdb"
     BENCH=("$NINESDB" bench)
 }
@@ -81,7 +95,7 @@ start_redis() {
 # so reads find the keys.
 bench_matrix() {
     local label="$1" target="$2" pids="$3"
-    for workload in write read; do
+    for workload in write read mixed; do
         for shape in "1 1" "64 1" "64 16"; do
             set -- $shape
             echo "  $workload, $1 connections x $2 pipeline"
@@ -105,9 +119,48 @@ ninesdb_leader() {
     exit 1
 }
 
+# etcd, 3 members on loopback, exactly as BENCHMARKS.md starts them.
+ETCD_CLIENT_PORTS=(2379 22379 32379)
+ETCD_PEER_PORTS=(2380 22380 32380)
+ETCD_ENDPOINTS="127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379"
+
+# The leader's client address (load goes there first, as with ninesdb).
+etcd_leader() {
+    for _ in $(seq 300); do
+        local leader
+        leader="$(ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" --command-timeout=1s endpoint status 2>/dev/null \
+            | awk -F', ' '$5 == "true" { print $1 }' | head -1)"
+        if [ -n "$leader" ]; then echo "$leader"; return 0; fi
+        sleep 0.1
+    done
+    echo "error: etcd elected no leader in 30 s (logs in $WORK)" >&2
+    exit 1
+}
+
+run_etcd() {
+    local initial="s1=http://127.0.0.1:2380,s2=http://127.0.0.1:22380,s3=http://127.0.0.1:32380"
+    local pids=() i
+    for i in 0 1 2; do
+        local name="s$((i + 1))" cp="${ETCD_CLIENT_PORTS[$i]}" pp="${ETCD_PEER_PORTS[$i]}"
+        "$ETCD" --name "$name" --data-dir "$WORK/etcd/$name" \
+            --listen-client-urls "http://127.0.0.1:$cp" --advertise-client-urls "http://127.0.0.1:$cp" \
+            --listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+            --initial-cluster "$initial" --initial-cluster-state new >"$WORK/etcd-$name.log" 2>&1 &
+        PIDS+=("$!")
+        pids+=("$!")
+    done
+    local leader others
+    leader="$(etcd_leader)"
+    others="$(echo "$ETCD_ENDPOINTS" | tr ',' '\n' | grep -vx "$leader" | paste -sd, -)"
+    echo "etcd $("$ETCD" --version | awk '/etcd Version/ { print $3 }') (3 members, leader on $leader, pids ${pids[*]})"
+    bench_matrix etcd "etcd://$leader,$others" "$(IFS=,; echo "${pids[*]}")"
+    kill "${pids[@]}" 2>/dev/null || true
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
 run_ninesdb() {
     # Long enough for the whole matrix; it stops by itself, and is killed at the end anyway.
-    local lifetime=$(( (RUN_SECONDS + WARMUP_SECONDS + 4) * 6 * REPEAT + 60 ))
+    local lifetime=$(( (RUN_SECONDS + WARMUP_SECONDS + 4) * 9 * REPEAT + 60 ))
     "$NINESDB" up --data "$WORK/ninesdb" --port 18001 --seconds "$lifetime" >"$WORK/ninesdb.log" 2>&1 &
     local up_pid="$!"
     PIDS+=("$up_pid")
@@ -128,34 +181,41 @@ def system(r):
     port = r["target"].split(",")[0].rsplit(":", 1)[1]
     return {"18379": "redis", "18380": "redis-aof"}.get(port, "ninesdb")
 res = {(system(r), r["workload"], r["connections"], r["pipeline"]): r for r in rows}
+systems = ["redis", "redis-aof", "etcd", "ninesdb"]
+heads = ["redis (no persist.)", "redis-aof (fsync)", "etcd (3 members)", "ninesdb (3 nodes)"]
+def ms(us):
+    return "%.2f" % (us / 1000) if us < 10000 else "%.1f" % (us / 1000) if us < 100000 else "%.0f" % (us / 1000)
 def cell(r):
-    if r is None: return "%28s" % "-"
-    return "%9.0f/s %6.2f/%6.2f ms" % (r["ops_per_sec"], r["p50_us"] / 1000, r["p99_us"] / 1000)
-print("\n%-6s %5s %4s | %-28s| %-28s| %-28s| %-8s %-7s %s" % ("load", "conns", "pipe", "redis (no persistence)",
-      "redis-aof (fsync always)", "ninesdb (3 nodes)", "ratio", "vs", "ninesdb errors, CPU us/op"))
-for workload in ["write", "read"]:
+    if r is None: return "%21s" % "-"
+    return "%8.0f %5s/%6s" % (r["ops_per_sec"], ms(r["p50_us"]), ms(r["p99_us"]))
+def ratio(n, a):
+    return "%.2f" % (n["ops_per_sec"] / a["ops_per_sec"]) if n and a and a["ops_per_sec"] else "-"
+print("\nops/s and p50/p99 latency in ms per target; ratios are ninesdb ops/s over the anchor's")
+print("%-6s %5s %4s | %s | %-15s %-7s | %s" % ("load", "conns", "pipe", " | ".join("%-21s" % h for h in heads),
+      "vs redis anchor", "vs etcd", "ninesdb errors, CPU us/op"))
+for workload in ["write", "read", "mixed"]:
     for c, p in [(1, 1), (64, 1), (64, 16)]:
         k = lambda s: res.get((s, workload, c, p))
         n = k("ninesdb")
-        anchor_name = "redis-aof" if workload == "write" else "redis"
-        a = k(anchor_name)
-        ratio = "%.2f" % (n["ops_per_sec"] / a["ops_per_sec"]) if n and a and a["ops_per_sec"] else "-"
+        anchor_name = "redis" if workload == "read" else "redis-aof"
         extra = ""
         if n:
             extra = "%d" % sum(n["errors"].values())
             if n.get("cpu_us_per_op"): extra += ", %.0f" % n["cpu_us_per_op"]
-        print("%-6s %5d %4d | %s| %s| %s| %-8s %-9s %s" % (workload, c, p, cell(k("redis")), cell(k("redis-aof")),
-              cell(n), ratio, anchor_name, extra))
+        print("%-6s %5d %4d | %s | %-5s %-9s %-7s | %s" % (workload, c, p, " | ".join(cell(k(s)) for s in systems),
+              ratio(n, k(anchor_name)), anchor_name, ratio(n, k("etcd")), extra))
 runs = max((r.get("runs", 1) for r in rows), default=1)
 if runs > 1: print("\nevery cell: median ops/s and median p50/p99 of %d runs" % runs)
-print("\nratio = ninesdb ops/s / anchor ops/s (writes vs redis appendfsync always, reads vs redis without persistence)")
-print("etcd: not measured (no etcd column yet).")
+print("\nredis anchor: writes and 50/50 vs redis appendfsync always, reads vs redis without persistence.")
+print("etcd: Put / linearizable Range through etcd-client; pipeline 16 = 16 concurrent gRPC requests per connection.")
+errors = {s: sum(sum(r["errors"].values()) for (sy, *_), r in res.items() if sy == s) for s in systems}
+if any(errors[s] for s in systems[:3]): print("anchor errors: %s" % ", ".join("%s %d" % (s, errors[s]) for s in systems[:3]))
 PY
 }
 
 main() {
     local started=$SECONDS
-    install_redis
+    install_missing
     build
     echo "results: $JSON ($MODE mode: $REPEAT x ${RUN_SECONDS} s runs per row after ${WARMUP_SECONDS} s warm-up)"
     start_redis 18379 --appendonly no
@@ -166,6 +226,7 @@ main() {
     echo "redis, appendfsync always (pid $REDIS_PID)"
     bench_matrix redis-aof "resp://127.0.0.1:18380" "$REDIS_PID"
     kill "$REDIS_PID"
+    run_etcd
     run_ninesdb
     print_table
     "${BENCH[@]}" --chart-from "$JSON" --chart-out "$SVG" >/dev/null

@@ -31,7 +31,12 @@ impl Conn {
 
     /// The next reply if one is already buffered (no I/O).
     pub fn try_reply(&mut self) -> Result<Option<Reply>, String> {
-        match resp::parse(&self.read_buf[self.read_pos..])? {
+        self.try_parse(resp::parse)
+    }
+
+    /// The next buffered reply as `parse` decodes it (no I/O).
+    pub fn try_parse<T>(&mut self, parse: resp::Parser<T>) -> Result<Option<T>, String> {
+        match parse(&self.read_buf[self.read_pos..])? {
             Some((reply, used)) => {
                 self.read_pos += used;
                 if self.read_pos == self.read_buf.len() {
@@ -44,16 +49,32 @@ impl Conn {
         }
     }
 
-    /// Reads more bytes from the socket; errors on EOF.
-    pub async fn fill(&mut self) -> Result<(), String> {
+    fn make_room(&mut self) {
         if self.read_pos > 0 {
             self.read_buf.drain(..self.read_pos);
             self.read_pos = 0;
         }
         self.read_buf.reserve(16 * 1024);
+    }
+
+    /// Reads more bytes from the socket; errors on EOF.
+    pub async fn fill(&mut self) -> Result<(), String> {
+        self.make_room();
         match self.stream.read_buf(&mut self.read_buf).await {
             Ok(0) => Err(format!("{} closed the connection", self.address)),
             Ok(_) => Ok(()),
+            Err(e) => Err(format!("read from {}: {e}", self.address)),
+        }
+    }
+
+    /// Reads what the socket has without waiting (after `poll_read_ready` said it is readable);
+    /// errors on EOF.
+    pub fn try_fill(&mut self) -> Result<(), String> {
+        self.make_room();
+        match self.stream.try_read_buf(&mut self.read_buf) {
+            Ok(0) => Err(format!("{} closed the connection", self.address)),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(format!("read from {}: {e}", self.address)),
         }
     }
@@ -82,12 +103,6 @@ impl Conn {
             other => Err(format!("NINESDB SESSION on {}: unexpected reply {other:?}", self.address)),
         }
     }
-}
-
-/// The address in a `MOVED <slot> <host:port>` error, if it is one.
-pub fn moved_address(error: &str) -> Option<&str> {
-    let mut words = error.split_whitespace();
-    (words.next() == Some("MOVED")).then(|| words.nth(1)).flatten()
 }
 
 /// The first word of an error reply, used to group errors ("ERR", "MOVED", "TRYAGAIN").

@@ -1,12 +1,17 @@
 //! `bench`: the load generator behind `ninesdb bench`. A lean RESP client per connection
-//! (tokio task), closed loop or open loop (`--rate`, latency from the scheduled send time),
+//! (tokio task; routed by key slot when the target is a Redis Cluster), or an etcd gRPC client
+//! (feature `etcd`); closed loop or open loop (`--rate`, latency from the scheduled send time),
 //! HDR histograms merged at the end, optional server CPU accounting from /proc.
 
 pub mod chart;
+pub mod cluster;
 pub mod conn;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod keys;
 pub mod load;
 pub mod resp;
+pub mod route;
 pub mod stats;
 
 use load::Plan;
@@ -30,20 +35,39 @@ pub enum Workload {
     Mixed,
 }
 
-/// Load-test a RESP server (ninesdb or Redis).
+/// The protocol of `--target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Resp,
+    Etcd,
+}
+
+/// Load-test a RESP server (ninesdb, Redis, a Redis Cluster) or etcd.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Server(s): `resp://host:port[,host:port...]`. Load goes to the first; a connection that
-    /// gets `-MOVED <slot> <host:port>` reconnects there; one that breaks tries the next.
+    /// Server(s): `resp://host:port[,host:port...]` or `etcd://host:port[,host:port...]`.
+    /// RESP: if the first answers CLUSTER SLOTS with several nodes (a Redis Cluster), each client
+    /// keeps one connection per node and sends each request to its key's slot owner, follows
+    /// -MOVED (and refreshes the map) and -ASK (once, with ASKING). Otherwise load goes to the
+    /// first; a connection that gets -MOVED <slot> <host:port> reconnects there, one that breaks
+    /// tries the next. etcd: load goes to the first endpoint (put the leader first); a connection
+    /// that finds it unreachable moves to the next. etcd needs a build with `--features etcd`.
     #[arg(long, default_value = "resp://127.0.0.1:7001")]
     pub target: String,
-    /// Concurrent connections (one task each).
+    /// Concurrent clients, one task and one connection each (against a Redis Cluster: one
+    /// connection per node each).
     #[arg(long, default_value_t = 50)]
     pub connections: usize,
-    /// Commands per batch in closed loop; in open loop, the most requests in flight per connection.
+    /// Closed loop: commands per batch (RESP: pipelined; etcd: that many concurrent gRPC
+    /// requests, multiplexed on its HTTP/2 connection). Open loop: the most requests
+    /// in flight per connection.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
-    /// write = SET, read = GET, mixed = 50/50.
+    /// Route every request to the first target even if it is a Redis Cluster (redirects then
+    /// count as errors and move the connection, as with a single server).
+    #[arg(long)]
+    pub no_routing: bool,
+    /// write = SET, read = GET, mixed = 50/50 (etcd: Put, linearizable Range of one key).
     #[arg(long, value_enum, default_value_t = Workload::Write)]
     pub workload: Workload,
     /// Number of distinct keys (key:000000000000 .. key:<keys-1>).
@@ -135,13 +159,14 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
 /// Runs one benchmark and returns its report (nothing printed except the progress line).
 pub fn run_collect(args: &BenchArgs) -> Result<Report, String> {
     validate(args)?;
-    let targets = parse_targets(&args.target)?;
+    let (scheme, targets) = parse_target(&args.target)?;
+    check_scheme(args, scheme)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the client runtime: {e}"))?;
-    runtime.block_on(drive(args, targets))
+    runtime.block_on(drive(args, scheme, targets))
 }
 
 fn validate(args: &BenchArgs) -> Result<(), String> {
@@ -162,31 +187,78 @@ fn validate(args: &BenchArgs) -> Result<(), String> {
     }
 }
 
-/// `resp://a:1,b:2` or `a:1,resp://b:2` -> ["a:1", "b:2"].
-pub fn parse_targets(target: &str) -> Result<Vec<String>, String> {
-    let targets: Vec<String> = target
-        .split(',')
-        .map(|t| t.trim().trim_start_matches("resp://").trim_end_matches('/').to_owned())
-        .filter(|t| !t.is_empty())
-        .collect();
-    match targets.iter().find(|t| !t.contains(':')) {
-        _ if targets.is_empty() => Err(format!("--target {target:?}: no host:port given")),
-        Some(bad) => Err(format!("--target: {bad:?} is not host:port")),
-        None => Ok(targets),
+/// What this build can do with the scheme.
+fn check_scheme(args: &BenchArgs, scheme: Scheme) -> Result<(), String> {
+    match scheme {
+        Scheme::Resp => Ok(()),
+        Scheme::Etcd if !cfg!(feature = "etcd") => Err(format!(
+            "--target {}: this binary was built without etcd support; rebuild with --features etcd \
+             (cargo build --release --features etcd; needs protoc: apt-get install protobuf-compiler)",
+            args.target
+        )),
+        Scheme::Etcd if args.session => Err("--session is for ninesdb (RESP) targets, not etcd".to_owned()),
+        Scheme::Etcd => Ok(()),
     }
 }
 
+/// `resp://a:1,b:2` or `a:1,resp://b:2` -> ["a:1", "b:2"] (RESP targets only).
+pub fn parse_targets(target: &str) -> Result<Vec<String>, String> {
+    match parse_target(target)? {
+        (Scheme::Resp, targets) => Ok(targets),
+        (Scheme::Etcd, _) => Err(format!("--target {target:?}: not a RESP target")),
+    }
+}
+
+/// `resp://a:1,b:2`, `a:1,b:2` or `etcd://a:1,b:2` -> the scheme and ["a:1", "b:2"]. The scheme
+/// of the first address applies to all; a later one must not differ.
+pub fn parse_target(target: &str) -> Result<(Scheme, Vec<String>), String> {
+    let scheme = if target.trim_start().starts_with("etcd://") { Scheme::Etcd } else { Scheme::Resp };
+    let mut targets = Vec::new();
+    for part in target.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (part_scheme, address) = match part.split_once("://") {
+            Some(("resp", address)) => (Scheme::Resp, address),
+            Some(("etcd", address)) => (Scheme::Etcd, address),
+            Some((other, _)) => return Err(format!("--target: unknown scheme {other:?} (resp:// or etcd://)")),
+            None => (scheme, part),
+        };
+        if part_scheme != scheme {
+            return Err(format!("--target {target:?}: mixes resp:// and etcd://"));
+        }
+        let address = address.trim_end_matches('/');
+        if !address.contains(':') {
+            return Err(format!("--target: {address:?} is not host:port"));
+        }
+        targets.push(address.to_owned());
+    }
+    if targets.is_empty() {
+        return Err(format!("--target {target:?}: no host:port given"));
+    }
+    Ok((scheme, targets))
+}
+
 /// The async part of a run: probe, load, measure, merge.
-async fn drive(args: &BenchArgs, targets: Vec<String>) -> Result<Report, String> {
+async fn drive(args: &BenchArgs, scheme: Scheme, targets: Vec<String>) -> Result<Report, String> {
     // Fail fast with a clear message instead of N identical connect errors.
-    drop(conn::connect(&targets[0]).await?);
-    let plan = Arc::new(make_plan(args, targets));
+    let slots = match scheme {
+        Scheme::Resp => probe_resp(args, &targets[0]).await?,
+        Scheme::Etcd => {
+            probe_etcd(&targets[0]).await?;
+            None
+        }
+    };
+    let routed_nodes = slots.as_ref().map(cluster::SlotMap::owners_count);
+    let plan = Arc::new(make_plan(args, targets, slots));
     let progress = std::io::stderr().is_terminal().then(|| tokio::spawn(show_progress(plan.clone())));
-    let tasks: Vec<_> = (0..args.connections).map(|id| tokio::spawn(load::connection(plan.clone(), id))).collect();
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|id| match scheme {
+            Scheme::Resp => tokio::spawn(load::connection(plan.clone(), id)),
+            Scheme::Etcd => tokio::spawn(etcd_connection(plan.clone(), id)),
+        })
+        .collect();
     tokio::time::sleep_until(plan.start).await;
-    let cpu_before = cpu_total(&args.pids)?;
+    let cpu_before = (cpu_total(&args.pids)?, stats::cpu_seconds(std::process::id()).ok());
     tokio::time::sleep_until(plan.end).await;
-    let cpu_after = cpu_total(&args.pids)?;
+    let cpu_after = (cpu_total(&args.pids)?, stats::cpu_seconds(std::process::id()).ok());
     let mut total = Stats::new();
     for task in tasks {
         total.merge(&task.await.map_err(|e| format!("a connection task failed: {e}"))?);
@@ -195,16 +267,49 @@ async fn drive(args: &BenchArgs, targets: Vec<String>) -> Result<Report, String>
         progress.abort();
         eprintln!();
     }
-    let cpu = cpu_before.zip(cpu_after).map(|(before, after)| after - before);
-    Ok(make_report(args, &plan, &total, cpu))
+    let cpu = cpu_before.0.zip(cpu_after.0).map(|(before, after)| after - before);
+    let client_cpu = cpu_before.1.zip(cpu_after.1).map(|(before, after)| after - before);
+    let mut report = make_report(args, &plan, &total, cpu, client_cpu);
+    report.routed_nodes = routed_nodes;
+    Ok(report)
 }
 
-fn make_plan(args: &BenchArgs, targets: Vec<String>) -> Plan {
+/// Checks the first address answers, and asks whether it is a cluster to route over.
+async fn probe_resp(args: &BenchArgs, address: &str) -> Result<Option<cluster::SlotMap>, String> {
+    drop(conn::connect(address).await?);
+    if args.no_routing {
+        return Ok(None);
+    }
+    Ok(cluster::probe(address).await)
+}
+
+#[cfg(feature = "etcd")]
+async fn probe_etcd(endpoint: &str) -> Result<(), String> {
+    etcd::probe(endpoint).await
+}
+
+#[cfg(not(feature = "etcd"))]
+async fn probe_etcd(_endpoint: &str) -> Result<(), String> {
+    unreachable!("check_scheme refuses etcd targets without the etcd feature")
+}
+
+#[cfg(feature = "etcd")]
+async fn etcd_connection(plan: Arc<Plan>, id: usize) -> Stats {
+    etcd::connection(plan, id).await
+}
+
+#[cfg(not(feature = "etcd"))]
+async fn etcd_connection(_plan: Arc<Plan>, _id: usize) -> Stats {
+    unreachable!("check_scheme refuses etcd targets without the etcd feature")
+}
+
+fn make_plan(args: &BenchArgs, targets: Vec<String>, slots: Option<cluster::SlotMap>) -> Plan {
     let t0 = Instant::now();
     let start = t0 + Duration::from_secs_f64(args.warmup_seconds);
     let end = start + Duration::from_secs_f64(args.seconds);
     Plan {
         targets,
+        slots,
         workload: args.workload,
         pipeline: args.pipeline,
         keys: args.keys,
@@ -243,7 +348,7 @@ async fn show_progress(plan: Arc<Plan>) {
     }
 }
 
-fn make_report(args: &BenchArgs, plan: &Plan, total: &Stats, cpu: Option<f64>) -> Report {
+fn make_report(args: &BenchArgs, plan: &Plan, total: &Stats, cpu: Option<f64>, client_cpu: Option<f64>) -> Report {
     // Open loop can answer measured requests after the window: divide by the real span.
     let span = total.last.map_or(plan.end, |last| last.max(plan.end)) - plan.start;
     let h = &total.histogram;
@@ -270,8 +375,11 @@ fn make_report(args: &BenchArgs, plan: &Plan, total: &Stats, cpu: Option<f64>) -
         p999_us: q(0.999),
         max_us: if empty { 0 } else { h.max() },
         errors: total.errors.clone(),
+        redirects: total.redirects.clone(),
+        routed_nodes: None,
         cpu_seconds: cpu,
         cpu_us_per_op: cpu.filter(|_| total.ops > 0).map(|c| c * 1e6 / total.ops as f64),
+        client_cpu_us_per_op: client_cpu.filter(|_| total.ops > 0).map(|c| c * 1e6 / total.ops as f64),
     }
 }
 
@@ -283,4 +391,32 @@ fn append_json(path: &std::path::Path, report: &Report) -> Result<(), String> {
         .open(path)
         .map_err(|e| format!("open {}: {e}", path.display()))?;
     writeln!(file, "{line}").map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_name_their_scheme_once() {
+        assert_eq!(parse_target("resp://a:1,b:2").unwrap(), (Scheme::Resp, vec!["a:1".to_owned(), "b:2".to_owned()]));
+        assert_eq!(parse_target("a:1, resp://b:2/").unwrap(), (Scheme::Resp, vec!["a:1".to_owned(), "b:2".to_owned()]));
+        assert_eq!(parse_target("etcd://a:1,b:2").unwrap(), (Scheme::Etcd, vec!["a:1".to_owned(), "b:2".to_owned()]));
+        assert!(parse_target("etcd://a:1,resp://b:2").unwrap_err().contains("mixes"));
+        assert!(parse_target("http://a:1").unwrap_err().contains("unknown scheme"));
+        assert!(parse_target("etcd://a").unwrap_err().contains("not host:port"));
+        assert!(parse_target(" , ").unwrap_err().contains("no host:port"));
+        assert!(parse_targets("etcd://a:1").is_err());
+    }
+
+    #[test]
+    fn etcd_targets_need_the_feature_and_no_session() {
+        let args = parse_args(["bench", "--target", "etcd://127.0.0.1:1", "--session"]).unwrap();
+        let error = run_collect(&args).unwrap_err();
+        if cfg!(feature = "etcd") {
+            assert!(error.contains("--session"), "{error}");
+        } else {
+            assert!(error.contains("rebuild with --features etcd"), "{error}");
+        }
+    }
 }

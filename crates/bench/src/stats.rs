@@ -11,6 +11,8 @@ pub struct Stats {
     pub histogram: Histogram<u64>,
     pub ops: u64,
     pub errors: BTreeMap<String, u64>,
+    /// Redirects followed (cluster routing: "MOVED", "ASK"); the request was retried, not lost.
+    pub redirects: BTreeMap<String, u64>,
     /// When the last measured reply arrived (open loop may answer after the window).
     pub last: Option<Instant>,
 }
@@ -18,7 +20,7 @@ pub struct Stats {
 impl Stats {
     pub fn new() -> Self {
         let histogram = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
-        Stats { histogram, ops: 0, errors: BTreeMap::new(), last: None }
+        Stats { histogram, ops: 0, errors: BTreeMap::new(), redirects: BTreeMap::new(), last: None }
     }
 
     /// One successful reply, `micros` after it was sent (or scheduled), arriving at `when`.
@@ -34,6 +36,10 @@ impl Stats {
         }
     }
 
+    pub fn redirect(&mut self, kind: &str) {
+        *self.redirects.entry(kind.to_owned()).or_insert(0) += 1;
+    }
+
     pub fn merge(&mut self, other: &Stats) {
         self.ops += other.ops;
         self.last = self.last.max(other.last);
@@ -41,6 +47,9 @@ impl Stats {
         self.histogram.add(&other.histogram).expect("histograms with equal bounds");
         for (kind, count) in &other.errors {
             self.error(kind, *count);
+        }
+        for (kind, count) in &other.redirects {
+            *self.redirects.entry(kind.clone()).or_insert(0) += count;
         }
     }
 }
@@ -77,8 +86,16 @@ pub struct Report {
     pub p999_us: u64,
     pub max_us: u64,
     pub errors: BTreeMap<String, u64>,
+    /// Redirects the client followed (a Redis Cluster's `MOVED`/`ASK`); those requests succeeded.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub redirects: BTreeMap<String, u64>,
+    /// When the target is a Redis Cluster: how many nodes the client routed to by key slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routed_nodes: Option<usize>,
     pub cpu_seconds: Option<f64>,
     pub cpu_us_per_op: Option<f64>,
+    /// CPU the load generator itself used per op (it shares the machine with the target).
+    pub client_cpu_us_per_op: Option<f64>,
 }
 
 impl Report {
@@ -109,8 +126,17 @@ impl Report {
         for (kind, count) in &self.errors {
             out += &format!("  error {kind}: {count}\n");
         }
+        if let Some(nodes) = self.routed_nodes {
+            out += &format!("  routed by key slot over {nodes} cluster nodes\n");
+        }
+        for (kind, count) in &self.redirects {
+            out += &format!("  followed {kind} redirects: {count}\n");
+        }
         if let (Some(cpu), Some(per_op)) = (self.cpu_seconds, self.cpu_us_per_op) {
             out += &format!("  server CPU: {cpu:.2} s, {per_op:.1} us per op\n");
+        }
+        if let Some(per_op) = self.client_cpu_us_per_op {
+            out += &format!("  client CPU: {per_op:.1} us per op\n");
         }
         out
     }
@@ -201,8 +227,11 @@ mod tests {
             p999_us: p99_us * 2,
             max_us: p99_us * 3,
             errors: BTreeMap::new(),
+            redirects: BTreeMap::new(),
+            routed_nodes: None,
             cpu_seconds: None,
             cpu_us_per_op: None,
+            client_cpu_us_per_op: None,
         }
     }
 

@@ -272,38 +272,4 @@ pub fn node_name(id: raft::NodeId) -> String {
     format!("{id:040x}")
 }
 
-/// The Redis Cluster slot of a key: CRC16 (XMODEM) of the key, or of its `{hash tag}`.
-pub fn key_slot(key: &[u8]) -> u16 {
-    let hashed = match key.iter().position(|&b| b == b'{') {
-        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
-            Some(length) if length > 0 => &key[open + 1..open + 1 + length],
-            _ => key,
-        },
-        None => key,
-    };
-    crc16(hashed) % 16384
-}
-
-fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in bytes {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-        }
-    }
-    crc
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_slot;
-
-    // Goal: slots match Redis Cluster's. Method: known values from the Redis Cluster spec.
-    #[test]
-    fn key_slots_match_redis_cluster() {
-        assert_eq!(key_slot(b"123456789"), 12739);
-        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
-        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
-    }
-}
+pub use resp::key_slot;

@@ -47,12 +47,17 @@ impl Entry {
 /// A membership change as it travels in the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MembershipChange {
-    /// Enter the joint configuration (old voters, `voters`), with `learners` as non-voters.
+    /// Enter the joint configuration (`outgoing`, `voters`), with `learners` as non-voters.
     EnterJoint {
         /// The voters of the new configuration.
         voters: BTreeSet<NodeId>,
         /// The non-voting replicas of the new configuration.
         learners: BTreeSet<NodeId>,
+        /// The voters of the configuration being left. Carried in the entry, not taken from
+        /// the applying replica's state: a replica that joined later replays the log without
+        /// knowing the group's bootstrap voters, and would otherwise think the joint phase
+        /// has no old half (and count only the new voters).
+        outgoing: BTreeSet<NodeId>,
     },
     /// Leave the joint configuration: only the new voters remain. Proposed by the leader itself
     /// as soon as `EnterJoint` commits.
@@ -62,8 +67,8 @@ pub enum MembershipChange {
 impl MembershipChange {
     fn encoded_size(&self) -> u64 {
         match self {
-            MembershipChange::EnterJoint { voters, learners } => {
-                8 * (voters.len() + learners.len()) as u64
+            MembershipChange::EnterJoint { voters, learners, outgoing } => {
+                8 * (voters.len() + learners.len() + outgoing.len()) as u64
             }
             MembershipChange::LeaveJoint => 0,
         }
@@ -124,8 +129,8 @@ impl Membership {
     /// Applies a committed change.
     pub(crate) fn apply(&mut self, change: &MembershipChange) {
         match change {
-            MembershipChange::EnterJoint { voters, learners } => {
-                self.voters_outgoing = std::mem::take(&mut self.voters);
+            MembershipChange::EnterJoint { voters, learners, outgoing } => {
+                self.voters_outgoing = outgoing.clone();
                 self.voters = voters.clone();
                 self.learners = learners.clone();
             }

@@ -30,8 +30,8 @@ pub(crate) fn check_message(message: &Message) -> Result<(), StepError> {
             if entry.term < floor_term || entry.term > message.term {
                 return malformed(format!("entry {} has term {} outside [{}, {}]", entry.index, entry.term, floor_term, message.term));
             }
-            if let crate::types::Payload::Membership(MembershipChange::EnterJoint { voters, learners }) = &entry.payload {
-                if voters.len() > REPLICAS_MAX || learners.len() > REPLICAS_MAX {
+            if let crate::types::Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }) = &entry.payload {
+                if voters.len() > REPLICAS_MAX || learners.len() > REPLICAS_MAX || outgoing.len() > REPLICAS_MAX {
                     return malformed(format!("membership of {} voters and {} learners", voters.len(), learners.len()));
                 }
             }
@@ -82,5 +82,5 @@ pub(crate) fn membership_change(current: &Membership, voters: Vec<NodeId>, learn
     if let Some(demoted) = current.voters.intersection(&learners).next() {
         return Err(format!("replica {demoted} is a voter: remove it first, then add it as a learner"));
     }
-    Ok(MembershipChange::EnterJoint { voters, learners })
+    Ok(MembershipChange::EnterJoint { voters, learners, outgoing: current.voters.clone() })
 }

@@ -138,8 +138,8 @@ fn fmt_entry(e: &Entry) -> String {
     let payload = match &e.payload {
         Payload::Empty => "empty".to_owned(),
         Payload::Command(data) => format!("cmd({})", String::from_utf8_lossy(data)),
-        Payload::Membership(MembershipChange::EnterJoint { voters, learners }) => {
-            format!("enter-joint(v={} l={})", fmt_set(voters), fmt_set(learners))
+        Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }) => {
+            format!("enter-joint(v={} l={} from={})", fmt_set(voters), fmt_set(learners), fmt_set(outgoing))
         }
         Payload::Membership(MembershipChange::LeaveJoint) => "leave-joint".to_owned(),
     };

@@ -148,10 +148,11 @@ pub fn put_entries(out: &mut Vec<u8>, entries: &[Entry]) {
                 put_u32(out, data.len() as u32);
                 out.extend_from_slice(data);
             }
-            Payload::Membership(MembershipChange::EnterJoint { voters, learners }) => {
-                out.push(2);
+            Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }) => {
+                out.push(4);
                 put_ids(out, voters);
                 put_ids(out, learners);
+                put_ids(out, outgoing);
             }
             Payload::Membership(MembershipChange::LeaveJoint) => out.push(3),
         }
@@ -189,10 +190,13 @@ fn get_payload(reader: &mut Reader<'_>) -> Result<Payload, DecodeError> {
             let len = reader.u32()? as usize;
             Ok(Payload::Command(Bytes::copy_from_slice(reader.take(len)?)))
         }
-        2 => {
+        // Tag 2 was the first EnterJoint encoding, without the outgoing voters: refused (an
+        // old log would replay wrongly), as an unknown tag.
+        4 => {
             let voters = get_ids(reader)?;
             let learners = get_ids(reader)?;
-            Ok(Payload::Membership(MembershipChange::EnterJoint { voters, learners }))
+            let outgoing = get_ids(reader)?;
+            Ok(Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }))
         }
         3 => Ok(Payload::Membership(MembershipChange::LeaveJoint)),
         tag => Err(format!("unknown payload tag {tag}")),

@@ -21,7 +21,7 @@ pub fn entries(group: GroupId, first: u64, count: u64, term: u64, size: usize) -
         .map(|index| {
             let payload = match index % 7 {
                 0 => Payload::Empty,
-                3 => Payload::Membership(MembershipChange::EnterJoint { voters: [1, 2, 4].into(), learners: [5].into() }),
+                3 => Payload::Membership(MembershipChange::EnterJoint { voters: [1, 2, 4].into(), learners: [5].into(), outgoing: [1, 2, 3].into() }),
                 5 => Payload::Membership(MembershipChange::LeaveJoint),
                 _ => Payload::Command(Bytes::from(vec![(index as u8) ^ (term as u8) ^ (group as u8); size])),
             };

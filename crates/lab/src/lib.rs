@@ -22,6 +22,7 @@ pub mod params;
 mod repair;
 pub mod rng;
 pub mod sim;
+pub mod topology;
 
 pub use fuzz::{fuzz, replay_text, reproduce_command, run_seed, FuzzSummary};
 pub use options::{Bug, FaultSet, SimOptions};

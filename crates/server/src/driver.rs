@@ -113,6 +113,8 @@ pub struct Driver {
     pub(crate) health: crate::health::Monitor,
     /// Peers that say they are sick: not given leaderships.
     pub(crate) sick_peers: Vec<NodeId>,
+    /// Maintenance rounds so far.
+    pub(crate) maintain_rounds: u64,
 }
 
 impl Driver {
@@ -202,6 +204,7 @@ impl Driver {
             log,
             health: crate::health::Monitor::default(),
             sick_peers: Vec::new(),
+            maintain_rounds: 0,
         })
     }
 

@@ -27,6 +27,8 @@ const REPAIRS_MAX: usize = 4;
 const REPAIR_GIVE_UP: Duration = Duration::from_secs(120);
 /// Silence from any leader after which a replica checks whether it still belongs.
 const ORPHAN_AFTER: Duration = Duration::from_secs(10);
+/// Maintenance rounds (one a second) between two runs of the placement planning.
+const PLAN_EVERY: u64 = 5;
 /// Least time between two leadership hand-offs of one group.
 const TRANSFER_EVERY: Duration = Duration::from_secs(30);
 
@@ -46,13 +48,19 @@ impl Driver {
             }
         }
         self.sick_peers = sick_peers;
-        let current = self.current_placement(&reports);
         self.finish_repairs();
         self.start_repairs(&topology, &mut load);
-        let cluster_busy = reports.values().any(|(report, _)| !report.learners.is_empty());
-        self.start_moves(&topology, &current, cluster_busy);
-        self.balance_leaders(&topology, &current);
         self.remove_orphans(&reports);
+        // Planning (the policy over every group) costs milliseconds: every PLAN_EVERY rounds,
+        // or at once when this node must shed its leaderships.
+        self.maintain_rounds += 1;
+        let shedding = self.health.is_sick() || topology.node(self.config.id).is_some_and(|n| n.state == placement::NodeState::Draining);
+        if self.maintain_rounds % PLAN_EVERY == 0 || shedding {
+            let current = self.current_placement(&reports);
+            let cluster_busy = reports.values().any(|(report, _)| !report.learners.is_empty());
+            self.start_moves(&topology, &current, cluster_busy);
+            self.balance_leaders(&topology, &current);
+        }
     }
 
     /// Every group's voters' nodes, leader first: this node's own knowledge for the groups it

@@ -3,10 +3,9 @@
 //! write = Put, read = Range of one key (linearizable: etcd's default), mixed = 50/50.
 //! `--pipeline P` = P concurrent requests on the connection (gRPC multiplexes them).
 
-use crate::keys::{KeyGen, KEY_LEN};
+use crate::keys::KeyGen;
 use crate::load::{give_up, Plan};
 use crate::stats::Stats;
-use crate::Workload;
 use etcd_client::{Client, ConnectOptions, Error, KvClient};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
@@ -70,13 +69,7 @@ struct EtcdClient {
 impl EtcdClient {
     /// Starts the next request of the workload, due at `due`; it gives up at the drain deadline.
     fn send(&mut self, plan: &Plan, due: Instant) {
-        let write = match plan.workload {
-            Workload::Write => true,
-            Workload::Read => false,
-            Workload::Mixed => self.keys.next_u64() & 1 == 0,
-        };
-        let mut key = [0u8; KEY_LEN];
-        self.keys.next_key(&mut key);
+        let (write, key) = self.keys.next_request(plan.workload);
         let mut kv = self.kv.clone();
         let value = if write { plan.value.clone() } else { Vec::new() };
         let deadline = plan.drain_deadline;

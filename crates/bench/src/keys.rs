@@ -57,6 +57,18 @@ impl KeyGen {
         }
     }
 
+    /// The next request of `workload`: whether it writes, and its key (mixed: a fair coin).
+    pub fn next_request(&mut self, workload: crate::Workload) -> (bool, [u8; KEY_LEN]) {
+        let write = match workload {
+            crate::Workload::Write => true,
+            crate::Workload::Read => false,
+            crate::Workload::Mixed => self.next_u64() & 1 == 0,
+        };
+        let mut key = [0u8; KEY_LEN];
+        self.next_key(&mut key);
+        (write, key)
+    }
+
     /// Writes the next key into `out`.
     pub fn next_key(&mut self, out: &mut [u8; KEY_LEN]) {
         let mut n = self.next_index();

@@ -15,7 +15,6 @@ use crate::keys::{KeyGen, KEY_LEN};
 use crate::load::Plan;
 use crate::resp::{self, Reply};
 use crate::stats::Stats;
-use crate::Workload;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
@@ -141,13 +140,7 @@ impl Client {
 
     /// The next request of the workload, due at `due`; queue it with `enqueue`.
     pub fn next_op(&mut self, plan: &Plan, due: Instant) -> Op {
-        let write = match plan.workload {
-            Workload::Write => true,
-            Workload::Read => false,
-            Workload::Mixed => self.keys.next_u64() & 1 == 0,
-        };
-        let mut key = [0u8; KEY_LEN];
-        self.keys.next_key(&mut key);
+        let (write, key) = self.keys.next_request(plan.workload);
         let seq = match (write, self.session) {
             (true, Some(_)) => {
                 self.seq += 1;

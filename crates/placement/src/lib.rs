@@ -15,6 +15,7 @@
 //! which guarantee is missing and what would fix it, as a [`Shortfall`].
 #![deny(missing_docs)]
 
+pub mod health;
 mod leaders;
 mod limits;
 mod policy;

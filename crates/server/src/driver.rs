@@ -221,7 +221,7 @@ impl Driver {
             let mut batch: Vec<Input> = first.into_iter().collect();
             batch.extend(inputs.try_iter().take(ROUND_INPUTS_MAX));
             if Instant::now() >= next_tick {
-                self.health.record_tick_lag(Instant::now().duration_since(next_tick));
+                self.health.record_tick_lag(Instant::now().duration_since(next_tick).as_micros() as u64);
                 batch.push(Input::Tick);
                 next_tick += tick;
                 if next_tick < Instant::now() {
@@ -395,7 +395,7 @@ impl Driver {
                 if let Some(delay) = crate::health::injected_fsync_delay() {
                     std::thread::sleep(delay);
                 }
-                self.health.record_fsync(started.elapsed());
+                self.health.record_fsync(started.elapsed().as_micros() as u64);
             }
             for (group, ready) in readies {
                 self.send(group, &ready.messages_after_persist);

@@ -40,7 +40,7 @@ impl Driver {
             (cluster::topology(&self.config, &view), view.load(), view.reports.clone(), view.peer_health(self.config.id), sick)
         };
         if self.config.gray_failure {
-            let (sick, changed) = self.health.assess(&peer_health, Instant::now());
+            let (sick, changed) = self.health.assess(&peer_health, crate::health::micros(Instant::now()));
             if changed {
                 let mine = self.health.mine();
                 let verdict = if sick { "far slower than its peers: handing its leaderships away" } else { "healthy again: may lead" };

@@ -7,7 +7,7 @@ use lincheck::kv::{KvInput, KvModel, KvOutput};
 use lincheck::{Budget, Operation, Verdict};
 use raft::{LogIndex, Membership, NodeId, Replica, Term};
 
-use crate::node::{fnv, SimNode};
+use crate::node::SimNode;
 
 /// What the checkers remember of one group across the run.
 #[derive(Debug, Default)]
@@ -94,8 +94,8 @@ impl Observer {
     }
 
     /// After healing, every live member of each group must have applied the same state.
-    pub fn check_convergence(&mut self, nodes: &[SimNode], groups: usize) {
-        for group in 0..groups {
+    pub fn check_convergence(&mut self, nodes: &[SimNode], groups: usize, dead: &std::collections::BTreeSet<usize>) {
+        for group in (0..groups).filter(|g| !dead.contains(g)) {
             self.check_group_convergence(nodes, group);
         }
     }
@@ -130,7 +130,7 @@ impl Observer {
             let mut seen: BTreeMap<(LogIndex, Term), (NodeId, u64)> = BTreeMap::new();
             for replica in nodes.iter().filter_map(|node| node.replica(group)) {
                 for entry in (replica.first_index()..=replica.last_index()).filter_map(|i| replica.entry(i)) {
-                    let digest = fnv(format!("{:?}", entry.payload).as_bytes());
+                    let digest = crate::hosted::payload_digest(&entry.payload);
                     match seen.get(&(entry.index, entry.term)) {
                         Some(&(other, other_digest)) if other_digest != digest => {
                             self.violation(format!("log matching: group {group}: n{} and n{other} differ at index {} term {}", replica.id(), entry.index, entry.term));
@@ -152,9 +152,9 @@ pub fn newest_membership(nodes: &[SimNode], group: usize) -> Option<Membership> 
 }
 
 /// Whether every node not lost is up and every group's live members applied the same state.
-pub fn converged(nodes: &[SimNode], groups: usize) -> bool {
+pub fn converged(nodes: &[SimNode], groups: usize, dead: &std::collections::BTreeSet<usize>) -> bool {
     let mut observer = Observer::new(nodes.len(), groups);
-    observer.check_convergence(nodes, groups);
+    observer.check_convergence(nodes, groups, dead);
     observer.violations.is_empty() && nodes.iter().all(|n| n.lost || n.is_up())
 }
 

@@ -77,6 +77,13 @@ impl Sim {
         }
         let (key, input) = if self.is_final_reader(client) {
             let Some(offset) = self.clients[client].next_final_key else { return };
+            let mut offset = offset;
+            let dead = if self.world.is_some() { self.dead_groups() } else { Default::default() };
+            let key_at = |offset: u64| offset * self.params.final_readers as u64 + (client - self.params.clients) as u64;
+            while key_at(offset) < self.params.keys && dead.contains(&self.group_of(key_at(offset))) {
+                offset += 1;
+            }
+            self.clients[client].next_final_key = Some(offset);
             let key = offset * self.params.final_readers as u64 + (client - self.params.clients) as u64;
             if key >= self.params.keys {
                 self.clients[client].next_final_key = None;

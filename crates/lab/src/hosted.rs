@@ -154,13 +154,10 @@ impl GroupReplica {
         if entry.index <= self.applied {
             return;
         }
-        let (digest, output) = match &entry.payload {
-            Payload::Command(bytes) => {
-                let output = Command::decode(bytes).map(|command| self.store.apply_once(&command));
-                (fnv(bytes), output)
-            }
-            Payload::Empty => (1, None),
-            Payload::Membership(change) => (fnv(format!("{change:?}").as_bytes()), None),
+        let digest = payload_digest(&entry.payload);
+        let output = match &entry.payload {
+            Payload::Command(bytes) => Command::decode(bytes).map(|command| self.store.apply_once(&command)),
+            _ => None,
         };
         self.applied = entry.index;
         effects.applied.push((group, entry.index, entry.term, digest));
@@ -225,6 +222,15 @@ fn refusal(request: u64, error: ProposeError) -> Reply {
         _ => Outcome::Failed,
     };
     Reply { request, outcome }
+}
+
+/// A digest of an entry's payload, to compare what replicas applied or hold.
+pub fn payload_digest(payload: &Payload) -> u64 {
+    match payload {
+        Payload::Command(bytes) => fnv(bytes),
+        Payload::Empty => 1,
+        Payload::Membership(change) => fnv(format!("{change:?}").as_bytes()),
+    }
 }
 
 /// FNV-1a, for digests that must not depend on the process (std's hasher is seeded).

@@ -21,6 +21,7 @@ pub mod options;
 pub mod params;
 mod repair;
 pub mod rng;
+pub mod scenario;
 pub mod sim;
 pub mod topology;
 

@@ -38,4 +38,6 @@ pub enum Packet {
     Raft(usize, raft::Message),
     Request(Request),
     Reply(usize, Reply),
+    /// A node's health, sent to its peers (scenarios' gray-failure handling).
+    Health(usize, placement::health::Health),
 }

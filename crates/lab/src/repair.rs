@@ -104,6 +104,33 @@ impl Sim {
         self.note_repairs_done();
     }
 
+    /// Node `index` is gone for good (or being decommissioned) since `since`: every group
+    /// with a replica on it and a surviving member needs that replica rebuilt elsewhere. A
+    /// group with no surviving member cannot be repaired: its data is lost.
+    pub(crate) fn register_loss(&mut self, index: usize, since: u64) {
+        self.nodes[index].lost = true;
+        self.repairs.lost_at.insert(index, since);
+        for (&group, hosted) in &self.nodes[index].groups {
+            let Some(membership) = self.leader_membership(group).or_else(|| crate::check::newest_membership(&self.nodes, group)) else { continue };
+            if !membership.replicas().contains(&hosted.id) {
+                continue;
+            }
+            let survivors = membership.voters.iter().any(|&id| !self.nodes[slot_of(id)].lost);
+            if survivors {
+                self.repairs.pending.entry(group).or_insert(GroupRepair { voters_needed: membership.voters.len(), reshaped: false });
+            }
+        }
+    }
+
+    /// The nodes as the placement policy sees them: a scenario's real labels, else one rack
+    /// and host per node.
+    pub(crate) fn placement_topology(&self, state: impl Fn(usize) -> placement::NodeState) -> placement::Topology {
+        match &self.world {
+            Some(world) => crate::scenario::placement_topology(&world.topology, |slot| Some(state(slot))),
+            None => crate::layout::topology(self.nodes.len(), state),
+        }
+    }
+
     /// The repair loop (see the module doc): one change per group per round, at most.
     pub(crate) fn on_repair(&mut self) {
         self.schedule(crate::sim::REPAIR_INTERVAL, Event::Repair);
@@ -135,7 +162,7 @@ impl Sim {
     fn replace_lost(&mut self, group: usize, leader: usize, membership: &Membership) {
         let Some(&dead) = self.lost_identities(membership).first() else { return };
         let lost_at = self.repairs.lost_at.get(&slot_of(dead)).copied().unwrap_or_default();
-        if self.now < lost_at + DOWN_AFTER {
+        if self.now < lost_at + self.down_after {
             return;
         }
         let without = |set: &BTreeSet<NodeId>, drop: &[NodeId]| -> Vec<NodeId> { set.iter().copied().filter(|id| !drop.contains(id)).collect() };
@@ -187,7 +214,7 @@ impl Sim {
     fn repair_target(&self, group: usize, membership: &Membership, excluded: Option<usize>) -> Option<usize> {
         let members = membership.replicas();
         let usable = |i: usize| Some(i) != excluded && !self.nodes[i].lost && self.nodes[i].is_up();
-        let topology = crate::layout::topology(self.nodes.len(), |i| if usable(i) { placement::NodeState::Up } else { placement::NodeState::Down });
+        let topology = self.placement_topology(|i| if usable(i) { placement::NodeState::Up } else { placement::NodeState::Down });
         let current: Vec<u64> = (0..self.nodes.len()).filter(|&i| usable(i) && self.nodes[i].id_in(group).is_some_and(|id| members.contains(&id))).map(|i| i as u64 + 1).collect();
         let load: std::collections::BTreeMap<u64, usize> = (0..self.nodes.len()).map(|i| (i as u64 + 1, self.nodes[i].groups.len() + self.repairs.catch_ups_on(i))).collect();
         placement::replacement(&topology, group as u64 + 1, &current, &load).map(|id| id as usize - 1)

@@ -59,6 +59,16 @@ pub(crate) enum Event {
     StartFinalReads,
     /// During convergence: stop as soon as every member applied the same state.
     CheckConverged,
+    /// Scenario: a request of this client stream is due.
+    Arrival { stream: usize },
+    /// Scenario: check requests in flight against their timeouts; sample leaders.
+    Sweep,
+    /// Scenario: a step of a fault (0 starts it, `faults::END` ends it).
+    Fault { index: usize, step: u32 },
+    /// Scenario: the node's CPU is free for its next queued event.
+    NodeResume { node: usize },
+    /// Scenario: nodes exchange and judge their health.
+    HealthBeat,
 }
 
 struct Scheduled {
@@ -165,6 +175,10 @@ pub struct Sim {
     converge_deadline: u64,
     /// Final readers that have read all their keys.
     final_readers_done: usize,
+    /// A scenario's world (network model, CPUs, clients, measures); `None` in fuzz runs.
+    pub(crate) world: Option<Box<crate::scenario::world::World>>,
+    /// How long a lost node must be gone before its replicas are rebuilt elsewhere.
+    pub(crate) down_after: u64,
 }
 
 impl Sim {
@@ -173,6 +187,11 @@ impl Sim {
         options.validate()?;
         let mut rng = SimRng::new(options.seed);
         let params = Params::draw(&options, &mut rng);
+        Ok(Sim::build(options, params, rng))
+    }
+
+    /// Builds the world for `options` with `params` decided already.
+    pub(crate) fn build(options: SimOptions, params: Params, mut rng: SimRng) -> Sim {
         let stale_reads = options.bug == Some(Bug::StaleReads);
         let mut nodes: Vec<SimNode> = (0..options.nodes)
             .map(|i| {
@@ -189,7 +208,7 @@ impl Sim {
                 SimClient::new((0..options.groups).map(|group| crate::layout::initial_target(&nodes, group, first_guess)).collect())
             })
             .collect();
-        Ok(Sim {
+        Sim {
             observer: Observer::new(options.nodes, options.groups),
             repairs: Repairs::default(),
             options,
@@ -210,7 +229,15 @@ impl Sim {
             events: 0,
             converge_deadline: u64::MAX,
             final_readers_done: 0,
-        })
+            world: None,
+            down_after: crate::repair::DOWN_AFTER,
+        }
+    }
+
+    /// Groups whose every replica was on nodes lost for good: their data is gone, and the
+    /// final reads and convergence checks leave them out (a scenario reports the loss).
+    pub(crate) fn dead_groups(&self) -> BTreeSet<usize> {
+        (0..self.options.groups).filter(|&group| self.nodes.iter().filter(|n| n.groups.contains_key(&group)).all(|n| n.lost)).collect()
     }
 
     pub(crate) fn schedule(&mut self, delay: u64, event: Event) {
@@ -277,6 +304,9 @@ impl Sim {
         for index in 0..self.nodes.len() {
             self.start_node(index);
         }
+        if self.world.is_some() {
+            return self.simulate_scenario();
+        }
         for client in 0..self.params.clients {
             let delay = self.rng.range(0, 10 * MS);
             self.schedule(delay, Event::ClientWake { client });
@@ -285,6 +315,25 @@ impl Sim {
         self.schedule(gap, Event::Nemesis);
         self.schedule(REPAIR_INTERVAL, Event::Repair);
         self.schedule(self.options.duration_ms * MS, Event::EndOfFaults);
+        self.event_loop()
+    }
+
+    /// A scenario's start: its clients, faults, sweeps and health beats instead of the nemesis.
+    fn simulate_scenario(&mut self) -> u64 {
+        let streams = self.world.as_ref().map_or(0, |w| w.load.streams.len());
+        let start_at = self.world.as_ref().map_or(0, |w| w.load.start_at);
+        for stream in 0..streams {
+            self.schedule(start_at + 1, Event::Arrival { stream });
+        }
+        self.schedule_faults();
+        self.schedule(crate::scenario::load::SWEEP_EVERY, Event::Sweep);
+        self.schedule(crate::scenario::world::HEALTH_EVERY, Event::HealthBeat);
+        self.schedule(REPAIR_INTERVAL, Event::Repair);
+        self.schedule(self.options.duration_ms * MS, Event::EndOfFaults);
+        self.event_loop()
+    }
+
+    fn event_loop(&mut self) -> u64 {
         let deadline = self.options.duration_ms * MS + 60_000 * MS;
         while let Some(Reverse(next)) = self.queue.pop() {
             if next.time > deadline || next.time > self.converge_deadline || self.events >= EVENTS_MAX {
@@ -306,7 +355,13 @@ impl Sim {
                 let incarnation = self.nodes[node].incarnation;
                 self.on_node_event(node, incarnation, Some(packet), event_kind::PACKET);
             }
+            Event::ToClient { client, reply } if self.world.as_ref().is_some_and(|w| w.load.owns(client)) => self.on_session_reply(client, reply),
             Event::ToClient { client, reply } => self.on_reply(client, reply),
+            Event::Arrival { stream } => self.on_arrival(stream),
+            Event::Sweep => self.on_sweep(),
+            Event::Fault { index, step } => self.on_fault(index, step),
+            Event::NodeResume { node } => self.on_node_resume(node),
+            Event::HealthBeat => self.on_health_beat(),
             Event::ClientWake { client } => self.on_client_wake(client),
             Event::ClientTimeout { client, request } => self.on_client_timeout(client, request),
             Event::Nemesis => self.on_nemesis(),
@@ -318,7 +373,7 @@ impl Sim {
             Event::EndOfFaults => self.on_end_of_faults(),
             Event::StartFinalReads => self.on_start_final_reads(),
             Event::CheckConverged => {
-                if crate::check::converged(&self.nodes, self.options.groups) && self.repairs.all_repaired() {
+                if crate::check::converged(&self.nodes, self.options.groups, &self.dead_groups()) && self.repairs.all_repaired() {
                     self.converge_deadline = self.now;
                 } else {
                     self.schedule(100 * MS, Event::CheckConverged);
@@ -330,6 +385,21 @@ impl Sim {
     fn on_node_event(&mut self, index: usize, incarnation: u64, packet: Option<Box<Packet>>, kind: u8) {
         let node = &self.nodes[index];
         if !node.is_up() || node.incarnation != incarnation {
+            return;
+        }
+        if self.world.is_some() {
+            if let Some(Packet::Health(from, health)) = packet.as_deref() {
+                let (from, health) = (*from, *health);
+                self.on_health_report(index, from, health);
+                return;
+            }
+            let event = match (kind, packet) {
+                (event_kind::DISK, _) => Event::DiskDone { node: index, incarnation },
+                (event_kind::FLUSH, _) => Event::Flush { node: index, incarnation },
+                (_, Some(packet)) => Event::ToNode { node: index, packet },
+                _ => Event::Tick { node: index, incarnation },
+            };
+            self.enqueue_on_cpu(index, event);
             return;
         }
         if node.paused_until > self.now {
@@ -344,6 +414,11 @@ impl Sim {
             self.schedule(delay, event);
             return;
         }
+        self.run_node_event(index, packet, kind);
+    }
+
+    /// Carries out one event on a node that is up and free to run it.
+    pub(crate) fn run_node_event(&mut self, index: usize, packet: Option<Box<Packet>>, kind: u8) {
         let mut effects = Effects::default();
         let now = self.now;
         let node = &mut self.nodes[index];
@@ -371,13 +446,13 @@ impl Sim {
             _ if kind == event_kind::FLUSH => "admin call".into(),
             _ => "tick".into(),
         };
-        node.pump(&mut effects);
+        node.pump_groups(group, &mut effects);
         if kind == event_kind::TICK {
             let (delay, incarnation) = (node.next_tick_at.saturating_sub(now), node.incarnation);
             self.schedule(delay, Event::Tick { node: index, incarnation });
         }
         self.carry_out(index, effects);
-        self.observe_node(index);
+        self.observe_node(index, group);
         if self.options.trace {
             self.trace_line(index, group, &description);
         }
@@ -385,12 +460,22 @@ impl Sim {
 
     /// Checks every replica on the node, and watches for new leaders (election safety,
     /// leader completeness, and leader churn's next target).
-    fn observe_node(&mut self, index: usize) {
+    fn observe_node(&mut self, index: usize, only: Option<usize>) {
         let mut strike = None;
-        for (&group, hosted) in &self.nodes[index].groups {
+        let groups = &self.nodes[index].groups;
+        let observed: Box<dyn Iterator<Item = (&usize, &crate::hosted::GroupReplica)>> = match only {
+            Some(group) => Box::new(groups.get_key_value(&group).into_iter()),
+            None => Box::new(groups.iter()),
+        };
+        for (&group, hosted) in observed {
             let Some(replica) = hosted.replica.as_ref() else { continue };
             replica.check_invariants();
             let first_time = replica.role() == Role::Leader && self.observer.on_leader(group, replica);
+            if first_time {
+                if let Some(world) = self.world.as_mut() {
+                    world.record.elections.push((self.now, group, index));
+                }
+            }
             if first_time && group == CHURN_GROUP && self.params.leader_churn && self.phase == Phase::Faults {
                 strike = Some(replica.term());
             }
@@ -420,13 +505,17 @@ impl Sim {
             self.send_raft(group, message);
         }
         for (client, reply) in effects.to_clients {
-            if let Some(delay) = self.link_delay() {
+            if let Some(delay) = self.reply_delay(index, client) {
                 self.schedule(delay, Event::ToClient { client, reply });
             }
         }
         if effects.disk_started {
             let (low, high) = self.params.disk_latency;
-            let delay = self.rng.range(low, high);
+            let mut delay = self.rng.range(low, high);
+            if let Some(world) = self.world.as_mut() {
+                delay = (delay as f64 * world.disk_factor[index]) as u64;
+                world.health[index].record_fsync(delay);
+            }
             let incarnation = self.nodes[index].incarnation;
             self.schedule(delay, Event::DiskDone { node: index, incarnation });
         }
@@ -437,6 +526,13 @@ impl Sim {
     fn send_raft(&mut self, group: usize, message: raft::Message) {
         let (from, to) = (slot_of(message.from), slot_of(message.to));
         if to >= self.nodes.len() || self.blocked.contains(&(from, to)) {
+            return;
+        }
+        if let Some(world) = self.world.as_mut() {
+            let bytes = 64 + message.body.payload_size();
+            if let Some(delay) = world.net.node_to_node(from, to, bytes, &mut self.rng) {
+                self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(group, message)) });
+            }
             return;
         }
         if self.rng.chance(self.params.duplicate_chance) {
@@ -490,6 +586,12 @@ impl Sim {
     }
 
     fn on_end_of_faults(&mut self) {
+        if self.world.is_some() {
+            self.end_all_faults();
+            if let Some(world) = self.world.as_mut() {
+                world.load.stopped = true;
+            }
+        }
         self.phase = Phase::Healing;
         self.trace_note("end of faults: heal everything".to_owned());
         self.blocked.clear();
@@ -530,7 +632,8 @@ impl Sim {
         if self.phase != Phase::Converging {
             self.observer.violation(format!("liveness: final reads did not finish after healing (phase {:?})", self.phase));
         } else {
-            self.observer.check_convergence(&self.nodes, self.options.groups);
+            let dead = self.dead_groups();
+            self.observer.check_convergence(&self.nodes, self.options.groups, &dead);
         }
         self.observer.check_log_matching(&self.nodes, self.options.groups);
         self.check_repairs_completed();
@@ -560,7 +663,7 @@ impl Sim {
     }
 }
 
-mod event_kind {
+pub(crate) mod event_kind {
     pub const TICK: u8 = 0;
     pub const DISK: u8 = 1;
     pub const PACKET: u8 = 2;

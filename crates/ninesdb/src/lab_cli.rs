@@ -24,6 +24,11 @@ enum LabCommand {
     /// Measure the Raft core (entries committed per second, 3 voters, in-memory network)
     /// and the simulator (events per wall second).
     BenchCore(BenchCoreArgs),
+    /// Run datacenter scenarios (scenarios/*.toml): the brief's faults on a simulated
+    /// topology under client load. Prints one row per scenario (availability, nines, p99,
+    /// detect, recover, linearizable, lost writes, verdict) and writes HTML reports.
+    /// Without a scenario: a short tour of the headline scenarios (under a minute).
+    Run(ScenarioArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +86,8 @@ struct ReplayArgs {
     run: RunArgs,
 }
 
+pub use crate::scenario_cli::ScenarioArgs;
+
 #[derive(Debug, Args)]
 struct BenchCoreArgs {
     /// Entries to commit through the core.
@@ -96,6 +103,7 @@ struct BenchCoreArgs {
 
 pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
     match args.command {
+        LabCommand::Run(scenarios) => crate::scenario_cli::run(scenarios),
         LabCommand::Fuzz(fuzz) => run_fuzz(fuzz),
         LabCommand::Replay(replay) => {
             let options = replay.run.options(replay.seed).map_err(anyhow::Error::msg)?;
@@ -180,7 +188,7 @@ fn run_fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     Ok(if violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }

@@ -2,6 +2,7 @@
 
 mod ctl_cli;
 mod lab_cli;
+mod scenario_cli;
 mod server_cli;
 mod storage_cli;
 

@@ -1,0 +1,379 @@
+//! Carrying out a scenario's faults: each `[[fault]]` starts at `at_s` (step 0), may act in
+//! several steps (random crashes, a rolling restart, a series of pauses), and ends after
+//! `for_s` (undone, except what cannot be: a destroyed node stays destroyed).
+
+use raft::Role;
+
+use crate::params::MS;
+use crate::scenario::measure::FaultRecord;
+use crate::scenario::world::FaultTargets;
+use crate::scenario::spec::{FaultKind, FaultSpec};
+use crate::scenario::load::Stream;
+use crate::sim::{Event, Sim};
+
+/// The step number that ends a fault.
+pub const END: u32 = u32::MAX;
+
+fn micros(seconds: f64) -> u64 {
+    (seconds * 1e6) as u64
+}
+
+impl Sim {
+    fn world_fault(&self, index: usize) -> FaultSpec {
+        self.world.as_ref().expect("scenario mode").scenario.faults[index].clone()
+    }
+
+    /// Schedules every fault's start (called once, at time 0).
+    pub(crate) fn schedule_faults(&mut self) {
+        let count = self.world.as_ref().map_or(0, |w| w.scenario.faults.len());
+        for index in 0..count {
+            let fault = self.world_fault(index);
+            self.schedule(micros(fault.at_s), Event::Fault { index, step: 0 });
+        }
+    }
+
+    pub(crate) fn on_fault(&mut self, index: usize, step: u32) {
+        if self.phase != crate::sim::Phase::Faults {
+            return;
+        }
+        let fault = self.world_fault(index);
+        if step == END {
+            self.end_fault(index, &fault);
+            return;
+        }
+        if step == 0 {
+            if let Err(error) = self.start_fault(index, &fault) {
+                self.observer.violation(format!("scenario fault {} ({:?}) could not start: {error}", index + 1, fault.kind));
+                return;
+            }
+            if let Some(length) = fault.for_s {
+                self.schedule(micros(length), Event::Fault { index, step: END });
+            }
+            return;
+        }
+        self.fault_step(index, &fault, step);
+    }
+
+    fn start_fault(&mut self, index: usize, fault: &FaultSpec) -> Result<(), String> {
+        let mut label = format!("{:?} {}", fault.kind, fault.target).to_lowercase();
+        let mut nodes = Vec::new();
+        match fault.kind {
+            FaultKind::Crash => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                for &node in &nodes {
+                    self.crash_node(node);
+                }
+            }
+            FaultKind::Destroy => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                self.destroy_nodes(&nodes);
+                if let Some(dc) = fault.target.strip_prefix("dc:") {
+                    let world = self.world.as_mut().expect("scenario mode");
+                    if let Some(dc) = world.net.datacenters.iter().position(|d| d == dc) {
+                        world.load.kill_dc(dc);
+                    }
+                }
+            }
+            FaultKind::CrashRandom | FaultKind::RollingRestart => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                let count = if fault.kind == FaultKind::RollingRestart { nodes.len() as u32 } else { fault.count.max(1) };
+                let window = micros(fault.for_s.unwrap_or(10.0));
+                for step in 0..count {
+                    let at = if fault.kind == FaultKind::RollingRestart { window * step as u64 / count as u64 } else { self.rng.range(0, window) };
+                    self.schedule(at, Event::Fault { index, step: 2 * step + 1 });
+                }
+            }
+            FaultKind::Pause => match (fault.count, fault.down_s) {
+                (count, Some(_)) if count > 0 => {
+                    let window = micros(fault.for_s.unwrap_or(10.0));
+                    for step in 0..count {
+                        let at = window * step as u64 / count as u64;
+                        self.schedule(at, Event::Fault { index, step: step + 1 });
+                    }
+                    label = format!("{count} pauses of {} s on {}", fault.down_s.unwrap_or_default(), fault.target);
+                }
+                _ => {
+                    nodes = self.resolve_nodes(&fault.target)?;
+                    let length = micros(fault.for_s.or(fault.down_s).unwrap_or(1.0));
+                    for &node in &nodes {
+                        self.nodes[node].paused_until = self.now + length;
+                    }
+                }
+            },
+            FaultKind::Throttle | FaultKind::SlowDisk => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                let world = self.world.as_mut().expect("scenario mode");
+                for &node in &nodes {
+                    if fault.kind == FaultKind::Throttle {
+                        world.cpu[node].factor = fault.factor;
+                    } else {
+                        world.disk_factor[node] = fault.factor;
+                    }
+                }
+                label = format!("{} {}x slower: {}", if fault.kind == FaultKind::Throttle { "CPU" } else { "disk" }, fault.factor, fault.target);
+            }
+            FaultKind::Fail | FaultKind::Loss | FaultKind::BitflipWire => {
+                let world = self.world.as_mut().expect("scenario mode");
+                let elements = if fault.target.is_empty() || fault.target == "all" {
+                    vec![]
+                } else {
+                    fault.target.split(',').map(|name| world.net.element(name.trim())).collect::<Result<Vec<_>, _>>()?
+                };
+                match fault.kind {
+                    FaultKind::Fail => elements.iter().for_each(|&e| world.net.set_failed(e, true)),
+                    FaultKind::BitflipWire => world.net.set_corruption(fault.chance, true),
+                    _ if elements.is_empty() => world.net.set_loss(None, fault.chance, true),
+                    _ => elements.iter().for_each(|&e| world.net.set_loss(Some(e), fault.chance, true)),
+                }
+                if fault.kind != FaultKind::Fail {
+                    label = format!("{:?} {}% on {}", fault.kind, fault.chance * 100.0, if fault.target.is_empty() { "all" } else { &fault.target }).to_lowercase();
+                }
+                world.fault_targets[index].elements = elements;
+            }
+            FaultKind::Partition | FaultKind::OneWay => {
+                let separator = if fault.kind == FaultKind::Partition { '|' } else { '>' };
+                let (left, right) = fault.target.split_once(separator).ok_or_else(|| format!("target `{}` needs two sides separated by `{separator}`", fault.target))?;
+                let (left, right) = (self.resolve_side(left)?, self.resolve_side(right)?);
+                let mut cuts = Vec::new();
+                for &a in &left {
+                    for &b in &right {
+                        cuts.push((a, b));
+                        if fault.kind == FaultKind::Partition {
+                            cuts.push((b, a));
+                        }
+                    }
+                }
+                let world = self.world.as_mut().expect("scenario mode");
+                for &(a, b) in &cuts {
+                    world.net.set_cut(a, b, true);
+                }
+                world.fault_targets[index].cuts = cuts;
+                nodes = left;
+            }
+            FaultKind::Overload => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                let node = *nodes.first().ok_or("no node to overload")?;
+                let world = self.world.as_mut().expect("scenario mode");
+                let share = world.scenario.workload.rate / world.node_dc.len() as f64;
+                let dc = world.node_dc[node];
+                let now = self.now;
+                world.load.streams.push(Stream { dc, gap_mean: 1e6 / (share * fault.factor), pinned: Some(node), active: true, next_at: now });
+                let stream = world.load.streams.len() - 1;
+                world.fault_targets[index].stream = Some(stream);
+                self.schedule(1, Event::Arrival { stream });
+                label = format!("{}x traffic to {}", fault.factor, fault.target);
+            }
+            FaultKind::Wipe => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                for &node in &nodes {
+                    self.wipe_node(node);
+                }
+            }
+            FaultKind::Remove => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                for &node in &nodes {
+                    self.decommission(node);
+                }
+            }
+            FaultKind::BitflipDisk => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                for &node in &nodes {
+                    let mut flipped = 0;
+                    for _ in 0..fault.count {
+                        let prefix = if self.rng.chance(0.5) { "wal/" } else { "snap/" };
+                        if let Some((file, at)) = self.nodes[node].disk_mut().and_then(|d| d.flip_bit_at_rest(prefix, true)) {
+                            self.trace_note(format!("bit flip on n{} in {file} at byte {at}", node + 1));
+                            flipped += 1;
+                        }
+                    }
+                    self.disk_stats.bit_flips += flipped;
+                    // The node restarts soon after (a crash, a deploy) and meets the damage.
+                    self.crash_node(node);
+                    self.schedule(500 * MS, Event::Restart { node });
+                }
+                label = format!("{} bits flipped at rest on {}", fault.count, fault.target);
+            }
+            FaultKind::ClockSkew => {
+                nodes = self.resolve_nodes(&fault.target)?;
+                let nominal = self.world.as_ref().expect("scenario mode").tick_nominal;
+                for &node in &nodes {
+                    self.nodes[node].tick_micros = ((nominal as f64 / fault.factor) as u64).max(1);
+                }
+                label = format!("clock of {} at {}x", fault.target, fault.factor);
+            }
+        }
+        let now = self.now;
+        let groups_led = (0..self.options.groups).filter(|&g| self.leader_index(g).is_some_and(|l| nodes.contains(&l))).collect();
+        let world = self.world.as_mut().expect("scenario mode");
+        world.fault_targets[index].nodes = nodes.clone();
+        world.fault_targets[index].started = true;
+        world.record.faults.push(FaultRecord { start: now, end: None, label, nodes, groups_led });
+        if world.record.snapshot_at.is_none() {
+            let length = fault.for_s.map_or(1_000 * MS, |s| micros(s / 2.0).min(2_000 * MS));
+            world.record.snapshot_at = Some(now + length.max(MS));
+        }
+        Ok(())
+    }
+
+    /// Later steps: odd steps of crash-random / rolling-restart crash a node, even ones restart
+    /// it; steps of a pause series pause the target then.
+    fn fault_step(&mut self, index: usize, fault: &FaultSpec, step: u32) {
+        let down = micros(fault.down_s.unwrap_or(1.0));
+        match fault.kind {
+            FaultKind::Pause => {
+                let Ok(nodes) = self.resolve_nodes(&fault.target) else { return };
+                for node in nodes {
+                    self.nodes[node].paused_until = self.now + down;
+                    self.trace_note(format!("pause n{} for {} ms", node + 1, down / MS));
+                }
+            }
+            FaultKind::RollingRestart => {
+                let nodes = self.world.as_ref().expect("scenario mode").fault_targets[index].nodes.clone();
+                let k = ((step - 1) / 2) as usize;
+                let Some(&node) = nodes.get(k) else { return };
+                if step % 2 == 1 {
+                    self.crash_node(node);
+                    self.schedule(down, Event::Fault { index, step: step + 1 });
+                } else {
+                    self.on_restart(node);
+                }
+            }
+            FaultKind::CrashRandom => {
+                if step % 2 == 1 {
+                    let nodes = self.world.as_ref().expect("scenario mode").fault_targets[index].nodes.clone();
+                    let up: Vec<usize> = nodes.into_iter().filter(|&n| self.nodes[n].is_up()).collect();
+                    let Some(&node) = self.rng.pick(&up) else { return };
+                    self.crash_node(node);
+                    self.schedule(down, Event::Restart { node });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn end_fault(&mut self, index: usize, fault: &FaultSpec) {
+        let world = self.world.as_mut().expect("scenario mode");
+        let targets = std::mem::take(&mut world.fault_targets[index]);
+        if !targets.started || targets.ended {
+            return;
+        }
+        world.fault_targets[index] = FaultTargets { ended: true, ..targets.clone() };
+        match fault.kind {
+            FaultKind::Crash | FaultKind::Wipe => {
+                for &node in &targets.nodes {
+                    self.on_restart(node);
+                }
+            }
+            FaultKind::Throttle => targets.nodes.iter().for_each(|&n| world.cpu[n].factor = 1.0),
+            FaultKind::SlowDisk => targets.nodes.iter().for_each(|&n| world.disk_factor[n] = 1.0),
+            FaultKind::Fail => targets.elements.iter().for_each(|&e| world.net.set_failed(e, false)),
+            FaultKind::Loss if targets.elements.is_empty() => world.net.set_loss(None, fault.chance, false),
+            FaultKind::Loss => targets.elements.iter().for_each(|&e| world.net.set_loss(Some(e), fault.chance, false)),
+            FaultKind::BitflipWire => world.net.set_corruption(fault.chance, false),
+            FaultKind::Partition | FaultKind::OneWay => targets.cuts.iter().for_each(|&(a, b)| world.net.set_cut(a, b, false)),
+            FaultKind::Overload => {
+                if let Some(stream) = targets.stream {
+                    world.load.streams[stream].active = false;
+                }
+            }
+            FaultKind::Pause => targets.nodes.iter().for_each(|&n| self.nodes[n].paused_until = 0),
+            FaultKind::ClockSkew => {
+                let nominal = world.tick_nominal;
+                targets.nodes.iter().for_each(|&n| self.nodes[n].tick_micros = nominal);
+            }
+            FaultKind::Destroy | FaultKind::Remove | FaultKind::BitflipDisk | FaultKind::CrashRandom | FaultKind::RollingRestart => {}
+        }
+        let now = self.now;
+        let world = self.world.as_mut().expect("scenario mode");
+        if let Some(record) = world.record.faults.iter_mut().rev().find(|r| r.end.is_none() && r.nodes == targets.nodes) {
+            record.end = Some(now);
+        }
+    }
+
+    /// Ends every fault still active (the run's end heals the network, CPUs, disks, clocks).
+    pub(crate) fn end_all_faults(&mut self) {
+        let count = self.world.as_ref().map_or(0, |w| w.scenario.faults.len());
+        for index in 0..count {
+            let fault = self.world_fault(index);
+            self.end_fault(index, &fault);
+        }
+        let now = self.now;
+        if let Some(world) = self.world.as_mut() {
+            world.net.heal_all();
+            for record in &mut world.record.faults {
+                record.end.get_or_insert(now);
+            }
+        }
+    }
+
+    /// Node slots a selector names: `node:N`, `leader`, `random`, `all`, `dc:X`,
+    /// `pod:X/P`, `rack:X/P/R`, `host:X/P/R/H`, or several separated by commas.
+    pub(crate) fn resolve_nodes(&mut self, selector: &str) -> Result<Vec<usize>, String> {
+        let mut nodes = Vec::new();
+        for part in selector.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "all" => nodes.extend(0..self.nodes.len()),
+                "leader" => nodes.push(self.busiest_leader().ok_or("no node leads a group now")?),
+                "random" => {
+                    let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].is_up() && !self.nodes[i].lost).collect();
+                    nodes.push(*self.rng.pick(&up).ok_or("no node is up")?);
+                }
+                _ => {
+                    let (kind, name) = part.split_once(':').ok_or_else(|| format!("unknown node selector `{part}`"))?;
+                    match kind {
+                        "node" => {
+                            let id: usize = name.parse().map_err(|_| format!("`{part}`: a node number is needed"))?;
+                            if id == 0 || id > self.nodes.len() {
+                                return Err(format!("`{part}`: nodes are 1..={}", self.nodes.len()));
+                            }
+                            nodes.push(id - 1);
+                        }
+                        "dc" | "pod" | "rack" | "host" => {
+                            let world = self.world.as_ref().expect("scenario mode");
+                            nodes.extend(world.topology.nodes_in(name)?.into_iter().map(|id| id as usize - 1));
+                        }
+                        _ => return Err(format!("unknown node selector `{part}` (node:N, leader, random, all, dc:, pod:, rack:, host:)")),
+                    }
+                }
+            }
+        }
+        nodes.sort_unstable();
+        nodes.dedup();
+        Ok(nodes)
+    }
+
+    fn resolve_side(&mut self, side: &str) -> Result<Vec<usize>, String> {
+        let nodes = self.resolve_nodes(side.trim())?;
+        if nodes.is_empty() {
+            return Err(format!("side `{side}` names no node"));
+        }
+        Ok(nodes)
+    }
+
+    /// The node that leads the most groups now.
+    pub(crate) fn busiest_leader(&self) -> Option<usize> {
+        let mut counts = vec![0usize; self.nodes.len()];
+        for group in 0..self.options.groups {
+            if let Some(node) = self.leader_index(group) {
+                counts[node] += 1;
+            }
+        }
+        let best = counts.iter().copied().max().filter(|&c| c > 0)?;
+        counts.iter().position(|&c| c == best)
+    }
+
+    /// How many groups each node leads (a replica leading in the highest term seen).
+    pub(crate) fn leader_counts(&self) -> Vec<u16> {
+        let mut counts = vec![0u16; self.nodes.len()];
+        for group in 0..self.options.groups {
+            if let Some(node) = self.leader_index(group) {
+                if self.nodes[node].replica(group).is_some_and(|r| r.role() == Role::Leader) {
+                    counts[node] += 1;
+                }
+            }
+        }
+        counts
+    }
+}
+
+

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Renders the sample lab report (crates/report/examples/sample.rs), opens it in headless
+# Runs a lab scenario (leader-crash, short form) to get a real report, opens it in headless
 # Chromium, takes a screenshot and checks the page has its charts: not blank, chart line
 # colours drawn across the plot width, fault bands shaded, node squares drawn.
 #
-# Usage: scripts/screenshot-report.sh [OUT_DIR]   (default /tmp/report-screenshot)
-# Leaves OUT_DIR/sample.html and OUT_DIR/sample.png; exits non-zero with a message otherwise.
+# Usage: scripts/screenshot-report.sh [--sample] [OUT_DIR]   (default /tmp/report-screenshot)
+#   --sample: the report crate's synthetic sample (crates/report/examples/sample.rs) instead.
+# Leaves OUT_DIR/<name>.html and OUT_DIR/<name>.png; exits non-zero with a message otherwise.
 # Installs Debian's chromium and python3-pil when missing (as root, or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+MODE=lab
+if [ "${1:-}" = "--sample" ]; then MODE=sample; shift; fi
 OUT_DIR="${1:-/tmp/report-screenshot}"
 mkdir -p "$OUT_DIR"
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
-HTML="$OUT_DIR/sample.html"
-PNG="$OUT_DIR/sample.png"
+NAME=$([ "$MODE" = lab ] && echo leader-crash || echo sample)
+HTML="$OUT_DIR/$NAME.html"
+PNG="$OUT_DIR/$NAME.png"
 WIDTH=1280
 HEIGHT=2000
 CHROMIUM_TIMEOUT_SECONDS=120
@@ -39,9 +43,15 @@ if ! [ -x "$PYTHON" ] || ! "$PYTHON" -c "import PIL" >/dev/null 2>&1; then missi
 if [ "${#missing[@]}" -gt 0 ]; then install_packages "${missing[@]}"; fi
 command -v chromium >/dev/null 2>&1 || fail "chromium is not on PATH after installing it"
 
-echo "screenshot-report: rendering the sample report"
-cargo run --quiet -p report --example sample -- "$HTML" || fail "the sample example failed"
-[ -s "$HTML" ] || fail "the sample example wrote no HTML at $HTML"
+if [ "$MODE" = lab ]; then
+    echo "screenshot-report: running the leader-crash scenario (short form) for its report"
+    cargo run --quiet --release -p ninesdb -- lab run leader-crash --short --report "$OUT_DIR" >"$OUT_DIR/lab-run.log" \
+        || { cat "$OUT_DIR/lab-run.log" >&2; fail "the lab run failed"; }
+else
+    echo "screenshot-report: rendering the sample report"
+    cargo run --quiet -p report --example sample -- "$HTML" || fail "the sample example failed"
+fi
+[ -s "$HTML" ] || fail "no HTML report at $HTML"
 
 echo "screenshot-report: taking a ${WIDTH}x${HEIGHT} screenshot with $(chromium --version 2>/dev/null || echo chromium)"
 rm -f "$PNG"
@@ -61,12 +71,12 @@ if [ "$status" -ne 0 ] || ! [ -s "$PNG" ]; then
     fail "chromium exited with status $status and left no screenshot at $PNG"
 fi
 
-"$PYTHON" - "$PNG" "$WIDTH" "$HEIGHT" <<'PY'
+"$PYTHON" - "$PNG" "$WIDTH" "$HEIGHT" "$MODE" <<'PY'
 """Checks the screenshot shows a report with charts, not a blank or broken page."""
 import sys
 from PIL import Image
 
-path, width, height = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+path, width, height, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 image = Image.open(path).convert("RGB")
 problems = []
 if image.size != (width, height):
@@ -110,8 +120,16 @@ for name in TARGETS:
 if share < 0.05:
     problems.append(f"page looks blank: only {share:.1%} of pixels are content (need 5%)")
 # A line drawn across a chart colours most pixel columns of the plot (about 1000 wide at
-# this size); a legend swatch alone colours about 20.
-for name in ["blue line (#0072B2)", "orange line (#E69F00)", "green line/nodes (#009E73)"]:
+# this size); a legend swatch alone colours about 20. A lab report draws each panel's first
+# series in blue and the leaders panel's second in orange; green marks its up nodes.
+lines = ["blue line (#0072B2)"] + (["orange line (#E69F00)", "green line/nodes (#009E73)"] if mode == "sample" else [])
+if mode == "lab":
+    # The leaders panel's orange line runs along zero while its nodes are down: fewer pixels.
+    if counts["orange line (#E69F00)"] < 300 or len(columns["orange line (#E69F00)"]) < 300:
+        problems.append(f"orange line: {counts['orange line (#E69F00)']} pixels in {len(columns['orange line (#E69F00)'])} columns; expected the leaders line (>= 300 columns)")
+    if counts["green line/nodes (#009E73)"] < 500:
+        problems.append(f"green node squares: {counts['green line/nodes (#009E73)']} pixels; expected the topology's up nodes (>= 500)")
+for name in lines:
     if counts[name] < 2000 or len(columns[name]) < 600:
         problems.append(f"{name}: {counts[name]} pixels in {len(columns[name])} columns; "
                         "expected a line across the chart (>= 2000 pixels, >= 600 columns)")

@@ -179,6 +179,8 @@ pub struct Sim {
     pub(crate) world: Option<Box<crate::scenario::world::World>>,
     /// How long a lost node must be gone before its replicas are rebuilt elsewhere.
     pub(crate) down_after: u64,
+    /// Emptied effect buffers, reused by the next node event.
+    spare_effects: Effects,
 }
 
 impl Sim {
@@ -231,6 +233,7 @@ impl Sim {
             final_readers_done: 0,
             world: None,
             down_after: crate::repair::DOWN_AFTER,
+            spare_effects: Effects::default(),
         }
     }
 
@@ -419,7 +422,8 @@ impl Sim {
 
     /// Carries out one event on a node that is up and free to run it.
     pub(crate) fn run_node_event(&mut self, index: usize, packet: Option<Box<Packet>>, kind: u8) {
-        let mut effects = Effects::default();
+        // The buffers of the last event's effects, emptied: no allocation per event.
+        let mut effects = std::mem::take(&mut self.spare_effects);
         let now = self.now;
         let node = &mut self.nodes[index];
         node.sync_clock(now);
@@ -486,8 +490,8 @@ impl Sim {
         }
     }
 
-    fn carry_out(&mut self, index: usize, effects: Effects) {
-        for note in effects.notes {
+    fn carry_out(&mut self, index: usize, mut effects: Effects) {
+        for note in effects.notes.drain(..) {
             if note.contains("disk full") {
                 self.disk_stats.disk_full += 1;
             }
@@ -497,14 +501,14 @@ impl Sim {
             let incarnation = self.nodes[index].incarnation;
             self.schedule(DISK_RETRY_DELAY, Event::DiskDone { node: index, incarnation });
         }
-        for (group, log_index, term, digest) in effects.applied {
+        for (group, log_index, term, digest) in effects.applied.drain(..) {
             let id = self.nodes[index].id_in(group).unwrap_or_default();
             self.observer.on_apply(group, id, log_index, term, digest);
         }
-        for (group, message) in effects.to_nodes {
+        for (group, message) in effects.to_nodes.drain(..) {
             self.send_raft(group, message);
         }
-        for (client, reply) in effects.to_clients {
+        for (client, reply) in effects.to_clients.drain(..) {
             if let Some(delay) = self.reply_delay(index, client) {
                 self.schedule(delay, Event::ToClient { client, reply });
             }
@@ -519,6 +523,9 @@ impl Sim {
             let incarnation = self.nodes[index].incarnation;
             self.schedule(delay, Event::DiskDone { node: index, incarnation });
         }
+        effects.disk_started = false;
+        effects.disk_retry = false;
+        self.spare_effects = effects;
     }
 
     /// Sends a group's message over the link between the two nodes: partitions and link

@@ -5,6 +5,10 @@
 //! than the others for a few seconds it is *sick*: it hands its leaderships away and is not
 //! given new ones, until it has been healthy for a while (hysteresis against flapping).
 //!
+//! Three measures: fsync time (a failing disk), tick lateness or event-queue delay (a slow or
+//! starved CPU, pauses), and the share of its peers' periodic health reports that did not reach
+//! it (a wonky link or rack: packet loss, or TCP retransmissions that delay reports).
+//!
 //! Pure like the rest of the crate: time comes in as microseconds from any fixed origin, so the
 //! server (wall clock) and the lab (simulated clock) run the same rule.
 
@@ -14,6 +18,8 @@ pub const SLOW_FACTOR: u64 = 4;
 pub const FSYNC_FLOOR_US: u64 = 20_000;
 /// Tick lateness below this is never called slow.
 pub const LAG_FLOOR_US: u64 = 100_000;
+/// Missing fewer than this share (per mille) of the peers' reports is never called lossy.
+pub const LOSS_FLOOR_PERMILLE: u64 = 200;
 /// Slow this long in a row: sick.
 pub const SICK_AFTER_US: u64 = 3_000_000;
 /// Healthy this long in a row: well again.
@@ -28,6 +34,8 @@ pub struct Health {
     pub fsync_us: u64,
     /// Smoothed lateness of its ticks (CPU starvation, queueing, pauses), microseconds.
     pub lag_us: u64,
+    /// Share of the peers' health reports it missed over the last window, per mille.
+    pub loss_permille: u64,
     /// It judged itself sick: do not hand it leaderships.
     pub sick: bool,
 }
@@ -37,6 +45,7 @@ pub struct Health {
 pub struct Monitor {
     fsync_us: Ewma,
     lag_us: Ewma,
+    loss_permille: u64,
     slow_since: Option<u64>,
     well_since: Option<u64>,
     sick: bool,
@@ -53,9 +62,15 @@ impl Monitor {
         self.lag_us.add(micros);
     }
 
+    /// Over the last window, this share (per mille) of the reports its peers should have sent
+    /// it did not arrive.
+    pub fn record_report_loss(&mut self, permille: u64) {
+        self.loss_permille = permille.min(1000);
+    }
+
     /// What this node tells its peers.
     pub fn mine(&self) -> Health {
-        Health { fsync_us: self.fsync_us.value, lag_us: self.lag_us.value, sick: self.sick }
+        Health { fsync_us: self.fsync_us.value, lag_us: self.lag_us.value, loss_permille: self.loss_permille, sick: self.sick }
     }
 
     /// The current verdict.
@@ -73,7 +88,9 @@ impl Monitor {
                 values[values.len() / 2]
             };
             let beyond = |mine: u64, median: u64, floor: u64| mine > median.saturating_mul(SLOW_FACTOR).max(floor);
-            beyond(self.fsync_us.value, median(|h| h.fsync_us), FSYNC_FLOOR_US) || beyond(self.lag_us.value, median(|h| h.lag_us), LAG_FLOOR_US)
+            beyond(self.fsync_us.value, median(|h| h.fsync_us), FSYNC_FLOOR_US)
+                || beyond(self.lag_us.value, median(|h| h.lag_us), LAG_FLOOR_US)
+                || beyond(self.loss_permille, median(|h| h.loss_permille), LOSS_FLOOR_PERMILLE)
         };
         let was = self.sick;
         if slow {
@@ -113,7 +130,25 @@ mod tests {
     const S: u64 = 1_000_000;
 
     fn peer(fsync_ms: u64) -> Health {
-        Health { fsync_us: fsync_ms * MS, lag_us: MS, sick: false }
+        Health { fsync_us: fsync_ms * MS, lag_us: MS, loss_permille: 0, sick: false }
+    }
+
+    // Goal: a node that misses far more of its peers' reports than they miss of each other's
+    // (a wonky link or rack) turns sick; a loss everyone shares (a peer down) makes nobody sick.
+    // Method: 450 per mille missed against peers at 40, then everyone at 450.
+    #[test]
+    fn a_lossy_node_is_sick_and_a_shared_loss_is_not() {
+        let lossy_peer = |permille| Health { loss_permille: permille, ..peer(1) };
+        let mut wonky = Monitor::default();
+        wonky.record_report_loss(450);
+        let peers = [lossy_peer(40), lossy_peer(60), lossy_peer(30)];
+        wonky.assess(&peers, 0);
+        assert_eq!(wonky.assess(&peers, SICK_AFTER_US), (true, true));
+        let mut shared = Monitor::default();
+        shared.record_report_loss(450);
+        let peers = [lossy_peer(450), lossy_peer(430)];
+        shared.assess(&peers, 0);
+        assert!(!shared.assess(&peers, SICK_AFTER_US).0, "everyone misses the same reports: nobody to prefer");
     }
 
     // Goal: a node far slower than its peers turns sick only after SICK_AFTER, and well only

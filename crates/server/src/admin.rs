@@ -107,7 +107,7 @@ async fn status_json(shared: &Shared) -> serde_json::Value {
                 "id": id, "client": member.client.to_string(), "dc": member.labels.dc, "pod": member.labels.pod,
                 "rack": member.labels.rack, "host": member.labels.host, "state": state, "heard_ms_ago": heard,
                 "down": id != config.id && view.is_down(id, down_after),
-                "fsync_ms": health.fsync_us as f64 / 1000.0, "tick_lag_ms": health.lag_us as f64 / 1000.0, "sick": view.is_sick(id),
+                "fsync_ms": health.fsync_us as f64 / 1000.0, "tick_lag_ms": health.lag_us as f64 / 1000.0, "report_loss_permille": health.loss_permille, "sick": view.is_sick(id),
             })
         })
         .collect();

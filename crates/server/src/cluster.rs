@@ -3,7 +3,7 @@
 //! view of the others (what group leaders reported, when each node was last heard, which
 //! nodes are draining).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -139,13 +139,18 @@ pub struct View {
     pub members_version: (u64, u64),
     /// What each node last said of its own speed, and when.
     pub health: BTreeMap<NodeId, (crate::health::Health, Instant)>,
+    /// When each peer's recent health reports arrived (the last `HEARD_WINDOW`).
+    pub health_heard: BTreeMap<NodeId, VecDeque<Instant>>,
 }
+
+/// The window over which missed health reports are counted.
+pub const HEARD_WINDOW: Duration = Duration::from_secs(3);
 
 pub type SharedView = Arc<Mutex<View>>;
 
 impl Default for View {
     fn default() -> View {
-        View { reports: BTreeMap::new(), last_heard: BTreeMap::new(), draining: BTreeSet::new(), started: Instant::now(), groups: 1, members: BTreeMap::new(), members_version: (0, 0), health: BTreeMap::new() }
+        View { reports: BTreeMap::new(), last_heard: BTreeMap::new(), draining: BTreeSet::new(), started: Instant::now(), groups: 1, members: BTreeMap::new(), members_version: (0, 0), health: BTreeMap::new(), health_heard: BTreeMap::new() }
     }
 }
 
@@ -171,6 +176,36 @@ impl View {
             changed |= self.members.insert(id, member.clone()).as_ref() != Some(&member);
         }
         changed
+    }
+
+    /// A peer's health report arrived.
+    pub fn heard_health(&mut self, from: NodeId, health: crate::health::Health) {
+        let now = Instant::now();
+        self.health.insert(from, (health, now));
+        let times = self.health_heard.entry(from).or_default();
+        times.push_back(now);
+        while times.front().is_some_and(|&at| now.duration_since(at) > HEARD_WINDOW) || times.len() > 64 {
+            times.pop_front();
+        }
+    }
+
+    /// The share (per mille) of the health reports peers should have sent this node over the
+    /// last window (one per `REPORT_EVERY`) that did not arrive: high on a wonky link or rack.
+    /// Only peers heard from at least once count; fewer than two: 0.
+    pub fn report_loss_permille(&self, me: NodeId) -> u64 {
+        let expected_each = (HEARD_WINDOW.as_millis() / REPORT_EVERY.as_millis()) as u64;
+        let now = Instant::now();
+        let peers: Vec<u64> = self
+            .health_heard
+            .iter()
+            .filter(|(&id, _)| id != me)
+            .map(|(_, times)| (times.iter().filter(|&&at| now.duration_since(at) <= HEARD_WINDOW).count() as u64).min(expected_each))
+            .collect();
+        if peers.len() < 2 || self.started.elapsed() < HEARD_WINDOW * 2 {
+            return 0;
+        }
+        let heard: u64 = peers.iter().sum();
+        1000 - 1000 * heard / (expected_each * peers.len() as u64)
     }
 
     /// Whether `node` said it is sick (gray failure) recently.
@@ -294,6 +329,25 @@ pub fn parse_members_text(text: &str) -> BTreeMap<NodeId, Member> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Goal: a node counts the health reports its peers failed to get through (a wonky link
+    // shows as missed or late reports), and says nothing on thin evidence. Method: peers 2 and
+    // 3 reported every 500 ms for 3 s, peer 4 once; then a view with one peer only.
+    #[test]
+    fn missed_health_reports_are_counted_per_mille() {
+        let mut view = View { started: Instant::now() - Duration::from_secs(60), ..View::default() };
+        let now = Instant::now();
+        let times = |count: u64| (0..count).map(|i| now - Duration::from_millis(250 + 500 * i)).collect::<VecDeque<_>>();
+        view.health_heard.insert(1, times(6));
+        view.health_heard.insert(2, times(6));
+        view.health_heard.insert(3, times(6));
+        view.health_heard.insert(4, times(1));
+        // Node 1 is "me": peers 2, 3 and 4 should have sent 18 reports; 13 arrived.
+        assert_eq!(view.report_loss_permille(1), 1000 - 1000 * 13 / 18);
+        let mut lonely = View { started: Instant::now() - Duration::from_secs(60), ..View::default() };
+        lonely.health_heard.insert(2, times(1));
+        assert_eq!(lonely.report_loss_permille(1), 0, "one peer is not enough to judge");
+    }
 
     // Goal: every slot has exactly one group and ranges are contiguous. Method: walk all
     // slots for several group counts, comparing with slot_range.

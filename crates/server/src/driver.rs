@@ -453,7 +453,7 @@ impl Driver {
         self.peers.broadcast(&Frame::Report(reports));
         let mine = self.health.mine();
         cluster::lock(&self.view).health.insert(self.config.id, (mine, Instant::now()));
-        self.peers.broadcast(&Frame::Health { from: self.config.id, fsync_us: mine.fsync_us, lag_us: mine.lag_us, sick: mine.sick });
+        self.peers.broadcast(&Frame::Health { from: self.config.id, fsync_us: mine.fsync_us, lag_us: mine.lag_us, loss_permille: mine.loss_permille, sick: mine.sick });
     }
 }
 

@@ -40,11 +40,13 @@ impl Driver {
             (cluster::topology(&self.config, &view), view.load(), view.reports.clone(), view.peer_health(self.config.id), sick)
         };
         if self.config.gray_failure {
+            let loss = cluster::lock(&self.view).report_loss_permille(self.config.id);
+            self.health.record_report_loss(loss);
             let (sick, changed) = self.health.assess(&peer_health, crate::health::micros(Instant::now()));
             if changed {
                 let mine = self.health.mine();
                 let verdict = if sick { "far slower than its peers: handing its leaderships away" } else { "healthy again: may lead" };
-                (self.log)(format!("gray failure: this node is {verdict} (fsync {} us, tick lag {} us)", mine.fsync_us, mine.lag_us));
+                (self.log)(format!("gray failure: this node is {verdict} (fsync {} us, tick lag {} us, {} per mille of peer reports missed)", mine.fsync_us, mine.lag_us, mine.loss_permille));
             }
         }
         self.sick_peers = sick_peers;

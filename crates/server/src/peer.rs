@@ -257,8 +257,8 @@ fn handle_frame(frame: Frame, node: &SyncSender<Input>, replies: &mpsc::Sender<F
                 view.accept(report);
             }
         }
-        Frame::Health { from, fsync_us, lag_us, sick } => {
-            crate::cluster::lock(view).health.insert(from, (crate::health::Health { fsync_us, lag_us, sick }, std::time::Instant::now()));
+        Frame::Health { from, fsync_us, lag_us, loss_permille, sick } => {
+            crate::cluster::lock(view).heard_health(from, crate::health::Health { fsync_us, lag_us, loss_permille, sick });
         }
         Frame::Members { term, index, members } => {
             crate::cluster::lock(view).update_members((term, index), crate::cluster::parse_members_text(&members));

@@ -21,7 +21,7 @@ pub enum Frame {
     /// What the sender's led groups look like (leaders, memberships), for routing and repair.
     Report(Vec<crate::cluster::GroupReport>),
     /// How fast the sender's disk and CPU are (gray-failure detection).
-    Health { from: u64, fsync_us: u64, lag_us: u64, sick: bool },
+    Health { from: u64, fsync_us: u64, lag_us: u64, loss_permille: u64, sick: bool },
     /// The member registry, from the meta group's leader at (term, applied index).
     Members { term: u64, index: u64, members: String },
     /// A plain client's command, forwarded by a follower to the leader.
@@ -43,9 +43,10 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             put_u64(&mut payload, *group);
             put_message(&mut payload, message);
         }
-        Frame::Health { from, fsync_us, lag_us, sick } => {
+        Frame::Health { from, fsync_us, lag_us, loss_permille, sick } => {
             payload.push(6);
-            put_words(&mut payload, 0, &[*from, *fsync_us, *lag_us, u64::from(*sick)]);
+            // Sub-tag 1 adds the report loss; 0 (without it) is still accepted.
+            put_words(&mut payload, 1, &[*from, *fsync_us, *lag_us, u64::from(*sick), *loss_permille]);
         }
         Frame::Members { term, index, members } => {
             payload.push(5);
@@ -109,10 +110,13 @@ fn decode_payload(payload: &[u8]) -> Result<Frame, String> {
         0 => Frame::Hello { from: reader.u64()? },
         1 => Frame::Raft { group: reader.u64()?, message: get_message(&mut reader)? },
         6 => {
-            if reader.u8()? != 0 {
+            let version = reader.u8()?;
+            if version > 1 {
                 return Err("bad health tag".to_owned());
             }
-            Frame::Health { from: reader.u64()?, fsync_us: reader.u64()?, lag_us: reader.u64()?, sick: reader.u64()? != 0 }
+            let (from, fsync_us, lag_us, sick) = (reader.u64()?, reader.u64()?, reader.u64()?, reader.u64()? != 0);
+            let loss_permille = if version == 1 { reader.u64()?.min(1000) } else { 0 };
+            Frame::Health { from, fsync_us, lag_us, loss_permille, sick }
         }
         5 => {
             let (term, index) = (reader.u64()?, reader.u64()?);
@@ -279,7 +283,7 @@ mod tests {
         let entries = vec![Entry { term: 2, index: 5, payload: Payload::Command(Bytes::from_static(b"x")) }];
         let append = MessageBody::Append { prev_index: 4, prev_term: 2, entries, commit: 3 };
         round_trip(Frame::Raft { group: 3, message: Message { from: 1, to: 2, term: 2, body: append } });
-        round_trip(Frame::Health { from: 2, fsync_us: 1500, lag_us: 80, sick: true });
+        round_trip(Frame::Health { from: 2, fsync_us: 1500, lag_us: 80, loss_permille: 450, sick: true });
         round_trip(Frame::Members { term: 3, index: 9, members: "1 127.0.0.1:7101 127.0.0.1:7001 dc1:p:r:h\n".to_owned() });
         round_trip(Frame::Report(vec![crate::cluster::GroupReport { group: 4, term: 7, leader: 2, voters: vec![1, 2, 65539], learners: vec![131076], commit: 99 }]));
         let meta = SnapshotMeta { index: 9, term: 2, membership: Membership::with_voters([1, 2, 3]), size: 4, checksum: 7 };

@@ -14,6 +14,15 @@ use crate::sim::{Event, Sim};
 /// The step number that ends a fault.
 pub const END: u32 = u32::MAX;
 
+/// The nodes under a ToR, pod switch, pod uplink or core switch (none for a WAN link).
+fn nodes_behind(topology: &crate::topology::Topology, element: &str) -> Vec<usize> {
+    let Some((kind, place)) = element.split_once(':') else { return Vec::new() };
+    match kind {
+        "tor" | "pod" | "uplink" | "core" => topology.nodes_in(place).map(|ids| ids.into_iter().map(|id| id as usize - 1).collect()).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 fn micros(seconds: f64) -> u64 {
     (seconds * 1e6) as u64
 }
@@ -55,6 +64,7 @@ impl Sim {
     }
 
     fn start_fault(&mut self, index: usize, fault: &FaultSpec) -> Result<(), String> {
+        let leaders_before: Vec<Option<usize>> = (0..self.options.groups).map(|g| self.leader_index(g)).collect();
         let mut label = format!("{:?} {}", fault.kind, fault.target).to_lowercase();
         let mut nodes = Vec::new();
         match fault.kind {
@@ -125,6 +135,10 @@ impl Sim {
                     _ if elements.is_empty() => world.net.set_loss(None, fault.chance, true),
                     _ => elements.iter().for_each(|&e| world.net.set_loss(Some(e), fault.chance, true)),
                 }
+                // The nodes behind a failed or lossy switch are the ones it strikes.
+                nodes = elements.iter().flat_map(|&e| nodes_behind(&world.topology, &world.net.element_name(e))).collect();
+                nodes.sort_unstable();
+                nodes.dedup();
                 if fault.kind != FaultKind::Fail {
                     label = format!("{:?} {}% on {}", fault.kind, fault.chance * 100.0, if fault.target.is_empty() { "all" } else { &fault.target }).to_lowercase();
                 }
@@ -157,7 +171,7 @@ impl Sim {
                 let share = world.scenario.workload.rate / world.node_dc.len() as f64;
                 let dc = world.node_dc[node];
                 let now = self.now;
-                world.load.streams.push(Stream { dc, gap_mean: 1e6 / (share * fault.factor), pinned: Some(node), active: true, next_at: now });
+                world.load.streams.push(Stream { dc, gap_mean: 1e6 / (share * fault.factor), pinned: Some(node), active: true, next_at: now, closed: false });
                 let stream = world.load.streams.len() - 1;
                 world.fault_targets[index].stream = Some(stream);
                 self.schedule(1, Event::Arrival { stream });
@@ -203,7 +217,7 @@ impl Sim {
             }
         }
         let now = self.now;
-        let groups_led = (0..self.options.groups).filter(|&g| self.leader_index(g).is_some_and(|l| nodes.contains(&l))).collect();
+        let groups_led = (0..self.options.groups).filter(|&g| leaders_before[g].is_some_and(|l| nodes.contains(&l))).collect();
         let world = self.world.as_mut().expect("scenario mode");
         world.fault_targets[index].nodes = nodes.clone();
         world.fault_targets[index].started = true;

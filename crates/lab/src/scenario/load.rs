@@ -53,6 +53,8 @@ struct InFlight {
     node: usize,
     /// Attempts that failed so far (the retry backoff doubles with each).
     failures: u32,
+    /// The stream that issued it.
+    stream: usize,
 }
 
 #[derive(Debug)]
@@ -73,6 +75,9 @@ pub struct Stream {
     pub active: bool,
     /// When its next request is due.
     pub next_at: u64,
+    /// Closed loop: each arrival event issues one request, and each request that ends
+    /// schedules the next.
+    pub closed: bool,
 }
 
 /// All clients.
@@ -175,13 +180,17 @@ impl Sim {
         let now = self.now;
         let Some(world) = self.world.as_mut() else { return };
         let load = &mut world.load;
-        let Stream { dc, gap_mean, pinned, active, next_at } = load.streams[stream].clone();
+        let Stream { dc, gap_mean, pinned, active, next_at, closed } = load.streams[stream].clone();
         if !active || load.stopped {
+            return;
+        }
+        if closed {
+            self.issue(stream, dc, pinned, now);
             return;
         }
         let mut at = next_at.max(now);
         while at < now + ARRIVAL_BATCH {
-            self.issue(dc, pinned, at);
+            self.issue(stream, dc, pinned, at);
             at += self.rng.exponential(gap_mean) as u64 + 1;
         }
         self.load().streams[stream].next_at = at;
@@ -189,7 +198,7 @@ impl Sim {
     }
 
     /// One request from a client in `dc`, sent at `at` (now or within the arrival batch).
-    fn issue(&mut self, dc: usize, pinned: Option<usize>, at: u64) {
+    fn issue(&mut self, stream: usize, dc: usize, pinned: Option<usize>, at: u64) {
         let (keys, reads) = (self.load().keys, self.load().reads);
         let key = self.rng.range(0, keys);
         let group = (key % self.options.groups as u64) as usize;
@@ -213,7 +222,7 @@ impl Sim {
         let request = s.next_request;
         s.next_request += 1;
         let (deadline, attempt) = (now + load.deadline, now + load.attempt_timeout);
-        s.op = Some(InFlight { record, history, request, key, group, input, deadline, attempt_deadline: attempt, node, failures: 0 });
+        s.op = Some(InFlight { record, history, request, key, group, input, deadline, attempt_deadline: attempt, node, failures: 0, stream });
         load.mark_busy(session);
         self.send_attempt(session, at - self.now);
     }
@@ -295,6 +304,10 @@ impl Sim {
         }
         if output.is_some() {
             load.records[op.record].answered = Some(now);
+        }
+        let next = &load.streams[op.stream];
+        if next.closed && next.active && !load.stopped {
+            self.schedule(1, Event::Arrival { stream: op.stream });
         }
         let (_, operation) = &mut self.history[op.history];
         match output {

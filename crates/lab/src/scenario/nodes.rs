@@ -7,7 +7,7 @@ use raft::{NodeId, Role};
 
 use crate::net::Packet;
 use crate::params::MS;
-use crate::scenario::world::HEALTH_EVERY;
+use crate::scenario::world::{HEALTH_EVERY, HEARD_WINDOW};
 
 /// How often leaderships return to their preferred nodes.
 pub const LEADER_BALANCE_EVERY: u64 = 5_000 * MS;
@@ -134,6 +134,9 @@ impl Sim {
             self.return_leaderships();
         }
         let now = self.now;
+        if now % HEARD_WINDOW < HEALTH_EVERY {
+            self.count_missed_reports();
+        }
         for node in 0..self.nodes.len() {
             if !self.nodes[node].is_up() || self.nodes[node].paused_until > now {
                 continue;
@@ -149,11 +152,29 @@ impl Sim {
         }
     }
 
+    /// Each node: the share of the reports its peers (those it ever heard from) should have
+    /// sent it over the last window that did not arrive; then a new window.
+    fn count_missed_reports(&mut self) {
+        let expected_each = (HEARD_WINDOW / HEALTH_EVERY) as u32;
+        let world = self.world.as_mut().expect("scenario mode");
+        for node in 0..world.peer_health.len() {
+            let peers = &mut world.peer_health[node];
+            let counted: Vec<u32> = (0..peers.received.len()).filter(|&p| p != node && peers.heard[p].is_some()).map(|p| peers.received[p].min(expected_each)).collect();
+            if counted.len() >= 2 {
+                let heard: u32 = counted.iter().sum();
+                let loss = 1000 - 1000 * u64::from(heard) / (u64::from(expected_each) * counted.len() as u64);
+                world.health[node].record_report_loss(loss);
+            }
+            peers.received.iter_mut().for_each(|count| *count = 0);
+        }
+    }
+
     /// A peer's health report arrived at `node`.
     pub(crate) fn on_health_report(&mut self, node: usize, from: usize, health: Health) {
         let now = self.now;
         if let Some(world) = self.world.as_mut() {
             world.peer_health[node].heard[from] = Some((health, now));
+            world.peer_health[node].received[from] += 1;
         }
     }
 

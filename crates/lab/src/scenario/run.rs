@@ -216,7 +216,13 @@ fn build(scenario: &Scenario, topology: &Topology, seed: u64) -> Result<Sim, Str
     load.attempt_timeout = scenario.workload.attempt_timeout_ms * MS;
     load.start_at = WARM_UP;
     let per_dc = scenario.workload.rate / client_dcs.len() as f64;
-    load.streams = client_dcs.into_iter().map(|dc| Stream { dc, gap_mean: 1e6 / per_dc, pinned: None, active: true, next_at: WARM_UP }).collect();
+    let concurrency = scenario.workload.concurrency;
+    load.streams = if concurrency == 0 {
+        client_dcs.into_iter().map(|dc| Stream { dc, gap_mean: 1e6 / per_dc, pinned: None, active: true, next_at: WARM_UP, closed: false }).collect()
+    } else {
+        // Closed loop: one stream per client, spread over the client datacenters.
+        (0..concurrency).map(|i| Stream { dc: client_dcs[i % client_dcs.len()], gap_mean: 0.0, pinned: None, active: true, next_at: WARM_UP, closed: true }).collect()
+    };
     sim.down_after = (cluster.down_after_s * 1e6) as u64;
     sim.world = Some(Box::new(World::new(scenario.clone(), topology.clone(), load)));
     Ok(sim)

@@ -97,6 +97,9 @@ impl Default for ClusterSpec {
 pub struct WorkloadSpec {
     /// Requests per second, open loop (arrivals do not wait for answers), over all clients.
     pub rate: f64,
+    /// Closed loop instead: this many clients, each sending its next request as soon as the
+    /// last one ended (answered or given up). 0: open loop at `rate`.
+    pub concurrency: usize,
     /// Share of reads (GET); the rest are writes (SET, compare-and-set, DEL).
     pub reads: f64,
     /// Keys, chosen uniformly.
@@ -112,7 +115,7 @@ pub struct WorkloadSpec {
 
 impl Default for WorkloadSpec {
     fn default() -> WorkloadSpec {
-        WorkloadSpec { rate: 2_000.0, reads: 0.5, keys: 2_000, deadline_ms: 1_000, attempt_timeout_ms: 300, client_dcs: Vec::new() }
+        WorkloadSpec { rate: 2_000.0, concurrency: 0, reads: 0.5, keys: 2_000, deadline_ms: 1_000, attempt_timeout_ms: 300, client_dcs: Vec::new() }
     }
 }
 
@@ -252,6 +255,9 @@ impl Scenario {
             positive("short_duration_s", short, self.duration_s)?;
         }
         positive("workload.rate", self.workload.rate, RATE_MAX)?;
+        if self.workload.concurrency > crate::scenario::load::SESSIONS_MAX {
+            return Err(format!("workload.concurrency must be at most {}, got {}", crate::scenario::load::SESSIONS_MAX, self.workload.concurrency));
+        }
         if !(0.0..=1.0).contains(&self.workload.reads) {
             return Err(format!("workload.reads is a share between 0 and 1, got {}", self.workload.reads));
         }

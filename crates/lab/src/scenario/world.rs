@@ -98,7 +98,12 @@ impl Cpu {
 pub struct PeerHealth {
     /// `(health, when heard)` per peer slot.
     pub heard: Vec<Option<(Health, u64)>>,
+    /// Reports received from each peer in the current window (for the report-loss measure).
+    pub received: Vec<u32>,
 }
+
+/// The window over which a node counts the peers' reports it missed (as the server does).
+pub const HEARD_WINDOW: u64 = 3_000 * MS;
 
 /// Everything a scenario adds to the simulation.
 pub struct World {
@@ -158,7 +163,7 @@ impl World {
             cpu: (0..nodes).map(|_| Cpu::new()).collect(),
             disk_factor: vec![1.0; nodes],
             health: vec![Monitor::default(); nodes],
-            peer_health: vec![PeerHealth { heard: vec![None; nodes] }; nodes],
+            peer_health: vec![PeerHealth { heard: vec![None; nodes], received: vec![0; nodes] }; nodes],
             sick_handoffs: 0,
             load,
             record: Recorder::default(),

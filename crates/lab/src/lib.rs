@@ -19,6 +19,7 @@ pub mod net;
 pub mod node;
 pub mod options;
 pub mod params;
+mod queue;
 mod repair;
 pub mod rng;
 pub mod scenario;

@@ -244,32 +244,38 @@ impl SimNode {
     /// `pump` for one group only (`Some`): an event that touched one group's replica can
     /// only have given that one something to do.
     pub fn pump_groups(&mut self, only: Option<usize>, effects: &mut Effects) {
-        let groups: Vec<usize> = match only {
-            Some(group) => vec![group],
-            None => self.groups.keys().copied().collect(),
-        };
-        for group in groups {
-            while let Some(mut ready) = self.replica_mut(group).filter(|r| r.has_ready()).and_then(Replica::ready) {
-                effects.to_nodes.extend(ready.messages.drain(..).map(|message| (group, message)));
-                // A new commit index alone need not be synced (`must_sync`): its record rides
-                // with the next write, and a crash before then only forgets it.
-                let needs_disk = ready.snapshot.is_some() || (ready.hard_state.is_some() && ready.must_sync) || !ready.entries.is_empty();
-                let queued_ahead = self.disk_queue.iter().chain(&self.disk_in_flight).any(|(g, _)| *g == group);
-                if !needs_disk && !queued_ahead {
-                    if let (Some(hard_state), Some(wal)) = (ready.hard_state, self.wal.as_mut()) {
-                        let id = self.groups[&group].id;
-                        wal.queue(Record::HardState { group: log_key(group, id), hard_state });
-                    }
-                    self.complete(group, ready, effects);
-                } else {
-                    self.disk_queue.push_back((group, ready));
+        match only {
+            Some(group) => self.pump_group(group, effects),
+            None => {
+                let groups: Vec<usize> = self.groups.keys().copied().collect();
+                for group in groups {
+                    self.pump_group(group, effects);
                 }
             }
         }
         if self.disk_in_flight.is_empty() && !self.disk_queue.is_empty() {
             // Group commit: everything queued, of every group, goes in one write and one fsync.
-            self.disk_in_flight = self.disk_queue.drain(..).collect();
+            self.disk_in_flight.extend(self.disk_queue.drain(..));
             effects.disk_started = true;
+        }
+    }
+
+    fn pump_group(&mut self, group: usize, effects: &mut Effects) {
+        while let Some(mut ready) = self.replica_mut(group).filter(|r| r.has_ready()).and_then(Replica::ready) {
+            effects.to_nodes.extend(ready.messages.drain(..).map(|message| (group, message)));
+            // A new commit index alone need not be synced (`must_sync`): its record rides
+            // with the next write, and a crash before then only forgets it.
+            let needs_disk = ready.snapshot.is_some() || (ready.hard_state.is_some() && ready.must_sync) || !ready.entries.is_empty();
+            let queued_ahead = self.disk_queue.iter().chain(&self.disk_in_flight).any(|(g, _)| *g == group);
+            if !needs_disk && !queued_ahead {
+                if let (Some(hard_state), Some(wal)) = (ready.hard_state, self.wal.as_mut()) {
+                    let id = self.groups[&group].id;
+                    wal.queue(Record::HardState { group: log_key(group, id), hard_state });
+                }
+                self.complete(group, ready, effects);
+            } else {
+                self.disk_queue.push_back((group, ready));
+            }
         }
     }
 

@@ -1,8 +1,7 @@
 //! The discrete-event world: an event queue in simulated microseconds, the network between
 //! nodes and clients, and the loop that drives nodes, clients, the nemesis and the checkers.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BTreeSet;
 
 use lincheck::kv::{KvInput, KvOutput};
 use lincheck::Operation;
@@ -71,29 +70,6 @@ pub(crate) enum Event {
     HealthBeat,
 }
 
-struct Scheduled {
-    time: u64,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.time, self.seq).cmp(&(other.time, other.seq))
-    }
-}
-
 /// Where a run is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -151,8 +127,7 @@ pub struct Sim {
     pub(crate) options: SimOptions,
     pub(crate) params: Params,
     pub(crate) now: u64,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: crate::queue::EventQueue<Event>,
     pub(crate) rng: SimRng,
     pub(crate) nodes: Vec<SimNode>,
     pub(crate) clients: Vec<SimClient>,
@@ -216,8 +191,7 @@ impl Sim {
             options,
             params,
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: crate::queue::EventQueue::default(),
             rng,
             nodes,
             clients,
@@ -244,8 +218,7 @@ impl Sim {
     }
 
     pub(crate) fn schedule(&mut self, delay: u64, event: Event) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled { time: self.now + delay, seq: self.seq, event }));
+        self.queue.push(self.now + delay, event);
     }
 
     /// A raft configuration for a replica's next life (the node sets its id).
@@ -323,6 +296,10 @@ impl Sim {
 
     /// A scenario's start: its clients, faults, sweeps and health beats instead of the nemesis.
     fn simulate_scenario(&mut self) -> u64 {
+        // Servers start at different moments: their clocks tick out of phase.
+        for node in &mut self.nodes {
+            node.next_tick_at += self.rng.range(0, node.tick_micros);
+        }
         let streams = self.world.as_ref().map_or(0, |w| w.load.streams.len());
         let start_at = self.world.as_ref().map_or(0, |w| w.load.start_at);
         for stream in 0..streams {
@@ -338,13 +315,13 @@ impl Sim {
 
     fn event_loop(&mut self) -> u64 {
         let deadline = self.options.duration_ms * MS + 60_000 * MS;
-        while let Some(Reverse(next)) = self.queue.pop() {
-            if next.time > deadline || next.time > self.converge_deadline || self.events >= EVENTS_MAX {
+        while let Some((time, event)) = self.queue.pop() {
+            if time > deadline || time > self.converge_deadline || self.events >= EVENTS_MAX {
                 break;
             }
-            self.now = next.time;
+            self.now = time;
             self.events += 1;
-            self.handle(next.event);
+            self.handle(event);
         }
         self.events
     }
@@ -467,11 +444,11 @@ impl Sim {
     fn observe_node(&mut self, index: usize, only: Option<usize>) {
         let mut strike = None;
         let groups = &self.nodes[index].groups;
-        let observed: Box<dyn Iterator<Item = (&usize, &crate::hosted::GroupReplica)>> = match only {
-            Some(group) => Box::new(groups.get_key_value(&group).into_iter()),
-            None => Box::new(groups.iter()),
+        let (one, all) = match only {
+            Some(group) => (groups.get_key_value(&group), None),
+            None => (None, Some(groups.iter())),
         };
-        for (&group, hosted) in observed {
+        for (&group, hosted) in one.into_iter().chain(all.into_iter().flatten()) {
             let Some(replica) = hosted.replica.as_ref() else { continue };
             replica.check_invariants();
             let first_time = replica.role() == Role::Leader && self.observer.on_leader(group, replica);

@@ -139,7 +139,7 @@ fn sixty_multi_raft_seeds_with_all_faults_have_no_violation() {
 fn lost_nodes_are_repaired_to_full_replica_count() {
     let faults: FaultSet = "node-loss,crash,net".parse().expect("valid classes");
     let mut repairs = Vec::new();
-    for seed in 0..16 {
+    for seed in 0..24 {
         let report = lab::run_seed(&SimOptions { faults, duration_ms: 4_000, ..multi_raft(seed) });
         assert!(report.violations.is_empty(), "seed {seed}: {:?}", report.violations);
         assert_eq!(report.repair_micros.len(), report.nodes_lost, "seed {seed}: a loss without a repair time");

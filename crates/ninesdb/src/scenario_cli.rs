@@ -35,6 +35,9 @@ pub struct ScenarioArgs {
     /// Worker threads (default: the machine's cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Write each scenario's event trace to DIR/<name>.trace (slow; for one scenario).
+    #[arg(long)]
+    trace: bool,
 }
 
 fn scenarios_dir(explicit: Option<&Path>) -> PathBuf {
@@ -69,7 +72,7 @@ pub fn run(args: ScenarioArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
-    let settings = RunSettings { seed: args.seed, short, gray_failure: args.gray_failure.as_deref().map(|v| v == "on") };
+    let settings = RunSettings { seed: args.seed, short, gray_failure: args.gray_failure.as_deref().map(|v| v == "on"), trace: args.trace };
     let started = std::time::Instant::now();
     let outcomes = run_all(&chosen, &settings, args.threads)?;
     print_table(&outcomes);
@@ -142,6 +145,9 @@ fn write_reports(dir: &Path, outcomes: &[ScenarioOutcome]) -> anyhow::Result<()>
     for o in outcomes {
         let file = format!("{}.html", o.name);
         std::fs::write(dir.join(&file), report::render(&o.report)).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.join(&file).display()))?;
+        if !o.trace.is_empty() {
+            std::fs::write(dir.join(format!("{}.trace", o.name)), o.trace.join("\n") + "\n")?;
+        }
         let m = &o.measures;
         rows.push(report::IndexRow {
             scenario: o.name.clone(),

@@ -364,6 +364,9 @@ impl Replica {
     /// override the voters' leader lease.
     pub(crate) fn campaign(&mut self, kind: Campaign) {
         let transfer = kind == Campaign::Transfer;
+        // A new randomized timeout for every round: two candidates that timed out together
+        // would otherwise time out together again, and split their votes forever.
+        self.reset_election_timer();
         let (body_term, pre) = if self.config.pre_vote && kind == Campaign::PreVote {
             self.role = Role::PreCandidate;
             self.leader = None;

@@ -26,6 +26,8 @@ pub struct RunSettings {
     pub short: bool,
     /// Override the file's gray-failure handling (to compare on and off).
     pub gray_failure: Option<bool>,
+    /// Record the event trace (`ScenarioOutcome::trace`): slow, for debugging one run.
+    pub trace: bool,
 }
 
 /// What one run showed.
@@ -44,6 +46,8 @@ pub struct ScenarioOutcome {
     pub report: report::Run,
     /// With `compare_gray_failure`: the same run's measures with the handling off.
     pub without_gray_failure: Option<Measures>,
+    /// The event trace, if asked for.
+    pub trace: Vec<String>,
 }
 
 impl ScenarioOutcome {
@@ -109,6 +113,7 @@ pub fn run_scenario(scenario: &Scenario, topology: &Topology, settings: &RunSett
     }
     let started = Instant::now();
     let mut sim = build(&scenario, topology, settings.seed)?;
+    sim.options.trace = settings.trace;
     let events = sim.simulate();
     let world = sim.world.take().ok_or("the scenario's world is gone")?;
     let dead = sim.dead_groups();
@@ -131,6 +136,7 @@ pub fn run_scenario(scenario: &Scenario, topology: &Topology, settings: &RunSett
         events,
         report: report::Run::default(),
         without_gray_failure: None,
+        trace: report.trace,
         measures,
         violations,
         checks,
@@ -146,7 +152,7 @@ pub fn run_scenario(scenario: &Scenario, topology: &Topology, settings: &RunSett
 /// Runs the scenario again with gray-failure handling off (same seed) and puts the two p99s
 /// of the fault period side by side.
 fn compare_gray_failure(scenario: &Scenario, topology: &Topology, settings: &RunSettings, outcome: &mut ScenarioOutcome) -> Result<(), String> {
-    let off = run_scenario(scenario, topology, &RunSettings { gray_failure: Some(false), ..settings.clone() })?;
+    let off = run_scenario(scenario, topology, &RunSettings { gray_failure: Some(false), trace: false, ..settings.clone() })?;
     let on_p99 = outcome.measures.p99_during_faults_ms.unwrap_or(outcome.measures.p99_ms);
     let off_p99 = off.measures.p99_during_faults_ms.unwrap_or(off.measures.p99_ms);
     outcome.without_gray_failure = Some(off.measures.clone());

@@ -16,7 +16,7 @@ fn scenarios_dir() -> PathBuf {
 /// Runs `name`'s short form with seed 1 and asserts every expected-outcome check passed.
 fn short_form_passes(name: &str) {
     let (scenario, topology) = load_scenario(&scenarios_dir().join(format!("{name}.toml"))).expect("the scenario loads");
-    let outcome = run_scenario(&scenario, &topology, &RunSettings { seed: 1, short: true, gray_failure: None }).expect("the scenario runs");
+    let outcome = run_scenario(&scenario, &topology, &RunSettings { seed: 1, short: true, gray_failure: None, trace: false }).expect("the scenario runs");
     let failed: Vec<String> = outcome.checks.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.detail)).collect();
     let m = &outcome.measures;
     println!("{name}: availability {:.4}%, p99 {:.1} ms, lost {}, {} checks", m.availability * 100.0, m.p99_ms, outcome.lost_writes, outcome.checks.len());
@@ -38,9 +38,31 @@ macro_rules! scenario_tests {
 }
 
 scenario_tests! {
+    clock_skew => "clock-skew",
+    clock_skew_lease_reads => "clock-skew-lease-reads",
+    dc_fire => "dc-fire",
+    dc_fire_one_dc => "dc-fire-one-dc",
+    disk_bitflips => "disk-bitflips",
+    flaky_link => "flaky-link",
+    fleet_day => "fleet-day",
+    gc_pauses => "gc-pauses",
     leader_crash => "leader-crash",
+    one_way_partition => "one-way-partition",
+    overload_lb_bug => "overload-lb-bug",
+    packet_loss_1 => "packet-loss-1",
+    packet_loss_10 => "packet-loss-10",
+    pod0_uplink_cut => "pod0-uplink-cut",
+    random_crashes => "random-crashes",
+    remove_wrong_node => "remove-wrong-node",
+    rolling_restart => "rolling-restart",
+    split_50_50 => "split-50-50",
     steady_state => "steady-state",
     thermal_throttle => "thermal-throttle",
+    three_switch_partition => "three-switch-partition",
+    tor_switch_failure => "tor-switch-failure",
+    wan_cut => "wan-cut",
+    wipe_data_dir => "wipe-data-dir",
+    wire_bitflips => "wire-bitflips",
 }
 
 // Goal: no scenario file goes untested. Method: compare the directory with the list above.
@@ -63,7 +85,7 @@ fn every_scenario_file_has_a_test() {
 fn same_seed_same_report() {
     let (scenario, topology) = load_scenario(&scenarios_dir().join("leader-crash.toml")).expect("loads");
     let render = |seed| {
-        let outcome = run_scenario(&scenario, &topology, &RunSettings { seed, short: true, gray_failure: None }).expect("runs");
+        let outcome = run_scenario(&scenario, &topology, &RunSettings { seed, short: true, gray_failure: None, trace: false }).expect("runs");
         report::render(&outcome.report)
     };
     let first = render(7);

@@ -121,7 +121,11 @@ fn print_table(outcomes: &[ScenarioOutcome]) {
         let nines = if m.nines().is_finite() { format!("{:.1}", m.nines()) } else { "inf".to_owned() };
         let detect = m.detect_s.iter().flatten().copied().reduce(f64::max).map_or("-".to_owned(), |s| format!("{s:.2}s"));
         let recover = m.recover_s.iter().copied().reduce(f64::max).map_or("-".to_owned(), |s| format!("{s:.1}s"));
-        let linear = if o.violations.iter().any(|v| !v.starts_with("repair") && !v.starts_with("liveness")) { "NO" } else { "yes" };
+        let linear = match (o.violations.iter().any(|v| !v.starts_with("repair") && !v.starts_with("liveness")), o.undecided) {
+            (true, _) => "NO".to_owned(),
+            (false, 0) => "yes".to_owned(),
+            (false, undecided) => format!("yes/{undecided}?"),
+        };
         let failed: Vec<&str> = o.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
         let verdict = if failed.is_empty() { "PASS".to_owned() } else { format!("FAIL: {}", failed.join("; ")) };
         println!(

@@ -162,7 +162,8 @@ impl Sim {
                     world.net.set_cut(a, b, true);
                 }
                 world.fault_targets[index].cuts = cuts;
-                nodes = left;
+                // The side cut off is the smaller one.
+                nodes = if right.len() < left.len() { right } else { left };
             }
             FaultKind::Overload => {
                 nodes = self.resolve_nodes(&fault.target)?;

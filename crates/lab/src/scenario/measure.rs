@@ -60,8 +60,8 @@ pub struct Measures {
     /// Per fault: seconds from its start to the first new leader of a group the struck nodes
     /// led (None: they led none, or no election happened).
     pub detect_s: Vec<Option<f64>>,
-    /// Per fault: seconds from its start until the last bad window before the next fault
-    /// ended (0: no bad window).
+    /// Per fault: seconds from its start until the last bad window ended, among the windows
+    /// before the next fault (less a deadline) (0: no bad window).
     pub recover_s: Vec<f64>,
     /// Per group: seconds of windows in which its requests mostly failed.
     pub unavailable_s: Vec<f64>,
@@ -126,7 +126,10 @@ pub fn measure(records: &[RequestRecord], recorder: &Recorder, duration: u64, gr
         let next = starts.iter().copied().find(|&s| s > fault.start).unwrap_or(duration);
         let first_election = recorder.elections.iter().find(|&&(at, group, _)| at >= fault.start && at < next.max(fault.start + 30_000 * MS) && fault.groups_led.contains(&group));
         detect_s.push(first_election.map(|&(at, _, _)| (at - fault.start) as f64 / 1e6));
-        let (from, to) = ((fault.start / WINDOW) as usize, ((next / WINDOW) as usize).min(windows));
+        // Requests issued within a deadline of the next fault may fail because of it: they are
+        // the next fault's, not this one's.
+        let until = next.saturating_sub(deadline).max(fault.start);
+        let (from, to) = ((fault.start / WINDOW) as usize, ((until / WINDOW) as usize).min(windows));
         let last_bad = (from..to).rev().find(|&w| bad(w));
         recover_s.push(last_bad.map_or(0.0, |w| ((w as u64 + 1) * WINDOW).saturating_sub(fault.start) as f64 / 1e6));
     }

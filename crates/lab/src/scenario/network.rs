@@ -2,7 +2,9 @@
 //! and a node) follows its path through the topology's switches and links, takes that path's
 //! latency plus long-tailed jitter plus its size over the path's narrowest link, and is lost
 //! when an element on the path has failed, when a partition cuts the pair, or by the loss
-//! chance of the faults active on its path.
+//! chance of the faults active on its path. A message whose direct WAN link is cut goes
+//! through a third datacenter whose links are up (the detour's latency is the sum of the two
+//! legs), as inter-datacenter routing does.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,19 @@ struct Route {
     /// Bytes per microsecond of the narrowest link.
     bytes_per_us: u64,
     elements: Vec<u16>,
+    /// For a route between datacenters: (from, to) datacenter indexes, for detours.
+    across: Option<(u16, u16)>,
+}
+
+/// The WAN between datacenters, for detours around a cut link.
+#[derive(Debug)]
+struct Wan {
+    count: usize,
+    /// `[a * count + b]`: the link's element (none for a == b).
+    links: Vec<Option<u16>>,
+    cores: Vec<Option<u16>>,
+    /// `[a * count + b]`: one-way (mean, jitter) microseconds.
+    latency: Vec<(u64, u64)>,
 }
 
 /// The network's state: routes, failed elements, partitions and loss.
@@ -41,16 +56,38 @@ pub struct Network {
     corruption: Vec<f64>,
     /// Corrupted messages the receivers' checksums caught (and dropped).
     pub corrupt_frames_caught: u64,
+    wan: Wan,
 }
 
-fn route(path: &Path, topology: &Topology, index: &BTreeMap<ElementId, u16>) -> Route {
+fn route(path: &Path, topology: &Topology, index: &BTreeMap<ElementId, u16>, across: Option<(u16, u16)>) -> Route {
     let latency = topology.latency().for_class(path.class);
     Route {
         base_us: latency.mean_us,
         jitter_us: latency.jitter_us,
         bytes_per_us: (path.bottleneck_bandwidth / 1_000_000).max(1),
         elements: path.elements.iter().filter_map(|element| index.get(element).copied()).collect(),
+        across,
     }
+}
+
+fn wan(topology: &Topology, datacenters: &[String], index: &BTreeMap<ElementId, u16>) -> Wan {
+    let count = datacenters.len();
+    let mut links = vec![None; count * count];
+    let mut latency = vec![(0, 0); count * count];
+    for (a, dc_a) in datacenters.iter().enumerate() {
+        for (b, dc_b) in datacenters.iter().enumerate() {
+            if a == b {
+                continue;
+            }
+            links[a * count + b] = index.get(&ElementId::wan(dc_a, dc_b)).copied();
+            let same_region = topology.region(dc_a).is_some() && topology.region(dc_a) == topology.region(dc_b);
+            let class = if same_region { crate::topology::HopClass::SameRegion } else { crate::topology::HopClass::CrossContinent };
+            let l = topology.latency().for_class(class);
+            latency[a * count + b] = (l.mean_us, l.jitter_us);
+        }
+    }
+    let cores = datacenters.iter().map(|dc| index.get(&ElementId::Core { dc: dc.clone() }).copied()).collect();
+    Wan { count, links, cores, latency }
 }
 
 impl Network {
@@ -59,21 +96,29 @@ impl Network {
         let elements: Vec<ElementId> = topology.elements().cloned().collect();
         let index: BTreeMap<ElementId, u16> = elements.iter().enumerate().map(|(i, e)| (e.clone(), i as u16)).collect();
         let nodes = topology.node_count();
+        let datacenters: Vec<String> = topology.datacenters().map(str::to_owned).collect();
+        let dc_of = |id: u64| {
+            let dc = &topology.labels(id).expect("topology ids are 1..=N").dc;
+            datacenters.iter().position(|d| d == dc).expect("listed") as u16
+        };
         let mut routes = Vec::with_capacity(nodes * nodes);
         for from in 1..=nodes as u64 {
             for to in 1..=nodes as u64 {
                 let path = topology.path(from, to).expect("topology ids are 1..=N");
-                routes.push(route(&path, topology, &index));
+                let across = (dc_of(from) != dc_of(to)).then(|| (dc_of(from), dc_of(to)));
+                routes.push(route(&path, topology, &index, across));
             }
         }
-        let datacenters: Vec<String> = topology.datacenters().map(str::to_owned).collect();
         let mut client_routes = Vec::with_capacity(datacenters.len() * nodes);
-        for dc in &datacenters {
+        for (d, dc) in datacenters.iter().enumerate() {
             for node in 1..=nodes as u64 {
                 let labels = topology.labels(node).expect("topology ids are 1..=N");
-                client_routes.push(client_route(topology, dc, labels, &index));
+                let mut route = client_route(topology, dc, labels, &index);
+                route.across = (d as u16 != dc_of(node)).then(|| (d as u16, dc_of(node)));
+                client_routes.push(route);
             }
         }
+        let wan = wan(topology, &datacenters, &index);
         let count = elements.len();
         Network {
             nodes,
@@ -87,6 +132,7 @@ impl Network {
             cut: BTreeMap::new(),
             corruption: Vec::new(),
             corrupt_frames_caught: 0,
+            wan,
         }
     }
 
@@ -95,36 +141,63 @@ impl Network {
         if self.cut.contains_key(&(from, to)) {
             return None;
         }
-        let route = &self.routes[from * self.nodes + to];
-        let delay = Self::travel(route, &self.failed, &self.element_loss, &self.global_loss, bytes, rng)?;
+        let delay = self.travel(&self.routes[from * self.nodes + to], bytes, rng)?;
         (!self.corrupted(rng)).then_some(delay)
     }
 
     /// The delay between a client in datacenter `dc` and node `node` (either way), or `None`.
     pub fn client_to_node(&mut self, dc: usize, node: usize, rng: &mut SimRng) -> Option<u64> {
-        let route = &self.client_routes[dc * self.nodes + node];
-        let delay = Self::travel(route, &self.failed, &self.element_loss, &self.global_loss, 100, rng)?;
+        let delay = self.travel(&self.client_routes[dc * self.nodes + node], 100, rng)?;
         (!self.corrupted(rng)).then_some(delay)
     }
 
-    fn travel(route: &Route, failed: &[u32], element_loss: &[Vec<f64>], global_loss: &[f64], bytes: u64, rng: &mut SimRng) -> Option<u64> {
+    fn travel(&self, route: &Route, bytes: u64, rng: &mut SimRng) -> Option<u64> {
+        let direct_wan = route.across.and_then(|(a, b)| self.wan.links[a as usize * self.wan.count + b as usize]);
+        let mut detour = None;
         for &element in &route.elements {
-            if failed[element as usize] > 0 {
-                return None;
-            }
-            for &chance in &element_loss[element as usize] {
-                if rng.chance(chance) {
+            if self.failed[element as usize] > 0 {
+                let (Some(wan), Some((a, b))) = (direct_wan, route.across) else { return None };
+                if element != wan || detour.is_some() {
                     return None;
                 }
+                detour = Some(self.detour(a as usize, b as usize, rng)?);
+                continue;
+            }
+            if self.lost_on(element, rng) {
+                return None;
             }
         }
-        for &chance in global_loss {
+        for &chance in &self.global_loss {
             if rng.chance(chance) {
                 return None;
             }
         }
         let jitter = if route.jitter_us == 0 { 0 } else { rng.exponential(route.jitter_us as f64) as u64 };
-        Some(route.base_us + jitter + bytes / route.bytes_per_us)
+        let base = match (detour, route.across) {
+            // The direct leg's latency is replaced by the two legs through the relay.
+            (Some(legs), Some((a, b))) => (route.base_us + legs).saturating_sub(self.wan.latency[a as usize * self.wan.count + b as usize].0),
+            _ => route.base_us,
+        };
+        Some(base + jitter + bytes / route.bytes_per_us)
+    }
+
+    fn lost_on(&self, element: u16, rng: &mut SimRng) -> bool {
+        self.element_loss[element as usize].iter().any(|&chance| rng.chance(chance))
+    }
+
+    /// The two legs' latency through the first datacenter whose core and links to both ends
+    /// are up, or `None` (lost) if there is none or the message is lost on the way.
+    fn detour(&self, a: usize, b: usize, rng: &mut SimRng) -> Option<u64> {
+        let count = self.wan.count;
+        let relay = self.relay(a, b)?;
+        for element in [self.wan.links[a * count + relay], self.wan.cores[relay], self.wan.links[relay * count + b]].into_iter().flatten() {
+            if self.lost_on(element, rng) {
+                return None;
+            }
+        }
+        let (first, second) = (self.wan.latency[a * count + relay], self.wan.latency[relay * count + b]);
+        let mut jitter = |scale: u64| if scale == 0 { 0 } else { rng.exponential(scale as f64) as u64 };
+        Some(first.0 + jitter(first.1) + second.0 + jitter(second.1))
     }
 
     /// Whether a message is corrupted on the way. Every frame carries a CRC32C of its payload,
@@ -189,9 +262,21 @@ impl Network {
         }
     }
 
-    /// Whether node `from` can currently send to node `to` at all (no failed element, no cut).
+    /// The first datacenter that can relay between `a` and `b`: its core and its links to
+    /// both are up.
+    fn relay(&self, a: usize, b: usize) -> Option<usize> {
+        let count = self.wan.count;
+        let up = |element: Option<u16>| element.is_some_and(|e| self.failed[e as usize] == 0);
+        (0..count).find(|&r| r != a && r != b && up(self.wan.links[a * count + r]) && up(self.wan.links[r * count + b]) && up(self.wan.cores[r]))
+    }
+
+    /// Whether node `from` can currently send to node `to` at all (no failed element except
+    /// a WAN link with a detour, no cut).
     pub fn connected(&self, from: usize, to: usize) -> bool {
-        !self.cut.contains_key(&(from, to)) && self.routes[from * self.nodes + to].elements.iter().all(|&e| self.failed[e as usize] == 0)
+        let route = &self.routes[from * self.nodes + to];
+        let direct_wan = route.across.and_then(|(a, b)| self.wan.links[a as usize * self.wan.count + b as usize]);
+        let detour = route.across.is_some_and(|(a, b)| self.relay(a as usize, b as usize).is_some());
+        !self.cut.contains_key(&(from, to)) && route.elements.iter().all(|&e| self.failed[e as usize] == 0 || (Some(e) == direct_wan && detour))
     }
 
     /// Clears every fault (the end of the run heals all).
@@ -235,5 +320,6 @@ fn client_route(topology: &Topology, dc: &str, labels: &NodeLabels, index: &BTre
         jitter_us: latency.jitter_us,
         bytes_per_us: (topology.bandwidth().host_nic / 1_000_000).max(1),
         elements: path.iter().filter_map(|element| index.get(element).copied()).collect(),
+        across: None,
     }
 }

@@ -134,7 +134,7 @@ impl Sim {
             self.return_leaderships();
         }
         let now = self.now;
-        if now % HEARD_WINDOW < HEALTH_EVERY {
+        if now >= 2 * HEARD_WINDOW {
             self.count_missed_reports();
         }
         for node in 0..self.nodes.len() {
@@ -153,19 +153,21 @@ impl Sim {
     }
 
     /// Each node: the share of the reports its peers (those it ever heard from) should have
-    /// sent it over the last window that did not arrive; then a new window.
+    /// sent it over the last `HEARD_WINDOW` that did not arrive (the server's measure).
     fn count_missed_reports(&mut self) {
-        let expected_each = (HEARD_WINDOW / HEALTH_EVERY) as u32;
+        let now = self.now;
+        let expected_each = HEARD_WINDOW / HEALTH_EVERY;
         let world = self.world.as_mut().expect("scenario mode");
         for node in 0..world.peer_health.len() {
-            let peers = &mut world.peer_health[node];
-            let counted: Vec<u32> = (0..peers.received.len()).filter(|&p| p != node && peers.heard[p].is_some()).map(|p| peers.received[p].min(expected_each)).collect();
+            let peers = &world.peer_health[node];
+            let counted: Vec<u64> = (0..peers.received.len())
+                .filter(|&p| p != node && peers.heard[p].is_some())
+                .map(|p| (peers.received[p].iter().filter(|&&at| now - at <= HEARD_WINDOW).count() as u64).min(expected_each))
+                .collect();
             if counted.len() >= 2 {
-                let heard: u32 = counted.iter().sum();
-                let loss = 1000 - 1000 * u64::from(heard) / (u64::from(expected_each) * counted.len() as u64);
-                world.health[node].record_report_loss(loss);
+                let heard: u64 = counted.iter().sum();
+                world.health[node].record_report_loss(1000 - 1000 * heard / (expected_each * counted.len() as u64));
             }
-            peers.received.iter_mut().for_each(|count| *count = 0);
         }
     }
 
@@ -174,7 +176,11 @@ impl Sim {
         let now = self.now;
         if let Some(world) = self.world.as_mut() {
             world.peer_health[node].heard[from] = Some((health, now));
-            world.peer_health[node].received[from] += 1;
+            let times = &mut world.peer_health[node].received[from];
+            times.push_back(now);
+            while times.front().is_some_and(|&at| now - at > HEARD_WINDOW) || times.len() > 64 {
+                times.pop_front();
+            }
         }
     }
 

@@ -39,6 +39,8 @@ pub struct ScenarioOutcome {
     /// Safety and liveness violations the checkers found (empty: linearizable and sound).
     pub violations: Vec<String>,
     pub lost_writes: u64,
+    /// Keys whose linearizability the checker's search could not decide within its budget.
+    pub undecided: usize,
     pub checks: Vec<report::Check>,
     pub simulated_s: f64,
     pub wall_s: f64,
@@ -126,11 +128,18 @@ pub fn run_scenario(scenario: &Scenario, topology: &Topology, settings: &RunSett
     let report = sim.finish();
     let wall_s = started.elapsed().as_secs_f64();
     let violations = report.violations.clone();
-    let checks = checks(&scenario, &measures, &world, lost_writes, &violations, &dead);
+    let undecided = report.undecided.len();
+    let mut checks = checks(&scenario, &measures, &world, lost_writes, &violations, &dead);
+    if undecided > 0 {
+        if let Some(check) = checks.first_mut() {
+            check.detail.push_str(&format!("; {undecided} keys undecided (the search ran out of budget)"));
+        }
+    }
     let outcome = ScenarioOutcome {
         name: scenario.name.clone(),
         seed: settings.seed,
         lost_writes,
+        undecided,
         simulated_s: duration as f64 / 1e6,
         wall_s,
         events,

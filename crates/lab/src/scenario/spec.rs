@@ -290,7 +290,8 @@ impl Scenario {
         Ok(())
     }
 
-    /// The same scenario squeezed into `duration_s`: fault times and lengths scale with it.
+    /// The same scenario squeezed into `duration_s`: fault times and lengths (and each crash's
+    /// or pause's `down_s`) scale with it, so faults keep their share of the run.
     pub fn shortened(&self, duration_s: f64) -> Scenario {
         let scale = (duration_s / self.duration_s).min(1.0);
         let mut short = self.clone();
@@ -298,6 +299,7 @@ impl Scenario {
         for fault in &mut short.faults {
             fault.at_s *= scale;
             fault.for_s = fault.for_s.map(|s| s * scale);
+            fault.down_s = fault.down_s.map(|s| s * scale);
         }
         short
     }

@@ -98,8 +98,8 @@ impl Cpu {
 pub struct PeerHealth {
     /// `(health, when heard)` per peer slot.
     pub heard: Vec<Option<(Health, u64)>>,
-    /// Reports received from each peer in the current window (for the report-loss measure).
-    pub received: Vec<u32>,
+    /// When the reports of each peer arrived over the last `HEARD_WINDOW` (report loss).
+    pub received: Vec<VecDeque<u64>>,
 }
 
 /// The window over which a node counts the peers' reports it missed (as the server does).
@@ -163,7 +163,7 @@ impl World {
             cpu: (0..nodes).map(|_| Cpu::new()).collect(),
             disk_factor: vec![1.0; nodes],
             health: vec![Monitor::default(); nodes],
-            peer_health: vec![PeerHealth { heard: vec![None; nodes], received: vec![0; nodes] }; nodes],
+            peer_health: vec![PeerHealth { heard: vec![None; nodes], received: vec![VecDeque::new(); nodes] }; nodes],
             sick_handoffs: 0,
             load,
             record: Recorder::default(),

@@ -373,25 +373,13 @@ impl Sim {
                 self.on_health_report(index, from, health);
                 return;
             }
-            let event = match (kind, packet) {
-                (event_kind::DISK, _) => Event::DiskDone { node: index, incarnation },
-                (event_kind::FLUSH, _) => Event::Flush { node: index, incarnation },
-                (_, Some(packet)) => Event::ToNode { node: index, packet },
-                _ => Event::Tick { node: index, incarnation },
-            };
-            self.enqueue_on_cpu(index, event);
+            self.enqueue_on_cpu(index, node_event(index, incarnation, kind, packet));
             return;
         }
         if node.paused_until > self.now {
             // Stopped the world: everything for this node waits until it resumes.
             let delay = node.paused_until - self.now;
-            let event = match (kind, packet) {
-                (event_kind::DISK, _) => Event::DiskDone { node: index, incarnation },
-                (event_kind::FLUSH, _) => Event::Flush { node: index, incarnation },
-                (_, Some(packet)) => Event::ToNode { node: index, packet },
-                _ => Event::Tick { node: index, incarnation },
-            };
-            self.schedule(delay, event);
+            self.schedule(delay, node_event(index, incarnation, kind, packet));
             return;
         }
         self.run_node_event(index, packet, kind);
@@ -644,6 +632,16 @@ impl Sim {
 
     pub(crate) fn nemesis_gap(&mut self) -> u64 {
         self.rng.exponential(self.params.nemesis_gap_mean) as u64 + 1
+    }
+}
+
+/// The event that delivers `kind` (and `packet`) to node `index` again later.
+fn node_event(index: usize, incarnation: u64, kind: u8, packet: Option<Box<Packet>>) -> Event {
+    match (kind, packet) {
+        (event_kind::DISK, _) => Event::DiskDone { node: index, incarnation },
+        (event_kind::FLUSH, _) => Event::Flush { node: index, incarnation },
+        (_, Some(packet)) => Event::ToNode { node: index, packet },
+        _ => Event::Tick { node: index, incarnation },
     }
 }
 

@@ -57,6 +57,7 @@ scenario_tests! {
     rolling_restart => "rolling-restart",
     split_50_50 => "split-50-50",
     steady_state => "steady-state",
+    steady_state_read_heavy => "steady-state-read-heavy",
     thermal_throttle => "thermal-throttle",
     three_switch_partition => "three-switch-partition",
     tor_switch_failure => "tor-switch-failure",

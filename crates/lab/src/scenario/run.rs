@@ -255,7 +255,12 @@ fn checks(scenario: &Scenario, m: &Measures, world: &World, lost: u64, violation
         check("the checkers catch the hazard".into(), !safety.is_empty(), safety.first().map_or("no violation found".into(), |v| format!("{} violation(s); first: {v}", safety.len())));
     }
     let liveness: Vec<&&String> = other.iter().filter(|v| v.starts_with("liveness")).collect();
-    check("service resumes after the faults".into(), liveness.is_empty(), liveness.first().map_or("final reads and convergence completed".into(), |v| v.to_string()));
+    let survivors = if dead.is_empty() { String::new() } else { format!(" ({} groups lost every replica: nothing can serve them)", dead.len()) };
+    check(
+        "every group with a surviving replica serves again after the faults".into(),
+        liveness.is_empty(),
+        liveness.first().map_or(format!("final reads and convergence completed{survivors}"), |v| v.to_string()),
+    );
     if let Some(max) = expect.lost_writes_max {
         check(format!("acknowledged writes lost <= {max}"), lost <= max, format!("{lost} keys lost their last acknowledged write; {} groups lost every replica", dead.len()));
     }

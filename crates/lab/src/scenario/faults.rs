@@ -321,6 +321,43 @@ impl Sim {
         }
     }
 
+    /// Checks every fault's target against the topology before the run, so that a typo is an
+    /// error up front (`leader` and `random` are resolved when the fault strikes).
+    pub(crate) fn validate_targets(&self) -> Result<(), String> {
+        let world = self.world.as_ref().expect("scenario mode");
+        let nodes = |selector: &str| -> Result<(), String> {
+            for part in selector.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                match part.split_once(':') {
+                    None if ["all", "leader", "random"].contains(&part) => {}
+                    Some(("node", id)) if id.parse::<usize>().is_ok_and(|id| (1..=self.nodes.len()).contains(&id)) => {}
+                    Some(("node", _)) => return Err(format!("`{part}`: nodes are node:1 to node:{}", self.nodes.len())),
+                    Some(("dc" | "pod" | "rack" | "host", place)) => {
+                        world.topology.nodes_in(place)?;
+                    }
+                    _ => return Err(format!("unknown node selector `{part}` (node:N, leader, random, all, dc:, pod:, rack:, host:)")),
+                }
+            }
+            Ok(())
+        };
+        for (index, fault) in world.scenario.faults.iter().enumerate() {
+            let target = fault.target.as_str();
+            let checked = match fault.kind {
+                FaultKind::Fail | FaultKind::Loss | FaultKind::BitflipWire if target.is_empty() || target == "all" => Ok(()),
+                FaultKind::Fail | FaultKind::Loss | FaultKind::BitflipWire => target.split(',').try_for_each(|name| world.net.element(name.trim()).map(|_| ())),
+                FaultKind::Partition | FaultKind::OneWay => {
+                    let separator = if fault.kind == FaultKind::Partition { '|' } else { '>' };
+                    match target.split_once(separator) {
+                        Some((left, right)) => nodes(left).and_then(|()| nodes(right)),
+                        None => Err(format!("target `{target}` needs two sides separated by `{separator}`")),
+                    }
+                }
+                _ => nodes(target),
+            };
+            checked.map_err(|error| format!("fault {} ({:?}): {error}", index + 1, fault.kind))?;
+        }
+        Ok(())
+    }
+
     /// Node slots a selector names: `node:N`, `leader`, `random`, `all`, `dc:X`,
     /// `pod:X/P`, `rack:X/P/R`, `host:X/P/R/H`, or several separated by commas.
     pub(crate) fn resolve_nodes(&mut self, selector: &str) -> Result<Vec<usize>, String> {

@@ -240,6 +240,7 @@ fn build(scenario: &Scenario, topology: &Topology, seed: u64) -> Result<Sim, Str
     };
     sim.down_after = (cluster.down_after_s * 1e6) as u64;
     sim.world = Some(Box::new(World::new(scenario.clone(), topology.clone(), load)));
+    sim.validate_targets()?;
     Ok(sim)
 }
 

@@ -28,7 +28,7 @@ pub fn describe(scenario: &Scenario, topology: &Topology, world: &World, outcome
         ("linearizable".to_owned(), if outcome.violations.iter().any(|v| !v.starts_with("repair") && !v.starts_with("liveness")) { "NO".to_owned() } else { "yes".to_owned() }),
         ("acknowledged writes lost".to_owned(), format!("{} ({} groups lost every replica)", outcome.lost_writes, dead.len())),
         ("elections".to_owned(), m.elections.to_string()),
-        ("worst group unavailable".to_owned(), format!("{:.1} s", m.unavailable_s.iter().copied().fold(0.0, f64::max))),
+        ("unavailable seconds per group".to_owned(), unavailable_per_group(&m.unavailable_s)),
     ];
     if let Some(off) = &outcome.without_gray_failure {
         summary.push((
@@ -97,6 +97,18 @@ pub fn describe(scenario: &Scenario, topology: &Topology, world: &World, outcome
         checks: outcome.checks.clone(),
         notes,
     }
+}
+
+/// The groups that were unavailable at all, worst first (at most 8 named), and a total.
+fn unavailable_per_group(seconds: &[f64]) -> String {
+    let mut hit: Vec<(usize, f64)> = seconds.iter().copied().enumerate().filter(|&(_, s)| s > 0.0).collect();
+    if hit.is_empty() {
+        return "none (no group had a 100 ms window with most requests failing)".to_owned();
+    }
+    hit.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let named: Vec<String> = hit.iter().take(8).map(|(group, s)| format!("g{group} {s:.1} s")).collect();
+    let more = if hit.len() > 8 { format!(", and {} more", hit.len() - 8) } else { String::new() };
+    format!("{} of {} groups: {}{more}", hit.len(), seconds.len(), named.join(", "))
 }
 
 /// Leaderships held by the nodes the first fault struck, against the busiest other node.

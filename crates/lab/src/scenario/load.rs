@@ -340,7 +340,8 @@ impl Sim {
                 self.finish_request(session, None);
             } else if now >= op.attempt_deadline {
                 let group = op.group;
-                let node = self.random_live_host(group);
+                let tried = op.node;
+                let node = self.random_live_host(group, tried);
                 let load = self.load();
                 let timeout = load.attempt_timeout;
                 if let Some(op) = &mut load.sessions[session].op {
@@ -353,9 +354,10 @@ impl Sim {
         self.sample_leaders();
     }
 
-    /// A node hosting `group` and not lost, at random: the client's refreshed slot map.
-    fn random_live_host(&mut self, group: usize) -> usize {
-        let hosts: Vec<usize> = (0..self.nodes.len()).filter(|&i| !self.nodes[i].lost && self.nodes[i].groups.contains_key(&group)).collect();
+    /// A node hosting `group`, not lost and other than `tried` (the one that just timed out),
+    /// at random: the client's refreshed slot map.
+    fn random_live_host(&mut self, group: usize, tried: usize) -> usize {
+        let hosts: Vec<usize> = (0..self.nodes.len()).filter(|&i| i != tried && !self.nodes[i].lost && self.nodes[i].groups.contains_key(&group)).collect();
         match self.rng.pick(&hosts) {
             Some(&host) => host,
             None => self.rng.range(0, self.nodes.len() as u64) as usize,

@@ -323,3 +323,39 @@ fn client_route(topology: &Topology, dc: &str, labels: &NodeLabels, index: &BTre
         across: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three_dcs() -> Network {
+        let text = include_str!("../../../../scenarios/topologies/three-dc-15.toml");
+        Network::new(&Topology::from_toml(text).expect("the shipped topology parses"))
+    }
+
+    // Goal: a cut WAN link is detoured through the third datacenter at the sum of the two
+    // legs, a second cut isolates, and a failed ToR cuts its node but not its rack's peers'
+    // other paths. Method: nodes 1 (dc_a, r0), 2 (dc_a, r1) and 11 (dc_c); no jitter draws
+    // matter for the bounds checked.
+    #[test]
+    fn a_cut_wan_link_is_detoured_and_a_second_cut_isolates() {
+        let mut net = three_dcs();
+        let mut rng = SimRng::new(1);
+        let direct = net.node_to_node(0, 10, 64, &mut rng).expect("delivered");
+        assert!((20_000..40_000).contains(&direct), "dc_a to dc_c takes about 20 ms one way, got {direct} us");
+        let wan_ac = net.element("wan:dc_a-dc_c").expect("exists");
+        net.set_failed(wan_ac, true);
+        assert!(net.connected(0, 10), "dc_b can relay");
+        let detour = net.node_to_node(0, 10, 64, &mut rng).expect("detoured through dc_b");
+        assert!((25_000..50_000).contains(&detour), "5 ms to dc_b plus 20 ms to dc_c, got {detour} us");
+        let wan_bc = net.element("wan:dc_b-dc_c").expect("exists");
+        net.set_failed(wan_bc, true);
+        assert!(!net.connected(0, 10));
+        assert_eq!(net.node_to_node(0, 10, 64, &mut rng), None, "no relay left: dc_c is cut off from dc_a");
+        net.heal_all();
+        let tor = net.element("tor:dc_a/p0/r0").expect("exists");
+        net.set_failed(tor, true);
+        assert_eq!(net.node_to_node(0, 1, 64, &mut rng), None, "node 1's ToR is down");
+        assert!(net.node_to_node(1, 10, 64, &mut rng).is_some(), "node 2 is under another ToR");
+    }
+}

@@ -246,10 +246,15 @@ impl Sim {
     /// awaiting its replacement.
     fn may_destroy_data(&self, group: usize) -> Option<raft::Membership> {
         let leader = self.current_leader(group)?;
-        let membership = self.nodes[leader].replica(group)?.membership().clone();
+        let leader_replica = self.nodes[leader].replica(group)?;
+        let membership = leader_replica.membership().clone();
         let anyone_changing = self.nodes.iter().filter_map(|n| n.replica(group)).any(|r| r.membership_change_pending());
+        // A voter still catching up (a new replica after a wipe, say) holds no data yet: losing
+        // another one then would leave a minority with the data, which the lab does not test.
+        let all_caught_up = membership.voters.iter().all(|&v| leader_replica.matched(v).is_some_and(|m| m >= leader_replica.commit_index()));
         let anyone_down = self.nodes.iter().any(|n| !n.is_up() && !n.lost);
         let ok = !anyone_changing
+            && all_caught_up
             && !anyone_down
             && self.latent_damage.is_empty()
             && membership.voters.len() >= 3

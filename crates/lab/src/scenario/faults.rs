@@ -65,158 +65,15 @@ impl Sim {
 
     fn start_fault(&mut self, index: usize, fault: &FaultSpec) -> Result<(), String> {
         let leaders_before: Vec<Option<usize>> = (0..self.options.groups).map(|g| self.leader_index(g)).collect();
-        let mut label = format!("{:?} {}", fault.kind, fault.target).to_lowercase();
-        let mut nodes = Vec::new();
-        match fault.kind {
-            FaultKind::Crash => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                for &node in &nodes {
-                    self.crash_node(node);
-                }
-            }
-            FaultKind::Destroy => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                self.destroy_nodes(&nodes);
-                if let Some(dc) = fault.target.strip_prefix("dc:") {
-                    let world = self.world.as_mut().expect("scenario mode");
-                    if let Some(dc) = world.net.datacenters.iter().position(|d| d == dc) {
-                        world.load.kill_dc(dc);
-                    }
-                }
-            }
-            FaultKind::CrashRandom | FaultKind::RollingRestart => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                let count = if fault.kind == FaultKind::RollingRestart { nodes.len() as u32 } else { fault.count.max(1) };
-                let window = micros(fault.for_s.unwrap_or(10.0));
-                for step in 0..count {
-                    let at = if fault.kind == FaultKind::RollingRestart { window * step as u64 / count as u64 } else { self.rng.range(0, window) };
-                    self.schedule(at, Event::Fault { index, step: 2 * step + 1 });
-                }
-            }
-            FaultKind::Pause => match (fault.count, fault.down_s) {
-                (count, Some(_)) if count > 0 => {
-                    let window = micros(fault.for_s.unwrap_or(10.0));
-                    for step in 0..count {
-                        let at = window * step as u64 / count as u64;
-                        self.schedule(at, Event::Fault { index, step: step + 1 });
-                    }
-                    label = format!("{count} pauses of {} s on {}", fault.down_s.unwrap_or_default(), fault.target);
-                }
-                _ => {
-                    nodes = self.resolve_nodes(&fault.target)?;
-                    let length = micros(fault.for_s.or(fault.down_s).unwrap_or(1.0));
-                    for &node in &nodes {
-                        self.nodes[node].paused_until = self.now + length;
-                    }
-                }
-            },
-            FaultKind::Throttle | FaultKind::SlowDisk => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                let world = self.world.as_mut().expect("scenario mode");
-                for &node in &nodes {
-                    if fault.kind == FaultKind::Throttle {
-                        world.cpu[node].factor = fault.factor;
-                    } else {
-                        world.disk_factor[node] = fault.factor;
-                    }
-                }
-                label = format!("{} {}x slower: {}", if fault.kind == FaultKind::Throttle { "CPU" } else { "disk" }, fault.factor, fault.target);
-            }
-            FaultKind::Fail | FaultKind::Loss | FaultKind::BitflipWire => {
-                let world = self.world.as_mut().expect("scenario mode");
-                let elements = if fault.target.is_empty() || fault.target == "all" {
-                    vec![]
-                } else {
-                    fault.target.split(',').map(|name| world.net.element(name.trim())).collect::<Result<Vec<_>, _>>()?
-                };
-                match fault.kind {
-                    FaultKind::Fail => elements.iter().for_each(|&e| world.net.set_failed(e, true)),
-                    FaultKind::BitflipWire => world.net.set_corruption(fault.chance, true),
-                    _ if elements.is_empty() => world.net.set_loss(None, fault.chance, true),
-                    _ => elements.iter().for_each(|&e| world.net.set_loss(Some(e), fault.chance, true)),
-                }
-                // The nodes behind a failed or lossy switch are the ones it strikes.
-                nodes = elements.iter().flat_map(|&e| nodes_behind(&world.topology, &world.net.element_name(e))).collect();
-                nodes.sort_unstable();
-                nodes.dedup();
-                if fault.kind != FaultKind::Fail {
-                    label = format!("{:?} {}% on {}", fault.kind, fault.chance * 100.0, if fault.target.is_empty() { "all" } else { &fault.target }).to_lowercase();
-                }
-                world.fault_targets[index].elements = elements;
-            }
-            FaultKind::Partition | FaultKind::OneWay => {
-                let separator = if fault.kind == FaultKind::Partition { '|' } else { '>' };
-                let (left, right) = fault.target.split_once(separator).ok_or_else(|| format!("target `{}` needs two sides separated by `{separator}`", fault.target))?;
-                let (left, right) = (self.resolve_side(left)?, self.resolve_side(right)?);
-                let mut cuts = Vec::new();
-                for &a in &left {
-                    for &b in &right {
-                        cuts.push((a, b));
-                        if fault.kind == FaultKind::Partition {
-                            cuts.push((b, a));
-                        }
-                    }
-                }
-                let world = self.world.as_mut().expect("scenario mode");
-                for &(a, b) in &cuts {
-                    world.net.set_cut(a, b, true);
-                }
-                world.fault_targets[index].cuts = cuts;
-                // The side cut off is the smaller one.
-                nodes = if right.len() < left.len() { right } else { left };
-            }
-            FaultKind::Overload => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                let node = *nodes.first().ok_or("no node to overload")?;
-                let world = self.world.as_mut().expect("scenario mode");
-                let share = world.scenario.workload.rate / world.node_dc.len() as f64;
-                let dc = world.node_dc[node];
-                let now = self.now;
-                world.load.streams.push(Stream { dc, gap_mean: 1e6 / (share * fault.factor), pinned: Some(node), active: true, next_at: now, closed: false });
-                let stream = world.load.streams.len() - 1;
-                world.fault_targets[index].stream = Some(stream);
-                self.schedule(1, Event::Arrival { stream });
-                label = format!("{}x traffic to {}", fault.factor, fault.target);
-            }
-            FaultKind::Wipe => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                for &node in &nodes {
-                    self.wipe_node(node);
-                }
-            }
-            FaultKind::Remove => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                for &node in &nodes {
-                    self.decommission(node);
-                }
-            }
-            FaultKind::BitflipDisk => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                for &node in &nodes {
-                    let mut flipped = 0;
-                    for _ in 0..fault.count {
-                        let prefix = if self.rng.chance(0.5) { "wal/" } else { "snap/" };
-                        if let Some((file, at)) = self.nodes[node].disk_mut().and_then(|d| d.flip_bit_at_rest(prefix, true)) {
-                            self.trace_note(format!("bit flip on n{} in {file} at byte {at}", node + 1));
-                            flipped += 1;
-                        }
-                    }
-                    self.disk_stats.bit_flips += flipped;
-                    // The node restarts soon after (a crash, a deploy) and meets the damage.
-                    self.crash_node(node);
-                    self.schedule(500 * MS, Event::Restart { node });
-                }
-                label = format!("{} bits flipped at rest on {}", fault.count, fault.target);
-            }
-            FaultKind::ClockSkew => {
-                nodes = self.resolve_nodes(&fault.target)?;
-                let nominal = self.world.as_ref().expect("scenario mode").tick_nominal;
-                for &node in &nodes {
-                    self.nodes[node].tick_micros = ((nominal as f64 / fault.factor) as u64).max(1);
-                }
-                label = format!("clock of {} at {}x", fault.target, fault.factor);
-            }
-        }
+        let (nodes, label) = match fault.kind {
+            FaultKind::CrashRandom | FaultKind::RollingRestart => self.schedule_steps(index, fault)?,
+            FaultKind::Pause if fault.count > 0 && fault.down_s.is_some() => self.schedule_steps(index, fault)?,
+            FaultKind::Fail | FaultKind::Loss | FaultKind::BitflipWire => self.start_network_fault(index, fault)?,
+            FaultKind::Partition | FaultKind::OneWay => self.start_partition(index, fault)?,
+            FaultKind::Overload => self.start_overload(index, fault)?,
+            _ => self.start_node_fault(fault)?,
+        };
+        let label = label.unwrap_or_else(|| format!("{:?} {}", fault.kind, fault.target).to_lowercase());
         let now = self.now;
         let groups_led = (0..self.options.groups).filter(|&g| leaders_before[g].is_some_and(|l| nodes.contains(&l))).collect();
         let world = self.world.as_mut().expect("scenario mode");
@@ -228,6 +85,155 @@ impl Sim {
             world.record.snapshot_at = Some(now + length.max(MS));
         }
         Ok(())
+    }
+
+    /// Faults that act on nodes at once: the nodes struck and, if the default will not do,
+    /// the fault's label.
+    fn start_node_fault(&mut self, fault: &FaultSpec) -> Result<(Vec<usize>, Option<String>), String> {
+        let nodes = self.resolve_nodes(&fault.target)?;
+        let mut label = None;
+        match fault.kind {
+            FaultKind::Crash => nodes.iter().for_each(|&node| self.crash_node(node)),
+            FaultKind::Destroy => {
+                self.destroy_nodes(&nodes);
+                if let Some(dc) = fault.target.strip_prefix("dc:") {
+                    let world = self.world.as_mut().expect("scenario mode");
+                    if let Some(dc) = world.net.datacenters.iter().position(|d| d == dc) {
+                        world.load.kill_dc(dc);
+                    }
+                }
+            }
+            FaultKind::Pause => {
+                let length = micros(fault.for_s.or(fault.down_s).unwrap_or(1.0));
+                for &node in &nodes {
+                    self.nodes[node].paused_until = self.now + length;
+                }
+            }
+            FaultKind::Throttle | FaultKind::SlowDisk => {
+                let world = self.world.as_mut().expect("scenario mode");
+                let throttle = fault.kind == FaultKind::Throttle;
+                for &node in &nodes {
+                    if throttle {
+                        world.cpu[node].factor = fault.factor;
+                    } else {
+                        world.disk_factor[node] = fault.factor;
+                    }
+                }
+                label = Some(format!("{} {}x slower: {}", if throttle { "CPU" } else { "disk" }, fault.factor, fault.target));
+            }
+            FaultKind::Wipe => nodes.iter().for_each(|&node| self.wipe_node(node)),
+            FaultKind::Remove => nodes.iter().for_each(|&node| self.decommission(node)),
+            FaultKind::BitflipDisk => {
+                for &node in &nodes {
+                    self.flip_bits_at_rest(node, fault.count);
+                }
+                label = Some(format!("{} bits flipped at rest on {}", fault.count, fault.target));
+            }
+            FaultKind::ClockSkew => {
+                let nominal = self.world.as_ref().expect("scenario mode").tick_nominal;
+                for &node in &nodes {
+                    self.nodes[node].tick_micros = ((nominal as f64 / fault.factor) as u64).max(1);
+                }
+                label = Some(format!("clock of {} at {}x", fault.target, fault.factor));
+            }
+            _ => return Err(format!("{:?} is not a node fault", fault.kind)),
+        }
+        Ok((nodes, label))
+    }
+
+    /// `count` bits flipped in a node's files at rest; the node restarts soon after (a crash,
+    /// a deploy) and meets the damage in recovery.
+    fn flip_bits_at_rest(&mut self, node: usize, count: u32) {
+        let mut flipped = 0;
+        for _ in 0..count {
+            let prefix = if self.rng.chance(0.5) { "wal/" } else { "snap/" };
+            if let Some((file, at)) = self.nodes[node].disk_mut().and_then(|d| d.flip_bit_at_rest(prefix, true)) {
+                self.trace_note(format!("bit flip on n{} in {file} at byte {at}", node + 1));
+                flipped += 1;
+            }
+        }
+        self.disk_stats.bit_flips += flipped;
+        self.crash_node(node);
+        self.schedule(500 * MS, Event::Restart { node });
+    }
+
+    /// Faults made of steps over their window: random crashes, a rolling restart, a series of
+    /// pauses (see `fault_step`).
+    fn schedule_steps(&mut self, index: usize, fault: &FaultSpec) -> Result<(Vec<usize>, Option<String>), String> {
+        let window = micros(fault.for_s.unwrap_or(10.0));
+        if fault.kind == FaultKind::Pause {
+            for step in 0..fault.count {
+                self.schedule(window * u64::from(step) / u64::from(fault.count), Event::Fault { index, step: step + 1 });
+            }
+            return Ok((Vec::new(), Some(format!("{} pauses of {} s on {}", fault.count, fault.down_s.unwrap_or_default(), fault.target))));
+        }
+        let nodes = self.resolve_nodes(&fault.target)?;
+        let rolling = fault.kind == FaultKind::RollingRestart;
+        let count = if rolling { nodes.len() as u32 } else { fault.count.max(1) };
+        for step in 0..count {
+            let at = if rolling { window * u64::from(step) / u64::from(count) } else { self.rng.range(0, window) };
+            self.schedule(at, Event::Fault { index, step: 2 * step + 1 });
+        }
+        Ok((nodes, None))
+    }
+
+    /// Switches or links down, or loss or corruption on their paths (or everywhere).
+    fn start_network_fault(&mut self, index: usize, fault: &FaultSpec) -> Result<(Vec<usize>, Option<String>), String> {
+        let world = self.world.as_mut().expect("scenario mode");
+        let everywhere = fault.target.is_empty() || fault.target == "all";
+        let elements = if everywhere { vec![] } else { fault.target.split(',').map(|name| world.net.element(name.trim())).collect::<Result<Vec<_>, _>>()? };
+        match fault.kind {
+            FaultKind::Fail => elements.iter().for_each(|&e| world.net.set_failed(e, true)),
+            FaultKind::BitflipWire => world.net.set_corruption(fault.chance, true),
+            _ if elements.is_empty() => world.net.set_loss(None, fault.chance, true),
+            _ => elements.iter().for_each(|&e| world.net.set_loss(Some(e), fault.chance, true)),
+        }
+        // The nodes behind a failed or lossy switch are the ones it strikes.
+        let mut nodes: Vec<usize> = elements.iter().flat_map(|&e| nodes_behind(&world.topology, &world.net.element_name(e))).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let label = (fault.kind != FaultKind::Fail).then(|| format!("{:?} {}% on {}", fault.kind, fault.chance * 100.0, if everywhere { "all" } else { &fault.target }).to_lowercase());
+        world.fault_targets[index].elements = elements;
+        Ok((nodes, label))
+    }
+
+    /// `A | B` (both ways) or `A > B` (one way): every pair across is cut. The smaller side is
+    /// the one struck.
+    fn start_partition(&mut self, index: usize, fault: &FaultSpec) -> Result<(Vec<usize>, Option<String>), String> {
+        let separator = if fault.kind == FaultKind::Partition { '|' } else { '>' };
+        let (left, right) = fault.target.split_once(separator).ok_or_else(|| format!("target `{}` needs two sides separated by `{separator}`", fault.target))?;
+        let (left, right) = (self.resolve_side(left)?, self.resolve_side(right)?);
+        let mut cuts = Vec::new();
+        for &a in &left {
+            for &b in &right {
+                cuts.push((a, b));
+                if fault.kind == FaultKind::Partition {
+                    cuts.push((b, a));
+                }
+            }
+        }
+        let world = self.world.as_mut().expect("scenario mode");
+        for &(a, b) in &cuts {
+            world.net.set_cut(a, b, true);
+        }
+        world.fault_targets[index].cuts = cuts;
+        Ok((if right.len() < left.len() { right } else { left }, None))
+    }
+
+    /// A load balancer's bug: a new client stream sends `factor` times the node's share of
+    /// the traffic to one node.
+    fn start_overload(&mut self, index: usize, fault: &FaultSpec) -> Result<(Vec<usize>, Option<String>), String> {
+        let nodes = self.resolve_nodes(&fault.target)?;
+        let node = *nodes.first().ok_or("no node to overload")?;
+        let now = self.now;
+        let world = self.world.as_mut().expect("scenario mode");
+        let share = world.scenario.workload.rate / world.node_dc.len() as f64;
+        let dc = world.node_dc[node];
+        world.load.streams.push(Stream { dc, gap_mean: 1e6 / (share * fault.factor), pinned: Some(node), active: true, next_at: now, closed: false });
+        let stream = world.load.streams.len() - 1;
+        world.fault_targets[index].stream = Some(stream);
+        self.schedule(1, Event::Arrival { stream });
+        Ok((nodes, Some(format!("{}x traffic to {}", fault.factor, fault.target))))
     }
 
     /// Later steps: odd steps of crash-random / rolling-restart crash a node, even ones restart
@@ -253,14 +259,12 @@ impl Sim {
                     self.on_restart(node);
                 }
             }
-            FaultKind::CrashRandom => {
-                if step % 2 == 1 {
-                    let nodes = self.world.as_ref().expect("scenario mode").fault_targets[index].nodes.clone();
-                    let up: Vec<usize> = nodes.into_iter().filter(|&n| self.nodes[n].is_up()).collect();
-                    let Some(&node) = self.rng.pick(&up) else { return };
-                    self.crash_node(node);
-                    self.schedule(down, Event::Restart { node });
-                }
+            FaultKind::CrashRandom if step % 2 == 1 => {
+                let nodes = self.world.as_ref().expect("scenario mode").fault_targets[index].nodes.clone();
+                let up: Vec<usize> = nodes.into_iter().filter(|&n| self.nodes[n].is_up()).collect();
+                let Some(&node) = self.rng.pick(&up) else { return };
+                self.crash_node(node);
+                self.schedule(down, Event::Restart { node });
             }
             _ => {}
         }

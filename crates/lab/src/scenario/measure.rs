@@ -151,9 +151,12 @@ pub fn measure(records: &[RequestRecord], recorder: &Recorder, duration: u64, gr
     }
 }
 
+/// A chart line: (simulated seconds, value) pairs.
+pub type Points = Vec<(f64, f64)>;
+
 /// Per-second series for the report: (throughput ok/s, errors/s, p99 ms) points, in
 /// windows of `step` microseconds.
-pub fn series(records: &[RequestRecord], duration: u64, deadline: u64, step: u64) -> (Vec<(f64, f64)>, Vec<(f64, f64)>, Vec<(f64, f64)>) {
+pub fn series(records: &[RequestRecord], duration: u64, deadline: u64, step: u64) -> (Points, Points, Points) {
     let windows = (duration / step + 1) as usize;
     let mut ok = vec![0u64; windows];
     let mut failed = vec![0u64; windows];

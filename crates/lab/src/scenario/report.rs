@@ -15,45 +15,7 @@ use crate::topology::Topology;
 const STEP: u64 = 250_000;
 
 pub fn describe(scenario: &Scenario, topology: &Topology, world: &World, outcome: &ScenarioOutcome, dead: &BTreeSet<usize>, duration: u64, deadline: u64) -> Run {
-    let m = &outcome.measures;
-    let nines = if m.nines().is_finite() { format!("{:.1} nines", m.nines()) } else { "no failed request".to_owned() };
-    let per_fault = |values: Vec<String>| if values.is_empty() { "-".to_owned() } else { values.join(", ") };
-    let mut summary = vec![
-        ("availability".to_owned(), format!("{:.4}% ({nines})", m.availability * 100.0)),
-        ("requests".to_owned(), format!("{} ({} answered within {} ms)", m.requests, m.answered_in_time, deadline / 1_000)),
-        ("latency p50 / p99 / p999 / max".to_owned(), format!("{:.2} / {:.2} / {:.2} / {:.1} ms", m.p50_ms, m.p99_ms, m.p999_ms, m.max_ms)),
-        ("p99 while faults were active".to_owned(), m.p99_during_faults_ms.map_or("-".to_owned(), |p| format!("{p:.2} ms"))),
-        ("time to detect (first new leader)".to_owned(), per_fault(m.detect_s.iter().map(|d| d.map_or("no election".to_owned(), |s| format!("{s:.2} s"))).collect())),
-        ("time to recover (service at 99%)".to_owned(), per_fault(m.recover_s.iter().map(|s| format!("{s:.1} s")).collect())),
-        ("linearizable".to_owned(), if outcome.violations.iter().any(|v| !v.starts_with("repair") && !v.starts_with("liveness")) { "NO".to_owned() } else { "yes".to_owned() }),
-        ("acknowledged writes lost".to_owned(), format!("{} ({} groups lost every replica)", outcome.lost_writes, dead.len())),
-        ("elections".to_owned(), m.elections.to_string()),
-        ("unavailable seconds per group".to_owned(), unavailable_per_group(&m.unavailable_s)),
-    ];
-    if let Some(off) = &outcome.without_gray_failure {
-        summary.push((
-            "same run, gray-failure handling off".to_owned(),
-            format!(
-                "p99 while faults were active {} ms (on: {} ms); availability {:.4}% (on: {:.4}%)",
-                off.p99_during_faults_ms.map_or("-".to_owned(), |p| format!("{p:.1}")),
-                m.p99_during_faults_ms.map_or("-".to_owned(), |p| format!("{p:.1}")),
-                off.availability * 100.0,
-                m.availability * 100.0
-            ),
-        ));
-    }
-    let shed: u64 = world.cpu.iter().map(|c| c.shed).sum();
-    if shed > 0 {
-        summary.push(("requests refused by admission control".to_owned(), shed.to_string()));
-    }
-    if world.sick_handoffs > 0 {
-        summary.push(("leaderships handed away by sick nodes".to_owned(), world.sick_handoffs.to_string()));
-    }
-    if world.net.corrupt_frames_caught > 0 {
-        summary.push(("corrupted frames caught by checksum".to_owned(), world.net.corrupt_frames_caught.to_string()));
-    }
-    // Wall time stays out: the page is a pure function of the seed.
-    summary.push(("simulated".to_owned(), format!("{:.0} s, {} events", outcome.simulated_s, outcome.events)));
+    let summary = summary(world, outcome, dead, deadline);
     let (throughput, errors, p99) = series(&world.load.records, duration, deadline, STEP);
     let panels = vec![
         Panel { title: "throughput".into(), unit: "ok/s".into(), series: vec![Series { name: "answered in time".into(), points: throughput }], log_scale: false },
@@ -97,6 +59,50 @@ pub fn describe(scenario: &Scenario, topology: &Topology, world: &World, outcome
         checks: outcome.checks.clone(),
         notes,
     }
+}
+
+/// The headline figures, in the order the page shows them.
+fn summary(world: &World, outcome: &ScenarioOutcome, dead: &BTreeSet<usize>, deadline: u64) -> Vec<(String, String)> {
+    let m = &outcome.measures;
+    let nines = if m.nines().is_finite() { format!("{:.1} nines", m.nines()) } else { "no failed request".to_owned() };
+    let per_fault = |values: Vec<String>| if values.is_empty() { "-".to_owned() } else { values.join(", ") };
+    let mut summary = vec![
+        ("availability".to_owned(), format!("{:.4}% ({nines})", m.availability * 100.0)),
+        ("requests".to_owned(), format!("{} ({} answered within {} ms)", m.requests, m.answered_in_time, deadline / 1_000)),
+        ("latency p50 / p99 / p999 / max".to_owned(), format!("{:.2} / {:.2} / {:.2} / {:.1} ms", m.p50_ms, m.p99_ms, m.p999_ms, m.max_ms)),
+        ("p99 while faults were active".to_owned(), m.p99_during_faults_ms.map_or("-".to_owned(), |p| format!("{p:.2} ms"))),
+        ("time to detect (first new leader)".to_owned(), per_fault(m.detect_s.iter().map(|d| d.map_or("no election".to_owned(), |s| format!("{s:.2} s"))).collect())),
+        ("time to recover (service at 99%)".to_owned(), per_fault(m.recover_s.iter().map(|s| format!("{s:.1} s")).collect())),
+        ("linearizable".to_owned(), if outcome.violations.iter().any(|v| !v.starts_with("repair") && !v.starts_with("liveness")) { "NO".to_owned() } else { "yes".to_owned() }),
+        ("acknowledged writes lost".to_owned(), format!("{} ({} groups lost every replica)", outcome.lost_writes, dead.len())),
+        ("elections".to_owned(), m.elections.to_string()),
+        ("unavailable seconds per group".to_owned(), unavailable_per_group(&m.unavailable_s)),
+    ];
+    if let Some(off) = &outcome.without_gray_failure {
+        summary.push((
+            "same run, gray-failure handling off".to_owned(),
+            format!(
+                "p99 while faults were active {} ms (on: {} ms); availability {:.4}% (on: {:.4}%)",
+                off.p99_during_faults_ms.map_or("-".to_owned(), |p| format!("{p:.1}")),
+                m.p99_during_faults_ms.map_or("-".to_owned(), |p| format!("{p:.1}")),
+                off.availability * 100.0,
+                m.availability * 100.0
+            ),
+        ));
+    }
+    let shed: u64 = world.cpu.iter().map(|c| c.shed).sum();
+    if shed > 0 {
+        summary.push(("requests refused by admission control".to_owned(), shed.to_string()));
+    }
+    if world.sick_handoffs > 0 {
+        summary.push(("leaderships handed away by sick nodes".to_owned(), world.sick_handoffs.to_string()));
+    }
+    if world.net.corrupt_frames_caught > 0 {
+        summary.push(("corrupted frames caught by checksum".to_owned(), world.net.corrupt_frames_caught.to_string()));
+    }
+    // Wall time stays out: the page is a pure function of the seed.
+    summary.push(("simulated".to_owned(), format!("{:.0} s, {} events", outcome.simulated_s, outcome.events)));
+    summary
 }
 
 /// The groups that were unavailable at all, worst first (at most 8 named), and a total.

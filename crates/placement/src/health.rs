@@ -27,6 +27,17 @@ pub const WELL_AFTER_US: u64 = 30_000_000;
 /// Peer measures older than this are ignored.
 pub const FRESH_FOR_US: u64 = 3_000_000;
 
+/// The share (per mille) of the health reports peers should have sent that did not arrive,
+/// from how many arrived from each peer over a window in which each should have sent
+/// `expected_each`. `None` with fewer than two peers: no verdict on thin evidence.
+pub fn report_loss_permille(received_per_peer: &[u64], expected_each: u64) -> Option<u64> {
+    if received_per_peer.len() < 2 || expected_each == 0 {
+        return None;
+    }
+    let heard: u64 = received_per_peer.iter().map(|&count| count.min(expected_each)).sum();
+    Some(1000 - 1000 * heard / (expected_each * received_per_peer.len() as u64))
+}
+
 /// What a node says of itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Health {
@@ -131,6 +142,15 @@ mod tests {
 
     fn peer(fsync_ms: u64) -> Health {
         Health { fsync_us: fsync_ms * MS, lag_us: MS, loss_permille: 0, sick: false }
+    }
+
+    // Goal: missed reports are counted per mille, extra reports do not hide missing ones, and
+    // one peer is no evidence. Method: peers that sent 6, 6 and 1 of 6 (and one that sent 9).
+    #[test]
+    fn report_loss_is_counted_per_mille() {
+        assert_eq!(report_loss_permille(&[6, 6, 1], 6), Some(1000 - 1000 * 13 / 18));
+        assert_eq!(report_loss_permille(&[9, 0], 6), Some(500));
+        assert_eq!(report_loss_permille(&[0], 6), None);
     }
 
     // Goal: a node that misses far more of its peers' reports than they miss of each other's

@@ -195,17 +195,16 @@ impl View {
     pub fn report_loss_permille(&self, me: NodeId) -> u64 {
         let expected_each = (HEARD_WINDOW.as_millis() / REPORT_EVERY.as_millis()) as u64;
         let now = Instant::now();
-        let peers: Vec<u64> = self
+        let received: Vec<u64> = self
             .health_heard
             .iter()
             .filter(|(&id, _)| id != me)
-            .map(|(_, times)| (times.iter().filter(|&&at| now.duration_since(at) <= HEARD_WINDOW).count() as u64).min(expected_each))
+            .map(|(_, times)| times.iter().filter(|&&at| now.duration_since(at) <= HEARD_WINDOW).count() as u64)
             .collect();
-        if peers.len() < 2 || self.started.elapsed() < HEARD_WINDOW * 2 {
+        if self.started.elapsed() < HEARD_WINDOW * 2 {
             return 0;
         }
-        let heard: u64 = peers.iter().sum();
-        1000 - 1000 * heard / (expected_each * peers.len() as u64)
+        placement::health::report_loss_permille(&received, expected_each).unwrap_or(0)
     }
 
     /// Whether `node` said it is sick (gray failure) recently.

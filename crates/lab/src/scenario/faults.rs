@@ -14,6 +14,40 @@ use crate::sim::{Event, Sim};
 /// The step number that ends a fault.
 pub const END: u32 = u32::MAX;
 
+/// One part of a node selector (see `FaultSpec::target`).
+enum Selector<'a> {
+    All,
+    /// The node leading the most groups when the fault strikes.
+    Leader,
+    Random,
+    /// A node slot.
+    Node(usize),
+    /// `dc`, `dc/pod`, `dc/pod/rack` or `dc/pod/rack/host`.
+    Place(&'a str),
+}
+
+impl<'a> Selector<'a> {
+    /// Parses one part, for a cluster of `nodes` nodes.
+    fn parse(part: &'a str, nodes: usize) -> Result<Selector<'a>, String> {
+        match part.split_once(':') {
+            None if part == "all" => Ok(Selector::All),
+            None if part == "leader" => Ok(Selector::Leader),
+            None if part == "random" => Ok(Selector::Random),
+            Some(("node", id)) => match id.parse::<usize>() {
+                Ok(id) if (1..=nodes).contains(&id) => Ok(Selector::Node(id - 1)),
+                _ => Err(format!("`{part}`: nodes are node:1 to node:{nodes}")),
+            },
+            Some(("dc" | "pod" | "rack" | "host", place)) => Ok(Selector::Place(place)),
+            _ => Err(format!("unknown node selector `{part}` (node:N, leader, random, all, dc:, pod:, rack:, host:)")),
+        }
+    }
+}
+
+/// The comma-separated parts of a selector.
+fn selector_parts(selector: &str) -> impl Iterator<Item = &str> {
+    selector.split(',').map(str::trim).filter(|part| !part.is_empty())
+}
+
 /// The nodes under a ToR, pod switch, pod uplink or core switch (none for a WAN link).
 fn nodes_behind(topology: &crate::topology::Topology, element: &str) -> Vec<usize> {
     let Some((kind, place)) = element.split_once(':') else { return Vec::new() };
@@ -130,7 +164,7 @@ impl Sim {
                 label = Some(format!("{} bits flipped at rest on {}", fault.count, fault.target));
             }
             FaultKind::ClockSkew => {
-                let nominal = self.world.as_ref().expect("scenario mode").tick_nominal;
+                let nominal = self.world.as_ref().expect("scenario mode").tick_nominal();
                 for &node in &nodes {
                     self.nodes[node].tick_micros = ((nominal as f64 / fault.factor) as u64).max(1);
                 }
@@ -297,7 +331,7 @@ impl Sim {
             }
             FaultKind::Pause => targets.nodes.iter().for_each(|&n| self.nodes[n].paused_until = 0),
             FaultKind::ClockSkew => {
-                let nominal = world.tick_nominal;
+                let nominal = world.tick_nominal();
                 targets.nodes.iter().for_each(|&n| self.nodes[n].tick_micros = nominal);
             }
             FaultKind::Destroy | FaultKind::Remove | FaultKind::BitflipDisk | FaultKind::CrashRandom | FaultKind::RollingRestart => {}
@@ -330,15 +364,9 @@ impl Sim {
     pub(crate) fn validate_targets(&self) -> Result<(), String> {
         let world = self.world.as_ref().expect("scenario mode");
         let nodes = |selector: &str| -> Result<(), String> {
-            for part in selector.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                match part.split_once(':') {
-                    None if ["all", "leader", "random"].contains(&part) => {}
-                    Some(("node", id)) if id.parse::<usize>().is_ok_and(|id| (1..=self.nodes.len()).contains(&id)) => {}
-                    Some(("node", _)) => return Err(format!("`{part}`: nodes are node:1 to node:{}", self.nodes.len())),
-                    Some(("dc" | "pod" | "rack" | "host", place)) => {
-                        world.topology.nodes_in(place)?;
-                    }
-                    _ => return Err(format!("unknown node selector `{part}` (node:N, leader, random, all, dc:, pod:, rack:, host:)")),
+            for part in selector_parts(selector) {
+                if let Selector::Place(place) = Selector::parse(part, self.nodes.len())? {
+                    world.topology.nodes_in(place)?;
                 }
             }
             Ok(())
@@ -366,30 +394,18 @@ impl Sim {
     /// `pod:X/P`, `rack:X/P/R`, `host:X/P/R/H`, or several separated by commas.
     pub(crate) fn resolve_nodes(&mut self, selector: &str) -> Result<Vec<usize>, String> {
         let mut nodes = Vec::new();
-        for part in selector.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "all" => nodes.extend(0..self.nodes.len()),
-                "leader" => nodes.push(self.busiest_leader().ok_or("no node leads a group now")?),
-                "random" => {
+        for part in selector_parts(selector) {
+            match Selector::parse(part, self.nodes.len())? {
+                Selector::All => nodes.extend(0..self.nodes.len()),
+                Selector::Leader => nodes.push(self.busiest_leader().ok_or("no node leads a group now")?),
+                Selector::Random => {
                     let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].is_up() && !self.nodes[i].lost).collect();
                     nodes.push(*self.rng.pick(&up).ok_or("no node is up")?);
                 }
-                _ => {
-                    let (kind, name) = part.split_once(':').ok_or_else(|| format!("unknown node selector `{part}`"))?;
-                    match kind {
-                        "node" => {
-                            let id: usize = name.parse().map_err(|_| format!("`{part}`: a node number is needed"))?;
-                            if id == 0 || id > self.nodes.len() {
-                                return Err(format!("`{part}`: nodes are 1..={}", self.nodes.len()));
-                            }
-                            nodes.push(id - 1);
-                        }
-                        "dc" | "pod" | "rack" | "host" => {
-                            let world = self.world.as_ref().expect("scenario mode");
-                            nodes.extend(world.topology.nodes_in(name)?.into_iter().map(|id| id as usize - 1));
-                        }
-                        _ => return Err(format!("unknown node selector `{part}` (node:N, leader, random, all, dc:, pod:, rack:, host:)")),
-                    }
+                Selector::Node(slot) => nodes.push(slot),
+                Selector::Place(place) => {
+                    let world = self.world.as_ref().expect("scenario mode");
+                    nodes.extend(world.topology.nodes_in(place)?.into_iter().map(|id| id as usize - 1));
                 }
             }
         }

@@ -160,13 +160,12 @@ impl Sim {
         let world = self.world.as_mut().expect("scenario mode");
         for node in 0..world.peer_health.len() {
             let peers = &world.peer_health[node];
-            let counted: Vec<u64> = (0..peers.received.len())
+            let received: Vec<u64> = (0..peers.received.len())
                 .filter(|&p| p != node && peers.heard[p].is_some())
-                .map(|p| (peers.received[p].iter().filter(|&&at| now - at <= HEARD_WINDOW).count() as u64).min(expected_each))
+                .map(|p| peers.received[p].iter().filter(|&&at| now - at <= HEARD_WINDOW).count() as u64)
                 .collect();
-            if counted.len() >= 2 {
-                let heard: u64 = counted.iter().sum();
-                world.health[node].record_report_loss(1000 - 1000 * heard / (expected_each * counted.len() as u64));
+            if let Some(loss) = placement::health::report_loss_permille(&received, expected_each) {
+                world.health[node].record_report_loss(loss);
             }
         }
     }
@@ -213,7 +212,7 @@ impl Sim {
         if changed {
             self.trace_note(format!("n{} {}", node + 1, if sick { "is sick (far slower than its peers): hands its leaderships away" } else { "is well again" }));
         }
-        if !sick || !self.world.as_ref().is_some_and(|w| w.gray_failure) {
+        if !sick || !self.world.as_ref().is_some_and(|w| w.scenario.cluster.gray_failure) {
             return;
         }
         let sick_peers: Vec<usize> = {

@@ -115,11 +115,8 @@ pub struct World {
     pub cpu: Vec<Cpu>,
     /// How many times slower than nominal each node's disk is.
     pub disk_factor: Vec<f64>,
-    /// Each node's clock: microseconds per tick at nominal rate.
-    pub tick_nominal: u64,
     pub health: Vec<Monitor>,
     pub peer_health: Vec<PeerHealth>,
-    pub gray_failure: bool,
     /// Leadership transfers the gray-failure handling started.
     pub sick_handoffs: u64,
     pub load: Load,
@@ -155,8 +152,6 @@ impl World {
             .collect();
         let faults = scenario.faults.len();
         World {
-            tick_nominal: scenario.cluster.tick_ms * MS,
-            gray_failure: scenario.cluster.gray_failure,
             scenario,
             net,
             node_dc,
@@ -171,6 +166,11 @@ impl World {
             removed: Vec::new(),
             topology,
         }
+    }
+
+    /// Microseconds per tick of a clock running at the nominal rate.
+    pub fn tick_nominal(&self) -> u64 {
+        self.scenario.cluster.tick_ms * MS
     }
 
     /// The fresh health reports `node` holds of its peers.

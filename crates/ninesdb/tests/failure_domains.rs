@@ -30,6 +30,20 @@ fn voters_by_group(address: SocketAddr) -> Option<BTreeMap<u64, (Vec<u64>, usize
     Some(groups)
 }
 
+/// Each group's voters as `address` reports them, once every group's leader has reported
+/// (or the last view when `timeout` passes first, for the caller's assertions to show).
+fn reported_voters(address: SocketAddr, timeout: Duration) -> BTreeMap<u64, (Vec<u64>, usize)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let groups = voters_by_group(address);
+        let complete = groups.as_ref().is_some_and(|g| g.values().all(|(voters, _)| !voters.is_empty()));
+        if complete || Instant::now() > deadline {
+            return groups.expect("status");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A key of each group (keys land in groups by slot; try until each group has one).
 fn key_per_group(client: &mut Client, groups: u64) -> BTreeMap<u64, String> {
     let mut keys = BTreeMap::new();
@@ -74,7 +88,9 @@ fn assert_all_readable(address: SocketAddr, acknowledged: &[(String, String)]) {
 fn losing_a_whole_rack_keeps_every_group_serving() {
     let mut cluster = Cluster::start_with(9, 18601, "rackloss", &[], labels);
     wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
-    let groups = voters_by_group(cluster.clients[1]).expect("status");
+    // Node 2 learns each group's voters from its leader's periodic report: a group whose
+    // report has not reached it yet shows no voters, so wait until every group's has.
+    let groups = reported_voters(cluster.clients[1], Duration::from_secs(10));
     assert_eq!(groups.len(), 10, "9 groups and the meta group");
     for (group, (voters, _)) in &groups {
         let racks: BTreeSet<u64> = voters.iter().map(|&n| rack_of(n)).collect();
@@ -115,7 +131,7 @@ fn a_lost_node_is_replaced_within_its_failure_domain() {
     wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
     let acknowledged = write_keys(cluster.clients[1], "kept", 120);
     assert_eq!(acknowledged.len(), 120);
-    let held: Vec<u64> = voters_by_group(cluster.clients[1]).expect("status").into_iter().filter(|(_, (v, _))| v.contains(&1)).map(|(g, _)| g).collect();
+    let held: Vec<u64> = reported_voters(cluster.clients[1], Duration::from_secs(10)).into_iter().filter(|(_, (v, _))| v.contains(&1)).map(|(g, _)| g).collect();
     assert!(!held.is_empty(), "node 1 holds replicas");
 
     cluster.kill(1);

@@ -130,7 +130,7 @@ impl Replica {
             self.durable_term = self.durable_term.max(hard_state.term);
         }
         if self.role == Role::Leader && self.maybe_commit() {
-            self.broadcast_append();
+            self.announce_commit();
         }
     }
 

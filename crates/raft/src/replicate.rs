@@ -52,6 +52,14 @@ impl Replica {
         }
     }
 
+    /// The commit index moved: tell every follower now if so configured (else the next
+    /// append or heartbeat carries it).
+    pub(crate) fn announce_commit(&mut self) {
+        if self.config.broadcast_commit {
+            self.broadcast_append();
+        }
+    }
+
     /// Leader: counts replicas of each index and commits the highest one held by a majority,
     /// but only if it is of the current term (§5.4.2, Figure 8).
     pub(crate) fn maybe_commit(&mut self) -> bool {
@@ -177,7 +185,7 @@ impl Replica {
             ProgressState::Snapshot { .. } => progress.become_probe(),
             ProgressState::Replicate => progress.inflight.free_to(index),
         }
-        if self.maybe_commit() {
+        if self.maybe_commit() && self.config.broadcast_commit {
             self.broadcast_append();
         } else if was_paused {
             // The follower may have missed commit news while paused: send even if empty.

@@ -456,6 +456,8 @@ impl InteractionEnv {
             config.lease_reads = cmd.flag("lease-reads");
             config.pre_vote = cmd.bool_opt("pre-vote", true);
             config.check_quorum = cmd.bool_opt("check-quorum", true);
+            // The scripts were written for etcd's eager commit news; `replication` shows both.
+            config.broadcast_commit = cmd.bool_opt("broadcast-commit", true);
             if let Some(v) = cmd.num_opt("chunk") {
                 config.snapshot_chunk_bytes = v;
             }
@@ -692,6 +694,7 @@ scripts!(
     prevote_partition,
     check_quorum,
     replication,
+    commit_news,
     backtracking,
     figure8,
     read_index,

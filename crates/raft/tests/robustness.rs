@@ -63,6 +63,11 @@ impl Group {
             g.get(1).propose(cmds).expect("leader accepts");
             g.stabilize();
         }
+        // Followers learn the commit index from the next heartbeat.
+        for _ in 0..raft::Config::new(1).heartbeat_interval_ticks {
+            g.get(1).tick();
+        }
+        g.stabilize();
         g
     }
 }

@@ -28,14 +28,42 @@ impl SplitMix64 {
     }
 }
 
-/// One file's content: what is durable and what the OS shows now.
-#[derive(Clone, Debug, Default)]
+/// One file's content: what the OS shows now, and what is durable.
+#[derive(Clone, Debug)]
 struct Content {
-    durable: Vec<u8>,
     current: Vec<u8>,
-    /// Whether every change since the last sync was an append: then a crash may keep a
-    /// prefix of the unsynced tail (a torn append) instead of losing all of it.
-    appends_only: bool,
+    durable: Durable,
+}
+
+/// What of a file survives power loss.
+#[derive(Clone, Debug)]
+enum Durable {
+    /// Every change since the last sync was an append: the durable content is this long a
+    /// prefix of the current one (no second copy), and a crash may keep a prefix of the
+    /// unsynced tail (a torn append) instead of losing all of it.
+    Prefix(usize),
+    /// The file was rewritten or truncated since the last sync: the durable content.
+    Copy(Vec<u8>),
+}
+
+impl Content {
+    fn new() -> Content {
+        Content { current: Vec::new(), durable: Durable::Prefix(0) }
+    }
+
+    fn durable_len(&self) -> usize {
+        match &self.durable {
+            Durable::Prefix(len) => *len,
+            Durable::Copy(bytes) => bytes.len(),
+        }
+    }
+
+    /// A change other than an append is coming: keep the durable content apart first.
+    fn set_apart_durable(&mut self) {
+        if let Durable::Prefix(len) = self.durable {
+            self.durable = Durable::Copy(self.current[..len].to_vec());
+        }
+    }
 }
 
 /// The simulated disk. Files are inodes (`Content` by id) named by two namespaces: the current
@@ -77,16 +105,15 @@ impl SimDisk {
         let live: Vec<u64> = self.names.values().copied().collect();
         self.contents.retain(|id, _| live.contains(id));
         for content in self.contents.values_mut() {
-            let mut survived = content.durable.clone();
-            let extends = content.current.len() > survived.len() && content.current.starts_with(&survived);
-            if content.appends_only && extends {
-                let tail = &content.current[survived.len()..];
-                let keep = self.rng.up_to(tail.len() as u64) as usize;
-                survived.extend_from_slice(&tail[..keep]);
+            match std::mem::replace(&mut content.durable, Durable::Prefix(0)) {
+                Durable::Prefix(len) if content.current.len() > len => {
+                    let keep = self.rng.up_to((content.current.len() - len) as u64) as usize;
+                    content.current.truncate(len + keep);
+                }
+                Durable::Prefix(len) => content.current.truncate(len),
+                Durable::Copy(bytes) => content.current = bytes,
             }
-            content.current = survived.clone();
-            content.durable = survived;
-            content.appends_only = true;
+            content.durable = Durable::Prefix(content.current.len());
         }
     }
 
@@ -100,7 +127,7 @@ impl SimDisk {
             .iter()
             .filter(|(path, _)| path.starts_with(prefix))
             .filter(|(path, _)| !(sealed_only && Some(*path) == newest_wal.as_ref()))
-            .filter(|(_, id)| self.contents.get(id).is_some_and(|c| !c.durable.is_empty()))
+            .filter(|(_, id)| self.contents.get(id).is_some_and(|c| c.durable_len() > 0))
             .map(|(path, &id)| (path.clone(), id))
             .collect();
         if candidates.is_empty() {
@@ -108,9 +135,11 @@ impl SimDisk {
         }
         let (path, id) = candidates[self.rng.up_to(candidates.len() as u64 - 1) as usize].clone();
         let content = self.contents.get_mut(&id)?;
-        let offset = self.rng.up_to(content.durable.len() as u64 - 1) as usize;
+        let offset = self.rng.up_to(content.durable_len() as u64 - 1) as usize;
         let mask = 1u8 << self.rng.up_to(7);
-        content.durable[offset] ^= mask;
+        if let Durable::Copy(bytes) = &mut content.durable {
+            bytes[offset] ^= mask;
+        }
         if let Some(byte) = content.current.get_mut(offset) {
             *byte ^= mask;
         }
@@ -172,8 +201,7 @@ impl SimDisk {
         if !self.names.contains_key(path) {
             let id = self.next_id;
             self.next_id += 1;
-            let content = Content { appends_only: true, ..Content::default() };
-            self.contents.insert(id, content);
+            self.contents.insert(id, Content::new());
             self.names.insert(path.to_string(), id);
         }
     }
@@ -208,8 +236,8 @@ impl Disk for SimDisk {
         self.check_space(data.len() as u64, old as u64)?;
         self.create(path);
         let content = self.content_mut(path)?;
+        content.set_apart_durable();
         content.current = data.to_vec();
-        content.appends_only = false;
         Ok(())
     }
 
@@ -218,8 +246,8 @@ impl Disk for SimDisk {
         let content = self.content_mut(path)?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len < content.current.len() {
+            content.set_apart_durable();
             content.current.truncate(len);
-            content.appends_only = false;
         }
         Ok(())
     }
@@ -227,14 +255,7 @@ impl Disk for SimDisk {
     fn sync(&mut self, path: &str) -> Result<(), DiskError> {
         self.begin()?;
         let content = self.content_mut(path)?;
-        // Only appends since the last sync: the durable copy is a prefix, so copy just the tail.
-        if content.appends_only && content.current.len() >= content.durable.len() {
-            let synced = content.durable.len();
-            content.durable.extend_from_slice(&content.current[synced..]);
-        } else {
-            content.durable = content.current.clone();
-        }
-        content.appends_only = true;
+        content.durable = Durable::Prefix(content.current.len());
         Ok(())
     }
 

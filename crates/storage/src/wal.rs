@@ -124,6 +124,8 @@ pub struct Wal<D: Disk> {
     options: WalOptions,
     segments: BTreeMap<u64, SegmentInfo>,
     current: Option<u64>,
+    /// The current segment's path, kept: a flush must not format it each time.
+    current_path: String,
     next_sequence: u64,
     groups: BTreeMap<GroupId, GroupInfo>,
     /// Encoded records waiting for the next flush.
@@ -158,6 +160,7 @@ impl<D: Disk> Wal<D> {
             options,
             segments: scan.segments,
             current: None,
+            current_path: String::new(),
             next_sequence: scan.next_sequence,
             groups,
             pending: Vec::new(),
@@ -218,12 +221,11 @@ impl<D: Disk> Wal<D> {
             stats.bytes = self.write_new_segment()?;
             stats.syncs = 2;
         } else {
-            let sequence = self.current.unwrap_or(0);
-            let path = segment_path(sequence);
-            if let Err(error) = self.disk.append(&path, &self.pending) {
+            let path = &self.current_path;
+            if let Err(error) = self.disk.append(path, &self.pending) {
                 return Err(self.fail(error));
             }
-            if let Err(error) = self.disk.sync(&path) {
+            if let Err(error) = self.disk.sync(path) {
                 return Err(self.fail(error));
             }
             stats.bytes = self.pending.len() as u64;
@@ -261,6 +263,7 @@ impl<D: Disk> Wal<D> {
         self.next_sequence = sequence + 1;
         self.segments.insert(sequence, info);
         self.current = Some(sequence);
+        self.current_path = path;
         Ok(buf.len() as u64)
     }
 

@@ -166,8 +166,20 @@ pub fn check_linearizability(history: &[(Option<u64>, Operation<KvInput, KvOutpu
             by_key.entry(*key).or_default().push(op.clone());
         }
     }
-    for (key, ops) in by_key {
-        match lincheck::check(&KvModel, &ops, Budget::default()) {
+    // Keys are independent: check them on every core, then report in key order (the verdicts
+    // do not depend on how the keys were shared out).
+    let keys: Vec<(u64, Vec<Operation<KvInput, KvOutput>>)> = by_key.into_iter().collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(keys.len()).max(1);
+    let share = keys.len().div_ceil(threads).max(1);
+    let verdicts: Vec<Verdict> = std::thread::scope(|scope| {
+        let workers: Vec<_> = keys
+            .chunks(share)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(|(_, ops)| lincheck::check(&KvModel, ops, Budget::default())).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().flat_map(|worker| worker.join().expect("a linearizability worker panicked")).collect()
+    });
+    for ((key, ops), verdict) in keys.iter().zip(verdicts) {
+        match verdict {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable { explanation } => {
                 observer.violation(format!("linearizability: key {key} ({} operations):\n{explanation}", ops.len()));

@@ -238,6 +238,11 @@ fn build(scenario: &Scenario, topology: &Topology, seed: u64) -> Result<Sim, Str
         // Closed loop: one stream per client, spread over the client datacenters.
         (0..concurrency).map(|i| Stream { dc: client_dcs[i % client_dcs.len()], gap_mean: 0.0, pinned: None, active: true, next_at: WARM_UP, closed: true }).collect()
     };
+    // Room for the requests an open loop will send (plus a margin for Poisson's spread):
+    // growing these by doubling copied tens of megabytes and touched every page twice.
+    let expected = (scenario.workload.rate * scenario.duration_s * 1.05) as usize + 1024;
+    load.records.reserve(expected);
+    sim.history.reserve(expected);
     sim.down_after = (cluster.down_after_s * 1e6) as u64;
     sim.world = Some(Box::new(World::new(scenario.clone(), topology.clone(), load)));
     sim.validate_targets()?;

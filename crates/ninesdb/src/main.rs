@@ -6,6 +6,9 @@ mod scenario_cli;
 mod server_cli;
 mod storage_cli;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// ninesdb: a Redis-compatible key-value store that keeps answering through datacenter faults,

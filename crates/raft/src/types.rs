@@ -153,7 +153,19 @@ fn majority_index(voters: &BTreeSet<NodeId>, matched: &impl Fn(NodeId) -> LogInd
     if voters.is_empty() {
         return LogIndex::MAX;
     }
-    let mut indexes: Vec<LogIndex> = voters.iter().map(|&voter| matched(voter)).collect();
+    // Called on every acknowledgement: groups have a handful of voters, so sort on the stack.
+    const ON_STACK: usize = 16;
+    let mut stack = [0; ON_STACK];
+    let mut heap = Vec::new();
+    let indexes: &mut [LogIndex] = if voters.len() <= ON_STACK {
+        &mut stack[..voters.len()]
+    } else {
+        heap.resize(voters.len(), 0);
+        &mut heap
+    };
+    for (slot, &voter) in indexes.iter_mut().zip(voters) {
+        *slot = matched(voter);
+    }
     indexes.sort_unstable_by(|a, b| b.cmp(a));
     indexes[voters.len() / 2]
 }

@@ -21,8 +21,9 @@ pub const SESSIONS_MAX: usize = 50_000;
 pub const SWEEP_EVERY: u64 = 20 * MS;
 
 /// One arrival event issues every request of its stream due in this window (each sent at its
-/// own time): an event per millisecond per stream instead of one per request.
-pub const ARRIVAL_BATCH: u64 = MS;
+/// own time): an event per 5 ms per stream instead of one per request. The only thing decided
+/// early is which node a request goes to first, from a leader map at most 5 ms old.
+pub const ARRIVAL_BATCH: u64 = 5 * MS;
 
 /// One request's fate.
 #[derive(Clone, Copy, Debug)]

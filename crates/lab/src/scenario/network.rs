@@ -48,6 +48,8 @@ pub struct Network {
     failed: Vec<u32>,
     /// Per element, the loss chances of active faults on it.
     element_loss: Vec<Vec<f64>>,
+    /// No element failed and no loss anywhere: a message's path needs no walk (most of a run).
+    pristine: bool,
     /// Loss chances on every message.
     global_loss: Vec<f64>,
     /// Cut directed pairs (from, to), with how many faults cut each.
@@ -128,6 +130,7 @@ impl Network {
             datacenters,
             failed: vec![0; count],
             element_loss: vec![Vec::new(); count],
+            pristine: true,
             global_loss: Vec::new(),
             cut: BTreeMap::new(),
             corruption: Vec::new(),
@@ -154,7 +157,8 @@ impl Network {
     fn travel(&self, route: &Route, bytes: u64, rng: &mut SimRng) -> Option<u64> {
         let direct_wan = route.across.and_then(|(a, b)| self.wan.links[a as usize * self.wan.count + b as usize]);
         let mut detour = None;
-        for &element in &route.elements {
+        let walk: &[u16] = if self.pristine { &[] } else { &route.elements };
+        for &element in walk {
             if self.failed[element as usize] > 0 {
                 let (Some(wan), Some((a, b))) = (direct_wan, route.across) else { return None };
                 if element != wan || detour.is_some() {
@@ -226,6 +230,11 @@ impl Network {
     pub fn set_failed(&mut self, element: usize, down: bool) {
         let count = &mut self.failed[element];
         *count = if down { *count + 1 } else { count.saturating_sub(1) };
+        self.refresh_pristine();
+    }
+
+    fn refresh_pristine(&mut self) {
+        self.pristine = self.failed.iter().all(|&count| count == 0) && self.element_loss.iter().all(Vec::is_empty) && self.global_loss.is_empty();
     }
 
     pub fn is_failed(&self, element: usize) -> bool {
@@ -243,6 +252,7 @@ impl Network {
         } else if let Some(at) = list.iter().position(|&c| c == chance) {
             list.remove(at);
         }
+        self.refresh_pristine();
     }
 
     pub fn set_corruption(&mut self, chance: f64, on: bool) {
@@ -286,6 +296,7 @@ impl Network {
         self.global_loss.clear();
         self.cut.clear();
         self.corruption.clear();
+        self.refresh_pristine();
     }
 
     /// Names of the failed elements.

@@ -121,11 +121,15 @@ pub fn run_scenario(scenario: &Scenario, topology: &Topology, settings: &RunSett
     let dead = sim.dead_groups();
     let groups = scenario.cluster.groups;
     let final_readers = sim.params.final_readers as u64;
-    let lost_writes = super::lost::lost_writes(&sim.history, |client| client < final_readers, |key| (key % groups as u64) as usize, &dead);
     let duration = (scenario.duration_s * 1e6) as u64;
     let deadline = scenario.workload.deadline_ms * MS;
-    let measures = measure(&world.load.records, &world.record, duration, groups, deadline);
-    let report = sim.finish();
+    // The measures need only the world: work them out on another core meanwhile.
+    let (measures, lost_writes, report) = std::thread::scope(|scope| {
+        let measuring = scope.spawn(|| measure(&world.load.records, &world.record, duration, groups, deadline));
+        let lost_writes = super::lost::lost_writes(&sim.history, |client| client < final_readers, |key| (key % groups as u64) as usize, &dead);
+        let report = sim.finish();
+        (measuring.join().expect("measuring panicked"), lost_writes, report)
+    });
     let wall_s = started.elapsed().as_secs_f64();
     let violations = report.violations.clone();
     let undecided = report.undecided.len();

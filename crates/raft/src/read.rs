@@ -144,6 +144,11 @@ impl Replica {
         }
         if progress.matched < last_index {
             self.send_append(from, true);
+        } else if self.transfer_target == Some(from) {
+            // A transfer's TimeoutNow goes out when the target acknowledges the last entry; if
+            // it was lost, waiting for the next write's acknowledgement could take long (commit
+            // news no longer draws acknowledgements): each heartbeat answer sends it again.
+            self.send(from, self.term, crate::message::MessageBody::TimeoutNow);
         }
         self.advance_read_rounds();
         Ok(())

@@ -10,13 +10,18 @@
 // `len % 2` stays: `is_multiple_of` needs Rust 1.87 and the workspace MSRV is 1.85.
 #![allow(clippy::manual_is_multiple_of)]
 
+mod bitmaps;
+mod geo;
 mod hashes;
+mod hll;
 mod keys;
 mod lists;
 mod sets;
 mod snapshot;
+mod sort;
 mod strings;
 mod table;
+mod zsets;
 pub mod util;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

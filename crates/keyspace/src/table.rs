@@ -112,6 +112,18 @@ table! {
     "sdiffstore" -3 Write (1 -1 1) ["write", "denyoom"] W(s::sdiffstore);
     "smove" 4 Write (1 2 1) ["write", "fast"] W(s::smove);
     "sscan" -3 Read (1 1 1) ["readonly"] R(s::sscan);
+    // sorted sets (zsets.rs)
+
+    // geo (geo.rs)
+
+    // bitmaps (bitmaps.rs)
+
+    // hyperloglog (hll.rs)
+
+    // sort (sort.rs)
+
+    // other generic, string, list, set and hash commands of Redis 7.0
+
     // connection (the server handles these; PING/ECHO also answer inside EXEC)
     "ping" -1 Connection (0 0 0) ["fast"] X;
     "echo" 2 Connection (0 0 0) ["fast"] X;

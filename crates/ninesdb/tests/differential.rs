@@ -85,8 +85,26 @@ fn start_redis(port: u16) -> RedisServer {
     RedisServer(child)
 }
 
-// Goal: ninesdb answers like Redis, errors included. Method: run every line of
-// differential.txt on redis-server and on a 3-node ninesdb (through a follower, so that the
+/// The case files of tests/differential/, in name order (one per command family).
+fn case_files() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/differential exists")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            (name, std::fs::read_to_string(&path).expect("a readable case file"))
+        })
+        .collect()
+}
+
+// Goal: ninesdb answers like Redis, errors included. Method: run every line of the files in
+// tests/differential/ (each begins on an empty keyspace) on redis-server and on a 3-node ninesdb (through a follower, so that the
 // forwarding path is tested too), compare each reply; list every difference.
 #[test]
 fn replies_match_redis() {
@@ -98,7 +116,11 @@ fn replies_match_redis() {
     let mut ninesdb = Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects to ninesdb");
     let mut differences = Vec::new();
     let mut cases = 0;
-    for line in include_str!("differential.txt").lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    let files = case_files();
+    let lines = files.iter().flat_map(|(name, text)| {
+        std::iter::once((name.as_str(), "FLUSHALL")).chain(text.lines().map(move |line| (name.as_str(), line.trim())))
+    });
+    for (file, line) in lines.filter(|(_, l)| !l.is_empty() && !l.starts_with('#')) {
         let (mode, command) = match line.split_once(' ') {
             Some((mode @ ("sorted" | "scan" | "type" | "kind"), rest)) => (mode, rest),
             _ => ("exact", line),
@@ -109,7 +131,7 @@ fn replies_match_redis() {
         let actual = normalise(ninesdb.call(&refs).expect("ninesdb replies"), mode);
         cases += 1;
         if expected != actual {
-            differences.push(format!("{command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"));
+            differences.push(format!("{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"));
         }
     }
     assert!(cases > 240, "only {cases} cases ran");

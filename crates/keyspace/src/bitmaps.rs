@@ -1,0 +1,1 @@
+//! Bitmaps over strings: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD.

@@ -1,0 +1,1 @@
+//! HyperLogLog over strings, in Redis's own encoding: PFADD, PFCOUNT, PFMERGE.

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use resp::Value;
 
-pub use table::{check, commands, lookup};
+pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
 
 /// What a command needs from the log: leader-stamped time and a seed for random choices.

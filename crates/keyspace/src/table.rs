@@ -240,3 +240,62 @@ pub(crate) fn check_idx(args: &[Bytes]) -> Result<usize, Value> {
 pub fn check(args: &[Bytes]) -> Result<&'static CommandSpec, Value> {
     check_idx(args).map(|i| &COMMANDS[i])
 }
+
+/// Where a command's keys are, as argument positions (Redis's key specs, for routing and
+/// CROSSSLOT checks). Most commands say it with (first, last, step); those whose keys follow
+/// a `numkeys` argument, or hide behind an option (`STORE key`), are spelled out here. An
+/// argument that is not a valid count gives no keys: the command itself then answers the error.
+pub fn key_positions(args: &[Bytes]) -> Vec<usize> {
+    let Some(spec) = args.first().and_then(|name| lookup(name)) else {
+        return Vec::new();
+    };
+    let numkeys_at = |at: usize| -> Vec<usize> {
+        let count = args
+            .get(at)
+            .and_then(|n| crate::util::parse_i64(n))
+            .filter(|&n| n > 0)
+            .map_or(0, |n| n as usize);
+        (at + 1..(at + 1).saturating_add(count).min(args.len())).collect()
+    };
+    match spec.name {
+        // numkeys first: ZUNION numkeys key..., LMPOP numkeys key..., SINTERCARD numkeys key...
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => {
+            numkeys_at(1)
+        }
+        // timeout first: BLMPOP timeout numkeys key...
+        "blmpop" | "bzmpop" => numkeys_at(2),
+        // destination, then numkeys: ZUNIONSTORE dest numkeys key...
+        "zunionstore" | "zinterstore" | "zdiffstore" => {
+            let mut keys = vec![1];
+            keys.extend(numkeys_at(2));
+            keys.retain(|&i| i < args.len());
+            keys
+        }
+        // a key, and maybe `STORE dest` / `STOREDIST dest` among the options
+        "sort" | "georadius" | "georadiusbymember" => {
+            let mut keys = vec![1];
+            let mut i = 2;
+            while i + 1 < args.len() {
+                let option = args[i].to_ascii_lowercase();
+                if option == b"store" || option == b"storedist" {
+                    keys.push(i + 1);
+                }
+                i += 1;
+            }
+            keys
+        }
+        _ if spec.first_key <= 0 => Vec::new(),
+        _ => {
+            let last = if spec.last_key < 0 {
+                args.len() as i64 + i64::from(spec.last_key)
+            } else {
+                i64::from(spec.last_key)
+            };
+            let step = spec.step.max(1) as usize;
+            (spec.first_key as usize..args.len())
+                .step_by(step)
+                .take_while(|&i| i as i64 <= last)
+                .collect()
+        }
+    }
+}

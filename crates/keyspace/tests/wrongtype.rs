@@ -115,3 +115,17 @@ fn every_table_command_has_a_sane_spec() {
     assert!(keyspace::lookup(b"nosuchcommand").is_none());
     assert!(keyspace::lookup(&[b'a'; 100]).is_none());
 }
+
+// Goal: routing sees every key of a command, including those after a numkeys argument or
+// behind STORE. Method: ask key_positions for each shape.
+#[test]
+fn key_positions_cover_every_shape() {
+    let args = |line: &str| -> Vec<bytes::Bytes> {
+        line.split(' ').map(|a| bytes::Bytes::copy_from_slice(a.as_bytes())).collect()
+    };
+    assert_eq!(keyspace::key_positions(&args("GET a")), vec![1]);
+    assert_eq!(keyspace::key_positions(&args("MSET a 1 b 2")), vec![1, 3]);
+    assert_eq!(keyspace::key_positions(&args("DEL a b c")), vec![1, 2, 3]);
+    assert_eq!(keyspace::key_positions(&args("PING")), Vec::<usize>::new());
+    assert_eq!(keyspace::key_positions(&args("NOSUCH a")), Vec::<usize>::new());
+}

@@ -66,19 +66,7 @@ pub fn from_wal_key(key: u64) -> (GroupId, ReplicaId) {
 /// it, and a single-group cluster takes any keys, as a single Redis does). `None` for a
 /// command without keys.
 pub fn command_slot(args: &[Bytes], groups: u64) -> Result<Option<u16>, Value> {
-    let Some(spec) = args.first().and_then(|name| keyspace::lookup(name)) else { return Ok(None) };
-    if spec.first_key <= 0 {
-        return Ok(None);
-    }
-    let last = if spec.last_key < 0 { args.len() as i64 + i64::from(spec.last_key) } else { i64::from(spec.last_key) };
-    let step = spec.step.max(1) as usize;
-    let mut slot = None;
-    let mut index = spec.first_key as usize;
-    while (index as i64) <= last && index < args.len() {
-        slot = merge_slot(slot, crate::local::key_slot(&args[index]), groups)?;
-        index += step;
-    }
-    Ok(slot)
+    keyspace::key_positions(args).into_iter().try_fold(None, |slot, index| merge_slot(slot, crate::local::key_slot(&args[index]), groups))
 }
 
 /// The slot of several commands (a transaction), or `CROSSSLOT`.

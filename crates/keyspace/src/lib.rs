@@ -21,8 +21,8 @@ mod snapshot;
 mod sort;
 mod strings;
 mod table;
-mod zsets;
 pub mod util;
+mod zsets;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -120,9 +120,14 @@ pub struct Keyspace {
     pub(crate) last_delete: u64,
 }
 
-/// The SCAN position of a key: in 1..=2^63 so that cursor 0 means "start"/"done".
+/// Every SCAN cursor this keyspace returns is below `1 << SCAN_CURSOR_BITS`, so a server
+/// that walks many keyspaces can pack which one into the cursor's other bits.
+pub const SCAN_CURSOR_BITS: u32 = 54;
+
+/// The SCAN position of a key: in 1..=2^53 (see [`SCAN_CURSOR_BITS`]) so that cursor 0 means
+/// "start"/"done".
 pub(crate) fn scan_hash(key: &[u8]) -> u64 {
-    (util::hash64(key) >> 1) + 1
+    (util::hash64(key) >> (64 - SCAN_CURSOR_BITS + 1)) + 1
 }
 
 /// Read handlers see the keyspace immutably; write handlers may change it.

@@ -51,7 +51,9 @@ fn normalise(reply: Reply, mode: &str) -> Reply {
         }
         ("type" | "kind", Reply::Bulk(_)) => Reply::Bulk(None),
         ("type" | "kind", Reply::Integer(_)) => Reply::Integer(0),
-        ("type", Reply::Array(items)) => Reply::Array(items.into_iter().map(|_| Reply::Bulk(None)).collect()),
+        ("type", Reply::Array(items)) => {
+            Reply::Array(items.into_iter().map(|_| Reply::Bulk(None)).collect())
+        }
         ("kind", Reply::Array(_)) => Reply::Array(Vec::new()),
         (_, reply) => reply,
     }
@@ -70,7 +72,16 @@ fn start_redis(port: u16) -> RedisServer {
     let dir = std::env::temp_dir().join(format!("ninesdb-diff-redis-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--dir")
         .arg(&dir)
         .stdout(Stdio::null())
@@ -79,7 +90,10 @@ fn start_redis(port: u16) -> RedisServer {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(10);
     while Client::connect(address).is_none() {
-        assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     RedisServer(child)
@@ -97,8 +111,14 @@ fn case_files() -> Vec<(String, String)> {
     paths
         .into_iter()
         .map(|path| {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            (name, std::fs::read_to_string(&path).expect("a readable case file"))
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                name,
+                std::fs::read_to_string(&path).expect("a readable case file"),
+            )
         })
         .collect()
 }
@@ -112,13 +132,16 @@ fn replies_match_redis() {
     let cluster = Cluster::start(3, 17801, "differential");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
-    let mut redis = Client::connect(SocketAddr::from(([127, 0, 0, 1], 17999))).expect("connects to redis");
-    let mut ninesdb = Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects to ninesdb");
+    let mut redis =
+        Client::connect(SocketAddr::from(([127, 0, 0, 1], 17999))).expect("connects to redis");
+    let mut ninesdb =
+        Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects to ninesdb");
     let mut differences = Vec::new();
     let mut cases = 0;
     let files = case_files();
     let lines = files.iter().flat_map(|(name, text)| {
-        std::iter::once((name.as_str(), "FLUSHALL")).chain(text.lines().map(move |line| (name.as_str(), line.trim())))
+        std::iter::once((name.as_str(), "FLUSHALL"))
+            .chain(text.lines().map(move |line| (name.as_str(), line.trim())))
     });
     for (file, line) in lines.filter(|(_, l)| !l.is_empty() && !l.starts_with('#')) {
         let (mode, command) = match line.split_once(' ') {
@@ -131,9 +154,16 @@ fn replies_match_redis() {
         let actual = normalise(ninesdb.call(&refs).expect("ninesdb replies"), mode);
         cases += 1;
         if expected != actual {
-            differences.push(format!("{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"));
+            differences.push(format!(
+                "{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"
+            ));
         }
     }
     assert!(cases > 240, "only {cases} cases ran");
-    assert!(differences.is_empty(), "{} of {cases} replies differ:\n{}", differences.len(), differences.join("\n"));
+    assert!(
+        differences.is_empty(),
+        "{} of {cases} replies differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
 }

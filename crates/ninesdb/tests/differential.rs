@@ -3,10 +3,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Client, Cluster, Reply};
+use common::{start_redis, Client, Cluster, Reply};
 
 /// Splits a case line like redis-cli: spaces separate, double quotes group.
 fn split(line: &str) -> Vec<Vec<u8>> {
@@ -57,46 +56,6 @@ fn normalise(reply: Reply, mode: &str) -> Reply {
         ("kind", Reply::Array(_)) => Reply::Array(Vec::new()),
         (_, reply) => reply,
     }
-}
-
-struct RedisServer(std::process::Child);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis(port: u16) -> RedisServer {
-    let dir = std::env::temp_dir().join(format!("ninesdb-diff-redis-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Client::connect(address).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    RedisServer(child)
 }
 
 /// The case files of tests/differential/, in name order (one per command family).

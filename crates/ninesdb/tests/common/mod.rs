@@ -292,3 +292,45 @@ pub fn status(address: SocketAddr) -> Option<serde_json::Value> {
         _ => None,
     }
 }
+
+/// A redis-server process (the reference of the differential tests), killed when dropped.
+pub struct RedisServer(std::process::Child);
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a throwaway redis-server on `port` (no persistence) and waits until it answers.
+pub fn start_redis(port: u16) -> RedisServer {
+    let dir = std::env::temp_dir().join(format!("ninesdb-redis-{port}-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Client::connect(address).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    RedisServer(child)
+}

@@ -117,8 +117,20 @@ table! {
     // geo (geo.rs)
 
     // bitmaps (bitmaps.rs)
+    "setbit" 4 Write (1 1 1) ["write", "denyoom"] W(crate::bitmaps::setbit);
+    "getbit" 3 Read (1 1 1) ["readonly", "fast"] R(crate::bitmaps::getbit);
+    "bitcount" -2 Read (1 1 1) ["readonly"] R(crate::bitmaps::bitcount);
+    "bitpos" -3 Read (1 1 1) ["readonly"] R(crate::bitmaps::bitpos);
+    "bitop" -4 Write (2 -1 1) ["write", "denyoom"] W(crate::bitmaps::bitop);
+    "bitfield" -2 Write (1 1 1) ["write", "denyoom"] W(crate::bitmaps::bitfield);
+    "bitfield_ro" -2 Read (1 1 1) ["readonly", "fast"] R(crate::bitmaps::bitfield_ro);
 
     // hyperloglog (hll.rs)
+    "pfadd" -2 Write (1 1 1) ["write", "denyoom", "fast"] W(crate::hll::pfadd);
+    // Redis flags PFCOUNT "readonly", yet a stale cached cardinality is stored back into the
+    // value (and propagated): it is routed as a write so every replica holds the same bytes.
+    "pfcount" -2 Write (1 -1 1) ["readonly"] W(crate::hll::pfcount);
+    "pfmerge" -2 Write (1 -1 1) ["write", "denyoom"] W(crate::hll::pfmerge);
 
     // sort (sort.rs)
 

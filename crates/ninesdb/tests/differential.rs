@@ -91,33 +91,31 @@ fn replies_match_redis() {
     let cluster = Cluster::start(3, 17801, "differential");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
-    let mut redis =
-        Client::connect(SocketAddr::from(([127, 0, 0, 1], 17999))).expect("connects to redis");
-    let mut ninesdb =
-        Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects to ninesdb");
+    let redis_address = SocketAddr::from(([127, 0, 0, 1], 17999));
+    let ninesdb_address = cluster.clients[(follower - 1) as usize];
     let mut differences = Vec::new();
     let mut cases = 0;
-    let files = case_files();
-    let lines = files.iter().flat_map(|(name, text)| {
-        std::iter::once((name.as_str(), "FLUSHALL"))
-            .chain(text.lines().map(move |line| (name.as_str(), line.trim())))
-    });
-    for (file, line) in lines.filter(|(_, l)| !l.is_empty() && !l.starts_with('#')) {
-        let (mode, command) = match line.split_once(' ') {
-            Some((mode @ ("sorted" | "scan" | "type" | "kind"), rest)) => (mode, rest),
-            _ => ("exact", line),
-        };
-        let args = split(command);
-        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let expected = normalise(redis.call(&refs).expect("redis replies"), mode);
-        let actual = normalise(ninesdb.call(&refs).expect("ninesdb replies"), mode);
-        cases += 1;
-        if expected != actual {
-            differences.push(format!(
-                "{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"
-            ));
+    for (file, text) in case_files() {
+        // Each file starts on fresh connections (a file may end with QUIT) and an empty keyspace.
+        let mut redis = Client::connect(redis_address).expect("connects to redis");
+        let mut ninesdb = Client::connect(ninesdb_address).expect("connects to ninesdb");
+        let lines = std::iter::once("FLUSHALL").chain(text.lines().map(str::trim));
+        for line in lines.filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let (mode, command) = match line.split_once(' ') {
+                Some((mode @ ("sorted" | "scan" | "type" | "kind"), rest)) => (mode, rest),
+                _ => ("exact", line),
+            };
+            let args = split(command);
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let expected = normalise(redis.call(&refs).unwrap_or_else(|e| panic!("{file}: redis did not answer {command}: {e}")), mode);
+            let actual = normalise(ninesdb.call(&refs).unwrap_or_else(|e| panic!("{file}: ninesdb did not answer {command}: {e}")), mode);
+            cases += 1;
+            if expected != actual {
+                differences.push(format!("{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"));
+            }
         }
     }
+    eprintln!("{cases} differential cases, {} differences", differences.len());
     assert!(cases > 240, "only {cases} cases ran");
     assert!(
         differences.is_empty(),

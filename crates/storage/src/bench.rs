@@ -173,6 +173,7 @@ fn drive(mut wal: Wal<FsDisk>, channel: &Channel) -> Result<u64, WalError> {
         };
         last_batch = batch.len();
         let flush_started = Instant::now();
+        let mut queued = Ok(());
         for (writer, payload) in batch {
             if next_index.len() <= writer {
                 next_index.resize(writer + 1, 1);
@@ -180,9 +181,10 @@ fn drive(mut wal: Wal<FsDisk>, channel: &Channel) -> Result<u64, WalError> {
             let index = next_index[writer];
             next_index[writer] += 1;
             let entries = vec![Entry { term: 1, index, payload: Payload::Command(payload) }];
-            wal.queue(Record::Entries { group: writer as GroupId, entries });
+            // A record size above ENTRY_SIZE_MAX is refused: reported to the writers below.
+            queued = queued.and_then(|()| wal.queue(Record::Entries { group: writer as GroupId, entries }));
         }
-        let result = wal.flush();
+        let result = queued.and_then(|()| wal.flush());
         last_flush = flush_started.elapsed();
         let mut state = lock(channel);
         match result {

@@ -25,7 +25,7 @@ pub mod wal;
 pub use fs::FsDisk;
 pub use sim::SimDisk;
 pub use wal::{FlushStats, Wal, WalError, WalOptions};
-pub use codec::RECORD_SIZE_MAX;
+pub use codec::{ENTRY_SIZE_MAX, RECORD_SIZE_MAX};
 
 /// The id of a Raft group on this node.
 pub type GroupId = u64;

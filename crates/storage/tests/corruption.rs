@@ -6,7 +6,7 @@ use common::{run, script, Model};
 use storage::{Recovered, SimDisk, Wal, WalOptions};
 
 fn options() -> WalOptions {
-    WalOptions { segment_bytes_max: 1200 }
+    WalOptions { segment_bytes_max: 1200, ..WalOptions::default() }
 }
 
 fn written(seed: u64) -> (SimDisk, Model) {
@@ -46,7 +46,7 @@ fn damage_persists_until_the_group_is_removed() {
     let (mut disk, _) = written(3);
     disk.flip_bit_at_rest("wal/", true).expect("a sealed segment");
     let (mut wal, first) = Wal::open(disk, options()).expect("open");
-    wal.queue(common::entries(9, 1, 2, 1, 10));
+    wal.queue(common::entries(9, 1, 2, 1, 10)).expect("queue");
     wal.flush().expect("flush");
     let (mut wal, second) = Wal::open(wal.into_disk(), options()).expect("reopen");
     assert_eq!(first.damaged, second.damaged, "damage forgotten by a reopen");

@@ -15,7 +15,7 @@ const SNAPSHOT_DATA: usize = 1_000;
 
 #[test]
 fn disk_use_stays_bounded_with_periodic_snapshots() {
-    let (mut wal, _) = Wal::open(SimDisk::new(5, u64::MAX), WalOptions { segment_bytes_max: SEGMENT }).expect("open");
+    let (mut wal, _) = Wal::open(SimDisk::new(5, u64::MAX), WalOptions { segment_bytes_max: SEGMENT, ..WalOptions::default() }).expect("open");
     // Uncovered entries span at most SNAPSHOT_EVERY per group (~500 KiB over 4 groups, two
     // segments) plus the segment being filled and one partly covered: 4 segments, each at
     // most one flush over the limit, plus 2 snapshot files per group.
@@ -30,7 +30,7 @@ fn disk_use_stays_bounded_with_periodic_snapshots() {
             let entries = (first..first + PER_FLUSH)
                 .map(|index| Entry { term: 1, index, payload: Payload::Command(Bytes::from(vec![7u8; 100])) })
                 .collect();
-            wal.queue(Record::Entries { group, entries });
+            wal.queue(Record::Entries { group, entries }).expect("queue");
             last[group as usize] += PER_FLUSH;
             written += PER_FLUSH;
         }
@@ -50,7 +50,7 @@ fn disk_use_stays_bounded_with_periodic_snapshots() {
         peak = peak.max(used);
     }
     assert!(peak > SEGMENT, "the test never filled a segment");
-    let (_, recovered) = Wal::open(wal.into_disk(), WalOptions { segment_bytes_max: SEGMENT }).expect("reopen");
+    let (_, recovered) = Wal::open(wal.into_disk(), WalOptions { segment_bytes_max: SEGMENT, ..WalOptions::default() }).expect("reopen");
     assert!(recovered.damaged.is_empty());
     for group in 0..GROUPS {
         let state = &recovered.groups[&group];

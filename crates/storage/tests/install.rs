@@ -13,8 +13,8 @@ fn entry(term: u64, index: u64) -> Entry {
 /// A group with entries 1..=10 of term 1, durable.
 fn log_of_ten() -> Wal<SimDisk> {
     let (mut wal, _) = Wal::open(SimDisk::new(3, 1 << 30), WalOptions::default()).expect("opens");
-    wal.queue(Record::HardState { group: GROUP, hard_state: HardState { term: 1, vote: Some(1), commit: 4 } });
-    wal.queue(Record::Entries { group: GROUP, entries: (1..=10).map(|i| entry(1, i)).collect() });
+    wal.queue(Record::HardState { group: GROUP, hard_state: HardState { term: 1, vote: Some(1), commit: 4 } }).expect("queue");
+    wal.queue(Record::Entries { group: GROUP, entries: (1..=10).map(|i| entry(1, i)).collect() }).expect("queue");
     wal.flush().expect("flushes");
     wal
 }

@@ -10,14 +10,14 @@ fn torn_tail_is_truncated_and_writing_resumes() {
     let mut torn_seen = 0;
     for seed in 0..40 {
         let (mut wal, _) = Wal::open(SimDisk::new(seed, u64::MAX), WalOptions::default()).expect("open");
-        wal.queue(hard(1, 1, Some(1), 0));
-        wal.queue(entries(1, 1, 5, 1, 100));
+        wal.queue(hard(1, 1, Some(1), 0)).expect("queue");
+        wal.queue(entries(1, 1, 5, 1, 100)).expect("queue");
         wal.flush().expect("flush");
         // The next append happens, its sync does not: the machine dies in between.
         let next = wal.disk().operations() + 1;
         wal.disk_mut().crash_after(next);
-        wal.queue(entries(1, 6, 5, 1, 100));
-        wal.queue(entries(1, 11, 5, 1, 100));
+        wal.queue(entries(1, 6, 5, 1, 100)).expect("queue");
+        wal.queue(entries(1, 11, 5, 1, 100)).expect("queue");
         assert!(wal.flush().is_err());
         let mut disk = wal.into_disk();
         disk.crash();
@@ -31,7 +31,7 @@ fn torn_tail_is_truncated_and_writing_resumes() {
         }
         // Writing continues after the repair, and the state is stable across reopens.
         let next_index = log.len() as u64 + 1;
-        wal.queue(entries(1, next_index, 3, 2, 10));
+        wal.queue(entries(1, next_index, 3, 2, 10)).expect("queue");
         wal.flush().expect("flush after recovery");
         let (wal, once) = Wal::open(wal.into_disk(), WalOptions::default()).expect("reopen");
         let (wal, twice) = Wal::open(wal.into_disk(), WalOptions::default()).expect("reopen again");

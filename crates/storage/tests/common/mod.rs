@@ -125,6 +125,12 @@ impl Model {
 /// Runs `ops` until one fails. Returns the acknowledged model and, if an op failed, the
 /// states it may have left durable (every prefix of its effects).
 pub fn run<D: Disk>(wal: &mut Wal<D>, ops: &[Op]) -> (Model, Option<Vec<Model>>) {
+    run_with(wal, ops, false)
+}
+
+/// [`run`], where a record's entries may also survive a crash in part (any prefix of them):
+/// what a log that splits one `Entries` record into several may leave.
+pub fn run_with<D: Disk>(wal: &mut Wal<D>, ops: &[Op], entry_prefixes: bool) -> (Model, Option<Vec<Model>>) {
     let mut model = Model::default();
     for op in ops {
         let mut candidates = vec![model.clone()];
@@ -132,7 +138,14 @@ pub fn run<D: Disk>(wal: &mut Wal<D>, ops: &[Op]) -> (Model, Option<Vec<Model>>)
             Op::Flush(records) => {
                 let mut next = model.clone();
                 for record in records {
-                    wal.queue(record.clone());
+                    wal.queue(record.clone()).expect("queue");
+                    if let (true, Record::Entries { group, entries }) = (entry_prefixes, record) {
+                        for end in 1..entries.len() {
+                            let mut part = next.clone();
+                            part.apply_record(&Record::Entries { group: *group, entries: entries[..end].to_vec() });
+                            candidates.push(part);
+                        }
+                    }
                     next.apply_record(record);
                     candidates.push(next.clone());
                 }

@@ -78,6 +78,7 @@ pub trait Disk {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     /// Entries of a group, consecutive; they replace the group's log from the first one's index.
+    /// The log may frame them as several records (each within `RECORD_SIZE_MAX`), in order.
     Entries {
         /// The group.
         group: GroupId,

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use raft::{Entry, HardState, Membership, Payload, Snapshot};
-use storage::{Record, SimDisk, Wal, WalOptions};
+use storage::{Record, SimDisk, Wal, WalError, WalOptions};
 
 const GROUP: u64 = 7;
 
@@ -59,4 +59,32 @@ fn crash_during_install_is_all_or_nothing() {
             other => panic!("crash after {crash_after}: unexpected snapshot {other:?}"),
         }
     }
+}
+
+// Goal: a snapshot above Raft's cap is refused cleanly, before anything is written. Method:
+// a snapshot whose size claims one byte over raft::SNAPSHOT_SIZE_MAX (no 4 GiB needed: the cap
+// is checked before the checksum) given to save and to install: a typed error, no disk
+// operation (no install marker either), and the log recovers whole.
+#[test]
+fn snapshot_above_the_cap_is_refused_before_any_write() {
+    let mut wal = log_of_ten();
+    let before = wal.disk().operations();
+    let mut huge = leader_snapshot();
+    huge.meta.size = raft::SNAPSHOT_SIZE_MAX + 1;
+    for install in [false, true] {
+        let error = if install { wal.install_snapshot(GROUP, &huge) } else { wal.save_snapshot(GROUP, &huge) }.expect_err("refused");
+        assert!(
+            matches!(error, WalError::SnapshotTooLarge { group: GROUP, index: 8, bytes, max: raft::SNAPSHOT_SIZE_MAX } if bytes == raft::SNAPSHOT_SIZE_MAX + 1),
+            "{error:?}"
+        );
+        assert_eq!(wal.disk().operations(), before, "install {install}: the refusal touched the disk");
+    }
+    // Not above the cap but not intact: still the integrity error.
+    let mut rotten = leader_snapshot();
+    rotten.meta.checksum ^= 1;
+    assert!(matches!(wal.save_snapshot(GROUP, &rotten), Err(WalError::BadSnapshot(_))));
+    wal.save_snapshot(GROUP, &leader_snapshot()).expect("a good snapshot still saves");
+    let (_, recovered) = Wal::open(wal.into_disk(), WalOptions::default()).expect("recovers");
+    assert!(recovered.damaged.is_empty(), "{:?}", recovered.findings);
+    assert_eq!(recovered.groups[&GROUP].snapshot.as_ref().map(|s| s.meta.index), Some(8));
 }

@@ -1,9 +1,10 @@
-//! The real disk: `std::fs` under a data directory.
+//! The real disk: `std::fs` under a data directory, and the lock that keeps a second process
+//! out of it.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
 
 use crate::{Disk, DiskError};
 
@@ -135,5 +136,66 @@ impl Disk for FsDisk {
             return Ok(());
         }
         File::open(&full).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
+    }
+}
+
+/// The lock file's name in a data directory; it holds the holder's PID, for the message.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Bytes of the lock file read for the holder's PID: a PID is at most 20 digits.
+const LOCK_PID_BYTES_MAX: u64 = 32;
+
+/// An exclusive lock on a data directory, held until dropped. Two processes on one directory
+/// would interleave appends to one segment, and each would truncate as a torn tail what the
+/// other had made durable. It is an `flock`: the kernel releases it when the process dies,
+/// however it dies, so a crash never leaves a stale lock behind.
+#[derive(Debug)]
+pub struct DirLock {
+    /// Open for the lock's life: closing it releases the lock.
+    _file: File,
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Locks `dir` (created if missing) or says who holds it: the error names the directory
+    /// and, when the lock file has it, the holder's PID.
+    pub fn acquire(dir: impl AsRef<Path>) -> Result<DirLock, String> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+        let path = dir.join(LOCK_FILE);
+        // Not truncated on open: until the lock is ours, the PID in the file is the holder's.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                // Best effort: the holder may not have written its PID yet.
+                let _ = (&file).take(LOCK_PID_BYTES_MAX).read_to_string(&mut text);
+                let pid = text.trim();
+                let holder = if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("process {pid}")
+                } else {
+                    "another process".to_string()
+                };
+                return Err(format!("data dir {} is in use by {holder} (it holds {}): stop it or use another data dir", dir.display(), path.display()));
+            }
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock data dir {} ({}): {e}", dir.display(), path.display())),
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .map_err(|e| format!("cannot write lock file {}: {e}", path.display()))?;
+        Ok(DirLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }

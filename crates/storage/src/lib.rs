@@ -22,7 +22,7 @@ mod recover;
 pub mod sim;
 pub mod wal;
 
-pub use fs::FsDisk;
+pub use fs::{DirLock, FsDisk};
 pub use sim::SimDisk;
 pub use wal::{FlushStats, Wal, WalError, WalOptions};
 pub use codec::{ENTRY_SIZE_MAX, RECORD_SIZE_MAX};

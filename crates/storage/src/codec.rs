@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use raft::{Entry, HardState, Membership, MembershipChange, NodeId, Payload, Snapshot, SnapshotMeta};
+use raft::{
+    Entry, HardState, Membership, MembershipChange, NodeId, Payload, Snapshot, SnapshotMeta,
+};
 
 use crate::GroupId;
 
@@ -23,13 +25,16 @@ pub const COMMAND_HEADER_LEN: u64 = 4;
 /// The largest command one entry may carry: alone in an `Entries` record, it fills the record
 /// to `RECORD_SIZE_MAX` exactly. The writer refuses a larger one (it could never be read
 /// back), so whoever proposes entries bounds requests by this.
-pub const ENTRY_SIZE_MAX: u64 = RECORD_SIZE_MAX - ENTRIES_HEADER_LEN - ENTRY_HEADER_LEN - COMMAND_HEADER_LEN;
+pub const ENTRY_SIZE_MAX: u64 =
+    RECORD_SIZE_MAX - ENTRIES_HEADER_LEN - ENTRY_HEADER_LEN - COMMAND_HEADER_LEN;
 
 // A record's payload length and a command's length are u32 fields on disk.
 const _: () = assert!(RECORD_SIZE_MAX <= u32::MAX as u64);
 const _: () = assert!(ENTRY_SIZE_MAX <= u32::MAX as u64);
 // The largest entry, framed as a record of its own, is a record recovery accepts.
-const _: () = assert!(ENTRIES_HEADER_LEN + ENTRY_HEADER_LEN + COMMAND_HEADER_LEN + ENTRY_SIZE_MAX <= RECORD_SIZE_MAX);
+const _: () = assert!(
+    ENTRIES_HEADER_LEN + ENTRY_HEADER_LEN + COMMAND_HEADER_LEN + ENTRY_SIZE_MAX <= RECORD_SIZE_MAX
+);
 /// Magic at the start of every segment.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"NDBWAL01";
 /// Segment header: magic, sequence, crc of both.
@@ -70,7 +75,11 @@ impl<'a> Reader<'a> {
     /// The next `n` bytes.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
-            return Err(format!("needs {n} bytes at offset {}, {} left", self.pos, self.remaining()));
+            return Err(format!(
+                "needs {n} bytes at offset {}, {} left",
+                self.pos,
+                self.remaining()
+            ));
         }
         let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -110,7 +119,12 @@ fn put_u64(out: &mut Vec<u8>, value: u64) {
 /// # Panics
 /// If the payload is above `RECORD_SIZE_MAX`: recovery would call such a record damage, so
 /// the callers bound what they frame (the WAL splits entries, refuses an entry too large).
-pub fn put_record(out: &mut Vec<u8>, kind: u8, group: GroupId, payload: impl FnOnce(&mut Vec<u8>)) -> usize {
+pub fn put_record(
+    out: &mut Vec<u8>,
+    kind: u8,
+    group: GroupId,
+    payload: impl FnOnce(&mut Vec<u8>),
+) -> usize {
     let start = out.len();
     out.extend_from_slice(&[0u8; 4]);
     out.push(kind);
@@ -119,9 +133,15 @@ pub fn put_record(out: &mut Vec<u8>, kind: u8, group: GroupId, payload: impl FnO
     let payload_start = out.len();
     payload(out);
     let len = (out.len() - payload_start) as u64;
-    assert!(len <= RECORD_SIZE_MAX, "record payload above the cap: len={len} max={RECORD_SIZE_MAX} group={group} kind={kind}");
+    assert!(
+        len <= RECORD_SIZE_MAX,
+        "record payload above the cap: len={len} max={RECORD_SIZE_MAX} group={group} kind={kind}"
+    );
     let len = len as u32;
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[start + 4..start + 13]), &out[payload_start..]);
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&out[start + 4..start + 13]),
+        &out[payload_start..],
+    );
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 13..start + 17].copy_from_slice(&crc.to_le_bytes());
     out.len() - start
@@ -170,7 +190,11 @@ pub fn put_entries(out: &mut Vec<u8>, entries: &[Entry]) {
                 put_u32(out, data.len() as u32);
                 out.extend_from_slice(data);
             }
-            Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }) => {
+            Payload::Membership(MembershipChange::EnterJoint {
+                voters,
+                learners,
+                outgoing,
+            }) => {
                 out.push(4);
                 put_ids(out, voters);
                 put_ids(out, learners);
@@ -188,7 +212,11 @@ pub fn entry_encoded_len(entry: &Entry) -> u64 {
         + match &entry.payload {
             Payload::Empty | Payload::Membership(MembershipChange::LeaveJoint) => 0,
             Payload::Command(data) => COMMAND_HEADER_LEN + data.len() as u64,
-            Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }) => ids_len(voters) + ids_len(learners) + ids_len(outgoing),
+            Payload::Membership(MembershipChange::EnterJoint {
+                voters,
+                learners,
+                outgoing,
+            }) => ids_len(voters) + ids_len(learners) + ids_len(outgoing),
         }
 }
 
@@ -210,7 +238,11 @@ pub fn get_entries(payload: &[u8]) -> Result<Vec<Entry>, DecodeError> {
                 return Err(format!("entries not consecutive: {index} after {previous}"));
             }
         }
-        entries.push(Entry { term, index, payload });
+        entries.push(Entry {
+            term,
+            index,
+            payload,
+        });
     }
     finish(&reader)?;
     Ok(entries)
@@ -229,7 +261,11 @@ fn get_payload(reader: &mut Reader<'_>) -> Result<Payload, DecodeError> {
             let voters = get_ids(reader)?;
             let learners = get_ids(reader)?;
             let outgoing = get_ids(reader)?;
-            Ok(Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }))
+            Ok(Payload::Membership(MembershipChange::EnterJoint {
+                voters,
+                learners,
+                outgoing,
+            }))
         }
         3 => Ok(Payload::Membership(MembershipChange::LeaveJoint)),
         tag => Err(format!("unknown payload tag {tag}")),
@@ -313,14 +349,27 @@ pub fn decode_snapshot(buf: &[u8]) -> Result<(GroupId, Snapshot), DecodeError> {
         return Err("snapshot header checksum mismatch".into());
     }
     if size != reader.remaining() as u64 {
-        return Err(format!("snapshot data is {} bytes, header says {size}", reader.remaining()));
+        return Err(format!(
+            "snapshot data is {} bytes, header says {size}",
+            reader.remaining()
+        ));
     }
     let data = Bytes::copy_from_slice(reader.take(reader.remaining())?);
     if crc32c::crc32c(&data) != checksum {
         return Err("snapshot data checksum mismatch".into());
     }
-    let membership = Membership { voters, voters_outgoing, learners };
-    let meta = SnapshotMeta { index, term, membership, size, checksum };
+    let membership = Membership {
+        voters,
+        voters_outgoing,
+        learners,
+    };
+    let meta = SnapshotMeta {
+        index,
+        term,
+        membership,
+        size,
+        checksum,
+    };
     Ok((group, Snapshot { meta, data }))
 }
 

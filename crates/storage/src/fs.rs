@@ -22,7 +22,10 @@ pub struct FsDisk {
 fn io_error(path: &str, error: std::io::Error) -> DiskError {
     match error.kind() {
         ErrorKind::NotFound => DiskError::NotFound(path.to_string()),
-        ErrorKind::StorageFull => DiskError::Full { needed: 0, available: 0 },
+        ErrorKind::StorageFull => DiskError::Full {
+            needed: 0,
+            available: 0,
+        },
         _ => DiskError::Io(format!("{path}: {error}")),
     }
 }
@@ -32,18 +35,25 @@ impl FsDisk {
     pub fn open(root: impl Into<PathBuf>) -> Result<FsDisk, DiskError> {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(|e| io_error(&root.display().to_string(), e))?;
-        Ok(FsDisk { root, open: BTreeMap::new() })
+        Ok(FsDisk {
+            root,
+            open: BTreeMap::new(),
+        })
     }
 
     /// Creates the directory of `path` if missing, durably (the root is synced after).
     fn ensure_dir(&self, path: &str) -> Result<(), DiskError> {
-        let Some((dir, _)) = path.split_once('/') else { return Ok(()) };
+        let Some((dir, _)) = path.split_once('/') else {
+            return Ok(());
+        };
         let full = self.root.join(dir);
         if full.is_dir() {
             return Ok(());
         }
         std::fs::create_dir_all(&full).map_err(|e| io_error(dir, e))?;
-        File::open(&self.root).and_then(|root| root.sync_all()).map_err(|e| io_error(dir, e))
+        File::open(&self.root)
+            .and_then(|root| root.sync_all())
+            .map_err(|e| io_error(dir, e))
     }
 
     fn handle(&mut self, path: &str) -> Result<&mut File, DiskError> {
@@ -59,7 +69,9 @@ impl FsDisk {
                 .map_err(|e| io_error(path, e))?;
             self.open.insert(path.to_string(), file);
         }
-        self.open.get_mut(path).ok_or_else(|| DiskError::Io(format!("{path}: handle vanished")))
+        self.open
+            .get_mut(path)
+            .ok_or_else(|| DiskError::Io(format!("{path}: handle vanished")))
     }
 }
 
@@ -92,7 +104,10 @@ impl Disk for FsDisk {
             // The contract is "nothing written" on failure: undo a partial write (ENOSPC).
             let _ = file.set_len(before);
             return Err(match io_error(path, error) {
-                DiskError::Full { .. } => DiskError::Full { needed: data.len() as u64, available: 0 },
+                DiskError::Full { .. } => DiskError::Full {
+                    needed: data.len() as u64,
+                    available: 0,
+                },
                 other => other,
             });
         }
@@ -106,7 +121,10 @@ impl Disk for FsDisk {
     }
 
     fn truncate(&mut self, path: &str, len: u64) -> Result<(), DiskError> {
-        let file = OpenOptions::new().write(true).open(self.root.join(path)).map_err(|e| io_error(path, e))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(self.root.join(path))
+            .map_err(|e| io_error(path, e))?;
         file.set_len(len).map_err(|e| io_error(path, e))
     }
 
@@ -135,7 +153,9 @@ impl Disk for FsDisk {
         if !full.is_dir() {
             return Ok(());
         }
-        File::open(&full).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
+        File::open(&full)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(dir, e))
     }
 }
 
@@ -161,7 +181,8 @@ impl DirLock {
     /// and, when the lock file has it, the holder's PID.
     pub fn acquire(dir: impl AsRef<Path>) -> Result<DirLock, String> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
         // Not truncated on open: until the lock is ours, the PID in the file is the holder's.
         let mut file = OpenOptions::new()
@@ -185,7 +206,13 @@ impl DirLock {
                 };
                 return Err(format!("data dir {} is in use by {holder} (it holds {}): stop it or use another data dir", dir.display(), path.display()));
             }
-            Err(TryLockError::Error(e)) => return Err(format!("cannot lock data dir {} ({}): {e}", dir.display(), path.display())),
+            Err(TryLockError::Error(e)) => {
+                return Err(format!(
+                    "cannot lock data dir {} ({}): {e}",
+                    dir.display(),
+                    path.display()
+                ))
+            }
         }
         let pid = format!("{}\n", std::process::id());
         file.set_len(0)

@@ -22,10 +22,10 @@ mod recover;
 pub mod sim;
 pub mod wal;
 
+pub use codec::{ENTRY_SIZE_MAX, RECORD_SIZE_MAX};
 pub use fs::{DirLock, FsDisk};
 pub use sim::SimDisk;
 pub use wal::{FlushStats, Wal, WalError, WalOptions};
-pub use codec::{ENTRY_SIZE_MAX, RECORD_SIZE_MAX};
 
 /// The id of a Raft group on this node.
 pub type GroupId = u64;

@@ -13,16 +13,23 @@ const SEGMENT: u64 = 1200;
 const RECORD_SPLIT: u64 = 100;
 
 fn options() -> WalOptions {
-    WalOptions { segment_bytes_max: SEGMENT, ..WalOptions::default() }
+    WalOptions {
+        segment_bytes_max: SEGMENT,
+        ..WalOptions::default()
+    }
 }
 
 fn split_options() -> WalOptions {
-    WalOptions { segment_bytes_max: SEGMENT, record_bytes_max: RECORD_SPLIT }
+    WalOptions {
+        segment_bytes_max: SEGMENT,
+        record_bytes_max: RECORD_SPLIT,
+    }
 }
 
 /// Operations the full script takes on a disk seeded `seed`.
 fn total_operations(seed: u64, options: &WalOptions) -> u64 {
-    let (mut wal, _) = Wal::open(SimDisk::new(seed, u64::MAX), options.clone()).expect("open empty disk");
+    let (mut wal, _) =
+        Wal::open(SimDisk::new(seed, u64::MAX), options.clone()).expect("open empty disk");
     let (_, failed) = run(&mut wal, &script());
     assert!(failed.is_none(), "script fails without a crash");
     wal.disk().operations()
@@ -39,8 +46,15 @@ fn crash_at(seed: u64, k: u64, options: &WalOptions) -> bool {
     let mut disk = wal.into_disk();
     disk.crash();
     let opened = catch_unwind(AssertUnwindSafe(|| Wal::open(disk, options.clone())));
-    let (wal, recovered) = opened.unwrap_or_else(|_| panic!("seed {seed} k {k}: recovery panicked")).expect("recovery fails");
-    assert!(recovered.damaged.is_empty(), "seed {seed} k {k}: a pure crash damaged {:?}: {:?}", recovered.damaged, recovered.findings);
+    let (wal, recovered) = opened
+        .unwrap_or_else(|_| panic!("seed {seed} k {k}: recovery panicked"))
+        .expect("recovery fails");
+    assert!(
+        recovered.damaged.is_empty(),
+        "seed {seed} k {k}: a pure crash damaged {:?}: {:?}",
+        recovered.damaged,
+        recovered.findings
+    );
     assert!(
         matches_one(&recovered, &candidates),
         "seed {seed} k {k}: recovered state is none of the acknowledged/in-flight states\nrecovered {:#?}\nfindings {:?}",
@@ -51,9 +65,15 @@ fn crash_at(seed: u64, k: u64, options: &WalOptions) -> bool {
     let mut disk = wal.into_disk();
     disk.crash();
     let (_, again) = Wal::open(disk, options.clone()).expect("second recovery");
-    assert_eq!(again.groups, recovered.groups, "seed {seed} k {k}: second recovery differs");
+    assert_eq!(
+        again.groups, recovered.groups,
+        "seed {seed} k {k}: second recovery differs"
+    );
     assert!(again.damaged.is_empty());
-    recovered.findings.iter().any(|f| f.starts_with("torn tail"))
+    recovered
+        .findings
+        .iter()
+        .any(|f| f.starts_with("torn tail"))
 }
 
 #[test]

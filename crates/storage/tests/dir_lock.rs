@@ -14,10 +14,21 @@ fn a_held_data_dir_is_refused_until_released() {
     assert_eq!(first.path(), dir.join(LOCK_FILE));
 
     let error = DirLock::acquire(&dir).expect_err("second lock refused");
-    assert!(error.contains(&dir.display().to_string()), "no directory in: {error}");
-    assert!(error.contains(&format!("in use by process {pid}")), "no holder PID in: {error}");
+    assert!(
+        error.contains(&dir.display().to_string()),
+        "no directory in: {error}"
+    );
+    assert!(
+        error.contains(&format!("in use by process {pid}")),
+        "no holder PID in: {error}"
+    );
     // The refused attempt did not wipe the holder's PID.
-    assert_eq!(std::fs::read_to_string(dir.join(LOCK_FILE)).expect("lock file").trim(), pid);
+    assert_eq!(
+        std::fs::read_to_string(dir.join(LOCK_FILE))
+            .expect("lock file")
+            .trim(),
+        pid
+    );
 
     drop(first);
     let again = DirLock::acquire(&dir).expect("lock after release");

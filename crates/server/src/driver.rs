@@ -234,7 +234,8 @@ impl Driver {
                     wal.queue(Record::HardState {
                         group: wal_key(group, config.id),
                         hard_state: raft::HardState::default(),
-                    });
+                    })
+                    .map_err(|e| e.to_string())?;
                     groups.insert(
                         group,
                         Group::new(group, replica, StateMachine::default(), 0),
@@ -601,16 +602,22 @@ impl Driver {
             hosted.applied = snapshot.meta.index;
         }
         if let Some(hard_state) = ready.hard_state {
-            self.wal.queue(Record::HardState {
-                group: key,
-                hard_state,
-            });
+            self.wal
+                .queue(Record::HardState {
+                    group: key,
+                    hard_state,
+                })
+                .map_err(|e| e.to_string())?;
         }
         if !ready.entries.is_empty() {
-            self.wal.queue(Record::Entries {
-                group: key,
-                entries: ready.entries.clone(),
-            });
+            // Too large an entry is a storage error like any other: the server bounds
+            // requests by storage::ENTRY_SIZE_MAX before proposing, so it never gets here.
+            self.wal
+                .queue(Record::Entries {
+                    group: key,
+                    entries: ready.entries.clone(),
+                })
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }

@@ -53,6 +53,9 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
     };
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    // One process per data dir, from before anything in it is read or written until serve
+    // returns (after the node thread has flushed the log and stopped).
+    let _dir_lock = storage::DirLock::acquire(&config.data_dir)?;
     let known = {
         let log = Arc::clone(&log);
         let mut prepared = config.clone();

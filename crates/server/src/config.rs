@@ -67,7 +67,18 @@ pub struct ServerConfig {
     /// Hand leaderships away while this node is far slower than its peers (gray failures).
     #[serde(default = "default_gray_failure")]
     pub gray_failure: bool,
+    /// Largest write a client may send, in bytes (its arguments with their framing), checked
+    /// before it is proposed: a larger one is answered with an error and never reaches the
+    /// log. At most [`REQUEST_BYTES_MAX`].
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: u64,
 }
+
+/// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
+/// its entry's framing always fits one record and one peer frame, with room to spare.
+pub const REQUEST_BYTES_MAX: u64 = 32 << 20;
+const _: () = assert!(REQUEST_BYTES_MAX * 2 <= storage::ENTRY_SIZE_MAX + 25, "a request fits a log entry twice over");
+const _: () = assert!(REQUEST_BYTES_MAX as usize * 2 <= crate::wire::FRAME_SIZE_MAX, "a request fits a peer frame twice over");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,6 +194,9 @@ fn default_down_after_ms() -> u64 {
 fn default_max_stale_ms() -> u64 {
     1_000
 }
+fn default_max_request_bytes() -> u64 {
+    16 << 20
+}
 
 impl ServerConfig {
     /// A configuration with every default, for replica `id` of `members`.
@@ -214,6 +228,7 @@ impl ServerConfig {
             max_stale_ms: default_max_stale_ms(),
             join: None,
             gray_failure: true,
+            max_request_bytes: default_max_request_bytes(),
         };
         config.validate()?;
         Ok(config)
@@ -274,6 +289,12 @@ impl ServerConfig {
                 "replication {} needs at least that many members, there are {}",
                 self.replication,
                 self.members.len()
+            ));
+        }
+        if self.max_request_bytes < 1024 || self.max_request_bytes > REQUEST_BYTES_MAX {
+            return Err(format!(
+                "max-request-bytes must be between 1024 and {REQUEST_BYTES_MAX} (what one log record carries with room to spare), got {}",
+                self.max_request_bytes
             ));
         }
         if self.down_after_ms < 1_000 {

@@ -110,6 +110,28 @@ pub enum Input {
 }
 
 impl Input {
+    /// The bytes a write would put in the log (arguments and their framing); 0 for others.
+    fn write_bytes(&self) -> u64 {
+        let args_bytes = |args: &[Bytes]| args.iter().map(|a| a.len() as u64 + 8).sum::<u64>() + 8;
+        match self {
+            Input::Command { args, read: false, .. } | Input::SessionCommand { args, .. } => args_bytes(args),
+            Input::Exec { commands, watched, .. } => {
+                commands.iter().map(|c| args_bytes(c)).sum::<u64>() + watched.iter().map(|(k, _)| k.len() as u64 + 16).sum::<u64>()
+            }
+            _ => 0,
+        }
+    }
+
+    /// Answers a client input with an error without running it.
+    fn refuse(self, error: String) {
+        match self {
+            Input::Command { reply, .. } | Input::Exec { reply, .. } | Input::OpenSession { reply, .. } | Input::SessionCommand { reply, .. } => {
+                let _ = reply.send(Outcome::Reply(Value::Error(error)));
+            }
+            _ => {}
+        }
+    }
+
     /// The group a client input is for.
     fn group(&self) -> Option<GroupId> {
         match self {
@@ -334,6 +356,15 @@ impl Driver {
             if !self.groups.contains_key(&group) {
                 return self.not_hosted(input);
             }
+        }
+        let size = input.write_bytes();
+        if size > self.config.max_request_bytes {
+            return input.refuse(format!(
+                "ERR this write is {size} bytes, over max-request-bytes ({}): a write that large is not replicated; \
+                 split the value (APPEND, SETRANGE or several keys), or raise --max-request-bytes (at most {})",
+                self.config.max_request_bytes,
+                crate::config::REQUEST_BYTES_MAX
+            ));
         }
         match input {
             Input::Tick => {

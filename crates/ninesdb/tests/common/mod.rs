@@ -197,6 +197,12 @@ impl Cluster {
             .map_or_else(|_| Stdio::null(), Stdio::from)
     }
 
+    /// Starts a second process for node `id` on the same data directory and ports, without
+    /// tracking it (for tests of what the second one does).
+    pub fn second_process(&self, id: u64) -> Child {
+        self.spawn(id)
+    }
+
     /// Kills node `id` (1-based) with SIGKILL: no chance to flush anything.
     pub fn kill(&mut self, id: u64) {
         if let Some(mut child) = self.processes[(id - 1) as usize].take() {

@@ -386,3 +386,150 @@ pub fn setrange(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     store_keep_ttl(ks, &a[1], b.freeze(), c.now_ms);
     Value::Integer(new_len as i64)
 }
+
+/// The largest LCS table ninesdb fills: (len1 + 1) * (len2 + 1) cells, e.g. two strings of
+/// 4095 bytes. The work is O(len1 * len2) inside the replicated apply loop, and Redis's own
+/// bound (a table of at most proto-max-bulk-len bytes, 134 million cells, ~0.5 s) would stall
+/// every command behind it; this one costs at most ~30 ms and 32 MB. Since the shorter string
+/// is then at most 4095 bytes, LCS lengths fit the table's u16 cells.
+pub const LCS_MAX_CELLS: u64 = 1 << 24;
+
+/// Redis's bound: a table of u32 cells no larger than proto-max-bulk-len.
+const LCS_REDIS_MAX_BYTES: u64 = 512 * 1024 * 1024;
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]
+pub fn lcs(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let (x, y) = match (ks.get_str(&a[1], c.now_ms), ks.get_str(&a[2], c.now_ms)) {
+        (Ok(x), Ok(y)) => (
+            x.cloned().unwrap_or_default(),
+            y.cloned().unwrap_or_default(),
+        ),
+        _ => return err("ERR The specified keys must contain string values"),
+    };
+    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
+    let mut minmatchlen: i64 = 0;
+    let mut j = 3;
+    while j < a.len() {
+        let opt = a[j].to_ascii_uppercase();
+        match opt.as_slice() {
+            b"IDX" => getidx = true,
+            b"LEN" => getlen = true,
+            b"WITHMATCHLEN" => withmatchlen = true,
+            b"MINMATCHLEN" if j + 1 < a.len() => {
+                match int_arg(&a[j + 1]) {
+                    Ok(n) => minmatchlen = n.max(0),
+                    Err(e) => return e,
+                }
+                j += 1;
+            }
+            _ => return err(SYNTAX),
+        }
+        j += 1;
+    }
+    if getidx && getlen {
+        return err("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    let cells = (x.len() as u64 + 1) * (y.len() as u64 + 1);
+    if cells.saturating_mul(4) > LCS_REDIS_MAX_BYTES {
+        return err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    }
+    if cells > LCS_MAX_CELLS {
+        return Value::Error(format!(
+            "ERR LCS of a {}-byte and a {}-byte string needs a table of {cells} cells; \
+             ninesdb allows at most {LCS_MAX_CELLS} (e.g. two strings of 4095 bytes)",
+            x.len(),
+            y.len()
+        ));
+    }
+    if getlen {
+        return Value::Integer(i64::from(lcs_len(&x, &y)));
+    }
+    lcs_full(&x, &y, getidx, withmatchlen, minmatchlen as u64)
+}
+
+/// The LCS length with two rows of the table.
+fn lcs_len(x: &[u8], y: &[u8]) -> u32 {
+    let mut prev = vec![0u32; y.len() + 1];
+    let mut cur = vec![0u32; y.len() + 1];
+    for &xc in x {
+        for (j, &yc) in y.iter().enumerate() {
+            cur[j + 1] = if xc == yc {
+                prev[j] + 1
+            } else {
+                prev[j + 1].max(cur[j])
+            };
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[y.len()]
+}
+
+/// The LCS string, or with `idx` the matching ranges, walking the table back from the end
+/// exactly as Redis does (so the same LCS and the same ranges are chosen).
+fn lcs_full(x: &[u8], y: &[u8], idx: bool, withmatchlen: bool, minmatchlen: u64) -> Value {
+    let w = y.len() + 1;
+    let mut t = vec![0u16; (x.len() + 1) * w];
+    for i in 1..=x.len() {
+        for j in 1..=y.len() {
+            t[i * w + j] = if x[i - 1] == y[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let total = t[x.len() * w + y.len()];
+    let mut out = vec![0u8; usize::from(total)];
+    let mut k = usize::from(total);
+    let mut matches = Vec::new();
+    // The range being grown backwards: (x start, x end, y start, y end).
+    let mut range: Option<(usize, usize, usize, usize)> = None;
+    let (mut i, mut j) = (x.len(), y.len());
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if x[i - 1] == y[j - 1] {
+            out[k - 1] = x[i - 1];
+            range = match range {
+                None => Some((i - 1, i - 1, j - 1, j - 1)),
+                // Contiguous with the current range (always, right after a match).
+                Some((xs, xe, ys, ye)) => Some((xs - 1, xe, ys - 1, ye)),
+            };
+            if range.is_some_and(|(xs, _, ys, _)| xs == 0 || ys == 0) {
+                emit = true;
+            }
+            k -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if t[(i - 1) * w + j] > t[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = range.is_some();
+        }
+        if emit {
+            if let Some((xs, xe, ys, ye)) = range.take() {
+                let len = (xe - xs + 1) as u64;
+                if len >= minmatchlen {
+                    let pos = |s: usize, e: usize| {
+                        Value::Array(vec![Value::Integer(s as i64), Value::Integer(e as i64)])
+                    };
+                    let mut m = vec![pos(xs, xe), pos(ys, ye)];
+                    if withmatchlen {
+                        m.push(Value::Integer(len as i64));
+                    }
+                    matches.push(Value::Array(m));
+                }
+            }
+        }
+    }
+    if idx {
+        Value::Map(vec![
+            (bulk_str("matches"), Value::Array(matches)),
+            (bulk_str("len"), Value::Integer(i64::from(total))),
+        ])
+    } else {
+        Value::Bulk(Bytes::from(out))
+    }
+}

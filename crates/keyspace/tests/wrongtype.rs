@@ -121,11 +121,16 @@ fn every_table_command_has_a_sane_spec() {
 #[test]
 fn key_positions_cover_every_shape() {
     let args = |line: &str| -> Vec<bytes::Bytes> {
-        line.split(' ').map(|a| bytes::Bytes::copy_from_slice(a.as_bytes())).collect()
+        line.split(' ')
+            .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
     };
     assert_eq!(keyspace::key_positions(&args("GET a")), vec![1]);
     assert_eq!(keyspace::key_positions(&args("MSET a 1 b 2")), vec![1, 3]);
     assert_eq!(keyspace::key_positions(&args("DEL a b c")), vec![1, 2, 3]);
     assert_eq!(keyspace::key_positions(&args("PING")), Vec::<usize>::new());
-    assert_eq!(keyspace::key_positions(&args("NOSUCH a")), Vec::<usize>::new());
+    assert_eq!(
+        keyspace::key_positions(&args("NOSUCH a")),
+        Vec::<usize>::new()
+    );
 }

@@ -64,7 +64,10 @@ fn parse(a: &[Bytes], readonly: bool) -> Result<Opts, Value> {
                 j += 1;
             }
             b"by" if left >= 1 => {
-                o.dontsort = !c_prefix(&a[j + 1]).contains(&b'*');
+                // Once a constant BY is seen, Redis never sorts (a later BY does not undo it).
+                if !c_prefix(&a[j + 1]).contains(&b'*') {
+                    o.dontsort = true;
+                }
                 o.by = Some(a[j + 1].clone());
                 j += 1;
             }
@@ -142,8 +145,10 @@ fn strtod_score(b: &[u8]) -> Option<f64> {
     };
     let lower = unsigned.to_ascii_lowercase();
     let v = if let Some(hex) = lower.strip_prefix("0x") {
+        // An exact hex subnormal (0x1p-1074) is no range error; overflow and a nonzero
+        // value lost to zero are.
         let (v, nonzero) = hex_float(hex)?;
-        if v.is_infinite() || (nonzero && v.abs() < f64::MIN_POSITIVE) {
+        if v.is_infinite() || (nonzero && v == 0.0) {
             return None; // ERANGE
         }
         v

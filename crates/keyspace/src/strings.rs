@@ -51,32 +51,60 @@ fn expire_value(
     Ok(ms)
 }
 
-pub fn set(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let (mut nx, mut xx, mut get) = (false, false, false);
-    let mut ttl = Ttl::Unset;
-    let mut expire_opt: Option<(usize, bool, bool)> = None;
-    let mut i = 3;
+/// The options of SET (`set`) or GETEX, as Redis's parseExtendedStringArgumentsOrReply reads
+/// them: an expiry kind excludes the other kinds, KEEPTTL and PERSIST, but may repeat (the last
+/// value wins); NX excludes XX; the expiry value itself is checked later.
+#[derive(Default)]
+struct StrOpts<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (value, in seconds, relative to now)
+    expire: Option<(&'a Bytes, bool, bool)>,
+}
+
+fn str_opts(a: &[Bytes], from: usize, set: bool) -> Result<StrOpts<'_>, Value> {
+    let mut o = StrOpts::default();
+    let mut kind: Option<Vec<u8>> = None;
+    let mut i = from;
     while i < a.len() {
         let opt = a[i].to_ascii_uppercase();
-        let has_next = i + 1 < a.len();
-        let no_expire = ttl == Ttl::Unset && expire_opt.is_none();
+        let next = a.get(i + 1);
+        let other_expiry = |k: &[u8]| kind.as_deref().is_some_and(|x| x != k);
         match opt.as_slice() {
-            b"NX" if !xx => nx = true,
-            b"XX" if !nx => xx = true,
-            b"GET" => get = true,
-            b"KEEPTTL" if no_expire => ttl = Ttl::Keep,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if no_expire && has_next => {
+            b"NX" if set && !o.xx => o.nx = true,
+            b"XX" if set && !o.nx => o.xx = true,
+            b"GET" if set => o.get = true,
+            b"KEEPTTL" if set && kind.is_none() => o.keepttl = true,
+            b"PERSIST" if !set && kind.is_none() => o.persist = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT"
+                if !o.keepttl && !o.persist && !other_expiry(&opt) && next.is_some() =>
+            {
                 let secs = opt == b"EX" || opt == b"EXAT";
                 let rel = opt == b"EX" || opt == b"PX";
-                expire_opt = Some((i + 1, secs, rel));
+                o.expire = next.map(|v| (v, secs, rel));
+                kind = Some(opt);
                 i += 1;
             }
-            _ => return err(SYNTAX),
+            _ => return Err(err(SYNTAX)),
         }
         i += 1;
     }
-    if let Some((j, secs, rel)) = expire_opt {
-        match expire_value(&a[j], secs, rel, c.now_ms, "set") {
+    Ok(o)
+}
+
+pub fn set(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let o = match str_opts(a, 3, true) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let (nx, xx, get) = (o.nx, o.xx, o.get);
+    let mut ttl = if o.keepttl { Ttl::Keep } else { Ttl::Unset };
+    // SET checks the expiry before looking at the key (GETEX after).
+    if let Some((v, secs, rel)) = o.expire {
+        match expire_value(v, secs, rel, c.now_ms, "set") {
             Ok(t) => ttl = Ttl::At(t),
             Err(e) => return e,
         }
@@ -205,30 +233,22 @@ pub fn getdel(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 pub fn getex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let mut ttl = Ttl::Unset;
-    let mut i = 2;
-    while i < a.len() {
-        let opt = a[i].to_ascii_uppercase();
-        let has_next = i + 1 < a.len();
-        match opt.as_slice() {
-            b"PERSIST" if ttl == Ttl::Unset => ttl = Ttl::Persist,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if ttl == Ttl::Unset && has_next => {
-                let secs = opt == b"EX" || opt == b"EXAT";
-                let rel = opt == b"EX" || opt == b"PX";
-                match expire_value(&a[i + 1], secs, rel, c.now_ms, "getex") {
-                    Ok(t) => ttl = Ttl::At(t),
-                    Err(e) => return e,
-                }
-                i += 1;
-            }
-            _ => return err(SYNTAX),
-        }
-        i += 1;
-    }
+    let o = match str_opts(a, 2, false) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
     let v = match ks.get_str(&a[1], c.now_ms) {
         Ok(Some(v)) => v.clone(),
         Ok(None) => return Value::Null,
         Err(e) => return e,
+    };
+    let ttl = match o.expire {
+        Some((raw, secs, rel)) => match expire_value(raw, secs, rel, c.now_ms, "getex") {
+            Ok(t) => Ttl::At(t),
+            Err(e) => return e,
+        },
+        None if o.persist => Ttl::Persist,
+        None => Ttl::Unset,
     };
     match ttl {
         Ttl::At(t) if t <= c.now_ms as i64 => {

@@ -601,7 +601,7 @@ fn long_double(text: &str) -> Option<f64> {
 /// when every digit is zero.
 fn decimal_exponent(s: &str) -> Option<i64> {
     let (mant, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().unwrap_or(0)),
+        Some(i) => (&s[..i], saturating_exponent(&s[i + 1..])),
         None => (s, 0),
     };
     let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
@@ -614,6 +614,24 @@ fn decimal_exponent(s: &str) -> Option<i64> {
         return None;
     }
     Some(-(zeros as i64) - 1 + exp)
+}
+
+/// A decimal exponent (`-12`, `+400`), saturating far beyond any float's range.
+fn saturating_exponent(e: &str) -> i64 {
+    let (neg, digits) = match e.as_bytes().first() {
+        Some(b'-') => (true, &e[1..]),
+        Some(b'+') => (false, &e[1..]),
+        _ => (false, e),
+    };
+    let v = digits.bytes().fold(0i64, |v, c| {
+        v.saturating_mul(10)
+            .saturating_add(i64::from(c.wrapping_sub(b'0')))
+    });
+    if neg {
+        -v
+    } else {
+        v
+    }
 }
 
 /// BLPOP/BRPOP: the first non-empty list among the keys.

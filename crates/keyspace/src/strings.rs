@@ -464,11 +464,16 @@ pub fn lcs(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
     if getlen {
         return Value::Integer(i64::from(lcs_len(&x, &y)));
     }
+    if x.is_empty() || y.is_empty() {
+        // Nothing in common, without a table as long as the other string.
+        return lcs_full(b"", b"", getidx, withmatchlen, 0);
+    }
     lcs_full(&x, &y, getidx, withmatchlen, minmatchlen as u64)
 }
 
-/// The LCS length with two rows of the table.
+/// The LCS length with two rows of the table (rows as long as the shorter string).
 fn lcs_len(x: &[u8], y: &[u8]) -> u32 {
+    let (x, y) = if x.len() < y.len() { (y, x) } else { (x, y) };
     let mut prev = vec![0u32; y.len() + 1];
     let mut cur = vec![0u32; y.len() + 1];
     for &xc in x {

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use resp::Value;
 
+pub use lists::{timeout_arg, BlockingPop};
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
 
@@ -98,6 +99,10 @@ pub(crate) struct Entry {
     pub(crate) expire: Option<u64>,
     /// Modification version (for WATCH).
     pub(crate) version: u64,
+    /// Log time (ms) of the latest write to this key, for OBJECT IDLETIME; 0 = unknown (a
+    /// key restored from a snapshot of format 1). Reads are not in the log, so no replica
+    /// can know a key's last access: this is the last write, the same on every replica.
+    pub(crate) written_ms: u64,
 }
 
 impl Entry {
@@ -118,6 +123,20 @@ pub struct Keyspace {
     pub(crate) clock: u64,
     /// Clock value of the latest deletion: the version of every absent key.
     pub(crate) last_delete: u64,
+    /// The log time of the command being applied (stamps `Entry::written_ms`).
+    pub(crate) log_now: LogTime,
+}
+
+/// The time of the command being applied: working data, not state (equal whatever its value,
+/// not in snapshots or digests), so that `put`/`modified`/`set_expire` can stamp entries
+/// without every caller passing the time.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LogTime(pub(crate) u64);
+
+impl PartialEq for LogTime {
+    fn eq(&self, _: &LogTime) -> bool {
+        true
+    }
 }
 
 /// Every SCAN cursor this keyspace returns is below `1 << SCAN_CURSOR_BITS`, so a server
@@ -152,6 +171,7 @@ impl Keyspace {
             Ok(i) => i,
             Err(e) => return e,
         };
+        self.log_now = LogTime(ctx.now_ms);
         match &table::HANDLERS[idx] {
             Handler::R(f) => f(self, args, &ctx),
             Handler::W(f) => f(self, args, &ctx),
@@ -173,6 +193,25 @@ impl Keyspace {
             )),
             Handler::External => external(args),
         }
+    }
+
+    /// A blocking list command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) without the
+    /// blocking: pops now if a key has an element (a replicated write, like `apply`), and
+    /// answers in the blocking command's reply shape; otherwise says which keys to wait on
+    /// and for how long. Arity and option errors come back as `BlockingPop::Reply`.
+    pub fn try_blocking_pop(&mut self, args: &[Bytes], ctx: Context) -> BlockingPop {
+        let idx = match table::check_idx(args) {
+            Ok(i) => i,
+            Err(e) => return BlockingPop::Reply(e),
+        };
+        if !table::COMMANDS[idx].flags.contains(&"blocking") {
+            return BlockingPop::Reply(Value::Error(format!(
+                "ERR '{}' is not a blocking list command",
+                table::COMMANDS[idx].name
+            )));
+        }
+        self.log_now = LogTime(ctx.now_ms);
+        lists::try_blocking(self, args, &ctx)
     }
 
     /// MULTI/EXEC as one log entry: applies every queued command in order and returns the
@@ -290,6 +329,7 @@ impl Keyspace {
             old.data = data;
             old.expire = expire;
             old.version = version;
+            old.written_ms = self.log_now.0;
             if old_expire != expire {
                 if let Some(t) = old_expire {
                     self.expires.remove(&(t, key.clone()));
@@ -306,6 +346,7 @@ impl Keyspace {
                 data,
                 expire,
                 version,
+                written_ms: self.log_now.0,
             },
         );
         if let Some(t) = expire {
@@ -330,6 +371,7 @@ impl Keyspace {
         if let Some(e) = self.keys.get_mut(key) {
             e.expire = expire;
             e.version = version;
+            e.written_ms = self.log_now.0;
         }
     }
 
@@ -345,6 +387,7 @@ impl Keyspace {
             let v = self.tick();
             if let Some(e) = self.keys.get_mut(key) {
                 e.version = v;
+                e.written_ms = self.log_now.0;
             }
         }
     }

@@ -211,11 +211,13 @@ fn blocked_clients_are_served_in_arrival_order() {
 
     // A client that hangs up while blocked is withdrawn: the next push is not popped for it.
     {
-        let mut gone = Client::connect(at(follower)).unwrap();
-        let stream_args: &[&[u8]] = &[b"BLPOP", b"left", b"0"];
-        let _ = std::thread::spawn(move || gone.call(stream_args));
+        use std::io::Write;
+        let mut gone = std::net::TcpStream::connect(at(follower)).unwrap();
+        gone.write_all(b"*3\r\n$5\r\nBLPOP\r\n$4\r\nleft\r\n$1\r\n0\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // Dropped here: the connection closes while the command waits.
     }
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(300));
     pusher.call(&[b"RPUSH", b"left", b"kept"]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(pusher.call(&[b"LLEN", b"left"]).unwrap(), Reply::Integer(1), "the element waits for a client still there");

@@ -423,20 +423,6 @@ pub fn touch(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
     exists(ks, a, c)
 }
 
-pub fn dump(_ks: &Keyspace, _a: &[Bytes], _c: &Context) -> Value {
-    err(
-        "ERR DUMP is not supported by ninesdb: it does not implement Redis's RDB value \
-         serialization (and its CRC64 trailer), so it cannot make payloads RESTORE accepts",
-    )
-}
-
-pub fn restore(_ks: &mut Keyspace, _a: &[Bytes], _c: &Context) -> Value {
-    err(
-        "ERR RESTORE is not supported by ninesdb: it does not implement Redis's RDB value \
-         serialization, so it cannot read DUMP payloads",
-    )
-}
-
 pub fn migrate(_ks: &mut Keyspace, _a: &[Bytes], _c: &Context) -> Value {
     err(
         "ERR MIGRATE is not supported by ninesdb: a replicated keyspace cannot connect to \

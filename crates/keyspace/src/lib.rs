@@ -11,6 +11,7 @@
 #![allow(clippy::manual_is_multiple_of)]
 
 mod bitmaps;
+mod dump;
 mod geo;
 mod hashes;
 mod hll;

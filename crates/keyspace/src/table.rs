@@ -141,8 +141,8 @@ table! {
     "move" 3 Write (1 1 1) ["write", "fast"] W(crate::keys::move_);
     "touch" -2 Read (1 -1 1) ["readonly", "fast"] R(crate::keys::touch);
     "object" -2 Read (0 0 0) [] R(crate::keys::object);
-    "dump" 2 Read (1 1 1) ["readonly"] R(crate::keys::dump);
-    "restore" -4 Write (1 1 1) ["write", "denyoom"] W(crate::keys::restore);
+    "dump" 2 Read (1 1 1) ["readonly"] R(crate::dump::dump);
+    "restore" -4 Write (1 1 1) ["write", "denyoom"] W(crate::dump::restore);
     "migrate" -6 Write (3 3 1) ["write", "movablekeys"] W(crate::keys::migrate);
     "lcs" -3 Read (1 2 1) ["readonly"] R(crate::strings::lcs);
     "lmove" 5 Write (1 2 1) ["write", "denyoom"] W(crate::lists::lmove);

@@ -31,7 +31,7 @@ use resp::Value;
 
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
-pub use zsets::{blocking_pop_timeout, try_blocking_pop};
+pub use zsets::{blocking_zpop_timeout, try_blocking_zpop};
 
 /// What a command needs from the log: leader-stamped time and a seed for random choices.
 #[derive(Clone, Copy, Debug)]

@@ -305,7 +305,7 @@ pub fn lex_range(min: &[u8], max: &[u8]) -> Option<LexRange> {
 }
 
 /// The timeout of a blocking command in milliseconds (0 = forever), as Redis 7.0 reads it:
-/// a long double in seconds, times 1000, truncated. Errors are Redis's replies.
+/// a long double in seconds, times 1000, rounded up. Errors are Redis's replies.
 pub fn timeout_ms(b: &[u8]) -> Result<u64, &'static str> {
     const NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
     const NEGATIVE: &str = "ERR timeout is negative";
@@ -323,7 +323,7 @@ pub fn timeout_ms(b: &[u8]) -> Result<u64, &'static str> {
     if (huge && r.magnitude >= 4932) || (r.range_error && r.value == 0.0 && r.magnitude < -4951) {
         return Err(NOT_FLOAT);
     }
-    // (long long)(ftval * 1000.0): out of range (inf included) gives LLONG_MIN on x86.
+    // (long long)ceill(ftval * 1000.0): out of range (inf included) is LLONG_MIN on x86.
     let ms = r.value * 1000.0;
     if literal_inf || huge || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&ms) {
         return Err(NEGATIVE);
@@ -333,7 +333,8 @@ pub fn timeout_ms(b: &[u8]) -> Result<u64, &'static str> {
     if ms <= -1.0 && !(ms == -1.0 && is_minus_one_thousandth(b)) {
         return Err(NEGATIVE);
     }
-    Ok(if ms < 0.0 { 0 } else { ms as u64 })
+    // Redis rounds up (0.0001 s waits 1 ms, not forever).
+    Ok(if ms <= 0.0 { 0 } else { ms.ceil() as u64 })
 }
 
 /// Whether a decimal literal is exactly -0.001 (e.g. "-0.001", "-1e-3", "-0.00100").
@@ -504,7 +505,8 @@ mod tests {
             ("0", Ok(0)),
             ("1", Ok(1000)),
             ("0.5", Ok(500)),
-            ("0.0001", Ok(0)),
+            ("0.0001", Ok(1)),
+            ("0.0015", Ok(2)),
             ("-0.0001", Ok(0)),
             ("-0.001", Ok(0)),
             ("0x10", Ok(16000)),

@@ -2,8 +2,8 @@
 //!
 //! The keyspace never waits. A blocking pop is answered here as if its timeout had just
 //! run out (a nil array when nothing can be popped, as Redis does inside MULTI); the server
-//! calls [`try_blocking_pop`] to tell "popped" from "nothing yet, block the client", and
-//! [`blocking_pop_timeout`] for how long to wait.
+//! calls [`try_blocking_zpop`] to tell "popped" from "nothing yet, block the client", and
+//! [`blocking_zpop_timeout`] for how long to wait.
 
 use bytes::Bytes;
 use resp::Value;
@@ -197,18 +197,18 @@ pub fn bzmpop(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 /// BZMPOP `[key, [[member, score]...]]`; or an error: arity, syntax, bad timeout,
 /// WRONGTYPE). `None`: nothing to pop yet; the server blocks the client on the command's
 /// keys ([`crate::key_positions`]) until one of them changes or the timeout
-/// ([`blocking_pop_timeout`]) runs out, then answers a nil array. Any other command is
+/// ([`blocking_zpop_timeout`]) runs out, then answers a nil array. Any other command is
 /// answered with an error. Deterministic like every keyspace write: the server must run it
 /// through the log, at the same place on every replica.
-pub fn try_blocking_pop(ks: &mut Keyspace, args: &[Bytes], ctx: &Context) -> Option<Value> {
+pub fn try_blocking_zpop(ks: &mut Keyspace, args: &[Bytes], ctx: Context) -> Option<Value> {
     let spec = match crate::check(args) {
         Ok(s) => s,
         Err(e) => return Some(e),
     };
     match spec.name {
-        "bzpopmin" => bzpop(ks, args, ctx, false),
-        "bzpopmax" => bzpop(ks, args, ctx, true),
-        "bzmpop" => bzmpop_core(ks, args, ctx),
+        "bzpopmin" => bzpop(ks, args, &ctx, false),
+        "bzpopmax" => bzpop(ks, args, &ctx, true),
+        "bzmpop" => bzmpop_core(ks, args, &ctx),
         other => Some(Value::Error(format!(
             "ERR '{other}' is not a blocking sorted-set pop"
         ))),
@@ -216,9 +216,9 @@ pub fn try_blocking_pop(ks: &mut Keyspace, args: &[Bytes], ctx: &Context) -> Opt
 }
 
 /// How long a blocking sorted-set pop may wait, in milliseconds (0: forever), read as Redis
-/// 7.0 reads it (seconds as a float, truncated to ms); Err is Redis's error reply
+/// 7.0 reads it (seconds as a float, rounded up to ms); Err is Redis's error reply
 /// ("ERR timeout is not a float or out of range", "ERR timeout is negative").
-pub fn blocking_pop_timeout(args: &[Bytes]) -> Result<u64, Value> {
+pub fn blocking_zpop_timeout(args: &[Bytes]) -> Result<u64, Value> {
     let at = match args.first().map(|n| n.to_ascii_lowercase()) {
         Some(n) if n == b"bzmpop" => 1,
         _ => args.len().saturating_sub(1),

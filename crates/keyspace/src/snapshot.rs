@@ -302,23 +302,23 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
 /// duplicate member (which a strictly increasing order alone would not rule out).
 fn decode_zset(r: &mut Reader<'_>) -> Result<Data, String> {
     let n = r.count(9)?;
-    let mut z = ZSet::new();
-    let mut last: Option<(f64, Bytes)> = None;
+    let mut items: Vec<(Bytes, f64)> = Vec::with_capacity(n);
     for _ in 0..n {
         let m = r.bytes()?;
         let score = r.f64()?;
         if score.is_nan() || (score == 0.0 && score.is_sign_negative()) {
             return Err("sorted set score is NaN or -0".into());
         }
-        if let Some((ls, lm)) = &last {
+        if let Some((lm, ls)) = items.last() {
             if ls.total_cmp(&score).then_with(|| lm.cmp(&m)) != std::cmp::Ordering::Less {
                 return Err("sorted set members out of order".into());
             }
         }
-        if z.insert(m.clone(), score).is_some() {
-            return Err("sorted set member repeated".into());
-        }
-        last = Some((score, m));
+        items.push((m, score));
+    }
+    let z = ZSet::from_items(items);
+    if z.len() != n {
+        return Err("sorted set member repeated".into());
     }
     Ok(Data::ZSet(Box::new(z)))
 }

@@ -22,13 +22,20 @@ mod zset;
 use bytes::{BufMut, Bytes, BytesMut};
 use resp::Value;
 
+// The commands, for the table.
 pub use members::*;
-#[allow(unused_imports)]
-pub use parse::{format_score, parse_score};
 pub use pop::*;
 pub use range::*;
 pub use setops::*;
-#[allow(unused_imports)] // the structure's API, for the geo commands
+
+// The structure and its helpers, for other command families (geo builds on sorted sets):
+// the set itself and its ranges, reading and printing scores as Redis does, replying with
+// scores, and storing a result set under a key.
+#[allow(unused_imports)]
+pub use parse::{format_score, lex_range, parse_score, score_range};
+#[allow(unused_imports)]
+pub(crate) use range::store;
+#[allow(unused_imports)]
 pub use zset::{LexBound, LexRange, ScoreRange, ZSet};
 
 const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";

@@ -183,10 +183,7 @@ pub(crate) fn store(
         ks.remove(dst);
         return Value::Integer(0);
     }
-    let mut z = ZSet::new();
-    for (m, s) in items {
-        z.insert(m, s);
-    }
+    let z = ZSet::from_items(items);
     let n = z.len();
     ks.put(dst, Data::ZSet(Box::new(z)), None);
     Value::Integer(n as i64)

@@ -1,7 +1,7 @@
 //! ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD (`zunionInterDiffGenericCommand`).
 //! Plain sets are accepted as inputs, every member scoring 1.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 use resp::Value;
@@ -216,7 +216,10 @@ fn inter(req: &Request<'_>, card_only: bool) -> (Vec<(Bytes, f64)>, usize) {
 fn union(req: &Request<'_>) -> Vec<(Bytes, f64)> {
     let mut order: Vec<&(Source<'_>, f64)> = req.sources.iter().collect();
     order.sort_by_key(|(s, _)| s.len());
-    let mut acc: BTreeMap<Bytes, f64> = BTreeMap::new();
+    // A hash map only accumulates: the result is sorted by (score, member) before anyone
+    // sees it, so its iteration order never reaches a reply or the state.
+    let largest = order.last().map_or(0, |(s, _)| s.len());
+    let mut acc: HashMap<Bytes, f64> = HashMap::with_capacity(largest);
     for (src, w) in order {
         src.each(|m, s| {
             let score = weighted(*w, s);

@@ -90,6 +90,9 @@ fn shared_hash_buckets_match_the_model() {
     assert_eq!(scan(&a), scan(&b));
     assert_eq!(scan(&a).len(), a.len());
     assert!(scan(&a).windows(2).all(|w| w[0] < w[1]));
+    let bulk = ZSet::from_items(members);
+    bulk.check();
+    assert_eq!(scan(&bulk), scan(&a));
     super::zset::HASH_MASK.with(|m| m.set(u64::MAX));
 }
 
@@ -272,4 +275,33 @@ fn ranks_in_a_big_set() {
     assert_eq!(z.len(), n / 2);
     assert_eq!(z.rank(b"member:099999"), Some(n / 2 - 1));
     assert_eq!(z.rank(b"member:000001"), Some(0));
+}
+
+// Building in one go (snapshots, stored results) gives the same set as inserting one by one,
+// for every size around the node limits, sorted or not, with repeated members or not.
+#[test]
+fn bulk_build_matches_inserts() {
+    let mut rng = Rng::new(3);
+    for n in (0..200).chain([1000, 4095, 4096, 4097, 50_000]) {
+        let items: Vec<(Bytes, f64)> = (0..n)
+            .map(|_| (member(&mut rng, n.max(1) * 2), score(&mut rng)))
+            .collect();
+        let mut one_by_one = ZSet::new();
+        for (m, s) in &items {
+            one_by_one.insert(m.clone(), *s);
+        }
+        // Distinct members in order, as a snapshot holds them.
+        let sorted = collect(one_by_one.iter());
+        let bulk = ZSet::from_items(sorted.clone());
+        bulk.check();
+        assert_eq!(bulk, one_by_one, "n={n}");
+        assert_eq!(collect(bulk.iter()), sorted);
+        // Any order, repeats allowed: the last score wins.
+        let any = ZSet::from_items(items);
+        any.check();
+        assert_eq!(any, one_by_one, "n={n} unsorted");
+        for (i, (m, _)) in sorted.iter().enumerate().step_by(97) {
+            assert_eq!(bulk.rank(m), Some(i));
+        }
+    }
 }

@@ -204,6 +204,21 @@ fn rebalance(children: &mut Vec<Child>, at: usize) {
     }
 }
 
+/// Splits `items` into runs of nearly equal length, about `MAX * 3 / 4` each: with two runs
+/// or more, every run is longer than `MAX * 3 / 8` (at least `MIN`) and at most `MAX * 3 / 4`.
+fn pack<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let target = MAX * 3 / 4;
+    let runs = items.len().div_ceil(target).max(1);
+    let (base, extra) = (items.len() / runs, items.len() % runs);
+    let mut out = Vec::with_capacity(runs);
+    let mut it = items.into_iter();
+    for r in 0..runs {
+        let n = base + usize::from(r < extra);
+        out.push(it.by_ref().take(n).collect());
+    }
+    out
+}
+
 /// The ordered index: a counted B+tree.
 #[derive(Clone, Debug)]
 pub struct Tree {
@@ -223,6 +238,21 @@ impl Default for Tree {
 impl Tree {
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Builds a tree from strictly increasing entries in O(n): nodes filled to about
+    /// three quarters, every one between `MIN` and `MAX` (the root may hold fewer).
+    pub fn from_sorted(entries: Vec<Entry>) -> Tree {
+        let len = entries.len();
+        let mut level: Vec<Node> = pack(entries).into_iter().map(Node::Leaf).collect();
+        while level.len() > 1 {
+            let children: Vec<Child> = level.into_iter().map(Node::into_child).collect();
+            level = pack(children).into_iter().map(Node::Inner).collect();
+        }
+        Tree {
+            root: level.pop().unwrap_or(Node::Leaf(Vec::new())),
+            len,
+        }
     }
 
     /// Inserts an entry that is not already present.
@@ -280,12 +310,24 @@ impl Tree {
     }
 
     /// The entry at 0-based rank `i`.
-    pub fn get(&self, i: usize) -> Option<&Entry> {
+    pub fn get(&self, mut i: usize) -> Option<&Entry> {
         if i >= self.len {
             return None;
         }
-        let (leaf, at, _) = self.seek(i);
-        leaf.get(at)
+        let mut node = &self.root;
+        loop {
+            match node {
+                Node::Leaf(items) => return items.get(i),
+                Node::Inner(children) => {
+                    let mut at = 0;
+                    while at + 1 < children.len() && i >= children[at].count {
+                        i -= children[at].count;
+                        at += 1;
+                    }
+                    node = &children[at].node;
+                }
+            }
+        }
     }
 
     /// The leaf holding rank `i` (or the last leaf if `i == len`), the index inside it, and

@@ -157,6 +157,53 @@ impl ZSet {
         ZSet::default()
     }
 
+    /// Builds a set from members and their scores in one go: O(n) for input already in
+    /// (score, member) order (snapshots, stored results), O(n log n) otherwise. A member
+    /// given twice ends with its last score, as with repeated `insert`s.
+    pub fn from_items(items: Vec<(Bytes, f64)>) -> ZSet {
+        let mut by_hash: Vec<(u64, Bytes, f64)> = items
+            .iter()
+            .map(|(m, s)| (scan_hash(m), m.clone(), normal(*s)))
+            .collect();
+        by_hash.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        if by_hash
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1)
+        {
+            let mut z = ZSet::new();
+            for (m, s) in items {
+                z.insert(m, s);
+            }
+            return z;
+        }
+        let mut entries: Vec<Entry> = items
+            .into_iter()
+            .map(|(m, s)| Entry::new(normal(s), m))
+            .collect();
+        if !entries.windows(2).all(|w| w[0] < w[1]) {
+            entries.sort();
+        }
+        let mut buckets: Vec<(u64, Bucket)> = Vec::with_capacity(by_hash.len());
+        for (h, m, s) in by_hash {
+            match buckets.last_mut() {
+                Some((lh, bucket)) if *lh == h => {
+                    // Same hash: the bucket lists members in order (they arrive sorted).
+                    if let Bucket::One(m0, s0) = bucket {
+                        *bucket = Bucket::Many(vec![(m0.clone(), *s0)]);
+                    }
+                    if let Bucket::Many(v) = bucket {
+                        v.push((m, s));
+                    }
+                }
+                _ => buckets.push((h, Bucket::One(m, s))),
+            }
+        }
+        ZSet {
+            members: buckets.into_iter().collect(),
+            index: Tree::from_sorted(entries),
+        }
+    }
+
     /// Number of members.
     pub fn len(&self) -> usize {
         self.index.len()

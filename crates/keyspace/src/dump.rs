@@ -30,9 +30,10 @@ const TYPE_HASH_ZIPLIST: u8 = 13;
 const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
-// zset: RESTORE of types 3 (ZSET), 5 (ZSET_2), 12 (ZSET_ZIPLIST) and 17 (ZSET_LISTPACK) goes in
-// `load_object`; DUMP of a zset writes type 5: length, then member (string) and score (8-byte
-// little-endian double) pairs, highest scores first as Redis does.
+const TYPE_ZSET: u8 = 3;
+const TYPE_ZSET_2: u8 = 5;
+const TYPE_ZSET_ZIPLIST: u8 = 12;
+const TYPE_ZSET_LISTPACK: u8 = 17;
 
 const BAD_FORMAT: &str = "ERR Bad data format";
 const BAD_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
@@ -141,6 +142,15 @@ fn serialize(data: &Data) -> Vec<u8> {
             for (f, v) in h {
                 save_string(&mut out, f);
                 save_string(&mut out, v);
+            }
+        }
+        // Type 5: member and binary score pairs, highest scores first as Redis writes them.
+        Data::ZSet(z) => {
+            out.push(TYPE_ZSET_2);
+            save_len(&mut out, z.len());
+            for (member, score) in z.iter_rev_from(z.len().saturating_sub(1)).take(z.len()) {
+                save_string(&mut out, member);
+                out.extend_from_slice(&score.to_le_bytes());
             }
         }
     }
@@ -459,6 +469,29 @@ fn set_of(items: Vec<Bytes>) -> Load<Data> {
     Ok(Data::Set(set))
 }
 
+/// An old-style (type 3) score: a length byte, then the score as text; 253-255 stand for
+/// NaN, +inf and -inf.
+fn text_score(r: &mut Rdb<'_>) -> Load<f64> {
+    match r.byte()? {
+        255 => Ok(f64::NEG_INFINITY),
+        254 => Ok(f64::INFINITY),
+        253 => Err(Bad),
+        n => std::str::from_utf8(r.take(usize::from(n))?).ok().and_then(|s| s.parse().ok()).ok_or(Bad),
+    }
+}
+
+fn zset_of(items: Vec<(Bytes, f64)>) -> Load<Data> {
+    let n = items.len();
+    if n == 0 || items.iter().any(|(_, s)| s.is_nan()) {
+        return Err(Bad);
+    }
+    let z = crate::zsets::ZSet::from_items(items);
+    if z.len() != n {
+        return Err(Bad); // duplicate members
+    }
+    Ok(Data::ZSet(Box::new(z)))
+}
+
 fn hash_of(items: Vec<Bytes>) -> Load<Data> {
     if items.is_empty() || items.len() % 2 != 0 {
         return Err(Bad);
@@ -521,7 +554,28 @@ fn load_object(r: &mut Rdb) -> Load<Data> {
             }
             list_of(items)
         }
-        // zset: types 3, 5, 12 and 17 (see the note at the top).
+        TYPE_ZSET | TYPE_ZSET_2 => {
+            let n = r.len()?;
+            let mut items = Vec::new();
+            for _ in 0..n {
+                let member = r.string()?;
+                let score = if kind == TYPE_ZSET_2 { f64::from_le_bytes(r.take(8)?.try_into().map_err(|_| Bad)?) } else { text_score(r)? };
+                items.push((member, score));
+            }
+            zset_of(items)
+        }
+        TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
+            let blob = r.string()?;
+            let flat = if kind == TYPE_ZSET_LISTPACK { listpack(&blob)? } else { ziplist(&blob)? };
+            if flat.len() % 2 != 0 {
+                return Err(Bad);
+            }
+            let items = flat
+                .chunks(2)
+                .map(|pair| Ok((pair[0].clone(), std::str::from_utf8(&pair[1]).ok().and_then(|s| s.parse::<f64>().ok()).ok_or(Bad)?)))
+                .collect::<Load<Vec<_>>>()?;
+            zset_of(items)
+        }
         // Zipmaps (Redis 2.4 hashes), modules and streams: not supported.
         _ => Err(Bad),
     }

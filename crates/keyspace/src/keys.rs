@@ -496,8 +496,9 @@ fn encoding(data: &Data) -> &'static str {
             "listpack"
         }
         Data::Hash(_) => "hashtable",
-        // zset: "listpack" while len <= 128 (zset-max-listpack-entries) and every member is
-        // at most 64 bytes (zset-max-listpack-value), else "skiplist".
+        // zset-max-listpack-entries 128, zset-max-listpack-value 64.
+        Data::ZSet(z) if z.len() <= 128 && z.iter().all(|(m, _)| m.len() <= 64) => "listpack",
+        Data::ZSet(_) => "skiplist",
     }
 }
 

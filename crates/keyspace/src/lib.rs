@@ -1,6 +1,6 @@
 //! The keyspace: ninesdb's replicated state machine.
 //!
-//! Redis data types (strings, hashes, lists, sets) and command semantics, applied as a pure,
+//! Redis data types (strings, hashes, lists, sets, sorted sets) and command semantics, applied as a pure,
 //! deterministic function of (state, command, context from the log). Time enters only as
 //! [`Context::now_ms`] (stamped by the leader), randomness only as [`Context::seed`]; replies
 //! never depend on hash-map iteration order (all collections are ordered). Expired keys read
@@ -33,6 +33,7 @@ use resp::Value;
 pub use lists::{timeout_arg, BlockingPop};
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
+pub use zsets::{blocking_zpop_timeout, try_blocking_zpop};
 
 /// What a command needs from the log: leader-stamped time and a seed for random choices.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +73,8 @@ pub(crate) enum Data {
     Hash(BTreeMap<Bytes, Bytes>),
     List(VecDeque<Bytes>),
     Set(BTreeSet<Bytes>),
+    /// Boxed: a sorted set's two indexes would double the size of every other value.
+    ZSet(Box<zsets::ZSet>),
 }
 
 impl Data {
@@ -81,6 +84,7 @@ impl Data {
             Data::Hash(h) => h.is_empty(),
             Data::List(l) => l.is_empty(),
             Data::Set(s) => s.is_empty(),
+            Data::ZSet(z) => z.is_empty(),
         }
     }
     pub(crate) fn type_name(&self) -> &'static str {
@@ -89,6 +93,7 @@ impl Data {
             Data::Hash(_) => "hash",
             Data::List(_) => "list",
             Data::Set(_) => "set",
+            Data::ZSet(_) => "zset",
         }
     }
 }
@@ -426,6 +431,13 @@ impl Keyspace {
             Some(_) => Err(wrongtype()),
         }
     }
+    pub(crate) fn get_zset(&self, key: &[u8], now: u64) -> Result<Option<&zsets::ZSet>, Value> {
+        match self.get(key, now).map(|e| &e.data) {
+            None => Ok(None),
+            Some(Data::ZSet(z)) => Ok(Some(z)),
+            Some(_) => Err(wrongtype()),
+        }
+    }
 
     /// Mutable access to an aggregate for a write, creating it empty when `create` (the caller
     /// must call [`Keyspace::modified`] afterwards, which also deletes it if left empty).
@@ -474,6 +486,9 @@ typed_mut!(list_mut, List, VecDeque<Bytes>, || Data::List(
     VecDeque::new()
 ));
 typed_mut!(set_mut, Set, BTreeSet<Bytes>, || Data::Set(BTreeSet::new()));
+typed_mut!(zset_mut, ZSet, Box<zsets::ZSet>, || Data::ZSet(
+    Box::default()
+));
 
 /// Connection commands that are pure (useful inside EXEC); everything else belongs to the server.
 fn external(args: &[Bytes]) -> Value {

@@ -1,9 +1,12 @@
 //! Snapshot encoding: `NKSS`, format version, varint-framed entries in key order, CRC32C trailer.
 //!
 //! Layout: magic `NKSS` | format `2` | clock | last_delete | key count | entries | crc32c (LE u32
-//! over everything before it). Entry: key | tag (type in bits 0-1, 0x80 = has expiry) |
+//! over everything before it). Entry: key | tag (type in bits 0-2, 0x80 = has expiry) |
 //! [expiry] | version | written_ms | payload (string: bytes; hash: n, n*(field, value);
-//! list/set: n, n*item). Format 1 (no written_ms) still decodes, with written_ms 0 (unknown).
+//! list/set: n, n*item; sorted set: n, n*(member, score as 8 little-endian bytes of the f64) in
+//! (score, member) order). Types: 0 string, 1 hash, 2 list, 3 set, 4 sorted set (bits 0-1 held
+//! the type before sorted sets existed, so older snapshots read the same). Format 1 (no
+//! written_ms) still decodes, with written_ms 0 (unknown).
 //! Integers are LEB128 varints, byte strings are a varint length then the bytes. Decoding checks
 //! the checksum first, then the structure (canonical order, no empty aggregates, no trailing
 //! bytes), and never allocates more than the input could describe.
@@ -12,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
+use crate::zsets::ZSet;
 use crate::{scan_hash, Data, Entry, Keyspace};
 
 const MAGIC: &[u8; 4] = b"NKSS";
@@ -73,6 +77,7 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
             Data::Hash(_) => 1,
             Data::List(_) => 2,
             Data::Set(_) => 3,
+            Data::ZSet(_) => 4,
         };
         out.put(&[ty | if e.expire.is_some() { 0x80 } else { 0 }]);
         if let Some(t) = e.expire {
@@ -99,6 +104,13 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
                 out.varint(s.len() as u64);
                 for v in s {
                     out.bytes(v);
+                }
+            }
+            Data::ZSet(z) => {
+                out.varint(z.len() as u64);
+                for (m, score) in z.iter() {
+                    out.bytes(m);
+                    out.put(&score.to_bits().to_le_bytes());
                 }
             }
         }
@@ -164,6 +176,12 @@ impl<'a> Reader<'a> {
         }
         Ok(n as usize)
     }
+    fn f64(&mut self) -> Result<f64, String> {
+        let b = self.take(8)?;
+        let mut le = [0u8; 8];
+        le.copy_from_slice(b);
+        Ok(f64::from_bits(u64::from_le_bytes(le)))
+    }
     fn bytes(&mut self) -> Result<Bytes, String> {
         let n = self.varint()?;
         if n > self.remaining() as u64 {
@@ -207,7 +225,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
             return Err("keys out of order".into());
         }
         let tag = r.byte()?;
-        if tag & 0x7c != 0 {
+        if tag & 0x78 != 0 {
             return Err(format!("bad entry tag {tag:#x}"));
         }
         let expire = if tag & 0x80 != 0 {
@@ -220,7 +238,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
             return Err("key version is after the clock".into());
         }
         let written_ms = if format == FORMAT { r.varint()? } else { 0 };
-        let data = match tag & 0x03 {
+        let data = match tag & 0x07 {
             0 => Data::Str(r.bytes()?),
             1 => {
                 let m = r.count(2)?;
@@ -245,7 +263,8 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
                 }
                 Data::List(l)
             }
-            _ => {
+            4 => decode_zset(&mut r)?,
+            3 => {
                 let m = r.count(1)?;
                 let mut s = BTreeSet::new();
                 let mut last: Option<Bytes> = None;
@@ -259,6 +278,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
                 }
                 Data::Set(s)
             }
+            t => return Err(format!("unknown value type {t}")),
         };
         if data.is_empty_aggregate() {
             return Err("empty aggregate".into());
@@ -282,4 +302,29 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
         return Err("trailing bytes after the last key".into());
     }
     Ok(ks)
+}
+
+/// A sorted set's payload: strictly increasing (score, member), no NaN, no -0.0, no
+/// duplicate member (which a strictly increasing order alone would not rule out).
+fn decode_zset(r: &mut Reader<'_>) -> Result<Data, String> {
+    let n = r.count(9)?;
+    let mut items: Vec<(Bytes, f64)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let m = r.bytes()?;
+        let score = r.f64()?;
+        if score.is_nan() || (score == 0.0 && score.is_sign_negative()) {
+            return Err("sorted set score is NaN or -0".into());
+        }
+        if let Some((lm, ls)) = items.last() {
+            if ls.total_cmp(&score).then_with(|| lm.cmp(&m)) != std::cmp::Ordering::Less {
+                return Err("sorted set members out of order".into());
+            }
+        }
+        items.push((m, score));
+    }
+    let z = ZSet::from_items(items);
+    if z.len() != n {
+        return Err("sorted set member repeated".into());
+    }
+    Ok(Data::ZSet(Box::new(z)))
 }

@@ -119,9 +119,8 @@ fn elements(ks: &Keyspace, key: &[u8], now: u64) -> Result<(Vec<Bytes>, bool), V
         None => Ok((Vec::new(), true)),
         Some(Data::List(l)) => Ok((l.iter().cloned().collect(), true)),
         Some(Data::Set(s)) => Ok((s.iter().cloned().collect(), false)),
-        // zset: `Some(Data::ZSet(z)) => Ok((zset_elements(z), true))`, with
-        // `fn zset_elements(z) -> Vec<Bytes>` giving the members in score order (ascending,
-        // ties by member), as ZRANGE 0 -1 does.
+        // Members in score order (ties by member), as ZRANGE 0 -1 gives them.
+        Some(Data::ZSet(z)) => Ok((z.iter().map(|(m, _)| m.clone()).collect(), true)),
         Some(_) => Err(wrongtype()),
     }
 }

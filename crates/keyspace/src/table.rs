@@ -113,6 +113,41 @@ table! {
     "smove" 4 Write (1 2 1) ["write", "fast"] W(s::smove);
     "sscan" -3 Read (1 1 1) ["readonly"] R(s::sscan);
     // sorted sets (zsets.rs)
+    "zadd" -4 Write (1 1 1) ["write", "denyoom", "fast"] W(crate::zsets::zadd);
+    "zincrby" 4 Write (1 1 1) ["write", "denyoom", "fast"] W(crate::zsets::zincrby);
+    "zrem" -3 Write (1 1 1) ["write", "fast"] W(crate::zsets::zrem);
+    "zscore" 3 Read (1 1 1) ["readonly", "fast"] R(crate::zsets::zscore);
+    "zmscore" -3 Read (1 1 1) ["readonly", "fast"] R(crate::zsets::zmscore);
+    "zcard" 2 Read (1 1 1) ["readonly", "fast"] R(crate::zsets::zcard);
+    "zcount" 4 Read (1 1 1) ["readonly", "fast"] R(crate::zsets::zcount);
+    "zlexcount" 4 Read (1 1 1) ["readonly", "fast"] R(crate::zsets::zlexcount);
+    "zrank" 3 Read (1 1 1) ["readonly", "fast"] R(crate::zsets::zrank);
+    "zrevrank" 3 Read (1 1 1) ["readonly", "fast"] R(crate::zsets::zrevrank);
+    "zrange" -4 Read (1 1 1) ["readonly"] R(crate::zsets::zrange);
+    "zrangestore" -5 Write (1 2 1) ["write", "denyoom"] W(crate::zsets::zrangestore);
+    "zrevrange" -4 Read (1 1 1) ["readonly"] R(crate::zsets::zrevrange);
+    "zrangebyscore" -4 Read (1 1 1) ["readonly"] R(crate::zsets::zrangebyscore);
+    "zrevrangebyscore" -4 Read (1 1 1) ["readonly"] R(crate::zsets::zrevrangebyscore);
+    "zrangebylex" -4 Read (1 1 1) ["readonly"] R(crate::zsets::zrangebylex);
+    "zrevrangebylex" -4 Read (1 1 1) ["readonly"] R(crate::zsets::zrevrangebylex);
+    "zremrangebyrank" 4 Write (1 1 1) ["write"] W(crate::zsets::zremrangebyrank);
+    "zremrangebyscore" 4 Write (1 1 1) ["write"] W(crate::zsets::zremrangebyscore);
+    "zremrangebylex" 4 Write (1 1 1) ["write"] W(crate::zsets::zremrangebylex);
+    "zpopmin" -2 Write (1 1 1) ["write", "fast"] W(crate::zsets::zpopmin);
+    "zpopmax" -2 Write (1 1 1) ["write", "fast"] W(crate::zsets::zpopmax);
+    "zmpop" -4 Write (0 0 0) ["write", "movablekeys"] W(crate::zsets::zmpop);
+    "bzpopmin" -3 Write (1 -2 1) ["write", "noscript", "blocking", "fast"] W(crate::zsets::bzpopmin);
+    "bzpopmax" -3 Write (1 -2 1) ["write", "noscript", "blocking", "fast"] W(crate::zsets::bzpopmax);
+    "bzmpop" -5 Write (0 0 0) ["write", "blocking", "movablekeys"] W(crate::zsets::bzmpop);
+    "zrandmember" -2 Read (1 1 1) ["readonly"] R(crate::zsets::zrandmember);
+    "zunion" -3 Read (0 0 0) ["readonly", "movablekeys"] R(crate::zsets::zunion);
+    "zinter" -3 Read (0 0 0) ["readonly", "movablekeys"] R(crate::zsets::zinter);
+    "zdiff" -3 Read (0 0 0) ["readonly", "movablekeys"] R(crate::zsets::zdiff);
+    "zunionstore" -4 Write (1 1 1) ["write", "denyoom", "movablekeys"] W(crate::zsets::zunionstore);
+    "zinterstore" -4 Write (1 1 1) ["write", "denyoom", "movablekeys"] W(crate::zsets::zinterstore);
+    "zdiffstore" -4 Write (1 1 1) ["write", "denyoom", "movablekeys"] W(crate::zsets::zdiffstore);
+    "zintercard" -3 Read (0 0 0) ["readonly", "movablekeys"] R(crate::zsets::zintercard);
+    "zscan" -3 Read (1 1 1) ["readonly"] R(crate::zsets::zscan);
 
     // geo (geo.rs)
 

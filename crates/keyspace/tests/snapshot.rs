@@ -15,6 +15,9 @@ fn sample() -> Keyspace {
         "HSET h a 1 b 2",
         "RPUSH l x y z",
         "SADD set m n o",
+        "ZADD zs 1 a 2.5 b -inf c inf d 0 e 1 aa",
+        "ZADD zttl 3 x",
+        "EXPIRE zttl 100",
         "SET \"bin\\x00\\xff\" \"\\x00\\x01\"",
         "DEL n",
         "INCR c",
@@ -36,7 +39,12 @@ fn round_trip_preserves_state_and_digest() {
     assert_eq!(back.version(b"missing"), ks.version(b"missing"));
     let mut back = back;
     assert_eq!(show(&run(&mut back, "TTL s", ctx(1000))), ":100");
-    assert_eq!(back.expire_due(200_000, 10), 1);
+    assert_eq!(
+        show(&run(&mut back, "ZRANGE zs 0 -1 WITHSCORES", ctx(1000))),
+        r#"["c", "-inf", "e", "0", "a", "1", "aa", "1", "b", "2.5", "d", "inf"]"#
+    );
+    assert_eq!(show(&run(&mut back, "TYPE zttl", ctx(1000))), "+zset");
+    assert_eq!(back.expire_due(200_000, 10), 2);
     let empty = Keyspace::default();
     assert_eq!(Keyspace::decode(&empty.encode()).unwrap(), empty);
 }
@@ -87,4 +95,65 @@ fn decode_survives_garbage_with_a_valid_checksum() {
     let crc = crc32c::crc32c(&body);
     body.extend_from_slice(&crc.to_le_bytes());
     assert!(Keyspace::decode(&body).is_err());
+}
+
+/// A one-key snapshot body: a sorted set `z` (tag 4) with the given (member, score bits).
+fn zset_snapshot(items: &[(&[u8], u64)]) -> Vec<u8> {
+    let mut body: Vec<u8> = b"NKSS\x01\x02\x00\x01".to_vec(); // clock 2, last delete 0, 1 key
+    body.extend_from_slice(b"\x01z\x04\x01"); // key "z", tag 4 (sorted set), version 1
+    body.push(items.len() as u8);
+    for (m, bits) in items {
+        body.push(m.len() as u8);
+        body.extend_from_slice(m);
+        body.extend_from_slice(&bits.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
+}
+
+// Goal: a sorted set in a snapshot is checked like the other types: the canonical order,
+// no NaN or -0 score, no repeated member; and the widened type tag refuses unknown types.
+#[test]
+fn decode_checks_sorted_sets() {
+    let one = 1f64.to_bits();
+    let two = 2f64.to_bits();
+    let mut ks = Keyspace::decode(&zset_snapshot(&[(b"a", one), (b"b", one), (b"a2", two)]))
+        .expect("a well-formed sorted set decodes");
+    assert_eq!(show(&run(&mut ks, "ZRANK z a2", ctx(1))), ":2");
+    for (bad, why) in [
+        (
+            zset_snapshot(&[(b"b", one), (b"a", one)]),
+            "members out of order",
+        ),
+        (
+            zset_snapshot(&[(b"a", two), (b"b", one)]),
+            "scores out of order",
+        ),
+        (
+            zset_snapshot(&[(b"a", one), (b"a", one)]),
+            "repeated member",
+        ),
+        (
+            zset_snapshot(&[(b"a", one), (b"a", two)]),
+            "member with two scores",
+        ),
+        (zset_snapshot(&[(b"a", f64::NAN.to_bits())]), "NaN score"),
+        (
+            zset_snapshot(&[(b"a", (-0.0f64).to_bits())]),
+            "negative zero",
+        ),
+        (zset_snapshot(&[]), "empty sorted set"),
+    ] {
+        assert!(Keyspace::decode(&bad).is_err(), "{why} accepted");
+    }
+    // Tags 5..7 are no type; bits 3..6 are never set.
+    for tag in [5u8, 6, 7, 0x08, 0x44] {
+        let mut body = zset_snapshot(&[(b"a", one)]);
+        body.truncate(body.len() - 4);
+        body[10] = tag;
+        let crc = crc32c::crc32c(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        assert!(Keyspace::decode(&body).is_err(), "tag {tag:#x} accepted");
+    }
 }

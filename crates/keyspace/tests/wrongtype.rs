@@ -69,6 +69,45 @@ const COMMANDS: &[(&str, &str)] = &[
     ("set", "SINTERSTORE d k"),
     ("set", "SMOVE k d m"),
     ("set", "SSCAN k 0"),
+    ("zset", "ZADD k 1 m"),
+    ("zset", "ZINCRBY k 1 m"),
+    ("zset", "ZREM k m"),
+    ("zset", "ZSCORE k m"),
+    ("zset", "ZMSCORE k m"),
+    ("zset", "ZCARD k"),
+    ("zset", "ZCOUNT k 0 1"),
+    ("zset", "ZLEXCOUNT k - +"),
+    ("zset", "ZRANK k m"),
+    ("zset", "ZREVRANK k m"),
+    ("zset", "ZRANGE k 0 -1"),
+    ("zset", "ZRANGESTORE d k 0 -1"),
+    ("zset", "ZREVRANGE k 0 -1"),
+    ("zset", "ZRANGEBYSCORE k 0 1"),
+    ("zset", "ZREVRANGEBYSCORE k 1 0"),
+    ("zset", "ZRANGEBYLEX k - +"),
+    ("zset", "ZREVRANGEBYLEX k + -"),
+    ("zset", "ZREMRANGEBYRANK k 0 1"),
+    ("zset", "ZREMRANGEBYSCORE k 0 1"),
+    ("zset", "ZREMRANGEBYLEX k - +"),
+    ("zset", "ZPOPMIN k"),
+    ("zset", "ZPOPMAX k 2"),
+    ("zset", "ZMPOP 1 k MIN"),
+    ("zset", "BZPOPMIN k 0"),
+    ("zset", "BZMPOP 0 1 k MAX"),
+    ("zset", "ZRANDMEMBER k"),
+    ("zset", "ZRANDMEMBER k -2 WITHSCORES"),
+    ("zset", "ZSCAN k 0"),
+];
+
+/// Sorted-set algebra takes sets and sorted sets: WRONGTYPE only for the other types.
+const ZSET_OR_SET: &[&str] = &[
+    "ZUNION 1 k",
+    "ZINTER 1 k",
+    "ZDIFF 1 k",
+    "ZUNIONSTORE d 1 k",
+    "ZINTERSTORE d 1 k",
+    "ZDIFFSTORE d 1 k",
+    "ZINTERCARD 1 k",
 ];
 
 const MAKERS: &[(&str, &str)] = &[
@@ -76,6 +115,7 @@ const MAKERS: &[(&str, &str)] = &[
     ("hash", "HSET k f 1"),
     ("list", "RPUSH k a b"),
     ("set", "SADD k m n"),
+    ("zset", "ZADD k 1 m 2 n"),
 ];
 
 #[test]
@@ -100,6 +140,15 @@ fn wrongtype_matrix() {
         }
     }
     assert!(checked > 150);
+    for (ty, make) in MAKERS {
+        for cmd in ZSET_OR_SET {
+            let mut ks = Keyspace::default();
+            run(&mut ks, make, ctx(1));
+            let got = run(&mut ks, cmd, ctx(1));
+            let wrong = got == Value::Error(WRONGTYPE.into());
+            assert_eq!(wrong, *ty != "set" && *ty != "zset", "{cmd} on a {ty}");
+        }
+    }
 }
 
 #[test]
@@ -132,5 +181,23 @@ fn key_positions_cover_every_shape() {
     assert_eq!(
         keyspace::key_positions(&args("NOSUCH a")),
         Vec::<usize>::new()
+    );
+    assert_eq!(keyspace::key_positions(&args("BZPOPMIN a b 0")), vec![1, 2]);
+    assert_eq!(
+        keyspace::key_positions(&args("BZMPOP 0 2 a b MIN")),
+        vec![3, 4]
+    );
+    assert_eq!(keyspace::key_positions(&args("ZMPOP 1 a MAX")), vec![2]);
+    assert_eq!(
+        keyspace::key_positions(&args("ZRANGESTORE d s 0 1")),
+        vec![1, 2]
+    );
+    assert_eq!(
+        keyspace::key_positions(&args("ZUNIONSTORE d 2 a b WEIGHTS 1 2")),
+        vec![1, 3, 4]
+    );
+    assert_eq!(
+        keyspace::key_positions(&args("ZINTERCARD 2 a b LIMIT 1")),
+        vec![2, 3]
     );
 }

@@ -95,7 +95,49 @@ pub fn show(v: &Value) -> String {
         Value::Double(d) => format!(",{d}"),
         Value::Boolean(b) => format!("#{b}"),
         Value::Verbatim(f, b) => format!("={f}:{}", quote(b)),
-        Value::Raw { resp2, .. } => format!("raw:{}", quote(resp2)),
+        // Replies built in both protocols at once (sorted-set scores): shown as RESP2 reads.
+        Value::Raw { resp2, .. } => match parse_resp2(resp2) {
+            Some((v, n)) if n == resp2.len() => show(&v),
+            _ => format!("raw:{}", quote(resp2)),
+        },
+    }
+}
+
+/// Reads one RESP2 reply from the start of `b`: the value and the bytes it took.
+pub fn parse_resp2(b: &[u8]) -> Option<(Value, usize)> {
+    let end = b.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&b[1..end]).ok()?;
+    let after = end + 2;
+    match b.first()? {
+        b'+' => Some((Value::Simple(line.to_string()), after)),
+        b'-' => Some((Value::Error(line.to_string()), after)),
+        b':' => Some((Value::Integer(line.parse().ok()?), after)),
+        b'$' => {
+            let n: i64 = line.parse().ok()?;
+            if n < 0 {
+                return Some((Value::Null, after));
+            }
+            let data = b.get(after..after + n as usize)?;
+            Some((
+                Value::Bulk(Bytes::copy_from_slice(data)),
+                after + n as usize + 2,
+            ))
+        }
+        b'*' => {
+            let n: i64 = line.parse().ok()?;
+            if n < 0 {
+                return Some((Value::NullArray, after));
+            }
+            let mut at = after;
+            let mut items = Vec::new();
+            for _ in 0..n {
+                let (v, used) = parse_resp2(&b[at..])?;
+                items.push(v);
+                at += used;
+            }
+            Some((Value::Array(items), at))
+        }
+        _ => None,
     }
 }
 

@@ -1,0 +1,230 @@
+//! ZPOPMIN, ZPOPMAX, ZMPOP, and the blocking BZPOPMIN, BZPOPMAX, BZMPOP.
+//!
+//! The keyspace never waits. A blocking pop is answered here as if its timeout had just
+//! run out (a nil array when nothing can be popped, as Redis does inside MULTI); the server
+//! calls [`try_blocking_zpop`] to tell "popped" from "nothing yet, block the client", and
+//! [`blocking_zpop_timeout`] for how long to wait.
+
+use bytes::Bytes;
+use resp::Value;
+
+use super::parse::timeout_ms;
+use super::{members_reply, pairs_array, score_reply, ZSet};
+use crate::util::*;
+use crate::{Context, Keyspace};
+
+/// Removes up to `n` members from the low end (or the high end when `max`), in pop order.
+fn pop_n(z: &mut ZSet, n: usize, max: bool) -> Vec<(Bytes, f64)> {
+    let n = n.min(z.len());
+    let picked: Vec<(Bytes, f64)> = if max {
+        z.iter_rev_from(z.len())
+            .take(n)
+            .map(|(m, s)| (m.clone(), s))
+            .collect()
+    } else {
+        z.iter().take(n).map(|(m, s)| (m.clone(), s)).collect()
+    };
+    for (m, _) in &picked {
+        z.remove(m);
+    }
+    picked
+}
+
+fn zpop(ks: &mut Keyspace, a: &[Bytes], c: &Context, max: bool) -> Value {
+    if a.len() > 3 {
+        return err(SYNTAX);
+    }
+    let count = match a.get(2) {
+        None => None,
+        Some(n) => match parse_i64(n) {
+            Some(n) if n >= 0 => Some(n as u64),
+            _ => return err(POSITIVE),
+        },
+    };
+    let z = match ks.zset_mut(&a[1], c.now_ms, false) {
+        Ok(Some(z)) => z,
+        Ok(None) => return Value::Array(vec![]),
+        Err(e) => return e,
+    };
+    if count == Some(0) {
+        return Value::Array(vec![]);
+    }
+    let n = count.unwrap_or(1).min(z.len() as u64) as usize;
+    let popped = pop_n(z, n, max);
+    ks.modified(&a[1]);
+    match count {
+        // Without COUNT: one flat [member, score] in both protocols.
+        None => Value::Array(
+            popped
+                .into_iter()
+                .flat_map(|(m, s)| [Value::Bulk(m), score_reply(s)])
+                .collect(),
+        ),
+        Some(_) => members_reply(&popped, true),
+    }
+}
+
+pub fn zpopmin(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    zpop(ks, a, c, false)
+}
+pub fn zpopmax(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    zpop(ks, a, c, true)
+}
+
+/// What ZMPOP/BZMPOP ask for: the keys, which end, how many.
+struct MultiPop<'a> {
+    keys: &'a [Bytes],
+    max: bool,
+    count: usize,
+}
+
+/// Reads `numkeys key... MIN|MAX [COUNT count]` from `a[at]` on.
+fn parse_multi(a: &[Bytes], at: usize) -> Result<MultiPop<'_>, Value> {
+    let numkeys = match parse_i64(&a[at]) {
+        Some(n) if n >= 1 => n as u64,
+        _ => return Err(err("ERR numkeys should be greater than 0")),
+    };
+    let where_at = (at as u64 + 1).saturating_add(numkeys);
+    if where_at >= a.len() as u64 {
+        return Err(err(SYNTAX));
+    }
+    let where_at = where_at as usize;
+    let max = match a[where_at].to_ascii_lowercase().as_slice() {
+        b"min" => false,
+        b"max" => true,
+        _ => return Err(err(SYNTAX)),
+    };
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < a.len() {
+        if count.is_none() && a[j].eq_ignore_ascii_case(b"count") && j + 1 < a.len() {
+            match parse_i64(&a[j + 1]) {
+                Some(n) if n >= 1 => count = Some(n as u64),
+                _ => return Err(err("ERR count should be greater than 0")),
+            }
+            j += 2;
+        } else {
+            return Err(err(SYNTAX));
+        }
+    }
+    Ok(MultiPop {
+        keys: &a[at + 1..where_at],
+        max,
+        // More than the set holds is as good as all of it.
+        count: usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX),
+    })
+}
+
+/// Pops from the first key holding a sorted set: `[key, [[member, score]...]]`, None when
+/// no key holds one. A key of another type before it is WRONGTYPE.
+fn multi_pop(ks: &mut Keyspace, req: &MultiPop<'_>, c: &Context) -> Result<Option<Value>, Value> {
+    for key in req.keys {
+        let Some(z) = ks.zset_mut(key, c.now_ms, false)? else {
+            continue;
+        };
+        let popped = pop_n(z, req.count, req.max);
+        ks.modified(key);
+        return Ok(Some(Value::Array(vec![
+            Value::Bulk(key.clone()),
+            pairs_array(popped),
+        ])));
+    }
+    Ok(None)
+}
+
+pub fn zmpop(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let req = match parse_multi(a, 1) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match multi_pop(ks, &req, c) {
+        Ok(Some(v)) => v,
+        Ok(None) => Value::NullArray,
+        Err(e) => e,
+    }
+}
+
+/// BZPOPMIN/BZPOPMAX key... timeout: `[key, member, score]` from the first key holding a
+/// sorted set.
+fn bzpop(ks: &mut Keyspace, a: &[Bytes], c: &Context, max: bool) -> Option<Value> {
+    if let Err(e) = timeout_ms(&a[a.len() - 1]) {
+        return Some(err(e));
+    }
+    for key in &a[1..a.len() - 1] {
+        let z = match ks.zset_mut(key, c.now_ms, false) {
+            Ok(Some(z)) => z,
+            Ok(None) => continue,
+            Err(e) => return Some(e),
+        };
+        let popped = pop_n(z, 1, max);
+        ks.modified(key);
+        let (m, s) = popped.into_iter().next()?;
+        return Some(Value::Array(vec![
+            Value::Bulk(key.clone()),
+            Value::Bulk(m),
+            score_reply(s),
+        ]));
+    }
+    None
+}
+
+/// BZMPOP timeout numkeys key... MIN|MAX [COUNT count]: its own arguments are checked
+/// before the timeout, as in Redis.
+fn bzmpop_core(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Option<Value> {
+    let req = match parse_multi(a, 2) {
+        Ok(r) => r,
+        Err(e) => return Some(e),
+    };
+    if let Err(e) = timeout_ms(&a[1]) {
+        return Some(err(e));
+    }
+    multi_pop(ks, &req, c).unwrap_or_else(Some)
+}
+
+pub fn bzpopmin(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    bzpop(ks, a, c, false).unwrap_or(Value::NullArray)
+}
+pub fn bzpopmax(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    bzpop(ks, a, c, true).unwrap_or(Value::NullArray)
+}
+pub fn bzmpop(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    bzmpop_core(ks, a, c).unwrap_or(Value::NullArray)
+}
+
+/// The non-blocking core of BZPOPMIN, BZPOPMAX and BZMPOP, for the server.
+///
+/// `Some(reply)`: send it (something was popped: BZPOPMIN/BZPOPMAX `[key, member, score]`,
+/// BZMPOP `[key, [[member, score]...]]`; or an error: arity, syntax, bad timeout,
+/// WRONGTYPE). `None`: nothing to pop yet; the server blocks the client on the command's
+/// keys ([`crate::key_positions`]) until one of them changes or the timeout
+/// ([`blocking_zpop_timeout`]) runs out, then answers a nil array. Any other command is
+/// answered with an error. Deterministic like every keyspace write: the server must run it
+/// through the log, at the same place on every replica.
+pub fn try_blocking_zpop(ks: &mut Keyspace, args: &[Bytes], ctx: Context) -> Option<Value> {
+    let spec = match crate::check(args) {
+        Ok(s) => s,
+        Err(e) => return Some(e),
+    };
+    match spec.name {
+        "bzpopmin" => bzpop(ks, args, &ctx, false),
+        "bzpopmax" => bzpop(ks, args, &ctx, true),
+        "bzmpop" => bzmpop_core(ks, args, &ctx),
+        other => Some(Value::Error(format!(
+            "ERR '{other}' is not a blocking sorted-set pop"
+        ))),
+    }
+}
+
+/// How long a blocking sorted-set pop may wait, in milliseconds (0: forever), read as Redis
+/// 7.0 reads it (seconds as a float, rounded up to ms); Err is Redis's error reply
+/// ("ERR timeout is not a float or out of range", "ERR timeout is negative").
+pub fn blocking_zpop_timeout(args: &[Bytes]) -> Result<u64, Value> {
+    let at = match args.first().map(|n| n.to_ascii_lowercase()) {
+        Some(n) if n == b"bzmpop" => 1,
+        _ => args.len().saturating_sub(1),
+    };
+    match args.get(at) {
+        Some(t) if at > 0 => timeout_ms(t).map_err(err),
+        _ => Err(err(SYNTAX)),
+    }
+}

@@ -239,6 +239,15 @@ fn blocked_clients_are_served_in_arrival_order() {
         assert_eq!(admin.call(&[b"CLIENT", b"UNBLOCK", id.to_string().as_bytes()]).unwrap(), Reply::Integer(0), "no longer blocked");
     }
 
+    // Sorted sets block the same way: BZPOPMIN is served by a later ZADD, lowest score first.
+    let address = at(follower);
+    let waiter = std::thread::spawn(move || Client::connect(address).unwrap().call(&[b"BZPOPMIN", b"board", b"10"]).unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    pusher.call(&[b"ZADD", b"board", b"5", b"five", b"2", b"two"]).unwrap();
+    let popped = Reply::Array(vec![Reply::Bulk(Some(b"board".to_vec())), Reply::Bulk(Some(b"two".to_vec())), Reply::Bulk(Some(b"2".to_vec()))]);
+    assert_eq!(waiter.join().unwrap(), popped);
+    assert_eq!(pusher.call(&[b"ZCARD", b"board"]).unwrap(), Reply::Integer(1));
+
     // Inside MULTI a blocking command does not block: nil when empty.
     let mut tx = Client::connect(at(follower)).unwrap();
     tx.call(&[b"MULTI"]).unwrap();

@@ -150,6 +150,16 @@ table! {
     "zscan" -3 Read (1 1 1) ["readonly"] R(crate::zsets::zscan);
 
     // geo (geo.rs)
+    "geoadd" -5 Write (1 1 1) ["write", "denyoom"] W(crate::geo::geoadd);
+    "geodist" -4 Read (1 1 1) ["readonly"] R(crate::geo::geodist);
+    "geohash" -2 Read (1 1 1) ["readonly"] R(crate::geo::geohash);
+    "geopos" -2 Read (1 1 1) ["readonly"] R(crate::geo::geopos);
+    "georadius" -6 Write (1 1 1) ["write", "denyoom", "movablekeys"] W(crate::geo::georadius);
+    "georadius_ro" -6 Read (1 1 1) ["readonly"] R(crate::geo::georadius_ro);
+    "georadiusbymember" -5 Write (1 1 1) ["write", "denyoom", "movablekeys"] W(crate::geo::georadiusbymember);
+    "georadiusbymember_ro" -5 Read (1 1 1) ["readonly"] R(crate::geo::georadiusbymember_ro);
+    "geosearch" -7 Read (1 1 1) ["readonly"] R(crate::geo::geosearch);
+    "geosearchstore" -8 Write (1 2 1) ["write", "denyoom"] W(crate::geo::geosearchstore);
 
     // bitmaps (bitmaps.rs)
     "setbit" 4 Write (1 1 1) ["write", "denyoom"] W(crate::bitmaps::setbit);

@@ -1,1 +1,0 @@
-//! Geo commands over sorted sets, with Redis's 52-bit geohash.

@@ -646,9 +646,14 @@ fn restore_refuses_malformed_payloads_without_panicking() {
         bad(&mut ks, b"\x00\xc3\x02\x05\x20\x10"),
         "-ERR Bad data format"
     );
-    // zset: a sorted set payload (type 5) until sorted sets exist.
+    // A sorted set payload (type 5) with one member, and with a NaN score.
     assert_eq!(
         bad(&mut ks, b"\x05\x01\x01a\x00\x00\x00\x00\x00\x00\xf0\x3f"),
+        "+OK"
+    );
+    run(&mut ks, "DEL k", ctx(1));
+    assert_eq!(
+        bad(&mut ks, b"\x05\x01\x01a\x00\x00\x00\x00\x00\x00\xf8\x7f"),
         "-ERR Bad data format"
     );
     // Every single-byte change of real Redis payloads (re-sealed with a valid CRC): an answer,

@@ -13,7 +13,7 @@ use common::{Client, Cluster, Reply};
 // and restarts; every write is still there.
 #[test]
 fn an_oversized_write_is_refused_and_the_node_restarts() {
-    let mut cluster = Cluster::start(3, 20701, "limits");
+    let mut cluster = Cluster::start(3, 21001, "limits");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let mut client = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
     assert_eq!(client.call(&[b"SET", b"before", b"1"]).unwrap(), Reply::Simple("OK".to_owned()));
@@ -56,7 +56,7 @@ fn an_oversized_write_is_refused_and_the_node_restarts() {
 // use, while the first keeps serving.
 #[test]
 fn a_second_process_on_a_data_directory_is_refused() {
-    let cluster = Cluster::start(3, 20751, "dirlock");
+    let cluster = Cluster::start(3, 21051, "dirlock");
     cluster.leader(Duration::from_secs(20)).expect("a leader");
     let mut second = cluster.second_process(1);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -72,4 +72,38 @@ fn a_second_process_on_a_data_directory_is_refused() {
     assert!(log.contains("in use by process"), "the log says why:\n{log}");
     let mut client = Client::connect(cluster.clients[0]).expect("the first still serves");
     assert_eq!(client.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".to_owned()));
+}
+
+// Goal: fail-stop: a storage error ends the process with a non-zero status (before, the node
+// thread stopped but the process went on answering BUSY, so no supervisor saw it), and the
+// group carries on without it. Method: 3 servers; `NINESDB DEBUG FAIL-DISK` on the leader
+// makes its next log flush fail; a write triggers it; the process must exit non-zero with the
+// reason in its log, and writes through another node succeed again.
+#[test]
+fn a_storage_error_ends_the_process() {
+    let mut cluster = Cluster::start(3, 21201, "failstop");
+    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let mut client = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
+    assert_eq!(client.call(&[b"NINESDB", b"DEBUG", b"FAIL-DISK"]).unwrap(), Reply::Simple("OK".to_owned()));
+    let _ = client.call(&[b"SET", b"k", b"v"]);
+    let child = cluster.processes[(leader - 1) as usize].as_mut().expect("the leader's process");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "node {leader} still runs after its disk failed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    cluster.processes[(leader - 1) as usize] = None;
+    assert!(!status.success(), "node {leader} exited with {status} after a storage error");
+    let log = std::fs::read_to_string(cluster.data.join(format!("node{leader}.log"))).unwrap_or_default();
+    assert!(log.contains("injected disk failure"), "the log says why:\n{log}");
+    let other = if leader == 1 { 2 } else { 1 };
+    let mut survivor = Client::connect(cluster.clients[(other - 1) as usize]).expect("connects");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while survivor.call(&[b"SET", b"after", b"v"]).ok() != Some(Reply::Simple("OK".to_owned())) {
+        assert!(Instant::now() < deadline, "the group took no writes after its leader stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

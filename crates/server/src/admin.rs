@@ -40,6 +40,11 @@ pub async fn ninesdb(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, 
             }
             _ => encode(Value::Error("ERR usage: NINESDB DEBUG SLOW-DISK <milliseconds 0-10000> (0 turns it off)".to_owned())),
         },
+        "debug" if args.len() == 3 && args[2].eq_ignore_ascii_case(b"fail-disk") => {
+            // A drill: the next log flush fails, and the node stops as on a broken disk.
+            crate::health::INJECTED_DISK_FAILURE.store(true, std::sync::atomic::Ordering::Relaxed);
+            encode(Value::Simple("OK".to_owned()))
+        }
         "join" => encode(Value::Error("ERR usage: NINESDB JOIN <id> <peer host:port> <client host:port> <dc:pod:rack:host>".to_owned())),
         _ => match session_input(&args, shared.config.group_count()) {
             Ok((target, make)) => route(protocol, cluster_aware, shared, target, args, move |reply| make(reply), false).await,

@@ -291,7 +291,9 @@ impl Driver {
     }
 
     /// Runs until `Shutdown` or the channel closes; ticks every `tick`.
-    pub fn run(mut self, inputs: Receiver<Input>, tick: Duration) {
+    /// Returns `Err` with the reason if a storage error stopped it: the node cannot know what
+    /// its log holds any more, so it hands its leaderships away and the process must exit.
+    pub fn run(mut self, inputs: Receiver<Input>, tick: Duration) -> Result<(), String> {
         let mut next_tick = Instant::now() + tick;
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
@@ -326,9 +328,10 @@ impl Driver {
             }
             if let Err(error) = self.process_ready() {
                 (self.log)(format!(
-                    "storage error: {error}; stopping (restart to recover from the log)"
+                    "storage error: {error}; handing leaderships away and stopping (restart to recover from the log)"
                 ));
-                break;
+                self.hand_off_leaderships();
+                return Err(format!("storage error: {error}"));
             }
             // Report on schedule, and at once when this node gains or loses a leadership, so
             // routing learns of a new leader within a round trip.
@@ -349,6 +352,27 @@ impl Driver {
             }
         }
         let _ = self.wal.flush();
+        Ok(())
+    }
+
+    /// After a storage error: asks a caught-up voter of every group this node leads to take
+    /// over at once (TimeoutNow), so clients wait for a transfer, not an election timeout.
+    /// Only messages Raft allows before persisting are sent; nothing more is written.
+    fn hand_off_leaderships(&mut self) {
+        let me = self.config.id;
+        for group in self.groups.values_mut().filter(|g| g.is_leader()) {
+            let membership = group.replica.membership();
+            let target = membership.voters.iter().copied().filter(|&r| node_of(r) != me).max_by_key(|&r| group.replica.matched(r));
+            if let Some(target) = target {
+                let _ = group.replica.transfer_leader(target);
+            }
+        }
+        let messages: Vec<(GroupId, Vec<raft::Message>)> = self.groups.iter_mut().filter_map(|(&id, g)| g.replica.ready().map(|r| (id, r.messages))).collect();
+        for (group, messages) in messages {
+            self.send(group, &messages);
+        }
+        // The peer links send from their own tasks: give them a moment before the exit.
+        std::thread::sleep(Duration::from_millis(300));
     }
 
     fn handle(&mut self, input: Input) {
@@ -574,6 +598,9 @@ impl Driver {
                 self.persist(*group, ready)?;
             }
             let started = Instant::now();
+            if crate::health::INJECTED_DISK_FAILURE.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err("injected disk failure (NINESDB DEBUG FAIL-DISK)".to_owned());
+            }
             let flushed = self.wal.flush().map_err(|e| e.to_string())?;
             if flushed.syncs > 0 {
                 if let Some(delay) = crate::health::injected_fsync_delay() {

@@ -104,6 +104,9 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         .name("ninesdb-node".to_owned())
         .spawn(move || driver.run(inputs, tick))
         .map_err(|e| e.to_string())?;
+    // The node thread ends early only on a storage error: the process must then end too
+    // (fail-stop), so that supervisors see it and clients go elsewhere.
+    let mut node_done = tokio::task::spawn_blocking(move || node_thread.join());
     tokio::spawn(peer::accept(
         peer_listener,
         node.clone(),
@@ -133,12 +136,21 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
     tokio::select! {
         () = accept_clients(client_listener, Arc::clone(&shared)) => {}
         () = shutdown_signal() => log("shutting down: no new connections; flushing the log".to_owned()),
+        stopped = &mut node_done => {
+            return match stopped {
+                Ok(Ok(Ok(()))) => Err("the node thread stopped unexpectedly".to_owned()),
+                Ok(Ok(Err(reason))) => Err(format!("{reason}; the node stopped (fail-stop): check the disk, then restart to recover from the log")),
+                _ => Err("the node thread panicked".to_owned()),
+            };
+        }
     }
     let _ = node.try_send(driver::Input::Shutdown);
     drop(node);
     drop(shared);
-    let _ = tokio::task::spawn_blocking(move || node_thread.join()).await;
-    Ok(())
+    match node_done.await {
+        Ok(Ok(Err(reason))) => Err(reason),
+        _ => Ok(()),
+    }
 }
 
 fn raft_config(config: &ServerConfig) -> raft::Config {

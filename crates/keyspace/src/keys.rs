@@ -125,10 +125,16 @@ fn ttl_generic(ks: &Keyspace, a: &[Bytes], c: &Context, ms: bool) -> Value {
             None => Value::Integer(-1),
             Some(t) => {
                 let left = t.saturating_sub(c.now_ms) as i64;
-                Value::Integer(if ms { left } else { (left + 500) / 1000 })
+                Value::Integer(if ms { left } else { to_secs(left) })
             }
         },
     }
+}
+
+/// Milliseconds to rounded seconds, `(ms + 500) / 1000` without overflow: an expiry set with
+/// `PEXPIREAT k 9223372036854775807` reads back as 9223372036854776, as in Redis.
+fn to_secs(ms: i64) -> i64 {
+    ((i128::from(ms) + 500) / 1000) as i64
 }
 
 pub fn ttl(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
@@ -143,11 +149,7 @@ fn expiretime_generic(ks: &Keyspace, a: &[Bytes], c: &Context, ms: bool) -> Valu
         None => Value::Integer(-2),
         Some(e) => match e.expire {
             None => Value::Integer(-1),
-            Some(t) => Value::Integer(if ms {
-                t as i64
-            } else {
-                (t as i64 + 500) / 1000
-            }),
+            Some(t) => Value::Integer(if ms { t as i64 } else { to_secs(t as i64) }),
         },
     }
 }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use resp::Value;
 
-use crate::keys::{scan_opts, scan_seq};
+use crate::keys::{scan_cursor, scan_opts, scan_seq};
 use crate::util::*;
 use crate::{Context, Keyspace};
 
@@ -187,13 +187,18 @@ pub fn hincrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 pub fn hscan(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let o = match scan_opts(a, 2, false, true) {
-        Ok(o) => o,
-        Err(e) => return e,
-    };
+    // Redis's order: the cursor, then the key (a missing one answers before the options are
+    // read), then the options.
+    if let Err(e) = scan_cursor(&a[2]) {
+        return e;
+    }
     let h = match ks.get_hash(&a[1], c.now_ms) {
         Ok(Some(h)) => h,
         Ok(None) => return Value::Array(vec![bulk_str("0"), Value::Array(vec![])]),
+        Err(e) => return e,
+    };
+    let o = match scan_opts(a, 2, false, true) {
+        Ok(o) => o,
         Err(e) => return e,
     };
     let novalues = o.novalues;

@@ -223,6 +223,33 @@ pub struct ScanOpts {
     pub novalues: bool,
 }
 
+/// A SCAN cursor as Redis reads it (`strtoul` base 10, then no leading space, no trailing
+/// text, no overflow): so `""` is 0, `+5` is 5 and `-1` wraps to the largest cursor.
+pub fn scan_cursor(b: &[u8]) -> Result<u64, Value> {
+    let invalid = || err("ERR invalid cursor");
+    // C stops at a NUL byte.
+    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
+    if b.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
 /// Parses `cursor [MATCH p] [COUNT n] [TYPE t]` starting at `a[i]` (the cursor).
 pub fn scan_opts(
     a: &[Bytes],
@@ -230,11 +257,7 @@ pub fn scan_opts(
     allow_type: bool,
     allow_novalues: bool,
 ) -> Result<ScanOpts, Value> {
-    let cursor = std::str::from_utf8(&a[i])
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| err("ERR invalid cursor"))?;
+    let cursor = scan_cursor(&a[i])?;
     let mut o = ScanOpts {
         cursor,
         pattern: None,

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use resp::Value;
 
-use crate::keys::{scan_opts, scan_seq};
+use crate::keys::{scan_cursor, scan_opts, scan_seq};
 use crate::util::*;
 use crate::{Context, Data, Keyspace};
 
@@ -309,13 +309,18 @@ pub fn smove(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 pub fn sscan(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let o = match scan_opts(a, 2, false, false) {
-        Ok(o) => o,
+    // Redis's order: the cursor, then the key (a missing one answers before the options are
+    // read), then the options.
+    if let Err(e) = scan_cursor(&a[2]) {
+        return e;
+    }
+    let s = match ks.get_set(&a[1], c.now_ms) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Value::Array(vec![bulk_str("0"), Value::Array(vec![])]),
         Err(e) => return e,
     };
-    match ks.get_set(&a[1], c.now_ms) {
-        Ok(Some(s)) => scan_seq(s.iter(), &o, |m| m.as_ref(), |m, out| out.push(bulk(m))),
-        Ok(None) => Value::Array(vec![bulk_str("0"), Value::Array(vec![])]),
+    match scan_opts(a, 2, false, false) {
+        Ok(o) => scan_seq(s.iter(), &o, |m| m.as_ref(), |m, out| out.push(bulk(m))),
         Err(e) => e,
     }
 }

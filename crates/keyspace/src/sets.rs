@@ -289,9 +289,10 @@ pub fn sdiffstore(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 
 pub fn smove(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     let (src, dst, m) = (&a[1], &a[2], &a[3]);
+    // A missing source answers 0 before the destination's type is checked (Redis's order).
     let has = match (ks.get_set(src, c.now_ms), ks.get_set(dst, c.now_ms)) {
-        (Err(e), _) | (_, Err(e)) => return e,
         (Ok(None), _) => return Value::Integer(0),
+        (Err(e), _) | (_, Err(e)) => return e,
         (Ok(Some(s)), _) => s.contains(m.as_ref()),
     };
     if src == dst || !has {

@@ -153,6 +153,8 @@ pub fn srandmember(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
     }
     let count = if a.len() == 3 {
         match int_arg(&a[2]) {
+            // Redis reads the count in -LONG_MAX..=LONG_MAX (it negates it).
+            Ok(i64::MIN) => return err(RANGE_LONG),
             Ok(n) => Some(n),
             Err(e) => return e,
         }

@@ -14,6 +14,9 @@ pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 pub const NAN_INF: &str = "ERR increment would produce NaN or Infinity";
 pub const POSITIVE: &str = "ERR value is out of range, must be positive";
+/// getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX): counts that are negated (SRANDMEMBER...).
+pub const RANGE_LONG: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 
 pub fn err(s: &str) -> Value {
     Value::Error(s.to_string())

@@ -51,31 +51,68 @@ fn expire_value(
     Ok(ms)
 }
 
-pub fn set(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let (mut nx, mut xx, mut get) = (false, false, false);
-    let mut ttl = Ttl::Unset;
-    let mut expire_opt: Option<(usize, bool, bool)> = None;
-    let mut i = 3;
+/// SET's and GETEX's options as Redis's `parseExtendedStringArgumentsOrReply` reads them: an
+/// option may repeat (`PX 1 PX 2`: the last value wins), but not meet a conflicting one (`NX XX`,
+/// `EX 1 PX 2`, `KEEPTTL EX 1`). `set`: SET's options (NX, XX, GET, KEEPTTL), else GETEX's (PERSIST).
+struct StrOpts {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keep: bool,
+    persist: bool,
+    /// (index of the value, unit is seconds, relative): the last EX/PX/EXAT/PXAT.
+    expire: Option<(usize, bool, bool)>,
+}
+
+fn str_opts(a: &[Bytes], from: usize, set: bool) -> Result<StrOpts, Value> {
+    let mut o = StrOpts {
+        nx: false,
+        xx: false,
+        get: false,
+        keep: false,
+        persist: false,
+        expire: None,
+    };
+    let mut i = from;
     while i < a.len() {
         let opt = a[i].to_ascii_uppercase();
         let has_next = i + 1 < a.len();
-        let no_expire = ttl == Ttl::Unset && expire_opt.is_none();
+        let expiry = match opt.as_slice() {
+            b"EX" => Some((true, true)),
+            b"PX" => Some((false, true)),
+            b"EXAT" => Some((true, false)),
+            b"PXAT" => Some((false, false)),
+            _ => None,
+        };
         match opt.as_slice() {
-            b"NX" if !xx => nx = true,
-            b"XX" if !nx => xx = true,
-            b"GET" => get = true,
-            b"KEEPTTL" if no_expire => ttl = Ttl::Keep,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if no_expire && has_next => {
-                let secs = opt == b"EX" || opt == b"EXAT";
-                let rel = opt == b"EX" || opt == b"PX";
-                expire_opt = Some((i + 1, secs, rel));
+            b"NX" if set && !o.xx => o.nx = true,
+            b"XX" if set && !o.nx => o.xx = true,
+            b"GET" if set => o.get = true,
+            b"KEEPTTL" if set && o.expire.is_none() => o.keep = true,
+            b"PERSIST" if !set && o.expire.is_none() => o.persist = true,
+            _ if expiry.is_some() && has_next && !o.keep && !o.persist => {
+                let (secs, rel) = expiry.unwrap_or_default();
+                if o.expire.is_some_and(|(_, s, r)| (s, r) != (secs, rel)) {
+                    return Err(err(SYNTAX));
+                }
+                o.expire = Some((i + 1, secs, rel));
                 i += 1;
             }
-            _ => return err(SYNTAX),
+            _ => return Err(err(SYNTAX)),
         }
         i += 1;
     }
-    if let Some((j, secs, rel)) = expire_opt {
+    Ok(o)
+}
+
+pub fn set(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let o = match str_opts(a, 3, true) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let (nx, xx, get) = (o.nx, o.xx, o.get);
+    let mut ttl = if o.keep { Ttl::Keep } else { Ttl::Unset };
+    if let Some((j, secs, rel)) = o.expire {
         match expire_value(&a[j], secs, rel, c.now_ms, "set") {
             Ok(t) => ttl = Ttl::At(t),
             Err(e) => return e,
@@ -205,31 +242,23 @@ pub fn getdel(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 pub fn getex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let mut ttl = Ttl::Unset;
-    let mut i = 2;
-    while i < a.len() {
-        let opt = a[i].to_ascii_uppercase();
-        let has_next = i + 1 < a.len();
-        match opt.as_slice() {
-            b"PERSIST" if ttl == Ttl::Unset => ttl = Ttl::Persist,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if ttl == Ttl::Unset && has_next => {
-                let secs = opt == b"EX" || opt == b"EXAT";
-                let rel = opt == b"EX" || opt == b"PX";
-                match expire_value(&a[i + 1], secs, rel, c.now_ms, "getex") {
-                    Ok(t) => ttl = Ttl::At(t),
-                    Err(e) => return e,
-                }
-                i += 1;
-            }
-            _ => return err(SYNTAX),
-        }
-        i += 1;
-    }
+    let o = match str_opts(a, 2, false) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
     let v = match ks.get_str(&a[1], c.now_ms) {
         Ok(Some(v)) => v.clone(),
         Ok(None) => return Value::Null,
         Err(e) => return e,
     };
+    // Like Redis, the expiry's value is checked only once the key is known to be a string.
+    let mut ttl = if o.persist { Ttl::Persist } else { Ttl::Unset };
+    if let Some((j, secs, rel)) = o.expire {
+        match expire_value(&a[j], secs, rel, c.now_ms, "getex") {
+            Ok(t) => ttl = Ttl::At(t),
+            Err(e) => return e,
+        }
+    }
     match ttl {
         Ttl::At(t) if t <= c.now_ms as i64 => {
             ks.remove(&a[1]);

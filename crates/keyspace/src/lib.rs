@@ -16,6 +16,7 @@ mod hashes;
 mod hll;
 mod keys;
 mod lists;
+mod longdouble;
 mod sets;
 mod snapshot;
 mod sort;

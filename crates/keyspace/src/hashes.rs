@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use resp::Value;
 
-use crate::keys::{scan_opts, scan_seq};
+use crate::keys::{scan_cursor, scan_opts, scan_seq};
 use crate::util::*;
 use crate::{Context, Keyspace};
 
@@ -158,9 +158,14 @@ pub fn hincrby(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 pub fn hincrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let Some(y) = parse_f64(&a[3]) else {
+    // Redis adds in long double (strtold, x87 80-bit, "%.17Lf"): see longdouble.rs.
+    let Some(y) = crate::longdouble::parse(&a[3]) else {
         return err(NOT_FLOAT);
     };
+    // Checked before the key, unlike INCRBYFLOAT's error on the result.
+    if !y.is_finite() {
+        return err("ERR value is NaN or Infinity");
+    }
     let cur = match ks.get_hash(&a[1], c.now_ms) {
         Err(e) => return e,
         Ok(h) => h
@@ -168,13 +173,13 @@ pub fn hincrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
             .cloned()
             .unwrap_or_else(|| Bytes::from_static(b"0")),
     };
-    let Some(x) = parse_f64(&cur) else {
+    let Some(x) = crate::longdouble::parse(&cur) else {
         return err("ERR hash value is not a float");
     };
-    let Some(out) = add_floats(&cur, &a[3], x, y) else {
+    let Some(sum) = crate::longdouble::add(x, y) else {
         return err(NAN_INF);
     };
-    let out = Bytes::from(out);
+    let out = Bytes::from(crate::longdouble::format_human(sum));
     match ks.hash_mut(&a[1], c.now_ms, true) {
         Ok(Some(h)) => {
             h.insert(a[2].clone(), out.clone());
@@ -187,13 +192,18 @@ pub fn hincrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 pub fn hscan(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let o = match scan_opts(a, 2, false, true) {
-        Ok(o) => o,
-        Err(e) => return e,
-    };
+    // Redis's order: the cursor, then the key (a missing one answers before the options are
+    // read), then the options.
+    if let Err(e) = scan_cursor(&a[2]) {
+        return e;
+    }
     let h = match ks.get_hash(&a[1], c.now_ms) {
         Ok(Some(h)) => h,
         Ok(None) => return Value::Array(vec![bulk_str("0"), Value::Array(vec![])]),
+        Err(e) => return e,
+    };
+    let o = match scan_opts(a, 2, false, true) {
+        Ok(o) => o,
         Err(e) => return e,
     };
     let novalues = o.novalues;

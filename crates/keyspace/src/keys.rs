@@ -125,10 +125,16 @@ fn ttl_generic(ks: &Keyspace, a: &[Bytes], c: &Context, ms: bool) -> Value {
             None => Value::Integer(-1),
             Some(t) => {
                 let left = t.saturating_sub(c.now_ms) as i64;
-                Value::Integer(if ms { left } else { (left + 500) / 1000 })
+                Value::Integer(if ms { left } else { to_secs(left) })
             }
         },
     }
+}
+
+/// Milliseconds to rounded seconds, `(ms + 500) / 1000` without overflow: an expiry set with
+/// `PEXPIREAT k 9223372036854775807` reads back as 9223372036854776, as in Redis.
+fn to_secs(ms: i64) -> i64 {
+    ((i128::from(ms) + 500) / 1000) as i64
 }
 
 pub fn ttl(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
@@ -143,11 +149,7 @@ fn expiretime_generic(ks: &Keyspace, a: &[Bytes], c: &Context, ms: bool) -> Valu
         None => Value::Integer(-2),
         Some(e) => match e.expire {
             None => Value::Integer(-1),
-            Some(t) => Value::Integer(if ms {
-                t as i64
-            } else {
-                (t as i64 + 500) / 1000
-            }),
+            Some(t) => Value::Integer(if ms { t as i64 } else { to_secs(t as i64) }),
         },
     }
 }
@@ -221,6 +223,33 @@ pub struct ScanOpts {
     pub novalues: bool,
 }
 
+/// A SCAN cursor as Redis reads it (`strtoul` base 10, then no leading space, no trailing
+/// text, no overflow): so `""` is 0, `+5` is 5 and `-1` wraps to the largest cursor.
+pub fn scan_cursor(b: &[u8]) -> Result<u64, Value> {
+    let invalid = || err("ERR invalid cursor");
+    // C stops at a NUL byte.
+    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
+    if b.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
 /// Parses `cursor [MATCH p] [COUNT n] [TYPE t]` starting at `a[i]` (the cursor).
 pub fn scan_opts(
     a: &[Bytes],
@@ -228,11 +257,7 @@ pub fn scan_opts(
     allow_type: bool,
     allow_novalues: bool,
 ) -> Result<ScanOpts, Value> {
-    let cursor = std::str::from_utf8(&a[i])
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| err("ERR invalid cursor"))?;
+    let cursor = scan_cursor(&a[i])?;
     let mut o = ScanOpts {
         cursor,
         pattern: None,

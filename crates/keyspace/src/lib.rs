@@ -17,6 +17,7 @@ mod hashes;
 mod hll;
 mod keys;
 mod lists;
+mod longdouble;
 mod sets;
 mod snapshot;
 mod sort;

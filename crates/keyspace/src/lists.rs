@@ -123,28 +123,30 @@ fn index_of(i: i64, len: usize) -> Option<usize> {
     }
 }
 
+// LINDEX and LSET look the key up before they read the index (a missing or wrong-type key
+// answers first), as Redis does.
 pub fn lindex(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let i = match int_arg(&a[2]) {
-        Ok(i) => i,
+    let l = match ks.get_list(&a[1], c.now_ms) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Value::Null,
         Err(e) => return e,
     };
-    match ks.get_list(&a[1], c.now_ms) {
-        Ok(Some(l)) => index_of(i, l.len())
+    match int_arg(&a[2]) {
+        Ok(i) => index_of(i, l.len())
             .and_then(|i| l.get(i))
             .map_or(Value::Null, bulk),
-        Ok(None) => Value::Null,
         Err(e) => e,
     }
 }
 
 pub fn lset(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let i = match int_arg(&a[2]) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
     let l = match ks.list_mut(&a[1], c.now_ms, false) {
         Ok(Some(l)) => l,
         Ok(None) => return err("ERR no such key"),
+        Err(e) => return e,
+    };
+    let i = match int_arg(&a[2]) {
+        Ok(i) => i,
         Err(e) => return e,
     };
     let Some(slot) = index_of(i, l.len()).and_then(|i| l.get_mut(i)) else {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use resp::Value;
 
-use crate::keys::{scan_opts, scan_seq};
+use crate::keys::{scan_cursor, scan_opts, scan_seq};
 use crate::util::*;
 use crate::{Context, Data, Keyspace};
 
@@ -153,6 +153,8 @@ pub fn srandmember(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
     }
     let count = if a.len() == 3 {
         match int_arg(&a[2]) {
+            // Redis reads the count in -LONG_MAX..=LONG_MAX (it negates it).
+            Ok(i64::MIN) => return err(RANGE_LONG),
             Ok(n) => Some(n),
             Err(e) => return e,
         }
@@ -289,9 +291,10 @@ pub fn sdiffstore(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 
 pub fn smove(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     let (src, dst, m) = (&a[1], &a[2], &a[3]);
+    // A missing source answers 0 before the destination's type is checked (Redis's order).
     let has = match (ks.get_set(src, c.now_ms), ks.get_set(dst, c.now_ms)) {
-        (Err(e), _) | (_, Err(e)) => return e,
         (Ok(None), _) => return Value::Integer(0),
+        (Err(e), _) | (_, Err(e)) => return e,
         (Ok(Some(s)), _) => s.contains(m.as_ref()),
     };
     if src == dst || !has {
@@ -309,13 +312,18 @@ pub fn smove(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 pub fn sscan(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let o = match scan_opts(a, 2, false, false) {
-        Ok(o) => o,
+    // Redis's order: the cursor, then the key (a missing one answers before the options are
+    // read), then the options.
+    if let Err(e) = scan_cursor(&a[2]) {
+        return e;
+    }
+    let s = match ks.get_set(&a[1], c.now_ms) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Value::Array(vec![bulk_str("0"), Value::Array(vec![])]),
         Err(e) => return e,
     };
-    match ks.get_set(&a[1], c.now_ms) {
-        Ok(Some(s)) => scan_seq(s.iter(), &o, |m| m.as_ref(), |m, out| out.push(bulk(m))),
-        Ok(None) => Value::Array(vec![bulk_str("0"), Value::Array(vec![])]),
+    match scan_opts(a, 2, false, false) {
+        Ok(o) => scan_seq(s.iter(), &o, |m| m.as_ref(), |m, out| out.push(bulk(m))),
         Err(e) => e,
     }
 }

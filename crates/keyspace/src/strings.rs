@@ -345,16 +345,17 @@ pub fn incrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         Err(e) => return e,
     };
     let cur_text = cur.clone().unwrap_or_else(|| Bytes::from_static(b"0"));
-    let Some(x) = parse_f64(&cur_text) else {
+    // Redis adds in long double (strtold, x87 80-bit, "%.17Lf"): see longdouble.rs.
+    let Some(x) = crate::longdouble::parse(&cur_text) else {
         return err(NOT_FLOAT);
     };
-    let Some(y) = parse_f64(&a[2]) else {
+    let Some(y) = crate::longdouble::parse(&a[2]) else {
         return err(NOT_FLOAT);
     };
-    let Some(out) = add_floats(&cur_text, &a[2], x, y) else {
+    let Some(sum) = crate::longdouble::add(x, y) else {
         return err(NAN_INF);
     };
-    let out = Bytes::from(out);
+    let out = Bytes::from(crate::longdouble::format_human(sum));
     store_keep_ttl(ks, &a[1], out.clone(), c.now_ms);
     Value::Bulk(out)
 }

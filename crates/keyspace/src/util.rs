@@ -16,6 +16,9 @@ pub const NAN_INF: &str = "ERR increment would produce NaN or Infinity";
 pub const POSITIVE: &str = "ERR value is out of range, must be positive";
 pub const DB_RANGE: &str = "ERR DB index is out of range";
 pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+/// getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX): counts that are negated (SRANDMEMBER...).
+pub const RANGE_LONG: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 
 pub fn err(s: &str) -> Value {
     Value::Error(s.to_string())

@@ -16,6 +16,8 @@ pub enum Reply {
     Integer(i64),
     Bulk(Option<Vec<u8>>),
     Array(Vec<Reply>),
+    /// `*-1`: the null array (LPOP key 2 on a missing key), not the empty one.
+    NilArray,
 }
 
 /// A minimal RESP2 client.
@@ -70,11 +72,8 @@ impl Client {
                 data.truncate(data.len() - 2);
                 Reply::Bulk(Some(data))
             }
-            "*" => Reply::Array(
-                (0..number()?.max(0))
-                    .map(|_| self.read_reply())
-                    .collect::<Result<_, _>>()?,
-            ),
+            "*" if number()? < 0 => Reply::NilArray,
+            "*" => Reply::Array((0..number()?.max(0)).map(|_| self.read_reply()).collect::<Result<_, _>>()?),
             _ => return Err(std::io::Error::other(format!("unknown reply {line:?}"))),
         })
     }
@@ -95,10 +94,10 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `nodes` servers on ports from `base` (clients) and `base + 100` (peers). Tests
     /// run in parallel, so each owns a 200-port block; the blocks in use:
-    /// 17201 failover, 17401 sessions, 17601 shutdown, 17801 differential (redis on 17999),
+    /// 17001 random differential (redis on 17199), 17201 failover, 17401 sessions, 17601 shutdown, 17801 differential (redis on 17999),
     /// 18001 bad input, 18201 cluster protocol, 18401 cluster clients, 18601 rack loss,
     /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure, 20001 keyless, 20201 blocking,
-    /// 20401 leaderboard, 20601 random differential, 21001/21051/21201 limits (19001-19099 belong to the bench crate's tests).
+    /// 20401 leaderboard, 21001/21051/21201 limits (19001-19099 belong to the bench crate's tests).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)

@@ -15,7 +15,8 @@
 //!
 //! A mismatch is printed with its seed, its position, the earlier commands on its keys and the
 //! environment that reproduces it; the first few are shrunk to a short command list that can be
-//! pasted into tests/differential/*.txt. A long campaign is the same test with bigger values:
+//! pasted into keyspace's tests/cases/*.txt (or, if it has no escapes, tests/differential/*.txt).
+//! A long campaign is the same test with bigger values:
 //!
 //! ```text
 //! NINESDB_DIFF_SEED=1..50 NINESDB_DIFF_COMMANDS=20000 \

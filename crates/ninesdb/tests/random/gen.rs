@@ -74,12 +74,13 @@ pub fn all_keys() -> Vec<&'static str> {
 /// numbers among them so that SORT and intset encodings have something to do. No quotes (a
 /// repro line must split back into the same arguments).
 pub const MEMBERS: &[&str] = &[
-    "a", "b", "c", "d", "1", "2", "3", "10", "-5", "x y", "", "e\u{e9}",
+    "a", "b", "c", "d", "1", "2", "3", "10", "-5", "x y", "", "e\u{e9}", "n\0l", "\r\n",
 ];
 
 /// String values and hash values: texts, numbers and numbers in disguise.
 pub const VALUES: &[&str] = &[
     "",
+    "b\0in\r\n",
     "a",
     "abc",
     "hello world",
@@ -406,6 +407,12 @@ impl Gen {
             3..=4 => {
                 let extra = self.pick(&["x", "1", "0", "-1", "NX", "COUNT", "WITHSCORES", "LIMIT"]);
                 c.arg(extra);
+            }
+            // Command names are case-insensitive (the errors quote them as written).
+            5..=7 => c.args[0].make_ascii_lowercase(),
+            8 => {
+                c.args[0] = self.pick(&["FOO", "getx", "", "SET\r\n"]);
+                c.keys.clear();
             }
             _ => {}
         }

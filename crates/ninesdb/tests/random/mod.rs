@@ -121,13 +121,7 @@ impl Cmd {
     pub fn line(&self) -> String {
         self.args
             .iter()
-            .map(|a| {
-                if a.is_empty() || a.contains(' ') {
-                    format!("\"{a}\"")
-                } else {
-                    a.clone()
-                }
-            })
+            .map(|a| quote(a))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -139,6 +133,28 @@ impl Cmd {
     pub fn bytes(&self) -> Vec<&[u8]> {
         self.args.iter().map(String::as_bytes).collect()
     }
+}
+
+/// An argument as the case files write it: bare if it can be, else quoted with `\"`, `\\`,
+/// `\r`, `\n` and `\xNN` escapes (keyspace's tests/cases read those back).
+fn quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\';
+    if !arg.is_empty() && arg.chars().all(plain) {
+        return arg.to_owned();
+    }
+    let mut out = String::from("\"");
+    for byte in arg.bytes() {
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            b' '..=b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("\\x{byte:02x}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A command family: its name (as `NINESDB_DIFF_FAMILIES` spells it) and its generator.

@@ -209,3 +209,66 @@ pub fn hscan(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
         },
     )
 }
+
+/// Largest reply of HRANDFIELD with a negative count (repeats allowed): as SRANDMEMBER.
+pub const HRANDFIELD_MAX: u64 = crate::sets::SRANDMEMBER_MAX;
+
+/// HRANDFIELD key [count [WITHVALUES]]: random fields from `Context::seed`. A positive count
+/// gives distinct fields (in field order), a negative one may repeat them.
+pub fn hrandfield(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let mut count = None;
+    let mut withvalues = false;
+    if a.len() >= 3 {
+        let n = match range_arg(&a[2], -i64::MAX, i64::MAX) {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        if a.len() > 4 || (a.len() == 4 && !a[3].eq_ignore_ascii_case(b"WITHVALUES")) {
+            return err(SYNTAX);
+        }
+        if a.len() == 4 {
+            withvalues = true;
+            if !(-i64::MAX / 2..=i64::MAX / 2).contains(&n) {
+                return err("ERR value is out of range");
+            }
+        }
+        count = Some(n);
+    }
+    let h = match ks.get_hash(&a[1], c.now_ms) {
+        Ok(Some(h)) => h,
+        Ok(None) if count.is_some() => return Value::Array(vec![]),
+        Ok(None) => return Value::Null,
+        Err(e) => return e,
+    };
+    let mut rng = Rng::new(c.seed);
+    let fields: Vec<(&Bytes, &Bytes)> = h.iter().collect();
+    let Some(n) = count else {
+        return bulk(fields[rng.below(fields.len())].0);
+    };
+    let picked: Vec<(&Bytes, &Bytes)> = if n < 0 {
+        let k = n.unsigned_abs();
+        if k > HRANDFIELD_MAX {
+            return err("ERR value is out of range");
+        }
+        (0..k).map(|_| fields[rng.below(fields.len())]).collect()
+    } else if n as u64 >= fields.len() as u64 {
+        fields
+    } else {
+        crate::sets::pick_distinct(fields.len(), n as usize, &mut rng)
+            .into_iter()
+            .map(|i| fields[i])
+            .collect()
+    };
+    if picked.is_empty() {
+        Value::Array(vec![])
+    } else if withvalues {
+        pairs_reply(
+            picked
+                .into_iter()
+                .map(|(f, v)| (bulk(f), bulk(v)))
+                .collect(),
+        )
+    } else {
+        Value::Array(picked.into_iter().map(|(f, _)| bulk(f)).collect())
+    }
+}

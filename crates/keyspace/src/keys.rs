@@ -4,7 +4,7 @@ use bytes::Bytes;
 use resp::Value;
 
 use crate::util::*;
-use crate::{scan_hash, Context, Keyspace};
+use crate::{scan_hash, Context, Data, Keyspace};
 
 /// Largest COUNT honoured by SCAN-family commands.
 pub const SCAN_COUNT_MAX: usize = 10_000;
@@ -369,4 +369,192 @@ pub fn scan_seq<'a, T: 'a>(
         emit(item, &mut out);
     }
     Value::Array(vec![bulk_str(&next.to_string()), Value::Array(out)])
+}
+
+/// COPY source destination [DB db] [REPLACE]. Only database 0 exists, so any other DB index
+/// gets Redis's answer for an index beyond `databases`.
+pub fn copy(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let mut replace = false;
+    let mut j = 3;
+    while j < a.len() {
+        let opt = a[j].to_ascii_uppercase();
+        if opt == b"REPLACE" {
+            replace = true;
+        } else if opt == b"DB" && j + 1 < a.len() {
+            match int32_arg(&a[j + 1]) {
+                Ok(0) => {}
+                Ok(_) => return err(DB_RANGE),
+                Err(e) => return e,
+            }
+            j += 1;
+        } else {
+            return err(SYNTAX);
+        }
+        j += 1;
+    }
+    let (src, dst) = (&a[1], &a[2]);
+    if src == dst {
+        return err(SAME_OBJECT);
+    }
+    let Some(e) = ks.get(src, c.now_ms) else {
+        return Value::Integer(0);
+    };
+    let (data, expire) = (e.data.clone(), e.expire);
+    if ks.get(dst, c.now_ms).is_some() && !replace {
+        return Value::Integer(0);
+    }
+    ks.expire_if_due(dst, c.now_ms);
+    ks.put(dst, data, expire);
+    Value::Integer(1)
+}
+
+/// MOVE key db: as Redis with `databases 1` (database 0 is the only one).
+pub fn move_(_ks: &mut Keyspace, a: &[Bytes], _c: &Context) -> Value {
+    match int32_arg(&a[2]) {
+        Ok(0) => err(SAME_OBJECT),
+        Ok(_) => err(DB_RANGE),
+        Err(e) => e,
+    }
+}
+
+/// TOUCH key...: how many exist. Reads are not replicated, so there is no access time to
+/// update (see OBJECT IDLETIME).
+pub fn touch(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    exists(ks, a, c)
+}
+
+pub fn migrate(_ks: &mut Keyspace, _a: &[Bytes], _c: &Context) -> Value {
+    err(
+        "ERR MIGRATE is not supported by ninesdb: a replicated keyspace cannot connect to \
+         another server, and DUMP/RESTORE payloads are not implemented",
+    )
+}
+
+/// Lines of OBJECT HELP, as Redis 7.0 prints them.
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Redis's default thresholds for small encodings (redis.conf of 7.0).
+const SET_MAX_INTSET_ENTRIES: usize = 512;
+const HASH_MAX_LISTPACK_ENTRIES: usize = 128;
+const HASH_MAX_LISTPACK_VALUE: usize = 64;
+const ZSET_MAX_LISTPACK_ENTRIES: usize = 128;
+const ZSET_MAX_LISTPACK_VALUE: usize = 64;
+/// Longest string Redis stores as `embstr`.
+const EMBSTR_MAX: usize = 44;
+/// Redis shares the integer objects 0..10000 (`OBJ_SHARED_INTEGERS`) ...
+const SHARED_INTEGERS: i64 = 10_000;
+/// ... and reports their refcount as `OBJ_SHARED_REFCOUNT` (INT_MAX).
+const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+
+/// The integer a string would be stored as (Redis's `tryObjectEncoding`: at most 20
+/// bytes, canonical decimal).
+fn int_encoded(s: &[u8]) -> Option<i64> {
+    if s.len() > 20 {
+        return None;
+    }
+    parse_i64(s)
+}
+
+/// What Redis 7.0 would answer to OBJECT ENCODING for this value, judged from the value
+/// itself. Redis's answer also depends on history, which ninesdb does not keep: a string
+/// changed in place (APPEND, SETRANGE, SETBIT) is `raw` there whatever its length, and a set
+/// or hash once converted to `hashtable` stays so after shrinking.
+fn encoding(data: &Data) -> &'static str {
+    match data {
+        Data::Str(s) if int_encoded(s).is_some() => "int",
+        Data::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
+        Data::Str(_) => "raw",
+        // Redis 7.0 keeps every list as a quicklist (the listpack list encoding came in 7.2).
+        Data::List(_) => "quicklist",
+        // Sets: only an intset is compact in 7.0 (a listpack set came in 7.2).
+        Data::Set(s)
+            if s.len() <= SET_MAX_INTSET_ENTRIES && s.iter().all(|m| parse_i64(m).is_some()) =>
+        {
+            "intset"
+        }
+        Data::Set(_) => "hashtable",
+        Data::Hash(h)
+            if h.len() <= HASH_MAX_LISTPACK_ENTRIES
+                && h.iter().all(|(f, v)| {
+                    f.len() <= HASH_MAX_LISTPACK_VALUE && v.len() <= HASH_MAX_LISTPACK_VALUE
+                }) =>
+        {
+            "listpack"
+        }
+        Data::Hash(_) => "hashtable",
+        Data::ZSet(z)
+            if z.len() <= ZSET_MAX_LISTPACK_ENTRIES
+                && z.iter().all(|(m, _)| m.len() <= ZSET_MAX_LISTPACK_VALUE) =>
+        {
+            "listpack"
+        }
+        Data::ZSet(_) => "skiplist",
+    }
+}
+
+/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key, OBJECT HELP.
+pub fn object(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let sub = a[1].to_ascii_lowercase();
+    let arity = match sub.as_slice() {
+        b"help" => 2,
+        b"encoding" | b"freq" | b"idletime" | b"refcount" => 3,
+        _ => return unknown_subcommand("OBJECT", &a[1]),
+    };
+    if a.len() != arity {
+        return arity_err(&format!("object|{}", String::from_utf8_lossy(&sub)));
+    }
+    if arity == 2 {
+        return Value::Array(
+            OBJECT_HELP
+                .iter()
+                .map(|l| Value::Simple((*l).to_string()))
+                .collect(),
+        );
+    }
+    let Some(e) = ks.get(&a[2], c.now_ms) else {
+        return Value::Null;
+    };
+    match sub.as_slice() {
+        b"encoding" => bulk_str(encoding(&e.data)),
+        b"freq" => err(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
+             Please note that when switching between policies at runtime LRU and LFU data \
+             will take some time to adjust.",
+        ),
+        // Seconds since the key was last written: ninesdb replicates writes only, so a read
+        // leaves no trace any replica could agree on (Redis counts reads too). 0 when the
+        // write time is unknown (a key from a snapshot older than write times).
+        b"idletime" if e.written_ms == 0 => Value::Integer(0),
+        b"idletime" => Value::Integer((c.now_ms.saturating_sub(e.written_ms) / 1000) as i64),
+        _ => Value::Integer(match &e.data {
+            Data::Str(s) if int_encoded(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n)) => {
+                SHARED_REFCOUNT
+            }
+            _ => 1,
+        }),
+    }
+}
+
+/// Redis's reply to an unknown subcommand of a container command (`%.128s`, newlines blanked).
+pub(crate) fn unknown_subcommand(cmd: &str, sub: &[u8]) -> Value {
+    let sub = &sub[..sub.len().min(128)];
+    let sub = &sub[..sub.iter().position(|&b| b == 0).unwrap_or(sub.len())];
+    let text = String::from_utf8_lossy(sub).replace(['\r', '\n'], " ");
+    Value::Error(format!("ERR unknown subcommand '{text}'. Try {cmd} HELP."))
 }

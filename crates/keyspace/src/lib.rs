@@ -11,6 +11,7 @@
 #![allow(clippy::manual_is_multiple_of)]
 
 mod bitmaps;
+mod dump;
 mod geo;
 mod hashes;
 mod hll;
@@ -29,9 +30,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use resp::Value;
 
+pub use lists::{timeout_arg, BlockingPop};
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
-pub use zsets::{blocking_zpop_timeout, try_blocking_zpop};
 
 /// What a command needs from the log: leader-stamped time and a seed for random choices.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +104,10 @@ pub(crate) struct Entry {
     pub(crate) expire: Option<u64>,
     /// Modification version (for WATCH).
     pub(crate) version: u64,
+    /// Log time (ms) of the latest write to this key, for OBJECT IDLETIME; 0 = unknown (a
+    /// key restored from a snapshot of format 1). Reads are not in the log, so no replica
+    /// can know a key's last access: this is the last write, the same on every replica.
+    pub(crate) written_ms: u64,
 }
 
 impl Entry {
@@ -123,11 +128,30 @@ pub struct Keyspace {
     pub(crate) clock: u64,
     /// Clock value of the latest deletion: the version of every absent key.
     pub(crate) last_delete: u64,
+    /// The log time of the command being applied (stamps `Entry::written_ms`).
+    pub(crate) log_now: LogTime,
 }
 
-/// The SCAN position of a key: in 1..=2^63 so that cursor 0 means "start"/"done".
+/// The time of the command being applied: working data, not state (equal whatever its value,
+/// not in snapshots or digests), so that `put`/`modified`/`set_expire` can stamp entries
+/// without every caller passing the time.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LogTime(pub(crate) u64);
+
+impl PartialEq for LogTime {
+    fn eq(&self, _: &LogTime) -> bool {
+        true
+    }
+}
+
+/// Every SCAN cursor this keyspace returns is below `1 << SCAN_CURSOR_BITS`, so a server
+/// that walks many keyspaces can pack which one into the cursor's other bits.
+pub const SCAN_CURSOR_BITS: u32 = 54;
+
+/// The SCAN position of a key: in 1..=2^53 (see [`SCAN_CURSOR_BITS`]) so that cursor 0 means
+/// "start"/"done".
 pub(crate) fn scan_hash(key: &[u8]) -> u64 {
-    (util::hash64(key) >> 1) + 1
+    (util::hash64(key) >> (64 - SCAN_CURSOR_BITS + 1)) + 1
 }
 
 /// Read handlers see the keyspace immutably; write handlers may change it.
@@ -152,6 +176,7 @@ impl Keyspace {
             Ok(i) => i,
             Err(e) => return e,
         };
+        self.log_now = LogTime(ctx.now_ms);
         match &table::HANDLERS[idx] {
             Handler::R(f) => f(self, args, &ctx),
             Handler::W(f) => f(self, args, &ctx),
@@ -172,6 +197,29 @@ impl Keyspace {
                 table::COMMANDS[idx].name
             )),
             Handler::External => external(args),
+        }
+    }
+
+    /// A blocking command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+    /// BZMPOP) without the blocking: pops now if a key has an element (a replicated write,
+    /// like `apply`), and answers in the blocking command's reply shape; otherwise says which
+    /// keys to wait on and for how long. Arity and option errors come back as
+    /// `BlockingPop::Reply`.
+    pub fn try_blocking_pop(&mut self, args: &[Bytes], ctx: Context) -> BlockingPop {
+        let idx = match table::check_idx(args) {
+            Ok(i) => i,
+            Err(e) => return BlockingPop::Reply(e),
+        };
+        if !table::COMMANDS[idx].flags.contains(&"blocking") {
+            return BlockingPop::Reply(Value::Error(format!(
+                "ERR '{}' is not a blocking list command",
+                table::COMMANDS[idx].name
+            )));
+        }
+        self.log_now = LogTime(ctx.now_ms);
+        match table::COMMANDS[idx].name {
+            "bzpopmin" | "bzpopmax" | "bzmpop" => zsets::try_blocking(self, args, &ctx),
+            _ => lists::try_blocking(self, args, &ctx),
         }
     }
 
@@ -290,6 +338,7 @@ impl Keyspace {
             old.data = data;
             old.expire = expire;
             old.version = version;
+            old.written_ms = self.log_now.0;
             if old_expire != expire {
                 if let Some(t) = old_expire {
                     self.expires.remove(&(t, key.clone()));
@@ -306,6 +355,7 @@ impl Keyspace {
                 data,
                 expire,
                 version,
+                written_ms: self.log_now.0,
             },
         );
         if let Some(t) = expire {
@@ -330,6 +380,7 @@ impl Keyspace {
         if let Some(e) = self.keys.get_mut(key) {
             e.expire = expire;
             e.version = version;
+            e.written_ms = self.log_now.0;
         }
     }
 
@@ -345,6 +396,7 @@ impl Keyspace {
             let v = self.tick();
             if let Some(e) = self.keys.get_mut(key) {
                 e.version = v;
+                e.written_ms = self.log_now.0;
             }
         }
     }

@@ -70,7 +70,7 @@ pub fn scard(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 /// `k` distinct random indexes below `n` (k < n), in increasing order.
-fn pick_distinct(n: usize, k: usize, rng: &mut Rng) -> Vec<usize> {
+pub(crate) fn pick_distinct(n: usize, k: usize, rng: &mut Rng) -> Vec<usize> {
     let mut chosen = BTreeSet::new();
     // Floyd's algorithm: k draws, no rejection loop.
     for j in (n - k)..n {
@@ -318,4 +318,51 @@ pub fn sscan(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
         Ok(None) => Value::Array(vec![bulk_str("0"), Value::Array(vec![])]),
         Err(e) => e,
     }
+}
+
+/// SINTERCARD numkeys key [key ...] [LIMIT limit]
+pub fn sintercard(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let numkeys = match parse_i64(&a[1]) {
+        Some(n) if n >= 1 => n as u64,
+        _ => return err("ERR numkeys should be greater than 0"),
+    };
+    if numkeys > (a.len() - 2) as u64 {
+        return err("ERR Number of keys can't be greater than number of args");
+    }
+    let n = numkeys as usize;
+    let mut limit = 0u64;
+    let mut j = 2 + n;
+    while j < a.len() {
+        if a[j].eq_ignore_ascii_case(b"LIMIT") && j + 1 < a.len() {
+            match parse_i64(&a[j + 1]) {
+                Some(l) if l >= 0 => limit = l as u64,
+                _ => return err("ERR LIMIT can't be negative"),
+            }
+            j += 2;
+        } else {
+            return err(SYNTAX);
+        }
+    }
+    let sets = match sets_of(ks, &a[2..2 + n], c.now_ms) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let Some(sets) = sets.into_iter().collect::<Option<Vec<_>>>() else {
+        return Value::Integer(0);
+    };
+    // Walk the smallest set; LIMIT 0 means no limit.
+    let Some(smallest) = sets.iter().min_by_key(|s| s.len()) else {
+        return Value::Integer(0);
+    };
+    let limit = if limit == 0 { u64::MAX } else { limit };
+    let mut count = 0u64;
+    for m in smallest.iter() {
+        if count >= limit {
+            break;
+        }
+        if sets.iter().all(|s| s.contains(m)) {
+            count += 1;
+        }
+    }
+    Value::Integer(count as i64)
 }

@@ -1,11 +1,12 @@
 //! Snapshot encoding: `NKSS`, format version, varint-framed entries in key order, CRC32C trailer.
 //!
-//! Layout: magic `NKSS` | format `1` | clock | last_delete | key count | entries | crc32c (LE u32
+//! Layout: magic `NKSS` | format `2` | clock | last_delete | key count | entries | crc32c (LE u32
 //! over everything before it). Entry: key | tag (type in bits 0-2, 0x80 = has expiry) |
-//! [expiry] | version | payload (string: bytes; hash: n, n*(field, value); list/set: n, n*item;
-//! sorted set: n, n*(member, score as 8 little-endian bytes of the f64) in (score, member)
-//! order). Types: 0 string, 1 hash, 2 list, 3 set, 4 sorted set (bits 0-1 held the type
-//! before sorted sets existed, so older snapshots read the same).
+//! [expiry] | version | written_ms | payload (string: bytes; hash: n, n*(field, value);
+//! list/set: n, n*item; sorted set: n, n*(member, score as 8 little-endian bytes of the f64)
+//! in (score, member) order). Types: 0 string, 1 hash, 2 list, 3 set, 4 sorted set (bits 0-1
+//! held the type before sorted sets existed, so older snapshots read the same). Format 1 (no
+//! written_ms) still decodes, with written_ms 0 (unknown).
 //! Integers are LEB128 varints, byte strings are a varint length then the bytes. Decoding checks
 //! the checksum first, then the structure (canonical order, no empty aggregates, no trailing
 //! bytes), and never allocates more than the input could describe.
@@ -18,7 +19,9 @@ use crate::zsets::ZSet;
 use crate::{scan_hash, Data, Entry, Keyspace};
 
 const MAGIC: &[u8; 4] = b"NKSS";
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// The format before entries carried their last write time.
+const FORMAT_NO_WRITE_TIME: u8 = 1;
 
 trait Sink {
     fn put(&mut self, b: &[u8]);
@@ -81,6 +84,7 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
             out.varint(t);
         }
         out.varint(e.version);
+        out.varint(e.written_ms);
         match &e.data {
             Data::Str(s) => out.bytes(s),
             Data::Hash(h) => {
@@ -202,7 +206,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
         return Err("not a keyspace snapshot (bad magic)".into());
     }
     let format = r.byte()?;
-    if format != FORMAT {
+    if format != FORMAT && format != FORMAT_NO_WRITE_TIME {
         return Err(format!("unsupported snapshot format {format}"));
     }
     let mut ks = Keyspace {
@@ -233,6 +237,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
         if version > ks.clock {
             return Err("key version is after the clock".into());
         }
+        let written_ms = if format == FORMAT { r.varint()? } else { 0 };
         let data = match tag & 0x07 {
             0 => Data::Str(r.bytes()?),
             1 => {
@@ -288,6 +293,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
                 data,
                 expire,
                 version,
+                written_ms,
             },
         );
         prev = Some(key);

@@ -51,32 +51,60 @@ fn expire_value(
     Ok(ms)
 }
 
-pub fn set(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let (mut nx, mut xx, mut get) = (false, false, false);
-    let mut ttl = Ttl::Unset;
-    let mut expire_opt: Option<(usize, bool, bool)> = None;
-    let mut i = 3;
+/// The options of SET (`set`) or GETEX, as Redis's parseExtendedStringArgumentsOrReply reads
+/// them: an expiry kind excludes the other kinds, KEEPTTL and PERSIST, but may repeat (the last
+/// value wins); NX excludes XX; the expiry value itself is checked later.
+#[derive(Default)]
+struct StrOpts<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (value, in seconds, relative to now)
+    expire: Option<(&'a Bytes, bool, bool)>,
+}
+
+fn str_opts(a: &[Bytes], from: usize, set: bool) -> Result<StrOpts<'_>, Value> {
+    let mut o = StrOpts::default();
+    let mut kind: Option<Vec<u8>> = None;
+    let mut i = from;
     while i < a.len() {
         let opt = a[i].to_ascii_uppercase();
-        let has_next = i + 1 < a.len();
-        let no_expire = ttl == Ttl::Unset && expire_opt.is_none();
+        let next = a.get(i + 1);
+        let other_expiry = |k: &[u8]| kind.as_deref().is_some_and(|x| x != k);
         match opt.as_slice() {
-            b"NX" if !xx => nx = true,
-            b"XX" if !nx => xx = true,
-            b"GET" => get = true,
-            b"KEEPTTL" if no_expire => ttl = Ttl::Keep,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if no_expire && has_next => {
+            b"NX" if set && !o.xx => o.nx = true,
+            b"XX" if set && !o.nx => o.xx = true,
+            b"GET" if set => o.get = true,
+            b"KEEPTTL" if set && kind.is_none() => o.keepttl = true,
+            b"PERSIST" if !set && kind.is_none() => o.persist = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT"
+                if !o.keepttl && !o.persist && !other_expiry(&opt) && next.is_some() =>
+            {
                 let secs = opt == b"EX" || opt == b"EXAT";
                 let rel = opt == b"EX" || opt == b"PX";
-                expire_opt = Some((i + 1, secs, rel));
+                o.expire = next.map(|v| (v, secs, rel));
+                kind = Some(opt);
                 i += 1;
             }
-            _ => return err(SYNTAX),
+            _ => return Err(err(SYNTAX)),
         }
         i += 1;
     }
-    if let Some((j, secs, rel)) = expire_opt {
-        match expire_value(&a[j], secs, rel, c.now_ms, "set") {
+    Ok(o)
+}
+
+pub fn set(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let o = match str_opts(a, 3, true) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let (nx, xx, get) = (o.nx, o.xx, o.get);
+    let mut ttl = if o.keepttl { Ttl::Keep } else { Ttl::Unset };
+    // SET checks the expiry before looking at the key (GETEX after).
+    if let Some((v, secs, rel)) = o.expire {
+        match expire_value(v, secs, rel, c.now_ms, "set") {
             Ok(t) => ttl = Ttl::At(t),
             Err(e) => return e,
         }
@@ -205,30 +233,22 @@ pub fn getdel(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 }
 
 pub fn getex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    let mut ttl = Ttl::Unset;
-    let mut i = 2;
-    while i < a.len() {
-        let opt = a[i].to_ascii_uppercase();
-        let has_next = i + 1 < a.len();
-        match opt.as_slice() {
-            b"PERSIST" if ttl == Ttl::Unset => ttl = Ttl::Persist,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if ttl == Ttl::Unset && has_next => {
-                let secs = opt == b"EX" || opt == b"EXAT";
-                let rel = opt == b"EX" || opt == b"PX";
-                match expire_value(&a[i + 1], secs, rel, c.now_ms, "getex") {
-                    Ok(t) => ttl = Ttl::At(t),
-                    Err(e) => return e,
-                }
-                i += 1;
-            }
-            _ => return err(SYNTAX),
-        }
-        i += 1;
-    }
+    let o = match str_opts(a, 2, false) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
     let v = match ks.get_str(&a[1], c.now_ms) {
         Ok(Some(v)) => v.clone(),
         Ok(None) => return Value::Null,
         Err(e) => return e,
+    };
+    let ttl = match o.expire {
+        Some((raw, secs, rel)) => match expire_value(raw, secs, rel, c.now_ms, "getex") {
+            Ok(t) => Ttl::At(t),
+            Err(e) => return e,
+        },
+        None if o.persist => Ttl::Persist,
+        None => Ttl::Unset,
     };
     match ttl {
         Ttl::At(t) if t <= c.now_ms as i64 => {
@@ -385,4 +405,156 @@ pub fn setrange(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     b[offset..offset + val.len()].copy_from_slice(val);
     store_keep_ttl(ks, &a[1], b.freeze(), c.now_ms);
     Value::Integer(new_len as i64)
+}
+
+/// The largest LCS table ninesdb fills: (len1 + 1) * (len2 + 1) cells, e.g. two strings of
+/// 4095 bytes. The work is O(len1 * len2) inside the replicated apply loop, and Redis's own
+/// bound (a table of at most proto-max-bulk-len bytes, 134 million cells, ~0.5 s) would stall
+/// every command behind it; this one costs at most ~30 ms and 32 MB. Since the shorter string
+/// is then at most 4095 bytes, LCS lengths fit the table's u16 cells.
+pub const LCS_MAX_CELLS: u64 = 1 << 24;
+
+/// Redis's bound: a table of u32 cells no larger than proto-max-bulk-len.
+const LCS_REDIS_MAX_BYTES: u64 = 512 * 1024 * 1024;
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]
+pub fn lcs(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    let (x, y) = match (ks.get_str(&a[1], c.now_ms), ks.get_str(&a[2], c.now_ms)) {
+        (Ok(x), Ok(y)) => (
+            x.cloned().unwrap_or_default(),
+            y.cloned().unwrap_or_default(),
+        ),
+        _ => return err("ERR The specified keys must contain string values"),
+    };
+    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
+    let mut minmatchlen: i64 = 0;
+    let mut j = 3;
+    while j < a.len() {
+        let opt = a[j].to_ascii_uppercase();
+        match opt.as_slice() {
+            b"IDX" => getidx = true,
+            b"LEN" => getlen = true,
+            b"WITHMATCHLEN" => withmatchlen = true,
+            b"MINMATCHLEN" if j + 1 < a.len() => {
+                match int_arg(&a[j + 1]) {
+                    Ok(n) => minmatchlen = n.max(0),
+                    Err(e) => return e,
+                }
+                j += 1;
+            }
+            _ => return err(SYNTAX),
+        }
+        j += 1;
+    }
+    if getidx && getlen {
+        return err("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    let cells = (x.len() as u64 + 1) * (y.len() as u64 + 1);
+    if cells.saturating_mul(4) > LCS_REDIS_MAX_BYTES {
+        return err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    }
+    if cells > LCS_MAX_CELLS {
+        return Value::Error(format!(
+            "ERR LCS of a {}-byte and a {}-byte string needs a table of {cells} cells; \
+             ninesdb allows at most {LCS_MAX_CELLS} (e.g. two strings of 4095 bytes)",
+            x.len(),
+            y.len()
+        ));
+    }
+    if getlen {
+        return Value::Integer(i64::from(lcs_len(&x, &y)));
+    }
+    if x.is_empty() || y.is_empty() {
+        // Nothing in common, without a table as long as the other string.
+        return lcs_full(b"", b"", getidx, withmatchlen, 0);
+    }
+    lcs_full(&x, &y, getidx, withmatchlen, minmatchlen as u64)
+}
+
+/// The LCS length with two rows of the table (rows as long as the shorter string).
+fn lcs_len(x: &[u8], y: &[u8]) -> u32 {
+    let (x, y) = if x.len() < y.len() { (y, x) } else { (x, y) };
+    let mut prev = vec![0u32; y.len() + 1];
+    let mut cur = vec![0u32; y.len() + 1];
+    for &xc in x {
+        for (j, &yc) in y.iter().enumerate() {
+            cur[j + 1] = if xc == yc {
+                prev[j] + 1
+            } else {
+                prev[j + 1].max(cur[j])
+            };
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[y.len()]
+}
+
+/// The LCS string, or with `idx` the matching ranges, walking the table back from the end
+/// exactly as Redis does (so the same LCS and the same ranges are chosen).
+fn lcs_full(x: &[u8], y: &[u8], idx: bool, withmatchlen: bool, minmatchlen: u64) -> Value {
+    let w = y.len() + 1;
+    let mut t = vec![0u16; (x.len() + 1) * w];
+    for i in 1..=x.len() {
+        for j in 1..=y.len() {
+            t[i * w + j] = if x[i - 1] == y[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let total = t[x.len() * w + y.len()];
+    let mut out = vec![0u8; usize::from(total)];
+    let mut k = usize::from(total);
+    let mut matches = Vec::new();
+    // The range being grown backwards: (x start, x end, y start, y end).
+    let mut range: Option<(usize, usize, usize, usize)> = None;
+    let (mut i, mut j) = (x.len(), y.len());
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if x[i - 1] == y[j - 1] {
+            out[k - 1] = x[i - 1];
+            range = match range {
+                None => Some((i - 1, i - 1, j - 1, j - 1)),
+                // Contiguous with the current range (always, right after a match).
+                Some((xs, xe, ys, ye)) => Some((xs - 1, xe, ys - 1, ye)),
+            };
+            if range.is_some_and(|(xs, _, ys, _)| xs == 0 || ys == 0) {
+                emit = true;
+            }
+            k -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if t[(i - 1) * w + j] > t[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = range.is_some();
+        }
+        if emit {
+            if let Some((xs, xe, ys, ye)) = range.take() {
+                let len = (xe - xs + 1) as u64;
+                if len >= minmatchlen {
+                    let pos = |s: usize, e: usize| {
+                        Value::Array(vec![Value::Integer(s as i64), Value::Integer(e as i64)])
+                    };
+                    let mut m = vec![pos(xs, xe), pos(ys, ye)];
+                    if withmatchlen {
+                        m.push(Value::Integer(len as i64));
+                    }
+                    matches.push(Value::Array(m));
+                }
+            }
+        }
+    }
+    if idx {
+        Value::Map(vec![
+            (bulk_str("matches"), Value::Array(matches)),
+            (bulk_str("len"), Value::Integer(i64::from(total))),
+        ])
+    } else {
+        Value::Bulk(Bytes::from(out))
+    }
 }

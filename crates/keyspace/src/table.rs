@@ -152,12 +152,45 @@ table! {
     // geo (geo.rs)
 
     // bitmaps (bitmaps.rs)
+    "setbit" 4 Write (1 1 1) ["write", "denyoom"] W(crate::bitmaps::setbit);
+    "getbit" 3 Read (1 1 1) ["readonly", "fast"] R(crate::bitmaps::getbit);
+    "bitcount" -2 Read (1 1 1) ["readonly"] R(crate::bitmaps::bitcount);
+    "bitpos" -3 Read (1 1 1) ["readonly"] R(crate::bitmaps::bitpos);
+    "bitop" -4 Write (2 -1 1) ["write", "denyoom"] W(crate::bitmaps::bitop);
+    "bitfield" -2 Write (1 1 1) ["write", "denyoom"] W(crate::bitmaps::bitfield);
+    "bitfield_ro" -2 Read (1 1 1) ["readonly", "fast"] R(crate::bitmaps::bitfield_ro);
 
     // hyperloglog (hll.rs)
+    "pfadd" -2 Write (1 1 1) ["write", "denyoom", "fast"] W(crate::hll::pfadd);
+    // Redis flags PFCOUNT "readonly", yet a stale cached cardinality is stored back into the
+    // value (and propagated): it is routed as a write so every replica holds the same bytes.
+    "pfcount" -2 Write (1 -1 1) ["readonly"] W(crate::hll::pfcount);
+    "pfmerge" -2 Write (1 -1 1) ["write", "denyoom"] W(crate::hll::pfmerge);
 
     // sort (sort.rs)
+    "sort" -2 Write (1 1 1) ["write", "denyoom", "movablekeys"] W(crate::sort::sort);
+    "sort_ro" -2 Read (1 1 1) ["readonly", "movablekeys"] R(crate::sort::sort_ro);
 
     // other generic, string, list, set and hash commands of Redis 7.0
+    "copy" -3 Write (1 2 1) ["write", "denyoom"] W(crate::keys::copy);
+    "move" 3 Write (1 1 1) ["write", "fast"] W(crate::keys::move_);
+    "touch" -2 Read (1 -1 1) ["readonly", "fast"] R(crate::keys::touch);
+    "object" -2 Read (0 0 0) [] R(crate::keys::object);
+    "dump" 2 Read (1 1 1) ["readonly"] R(crate::dump::dump);
+    "restore" -4 Write (1 1 1) ["write", "denyoom"] W(crate::dump::restore);
+    "migrate" -6 Write (3 3 1) ["write", "movablekeys"] W(crate::keys::migrate);
+    "lcs" -3 Read (1 2 1) ["readonly"] R(crate::strings::lcs);
+    "lmove" 5 Write (1 2 1) ["write", "denyoom"] W(crate::lists::lmove);
+    "rpoplpush" 3 Write (1 2 1) ["write", "denyoom"] W(crate::lists::rpoplpush);
+    "lmpop" -4 Write (0 0 0) ["write", "movablekeys"] W(crate::lists::lmpop);
+    "lpos" -3 Read (1 1 1) ["readonly"] R(crate::lists::lpos);
+    "blpop" -3 Write (1 -2 1) ["write", "noscript", "blocking"] W(crate::lists::blpop);
+    "brpop" -3 Write (1 -2 1) ["write", "noscript", "blocking"] W(crate::lists::brpop);
+    "blmove" 6 Write (1 2 1) ["write", "denyoom", "noscript", "blocking"] W(crate::lists::blmove);
+    "brpoplpush" 4 Write (1 2 1) ["write", "denyoom", "noscript", "blocking"] W(crate::lists::brpoplpush);
+    "blmpop" -5 Write (0 0 0) ["write", "blocking", "movablekeys"] W(crate::lists::blmpop);
+    "sintercard" -3 Read (0 0 0) ["readonly", "movablekeys"] R(crate::sets::sintercard);
+    "hrandfield" -2 Read (1 1 1) ["readonly"] R(crate::hashes::hrandfield);
 
     // connection (the server handles these; PING/ECHO also answer inside EXEC)
     "ping" -1 Connection (0 0 0) ["fast"] X;
@@ -297,6 +330,9 @@ pub fn key_positions(args: &[Bytes]) -> Vec<usize> {
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => {
             numkeys_at(1)
         }
+        // a container command whose key is its third argument: OBJECT ENCODING key
+        "object" if args.len() >= 3 => vec![2],
+        "object" => Vec::new(),
         // timeout first: BLMPOP timeout numkeys key...
         "blmpop" | "bzmpop" => numkeys_at(2),
         // destination, then numkeys: ZUNIONSTORE dest numkeys key...

@@ -14,6 +14,8 @@ pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 pub const NAN_INF: &str = "ERR increment would produce NaN or Infinity";
 pub const POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const DB_RANGE: &str = "ERR DB index is out of range";
+pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 
 pub fn err(s: &str) -> Value {
     Value::Error(s.to_string())
@@ -371,4 +373,64 @@ pub fn list_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
         e = len - 1;
     }
     Some((s as usize, e as usize))
+}
+
+/// Redis's `getRangeLongFromObjectOrReply`: an integer within `min..=max`, with its errors.
+pub fn range_arg(b: &[u8], min: i64, max: i64) -> Result<i64, Value> {
+    let n = int_arg(b)?;
+    if n < min || n > max {
+        return Err(Value::Error(format!(
+            "ERR value is out of range, value must between {min} and {max}"
+        )));
+    }
+    Ok(n)
+}
+
+/// Redis's `getIntFromObjectOrReply`: a C `int`.
+pub fn int32_arg(b: &[u8]) -> Result<i64, Value> {
+    range_arg(b, i64::from(i32::MIN), i64::from(i32::MAX))
+}
+
+/// The digits after `0x` of a C hex float (`1.8p3`: mantissa, optional point, optional binary
+/// exponent), and whether any mantissa digit is nonzero (to tell underflow from zero). Out of
+/// f64 range it gives an infinity or a zero; the caller decides what that means.
+pub fn hex_float(s: &str) -> Option<(f64, bool)> {
+    let (mant, exp) = match s.find(['p', 'P']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars().chain(frac.chars()) {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let nonzero = v != 0.0;
+    let shift = i64::from(exp) - 4 * frac.len() as i64;
+    // Two steps, so that a large mantissa with a very negative exponent is not lost.
+    let half = (shift / 2).clamp(-1100, 1100) as i32;
+    let rest = (shift - shift / 2).clamp(-1100, 1100) as i32;
+    Some((v * 2f64.powi(half) * 2f64.powi(rest), nonzero))
+}
+
+/// A list of pairs as Redis 7 replies them: flat in RESP2 (`f1 v1 f2 v2`), an array of
+/// two-element arrays in RESP3 (`[[f1, v1], [f2, v2]]`), e.g. HRANDFIELD ... WITHVALUES.
+pub fn pairs_reply(pairs: Vec<(Value, Value)>) -> Value {
+    let mut flat = Vec::with_capacity(pairs.len() * 2);
+    let mut nested = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        flat.push(k.clone());
+        flat.push(v.clone());
+        nested.push(Value::Array(vec![k, v]));
+    }
+    let mut resp2 = bytes::BytesMut::new();
+    let mut resp3 = bytes::BytesMut::new();
+    resp::encode(&Value::Array(flat), resp::Protocol::Resp2, &mut resp2);
+    resp::encode(&Value::Array(nested), resp::Protocol::Resp3, &mut resp3);
+    Value::Raw {
+        resp2: resp2.freeze(),
+        resp3: resp3.freeze(),
+    }
 }

@@ -21,7 +21,10 @@ fn command_cases() {
     let mut count = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).expect("a readable case file");
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         run_file(&name, &text, &mut failures, &mut count);
     }
     assert!(

@@ -75,3 +75,72 @@ fn sscan_and_hscan_page_large_collections() {
     }
     assert_eq!(seen.len(), 300);
 }
+
+/// Loops a SCAN-family command's cursor to 0; returns the distinct items and the calls made.
+fn loop_cursor(
+    ks: &Keyspace,
+    prefix: &[&str],
+    limit_calls: usize,
+) -> (std::collections::BTreeSet<Bytes>, usize) {
+    let mut cursor = Bytes::from_static(b"0");
+    let mut items = std::collections::BTreeSet::new();
+    for calls in 1..=limit_calls {
+        let mut args: Vec<Bytes> = prefix
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        args.push(cursor.clone());
+        args.extend([Bytes::from_static(b"COUNT"), Bytes::from_static(b"10")]);
+        let Value::Array(mut parts) = ks.read(&args, ctx(1)) else {
+            panic!("{prefix:?}: not an array")
+        };
+        let (Some(Value::Array(batch)), Some(Value::Bulk(next))) = (parts.pop(), parts.pop())
+        else {
+            panic!("{prefix:?}: bad reply")
+        };
+        items.extend(batch.into_iter().map(|v| {
+            if let Value::Bulk(b) = v {
+                b
+            } else {
+                panic!("not a bulk")
+            }
+        }));
+        if next.as_ref() == b"0" {
+            return (items, calls);
+        }
+        cursor = next;
+    }
+    panic!("{prefix:?} did not come back to 0 within {limit_calls} calls");
+}
+
+// Goal: SCAN, SSCAN, HSCAN and ZSCAN end at cursor 0 on every size and return everything.
+// Method: 0, 1, 1,000 and 100,000 keys / members / fields; loop each cursor with COUNT 10.
+#[test]
+fn scan_family_terminates_on_every_size() {
+    for n in [0usize, 1, 1_000, 100_000] {
+        let mut ks = Keyspace::default();
+        for i in 0..n {
+            let key = format!("k{i}");
+            run(&mut ks, &format!("SET {key} v"), ctx(1));
+            run(&mut ks, &format!("SADD set m{i}"), ctx(1));
+            run(&mut ks, &format!("HSET hash f{i} v"), ctx(1));
+            run(&mut ks, &format!("ZADD zset {i} m{i}"), ctx(1));
+        }
+        let limit = n / 5 + 10;
+        let (keys, _) = loop_cursor(&ks, &["SCAN"], limit);
+        let extra = usize::from(n > 0) * 3; // the set, the hash and the zset are keys too
+        assert_eq!(keys.len(), n + extra, "SCAN over {n} keys");
+        let (members, _) = loop_cursor(&ks, &["SSCAN", "set"], limit);
+        assert_eq!(members.len(), n, "SSCAN over {n} members");
+        // HSCAN returns fields and values: n distinct fields plus the shared value "v".
+        let (fields, _) = loop_cursor(&ks, &["HSCAN", "hash"], limit);
+        assert_eq!(
+            fields.len(),
+            n + usize::from(n > 0),
+            "HSCAN over {n} fields"
+        );
+        // ZSCAN returns members and scores: n of each, all distinct here.
+        let (pairs, _) = loop_cursor(&ks, &["ZSCAN", "zset"], limit);
+        assert_eq!(pairs.len(), 2 * n, "ZSCAN over {n} members");
+    }
+}

@@ -270,7 +270,13 @@ impl SimNode {
             if !needs_disk && !queued_ahead {
                 if let (Some(hard_state), Some(wal)) = (ready.hard_state, self.wal.as_mut()) {
                     let id = self.groups[&group].id;
-                    wal.queue(Record::HardState { group: log_key(group, id), hard_state });
+                    if let Err(error) = wal.queue(Record::HardState { group: log_key(group, id), hard_state }) {
+                        // Never happens (hard states are never refused); if it did, the node
+                        // stops like on any other storage error.
+                        effects.notes.push(format!("n{} storage error: {error}; crashing", self.slot + 1));
+                        self.crash();
+                        return;
+                    }
                 }
                 self.complete(group, ready, effects);
             } else {
@@ -325,10 +331,10 @@ impl SimNode {
                 wal.install_snapshot(key, snapshot)?;
             }
             if let Some(hard_state) = ready.hard_state {
-                wal.queue(Record::HardState { group: key, hard_state });
+                wal.queue(Record::HardState { group: key, hard_state })?;
             }
             if !ready.entries.is_empty() {
-                wal.queue(Record::Entries { group: key, entries: ready.entries.clone() });
+                wal.queue(Record::Entries { group: key, entries: ready.entries.clone() })?;
             }
             self.disk_in_flight_queued += 1;
         }

@@ -174,7 +174,7 @@ impl Sim {
             .map(|i| {
                 let tick = (params.tick_micros as i64 * (1000 + params.clock_skew_permille[i]) / 1000) as u64;
                 let disk = storage::SimDisk::new(rng.next_u64(), DISK_CAPACITY);
-                let wal_options = storage::WalOptions { segment_bytes_max: params.segment_bytes };
+                let wal_options = storage::WalOptions { segment_bytes_max: params.segment_bytes, ..storage::WalOptions::default() };
                 SimNode::new(i, tick, params.snapshot_every, stale_reads, disk, wal_options)
             })
             .collect();

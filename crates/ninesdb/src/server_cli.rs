@@ -52,6 +52,10 @@ pub struct ServerArgs {
     /// handling is on by default).
     #[arg(long)]
     no_gray_failure: bool,
+    /// Largest write a client may send, in bytes (at most 32 MiB): a larger one is refused
+    /// with an error before it is replicated.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_request_bytes: u64,
 }
 
 /// Settings of the cluster as a whole (the same on every server).
@@ -112,6 +116,7 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.replication = args.cluster.replication;
     config.down_after_ms = args.cluster.down_after_ms;
     config.gray_failure = !args.no_gray_failure;
+    config.max_request_bytes = args.max_request_bytes;
     config.validate()?;
     Ok(config)
 }

@@ -3,10 +3,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Client, Cluster, Reply};
+use common::{start_redis, Client, Cluster, Reply};
 
 /// Splits a case line like redis-cli: spaces separate, double quotes group.
 fn split(line: &str) -> Vec<Vec<u8>> {
@@ -51,38 +50,12 @@ fn normalise(reply: Reply, mode: &str) -> Reply {
         }
         ("type" | "kind", Reply::Bulk(_)) => Reply::Bulk(None),
         ("type" | "kind", Reply::Integer(_)) => Reply::Integer(0),
-        ("type", Reply::Array(items)) => Reply::Array(items.into_iter().map(|_| Reply::Bulk(None)).collect()),
+        ("type", Reply::Array(items)) => {
+            Reply::Array(items.into_iter().map(|_| Reply::Bulk(None)).collect())
+        }
         ("kind", Reply::Array(_)) => Reply::Array(Vec::new()),
         (_, reply) => reply,
     }
-}
-
-struct RedisServer(std::process::Child);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis(port: u16) -> RedisServer {
-    let dir = std::env::temp_dir().join(format!("ninesdb-diff-redis-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Client::connect(address).is_none() {
-        assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    RedisServer(child)
 }
 
 /// The case files of tests/differential/, in name order (one per command family).
@@ -97,8 +70,14 @@ fn case_files() -> Vec<(String, String)> {
     paths
         .into_iter()
         .map(|path| {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            (name, std::fs::read_to_string(&path).expect("a readable case file"))
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                name,
+                std::fs::read_to_string(&path).expect("a readable case file"),
+            )
         })
         .collect()
 }
@@ -112,28 +91,36 @@ fn replies_match_redis() {
     let cluster = Cluster::start(3, 17801, "differential");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
-    let mut redis = Client::connect(SocketAddr::from(([127, 0, 0, 1], 17999))).expect("connects to redis");
-    let mut ninesdb = Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects to ninesdb");
+    let redis_address = SocketAddr::from(([127, 0, 0, 1], 17999));
+    let ninesdb_address = cluster.clients[(follower - 1) as usize];
     let mut differences = Vec::new();
     let mut cases = 0;
-    let files = case_files();
-    let lines = files.iter().flat_map(|(name, text)| {
-        std::iter::once((name.as_str(), "FLUSHALL")).chain(text.lines().map(move |line| (name.as_str(), line.trim())))
-    });
-    for (file, line) in lines.filter(|(_, l)| !l.is_empty() && !l.starts_with('#')) {
-        let (mode, command) = match line.split_once(' ') {
-            Some((mode @ ("sorted" | "scan" | "type" | "kind"), rest)) => (mode, rest),
-            _ => ("exact", line),
-        };
-        let args = split(command);
-        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let expected = normalise(redis.call(&refs).expect("redis replies"), mode);
-        let actual = normalise(ninesdb.call(&refs).expect("ninesdb replies"), mode);
-        cases += 1;
-        if expected != actual {
-            differences.push(format!("{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"));
+    for (file, text) in case_files() {
+        // Each file starts on fresh connections (a file may end with QUIT) and an empty keyspace.
+        let mut redis = Client::connect(redis_address).expect("connects to redis");
+        let mut ninesdb = Client::connect(ninesdb_address).expect("connects to ninesdb");
+        let lines = std::iter::once("FLUSHALL").chain(text.lines().map(str::trim));
+        for line in lines.filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let (mode, command) = match line.split_once(' ') {
+                Some((mode @ ("sorted" | "scan" | "type" | "kind"), rest)) => (mode, rest),
+                _ => ("exact", line),
+            };
+            let args = split(command);
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let expected = normalise(redis.call(&refs).unwrap_or_else(|e| panic!("{file}: redis did not answer {command}: {e}")), mode);
+            let actual = normalise(ninesdb.call(&refs).unwrap_or_else(|e| panic!("{file}: ninesdb did not answer {command}: {e}")), mode);
+            cases += 1;
+            if expected != actual {
+                differences.push(format!("{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"));
+            }
         }
     }
+    eprintln!("{cases} differential cases, {} differences", differences.len());
     assert!(cases > 240, "only {cases} cases ran");
-    assert!(differences.is_empty(), "{} of {cases} replies differ:\n{}", differences.len(), differences.join("\n"));
+    assert!(
+        differences.is_empty(),
+        "{} of {cases} replies differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
 }

@@ -27,6 +27,18 @@ const FORWARDED_EXEC: &[u8] = b"\0ninesdb-exec";
 pub const FORWARDED_GROUP: &[u8] = b"\0ninesdb-group";
 /// How long a command may wait for the node thread before the client hears `-TRYAGAIN`.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bytes a blocked client may send ahead before this node stops reading them (Redis also
+/// leaves a blocked client's further commands unread until it is served).
+const BLOCKED_INPUT_MAX: usize = 1 << 20;
+
+/// How `CLIENT UNBLOCK` ends a blocked client's wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unblock {
+    /// As if its timeout ran out.
+    Timeout,
+    /// With `-UNBLOCKED`.
+    Error,
+}
 
 /// What every connection shares.
 pub struct Shared {
@@ -42,6 +54,9 @@ pub struct Shared {
     pub next_client_id: AtomicU64,
     pub clients: AtomicUsize,
     pub started: Instant,
+    /// Clients of this node blocked now (BLPOP and kin), by client id: CLIENT UNBLOCK
+    /// reaches them here, INFO counts them.
+    pub blocked: std::sync::Mutex<std::collections::HashMap<u64, oneshot::Sender<Unblock>>>,
 }
 
 /// Per-connection state.
@@ -82,7 +97,24 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             match parser.parse(&mut input) {
                 Ok(Some(args)) => {
                     quit = is_quit(&args);
-                    let reply = handle(&mut connection, args, &shared).await;
+                    let reply = if connection.multi.is_none() && crate::blocking::is_blocking(&args)
+                    {
+                        // Earlier pipelined replies go out before this one waits.
+                        if !output.is_empty() {
+                            if stream.write_all(&output).await.is_err() {
+                                return;
+                            }
+                            output.clear();
+                        }
+                        match wait_blocked(&mut connection, args, &shared, &mut stream, &mut input)
+                            .await
+                        {
+                            Some(reply) => reply,
+                            None => return,
+                        }
+                    } else {
+                        handle(&mut connection, args, &shared).await
+                    };
                     output.extend_from_slice(&reply);
                     if quit {
                         break;
@@ -90,7 +122,11 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    resp::encode(&Value::Error(error.to_string()), connection.protocol, &mut output);
+                    resp::encode(
+                        &Value::Error(error.to_string()),
+                        connection.protocol,
+                        &mut output,
+                    );
                     let _ = stream.write_all(&output).await;
                     return;
                 }
@@ -112,8 +148,76 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
+/// Runs a blocking command while watching the socket and CLIENT UNBLOCK: a client that
+/// hangs up or is unblocked stops waiting, and dropping its wait withdraws it at the leader
+/// (its reply channel closes, or the forward is cancelled), so no element is popped for a
+/// client that is gone. `None` if the client hung up.
+async fn wait_blocked(
+    connection: &mut Connection,
+    args: Vec<Bytes>,
+    shared: &Shared,
+    stream: &mut TcpStream,
+    input: &mut BytesMut,
+) -> Option<Bytes> {
+    let (id, protocol) = (connection.id, connection.protocol);
+    let (unblock, mut unblocked) = oneshot::channel();
+    lock_blocked(shared).insert(id, unblock);
+    let timed_out = crate::blocking::timed_out(&args);
+    let work = handle(connection, args, shared);
+    tokio::pin!(work);
+    let reply = loop {
+        tokio::select! {
+            reply = &mut work => break Some(reply),
+            how = &mut unblocked => {
+                let value = match how {
+                    Ok(Unblock::Error) => Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".to_owned()),
+                    _ => timed_out,
+                };
+                break Some(encode(&value, protocol));
+            }
+            read = stream.read_buf(input), if input.len() < BLOCKED_INPUT_MAX => match read {
+                Ok(0) | Err(_) => break None,
+                Ok(_) => {}
+            },
+        }
+    };
+    lock_blocked(shared).remove(&id);
+    reply
+}
+
+pub fn lock_blocked(
+    shared: &Shared,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, oneshot::Sender<Unblock>>> {
+    shared
+        .blocked
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How long to wait for a command's outcome: a blocking command waits its own timeout
+/// first (for ever if 0).
+fn reply_limit(args: &[Bytes]) -> Option<Duration> {
+    if !crate::blocking::is_blocking(args) {
+        return Some(COMMAND_TIMEOUT);
+    }
+    match crate::blocking::timeout(args) {
+        Some(Some(timeout)) => Some(timeout + COMMAND_TIMEOUT),
+        Some(None) => None,
+        None => Some(COMMAND_TIMEOUT),
+    }
+}
+
+/// Waits for `receiver` up to `limit` (`None`: no limit); `None` if it timed out or closed.
+async fn wait_for<T>(limit: Option<Duration>, receiver: oneshot::Receiver<T>) -> Option<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, receiver).await.ok()?.ok(),
+        None => receiver.await.ok(),
+    }
+}
+
 fn is_quit(args: &[Bytes]) -> bool {
-    args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"quit"))
+    args.first()
+        .is_some_and(|name| name.eq_ignore_ascii_case(b"quit"))
 }
 
 fn encode(value: &Value, protocol: Protocol) -> Bytes {
@@ -125,12 +229,30 @@ fn encode(value: &Value, protocol: Protocol) -> Bytes {
 /// Runs one command; returns the encoded reply.
 async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-    if let Some(value) = crate::local::run(&name, &args, connection_view(connection), shared, &mut LocalEffects::new(connection)).await {
+    if let Some(value) = crate::local::run(
+        &name,
+        &args,
+        connection_view(connection),
+        shared,
+        &mut LocalEffects::new(connection),
+    )
+    .await
+    {
         return encode(&value, connection.protocol);
     }
     match name.as_str() {
-        "multi" | "exec" | "discard" | "watch" | "unwatch" => return transaction(connection, &name, args, shared).await,
-        "ninesdb" if connection.multi.is_none() => return crate::admin::ninesdb(connection.protocol, connection.cluster_aware, args, shared).await,
+        "multi" | "exec" | "discard" | "watch" | "unwatch" => {
+            return transaction(connection, &name, args, shared).await
+        }
+        "ninesdb" if connection.multi.is_none() => {
+            return crate::admin::ninesdb(
+                connection.protocol,
+                connection.cluster_aware,
+                args,
+                shared,
+            )
+            .await
+        }
         _ => {}
     }
     let spec = match keyspace::check(&args) {
@@ -157,11 +279,33 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
     }
     let read = spec.kind == Kind::Read;
     let Some(slot) = slot else {
-        return crate::fanout::keyless(connection.protocol, connection.cluster_aware, args, read, shared).await;
+        return crate::fanout::keyless(
+            connection.protocol,
+            connection.cluster_aware,
+            args,
+            read,
+            shared,
+        )
+        .await;
     };
     let target = Target::slot(slot, shared);
     let (command, stale_ok) = (args.clone(), read && connection.readonly);
-    route(connection.protocol, connection.cluster_aware, shared, target, args, move |reply| Input::Command { group: target.group, args: command.clone(), read, stale_ok, reply }, read).await
+    route(
+        connection.protocol,
+        connection.cluster_aware,
+        shared,
+        target,
+        args,
+        move |reply| Input::Command {
+            group: target.group,
+            args: command.clone(),
+            read,
+            stale_ok,
+            reply,
+        },
+        read,
+    )
+    .await
 }
 
 /// Where a command goes: the group owning its slot.
@@ -173,12 +317,18 @@ pub struct Target {
 
 impl Target {
     pub fn slot(slot: u16, shared: &Shared) -> Target {
-        Target { group: cluster::group_of_slot(slot, shared.config.group_count()), slot }
+        Target {
+            group: cluster::group_of_slot(slot, shared.config.group_count()),
+            slot,
+        }
     }
 
     /// A group's first slot stands for it (commands without keys).
     pub fn group(group: GroupId, shared: &Shared) -> Target {
-        Target { group, slot: cluster::slot_range(group, shared.config.group_count()).0 }
+        Target {
+            group,
+            slot: cluster::slot_range(group, shared.config.group_count()).0,
+        }
     }
 }
 
@@ -190,7 +340,11 @@ pub struct ConnectionView {
 }
 
 fn connection_view(connection: &Connection) -> ConnectionView {
-    ConnectionView { id: connection.id, protocol: connection.protocol, name: connection.name.clone() }
+    ConnectionView {
+        id: connection.id,
+        protocol: connection.protocol,
+        name: connection.name.clone(),
+    }
 }
 
 /// Changes local commands make to the connection.
@@ -216,39 +370,83 @@ impl<'a> LocalEffects<'a> {
     }
 }
 
-async fn transaction(connection: &mut Connection, name: &str, args: Vec<Bytes>, shared: &Shared) -> Bytes {
+async fn transaction(
+    connection: &mut Connection,
+    name: &str,
+    args: Vec<Bytes>,
+    shared: &Shared,
+) -> Bytes {
     let protocol = connection.protocol;
     let reply = |value: Value| encode(&value, protocol);
     match name {
-        "multi" if connection.multi.is_some() => reply(Value::Error("ERR MULTI calls can not be nested".to_owned())),
+        "multi" if connection.multi.is_some() => {
+            reply(Value::Error("ERR MULTI calls can not be nested".to_owned()))
+        }
         "multi" => {
             connection.multi = Some(Vec::new());
             connection.multi_failed = false;
             reply(Value::Simple("OK".to_owned()))
         }
-        "discard" if connection.multi.is_none() => reply(Value::Error("ERR DISCARD without MULTI".to_owned())),
+        "discard" if connection.multi.is_none() => {
+            reply(Value::Error("ERR DISCARD without MULTI".to_owned()))
+        }
         "discard" => {
             connection.multi = None;
             connection.watched.clear();
             reply(Value::Simple("OK".to_owned()))
         }
         "exec" => {
-            let Some(commands) = connection.multi.take() else { return reply(Value::Error("ERR EXEC without MULTI".to_owned())) };
+            let Some(commands) = connection.multi.take() else {
+                return reply(Value::Error("ERR EXEC without MULTI".to_owned()));
+            };
             let watched = std::mem::take(&mut connection.watched);
             if std::mem::take(&mut connection.multi_failed) {
-                return reply(Value::Error("EXECABORT Transaction discarded because of previous errors.".to_owned()));
+                return reply(Value::Error(
+                    "EXECABORT Transaction discarded because of previous errors.".to_owned(),
+                ));
             }
             let watched_keys: Vec<Bytes> = watched.iter().map(|(k, _)| k.clone()).collect();
-            let slot = match cluster::commands_slot(commands.iter().chain(std::iter::once(&watched_keys_command(&watched_keys))), shared.config.group_count()) {
+            let slot = match cluster::commands_slot(
+                commands
+                    .iter()
+                    .chain(std::iter::once(&watched_keys_command(&watched_keys))),
+                shared.config.group_count(),
+            ) {
                 Ok(slot) => slot.unwrap_or(0),
                 Err(error) => return reply(error),
             };
             let target = Target::slot(slot, shared);
-            let forwarded = vec![Bytes::from_static(FORWARDED_EXEC), Operation::Exec { now_ms: 0, commands: commands.clone(), watched: watched.clone() }.encode()];
-            route(protocol, connection.cluster_aware, shared, target, forwarded, move |reply| Input::Exec { group: target.group, commands: commands.clone(), watched: watched.clone(), reply }, false).await
+            let forwarded = vec![
+                Bytes::from_static(FORWARDED_EXEC),
+                Operation::Exec {
+                    now_ms: 0,
+                    commands: commands.clone(),
+                    watched: watched.clone(),
+                }
+                .encode(),
+            ];
+            route(
+                protocol,
+                connection.cluster_aware,
+                shared,
+                target,
+                forwarded,
+                move |reply| Input::Exec {
+                    group: target.group,
+                    commands: commands.clone(),
+                    watched: watched.clone(),
+                    reply,
+                },
+                false,
+            )
+            .await
         }
-        "watch" if connection.multi.is_some() => reply(Value::Error("ERR WATCH inside MULTI is not allowed".to_owned())),
-        "watch" if args.len() < 2 => reply(Value::Error("ERR wrong number of arguments for 'watch' command".to_owned())),
+        "watch" if connection.multi.is_some() => reply(Value::Error(
+            "ERR WATCH inside MULTI is not allowed".to_owned(),
+        )),
+        "watch" if args.len() < 2 => reply(Value::Error(
+            "ERR wrong number of arguments for 'watch' command".to_owned(),
+        )),
         "watch" => {
             let slot = match cluster::keys_slot(&args[1..], shared.config.group_count()) {
                 Ok(slot) => slot.unwrap_or(0),
@@ -256,7 +454,15 @@ async fn transaction(connection: &mut Connection, name: &str, args: Vec<Bytes>, 
             };
             let group = Target::slot(slot, shared).group;
             let (sender, receiver) = oneshot::channel();
-            if shared.node.try_send(Input::Versions { group, keys: args[1..].to_vec(), reply: sender }).is_err() {
+            if shared
+                .node
+                .try_send(Input::Versions {
+                    group,
+                    keys: args[1..].to_vec(),
+                    reply: sender,
+                })
+                .is_err()
+            {
                 return reply(busy());
             }
             match receiver.await {
@@ -281,21 +487,34 @@ fn busy() -> Value {
 /// Sends a command to this node for `target`'s group; if another node leads the group,
 /// forwards it (plain clients) or answers `-MOVED` (cluster-aware clients). Waits up to the
 /// configured time for a leader.
-pub async fn route(protocol: Protocol, cluster_aware: bool, shared: &Shared, target: Target, forward_args: Vec<Bytes>, make: impl Fn(crate::driver::Waiter) -> Input, read: bool) -> Bytes {
+pub async fn route(
+    protocol: Protocol,
+    cluster_aware: bool,
+    shared: &Shared,
+    target: Target,
+    forward_args: Vec<Bytes>,
+    make: impl Fn(crate::driver::Waiter) -> Input,
+    read: bool,
+) -> Bytes {
     let deadline = Instant::now() + Duration::from_millis(shared.config.leader_wait_ms);
+    let limit = reply_limit(&forward_args);
     loop {
         let (sender, receiver) = oneshot::channel();
         if shared.node.try_send(make(sender)).is_err() {
             return encode(&busy(), protocol);
         }
-        let outcome = match tokio::time::timeout(COMMAND_TIMEOUT, receiver).await {
-            Ok(Ok(outcome)) => outcome,
-            _ => return encode(&Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()), protocol),
+        let Some(outcome) = wait_for(limit, receiver).await else {
+            return encode(
+                &Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()),
+                protocol,
+            );
         };
         match outcome {
             Outcome::Reply(value) => return encode(&value, protocol),
             Outcome::NotLeader(hint) => {
-                let leader = hint.or_else(|| cluster::lock(&shared.view).leader(target.group)).filter(|&n| n != shared.config.id);
+                let leader = hint
+                    .or_else(|| cluster::lock(&shared.view).leader(target.group))
+                    .filter(|&n| n != shared.config.id);
                 if let Some(leader) = leader {
                     if cluster_aware || shared.config.always_redirect {
                         return encode(&moved(shared, leader, target.slot), protocol);
@@ -329,42 +548,97 @@ pub async fn route(protocol: Protocol, cluster_aware: bool, shared: &Shared, tar
 pub const NOT_LEADER_THERE: &str = "-TRYAGAIN the leader changed while the command was forwarded";
 
 fn moved(shared: &Shared, leader: raft::NodeId, slot: u16) -> Value {
-    let address = cluster::lock(&shared.view).address(leader).map_or_else(String::new, |a| a.to_string());
+    let address = cluster::lock(&shared.view)
+        .address(leader)
+        .map_or_else(String::new, |a| a.to_string());
     Value::Error(format!("MOVED {slot} {address}"))
 }
 
 /// Forwards to the leader and returns its encoded reply, or `None` if the link failed.
-async fn forward(shared: &Shared, leader: raft::NodeId, args: &[Bytes], protocol: Protocol) -> Option<Bytes> {
+async fn forward(
+    shared: &Shared,
+    leader: raft::NodeId,
+    args: &[Bytes],
+    protocol: Protocol,
+) -> Option<Bytes> {
     if !shared.peers.has(leader) || !shared.forwards.is_up(leader) {
         // The leader is unreachable from here: wait for the group to elect another.
         return None;
     }
     let (id, receiver) = shared.forwards.register(leader);
-    let frame = Frame::Forward { id, resp3: protocol == Protocol::Resp3, args: args.to_vec() };
+    let frame = Frame::Forward {
+        id,
+        resp3: protocol == Protocol::Resp3,
+        args: args.to_vec(),
+    };
     if !shared.peers.send(leader, frame) {
         shared.forwards.forget(id);
         return None;
     }
-    match tokio::time::timeout(COMMAND_TIMEOUT, receiver).await {
-        Ok(Ok(reply)) => Some(reply),
-        _ => {
+    // If this wait is dropped (a blocked client hung up or was unblocked), the leader hears
+    // so and withdraws the command if it is still waiting there.
+    let mut cancel = CancelForward {
+        shared,
+        leader,
+        id,
+        armed: true,
+    };
+    let reply = wait_for(reply_limit(args), receiver).await;
+    cancel.armed = false;
+    match reply {
+        Some(reply) => Some(reply),
+        None => {
             shared.forwards.forget(id);
             // The leader may have run it: the outcome is unknown, and the client must know.
-            Some(encode(&Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()), protocol))
+            Some(encode(
+                &Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()),
+                protocol,
+            ))
+        }
+    }
+}
+
+/// Tells the leader to drop a forwarded command whose client stopped waiting.
+struct CancelForward<'a> {
+    shared: &'a Shared,
+    leader: raft::NodeId,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for CancelForward<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.forwards.forget(self.id);
+            self.shared
+                .peers
+                .send(self.leader, Frame::ForwardCancel { id: self.id });
         }
     }
 }
 
 /// A WATCH's keys as a pseudo-command, so the transaction's slot check covers them too.
 fn watched_keys_command(keys: &[Bytes]) -> Vec<Bytes> {
-    std::iter::once(Bytes::from_static(b"EXISTS")).chain(keys.iter().cloned()).collect()
+    std::iter::once(Bytes::from_static(b"EXISTS"))
+        .chain(keys.iter().cloned())
+        .collect()
 }
 
 /// `NINESDB SESSION` opens an exactly-once session; `NINESDB REQ <session> <seq> <command...>`
 /// runs a write once however often it is retried. Returns how to build the node input.
-pub fn session_input(args: &[Bytes], groups: u64) -> Result<(Target, Box<dyn Fn(crate::driver::Waiter) -> Input + Send>), Value> {
-    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
-    let number = |index: usize| std::str::from_utf8(&args[index]).ok().and_then(|s| s.parse::<u64>().ok());
+pub fn session_input(
+    args: &[Bytes],
+    groups: u64,
+) -> Result<(Target, Box<dyn Fn(crate::driver::Waiter) -> Input + Send>), Value> {
+    let sub = args
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
+    let number = |index: usize| {
+        std::str::from_utf8(&args[index])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+    };
     match sub.as_str() {
         "session" if args.len() == 2 => Ok((Target { group: 1, slot: 0 }, Box::new(|reply| Input::OpenSession { group: 1, reply }))),
         "req" if args.len() >= 5 => {
@@ -388,7 +662,10 @@ pub fn session_input(args: &[Bytes], groups: u64) -> Result<(Target, Box<dyn Fn(
 /// Forwarded commands carry their group in front: `\0ninesdb-group <id>` then the command.
 pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u64) -> Outcome {
     let (sender, receiver) = oneshot::channel();
-    let is_session = args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"ninesdb"));
+    let limit = reply_limit(&args);
+    let is_session = args
+        .first()
+        .is_some_and(|a| a.eq_ignore_ascii_case(b"ninesdb"));
     let input = if is_session {
         match session_input(&args, groups) {
             Ok((_, make)) => make(sender),
@@ -396,23 +673,50 @@ pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u6
         }
     } else if args.first().is_some_and(|a| a.as_ref() == FORWARDED_EXEC) {
         match args.get(1).map(|bytes| Operation::decode(bytes)) {
-            Some(Ok(Operation::Exec { commands, watched, .. })) => {
+            Some(Ok(Operation::Exec {
+                commands, watched, ..
+            })) => {
                 let watched_keys: Vec<Bytes> = watched.iter().map(|(k, _)| k.clone()).collect();
-                let slot = match cluster::commands_slot(commands.iter().chain(std::iter::once(&watched_keys_command(&watched_keys))), groups) {
+                let slot = match cluster::commands_slot(
+                    commands
+                        .iter()
+                        .chain(std::iter::once(&watched_keys_command(&watched_keys))),
+                    groups,
+                ) {
                     Ok(slot) => slot.unwrap_or(0),
                     Err(error) => return Outcome::Reply(error),
                 };
-                Input::Exec { group: cluster::group_of_slot(slot, groups), commands, watched, reply: sender }
+                Input::Exec {
+                    group: cluster::group_of_slot(slot, groups),
+                    commands,
+                    watched,
+                    reply: sender,
+                }
             }
-            _ => return Outcome::Reply(Value::Error("ERR malformed forwarded transaction".to_owned())),
+            _ => {
+                return Outcome::Reply(Value::Error(
+                    "ERR malformed forwarded transaction".to_owned(),
+                ))
+            }
         }
     } else if args.first().is_some_and(|a| a.as_ref() == FORWARDED_GROUP) {
         // A command without keys, for one group (a fan-out's part).
-        let group = args.get(1).and_then(|g| std::str::from_utf8(g).ok()).and_then(|g| g.parse::<u64>().ok());
-        let (Some(group), Some(spec)) = (group, args.get(2..).and_then(|a| keyspace::check(a).ok())) else {
+        let group = args
+            .get(1)
+            .and_then(|g| std::str::from_utf8(g).ok())
+            .and_then(|g| g.parse::<u64>().ok());
+        let (Some(group), Some(spec)) =
+            (group, args.get(2..).and_then(|a| keyspace::check(a).ok()))
+        else {
             return Outcome::Reply(Value::Error("ERR malformed forwarded command".to_owned()));
         };
-        Input::Command { group, args: args[2..].to_vec(), read: spec.kind == Kind::Read, stale_ok: false, reply: sender }
+        Input::Command {
+            group,
+            args: args[2..].to_vec(),
+            read: spec.kind == Kind::Read,
+            stale_ok: false,
+            reply: sender,
+        }
     } else {
         let spec = match keyspace::check(&args) {
             Ok(spec) => spec,
@@ -422,15 +726,20 @@ pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u6
             Ok(slot) => slot.unwrap_or(0),
             Err(error) => return Outcome::Reply(error),
         };
-        Input::Command { group: cluster::group_of_slot(slot, groups), args, read: spec.kind == Kind::Read, stale_ok: false, reply: sender }
+        Input::Command {
+            group: cluster::group_of_slot(slot, groups),
+            args,
+            read: spec.kind == Kind::Read,
+            stale_ok: false,
+            reply: sender,
+        }
     };
     if node.try_send(input).is_err() {
         return Outcome::Reply(busy());
     }
-    match tokio::time::timeout(COMMAND_TIMEOUT, receiver).await {
-        Ok(Ok(outcome)) => outcome,
-        _ => Outcome::Reply(Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned())),
-    }
+    wait_for(limit, receiver)
+        .await
+        .unwrap_or_else(|| Outcome::Reply(Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned())))
 }
 
 /// Asks the node thread for its status.

@@ -66,11 +66,18 @@ pub fn from_wal_key(key: u64) -> (GroupId, ReplicaId) {
 /// it, and a single-group cluster takes any keys, as a single Redis does). `None` for a
 /// command without keys.
 pub fn command_slot(args: &[Bytes], groups: u64) -> Result<Option<u16>, Value> {
-    keyspace::key_positions(args).into_iter().try_fold(None, |slot, index| merge_slot(slot, crate::local::key_slot(&args[index]), groups))
+    keyspace::key_positions(args)
+        .into_iter()
+        .try_fold(None, |slot, index| {
+            merge_slot(slot, crate::local::key_slot(&args[index]), groups)
+        })
 }
 
 /// The slot of several commands (a transaction), or `CROSSSLOT`.
-pub fn commands_slot<'a>(commands: impl IntoIterator<Item = &'a Vec<Bytes>>, groups: u64) -> Result<Option<u16>, Value> {
+pub fn commands_slot<'a>(
+    commands: impl IntoIterator<Item = &'a Vec<Bytes>>,
+    groups: u64,
+) -> Result<Option<u16>, Value> {
     let mut slot = None;
     for command in commands {
         if let Some(s) = command_slot(command, groups)? {
@@ -82,12 +89,16 @@ pub fn commands_slot<'a>(commands: impl IntoIterator<Item = &'a Vec<Bytes>>, gro
 
 /// The slot of some keys, or `CROSSSLOT`.
 pub fn keys_slot(keys: &[Bytes], groups: u64) -> Result<Option<u16>, Value> {
-    keys.iter().try_fold(None, |slot, key| merge_slot(slot, crate::local::key_slot(key), groups))
+    keys.iter().try_fold(None, |slot, key| {
+        merge_slot(slot, crate::local::key_slot(key), groups)
+    })
 }
 
 fn merge_slot(slot: Option<u16>, next: u16, groups: u64) -> Result<Option<u16>, Value> {
     match slot {
-        Some(s) if group_of_slot(s, groups) != group_of_slot(next, groups) => Err(Value::Error("CROSSSLOT Keys in request don't hash to the same slot".to_owned())),
+        Some(s) if group_of_slot(s, groups) != group_of_slot(next, groups) => Err(Value::Error(
+            "CROSSSLOT Keys in request don't hash to the same slot".to_owned(),
+        )),
         Some(s) => Ok(Some(s)),
         None => Ok(Some(next)),
     }
@@ -138,21 +149,38 @@ pub type SharedView = Arc<Mutex<View>>;
 
 impl Default for View {
     fn default() -> View {
-        View { reports: BTreeMap::new(), last_heard: BTreeMap::new(), draining: BTreeSet::new(), started: Instant::now(), groups: 1, members: BTreeMap::new(), members_version: (0, 0), health: BTreeMap::new(), health_heard: BTreeMap::new() }
+        View {
+            reports: BTreeMap::new(),
+            last_heard: BTreeMap::new(),
+            draining: BTreeSet::new(),
+            started: Instant::now(),
+            groups: 1,
+            members: BTreeMap::new(),
+            members_version: (0, 0),
+            health: BTreeMap::new(),
+            health_heard: BTreeMap::new(),
+        }
     }
 }
 
 impl View {
     /// Keeps `report` unless a report of a newer term is known.
     pub fn accept(&mut self, report: GroupReport) {
-        let newer = self.reports.get(&report.group).is_none_or(|(known, _)| report.term >= known.term);
+        let newer = self
+            .reports
+            .get(&report.group)
+            .is_none_or(|(known, _)| report.term >= known.term);
         if newer {
             self.reports.insert(report.group, (report, Instant::now()));
         }
     }
 
     /// Takes a member list from the meta group if it is newer; returns whether it changed.
-    pub fn update_members(&mut self, version: (u64, u64), members: BTreeMap<NodeId, Member>) -> bool {
+    pub fn update_members(
+        &mut self,
+        version: (u64, u64),
+        members: BTreeMap<NodeId, Member>,
+    ) -> bool {
         if version <= self.members_version || members.is_empty() {
             return false;
         }
@@ -172,7 +200,11 @@ impl View {
         self.health.insert(from, (health, now));
         let times = self.health_heard.entry(from).or_default();
         times.push_back(now);
-        while times.front().is_some_and(|&at| now.duration_since(at) > HEARD_WINDOW) || times.len() > 64 {
+        while times
+            .front()
+            .is_some_and(|&at| now.duration_since(at) > HEARD_WINDOW)
+            || times.len() > 64
+        {
             times.pop_front();
         }
     }
@@ -187,7 +219,12 @@ impl View {
             .health_heard
             .iter()
             .filter(|(&id, _)| id != me)
-            .map(|(_, times)| times.iter().filter(|&&at| now.duration_since(at) <= HEARD_WINDOW).count() as u64)
+            .map(|(_, times)| {
+                times
+                    .iter()
+                    .filter(|&&at| now.duration_since(at) <= HEARD_WINDOW)
+                    .count() as u64
+            })
             .collect();
         if self.started.elapsed() < HEARD_WINDOW * 2 {
             return 0;
@@ -197,12 +234,18 @@ impl View {
 
     /// Whether `node` said it is sick (gray failure) recently.
     pub fn is_sick(&self, node: NodeId) -> bool {
-        self.health.get(&node).is_some_and(|(health, at)| health.sick && at.elapsed() < crate::health::FRESH_FOR)
+        self.health
+            .get(&node)
+            .is_some_and(|(health, at)| health.sick && at.elapsed() < crate::health::FRESH_FOR)
     }
 
     /// Fresh health reports of nodes other than `me`.
     pub fn peer_health(&self, me: NodeId) -> Vec<crate::health::Health> {
-        self.health.iter().filter(|(&id, (_, at))| id != me && at.elapsed() < crate::health::FRESH_FOR).map(|(_, (h, _))| *h).collect()
+        self.health
+            .iter()
+            .filter(|(&id, (_, at))| id != me && at.elapsed() < crate::health::FRESH_FOR)
+            .map(|(_, (h, _))| *h)
+            .collect()
     }
 
     pub fn address(&self, node: NodeId) -> Option<std::net::SocketAddr> {
@@ -237,7 +280,8 @@ impl View {
 }
 
 pub fn lock(view: &SharedView) -> std::sync::MutexGuard<'_, View> {
-    view.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    view.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The failure domains of the members, with each node's state as this node sees it.
@@ -251,13 +295,22 @@ pub fn topology(config: &ServerConfig, view: &View) -> placement::Topology {
         } else {
             placement::NodeState::Up
         };
-        placement::NodeInfo { id, labels: member.labels.clone(), state }
+        placement::NodeInfo {
+            id,
+            labels: member.labels.clone(),
+            state,
+        }
     }))
 }
 
 /// The seed members, all up: what the initial plan is computed on.
 fn seed_topology(config: &ServerConfig) -> placement::Topology {
-    placement::Topology::new(config.members.iter().map(|(&id, member)| placement::NodeInfo::up(id, member.labels.clone())))
+    placement::Topology::new(
+        config
+            .members
+            .iter()
+            .map(|(&id, member)| placement::NodeInfo::up(id, member.labels.clone())),
+    )
 }
 
 /// Where each group's replicas go when the cluster is created: the same on every node, as
@@ -265,22 +318,49 @@ fn seed_topology(config: &ServerConfig) -> placement::Topology {
 /// first; `plan[0]` is the meta group (5 replicas when there are 5 members, else as data).
 pub fn initial_plan(config: &ServerConfig) -> Result<Vec<Vec<NodeId>>, String> {
     let topology = seed_topology(config);
-    let data = placement::initial(&topology, config.group_count(), config.replication_factor(), None).map_err(|e| e.to_string())?;
-    let meta_replication = if config.members.len() >= 5 && config.replication_factor() >= 3 { 5 } else { config.replication_factor() };
-    let meta = placement::initial(&topology, 1, meta_replication, None).map_err(|e| e.to_string())?;
-    Ok(meta.replicas.into_iter().take(1).chain(data.replicas).collect())
+    let data = placement::initial(
+        &topology,
+        config.group_count(),
+        config.replication_factor(),
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    let meta_replication = if config.members.len() >= 5 && config.replication_factor() >= 3 {
+        5
+    } else {
+        config.replication_factor()
+    };
+    let meta =
+        placement::initial(&topology, 1, meta_replication, None).map_err(|e| e.to_string())?;
+    Ok(meta
+        .replicas
+        .into_iter()
+        .take(1)
+        .chain(data.replicas)
+        .collect())
 }
 
 /// What the placement policy says the seed topology cannot guarantee.
 pub fn plan_shortfalls(config: &ServerConfig) -> Vec<String> {
     let topology = seed_topology(config);
-    placement::initial(&topology, config.group_count(), config.replication_factor(), None).map(|plan| plan.shortfalls.into_iter().map(|s| s.reason).collect()).unwrap_or_default()
+    placement::initial(
+        &topology,
+        config.group_count(),
+        config.replication_factor(),
+        None,
+    )
+    .map(|plan| plan.shortfalls.into_iter().map(|s| s.reason).collect())
+    .unwrap_or_default()
 }
 
 /// What must not change while the cluster lives: written to the data directory when it is
 /// created (or joined) and compared at every start.
 pub fn fingerprint(config: &ServerConfig) -> String {
-    format!("groups = {}\nreplication = {}\n", config.group_count(), config.replication_factor())
+    format!(
+        "groups = {}\nreplication = {}\n",
+        config.group_count(),
+        config.replication_factor()
+    )
 }
 
 /// The meta group: records the members; not in the slot map.
@@ -294,13 +374,24 @@ pub fn member_record(member: &Member) -> String {
 
 pub fn parse_member_record(id: NodeId, text: &str) -> Option<Member> {
     let mut words = text.split(' ');
-    let (peer, client, labels) = (words.next()?.parse().ok()?, words.next()?.parse().ok()?, words.next()?);
-    Some(Member { peer, client, labels: crate::config::parse_labels(id, labels).ok()? })
+    let (peer, client, labels) = (
+        words.next()?.parse().ok()?,
+        words.next()?.parse().ok()?,
+        words.next()?,
+    );
+    Some(Member {
+        peer,
+        client,
+        labels: crate::config::parse_labels(id, labels).ok()?,
+    })
 }
 
 /// The member list as lines `<id> <peer> <client> <labels>` (the MEMBERS file, JOIN's reply).
 pub fn members_text(members: &BTreeMap<NodeId, Member>) -> String {
-    members.iter().map(|(id, m)| format!("{id} {}\n", member_record(m))).collect()
+    members
+        .iter()
+        .map(|(id, m)| format!("{id} {}\n", member_record(m)))
+        .collect()
 }
 
 pub fn parse_members_text(text: &str) -> BTreeMap<NodeId, Member> {
@@ -322,18 +413,32 @@ mod tests {
     // 3 reported every 500 ms for 3 s, peer 4 once; then a view with one peer only.
     #[test]
     fn missed_health_reports_are_counted_per_mille() {
-        let mut view = View { started: Instant::now() - Duration::from_secs(60), ..View::default() };
+        let mut view = View {
+            started: Instant::now() - Duration::from_secs(60),
+            ..View::default()
+        };
         let now = Instant::now();
-        let times = |count: u64| (0..count).map(|i| now - Duration::from_millis(250 + 500 * i)).collect::<VecDeque<_>>();
+        let times = |count: u64| {
+            (0..count)
+                .map(|i| now - Duration::from_millis(250 + 500 * i))
+                .collect::<VecDeque<_>>()
+        };
         view.health_heard.insert(1, times(6));
         view.health_heard.insert(2, times(6));
         view.health_heard.insert(3, times(6));
         view.health_heard.insert(4, times(1));
         // Node 1 is "me": peers 2, 3 and 4 should have sent 18 reports; 13 arrived.
         assert_eq!(view.report_loss_permille(1), 1000 - 1000 * 13 / 18);
-        let mut lonely = View { started: Instant::now() - Duration::from_secs(60), ..View::default() };
+        let mut lonely = View {
+            started: Instant::now() - Duration::from_secs(60),
+            ..View::default()
+        };
         lonely.health_heard.insert(2, times(1));
-        assert_eq!(lonely.report_loss_permille(1), 0, "one peer is not enough to judge");
+        assert_eq!(
+            lonely.report_loss_permille(1),
+            0,
+            "one peer is not enough to judge"
+        );
     }
 
     // Goal: every slot has exactly one group and ranges are contiguous. Method: walk all
@@ -358,11 +463,26 @@ mod tests {
     // examples ("a" and "b" are in different groups of 64), and the same with one group.
     #[test]
     fn multi_key_commands_need_one_slot() {
-        let args = |words: &[&str]| words.iter().map(|w| Bytes::from(w.to_string())).collect::<Vec<_>>();
-        assert_eq!(command_slot(&args(&["GET", "foo"]), 64), Ok(Some(crate::local::key_slot(b"foo"))));
-        assert_eq!(command_slot(&args(&["MSET", "{u}a", "1", "{u}b", "2"]), 64), Ok(Some(crate::local::key_slot(b"u"))));
+        let args = |words: &[&str]| {
+            words
+                .iter()
+                .map(|w| Bytes::from(w.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            command_slot(&args(&["GET", "foo"]), 64),
+            Ok(Some(crate::local::key_slot(b"foo")))
+        );
+        assert_eq!(
+            command_slot(&args(&["MSET", "{u}a", "1", "{u}b", "2"]), 64),
+            Ok(Some(crate::local::key_slot(b"u")))
+        );
         assert!(command_slot(&args(&["MSET", "a", "1", "b", "2"]), 64).is_err());
-        assert_eq!(command_slot(&args(&["MSET", "a", "1", "b", "2"]), 1), Ok(Some(crate::local::key_slot(b"a"))), "one group takes any keys");
+        assert_eq!(
+            command_slot(&args(&["MSET", "a", "1", "b", "2"]), 1),
+            Ok(Some(crate::local::key_slot(b"a"))),
+            "one group takes any keys"
+        );
         assert_eq!(command_slot(&args(&["DBSIZE"]), 64), Ok(None));
     }
 

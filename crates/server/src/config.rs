@@ -67,7 +67,18 @@ pub struct ServerConfig {
     /// Hand leaderships away while this node is far slower than its peers (gray failures).
     #[serde(default = "default_gray_failure")]
     pub gray_failure: bool,
+    /// Largest write a client may send, in bytes (its arguments with their framing), checked
+    /// before it is proposed: a larger one is answered with an error and never reaches the
+    /// log. At most [`REQUEST_BYTES_MAX`].
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: u64,
 }
+
+/// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
+/// its entry's framing always fits one record and one peer frame, with room to spare.
+pub const REQUEST_BYTES_MAX: u64 = 32 << 20;
+const _: () = assert!(REQUEST_BYTES_MAX * 2 <= storage::ENTRY_SIZE_MAX + 25, "a request fits a log entry twice over");
+const _: () = assert!(REQUEST_BYTES_MAX as usize * 2 <= crate::wire::FRAME_SIZE_MAX, "a request fits a peer frame twice over");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,13 +92,28 @@ struct MemberEntry {
     host: Option<String>,
 }
 
-fn members_from_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<NodeId, Member>, D::Error> {
+fn members_from_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<NodeId, Member>, D::Error> {
     let list: Vec<MemberEntry> = Vec::deserialize(deserializer)?;
     let mut members = BTreeMap::new();
     for entry in list {
         let labels = labels(entry.id, entry.dc, entry.pod, entry.rack, entry.host);
-        if members.insert(entry.id, Member { peer: entry.peer, client: entry.client, labels }).is_some() {
-            return Err(serde::de::Error::custom(format!("member id {} appears twice", entry.id)));
+        if members
+            .insert(
+                entry.id,
+                Member {
+                    peer: entry.peer,
+                    client: entry.client,
+                    labels,
+                },
+            )
+            .is_some()
+        {
+            return Err(serde::de::Error::custom(format!(
+                "member id {} appears twice",
+                entry.id
+            )));
         }
     }
     Ok(members)
@@ -108,7 +134,13 @@ pub use placement::Labels;
 
 /// Labels with defaults for the parts not given: unlabelled members are each their own rack
 /// and host in one datacenter and pod, so replicas still spread over distinct machines.
-pub fn labels(id: NodeId, dc: Option<String>, pod: Option<String>, rack: Option<String>, host: Option<String>) -> Labels {
+pub fn labels(
+    id: NodeId,
+    dc: Option<String>,
+    pod: Option<String>,
+    rack: Option<String>,
+    host: Option<String>,
+) -> Labels {
     Labels {
         dc: dc.unwrap_or_else(|| "dc1".to_owned()),
         pod: pod.unwrap_or_else(|| "pod1".to_owned()),
@@ -120,8 +152,14 @@ pub fn labels(id: NodeId, dc: Option<String>, pod: Option<String>, rack: Option<
 /// Parses `dc:pod:rack:host` (the form `--members` takes after `@`, and `--labels`).
 pub fn parse_labels(id: NodeId, text: &str) -> Result<Labels, String> {
     let parts: Vec<&str> = text.split(':').collect();
-    if parts.len() != 4 || parts.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
-        return Err(format!("member {id}: labels '{text}' are not dc:pod:rack:host"));
+    if parts.len() != 4
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+    {
+        return Err(format!(
+            "member {id}: labels '{text}' are not dc:pod:rack:host"
+        ));
     }
     Ok(Labels::new(parts[0], parts[1], parts[2], parts[3]))
 }
@@ -156,11 +194,21 @@ fn default_down_after_ms() -> u64 {
 fn default_max_stale_ms() -> u64 {
     1_000
 }
+fn default_max_request_bytes() -> u64 {
+    16 << 20
+}
 
 impl ServerConfig {
     /// A configuration with every default, for replica `id` of `members`.
-    pub fn new(id: NodeId, members: BTreeMap<NodeId, Member>, data_dir: PathBuf) -> Result<ServerConfig, String> {
-        let me = members.get(&id).ok_or_else(|| format!("the members have no entry for id {id}"))?.clone();
+    pub fn new(
+        id: NodeId,
+        members: BTreeMap<NodeId, Member>,
+        data_dir: PathBuf,
+    ) -> Result<ServerConfig, String> {
+        let me = members
+            .get(&id)
+            .ok_or_else(|| format!("the members have no entry for id {id}"))?
+            .clone();
         let config = ServerConfig {
             id,
             client_addr: me.client,
@@ -180,6 +228,7 @@ impl ServerConfig {
             max_stale_ms: default_max_stale_ms(),
             join: None,
             gray_failure: true,
+            max_request_bytes: default_max_request_bytes(),
         };
         config.validate()?;
         Ok(config)
@@ -201,22 +250,52 @@ impl ServerConfig {
             return Err(format!("members must include this server's id {}", self.id));
         }
         if self.tick_ms == 0 || self.tick_ms > 10_000 {
-            return Err(format!("tick-ms must be between 1 and 10000, got {}", self.tick_ms));
+            return Err(format!(
+                "tick-ms must be between 1 and 10000, got {}",
+                self.tick_ms
+            ));
         }
         if self.heartbeat_ticks == 0 || self.heartbeat_ticks >= self.election_ticks {
-            return Err(format!("heartbeat-ticks ({}) must be at least 1 and below election-ticks ({})", self.heartbeat_ticks, self.election_ticks));
+            return Err(format!(
+                "heartbeat-ticks ({}) must be at least 1 and below election-ticks ({})",
+                self.heartbeat_ticks, self.election_ticks
+            ));
         }
-        if self.members.keys().any(|&id| id > crate::cluster::NODE_ID_MAX) {
-            return Err(format!("member ids must be at most {}", crate::cluster::NODE_ID_MAX));
+        if self
+            .members
+            .keys()
+            .any(|&id| id > crate::cluster::NODE_ID_MAX)
+        {
+            return Err(format!(
+                "member ids must be at most {}",
+                crate::cluster::NODE_ID_MAX
+            ));
         }
         if self.groups > crate::cluster::GROUPS_MAX {
-            return Err(format!("groups must be at most {}, got {}", crate::cluster::GROUPS_MAX, self.groups));
+            return Err(format!(
+                "groups must be at most {}, got {}",
+                crate::cluster::GROUPS_MAX,
+                self.groups
+            ));
         }
         if !matches!(self.replication, 0 | 1 | 3 | 5) {
-            return Err(format!("replication must be 1, 3 or 5, got {}", self.replication));
+            return Err(format!(
+                "replication must be 1, 3 or 5, got {}",
+                self.replication
+            ));
         }
         if self.replication > self.members.len() {
-            return Err(format!("replication {} needs at least that many members, there are {}", self.replication, self.members.len()));
+            return Err(format!(
+                "replication {} needs at least that many members, there are {}",
+                self.replication,
+                self.members.len()
+            ));
+        }
+        if self.max_request_bytes < 1024 || self.max_request_bytes > REQUEST_BYTES_MAX {
+            return Err(format!(
+                "max-request-bytes must be between 1024 and {REQUEST_BYTES_MAX} (what one log record carries with room to spare), got {}",
+                self.max_request_bytes
+            ));
         }
         if self.down_after_ms < 1_000 {
             return Err(format!("down-after-ms must be at least 1000 (a node is not down after one missed heartbeat), got {}", self.down_after_ms));
@@ -226,12 +305,20 @@ impl ServerConfig {
 
     /// Groups in effect (resolves 0 = one per member).
     pub fn group_count(&self) -> u64 {
-        if self.groups == 0 { self.members.len().max(1) as u64 } else { self.groups }
+        if self.groups == 0 {
+            self.members.len().max(1) as u64
+        } else {
+            self.groups
+        }
     }
 
     /// Replicas per group in effect (resolves 0 = 3, or all members if fewer).
     pub fn replication_factor(&self) -> usize {
-        if self.replication == 0 { self.members.len().min(3) } else { self.replication }
+        if self.replication == 0 {
+            self.members.len().min(3)
+        } else {
+            self.replication
+        }
     }
 
     /// Parses `--members 1=127.0.0.1:7101/127.0.0.1:7001,2=...` (id=peer/client), each
@@ -239,16 +326,33 @@ impl ServerConfig {
     pub fn parse_members(text: &str) -> Result<BTreeMap<NodeId, Member>, String> {
         let mut members = BTreeMap::new();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (id, addresses) = item.split_once('=').ok_or_else(|| format!("member '{item}' is not id=peer/client"))?;
-            let id: NodeId = id.parse().map_err(|_| format!("member id '{id}' is not a number"))?;
+            let (id, addresses) = item
+                .split_once('=')
+                .ok_or_else(|| format!("member '{item}' is not id=peer/client"))?;
+            let id: NodeId = id
+                .parse()
+                .map_err(|_| format!("member id '{id}' is not a number"))?;
             let (addresses, labels) = match addresses.split_once('@') {
                 Some((addresses, text)) => (addresses, parse_labels(id, text)?),
                 None => (addresses, labels(id, None, None, None, None)),
             };
-            let (peer, client) = addresses.split_once('/').ok_or_else(|| format!("member '{item}' is not id=peer/client"))?;
-            let peer = peer.parse().map_err(|_| format!("member {id}: bad peer address '{peer}'"))?;
-            let client = client.parse().map_err(|_| format!("member {id}: bad client address '{client}'"))?;
-            members.insert(id, Member { peer, client, labels });
+            let (peer, client) = addresses
+                .split_once('/')
+                .ok_or_else(|| format!("member '{item}' is not id=peer/client"))?;
+            let peer = peer
+                .parse()
+                .map_err(|_| format!("member {id}: bad peer address '{peer}'"))?;
+            let client = client
+                .parse()
+                .map_err(|_| format!("member {id}: bad client address '{client}'"))?;
+            members.insert(
+                id,
+                Member {
+                    peer,
+                    client,
+                    labels,
+                },
+            );
         }
         if members.is_empty() {
             return Err("--members is empty".to_owned());
@@ -281,18 +385,40 @@ client = "127.0.0.1:7002"
     #[test]
     fn toml_files_configure_and_bad_values_are_named() {
         let config = ServerConfig::from_toml(GOOD).expect("valid");
-        assert_eq!((config.id, config.members.len(), config.tick_ms), (2, 2, 100));
+        assert_eq!(
+            (config.id, config.members.len(), config.tick_ms),
+            (2, 2, 100)
+        );
         let cases = [
-            (GOOD.replacen("id = 2\n", "id = 3\n", 1), "members must include this server's id 3"),
-            (GOOD.replace("data_dir = \"d2\"\n", "data_dir = \"d2\"\ntick_ms = 0\n"), "tick-ms must be between 1 and 10000, got 0"),
-            (GOOD.replace("client_addr = \"127.0.0.1:7002\"", "client_addr = \"nowhere\""), "client_addr"),
+            (
+                GOOD.replacen("id = 2\n", "id = 3\n", 1),
+                "members must include this server's id 3",
+            ),
+            (
+                GOOD.replace("data_dir = \"d2\"\n", "data_dir = \"d2\"\ntick_ms = 0\n"),
+                "tick-ms must be between 1 and 10000, got 0",
+            ),
+            (
+                GOOD.replace(
+                    "client_addr = \"127.0.0.1:7002\"",
+                    "client_addr = \"nowhere\"",
+                ),
+                "client_addr",
+            ),
             (format!("speed = 3\n{GOOD}"), "unknown field `speed`"),
         ];
         for (text, expected) in cases {
             let error = ServerConfig::from_toml(&text).expect_err(expected);
-            assert!(error.contains(expected), "{error:?} should mention {expected:?}");
+            assert!(
+                error.contains(expected),
+                "{error:?} should mention {expected:?}"
+            );
         }
-        let members = ServerConfig::parse_members("1=127.0.0.1:1/127.0.0.1:2,x=1").expect_err("bad id");
-        assert!(members.contains("member id 'x' is not a number"), "{members}");
+        let members =
+            ServerConfig::parse_members("1=127.0.0.1:1/127.0.0.1:2,x=1").expect_err("bad id");
+        assert!(
+            members.contains("member id 'x' is not a number"),
+            "{members}"
+        );
     }
 }

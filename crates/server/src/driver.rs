@@ -18,7 +18,10 @@ use resp::Value;
 use storage::{FsDisk, Record, Wal};
 use tokio::sync::oneshot;
 
-use crate::cluster::{self, from_wal_key, generation_of, node_of, wal_key, GroupId, GroupReport, ReplicaId, SharedView};
+use crate::cluster::{
+    self, from_wal_key, generation_of, node_of, wal_key, GroupId, GroupReport, ReplicaId,
+    SharedView,
+};
 use crate::command::Operation;
 use crate::config::ServerConfig;
 use crate::group::{Group, GroupStatus};
@@ -55,31 +58,88 @@ pub struct Status {
 impl Status {
     /// Data groups (not the meta group) this node leads.
     pub fn leading(&self) -> impl Iterator<Item = &GroupStatus> {
-        self.groups.iter().filter(|g| g.group != cluster::META && g.role == Some(raft::Role::Leader))
+        self.groups
+            .iter()
+            .filter(|g| g.group != cluster::META && g.role == Some(raft::Role::Leader))
     }
 }
 
 /// Inputs of the node thread.
 pub enum Input {
     Tick,
-    Peer { group: GroupId, message: raft::Message },
+    Peer {
+        group: GroupId,
+        message: raft::Message,
+    },
     /// `stale_ok`: a `READONLY` connection's read, which a follower may serve.
-    Command { group: GroupId, args: Vec<Bytes>, read: bool, stale_ok: bool, reply: Waiter },
-    Exec { group: GroupId, commands: Vec<Vec<Bytes>>, watched: Vec<(Bytes, u64)>, reply: Waiter },
+    Command {
+        group: GroupId,
+        args: Vec<Bytes>,
+        read: bool,
+        stale_ok: bool,
+        reply: Waiter,
+    },
+    Exec {
+        group: GroupId,
+        commands: Vec<Vec<Bytes>>,
+        watched: Vec<(Bytes, u64)>,
+        reply: Waiter,
+    },
     /// Opens an exactly-once session.
-    OpenSession { group: GroupId, reply: Waiter },
+    OpenSession {
+        group: GroupId,
+        reply: Waiter,
+    },
     /// A numbered write of a session.
-    SessionCommand { group: GroupId, session: u64, seq: u64, args: Vec<Bytes>, reply: Waiter },
-    Versions { group: GroupId, keys: Vec<Bytes>, reply: oneshot::Sender<Vec<(Bytes, u64)>> },
-    Status { reply: oneshot::Sender<Status> },
+    SessionCommand {
+        group: GroupId,
+        session: u64,
+        seq: u64,
+        args: Vec<Bytes>,
+        reply: Waiter,
+    },
+    Versions {
+        group: GroupId,
+        keys: Vec<Bytes>,
+        reply: oneshot::Sender<Vec<(Bytes, u64)>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
     Shutdown,
 }
 
 impl Input {
+    /// The bytes a write would put in the log (arguments and their framing); 0 for others.
+    fn write_bytes(&self) -> u64 {
+        let args_bytes = |args: &[Bytes]| args.iter().map(|a| a.len() as u64 + 8).sum::<u64>() + 8;
+        match self {
+            Input::Command { args, read: false, .. } | Input::SessionCommand { args, .. } => args_bytes(args),
+            Input::Exec { commands, watched, .. } => {
+                commands.iter().map(|c| args_bytes(c)).sum::<u64>() + watched.iter().map(|(k, _)| k.len() as u64 + 16).sum::<u64>()
+            }
+            _ => 0,
+        }
+    }
+
+    /// Answers a client input with an error without running it.
+    fn refuse(self, error: String) {
+        match self {
+            Input::Command { reply, .. } | Input::Exec { reply, .. } | Input::OpenSession { reply, .. } | Input::SessionCommand { reply, .. } => {
+                let _ = reply.send(Outcome::Reply(Value::Error(error)));
+            }
+            _ => {}
+        }
+    }
+
     /// The group a client input is for.
     fn group(&self) -> Option<GroupId> {
         match self {
-            Input::Command { group, .. } | Input::Exec { group, .. } | Input::OpenSession { group, .. } | Input::SessionCommand { group, .. } | Input::Versions { group, .. } => Some(*group),
+            Input::Command { group, .. }
+            | Input::Exec { group, .. }
+            | Input::OpenSession { group, .. }
+            | Input::SessionCommand { group, .. }
+            | Input::Versions { group, .. } => Some(*group),
             _ => None,
         }
     }
@@ -152,14 +212,25 @@ impl Driver {
             Ok(_) => {
                 for (key, state) in recovered.groups {
                     let (group, replica) = from_wal_key(key);
-                    let initial = if generation_of(replica) == 0 { raft::Membership::with_voters(plan_voters(&plan, group)) } else { raft::Membership::default() };
+                    let initial = if generation_of(replica) == 0 {
+                        raft::Membership::with_voters(plan_voters(&plan, group))
+                    } else {
+                        raft::Membership::default()
+                    };
                     let machine = match &state.snapshot {
-                        Some(snapshot) => StateMachine::decode(&snapshot.data).map_err(|e| format!("group {group}: snapshot does not decode: {e}"))?,
+                        Some(snapshot) => StateMachine::decode(&snapshot.data)
+                            .map_err(|e| format!("group {group}: snapshot does not decode: {e}"))?,
                         None => StateMachine::default(),
                     };
                     let applied = state.snapshot.as_ref().map_or(0, |s| s.meta.index);
-                    let restore = raft::RestoreState { hard_state: state.hard_state, snapshot: state.snapshot, entries: state.entries, initial_membership: initial };
-                    let replica = Replica::new(replica_config(&raft_template, group, replica), restore)?;
+                    let restore = raft::RestoreState {
+                        hard_state: state.hard_state,
+                        snapshot: state.snapshot,
+                        entries: state.entries,
+                        initial_membership: initial,
+                    };
+                    let replica =
+                        Replica::new(replica_config(&raft_template, group, replica), restore)?;
                     groups.insert(group, Group::new(group, replica, machine, applied));
                 }
             }
@@ -176,10 +247,21 @@ impl Driver {
                     if !nodes.contains(&config.id) {
                         continue;
                     }
-                    let restore = raft::RestoreState { initial_membership: raft::Membership::with_voters(nodes.iter().copied()), ..Default::default() };
-                    let replica = Replica::new(replica_config(&raft_template, group, config.id), restore)?;
-                    wal.queue(Record::HardState { group: wal_key(group, config.id), hard_state: raft::HardState::default() });
-                    groups.insert(group, Group::new(group, replica, StateMachine::default(), 0));
+                    let restore = raft::RestoreState {
+                        initial_membership: raft::Membership::with_voters(nodes.iter().copied()),
+                        ..Default::default()
+                    };
+                    let replica =
+                        Replica::new(replica_config(&raft_template, group, config.id), restore)?;
+                    wal.queue(Record::HardState {
+                        group: wal_key(group, config.id),
+                        hard_state: raft::HardState::default(),
+                    })
+                    .map_err(|e| e.to_string())?;
+                    groups.insert(
+                        group,
+                        Group::new(group, replica, StateMachine::default(), 0),
+                    );
                 }
                 wal.flush().map_err(|e| e.to_string())?;
                 crate::membership::write_file(&marker, &fingerprint)?;
@@ -221,7 +303,8 @@ impl Driver {
             let mut batch: Vec<Input> = first.into_iter().collect();
             batch.extend(inputs.try_iter().take(ROUND_INPUTS_MAX));
             if Instant::now() >= next_tick {
-                self.health.record_tick_lag(Instant::now().duration_since(next_tick).as_micros() as u64);
+                self.health
+                    .record_tick_lag(Instant::now().duration_since(next_tick).as_micros() as u64);
                 batch.push(Input::Tick);
                 next_tick += tick;
                 if next_tick < Instant::now() {
@@ -242,12 +325,19 @@ impl Driver {
                 self.maintain();
             }
             if let Err(error) = self.process_ready() {
-                (self.log)(format!("storage error: {error}; stopping (restart to recover from the log)"));
+                (self.log)(format!(
+                    "storage error: {error}; stopping (restart to recover from the log)"
+                ));
                 break;
             }
             // Report on schedule, and at once when this node gains or loses a leadership, so
             // routing learns of a new leader within a round trip.
-            let leading = self.groups.values().filter(|g| g.is_leader()).map(|g| g.id).fold(0u64, |acc, id| acc.rotate_left(7) ^ (id + 1));
+            let leading = self
+                .groups
+                .values()
+                .filter(|g| g.is_leader())
+                .map(|g| g.id)
+                .fold(0u64, |acc, id| acc.rotate_left(7) ^ (id + 1));
             if self.last_report.elapsed() >= cluster::REPORT_EVERY || leading != self.last_leading {
                 self.last_report = Instant::now();
                 self.last_leading = leading;
@@ -267,6 +357,15 @@ impl Driver {
                 return self.not_hosted(input);
             }
         }
+        let size = input.write_bytes();
+        if size > self.config.max_request_bytes {
+            return input.refuse(format!(
+                "ERR this write is {size} bytes, over max-request-bytes ({}): a write that large is not replicated; \
+                 split the value (APPEND, SETRANGE or several keys), or raise --max-request-bytes (at most {})",
+                self.config.max_request_bytes,
+                crate::config::REQUEST_BYTES_MAX
+            ));
+        }
         match input {
             Input::Tick => {
                 for group in self.groups.values_mut() {
@@ -274,18 +373,47 @@ impl Driver {
                 }
             }
             Input::Peer { group, message } => self.on_message(group, message),
-            Input::Command { group, args, read, stale_ok, reply } => {
+            Input::Command {
+                group,
+                args,
+                read,
+                stale_ok,
+                reply,
+            } => {
                 let max_stale = Duration::from_millis(self.config.max_stale_ms);
-                let Some(group) = self.groups.get_mut(&group) else { return };
+                let Some(group) = self.groups.get_mut(&group) else {
+                    return;
+                };
                 match (read, stale_ok) {
                     (true, true) => group.stale_read(args, reply, max_stale),
                     (true, false) => group.read(args, reply),
-                    (false, _) => group.propose(Operation::Command { now_ms: wall_clock_ms(), args }, reply),
+                    (false, _) if crate::blocking::is_blocking(&args) => {
+                        group.propose_blocking(args, reply)
+                    }
+                    (false, _) => group.propose(
+                        Operation::Command {
+                            now_ms: wall_clock_ms(),
+                            args,
+                        },
+                        reply,
+                    ),
                 }
             }
-            Input::Exec { group, commands, watched, reply } => {
+            Input::Exec {
+                group,
+                commands,
+                watched,
+                reply,
+            } => {
                 if let Some(group) = self.groups.get_mut(&group) {
-                    group.propose(Operation::Exec { now_ms: wall_clock_ms(), commands, watched }, reply);
+                    group.propose(
+                        Operation::Exec {
+                            now_ms: wall_clock_ms(),
+                            commands,
+                            watched,
+                        },
+                        reply,
+                    );
                 }
             }
             Input::OpenSession { group, reply } => {
@@ -293,19 +421,39 @@ impl Driver {
                     group.propose(Operation::OpenSession, reply);
                 }
             }
-            Input::SessionCommand { group, session, seq, args, reply } => {
+            Input::SessionCommand {
+                group,
+                session,
+                seq,
+                args,
+                reply,
+            } => {
                 if let Some(group) = self.groups.get_mut(&group) {
-                    group.propose(Operation::SessionCommand { now_ms: wall_clock_ms(), session, seq, args }, reply);
+                    group.propose(
+                        Operation::SessionCommand {
+                            now_ms: wall_clock_ms(),
+                            session,
+                            seq,
+                            args,
+                        },
+                        reply,
+                    );
                 }
             }
             Input::Versions { group, keys, reply } => {
                 if let Some(group) = self.groups.get(&group) {
-                    let versions = keys.into_iter().map(|k| (k.clone(), group.state.keyspace.version(&k))).collect();
+                    let versions = keys
+                        .into_iter()
+                        .map(|k| (k.clone(), group.state.keyspace.version(&k)))
+                        .collect();
                     let _ = reply.send(versions);
                 }
             }
             Input::Status { reply } => {
-                let _ = reply.send(Status { id: self.config.id, groups: self.groups.values().map(Group::status).collect() });
+                let _ = reply.send(Status {
+                    id: self.config.id,
+                    groups: self.groups.values().map(Group::status).collect(),
+                });
             }
             Input::Shutdown => {}
         }
@@ -313,9 +461,15 @@ impl Driver {
 
     /// A client input for a group with no replica here: say who leads it, as far as known.
     fn not_hosted(&self, input: Input) {
-        let leader = input.group().and_then(|g| cluster::lock(&self.view).leader(g)).filter(|&n| n != self.config.id);
+        let leader = input
+            .group()
+            .and_then(|g| cluster::lock(&self.view).leader(g))
+            .filter(|&n| n != self.config.id);
         match input {
-            Input::Command { reply, .. } | Input::Exec { reply, .. } | Input::OpenSession { reply, .. } | Input::SessionCommand { reply, .. } => {
+            Input::Command { reply, .. }
+            | Input::Exec { reply, .. }
+            | Input::OpenSession { reply, .. }
+            | Input::SessionCommand { reply, .. } => {
                 let _ = reply.send(Outcome::NotLeader(leader));
             }
             // WATCH of a group hosted elsewhere: no version known, so EXEC will see a change
@@ -343,22 +497,42 @@ impl Driver {
     /// Identities of the cluster's creation (generation 0) and destroyed ones are never
     /// recreated empty: they may have voted, and an empty replica would forget it.
     fn adopt(&mut self, group: GroupId, message: &raft::Message) -> bool {
-        let from_leader = matches!(message.body, raft::MessageBody::Append { .. } | raft::MessageBody::Heartbeat { .. } | raft::MessageBody::SnapshotChunk { .. });
+        let from_leader = matches!(
+            message.body,
+            raft::MessageBody::Append { .. }
+                | raft::MessageBody::Heartbeat { .. }
+                | raft::MessageBody::SnapshotChunk { .. }
+        );
         let replica = message.to;
-        if !from_leader || node_of(replica) != self.config.id || generation_of(replica) == 0 || self.tombstones.contains(&(group, replica)) {
+        if !from_leader
+            || node_of(replica) != self.config.id
+            || generation_of(replica) == 0
+            || self.tombstones.contains(&(group, replica))
+        {
             return false;
         }
         if group > self.config.group_count() {
             return false;
         }
-        match Replica::new(replica_config(&self.raft_template, group, replica), raft::RestoreState::default()) {
+        match Replica::new(
+            replica_config(&self.raft_template, group, replica),
+            raft::RestoreState::default(),
+        ) {
             Ok(created) => {
-                (self.log)(format!("group {group}: new replica {replica} here, added by the leader on node {}", node_of(message.from)));
-                self.groups.insert(group, Group::new(group, created, StateMachine::default(), 0));
+                (self.log)(format!(
+                    "group {group}: new replica {replica} here, added by the leader on node {}",
+                    node_of(message.from)
+                ));
+                self.groups.insert(
+                    group,
+                    Group::new(group, created, StateMachine::default(), 0),
+                );
                 true
             }
             Err(error) => {
-                (self.log)(format!("group {group}: cannot create replica {replica}: {error}"));
+                (self.log)(format!(
+                    "group {group}: cannot create replica {replica}: {error}"
+                ));
                 false
             }
         }
@@ -366,12 +540,18 @@ impl Driver {
 
     /// Removes a replica this node must no longer host, with its durable state.
     pub(crate) fn destroy(&mut self, group: GroupId, why: &str) {
-        let Some(removed) = self.groups.remove(&group) else { return };
+        let Some(removed) = self.groups.remove(&group) else {
+            return;
+        };
         let replica = removed.replica.id();
         self.tombstones.insert((group, replica));
-        (self.log)(format!("group {group}: replica {replica} removed here ({why})"));
+        (self.log)(format!(
+            "group {group}: replica {replica} removed here ({why})"
+        ));
         if let Err(error) = self.wal.remove_group(wal_key(group, replica)) {
-            (self.log)(format!("group {group}: removing replica {replica} from the log failed: {error}"));
+            (self.log)(format!(
+                "group {group}: removing replica {replica} from the log failed: {error}"
+            ));
         }
     }
 
@@ -379,7 +559,11 @@ impl Driver {
     /// persist, apply, serve reads, advance. Returns an error only for storage failures.
     fn process_ready(&mut self) -> Result<(), String> {
         loop {
-            let readies: Vec<(GroupId, Ready)> = self.groups.iter_mut().filter_map(|(&id, g)| g.replica.ready().map(|r| (id, r))).collect();
+            let readies: Vec<(GroupId, Ready)> = self
+                .groups
+                .iter_mut()
+                .filter_map(|(&id, g)| g.replica.ready().map(|r| (id, r)))
+                .collect();
             if readies.is_empty() {
                 break;
             }
@@ -395,17 +579,22 @@ impl Driver {
                 if let Some(delay) = crate::health::injected_fsync_delay() {
                     std::thread::sleep(delay);
                 }
-                self.health.record_fsync(started.elapsed().as_micros() as u64);
+                self.health
+                    .record_fsync(started.elapsed().as_micros() as u64);
             }
             for (group, ready) in readies {
                 self.send(group, &ready.messages_after_persist);
                 let every = self.config.snapshot_entries;
-                let Some(hosted) = self.groups.get_mut(&group) else { continue };
+                let Some(hosted) = self.groups.get_mut(&group) else {
+                    continue;
+                };
                 hosted.after_persist(&ready);
                 hosted.replica.advance(ready.persisted);
                 let key = wal_key(group, hosted.replica.id());
                 if let Some(snapshot) = hosted.snapshot_due(every)? {
-                    self.wal.save_snapshot(key, snapshot).map_err(|e| e.to_string())?;
+                    self.wal
+                        .save_snapshot(key, snapshot)
+                        .map_err(|e| e.to_string())?;
                 }
             }
         }
@@ -418,32 +607,60 @@ impl Driver {
     fn send(&self, group: GroupId, messages: &[raft::Message]) {
         for message in messages {
             // A full queue drops the message: Raft retries, and memory stays bounded.
-            self.peers.send(node_of(message.to), Frame::Raft { group, message: message.clone() });
+            self.peers.send(
+                node_of(message.to),
+                Frame::Raft {
+                    group,
+                    message: message.clone(),
+                },
+            );
         }
     }
 
     /// Queues the Ready's records (installs a received snapshot at once).
     fn persist(&mut self, group: GroupId, ready: &Ready) -> Result<(), String> {
-        let Some(hosted) = self.groups.get_mut(&group) else { return Ok(()) };
+        let Some(hosted) = self.groups.get_mut(&group) else {
+            return Ok(());
+        };
         let key = wal_key(group, hosted.replica.id());
         if let Some(snapshot) = &ready.snapshot {
             self.wal.flush().map_err(|e| e.to_string())?;
-            self.wal.install_snapshot(key, snapshot).map_err(|e| e.to_string())?;
-            hosted.state = StateMachine::decode(&snapshot.data).map_err(|e| format!("group {group}: leader's snapshot does not decode: {e}"))?;
+            self.wal
+                .install_snapshot(key, snapshot)
+                .map_err(|e| e.to_string())?;
+            hosted.state = StateMachine::decode(&snapshot.data)
+                .map_err(|e| format!("group {group}: leader's snapshot does not decode: {e}"))?;
             hosted.applied = snapshot.meta.index;
         }
         if let Some(hard_state) = ready.hard_state {
-            self.wal.queue(Record::HardState { group: key, hard_state });
+            self.wal
+                .queue(Record::HardState {
+                    group: key,
+                    hard_state,
+                })
+                .map_err(|e| e.to_string())?;
         }
         if !ready.entries.is_empty() {
-            self.wal.queue(Record::Entries { group: key, entries: ready.entries.clone() });
+            // Too large an entry is a storage error like any other: the server bounds
+            // requests by storage::ENTRY_SIZE_MAX before proposing, so it never gets here.
+            self.wal
+                .queue(Record::Entries {
+                    group: key,
+                    entries: ready.entries.clone(),
+                })
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
     /// Tells every node (and this one's view) about the groups this node leads.
     fn report(&mut self) {
-        let reports: Vec<GroupReport> = self.groups.values().filter(|g| g.is_leader()).map(|g| leader_report(g, self.config.id)).collect();
+        let reports: Vec<GroupReport> = self
+            .groups
+            .values()
+            .filter(|g| g.is_leader())
+            .map(|g| leader_report(g, self.config.id))
+            .collect();
         {
             let mut view = cluster::lock(&self.view);
             for report in &reports {
@@ -452,8 +669,16 @@ impl Driver {
         }
         self.peers.broadcast(&Frame::Report(reports));
         let mine = self.health.mine();
-        cluster::lock(&self.view).health.insert(self.config.id, (mine, Instant::now()));
-        self.peers.broadcast(&Frame::Health { from: self.config.id, fsync_us: mine.fsync_us, lag_us: mine.lag_us, loss_permille: mine.loss_permille, sick: mine.sick });
+        cluster::lock(&self.view)
+            .health
+            .insert(self.config.id, (mine, Instant::now()));
+        self.peers.broadcast(&Frame::Health {
+            from: self.config.id,
+            fsync_us: mine.fsync_us,
+            lag_us: mine.lag_us,
+            loss_permille: mine.loss_permille,
+            sick: mine.sick,
+        });
     }
 }
 
@@ -463,7 +688,14 @@ fn leader_report(group: &Group, me: NodeId) -> GroupReport {
         group: group.id,
         term: group.replica.term(),
         leader: me,
-        voters: membership.voters.iter().chain(&membership.voters_outgoing).copied().collect::<BTreeSet<_>>().into_iter().collect(),
+        voters: membership
+            .voters
+            .iter()
+            .chain(&membership.voters_outgoing)
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
         learners: membership.learners.iter().copied().collect(),
         commit: group.replica.commit_index(),
     }
@@ -484,10 +716,13 @@ fn replica_config(template: &raft::Config, group: GroupId, replica: ReplicaId) -
 /// The answer to a write that may or may not have been applied.
 pub const UNKNOWN_OUTCOME: &str = "UNKNOWN outcome unknown: leadership changed after the write was proposed; it may or may not have been applied";
 /// The answer to a write that certainly was not applied.
-pub const NOT_APPLIED: &str = "TRYAGAIN write not applied: leadership changed before it committed; it is safe to retry";
+pub const NOT_APPLIED: &str =
+    "TRYAGAIN write not applied: leadership changed before it committed; it is safe to retry";
 
 /// Milliseconds since the Unix epoch: read here only, and stamped into log entries by the
 /// leader, so every replica applies the same time.
 pub fn wall_clock_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

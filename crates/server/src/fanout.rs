@@ -1,8 +1,12 @@
 //! Commands without keys (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL) when the slots
-//! are spread over several groups. As in Redis Cluster they act on the node's own part of
-//! the keyspace, the groups it leads, and the answers of those groups are merged: cluster
-//! clients (redis-py's `dbsize()`, `redis-cli --cluster call`) send them to every master and
-//! add up, which then counts each key once. With one group they act on the whole keyspace.
+//! are spread over several groups, merged over the groups' answers:
+//! - a plain client sees the whole keyspace, every group in turn, as on one Redis;
+//! - a cluster-aware client (one that asked for the slot map) sees this node's own part, the
+//!   groups it leads, as Redis Cluster's nodes answer for their own slots: cluster clients
+//!   (redis-py's `dbsize()`, `redis-cli --cluster call`) send them to every master and add
+//!   up, which then counts each key once.
+//!
+//! With one group they act on the whole keyspace.
 
 use bytes::Bytes;
 use resp::{Protocol, Value};
@@ -12,7 +16,13 @@ use crate::cluster::{GroupId, GROUPS_MAX};
 use crate::driver::Input;
 
 /// Runs a keyless command; returns the encoded reply.
-pub async fn keyless(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, read: bool, shared: &Shared) -> Bytes {
+pub async fn keyless(
+    protocol: Protocol,
+    cluster_aware: bool,
+    args: Vec<Bytes>,
+    read: bool,
+    shared: &Shared,
+) -> Bytes {
     let encode = |value: &Value| {
         let mut out = bytes::BytesMut::new();
         resp::encode(value, protocol, &mut out);
@@ -21,10 +31,37 @@ pub async fn keyless(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, 
     if shared.config.group_count() == 1 {
         let target = Target::group(1, shared);
         let command = args.clone();
-        return route(protocol, cluster_aware, shared, target, args, move |reply| Input::Command { group: 1, args: command.clone(), read, stale_ok: false, reply }, read).await;
+        return route(
+            protocol,
+            cluster_aware,
+            shared,
+            target,
+            args,
+            move |reply| Input::Command {
+                group: 1,
+                args: command.clone(),
+                read,
+                stale_ok: false,
+                reply,
+            },
+            read,
+        )
+        .await;
     }
-    let groups = led_here(shared).await;
+    let mut groups = if cluster_aware {
+        led_here(shared).await
+    } else {
+        (1..=shared.config.group_count()).collect()
+    };
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    if name == "randomkey" && !groups.is_empty() {
+        // Start at a group drawn at random, so every group's keys can come up.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let start = nanos as usize % groups.len();
+        groups.rotate_left(start);
+    }
     if name == "scan" {
         return encode(&scan(&groups, args, shared).await);
     }
@@ -47,7 +84,13 @@ pub async fn keys_in_slot(slot: u16, count: usize, shared: &Shared) -> Result<Ve
     match ask(group, keys, true, shared).await {
         Value::Array(items) => Ok(items
             .into_iter()
-            .filter_map(|item| if let Value::Bulk(key) = item { Some(key) } else { None })
+            .filter_map(|item| {
+                if let Value::Bulk(key) = item {
+                    Some(key)
+                } else {
+                    None
+                }
+            })
             .filter(|key| crate::local::key_slot(key) == slot)
             .take(count)
             .collect()),
@@ -65,43 +108,124 @@ async fn led_here(shared: &Shared) -> Vec<GroupId> {
 /// Runs `args` on one group (forwarded to its leader if need be), as a value.
 async fn ask(group: GroupId, args: Vec<Bytes>, read: bool, shared: &Shared) -> Value {
     let target = Target::group(group, shared);
-    let forwarded: Vec<Bytes> = [Bytes::from_static(FORWARDED_GROUP), Bytes::from(group.to_string())].into_iter().chain(args.iter().cloned()).collect();
-    let reply = route(Protocol::Resp2, false, shared, target, forwarded, move |reply| Input::Command { group, args: args.clone(), read, stale_ok: false, reply }, read).await;
-    parse_reply(&reply).unwrap_or_else(|| Value::Error("ERR a group's reply did not parse".to_owned()))
+    let forwarded: Vec<Bytes> = [
+        Bytes::from_static(FORWARDED_GROUP),
+        Bytes::from(group.to_string()),
+    ]
+    .into_iter()
+    .chain(args.iter().cloned())
+    .collect();
+    let reply = route(
+        Protocol::Resp2,
+        false,
+        shared,
+        target,
+        forwarded,
+        move |reply| Input::Command {
+            group,
+            args: args.clone(),
+            read,
+            stale_ok: false,
+            reply,
+        },
+        read,
+    )
+    .await;
+    parse_reply(&reply)
+        .unwrap_or_else(|| Value::Error("ERR a group's reply did not parse".to_owned()))
 }
 
 fn merge(name: &str, answers: Vec<Value>) -> Value {
     match name {
-        "dbsize" => Value::Integer(answers.iter().map(|a| if let Value::Integer(n) = a { *n } else { 0 }).sum()),
-        "keys" => Value::Array(answers.into_iter().flat_map(|a| if let Value::Array(items) = a { items } else { Vec::new() }).collect()),
-        "randomkey" => answers.into_iter().find(|a| !matches!(a, Value::Null)).unwrap_or(Value::Null),
+        "dbsize" => Value::Integer(
+            answers
+                .iter()
+                .map(|a| if let Value::Integer(n) = a { *n } else { 0 })
+                .sum(),
+        ),
+        "keys" => Value::Array(
+            answers
+                .into_iter()
+                .flat_map(|a| {
+                    if let Value::Array(items) = a {
+                        items
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
+        ),
+        "randomkey" => answers
+            .into_iter()
+            .find(|a| !matches!(a, Value::Null))
+            .unwrap_or(Value::Null),
         // FLUSHDB / FLUSHALL: every group said OK.
-        _ => answers.into_iter().next().unwrap_or(Value::Simple("OK".to_owned())),
+        _ => answers
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Simple("OK".to_owned())),
     }
 }
 
-/// SCAN over several groups: the cursor is `inner * GROUPS_MAX + position`, where position
-/// indexes `groups` and inner is that group's own cursor.
+/// Bits of a multi-group SCAN cursor that say which group it is in.
+const SCAN_GROUP_BITS: u32 = GROUPS_MAX.trailing_zeros();
+const _: () = assert!(
+    1 << SCAN_GROUP_BITS == GROUPS_MAX,
+    "GROUPS_MAX is a power of two"
+);
+const _: () = assert!(
+    SCAN_GROUP_BITS + keyspace::SCAN_CURSOR_BITS <= 64,
+    "a group's cursor and the group's position fit a u64"
+);
+
+/// SCAN over several groups: the cursor is `inner << SCAN_GROUP_BITS | position`, where
+/// position indexes `groups` and inner is that group's own cursor (which the keyspace keeps
+/// below 2^SCAN_CURSOR_BITS). Each group is walked to its end before the next begins, so a
+/// key present for the whole scan is returned, and the cursor comes back to 0.
 async fn scan(groups: &[GroupId], mut args: Vec<Bytes>, shared: &Shared) -> Value {
-    let Some(cursor) = args.get(1).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse::<u64>().ok()) else {
+    let Some(cursor) = args
+        .get(1)
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(|c| c.parse::<u64>().ok())
+    else {
         return Value::Error("ERR invalid cursor".to_owned());
     };
-    let (mut position, inner) = ((cursor % GROUPS_MAX) as usize, cursor / GROUPS_MAX);
-    let Some(&group) = groups.get(position) else { return Value::Array(vec![Value::Bulk(Bytes::from_static(b"0")), Value::Array(Vec::new())]) };
+    let (mut position, inner) = (
+        (cursor & (GROUPS_MAX - 1)) as usize,
+        cursor >> SCAN_GROUP_BITS,
+    );
+    let Some(&group) = groups.get(position) else {
+        return Value::Array(vec![
+            Value::Bulk(Bytes::from_static(b"0")),
+            Value::Array(Vec::new()),
+        ]);
+    };
     args[1] = Bytes::from(inner.to_string());
     let answer = ask(group, args, true, shared).await;
-    let Value::Array(mut parts) = answer else { return answer };
+    let Value::Array(mut parts) = answer else {
+        return answer;
+    };
     let (Some(Value::Array(keys)), Some(Value::Bulk(next))) = (parts.pop(), parts.pop()) else {
         return Value::Error("ERR a group's SCAN reply did not parse".to_owned());
     };
-    let next: u64 = std::str::from_utf8(&next).ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let next: u64 = std::str::from_utf8(&next)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let cursor = if next != 0 {
-        next * GROUPS_MAX + position as u64
+        next << SCAN_GROUP_BITS | position as u64
     } else {
         position += 1;
-        if position < groups.len() { position as u64 } else { 0 }
+        if position < groups.len() {
+            position as u64
+        } else {
+            0
+        }
     };
-    Value::Array(vec![Value::Bulk(Bytes::from(cursor.to_string())), Value::Array(keys)])
+    Value::Array(vec![
+        Value::Bulk(Bytes::from(cursor.to_string())),
+        Value::Array(keys),
+    ])
 }
 
 /// Decodes a RESP2 reply (the kinds keyless commands give); `None` if it is not one.
@@ -121,7 +245,12 @@ fn parse_one(bytes: &[u8]) -> Option<(Value, &[u8])> {
         b'$' => {
             let length: usize = line.parse().ok()?;
             let data = rest.get(..length)?;
-            (rest.get(length..length + 2)? == b"\r\n").then(|| (Value::Bulk(Bytes::copy_from_slice(data)), &rest[length + 2..]))
+            (rest.get(length..length + 2)? == b"\r\n").then(|| {
+                (
+                    Value::Bulk(Bytes::copy_from_slice(data)),
+                    &rest[length + 2..],
+                )
+            })
         }
         b'*' if line == "-1" => Some((Value::Null, rest)),
         b'*' => {
@@ -150,7 +279,10 @@ mod tests {
             Value::Integer(-4),
             Value::Simple("OK".to_owned()),
             Value::Null,
-            Value::Array(vec![Value::Bulk(Bytes::from_static(b"17")), Value::Array(vec![Value::Bulk(Bytes::from_static(b"a\r\nb"))])]),
+            Value::Array(vec![
+                Value::Bulk(Bytes::from_static(b"17")),
+                Value::Array(vec![Value::Bulk(Bytes::from_static(b"a\r\nb"))]),
+            ]),
         ];
         for value in values {
             let mut out = bytes::BytesMut::new();

@@ -20,6 +20,24 @@ const UNKNOWN_AFTER: Duration = Duration::from_secs(10);
 /// How often the leader sweeps expired keys.
 const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 
+/// A blocking command (BLPOP and kin) from one client, waiting at this leader.
+pub struct Blocked {
+    /// Arrival order: the earliest is served first.
+    arrival: u64,
+    args: Vec<Bytes>,
+    /// When to give up and answer nil; `None` waits for ever (timeout 0).
+    deadline: Option<Instant>,
+}
+
+/// A write proposed and not yet applied: whom to answer, and whether it is a blocked
+/// client's attempt (which blocks again instead of answering nil).
+struct PendingWrite {
+    term: Term,
+    since: Instant,
+    waiter: Waiter,
+    blocking: Option<Blocked>,
+}
+
 /// A replica being rebuilt: `new` was added as a learner to replace `leaving`.
 #[derive(Clone, Debug)]
 pub struct Repair {
@@ -49,13 +67,16 @@ pub struct Group {
     pub replica: Replica,
     pub state: StateMachine,
     pub applied: LogIndex,
-    pending_writes: BTreeMap<LogIndex, (Term, Instant, Waiter)>,
+    pending_writes: BTreeMap<LogIndex, PendingWrite>,
     pending_reads: BTreeMap<u64, (Vec<Bytes>, Waiter)>,
     confirmed_reads: VecDeque<(LogIndex, u64)>,
     next_read: u64,
     last_expire: Instant,
     /// This round's writes, proposed together at its end: one batch, one append per peer.
-    proposals: Vec<(Operation, Waiter)>,
+    proposals: Vec<(Operation, Waiter, Option<Blocked>)>,
+    /// Clients blocked on this group's keys, in arrival order (leader only).
+    blocked: VecDeque<(Blocked, Waiter)>,
+    next_arrival: u64,
     /// When a leader last spoke to this replica (bounds the staleness of follower reads, and
     /// tells an orphaned replica).
     pub last_leader_contact: Instant,
@@ -77,6 +98,8 @@ impl Group {
             next_read: 1,
             last_expire: Instant::now(),
             proposals: Vec::new(),
+            blocked: VecDeque::new(),
+            next_arrival: 0,
             last_leader_contact: Instant::now(),
             repair: None,
             last_transfer: None,
@@ -93,7 +116,12 @@ impl Group {
     }
 
     pub fn step(&mut self, message: raft::Message) {
-        if matches!(message.body, raft::MessageBody::Append { .. } | raft::MessageBody::Heartbeat { .. } | raft::MessageBody::SnapshotChunk { .. }) {
+        if matches!(
+            message.body,
+            raft::MessageBody::Append { .. }
+                | raft::MessageBody::Heartbeat { .. }
+                | raft::MessageBody::SnapshotChunk { .. }
+        ) {
             self.last_leader_contact = Instant::now();
         }
         let _ = self.replica.step(message);
@@ -102,22 +130,137 @@ impl Group {
     pub fn on_tick(&mut self) {
         let was_leader = self.is_leader();
         self.replica.tick();
-        if was_leader && self.last_expire.elapsed() >= EXPIRE_EVERY && self.state.keyspace.next_expiry().is_some_and(|due| due <= wall_clock_ms()) {
+        if was_leader
+            && self.last_expire.elapsed() >= EXPIRE_EVERY
+            && self
+                .state
+                .keyspace
+                .next_expiry()
+                .is_some_and(|due| due <= wall_clock_ms())
+        {
             self.last_expire = Instant::now();
-            let _ = self.replica.propose(vec![Operation::Expire { now_ms: wall_clock_ms() }.encode()]);
+            let _ = self.replica.propose(vec![Operation::Expire {
+                now_ms: wall_clock_ms(),
+            }
+            .encode()]);
         }
         // Writes whose fate nobody can tell any more: say so, never pretend.
         let now = Instant::now();
-        let stale: Vec<LogIndex> = self.pending_writes.iter().filter(|(_, (_, since, _))| now.duration_since(*since) > UNKNOWN_AFTER).map(|(&i, _)| i).collect();
+        let stale: Vec<LogIndex> = self
+            .pending_writes
+            .iter()
+            .filter(|(_, pending)| now.duration_since(pending.since) > UNKNOWN_AFTER)
+            .map(|(&i, _)| i)
+            .collect();
         for index in stale {
-            if let Some((_, _, waiter)) = self.pending_writes.remove(&index) {
-                let _ = waiter.send(Outcome::Reply(Value::Error(UNKNOWN_OUTCOME.to_owned())));
+            if let Some(pending) = self.pending_writes.remove(&index) {
+                let _ = pending
+                    .waiter
+                    .send(Outcome::Reply(Value::Error(UNKNOWN_OUTCOME.to_owned())));
+            }
+        }
+        self.expire_blocked(now);
+    }
+
+    pub fn propose(&mut self, operation: Operation, reply: Waiter) {
+        self.proposals.push((operation, reply, None));
+    }
+
+    /// A blocking command: tried at once as a write; if it finds nothing to pop, its client
+    /// waits here until a write gives its keys elements, its timeout runs out, or this
+    /// replica stops leading (the client is then sent to the new leader and waits there,
+    /// its timeout starting again).
+    pub fn propose_blocking(&mut self, args: Vec<Bytes>, reply: Waiter) {
+        let Some(timeout) = crate::blocking::timeout(&args) else {
+            // A bad timeout: the keyspace answers Redis's error.
+            return self.propose(
+                Operation::Command {
+                    now_ms: wall_clock_ms(),
+                    args,
+                },
+                reply,
+            );
+        };
+        let blocked = Blocked {
+            arrival: self.next_arrival,
+            deadline: timeout.map(|t| Instant::now() + t),
+            args: args.clone(),
+        };
+        self.next_arrival += 1;
+        self.proposals.push((
+            Operation::Command {
+                now_ms: wall_clock_ms(),
+                args,
+            },
+            reply,
+            Some(blocked),
+        ));
+    }
+
+    /// Blocked clients waiting here now.
+    pub fn blocked_count(&self) -> usize {
+        self.blocked.len()
+    }
+
+    /// Blocked clients whose time ran out hear nil; those who left are forgotten.
+    fn expire_blocked(&mut self, now: Instant) {
+        self.blocked.retain(|(_, waiter)| !waiter.is_closed());
+        while let Some(index) = self
+            .blocked
+            .iter()
+            .position(|(b, _)| b.deadline.is_some_and(|d| d <= now))
+        {
+            if let Some((blocked, waiter)) = self.blocked.remove(index) {
+                let _ = waiter.send(Outcome::Reply(crate::blocking::timed_out(&blocked.args)));
             }
         }
     }
 
-    pub fn propose(&mut self, operation: Operation, reply: Waiter) {
-        self.proposals.push((operation, reply));
+    /// Blocks a client whose attempt found nothing, keeping its place in the arrival order.
+    fn block(&mut self, blocked: Blocked, waiter: Waiter) {
+        let at = self
+            .blocked
+            .iter()
+            .position(|(b, _)| b.arrival > blocked.arrival)
+            .unwrap_or(self.blocked.len());
+        self.blocked.insert(at, (blocked, waiter));
+    }
+
+    /// After applying: blocked clients whose keys now hold elements try again, earliest
+    /// first, as many per key as it has elements (each attempt is a replicated pop).
+    fn wake_blocked(&mut self) {
+        if self.blocked.is_empty() || !self.is_leader() {
+            return;
+        }
+        let now_ms = wall_clock_ms();
+        let mut left: BTreeMap<Bytes, i64> = BTreeMap::new();
+        let mut still = VecDeque::with_capacity(self.blocked.len());
+        for (blocked, waiter) in std::mem::take(&mut self.blocked) {
+            if waiter.is_closed() {
+                continue;
+            }
+            let keyspace = &self.state.keyspace;
+            let ready = crate::blocking::source_keys(&blocked.args)
+                .into_iter()
+                .any(|key| {
+                    let count = left.entry(key.clone()).or_insert_with(|| {
+                        crate::blocking::available(keyspace, &blocked.args, &key, now_ms)
+                    });
+                    *count -= 1;
+                    *count >= 0
+                });
+            if ready {
+                let operation = Operation::Command {
+                    now_ms,
+                    args: blocked.args.clone(),
+                };
+                self.proposals.push((operation, waiter, Some(blocked)));
+            } else {
+                still.push_back((blocked, waiter));
+            }
+        }
+        self.blocked = still;
+        self.propose_round();
     }
 
     /// Proposes the round's writes as one batch: consecutive entries, one append per peer.
@@ -125,16 +268,29 @@ impl Group {
         if self.proposals.is_empty() {
             return;
         }
-        let (operations, waiters): (Vec<Operation>, Vec<Waiter>) = std::mem::take(&mut self.proposals).into_iter().unzip();
-        match self.replica.propose(operations.iter().map(Operation::encode).collect()) {
+        let proposals = std::mem::take(&mut self.proposals);
+        match self.replica.propose(
+            proposals
+                .iter()
+                .map(|(operation, _, _)| operation.encode())
+                .collect(),
+        ) {
             Ok(first) => {
-                let (term, now) = (self.replica.term(), Instant::now());
-                for (index, waiter) in (first..).zip(waiters) {
-                    self.pending_writes.insert(index, (term, now, waiter));
+                let (term, since) = (self.replica.term(), Instant::now());
+                for (index, (_, waiter, blocking)) in (first..).zip(proposals) {
+                    self.pending_writes.insert(
+                        index,
+                        PendingWrite {
+                            term,
+                            since,
+                            waiter,
+                            blocking,
+                        },
+                    );
                 }
             }
             Err(error) => {
-                for waiter in waiters {
+                for (_, waiter, _) in proposals {
                     let _ = waiter.send(refusal(error.clone()));
                 }
             }
@@ -163,7 +319,13 @@ impl Group {
         }
         let silence = self.last_leader_contact.elapsed();
         let outcome = if self.replica.leader().is_some() && silence <= max_stale {
-            Outcome::Reply(self.state.keyspace.read(&args, Context { now_ms: wall_clock_ms(), seed: self.applied }))
+            Outcome::Reply(self.state.keyspace.read(
+                &args,
+                Context {
+                    now_ms: wall_clock_ms(),
+                    seed: self.applied,
+                },
+            ))
         } else {
             Outcome::Reply(Value::Error(format!(
                 "TRYAGAIN this replica last heard from its leader {} ms ago, beyond the {} ms staleness bound; retry, or read from the leader (READWRITE)",
@@ -179,13 +341,15 @@ impl Group {
         for entry in &ready.committed_entries {
             self.apply(entry);
         }
-        self.confirmed_reads.extend(ready.read_states.iter().map(|r| (r.index, r.context)));
+        self.confirmed_reads
+            .extend(ready.read_states.iter().map(|r| (r.index, r.context)));
         for context in &ready.dropped_reads {
             if let Some((_, waiter)) = self.pending_reads.remove(context) {
                 let _ = waiter.send(Outcome::NotLeader(self.leader_node()));
             }
         }
         self.serve_reads();
+        self.wake_blocked();
     }
 
     /// Reads waiting for a confirmation that will not come here: send them on.
@@ -198,6 +362,10 @@ impl Group {
             let _ = waiter.send(Outcome::NotLeader(leader));
         }
         self.confirmed_reads.clear();
+        // Blocked clients go to the new leader and wait there: nothing was popped for them.
+        for (_, waiter) in std::mem::take(&mut self.blocked) {
+            let _ = waiter.send(Outcome::NotLeader(leader));
+        }
     }
 
     fn apply(&mut self, entry: &raft::Entry) {
@@ -208,17 +376,30 @@ impl Group {
         let value = match &entry.payload {
             Payload::Command(bytes) => Some(match Operation::decode(bytes) {
                 Ok(operation) => self.state.apply(operation, entry.index, self.id),
-                Err(error) => Value::Error(format!("ERR corrupt log entry at {}: {error}", entry.index)),
+                Err(error) => {
+                    Value::Error(format!("ERR corrupt log entry at {}: {error}", entry.index))
+                }
             }),
             Payload::Empty | Payload::Membership(_) => None,
         };
-        let Some((term, _, waiter)) = self.pending_writes.remove(&entry.index) else { return };
+        let Some(pending) = self.pending_writes.remove(&entry.index) else {
+            return;
+        };
         let outcome = match value {
-            Some(value) if term == entry.term => value,
+            Some(value) if pending.term == entry.term => value,
             // Another entry took our proposal's place: it can never commit now.
             _ => Value::Error(NOT_APPLIED.to_owned()),
         };
-        let _ = waiter.send(Outcome::Reply(outcome));
+        match pending.blocking {
+            Some(blocked)
+                if crate::blocking::nothing_popped(&outcome) && !pending.waiter.is_closed() =>
+            {
+                self.block(blocked, pending.waiter)
+            }
+            _ => {
+                let _ = pending.waiter.send(Outcome::Reply(outcome));
+            }
+        }
     }
 
     fn serve_reads(&mut self) {
@@ -229,7 +410,13 @@ impl Group {
             }
             self.confirmed_reads.pop_front();
             if let Some((args, waiter)) = self.pending_reads.remove(&context) {
-                let value = self.state.keyspace.read(&args, Context { now_ms, seed: self.applied });
+                let value = self.state.keyspace.read(
+                    &args,
+                    Context {
+                        now_ms,
+                        seed: self.applied,
+                    },
+                );
                 let _ = waiter.send(Outcome::Reply(value));
             }
         }
@@ -266,8 +453,12 @@ impl Group {
 pub fn refusal(error: ProposeError) -> Outcome {
     match error {
         ProposeError::NotLeader { leader_hint } => Outcome::NotLeader(leader_hint.map(node_of)),
-        ProposeError::TransferInProgress => Outcome::Reply(Value::Error("TRYAGAIN leadership transfer in progress".to_owned())),
-        ProposeError::Busy { .. } => Outcome::Reply(Value::Error("BUSY too many writes waiting to commit; retry later".to_owned())),
+        ProposeError::TransferInProgress => Outcome::Reply(Value::Error(
+            "TRYAGAIN leadership transfer in progress".to_owned(),
+        )),
+        ProposeError::Busy { .. } => Outcome::Reply(Value::Error(
+            "BUSY too many writes waiting to commit; retry later".to_owned(),
+        )),
         other => Outcome::Reply(Value::Error(format!("ERR {other}"))),
     }
 }

@@ -6,6 +6,7 @@
 //!   node thread over one bounded channel.
 
 pub mod admin;
+pub mod blocking;
 pub mod client;
 pub mod cluster;
 pub mod command;
@@ -37,7 +38,11 @@ pub const NODE_QUEUE_MAX: usize = 65_536;
 /// finish its round (flushing the log), and returns.
 pub fn run(config: ServerConfig) -> Result<(), String> {
     config.validate()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     runtime.block_on(serve(config))
 }
 
@@ -46,33 +51,85 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         let id = config.id;
         Arc::new(move |line: String| eprintln!("ninesdb[{id}] {line}"))
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    // One process per data dir, from before anything in it is read or written until serve
+    // returns (after the node thread has flushed the log and stopped).
+    let _dir_lock = storage::DirLock::acquire(&config.data_dir)?;
     let known = {
         let log = Arc::clone(&log);
         let mut prepared = config.clone();
-        let known = tokio::task::spawn_blocking(move || membership::prepare(&mut prepared, &|line| log(line)).map(|known| (known, prepared))).await.map_err(|e| e.to_string())??;
+        let known = tokio::task::spawn_blocking(move || {
+            membership::prepare(&mut prepared, &|line| log(line)).map(|known| (known, prepared))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         config = known.1;
         known.0
     };
-    let disk = storage::FsDisk::open(&config.data_dir).map_err(|e| format!("cannot open data dir {}: {e:?}", config.data_dir.display()))?;
-    let (wal, recovered) = storage::Wal::open(disk, storage::WalOptions::default()).map_err(|e| format!("recovery failed: {e}"))?;
-    let client_listener = TcpListener::bind(config.client_addr).await.map_err(|e| format!("cannot listen for clients on {}: {e}", config.client_addr))?;
-    let peer_listener = TcpListener::bind(config.peer_addr).await.map_err(|e| format!("cannot listen for peers on {}: {e}", config.peer_addr))?;
+    let disk = storage::FsDisk::open(&config.data_dir)
+        .map_err(|e| format!("cannot open data dir {}: {e:?}", config.data_dir.display()))?;
+    let (wal, recovered) = storage::Wal::open(disk, storage::WalOptions::default())
+        .map_err(|e| format!("recovery failed: {e}"))?;
+    let client_listener = TcpListener::bind(config.client_addr)
+        .await
+        .map_err(|e| format!("cannot listen for clients on {}: {e}", config.client_addr))?;
+    let peer_listener = TcpListener::bind(config.peer_addr)
+        .await
+        .map_err(|e| format!("cannot listen for peers on {}: {e}", config.peer_addr))?;
     let forwards = Arc::new(peer::Forwards::default());
     let peers = peer::Peers::new(config.id, &forwards);
     peers.connect(&known.members);
     let (node, inputs) = std::sync::mpsc::sync_channel(NODE_QUEUE_MAX);
-    let view: cluster::SharedView = Arc::new(std::sync::Mutex::new(cluster::View { groups: config.group_count(), members: known.members, ..Default::default() }));
+    let view: cluster::SharedView = Arc::new(std::sync::Mutex::new(cluster::View {
+        groups: config.group_count(),
+        members: known.members,
+        ..Default::default()
+    }));
     let plan = cluster::initial_plan(&config)?;
-    let driver = driver::Driver::open(config.clone(), raft_config(&config), wal, recovered, Arc::clone(&peers), Arc::clone(&view), {
-        let log = Arc::clone(&log);
-        Box::new(move |line| log(line))
-    })?;
+    let driver = driver::Driver::open(
+        config.clone(),
+        raft_config(&config),
+        wal,
+        recovered,
+        Arc::clone(&peers),
+        Arc::clone(&view),
+        {
+            let log = Arc::clone(&log);
+            Box::new(move |line| log(line))
+        },
+    )?;
     let tick = Duration::from_millis(config.tick_ms);
-    let node_thread = std::thread::Builder::new().name("ninesdb-node".to_owned()).spawn(move || driver.run(inputs, tick)).map_err(|e| e.to_string())?;
-    tokio::spawn(peer::accept(peer_listener, node.clone(), Arc::clone(&view), Arc::clone(&log)));
-    log(format!("serving Redis clients on {}, peers on {} ({} groups, {} replicas each)", config.client_addr, config.peer_addr, config.group_count(), config.replication_factor()));
-    let shared = Arc::new(client::Shared { config, seed: known.seed, plan, node: node.clone(), peers, forwards, view, next_client_id: AtomicU64::new(0), clients: AtomicUsize::new(0), started: Instant::now() });
+    let node_thread = std::thread::Builder::new()
+        .name("ninesdb-node".to_owned())
+        .spawn(move || driver.run(inputs, tick))
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(peer::accept(
+        peer_listener,
+        node.clone(),
+        Arc::clone(&view),
+        Arc::clone(&log),
+    ));
+    log(format!(
+        "serving Redis clients on {}, peers on {} ({} groups, {} replicas each)",
+        config.client_addr,
+        config.peer_addr,
+        config.group_count(),
+        config.replication_factor()
+    ));
+    let shared = Arc::new(client::Shared {
+        config,
+        seed: known.seed,
+        plan,
+        node: node.clone(),
+        peers,
+        forwards,
+        view,
+        next_client_id: AtomicU64::new(0),
+        clients: AtomicUsize::new(0),
+        started: Instant::now(),
+        blocked: std::sync::Mutex::default(),
+    });
     tokio::select! {
         () = accept_clients(client_listener, Arc::clone(&shared)) => {}
         () = shutdown_signal() => log("shutting down: no new connections; flushing the log".to_owned()),
@@ -94,10 +151,14 @@ fn raft_config(config: &ServerConfig) -> raft::Config {
 
 async fn accept_clients(listener: TcpListener, shared: Arc<client::Shared>) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
         if shared.clients.load(Ordering::Relaxed) >= shared.config.max_clients {
             use tokio::io::AsyncWriteExt;
-            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            let _ = stream
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
             continue;
         }
         shared.clients.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +174,9 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        let Ok(mut terminate) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
             let _ = interrupt.await;
             return;
         };

@@ -10,8 +10,18 @@ use crate::client::{ConnectionView, LocalEffects, Shared};
 pub const REDIS_VERSION: &str = "7.0.0";
 
 /// Runs `name` if it is a local command; `None` otherwise.
-pub async fn run(name: &str, args: &[Bytes], connection: ConnectionView, shared: &Shared, effects: &mut LocalEffects<'_>) -> Option<Value> {
-    let arity_error = || Value::Error(format!("ERR wrong number of arguments for '{name}' command"));
+pub async fn run(
+    name: &str,
+    args: &[Bytes],
+    connection: ConnectionView,
+    shared: &Shared,
+    effects: &mut LocalEffects<'_>,
+) -> Option<Value> {
+    let arity_error = || {
+        Value::Error(format!(
+            "ERR wrong number of arguments for '{name}' command"
+        ))
+    };
     let value = match name {
         "ping" => match args.len() {
             1 => Value::Simple("PONG".to_owned()),
@@ -33,7 +43,7 @@ pub async fn run(name: &str, args: &[Bytes], connection: ConnectionView, shared:
             _ => Value::Error("ERR syntax error".to_owned()),
         },
         "hello" => hello(args, &connection, effects),
-        "client" => client(args, &connection, effects),
+        "client" => client(args, &connection, shared, effects),
         "command" => command(args),
         "time" => {
             let micros = crate::driver::wall_clock_ms() * 1000;
@@ -58,8 +68,14 @@ fn hello(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects
         match version.as_ref() {
             b"2" => protocol = Protocol::Resp2,
             b"3" => protocol = Protocol::Resp3,
-            _ if std::str::from_utf8(version).ok().and_then(|s| s.parse::<i64>().ok()).is_none() => {
-                return Value::Error("ERR Protocol version is not an integer or out of range".to_owned());
+            _ if std::str::from_utf8(version)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .is_none() =>
+            {
+                return Value::Error(
+                    "ERR Protocol version is not an integer or out of range".to_owned(),
+                );
             }
             _ => return Value::Error("NOPROTO unsupported protocol version".to_owned()),
         }
@@ -72,7 +88,11 @@ fn hello(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects
                 effects.set_name(Some(args[index + 1].clone()));
                 index += 2;
             }
-            "auth" if index + 2 < args.len() => return Value::Error("WRONGPASS invalid username-password pair or user is disabled.".to_owned()),
+            "auth" if index + 2 < args.len() => {
+                return Value::Error(
+                    "WRONGPASS invalid username-password pair or user is disabled.".to_owned(),
+                )
+            }
             _ => return Value::Error(format!("ERR Syntax error in HELLO option '{option}'")),
         }
     }
@@ -81,7 +101,10 @@ fn hello(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects
     Value::Map(vec![
         (text("server"), text("redis")),
         (text("version"), text(REDIS_VERSION)),
-        (text("proto"), Value::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 })),
+        (
+            text("proto"),
+            Value::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 }),
+        ),
         (text("id"), Value::Integer(connection.id as i64)),
         (text("mode"), text("standalone")),
         (text("role"), text("master")),
@@ -89,12 +112,23 @@ fn hello(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects
     ])
 }
 
-fn client(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects<'_>) -> Value {
-    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+fn client(
+    args: &[Bytes],
+    connection: &ConnectionView,
+    shared: &Shared,
+    effects: &mut LocalEffects<'_>,
+) -> Value {
+    let sub = args
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
     match (sub.as_str(), args.len()) {
         ("setname", 3) => {
             if args[2].iter().any(|&b| b <= b' ' || b > b'~') {
-                return Value::Error("ERR Client names cannot contain spaces, newlines or special characters.".to_owned());
+                return Value::Error(
+                    "ERR Client names cannot contain spaces, newlines or special characters."
+                        .to_owned(),
+                );
             }
             effects.set_name((!args[2].is_empty()).then(|| args[2].clone()));
             Value::Simple("OK".to_owned())
@@ -102,28 +136,87 @@ fn client(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffect
         ("getname", 2) => connection.name.clone().map_or(Value::Null, Value::Bulk),
         ("id", 2) => Value::Integer(connection.id as i64),
         ("info", 2) | ("list", 2) => {
-            let name = connection.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
-            Value::Verbatim("txt".to_owned(), Bytes::from(format!("id={} name={} db=0 resp={}\n", connection.id, name, if connection.protocol == Protocol::Resp3 { 3 } else { 2 })))
+            let name = connection
+                .name
+                .as_ref()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default();
+            Value::Verbatim(
+                "txt".to_owned(),
+                Bytes::from(format!(
+                    "id={} name={} db=0 resp={}\n",
+                    connection.id,
+                    name,
+                    if connection.protocol == Protocol::Resp3 {
+                        3
+                    } else {
+                        2
+                    }
+                )),
+            )
         }
+        ("unblock", 3 | 4) => unblock(args, shared),
         ("", _) => Value::Error("ERR wrong number of arguments for 'client' command".to_owned()),
-        ("setname" | "getname" | "id" | "info" | "list", _) => Value::Error(format!("ERR wrong number of arguments for 'client|{sub}' command")),
-        _ => Value::Error(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(&args[1]))),
+        ("setname" | "getname" | "id" | "info" | "list" | "unblock", _) => Value::Error(format!(
+            "ERR wrong number of arguments for 'client|{sub}' command"
+        )),
+        _ => Value::Error(format!(
+            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
     }
 }
 
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends a blocked client's wait on this node; 1 if it
+/// was blocked. A pop already proposed for it still completes and is answered to it.
+fn unblock(args: &[Bytes], shared: &Shared) -> Value {
+    let Some(id) = std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|id| id.parse::<i64>().ok())
+    else {
+        return Value::Error("ERR value is not an integer or out of range".to_owned());
+    };
+    let how = match args.get(3).map(|m| m.to_ascii_lowercase()) {
+        None => crate::client::Unblock::Timeout,
+        Some(mode) if mode == b"timeout" => crate::client::Unblock::Timeout,
+        Some(mode) if mode == b"error" => crate::client::Unblock::Error,
+        Some(_) => {
+            return Value::Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".to_owned())
+        }
+    };
+    let waiting = u64::try_from(id)
+        .ok()
+        .and_then(|id| crate::client::lock_blocked(shared).remove(&id));
+    Value::Integer(i64::from(
+        waiting.is_some_and(|client| client.send(how).is_ok()),
+    ))
+}
+
 fn command(args: &[Bytes]) -> Value {
-    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    let sub = args
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
     match sub.as_str() {
         "count" => Value::Integer(keyspace::commands().len() as i64),
         "docs" => Value::Map(Vec::new()),
-        "info" => Value::Array(args[2..].iter().map(|name| keyspace::lookup(name).map_or(Value::Null, command_info)).collect()),
+        "info" => Value::Array(
+            args[2..]
+                .iter()
+                .map(|name| keyspace::lookup(name).map_or(Value::Null, command_info))
+                .collect(),
+        ),
         "" => Value::Array(keyspace::commands().iter().map(command_info).collect()),
         _ => Value::Error(format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP.")),
     }
 }
 
 fn command_info(spec: &keyspace::CommandSpec) -> Value {
-    let flags = spec.flags.iter().map(|f| Value::Simple((*f).to_owned())).collect();
+    let flags = spec
+        .flags
+        .iter()
+        .map(|f| Value::Simple((*f).to_owned()))
+        .collect();
     Value::Array(vec![
         Value::Bulk(Bytes::from(spec.name.to_owned())),
         Value::Integer(i64::from(spec.arity)),
@@ -135,7 +228,10 @@ fn command_info(spec: &keyspace::CommandSpec) -> Value {
 }
 
 fn config(args: &[Bytes], shared: &Shared) -> Value {
-    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    let sub = args
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
     if sub != "get" || args.len() < 3 {
         return Value::Error("ERR unknown subcommand or wrong number of arguments for 'config'. Only CONFIG GET is supported.".to_owned());
     }
@@ -154,7 +250,10 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
     for pattern in &args[2..] {
         for (name, value) in &settings {
             if keyspace_glob(pattern, name.as_bytes()) {
-                pairs.push((Value::Bulk(Bytes::from(*name)), Value::Bulk(Bytes::from(value.clone()))));
+                pairs.push((
+                    Value::Bulk(Bytes::from(*name)),
+                    Value::Bulk(Bytes::from(value.clone())),
+                ));
             }
         }
     }
@@ -167,19 +266,33 @@ fn keyspace_glob(pattern: &[u8], name: &[u8]) -> bool {
         None => pattern.eq_ignore_ascii_case(name),
         Some(star) => {
             let (prefix, suffix) = (&pattern[..star], &pattern[star + 1..]);
-            name.len() >= prefix.len() + suffix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix) && keyspace_glob(suffix, &name[name.len() - suffix.len().min(name.len())..])
+            name.len() >= prefix.len() + suffix.len()
+                && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+                && keyspace_glob(suffix, &name[name.len() - suffix.len().min(name.len())..])
         }
     }
 }
 
 /// Keeps the sections INFO asked for (all by default, as `INFO`, `INFO all`, `INFO everything`).
 fn info_sections(text: &str, wanted: &[Bytes]) -> String {
-    let wanted: Vec<String> = wanted.iter().map(|w| String::from_utf8_lossy(w).to_ascii_lowercase()).collect();
-    if wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default") {
+    let wanted: Vec<String> = wanted
+        .iter()
+        .map(|w| String::from_utf8_lossy(w).to_ascii_lowercase())
+        .collect();
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "all" || w == "everything" || w == "default")
+    {
         return text.to_owned();
     }
     text.split("\r\n\r\n")
-        .filter(|section| section.strip_prefix("# ").and_then(|s| s.lines().next()).is_some_and(|name| wanted.contains(&name.to_ascii_lowercase())))
+        .filter(|section| {
+            section
+                .strip_prefix("# ")
+                .and_then(|s| s.lines().next())
+                .is_some_and(|name| wanted.contains(&name.to_ascii_lowercase()))
+        })
         .map(|section| format!("{section}\r\n\r\n"))
         .collect::<String>()
         .trim_end_matches("\r\n\r\n")
@@ -193,18 +306,44 @@ async fn info(shared: &Shared) -> String {
     let mut text = String::new();
     text.push_str("# Server\r\n");
     text.push_str(&format!("redis_version:{REDIS_VERSION}\r\nninesdb_version:{}\r\nredis_mode:cluster\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n", env!("CARGO_PKG_VERSION"), std::process::id(), shared.config.client_addr.port(), shared.started.elapsed().as_secs()));
+    let blocked = crate::client::lock_blocked(shared).len();
+    text.push_str(&format!(
+        "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{blocked}\r\n\r\n",
+        shared.clients.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     text.push_str("# Replication\r\n");
     // Redis's one role per node maps onto groups: "master" if this node leads any.
-    text.push_str(&format!("role:{}\r\n", if leading.is_empty() { "slave" } else { "master" }));
+    text.push_str(&format!(
+        "role:{}\r\n",
+        if leading.is_empty() {
+            "slave"
+        } else {
+            "master"
+        }
+    ));
     let first = status.groups.first();
     if leading.is_empty() {
-        if let Some(address) = first.and_then(|g| g.leader).and_then(|l| crate::cluster::lock(&shared.view).address(l)) {
-            text.push_str(&format!("master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:up\r\n", address.ip(), address.port()));
+        if let Some(address) = first
+            .and_then(|g| g.leader)
+            .and_then(|l| crate::cluster::lock(&shared.view).address(l))
+        {
+            text.push_str(&format!(
+                "master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:up\r\n",
+                address.ip(),
+                address.port()
+            ));
         } else {
             text.push_str("master_link_status:down\r\n");
         }
     }
-    text.push_str(&format!("connected_slaves:{}\r\n", status.leading().map(|g| g.voters.len().saturating_sub(1)).max().unwrap_or(0)));
+    text.push_str(&format!(
+        "connected_slaves:{}\r\n",
+        status
+            .leading()
+            .map(|g| g.voters.len().saturating_sub(1))
+            .max()
+            .unwrap_or(0)
+    ));
     text.push_str(&format!("raft_node_id:{}\r\nraft_groups:{}\r\nraft_groups_hosted:{}\r\nraft_groups_leading:{}\r\nraft_leading:{leading:?}\r\n", status.id, shared.config.group_count(), status.groups.len(), leading.len()));
     for group in &status.groups {
         text.push_str(&format!(
@@ -217,18 +356,39 @@ async fn info(shared: &Shared) -> String {
             group.applied_index,
             group.last_index,
             // Redis clients split INFO values on ',' and '=': no commas inside one field.
-            group.voters.iter().map(u64::to_string).collect::<Vec<_>>().join("/")
+            group
+                .voters
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join("/")
         ));
     }
     text.push_str("\r\n# Cluster\r\ncluster_enabled:1\r\n\r\n");
     let keys: usize = status.groups.iter().map(|g| g.keys).sum();
-    text.push_str(&format!("# Keyspace\r\n{}", if keys > 0 { format!("db0:keys={keys},expires=0,avg_ttl=0\r\n") } else { String::new() }));
+    text.push_str(&format!(
+        "# Keyspace\r\n{}",
+        if keys > 0 {
+            format!("db0:keys={keys},expires=0,avg_ttl=0\r\n")
+        } else {
+            String::new()
+        }
+    ));
     text
 }
 
 async fn cluster(args: &[Bytes], shared: &Shared, effects: &mut LocalEffects<'_>) -> Value {
-    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
-    let slot_arg = |index: usize| std::str::from_utf8(args.get(index)?).ok()?.parse::<u16>().ok().filter(|&s| u64::from(s) < crate::cluster::SLOTS);
+    let sub = args
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
+    let slot_arg = |index: usize| {
+        std::str::from_utf8(args.get(index)?)
+            .ok()?
+            .parse::<u16>()
+            .ok()
+            .filter(|&s| u64::from(s) < crate::cluster::SLOTS)
+    };
     match sub.as_str() {
         "keyslot" if args.len() == 3 => Value::Integer(i64::from(key_slot(&args[2]))),
         "myid" => Value::Bulk(Bytes::from(node_name(shared.config.id))),
@@ -242,9 +402,15 @@ async fn cluster(args: &[Bytes], shared: &Shared, effects: &mut LocalEffects<'_>
         }
         "nodes" => {
             effects.set_cluster_aware();
-            Value::Verbatim("txt".to_owned(), Bytes::from(crate::slotmap::nodes(shared).await))
+            Value::Verbatim(
+                "txt".to_owned(),
+                Bytes::from(crate::slotmap::nodes(shared).await),
+            )
         }
-        "info" => Value::Verbatim("txt".to_owned(), Bytes::from(crate::slotmap::info(shared).await)),
+        "info" => Value::Verbatim(
+            "txt".to_owned(),
+            Bytes::from(crate::slotmap::info(shared).await),
+        ),
         "countkeysinslot" if args.len() == 3 => match slot_arg(2) {
             Some(slot) => match crate::fanout::keys_in_slot(slot, usize::MAX, shared).await {
                 Ok(keys) => Value::Integer(keys.len() as i64),
@@ -253,17 +419,23 @@ async fn cluster(args: &[Bytes], shared: &Shared, effects: &mut LocalEffects<'_>
             None => Value::Error("ERR Invalid slot".to_owned()),
         },
         "getkeysinslot" if args.len() == 4 => {
-            let count = std::str::from_utf8(&args[3]).ok().and_then(|c| c.parse::<usize>().ok());
+            let count = std::str::from_utf8(&args[3])
+                .ok()
+                .and_then(|c| c.parse::<usize>().ok());
             match (slot_arg(2), count) {
-                (Some(slot), Some(count)) => match crate::fanout::keys_in_slot(slot, count, shared).await {
-                    Ok(keys) => Value::Array(keys.into_iter().map(Value::Bulk).collect()),
-                    Err(error) => error,
-                },
+                (Some(slot), Some(count)) => {
+                    match crate::fanout::keys_in_slot(slot, count, shared).await {
+                        Ok(keys) => Value::Array(keys.into_iter().map(Value::Bulk).collect()),
+                        Err(error) => error,
+                    }
+                }
                 (None, _) => Value::Error("ERR Invalid slot".to_owned()),
                 (_, None) => Value::Error("ERR Invalid number of keys".to_owned()),
             }
         }
-        _ => Value::Error(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLUSTER HELP.")),
+        _ => Value::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLUSTER HELP."
+        )),
     }
 }
 

@@ -36,16 +36,33 @@ impl Driver {
     pub(crate) fn maintain(&mut self) {
         let (topology, mut load, reports, peer_health, sick_peers) = {
             let view = cluster::lock(&self.view);
-            let sick: Vec<NodeId> = view.health.keys().copied().filter(|&n| n != self.config.id && view.is_sick(n)).collect();
-            (cluster::topology(&self.config, &view), view.load(), view.reports.clone(), view.peer_health(self.config.id), sick)
+            let sick: Vec<NodeId> = view
+                .health
+                .keys()
+                .copied()
+                .filter(|&n| n != self.config.id && view.is_sick(n))
+                .collect();
+            (
+                cluster::topology(&self.config, &view),
+                view.load(),
+                view.reports.clone(),
+                view.peer_health(self.config.id),
+                sick,
+            )
         };
         if self.config.gray_failure {
             let loss = cluster::lock(&self.view).report_loss_permille(self.config.id);
             self.health.record_report_loss(loss);
-            let (sick, changed) = self.health.assess(&peer_health, crate::health::micros(Instant::now()));
+            let (sick, changed) = self
+                .health
+                .assess(&peer_health, crate::health::micros(Instant::now()));
             if changed {
                 let mine = self.health.mine();
-                let verdict = if sick { "far slower than its peers: handing its leaderships away" } else { "healthy again: may lead" };
+                let verdict = if sick {
+                    "far slower than its peers: handing its leaderships away"
+                } else {
+                    "healthy again: may lead"
+                };
                 (self.log)(format!("gray failure: this node is {verdict} (fsync {} us, tick lag {} us, {} per mille of peer reports missed)", mine.fsync_us, mine.lag_us, mine.loss_permille));
             }
         }
@@ -56,10 +73,15 @@ impl Driver {
         // Planning (the policy over every group) costs milliseconds: every PLAN_EVERY rounds,
         // or at once when this node must shed its leaderships.
         self.maintain_rounds += 1;
-        let shedding = self.health.is_sick() || topology.node(self.config.id).is_some_and(|n| n.state == placement::NodeState::Draining);
+        let shedding = self.health.is_sick()
+            || topology
+                .node(self.config.id)
+                .is_some_and(|n| n.state == placement::NodeState::Draining);
         if self.maintain_rounds % PLAN_EVERY == 0 || shedding {
             let current = self.current_placement(&reports);
-            let cluster_busy = reports.values().any(|(report, _)| !report.learners.is_empty());
+            let cluster_busy = reports
+                .values()
+                .any(|(report, _)| !report.learners.is_empty());
             self.start_moves(&topology, &current, cluster_busy);
             self.balance_leaders(&topology, &current);
         }
@@ -67,18 +89,32 @@ impl Driver {
 
     /// Every group's voters' nodes, leader first: this node's own knowledge for the groups it
     /// leads, the leaders' reports for the others.
-    fn current_placement(&self, reports: &BTreeMap<u64, (GroupReport, Instant)>) -> BTreeMap<u64, Vec<NodeId>> {
+    fn current_placement(
+        &self,
+        reports: &BTreeMap<u64, (GroupReport, Instant)>,
+    ) -> BTreeMap<u64, Vec<NodeId>> {
         let mut current: BTreeMap<u64, Vec<NodeId>> = reports
             .iter()
             .map(|(&group, (report, _))| {
-                let mut nodes: Vec<NodeId> = report.voters.iter().map(|&r| node_of(r)).filter(|&n| n != report.leader).collect();
+                let mut nodes: Vec<NodeId> = report
+                    .voters
+                    .iter()
+                    .map(|&r| node_of(r))
+                    .filter(|&n| n != report.leader)
+                    .collect();
                 nodes.insert(0, report.leader);
                 (group, nodes)
             })
             .collect();
         for group in self.groups.values().filter(|g| g.is_leader()) {
             let me = self.config.id;
-            let others = group.replica.membership().voters.iter().map(|&r| node_of(r)).filter(|&n| n != me);
+            let others = group
+                .replica
+                .membership()
+                .voters
+                .iter()
+                .map(|&r| node_of(r))
+                .filter(|&n| n != me);
             current.insert(group.id, std::iter::once(me).chain(others).collect());
         }
         current
@@ -87,7 +123,12 @@ impl Driver {
     /// Moves replicas to even out the nodes (a node joined) or off draining nodes, as the
     /// placement policy plans them, for the groups this node leads: the same learner-then-
     /// promote steps as repair, within the same budget.
-    fn start_moves(&mut self, topology: &placement::Topology, current: &BTreeMap<u64, Vec<NodeId>>, cluster_busy: bool) {
+    fn start_moves(
+        &mut self,
+        topology: &placement::Topology,
+        current: &BTreeMap<u64, Vec<NodeId>>,
+        cluster_busy: bool,
+    ) {
         // One move at a time per node, and none while any group in the cluster has a replica
         // catching up: every leader plans from its own view, and moves planned on stale
         // counts overshoot and then move back.
@@ -97,21 +138,45 @@ impl Driver {
         let budget = 1;
         let mut notes = Vec::new();
         for planned in placement::rebalance(topology, current, budget) {
-            let Some(group) = self.groups.get_mut(&planned.group) else { continue };
-            if !group.is_leader() || group.repair.is_some() || group.replica.membership_change_pending() {
+            let Some(group) = self.groups.get_mut(&planned.group) else {
+                continue;
+            };
+            if !group.is_leader()
+                || group.repair.is_some()
+                || group.replica.membership_change_pending()
+            {
                 continue;
             }
             // The leader's own replica may move too: once the change removing it commits, it
             // hands leadership to the most caught-up voter (raft's removed-leader hand-off).
             let membership = group.replica.membership().clone();
-            let Some(&leaving) = membership.voters.iter().find(|&&r| node_of(r) == planned.from) else { continue };
+            let Some(&leaving) = membership
+                .voters
+                .iter()
+                .find(|&&r| node_of(r) == planned.from)
+            else {
+                continue;
+            };
             let new = replica_id(planned.to, fresh_generation(group.replica.last_index()));
-            match group.replica.propose_membership_change(membership.voters.iter().copied().collect(), vec![new]) {
+            match group
+                .replica
+                .propose_membership_change(membership.voters.iter().copied().collect(), vec![new])
+            {
                 Ok(_) => {
-                    notes.push(format!("group {}: moving replica {leaving} (node {}) to node {} to balance", group.id, planned.from, planned.to));
-                    group.repair = Some(Repair { new, leaving: Some(leaving), since: Instant::now() });
+                    notes.push(format!(
+                        "group {}: moving replica {leaving} (node {}) to node {} to balance",
+                        group.id, planned.from, planned.to
+                    ));
+                    group.repair = Some(Repair {
+                        new,
+                        leaving: Some(leaving),
+                        since: Instant::now(),
+                    });
                 }
-                Err(error) => notes.push(format!("group {}: cannot move to node {}: {error}", group.id, planned.to)),
+                Err(error) => notes.push(format!(
+                    "group {}: cannot move to node {}: {error}",
+                    group.id, planned.to
+                )),
             }
         }
         for note in notes {
@@ -123,7 +188,9 @@ impl Driver {
     fn finish_repairs(&mut self) {
         let mut notes = Vec::new();
         for group in self.groups.values_mut() {
-            let Some(repair) = group.repair.clone() else { continue };
+            let Some(repair) = group.repair.clone() else {
+                continue;
+            };
             if !group.is_leader() {
                 group.repair = None;
                 continue;
@@ -133,7 +200,14 @@ impl Driver {
             }
             let membership = group.replica.membership().clone();
             if membership.voters.contains(&repair.new) {
-                notes.push(format!("group {}: repaired, replica {} on node {} replaces {:?} after {} ms", group.id, repair.new, node_of(repair.new), repair.leaving, repair.since.elapsed().as_millis()));
+                notes.push(format!(
+                    "group {}: repaired, replica {} on node {} replaces {:?} after {} ms",
+                    group.id,
+                    repair.new,
+                    node_of(repair.new),
+                    repair.leaving,
+                    repair.since.elapsed().as_millis()
+                ));
                 group.repair = None;
                 continue;
             }
@@ -141,19 +215,50 @@ impl Driver {
                 group.repair = None;
                 continue;
             }
-            let caught_up = group.replica.matched(repair.new).unwrap_or(0) >= group.replica.commit_index();
+            let caught_up =
+                group.replica.matched(repair.new).unwrap_or(0) >= group.replica.commit_index();
             let (voters, learners): (Vec<ReplicaId>, Vec<ReplicaId>) = if caught_up {
-                let voters = membership.voters.iter().copied().filter(|&r| Some(r) != repair.leaving).chain([repair.new]).collect();
-                (voters, membership.learners.iter().copied().filter(|&r| r != repair.new && Some(r) != repair.leaving).collect())
+                let voters = membership
+                    .voters
+                    .iter()
+                    .copied()
+                    .filter(|&r| Some(r) != repair.leaving)
+                    .chain([repair.new])
+                    .collect();
+                (
+                    voters,
+                    membership
+                        .learners
+                        .iter()
+                        .copied()
+                        .filter(|&r| r != repair.new && Some(r) != repair.leaving)
+                        .collect(),
+                )
             } else if repair.since.elapsed() > REPAIR_GIVE_UP {
-                notes.push(format!("group {}: replica {} did not catch up in {} s; dropping it", group.id, repair.new, REPAIR_GIVE_UP.as_secs()));
+                notes.push(format!(
+                    "group {}: replica {} did not catch up in {} s; dropping it",
+                    group.id,
+                    repair.new,
+                    REPAIR_GIVE_UP.as_secs()
+                ));
                 group.repair = None;
-                (membership.voters.iter().copied().collect(), membership.learners.iter().copied().filter(|&r| r != repair.new).collect())
+                (
+                    membership.voters.iter().copied().collect(),
+                    membership
+                        .learners
+                        .iter()
+                        .copied()
+                        .filter(|&r| r != repair.new)
+                        .collect(),
+                )
             } else {
                 continue;
             };
             if let Err(error) = group.replica.propose_membership_change(voters, learners) {
-                notes.push(format!("group {}: membership change refused: {error}", group.id));
+                notes.push(format!(
+                    "group {}: membership change refused: {error}",
+                    group.id
+                ));
             }
         }
         for note in notes {
@@ -162,46 +267,98 @@ impl Driver {
     }
 
     /// Starts replacing replicas on down or draining nodes (learner first).
-    fn start_repairs(&mut self, topology: &placement::Topology, load: &mut BTreeMap<NodeId, usize>) {
+    fn start_repairs(
+        &mut self,
+        topology: &placement::Topology,
+        load: &mut BTreeMap<NodeId, usize>,
+    ) {
         let me = self.config.id;
-        let mut budget = REPAIRS_MAX.saturating_sub(self.groups.values().filter(|g| g.repair.is_some()).count());
-        let unhealthy = |node: NodeId| topology.node(node).is_none_or(|n| n.state != placement::NodeState::Up);
+        let mut budget =
+            REPAIRS_MAX.saturating_sub(self.groups.values().filter(|g| g.repair.is_some()).count());
+        let unhealthy = |node: NodeId| {
+            topology
+                .node(node)
+                .is_none_or(|n| n.state != placement::NodeState::Up)
+        };
         let mut notes = Vec::new();
         for group in self.groups.values_mut() {
             if budget == 0 {
                 break;
             }
-            if !group.is_leader() || group.repair.is_some() || group.replica.membership_change_pending() {
+            if !group.is_leader()
+                || group.repair.is_some()
+                || group.replica.membership_change_pending()
+            {
                 continue;
             }
             let membership = group.replica.membership().clone();
-            let leaving = membership.voters.iter().copied().find(|&r| node_of(r) != me && unhealthy(node_of(r)));
+            let leaving = membership
+                .voters
+                .iter()
+                .copied()
+                .find(|&r| node_of(r) != me && unhealthy(node_of(r)));
             // A learner left over (by a leader that lost office mid-repair): carry on with it.
-            if let Some(&learner) = membership.learners.iter().find(|&&r| !unhealthy(node_of(r))) {
-                group.repair = Some(Repair { new: learner, leaving, since: Instant::now() });
+            if let Some(&learner) = membership
+                .learners
+                .iter()
+                .find(|&&r| !unhealthy(node_of(r)))
+            {
+                group.repair = Some(Repair {
+                    new: learner,
+                    leaving,
+                    since: Instant::now(),
+                });
                 continue;
             }
             if let Some(&dead_learner) = membership.learners.iter().next() {
-                let learners: Vec<ReplicaId> = membership.learners.iter().copied().filter(|&r| r != dead_learner).collect();
-                let _ = group.replica.propose_membership_change(membership.voters.iter().copied().collect(), learners);
+                let learners: Vec<ReplicaId> = membership
+                    .learners
+                    .iter()
+                    .copied()
+                    .filter(|&r| r != dead_learner)
+                    .collect();
+                let _ = group.replica.propose_membership_change(
+                    membership.voters.iter().copied().collect(),
+                    learners,
+                );
                 continue;
             }
             let Some(leaving) = leaving else { continue };
-            let current: Vec<NodeId> = membership.voters.iter().copied().filter(|&r| r != leaving).map(node_of).collect();
+            let current: Vec<NodeId> = membership
+                .voters
+                .iter()
+                .copied()
+                .filter(|&r| r != leaving)
+                .map(node_of)
+                .collect();
             let Some(target) = placement::replacement(topology, group.id, &current, load) else {
                 notes.push(format!("group {}: replica {leaving} on node {} must be replaced, but no node qualifies", group.id, node_of(leaving)));
                 continue;
             };
             let new = replica_id(target, fresh_generation(group.replica.last_index()));
             let learners = vec![new];
-            match group.replica.propose_membership_change(membership.voters.iter().copied().collect(), learners) {
+            match group
+                .replica
+                .propose_membership_change(membership.voters.iter().copied().collect(), learners)
+            {
                 Ok(_) => {
-                    notes.push(format!("group {}: replacing replica {leaving} (node {}) by {new} on node {target}", group.id, node_of(leaving)));
-                    group.repair = Some(Repair { new, leaving: Some(leaving), since: Instant::now() });
+                    notes.push(format!(
+                        "group {}: replacing replica {leaving} (node {}) by {new} on node {target}",
+                        group.id,
+                        node_of(leaving)
+                    ));
+                    group.repair = Some(Repair {
+                        new,
+                        leaving: Some(leaving),
+                        since: Instant::now(),
+                    });
                     *load.entry(target).or_insert(0) += 1;
                     budget -= 1;
                 }
-                Err(error) => notes.push(format!("group {}: cannot add a replica on node {target}: {error}", group.id)),
+                Err(error) => notes.push(format!(
+                    "group {}: cannot add a replica on node {target}: {error}",
+                    group.id
+                )),
             }
         }
         for note in notes {
@@ -212,30 +369,67 @@ impl Driver {
     /// Hands each led group to its preferred leader when that node is healthy and caught up;
     /// a group whose preferred leader no longer holds it follows the policy's leader
     /// balancing; a draining node hands all its groups away.
-    fn balance_leaders(&mut self, topology: &placement::Topology, current: &BTreeMap<u64, Vec<NodeId>>) {
-        let balanced: BTreeMap<u64, NodeId> = placement::balance_leaders(topology, current, None, current.len()).into_iter().map(|t| (t.group, t.to)).collect();
+    fn balance_leaders(
+        &mut self,
+        topology: &placement::Topology,
+        current: &BTreeMap<u64, Vec<NodeId>>,
+    ) {
+        let balanced: BTreeMap<u64, NodeId> =
+            placement::balance_leaders(topology, current, None, current.len())
+                .into_iter()
+                .map(|t| (t.group, t.to))
+                .collect();
         let me = self.config.id;
         // A draining node, or one sick with a gray failure, hands every leadership away.
-        let draining = topology.node(me).is_some_and(|n| n.state == placement::NodeState::Draining) || self.health.is_sick();
+        let draining = topology
+            .node(me)
+            .is_some_and(|n| n.state == placement::NodeState::Draining)
+            || self.health.is_sick();
         let sick_peers = self.sick_peers.clone();
-        let healthy = |node: NodeId| topology.node(node).is_some_and(|n| n.state == placement::NodeState::Up) && !sick_peers.contains(&node);
+        let healthy = |node: NodeId| {
+            topology
+                .node(node)
+                .is_some_and(|n| n.state == placement::NodeState::Up)
+                && !sick_peers.contains(&node)
+        };
         for group in self.groups.values_mut() {
-            if !group.is_leader() || group.repair.is_some() || group.replica.membership_change_pending() {
+            if !group.is_leader()
+                || group.repair.is_some()
+                || group.replica.membership_change_pending()
+            {
                 continue;
             }
-            if group.last_transfer.is_some_and(|at| at.elapsed() < TRANSFER_EVERY) && !draining {
+            if group
+                .last_transfer
+                .is_some_and(|at| at.elapsed() < TRANSFER_EVERY)
+                && !draining
+            {
                 continue;
             }
             let last = group.replica.last_index();
-            let voters: Vec<ReplicaId> = group.replica.membership().voters.iter().copied().collect();
+            let voters: Vec<ReplicaId> =
+                group.replica.membership().voters.iter().copied().collect();
             let caught_up = |r: ReplicaId| group.replica.matched(r).is_some_and(|m| m >= last);
-            let preferred = self.plan.get(group.id as usize).and_then(|nodes| nodes.first()).copied().filter(|&p| voters.contains(&replica_id(p, 0)));
+            let preferred = self
+                .plan
+                .get(group.id as usize)
+                .and_then(|nodes| nodes.first())
+                .copied()
+                .filter(|&p| voters.contains(&replica_id(p, 0)));
             let target = if draining {
-                voters.iter().copied().filter(|&r| node_of(r) != me && healthy(node_of(r))).max_by_key(|&r| group.replica.matched(r))
+                voters
+                    .iter()
+                    .copied()
+                    .filter(|&r| node_of(r) != me && healthy(node_of(r)))
+                    .max_by_key(|&r| group.replica.matched(r))
             } else if let Some(preferred) = preferred {
-                Some(replica_id(preferred, 0)).filter(|&r| node_of(r) != me && healthy(preferred) && caught_up(r))
+                Some(replica_id(preferred, 0))
+                    .filter(|&r| node_of(r) != me && healthy(preferred) && caught_up(r))
             } else {
-                balanced.get(&group.id).and_then(|&to| voters.iter().copied().find(|&r| node_of(r) == to)).filter(|&r| node_of(r) != me && healthy(node_of(r)) && caught_up(r))
+                balanced
+                    .get(&group.id)
+                    .and_then(|&to| voters.iter().copied().find(|&r| node_of(r) == to))
+                    .filter(|&r| node_of(r) != me && healthy(node_of(r)) && caught_up(r))
             };
             if let Some(target) = target {
                 if group.replica.transfer_leader(target).is_ok() {
@@ -255,11 +449,16 @@ impl Driver {
             .filter_map(|g| {
                 let id = g.replica.id();
                 let membership = g.replica.membership();
-                if !membership.is_joint() && !membership.replicas().is_empty() && !membership.replicas().contains(&id) {
+                if !membership.is_joint()
+                    && !membership.replicas().is_empty()
+                    && !membership.replicas().contains(&id)
+                {
                     return Some((g.id, "its group removed it"));
                 }
                 let (report, _) = reports.get(&g.id)?;
-                let excluded = report.leader != me && report.term >= g.replica.term() && !report.replicas().any(|r| r == id);
+                let excluded = report.leader != me
+                    && report.term >= g.replica.term()
+                    && !report.replicas().any(|r| r == id);
                 excluded.then_some((g.id, "the group's leader reports a membership without it"))
             })
             .collect();

@@ -38,7 +38,15 @@ pub struct Known {
 pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known, String> {
     let dir = config.data_dir.clone();
     let created = dir.join(crate::driver::CLUSTER_FILE).exists();
-    let me = Member { peer: config.peer_addr, client: config.client_addr, labels: config.members.get(&config.id).map(|m| m.labels.clone()).unwrap_or_else(|| crate::config::labels(config.id, None, None, None, None)) };
+    let me = Member {
+        peer: config.peer_addr,
+        client: config.client_addr,
+        labels: config
+            .members
+            .get(&config.id)
+            .map(|m| m.labels.clone())
+            .unwrap_or_else(|| crate::config::labels(config.id, None, None, None, None)),
+    };
     let known = if created {
         let seed = read_members(&dir.join(SEED_FILE))?.unwrap_or_else(|| config.members.clone());
         let mut members = read_members(&dir.join(MEMBERS_FILE))?.unwrap_or_else(|| seed.clone());
@@ -52,12 +60,21 @@ pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known,
         write_file(&dir.join(SEED_FILE), &members_text(&seed))?;
         write_file(&dir.join(MEMBERS_FILE), &members_text(&members))?;
         // Joined: this node hosts nothing until the cluster moves replicas here.
-        write_file(&dir.join(crate::driver::CLUSTER_FILE), &crate::cluster::fingerprint(config))?;
-        log(format!("joined through {join}: {} members, {groups} groups", members.len()));
+        write_file(
+            &dir.join(crate::driver::CLUSTER_FILE),
+            &crate::cluster::fingerprint(config),
+        )?;
+        log(format!(
+            "joined through {join}: {} members, {groups} groups",
+            members.len()
+        ));
         Known { seed, members }
     } else {
         write_file(&dir.join(SEED_FILE), &members_text(&config.members))?;
-        Known { seed: config.members.clone(), members: config.members.clone() }
+        Known {
+            seed: config.members.clone(),
+            members: config.members.clone(),
+        }
     };
     config.members = known.seed.clone();
     let mut known = known;
@@ -70,7 +87,10 @@ fn read_members(path: &Path) -> Result<Option<BTreeMap<NodeId, Member>>, String>
         Ok(text) => {
             let members = parse_members_text(&text);
             if members.is_empty() {
-                return Err(format!("{} lists no members: restore it or move the data directory away", path.display()));
+                return Err(format!(
+                    "{} lists no members: restore it or move the data directory away",
+                    path.display()
+                ));
             }
             Ok(Some(members))
         }
@@ -81,19 +101,29 @@ fn read_members(path: &Path) -> Result<Option<BTreeMap<NodeId, Member>>, String>
 /// Writes a small file durably (temporary file, fsync, rename, fsync the directory).
 pub fn write_file(path: &Path, text: &str) -> Result<(), String> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-    std::fs::rename(&temporary, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut file = std::fs::File::create(&temporary)
+        .map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     if let Some(dir) = path.parent() {
         let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
     Ok(())
 }
 
-fn ask_to_join(join: SocketAddr, id: NodeId, me: &Member, log: &dyn Fn(String)) -> Result<String, String> {
+fn ask_to_join(
+    join: SocketAddr,
+    id: NodeId,
+    me: &Member,
+    log: &dyn Fn(String),
+) -> Result<String, String> {
     let started = Instant::now();
     let record = crate::cluster::member_record(me);
     let mut words: Vec<String> = vec!["NINESDB".into(), "JOIN".into(), id.to_string()];
@@ -102,32 +132,58 @@ fn ask_to_join(join: SocketAddr, id: NodeId, me: &Member, log: &dyn Fn(String)) 
     loop {
         match call(join, &args) {
             Ok(Ok(reply)) => return Ok(reply),
-            Ok(Err(error)) if !error.starts_with("TRYAGAIN") => return Err(format!("{join} refused the join: {error}")),
+            Ok(Err(error)) if !error.starts_with("TRYAGAIN") => {
+                return Err(format!("{join} refused the join: {error}"))
+            }
             Ok(Err(error)) => log(format!("join: {error}; retrying")),
             Err(error) => log(format!("join: {join} does not answer ({error}); retrying")),
         }
         if started.elapsed() > JOIN_PATIENCE {
-            return Err(format!("could not join through {join} within {} s", JOIN_PATIENCE.as_secs()));
+            return Err(format!(
+                "could not join through {join} within {} s",
+                JOIN_PATIENCE.as_secs()
+            ));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
 /// The answer to JOIN: `groups <g> replication <r>`, `seed`, its lines, `members`, its lines.
-pub fn join_reply(groups: u64, replication: usize, seed: &BTreeMap<NodeId, Member>, members: &BTreeMap<NodeId, Member>) -> String {
-    format!("groups {groups} replication {replication}\nseed\n{}members\n{}", members_text(seed), members_text(members))
+pub fn join_reply(
+    groups: u64,
+    replication: usize,
+    seed: &BTreeMap<NodeId, Member>,
+    members: &BTreeMap<NodeId, Member>,
+) -> String {
+    format!(
+        "groups {groups} replication {replication}\nseed\n{}members\n{}",
+        members_text(seed),
+        members_text(members)
+    )
 }
 
-type JoinReply = (u64, usize, BTreeMap<NodeId, Member>, BTreeMap<NodeId, Member>);
+type JoinReply = (
+    u64,
+    usize,
+    BTreeMap<NodeId, Member>,
+    BTreeMap<NodeId, Member>,
+);
 
 fn parse_join_reply(text: &str) -> Result<JoinReply, String> {
     let bad = || format!("the join answer is not understood: {text:?}");
     let (header, rest) = text.split_once('\n').ok_or_else(bad)?;
     let words: Vec<&str> = header.split(' ').collect();
-    let [_, groups, _, replication] = words[..] else { return Err(bad()) };
+    let [_, groups, _, replication] = words[..] else {
+        return Err(bad());
+    };
     let rest = rest.strip_prefix("seed\n").ok_or_else(bad)?;
     let (seed, members) = rest.split_once("members\n").ok_or_else(bad)?;
-    Ok((groups.parse().map_err(|_| bad())?, replication.parse().map_err(|_| bad())?, parse_members_text(seed), parse_members_text(members)))
+    Ok((
+        groups.parse().map_err(|_| bad())?,
+        replication.parse().map_err(|_| bad())?,
+        parse_members_text(seed),
+        parse_members_text(members),
+    ))
 }
 
 /// Sends one command to a server and returns its reply (simple, integer or bulk as text;
@@ -144,7 +200,9 @@ pub fn call(address: SocketAddr, args: &[&str]) -> std::io::Result<Result<String
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let line = line.trim_end();
-    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}: {line:?}"));
+    let invalid = |what: &str| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}: {line:?}"))
+    };
     match line.as_bytes().first() {
         Some(b'+' | b':') => Ok(Ok(line[1..].to_owned())),
         Some(b'-') => Ok(Err(line[1..].to_owned())),
@@ -166,9 +224,15 @@ mod tests {
     // Goal: the join answer carries settings, seed and members intact. Method: round trip.
     #[test]
     fn join_replies_round_trip() {
-        let members = ServerConfig::parse_members("1=127.0.0.1:7101/127.0.0.1:7001@dc1:p:r1:h1,2=127.0.0.1:7102/127.0.0.1:7002").expect("members");
+        let members = ServerConfig::parse_members(
+            "1=127.0.0.1:7101/127.0.0.1:7001@dc1:p:r1:h1,2=127.0.0.1:7102/127.0.0.1:7002",
+        )
+        .expect("members");
         let mut all = members.clone();
-        all.extend(ServerConfig::parse_members("9=127.0.0.1:7109/127.0.0.1:7009@dc2:p:r9:h9").expect("member"));
+        all.extend(
+            ServerConfig::parse_members("9=127.0.0.1:7109/127.0.0.1:7009@dc2:p:r9:h9")
+                .expect("member"),
+        );
         let text = join_reply(6, 3, &members, &all);
         assert_eq!(parse_join_reply(&text), Ok((6, 3, members, all)));
         assert!(parse_join_reply("groups x").is_err());

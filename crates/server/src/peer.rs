@@ -37,13 +37,19 @@ impl Forwards {
     pub fn register(&self, leader: NodeId) -> (u64, oneshot::Receiver<Bytes>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (leader, sender));
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (leader, sender));
         (id, receiver)
     }
 
     /// Whether the link to `peer` is connected.
     pub fn is_up(&self, peer: NodeId) -> bool {
-        self.links_up.lock().unwrap_or_else(|p| p.into_inner()).contains(&peer)
+        self.links_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&peer)
     }
 
     fn set_up(&self, peer: NodeId, up: bool) {
@@ -59,21 +65,36 @@ impl Forwards {
     /// executed, so their clients hear that the outcome is unknown, at once.
     fn fail_all_to(&self, leader: NodeId) {
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        let failed: Vec<u64> = waiting.iter().filter(|(_, (to, _))| *to == leader).map(|(&id, _)| id).collect();
+        let failed: Vec<u64> = waiting
+            .iter()
+            .filter(|(_, (to, _))| *to == leader)
+            .map(|(&id, _)| id)
+            .collect();
         for id in failed {
             if let Some((_, sender)) = waiting.remove(&id) {
-                let _ = sender.send(Bytes::from(format!("-{}\r\n", crate::driver::UNKNOWN_OUTCOME)));
+                let _ = sender.send(Bytes::from(format!(
+                    "-{}\r\n",
+                    crate::driver::UNKNOWN_OUTCOME
+                )));
             }
         }
     }
 
     /// Drops a forward that timed out.
     pub fn forget(&self, id: u64) {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     }
 
     fn complete(&self, id: u64, reply: Bytes) {
-        if let Some((_, sender)) = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+        if let Some((_, sender)) = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+        {
             let _ = sender.send(reply);
         }
     }
@@ -91,18 +112,33 @@ pub struct Peers {
 impl Peers {
     /// Must be called inside the tokio runtime (dialers run on it).
     pub fn new(me: NodeId, forwards: &Arc<Forwards>) -> Arc<Peers> {
-        Arc::new(Peers { me, queues: Mutex::new(std::collections::BTreeMap::new()), forwards: Arc::clone(forwards), runtime: tokio::runtime::Handle::current() })
+        Arc::new(Peers {
+            me,
+            queues: Mutex::new(std::collections::BTreeMap::new()),
+            forwards: Arc::clone(forwards),
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
     /// Starts a dialer for every member not dialled yet (or whose peer address changed).
     pub fn connect(&self, members: &std::collections::BTreeMap<NodeId, crate::config::Member>) {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         for (&id, member) in members {
-            if id == self.me || queues.get(&id).is_some_and(|(address, _)| *address == member.peer) {
+            if id == self.me
+                || queues
+                    .get(&id)
+                    .is_some_and(|(address, _)| *address == member.peer)
+            {
                 continue;
             }
             let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
-            self.runtime.spawn(dial(self.me, id, member.peer, receiver, Arc::clone(&self.forwards)));
+            self.runtime.spawn(dial(
+                self.me,
+                id,
+                member.peer,
+                receiver,
+                Arc::clone(&self.forwards),
+            ));
             // Replacing a queue drops its sender: the old dialer sees the channel close and ends.
             queues.insert(id, (member.peer, sender));
         }
@@ -112,7 +148,9 @@ impl Peers {
     /// is dropped: Raft retransmits, and memory stays bounded).
     pub fn send(&self, node: NodeId, frame: Frame) -> bool {
         let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        queues.get(&node).is_some_and(|(_, queue)| queue.try_send(frame).is_ok())
+        queues
+            .get(&node)
+            .is_some_and(|(_, queue)| queue.try_send(frame).is_ok())
     }
 
     /// Sends `frame` to every peer.
@@ -124,12 +162,21 @@ impl Peers {
     }
 
     pub fn has(&self, node: NodeId) -> bool {
-        self.queues.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&node)
+        self.queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&node)
     }
 }
 
 /// Keeps one connection to a peer up, writing queued frames in batches.
-async fn dial(me: NodeId, peer: NodeId, address: std::net::SocketAddr, mut queue: mpsc::Receiver<Frame>, forwards: Arc<Forwards>) {
+async fn dial(
+    me: NodeId,
+    peer: NodeId,
+    address: std::net::SocketAddr,
+    mut queue: mpsc::Receiver<Frame>,
+    forwards: Arc<Forwards>,
+) {
     loop {
         if queue.is_closed() {
             return; // replaced by a dialer to the member's new address
@@ -154,7 +201,9 @@ async fn dial(me: NodeId, peer: NodeId, address: std::net::SocketAddr, mut queue
                 break;
             }
             out.clear();
-            let Some(frame) = queue.recv().await else { return };
+            let Some(frame) = queue.recv().await else {
+                return;
+            };
             wire::encode(&frame, &mut out);
             while out.len() < (1 << 20) {
                 match queue.try_recv() {
@@ -171,7 +220,11 @@ async fn dial(me: NodeId, peer: NodeId, address: std::net::SocketAddr, mut queue
 }
 
 /// Reads the leader's replies to commands forwarded on this connection.
-async fn read_replies(mut reader: tokio::net::tcp::OwnedReadHalf, peer: NodeId, forwards: Arc<Forwards>) {
+async fn read_replies(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    peer: NodeId,
+    forwards: Arc<Forwards>,
+) {
     let mut buffer = BytesMut::with_capacity(64 << 10);
     loop {
         loop {
@@ -193,9 +246,16 @@ async fn read_replies(mut reader: tokio::net::tcp::OwnedReadHalf, peer: NodeId, 
 }
 
 /// Accepts the other servers' connections.
-pub async fn accept(listener: TcpListener, node: SyncSender<Input>, view: SharedView, log: Arc<dyn Fn(String) + Send + Sync>) {
+pub async fn accept(
+    listener: TcpListener,
+    node: SyncSender<Input>,
+    view: SharedView,
+    log: Arc<dyn Fn(String) + Send + Sync>,
+) {
     loop {
-        let Ok((stream, remote)) = listener.accept().await else { continue };
+        let Ok((stream, remote)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let node = node.clone();
         let view = Arc::clone(&view);
@@ -208,7 +268,11 @@ pub async fn accept(listener: TcpListener, node: SyncSender<Input>, view: Shared
     }
 }
 
-async fn serve_peer(stream: TcpStream, node: SyncSender<Input>, view: SharedView) -> Result<(), String> {
+async fn serve_peer(
+    stream: TcpStream,
+    node: SyncSender<Input>,
+    view: SharedView,
+) -> Result<(), String> {
     let (mut reader, mut writer) = stream.into_split();
     let (replies, mut reply_queue) = mpsc::channel::<Frame>(PEER_QUEUE_MAX);
     let writer_task = tokio::spawn(async move {
@@ -223,6 +287,7 @@ async fn serve_peer(stream: TcpStream, node: SyncSender<Input>, view: SharedView
     });
     let mut buffer = BytesMut::with_capacity(64 << 10);
     let mut caller = None;
+    let forwarded = Forwarded::default();
     let result = loop {
         match wire::decode(&mut buffer) {
             Ok(Some(frame)) => {
@@ -232,7 +297,7 @@ async fn serve_peer(stream: TcpStream, node: SyncSender<Input>, view: SharedView
                 if let Some(from) = caller {
                     crate::cluster::lock(&view).heard(from);
                 }
-                handle_frame(frame, &node, &replies, &view);
+                handle_frame(frame, &node, &replies, &view, &forwarded);
             }
             Ok(None) => match reader.read_buf(&mut buffer).await {
                 Ok(0) => break Ok(()),
@@ -243,10 +308,34 @@ async fn serve_peer(stream: TcpStream, node: SyncSender<Input>, view: SharedView
         }
     };
     writer_task.abort();
+    // The caller is gone: its blocked clients are too.
+    for (_, task) in forwarded.lock().drain() {
+        task.abort();
+    }
     result
 }
 
-fn handle_frame(frame: Frame, node: &SyncSender<Input>, replies: &mpsc::Sender<Frame>, view: &SharedView) {
+/// Forwarded commands of one peer connection still running here, by the caller's id: a
+/// `ForwardCancel` (or the connection's end) aborts one, which drops its reply channel, and
+/// a blocked command whose channel is closed is withdrawn before anything is popped for it.
+#[derive(Clone, Default)]
+struct Forwarded(Arc<std::sync::Mutex<HashMap<u64, tokio::task::AbortHandle>>>);
+
+impl Forwarded {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, tokio::task::AbortHandle>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn handle_frame(
+    frame: Frame,
+    node: &SyncSender<Input>,
+    replies: &mpsc::Sender<Frame>,
+    view: &SharedView,
+    forwarded: &Forwarded,
+) {
     match frame {
         Frame::Raft { group, message } => {
             let _ = node.try_send(Input::Peer { group, message });
@@ -257,27 +346,66 @@ fn handle_frame(frame: Frame, node: &SyncSender<Input>, replies: &mpsc::Sender<F
                 view.accept(report);
             }
         }
-        Frame::Health { from, fsync_us, lag_us, loss_permille, sick } => {
-            crate::cluster::lock(view).heard_health(from, crate::health::Health { fsync_us, lag_us, loss_permille, sick });
+        Frame::Health {
+            from,
+            fsync_us,
+            lag_us,
+            loss_permille,
+            sick,
+        } => {
+            crate::cluster::lock(view).heard_health(
+                from,
+                crate::health::Health {
+                    fsync_us,
+                    lag_us,
+                    loss_permille,
+                    sick,
+                },
+            );
         }
-        Frame::Members { term, index, members } => {
-            crate::cluster::lock(view).update_members((term, index), crate::cluster::parse_members_text(&members));
+        Frame::Members {
+            term,
+            index,
+            members,
+        } => {
+            crate::cluster::lock(view)
+                .update_members((term, index), crate::cluster::parse_members_text(&members));
         }
         Frame::Forward { id, resp3, args } => {
             let node = node.clone();
             let replies = replies.clone();
             let groups = crate::cluster::lock(view).groups;
-            tokio::spawn(async move {
-                let protocol = if resp3 { resp::Protocol::Resp3 } else { resp::Protocol::Resp2 };
+            let running = forwarded.clone();
+            let task = tokio::spawn(async move {
+                let protocol = if resp3 {
+                    resp::Protocol::Resp3
+                } else {
+                    resp::Protocol::Resp2
+                };
                 let value = crate::client::execute_here(&node, args, groups).await;
                 let mut out = BytesMut::new();
                 let value = match value {
                     Outcome::Reply(value) => value,
-                    Outcome::NotLeader(_) => resp::Value::Error(format!("{}; retry", &crate::client::NOT_LEADER_THERE[1..])),
+                    Outcome::NotLeader(_) => resp::Value::Error(format!(
+                        "{}; retry",
+                        &crate::client::NOT_LEADER_THERE[1..]
+                    )),
                 };
                 resp::encode(&value, protocol, &mut out);
-                let _ = replies.try_send(Frame::ForwardReply { id, reply: out.freeze() });
+                let _ = replies.try_send(Frame::ForwardReply {
+                    id,
+                    reply: out.freeze(),
+                });
+                running.lock().remove(&id);
             });
+            if !task.is_finished() {
+                forwarded.lock().insert(id, task.abort_handle());
+            }
+        }
+        Frame::ForwardCancel { id } => {
+            if let Some(task) = forwarded.lock().remove(&id) {
+                task.abort();
+            }
         }
         Frame::Hello { .. } | Frame::ForwardReply { .. } => {}
     }

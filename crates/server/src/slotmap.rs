@@ -30,18 +30,35 @@ async fn shards_of(shared: &Shared) -> Vec<Shard> {
     (1..=groups)
         .map(|group: GroupId| {
             let (first, last) = slot_range(group, groups);
-            let local = status.groups.iter().find(|g| g.group == group && g.leader.is_some());
+            let local = status
+                .groups
+                .iter()
+                .find(|g| g.group == group && g.leader.is_some());
             let reported = view.reports.get(&group).map(|(r, _)| r);
             let (leader, mut nodes) = match (local, reported) {
-                (Some(local), reported) if reported.is_none_or(|r| local.term >= r.term) => (local.leader, local.voters.iter().map(|&r| node_of(r)).collect::<Vec<_>>()),
-                (_, Some(report)) => (Some(report.leader), report.voters.iter().map(|&r| node_of(r)).collect()),
-                _ => (None, shared.plan.get(group as usize).cloned().unwrap_or_default()),
+                (Some(local), reported) if reported.is_none_or(|r| local.term >= r.term) => (
+                    local.leader,
+                    local.voters.iter().map(|&r| node_of(r)).collect::<Vec<_>>(),
+                ),
+                (_, Some(report)) => (
+                    Some(report.leader),
+                    report.voters.iter().map(|&r| node_of(r)).collect(),
+                ),
+                _ => (
+                    None,
+                    shared.plan.get(group as usize).cloned().unwrap_or_default(),
+                ),
             };
             if let Some(leader) = leader {
                 nodes.retain(|&n| n != leader);
                 nodes.insert(0, leader);
             }
-            Shard { first, last, leader, nodes }
+            Shard {
+                first,
+                last,
+                leader,
+                nodes,
+            }
         })
         .collect()
 }
@@ -53,17 +70,30 @@ fn address(shared: &Shared, node: NodeId) -> Option<SocketAddr> {
 /// CLUSTER SLOTS: `[first, last, [ip, port, id]]` per shard: its leader.
 pub async fn slots(shared: &Shared) -> Value {
     let endpoint = |node: NodeId, address: SocketAddr| {
-        Value::Array(vec![Value::Bulk(Bytes::from(address.ip().to_string())), Value::Integer(i64::from(address.port())), Value::Bulk(Bytes::from(node_name(node)))])
+        Value::Array(vec![
+            Value::Bulk(Bytes::from(address.ip().to_string())),
+            Value::Integer(i64::from(address.port())),
+            Value::Bulk(Bytes::from(node_name(node))),
+        ])
     };
-    let ranges = shards_of(shared).await
+    let ranges = shards_of(shared)
+        .await
         .into_iter()
         .map(|shard| {
-            let mut range = vec![Value::Integer(i64::from(shard.first)), Value::Integer(i64::from(shard.last))];
+            let mut range = vec![
+                Value::Integer(i64::from(shard.first)),
+                Value::Integer(i64::from(shard.last)),
+            ];
             // The leader only: Redis Cluster clients give each node one role, and every
             // ninesdb node leads some groups and follows others; listed as a replica it would be
             // left out of commands sent to all masters (redis-py's dbsize()). CLUSTER SHARDS
             // shows the followers.
-            range.extend(shard.nodes.first().and_then(|&n| address(shared, n).map(|a| endpoint(n, a))));
+            range.extend(
+                shard
+                    .nodes
+                    .first()
+                    .and_then(|&n| address(shared, n).map(|a| endpoint(n, a))),
+            );
             Value::Array(range)
         })
         .collect();
@@ -73,7 +103,8 @@ pub async fn slots(shared: &Shared) -> Value {
 /// CLUSTER SHARDS (Redis 7): a map per shard with its slots and nodes.
 pub async fn shards(shared: &Shared) -> Value {
     let text = |s: &str| Value::Bulk(Bytes::from(s.to_owned()));
-    let list = shards_of(shared).await
+    let list = shards_of(shared)
+        .await
         .into_iter()
         .map(|shard| {
             let nodes = shard
@@ -81,7 +112,11 @@ pub async fn shards(shared: &Shared) -> Value {
                 .iter()
                 .filter_map(|&n| address(shared, n).map(|a| (n, a)))
                 .map(|(node, address)| {
-                    let role = if Some(node) == shard.leader { "master" } else { "replica" };
+                    let role = if Some(node) == shard.leader {
+                        "master"
+                    } else {
+                        "replica"
+                    };
                     Value::Map(vec![
                         (text("id"), text(&node_name(node))),
                         (text("port"), Value::Integer(i64::from(address.port()))),
@@ -93,7 +128,16 @@ pub async fn shards(shared: &Shared) -> Value {
                     ])
                 })
                 .collect();
-            Value::Map(vec![(text("slots"), Value::Array(vec![Value::Integer(i64::from(shard.first)), Value::Integer(i64::from(shard.last))])), (text("nodes"), Value::Array(nodes))])
+            Value::Map(vec![
+                (
+                    text("slots"),
+                    Value::Array(vec![
+                        Value::Integer(i64::from(shard.first)),
+                        Value::Integer(i64::from(shard.last)),
+                    ]),
+                ),
+                (text("nodes"), Value::Array(nodes)),
+            ])
         })
         .collect();
     Value::Array(list)
@@ -108,11 +152,26 @@ pub async fn nodes(shared: &Shared) -> String {
         let ranges: Vec<String> = shards
             .iter()
             .filter(|s| s.leader == Some(id))
-            .map(|s| if s.first == s.last { s.first.to_string() } else { format!("{}-{}", s.first, s.last) })
+            .map(|s| {
+                if s.first == s.last {
+                    s.first.to_string()
+                } else {
+                    format!("{}-{}", s.first, s.last)
+                }
+            })
             .collect();
-        let flags = if id == shared.config.id { "myself,master" } else { "master" };
+        let flags = if id == shared.config.id {
+            "myself,master"
+        } else {
+            "master"
+        };
         let peer_port = member.peer.port();
-        text.push_str(&format!("{} {}@{peer_port} {flags} - 0 0 {id} connected {}\n", node_name(id), member.client, ranges.join(" ")));
+        text.push_str(&format!(
+            "{} {}@{peer_port} {flags} - 0 0 {id} connected {}\n",
+            node_name(id),
+            member.client,
+            ranges.join(" ")
+        ));
     }
     text
 }
@@ -120,8 +179,13 @@ pub async fn nodes(shared: &Shared) -> String {
 /// CLUSTER INFO.
 pub async fn info(shared: &Shared) -> String {
     let shards = shards_of(shared).await;
-    let ok: u64 = shards.iter().filter(|s| s.leader.is_some()).map(|s| u64::from(s.last - s.first) + 1).sum();
-    let leaders: std::collections::BTreeSet<NodeId> = shards.iter().filter_map(|s| s.leader).collect();
+    let ok: u64 = shards
+        .iter()
+        .filter(|s| s.leader.is_some())
+        .map(|s| u64::from(s.last - s.first) + 1)
+        .sum();
+    let leaders: std::collections::BTreeSet<NodeId> =
+        shards.iter().filter_map(|s| s.leader).collect();
     let state = if ok == cluster::SLOTS { "ok" } else { "fail" };
     format!(
         "cluster_enabled:1\r\ncluster_state:{state}\r\ncluster_slots_assigned:{}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\nninesdb_groups:{}\r\n",

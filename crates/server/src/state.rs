@@ -38,14 +38,36 @@ impl StateMachine {
     /// Applies the operation carried by the entry at `index` of group `group`.
     pub fn apply(&mut self, operation: Operation, index: LogIndex, group: u64) -> Value {
         match operation {
-            Operation::Command { now_ms, args } => self.keyspace.apply(&args, Context { now_ms, seed: index }),
-            Operation::Exec { now_ms, commands, watched } => self.keyspace.exec(&commands, &watched, Context { now_ms, seed: index }),
+            Operation::Command { now_ms, args } => self.keyspace.apply(
+                &args,
+                Context {
+                    now_ms,
+                    seed: index,
+                },
+            ),
+            Operation::Exec {
+                now_ms,
+                commands,
+                watched,
+            } => self.keyspace.exec(
+                &commands,
+                &watched,
+                Context {
+                    now_ms,
+                    seed: index,
+                },
+            ),
             Operation::Expire { now_ms } => {
                 self.keyspace.expire_due(now_ms, 10_000);
                 Value::Simple("OK".to_owned())
             }
             Operation::OpenSession => self.open_session(index, group),
-            Operation::SessionCommand { now_ms, session, seq, args } => self.session_command(index, group, now_ms, session, seq, &args),
+            Operation::SessionCommand {
+                now_ms,
+                session,
+                seq,
+                args,
+            } => self.session_command(index, group, now_ms, session, seq, &args),
         }
     }
 
@@ -53,13 +75,25 @@ impl StateMachine {
     /// (`group << SESSION_GROUP_SHIFT | index`): unique, and the same on every replica.
     fn open_session(&mut self, index: LogIndex, group: u64) -> Value {
         let id = (group << SESSION_GROUP_SHIFT) | (index & ((1 << SESSION_GROUP_SHIFT) - 1));
-        self.remember(id, Session { last_seq: 0, reply: Value::Null, last_used: index });
+        self.remember(
+            id,
+            Session {
+                last_seq: 0,
+                reply: Value::Null,
+                last_used: index,
+            },
+        );
         Value::Integer(id as i64)
     }
 
     fn remember(&mut self, id: u64, session: Session) {
         if self.sessions.len() >= SESSIONS_MAX && !self.sessions.contains_key(&id) {
-            if let Some(&oldest) = self.sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| id) {
+            if let Some(&oldest) = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(id, _)| id)
+            {
                 self.sessions.remove(&oldest);
             }
         }
@@ -68,10 +102,25 @@ impl StateMachine {
 
     /// A session opened in another group is met here for the first time on its first write
     /// to one of this group's keys, and remembered from then on.
-    fn session_command(&mut self, index: LogIndex, group: u64, now_ms: u64, id: u64, seq: u64, args: &[Bytes]) -> Value {
+    fn session_command(
+        &mut self,
+        index: LogIndex,
+        group: u64,
+        now_ms: u64,
+        id: u64,
+        seq: u64,
+        args: &[Bytes],
+    ) -> Value {
         let home = id >> SESSION_GROUP_SHIFT;
         if home != group && !self.sessions.contains_key(&id) {
-            self.remember(id, Session { last_seq: 0, reply: Value::Null, last_used: index });
+            self.remember(
+                id,
+                Session {
+                    last_seq: 0,
+                    reply: Value::Null,
+                    last_used: index,
+                },
+            );
         }
         let Some(session) = self.sessions.get(&id) else {
             return Value::Error(format!("ERR no session {id} (never opened, or forgotten after {SESSIONS_MAX} newer ones): the outcome of an earlier try is unknown; open a new session"));
@@ -83,8 +132,21 @@ impl StateMachine {
         if seq < session.last_seq {
             return Value::Error(format!("ERR request {seq} of session {id} is older than its latest ({}); it was answered already", session.last_seq));
         }
-        let reply = self.keyspace.apply(args, Context { now_ms, seed: index });
-        self.remember(id, Session { last_seq: seq, reply: reply.clone(), last_used: index });
+        let reply = self.keyspace.apply(
+            args,
+            Context {
+                now_ms,
+                seed: index,
+            },
+        );
+        self.remember(
+            id,
+            Session {
+                last_seq: seq,
+                reply: reply.clone(),
+                last_used: index,
+            },
+        );
         reply
     }
 
@@ -127,11 +189,19 @@ impl StateMachine {
         for _ in 0..count {
             let (id, last_seq, last_used) = (reader.u64()?, reader.u64()?, reader.u64()?);
             let take = |reader: &mut Reader<'_>| -> Result<Bytes, String> {
-                let length = usize::try_from(reader.u64()?).map_err(|_| "length overflow".to_owned())?;
+                let length =
+                    usize::try_from(reader.u64()?).map_err(|_| "length overflow".to_owned())?;
                 Ok(Bytes::copy_from_slice(reader.take(length)?))
             };
             let (resp2, resp3) = (take(&mut reader)?, take(&mut reader)?);
-            sessions.insert(id, Session { last_seq, reply: Value::Raw { resp2, resp3 }, last_used });
+            sessions.insert(
+                id,
+                Session {
+                    last_seq,
+                    reply: Value::Raw { resp2, resp3 },
+                    last_used,
+                },
+            );
         }
         if reader.remaining() != 0 {
             return Err("stray bytes after the sessions".to_owned());
@@ -149,7 +219,16 @@ mod tests {
     }
 
     fn incr(state: &mut StateMachine, index: LogIndex, session: u64, seq: u64) -> Value {
-        state.apply(Operation::SessionCommand { now_ms: 1, session, seq, args: args(&["INCR", "n"]) }, index, 1)
+        state.apply(
+            Operation::SessionCommand {
+                now_ms: 1,
+                session,
+                seq,
+                args: args(&["INCR", "n"]),
+            },
+            index,
+            1,
+        )
     }
 
     // Goal: a retried request is answered, not applied again, also after a snapshot.
@@ -158,17 +237,32 @@ mod tests {
     #[test]
     fn retries_are_exactly_once_across_snapshots() {
         let mut state = StateMachine::default();
-        let Value::Integer(session) = state.apply(Operation::OpenSession, 5, 1) else { panic!("no session id") };
+        let Value::Integer(session) = state.apply(Operation::OpenSession, 5, 1) else {
+            panic!("no session id")
+        };
         assert_eq!(incr(&mut state, 6, session as u64, 1), Value::Integer(1));
         assert_eq!(incr(&mut state, 7, session as u64, 1), Value::Integer(1));
         assert_eq!(incr(&mut state, 8, session as u64, 2), Value::Integer(2));
         let mut restored = StateMachine::decode(&state.encode()).expect("decodes");
         let mut out = BytesMut::new();
-        resp::encode(&incr(&mut restored, 9, session as u64, 2), Protocol::Resp2, &mut out);
+        resp::encode(
+            &incr(&mut restored, 9, session as u64, 2),
+            Protocol::Resp2,
+            &mut out,
+        );
         assert_eq!(&out[..], b":2\r\n");
-        assert_eq!(incr(&mut restored, 10, session as u64, 3), Value::Integer(3));
-        assert!(matches!(incr(&mut restored, 11, (1 << 40) | 999, 1), Value::Error(_)), "a session never opened in its home group");
-        assert!(matches!(incr(&mut restored, 12, session as u64, 1), Value::Error(_)));
+        assert_eq!(
+            incr(&mut restored, 10, session as u64, 3),
+            Value::Integer(3)
+        );
+        assert!(
+            matches!(incr(&mut restored, 11, (1 << 40) | 999, 1), Value::Error(_)),
+            "a session never opened in its home group"
+        );
+        assert!(matches!(
+            incr(&mut restored, 12, session as u64, 1),
+            Value::Error(_)
+        ));
         assert!(StateMachine::decode(&restored.encode()[..10]).is_err());
     }
 
@@ -177,9 +271,22 @@ mod tests {
     #[test]
     fn sessions_span_groups() {
         let mut home = StateMachine::default();
-        let Value::Integer(session) = home.apply(Operation::OpenSession, 5, 1) else { panic!("no session id") };
+        let Value::Integer(session) = home.apply(Operation::OpenSession, 5, 1) else {
+            panic!("no session id")
+        };
         let mut other = StateMachine::default();
-        let write = |state: &mut StateMachine, index, seq| state.apply(Operation::SessionCommand { now_ms: 1, session: session as u64, seq, args: args(&["INCR", "n"]) }, index, 2);
+        let write = |state: &mut StateMachine, index, seq| {
+            state.apply(
+                Operation::SessionCommand {
+                    now_ms: 1,
+                    session: session as u64,
+                    seq,
+                    args: args(&["INCR", "n"]),
+                },
+                index,
+                2,
+            )
+        };
         assert_eq!(write(&mut other, 3, 1), Value::Integer(1));
         assert_eq!(write(&mut other, 4, 1), Value::Integer(1));
         assert_eq!(write(&mut other, 5, 2), Value::Integer(2));

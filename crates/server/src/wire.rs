@@ -21,13 +21,30 @@ pub enum Frame {
     /// What the sender's led groups look like (leaders, memberships), for routing and repair.
     Report(Vec<crate::cluster::GroupReport>),
     /// How fast the sender's disk and CPU are (gray-failure detection).
-    Health { from: u64, fsync_us: u64, lag_us: u64, loss_permille: u64, sick: bool },
+    Health {
+        from: u64,
+        fsync_us: u64,
+        lag_us: u64,
+        loss_permille: u64,
+        sick: bool,
+    },
     /// The member registry, from the meta group's leader at (term, applied index).
-    Members { term: u64, index: u64, members: String },
+    Members {
+        term: u64,
+        index: u64,
+        members: String,
+    },
     /// A plain client's command, forwarded by a follower to the leader.
-    Forward { id: u64, resp3: bool, args: Vec<Bytes> },
+    Forward {
+        id: u64,
+        resp3: bool,
+        args: Vec<Bytes>,
+    },
     /// The leader's encoded reply to a forwarded command.
     ForwardReply { id: u64, reply: Bytes },
+    /// The forwarded command's client stopped waiting (a blocked client hung up): the
+    /// leader withdraws it if it is still waiting there.
+    ForwardCancel { id: u64 },
 }
 
 /// Appends a frame to `out`.
@@ -43,12 +60,26 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             put_u64(&mut payload, *group);
             put_message(&mut payload, message);
         }
-        Frame::Health { from, fsync_us, lag_us, loss_permille, sick } => {
+        Frame::Health {
+            from,
+            fsync_us,
+            lag_us,
+            loss_permille,
+            sick,
+        } => {
             payload.push(6);
             // Sub-tag 1 adds the report loss; 0 (without it) is still accepted.
-            put_words(&mut payload, 1, &[*from, *fsync_us, *lag_us, u64::from(*sick), *loss_permille]);
+            put_words(
+                &mut payload,
+                1,
+                &[*from, *fsync_us, *lag_us, u64::from(*sick), *loss_permille],
+            );
         }
-        Frame::Members { term, index, members } => {
+        Frame::Members {
+            term,
+            index,
+            members,
+        } => {
             payload.push(5);
             put_u64(&mut payload, *term);
             put_u64(&mut payload, *index);
@@ -58,7 +89,11 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             payload.push(4);
             put_u64(&mut payload, reports.len() as u64);
             for report in reports {
-                put_words(&mut payload, 0, &[report.group, report.term, report.leader, report.commit]);
+                put_words(
+                    &mut payload,
+                    0,
+                    &[report.group, report.term, report.leader, report.commit],
+                );
                 put_ids(&mut payload, &report.voters.iter().copied().collect());
                 put_ids(&mut payload, &report.learners.iter().copied().collect());
             }
@@ -77,6 +112,10 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             put_u64(&mut payload, *id);
             put_bytes(&mut payload, reply);
         }
+        Frame::ForwardCancel { id } => {
+            payload.push(7);
+            put_u64(&mut payload, *id);
+        }
     }
     out.put_u32_le(payload.len() as u32);
     out.put_u32_le(crc32c::crc32c(&payload));
@@ -90,7 +129,9 @@ pub fn decode(buffer: &mut BytesMut) -> Result<Option<Frame>, String> {
     }
     let length = u32::from_le_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize;
     if length > FRAME_SIZE_MAX {
-        return Err(format!("frame of {length} bytes exceeds the {FRAME_SIZE_MAX}-byte limit"));
+        return Err(format!(
+            "frame of {length} bytes exceeds the {FRAME_SIZE_MAX}-byte limit"
+        ));
     }
     if buffer.len() < HEADER + length {
         return Ok(None);
@@ -107,21 +148,46 @@ pub fn decode(buffer: &mut BytesMut) -> Result<Option<Frame>, String> {
 fn decode_payload(payload: &[u8]) -> Result<Frame, String> {
     let mut reader = Reader::new(payload);
     let frame = match reader.u8()? {
-        0 => Frame::Hello { from: reader.u64()? },
-        1 => Frame::Raft { group: reader.u64()?, message: get_message(&mut reader)? },
+        0 => Frame::Hello {
+            from: reader.u64()?,
+        },
+        1 => Frame::Raft {
+            group: reader.u64()?,
+            message: get_message(&mut reader)?,
+        },
         6 => {
             let version = reader.u8()?;
             if version > 1 {
                 return Err("bad health tag".to_owned());
             }
-            let (from, fsync_us, lag_us, sick) = (reader.u64()?, reader.u64()?, reader.u64()?, reader.u64()? != 0);
-            let loss_permille = if version == 1 { reader.u64()?.min(1000) } else { 0 };
-            Frame::Health { from, fsync_us, lag_us, loss_permille, sick }
+            let (from, fsync_us, lag_us, sick) = (
+                reader.u64()?,
+                reader.u64()?,
+                reader.u64()?,
+                reader.u64()? != 0,
+            );
+            let loss_permille = if version == 1 {
+                reader.u64()?.min(1000)
+            } else {
+                0
+            };
+            Frame::Health {
+                from,
+                fsync_us,
+                lag_us,
+                loss_permille,
+                sick,
+            }
         }
         5 => {
             let (term, index) = (reader.u64()?, reader.u64()?);
-            let members = String::from_utf8(get_bytes(&mut reader)?.to_vec()).map_err(|_| "member list is not UTF-8".to_owned())?;
-            Frame::Members { term, index, members }
+            let members = String::from_utf8(get_bytes(&mut reader)?.to_vec())
+                .map_err(|_| "member list is not UTF-8".to_owned())?;
+            Frame::Members {
+                term,
+                index,
+                members,
+            }
         }
         4 => {
             let count = reader.u64()?;
@@ -133,10 +199,18 @@ fn decode_payload(payload: &[u8]) -> Result<Frame, String> {
                 if reader.u8()? != 0 {
                     return Err("bad report tag".to_owned());
                 }
-                let (group, term, leader, commit) = (reader.u64()?, reader.u64()?, reader.u64()?, reader.u64()?);
+                let (group, term, leader, commit) =
+                    (reader.u64()?, reader.u64()?, reader.u64()?, reader.u64()?);
                 let voters = get_ids(&mut reader)?.into_iter().collect();
                 let learners = get_ids(&mut reader)?.into_iter().collect();
-                reports.push(crate::cluster::GroupReport { group, term, leader, voters, learners, commit });
+                reports.push(crate::cluster::GroupReport {
+                    group,
+                    term,
+                    leader,
+                    voters,
+                    learners,
+                    commit,
+                });
             }
             Frame::Report(reports)
         }
@@ -147,10 +221,16 @@ fn decode_payload(payload: &[u8]) -> Result<Frame, String> {
             if count > reader.remaining() as u64 {
                 return Err("argument count beyond frame".to_owned());
             }
-            let args = (0..count).map(|_| get_bytes(&mut reader)).collect::<Result<_, _>>()?;
+            let args = (0..count)
+                .map(|_| get_bytes(&mut reader))
+                .collect::<Result<_, _>>()?;
             Frame::Forward { id, resp3, args }
         }
-        3 => Frame::ForwardReply { id: reader.u64()?, reply: get_bytes(&mut reader)? },
+        3 => Frame::ForwardReply {
+            id: reader.u64()?,
+            reply: get_bytes(&mut reader)?,
+        },
+        7 => Frame::ForwardCancel { id: reader.u64()? },
         other => return Err(format!("unknown frame type {other}")),
     };
     if reader.remaining() != 0 {
@@ -194,11 +274,23 @@ fn put_message(out: &mut Vec<u8>, message: &Message) {
     put_u64(out, message.to);
     put_u64(out, message.term);
     match &message.body {
-        MessageBody::PreVote { last_index, last_term } => put_words(out, 0, &[*last_index, *last_term]),
+        MessageBody::PreVote {
+            last_index,
+            last_term,
+        } => put_words(out, 0, &[*last_index, *last_term]),
         MessageBody::PreVoteResponse { reject } => put_words(out, 1, &[u64::from(*reject)]),
-        MessageBody::Vote { last_index, last_term, transfer } => put_words(out, 2, &[*last_index, *last_term, u64::from(*transfer)]),
+        MessageBody::Vote {
+            last_index,
+            last_term,
+            transfer,
+        } => put_words(out, 2, &[*last_index, *last_term, u64::from(*transfer)]),
         MessageBody::VoteResponse { reject } => put_words(out, 3, &[u64::from(*reject)]),
-        MessageBody::Append { prev_index, prev_term, entries, commit } => {
+        MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+        } => {
             put_words(out, 4, &[*prev_index, *prev_term, *commit]);
             // Empty appends (probes, commit news) carry an empty blob.
             let mut blob = Vec::new();
@@ -207,13 +299,32 @@ fn put_message(out: &mut Vec<u8>, message: &Message) {
             }
             put_bytes(out, &blob);
         }
-        MessageBody::AppendResponse { index, reject, hint_index, hint_term } => {
-            put_words(out, 5, &[*index, u64::from(*reject), *hint_index, *hint_term]);
+        MessageBody::AppendResponse {
+            index,
+            reject,
+            hint_index,
+            hint_term,
+        } => {
+            put_words(
+                out,
+                5,
+                &[*index, u64::from(*reject), *hint_index, *hint_term],
+            );
         }
         MessageBody::Heartbeat { commit, read_round } => put_words(out, 6, &[*commit, *read_round]),
         MessageBody::HeartbeatResponse { read_round } => put_words(out, 7, &[*read_round]),
         MessageBody::SnapshotChunk { meta, offset, data } => {
-            put_words(out, 8, &[meta.index, meta.term, meta.size, u64::from(meta.checksum), *offset]);
+            put_words(
+                out,
+                8,
+                &[
+                    meta.index,
+                    meta.term,
+                    meta.size,
+                    u64::from(meta.checksum),
+                    *offset,
+                ],
+            );
             put_ids(out, &meta.membership.voters);
             put_ids(out, &meta.membership.voters_outgoing);
             put_ids(out, &meta.membership.learners);
@@ -235,33 +346,91 @@ fn get_message(reader: &mut Reader<'_>) -> Result<Message, String> {
     let (from, to, term) = (reader.u64()?, reader.u64()?, reader.u64()?);
     let flag = |word: u64| word != 0;
     let body = match reader.u8()? {
-        0 => MessageBody::PreVote { last_index: reader.u64()?, last_term: reader.u64()? },
-        1 => MessageBody::PreVoteResponse { reject: flag(reader.u64()?) },
-        2 => MessageBody::Vote { last_index: reader.u64()?, last_term: reader.u64()?, transfer: flag(reader.u64()?) },
-        3 => MessageBody::VoteResponse { reject: flag(reader.u64()?) },
+        0 => MessageBody::PreVote {
+            last_index: reader.u64()?,
+            last_term: reader.u64()?,
+        },
+        1 => MessageBody::PreVoteResponse {
+            reject: flag(reader.u64()?),
+        },
+        2 => MessageBody::Vote {
+            last_index: reader.u64()?,
+            last_term: reader.u64()?,
+            transfer: flag(reader.u64()?),
+        },
+        3 => MessageBody::VoteResponse {
+            reject: flag(reader.u64()?),
+        },
         4 => {
             let (prev_index, prev_term, commit) = (reader.u64()?, reader.u64()?, reader.u64()?);
             let blob = get_bytes(reader)?;
-            let entries = if blob.is_empty() { Vec::new() } else { get_entries(&blob)? };
-            MessageBody::Append { prev_index, prev_term, entries, commit }
+            let entries = if blob.is_empty() {
+                Vec::new()
+            } else {
+                get_entries(&blob)?
+            };
+            MessageBody::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            }
         }
-        5 => MessageBody::AppendResponse { index: reader.u64()?, reject: flag(reader.u64()?), hint_index: reader.u64()?, hint_term: reader.u64()? },
-        6 => MessageBody::Heartbeat { commit: reader.u64()?, read_round: reader.u64()? },
-        7 => MessageBody::HeartbeatResponse { read_round: reader.u64()? },
+        5 => MessageBody::AppendResponse {
+            index: reader.u64()?,
+            reject: flag(reader.u64()?),
+            hint_index: reader.u64()?,
+            hint_term: reader.u64()?,
+        },
+        6 => MessageBody::Heartbeat {
+            commit: reader.u64()?,
+            read_round: reader.u64()?,
+        },
+        7 => MessageBody::HeartbeatResponse {
+            read_round: reader.u64()?,
+        },
         8 => get_snapshot_chunk(reader)?,
-        9 => MessageBody::SnapshotAck { index: reader.u64()?, received: reader.u64()? },
+        9 => MessageBody::SnapshotAck {
+            index: reader.u64()?,
+            received: reader.u64()?,
+        },
         10 => MessageBody::TimeoutNow,
         other => return Err(format!("unknown raft message type {other}")),
     };
-    Ok(Message { from, to, term, body })
+    Ok(Message {
+        from,
+        to,
+        term,
+        body,
+    })
 }
 
 fn get_snapshot_chunk(reader: &mut Reader<'_>) -> Result<MessageBody, String> {
-    let (index, term, size, checksum, offset) = (reader.u64()?, reader.u64()?, reader.u64()?, reader.u64()?, reader.u64()?);
+    let (index, term, size, checksum, offset) = (
+        reader.u64()?,
+        reader.u64()?,
+        reader.u64()?,
+        reader.u64()?,
+        reader.u64()?,
+    );
     let checksum = u32::try_from(checksum).map_err(|_| "bad checksum field".to_owned())?;
-    let membership = Membership { voters: get_ids(reader)?, voters_outgoing: get_ids(reader)?, learners: get_ids(reader)? };
+    let membership = Membership {
+        voters: get_ids(reader)?,
+        voters_outgoing: get_ids(reader)?,
+        learners: get_ids(reader)?,
+    };
     let data = get_bytes(reader)?;
-    Ok(MessageBody::SnapshotChunk { meta: SnapshotMeta { index, term, membership, size, checksum }, offset, data })
+    Ok(MessageBody::SnapshotChunk {
+        meta: SnapshotMeta {
+            index,
+            term,
+            membership,
+            size,
+            checksum,
+        },
+        offset,
+        data,
+    })
 }
 
 #[cfg(test)]
@@ -280,18 +449,86 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         round_trip(Frame::Hello { from: 3 });
-        let entries = vec![Entry { term: 2, index: 5, payload: Payload::Command(Bytes::from_static(b"x")) }];
-        let append = MessageBody::Append { prev_index: 4, prev_term: 2, entries, commit: 3 };
-        round_trip(Frame::Raft { group: 3, message: Message { from: 1, to: 2, term: 2, body: append } });
-        round_trip(Frame::Health { from: 2, fsync_us: 1500, lag_us: 80, loss_permille: 450, sick: true });
-        round_trip(Frame::Members { term: 3, index: 9, members: "1 127.0.0.1:7101 127.0.0.1:7001 dc1:p:r:h\n".to_owned() });
-        round_trip(Frame::Report(vec![crate::cluster::GroupReport { group: 4, term: 7, leader: 2, voters: vec![1, 2, 65539], learners: vec![131076], commit: 99 }]));
-        let meta = SnapshotMeta { index: 9, term: 2, membership: Membership::with_voters([1, 2, 3]), size: 4, checksum: 7 };
-        let chunk = MessageBody::SnapshotChunk { meta, offset: 0, data: Bytes::from_static(b"abcd") };
-        round_trip(Frame::Raft { group: 1, message: Message { from: 1, to: 2, term: 2, body: chunk } });
-        round_trip(Frame::Raft { group: 1, message: Message { from: 1, to: 2, term: 2, body: MessageBody::TimeoutNow } });
-        round_trip(Frame::Forward { id: 7, resp3: true, args: vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")] });
-        round_trip(Frame::ForwardReply { id: 7, reply: Bytes::from_static(b"+OK\r\n") });
+        let entries = vec![Entry {
+            term: 2,
+            index: 5,
+            payload: Payload::Command(Bytes::from_static(b"x")),
+        }];
+        let append = MessageBody::Append {
+            prev_index: 4,
+            prev_term: 2,
+            entries,
+            commit: 3,
+        };
+        round_trip(Frame::Raft {
+            group: 3,
+            message: Message {
+                from: 1,
+                to: 2,
+                term: 2,
+                body: append,
+            },
+        });
+        round_trip(Frame::Health {
+            from: 2,
+            fsync_us: 1500,
+            lag_us: 80,
+            loss_permille: 450,
+            sick: true,
+        });
+        round_trip(Frame::Members {
+            term: 3,
+            index: 9,
+            members: "1 127.0.0.1:7101 127.0.0.1:7001 dc1:p:r:h\n".to_owned(),
+        });
+        round_trip(Frame::Report(vec![crate::cluster::GroupReport {
+            group: 4,
+            term: 7,
+            leader: 2,
+            voters: vec![1, 2, 65539],
+            learners: vec![131076],
+            commit: 99,
+        }]));
+        let meta = SnapshotMeta {
+            index: 9,
+            term: 2,
+            membership: Membership::with_voters([1, 2, 3]),
+            size: 4,
+            checksum: 7,
+        };
+        let chunk = MessageBody::SnapshotChunk {
+            meta,
+            offset: 0,
+            data: Bytes::from_static(b"abcd"),
+        };
+        round_trip(Frame::Raft {
+            group: 1,
+            message: Message {
+                from: 1,
+                to: 2,
+                term: 2,
+                body: chunk,
+            },
+        });
+        round_trip(Frame::Raft {
+            group: 1,
+            message: Message {
+                from: 1,
+                to: 2,
+                term: 2,
+                body: MessageBody::TimeoutNow,
+            },
+        });
+        round_trip(Frame::Forward {
+            id: 7,
+            resp3: true,
+            args: vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")],
+        });
+        round_trip(Frame::ForwardReply {
+            id: 7,
+            reply: Bytes::from_static(b"+OK\r\n"),
+        });
+        round_trip(Frame::ForwardCancel { id: 7 });
     }
 
     // Goal: a flipped bit on the wire is refused, never decoded. Method: flip every bit of a
@@ -299,11 +536,28 @@ mod tests {
     #[test]
     fn corrupted_frames_are_refused() {
         let mut clean = BytesMut::new();
-        encode(&Frame::Raft { group: 1, message: Message { from: 1, to: 2, term: 5, body: MessageBody::Heartbeat { commit: 3, read_round: 9 } } }, &mut clean);
+        encode(
+            &Frame::Raft {
+                group: 1,
+                message: Message {
+                    from: 1,
+                    to: 2,
+                    term: 5,
+                    body: MessageBody::Heartbeat {
+                        commit: 3,
+                        read_round: 9,
+                    },
+                },
+            },
+            &mut clean,
+        );
         for bit in (HEADER * 8)..(clean.len() * 8) {
             let mut bad = clean.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode(&mut bad).is_err(), "bit {bit} flipped went unnoticed");
+            assert!(
+                decode(&mut bad).is_err(),
+                "bit {bit} flipped went unnoticed"
+            );
         }
     }
 }

@@ -42,7 +42,13 @@ pub struct BenchRow {
 }
 
 impl BenchRow {
-    fn new(writers: usize, record_bytes: usize, records: u64, syncs: u64, seconds: f64) -> BenchRow {
+    fn new(
+        writers: usize,
+        record_bytes: usize,
+        records: u64,
+        syncs: u64,
+        seconds: f64,
+    ) -> BenchRow {
         let seconds = seconds.max(1e-9);
         BenchRow {
             writers,
@@ -79,14 +85,26 @@ struct Channel {
 fn lock(channel: &Channel) -> MutexGuard<'_, Shared> {
     // A poisoned lock means a thread panicked; the numbers are garbage then but the state is
     // still consistent enough to shut down.
-    channel.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    channel
+        .state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `writers` threads each submit one record and wait until it is durable, for `seconds`; a
 /// driver thread owns a `Wal<FsDisk>` in `dir` and group-commits whatever is submitted.
-pub fn wal_throughput(dir: &Path, writers: usize, record_bytes: usize, seconds: f64) -> Result<BenchRow, WalError> {
+pub fn wal_throughput(
+    dir: &Path,
+    writers: usize,
+    record_bytes: usize,
+    seconds: f64,
+) -> Result<BenchRow, WalError> {
     let (wal, _) = Wal::open(FsDisk::open(dir)?, WalOptions::default())?;
-    let channel = Arc::new(Channel { state: Mutex::new(Shared::default()), driver: Condvar::new(), writers: Condvar::new() });
+    let channel = Arc::new(Channel {
+        state: Mutex::new(Shared::default()),
+        driver: Condvar::new(),
+        writers: Condvar::new(),
+    });
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let driver = {
@@ -107,7 +125,13 @@ pub fn wal_throughput(dir: &Path, writers: usize, record_bytes: usize, seconds: 
     if let Some(error) = lock(&channel).error.take() {
         return Err(WalError::Failed(error));
     }
-    Ok(BenchRow::new(writers, record_bytes, records, syncs, elapsed))
+    Ok(BenchRow::new(
+        writers,
+        record_bytes,
+        records,
+        syncs,
+        elapsed,
+    ))
 }
 
 fn write_loop(channel: &Channel, writer: usize, record_bytes: usize, deadline: Instant) -> u64 {
@@ -116,14 +140,20 @@ fn write_loop(channel: &Channel, writer: usize, record_bytes: usize, deadline: I
     while Instant::now() < deadline {
         let mut state = lock(channel);
         while state.submitted.len() >= SUBMIT_QUEUE_MAX && state.error.is_none() {
-            state = channel.writers.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = channel
+                .writers
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
         }
         state.submitted.push_back((writer, payload.clone()));
         state.next_ticket += 1;
         let ticket = state.next_ticket;
         channel.driver.notify_one();
         while state.durable < ticket && state.error.is_none() {
-            state = channel.writers.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = channel
+                .writers
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
         }
         if state.error.is_some() {
             break;
@@ -152,7 +182,10 @@ fn drive(mut wal: Wal<FsDisk>, channel: &Channel) -> Result<u64, WalError> {
         let (batch, last_ticket) = {
             let mut state = lock(channel);
             while state.submitted.is_empty() && !state.stop {
-                state = channel.driver.wait(state).unwrap_or_else(|p| p.into_inner());
+                state = channel
+                    .driver
+                    .wait(state)
+                    .unwrap_or_else(|p| p.into_inner());
             }
             // Waiting pays while the batch is still filling: bounded by the larger of the last
             // fsync's time and the cap (a fast fsync must not end the wait before the woken
@@ -163,7 +196,10 @@ fn drive(mut wal: Wal<FsDisk>, channel: &Channel) -> Result<u64, WalError> {
                 if now >= wait_until {
                     break;
                 }
-                state = channel.driver.wait_timeout(state, wait_until - now).map_or_else(|p| p.into_inner().0, |(s, _)| s);
+                state = channel
+                    .driver
+                    .wait_timeout(state, wait_until - now)
+                    .map_or_else(|p| p.into_inner().0, |(s, _)| s);
             }
             if state.submitted.is_empty() {
                 return Ok(syncs);
@@ -173,16 +209,27 @@ fn drive(mut wal: Wal<FsDisk>, channel: &Channel) -> Result<u64, WalError> {
         };
         last_batch = batch.len();
         let flush_started = Instant::now();
+        let mut queued = Ok(());
         for (writer, payload) in batch {
             if next_index.len() <= writer {
                 next_index.resize(writer + 1, 1);
             }
             let index = next_index[writer];
             next_index[writer] += 1;
-            let entries = vec![Entry { term: 1, index, payload: Payload::Command(payload) }];
-            wal.queue(Record::Entries { group: writer as GroupId, entries });
+            let entries = vec![Entry {
+                term: 1,
+                index,
+                payload: Payload::Command(payload),
+            }];
+            // A record size above ENTRY_SIZE_MAX is refused: reported to the writers below.
+            queued = queued.and_then(|()| {
+                wal.queue(Record::Entries {
+                    group: writer as GroupId,
+                    entries,
+                })
+            });
         }
-        let result = wal.flush();
+        let result = queued.and_then(|()| wal.flush());
         last_flush = flush_started.elapsed();
         let mut state = lock(channel);
         match result {
@@ -204,7 +251,12 @@ pub fn raw_fsync(dir: &Path, record_bytes: usize, seconds: f64) -> Result<BenchR
     let io = |e: std::io::Error| WalError::Disk(crate::DiskError::Io(e.to_string()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let path = dir.join("raw-fsync.bin");
-    let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(io)?;
     let record = vec![0x5Au8; record_bytes];
     let started = Instant::now();
     let mut records = 0;
@@ -225,7 +277,12 @@ pub fn raw_sequential(dir: &Path, seconds: f64) -> Result<BenchRow, WalError> {
     let io = |e: std::io::Error| WalError::Disk(crate::DiskError::Io(e.to_string()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let path = dir.join("raw-sequential.bin");
-    let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(io)?;
     let chunk = vec![0xA5u8; CHUNK];
     let started = Instant::now();
     let (mut records, mut syncs) = (0u64, 0u64);

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use raft::{Entry, HardState, Membership, MembershipChange, NodeId, Payload, Snapshot, SnapshotMeta};
+use raft::{
+    Entry, HardState, Membership, MembershipChange, NodeId, Payload, Snapshot, SnapshotMeta,
+};
 
 use crate::GroupId;
 
@@ -14,6 +16,25 @@ use crate::GroupId;
 pub const RECORD_SIZE_MAX: u64 = 64 << 20;
 /// Bytes before a record's payload: length, type, group, crc.
 pub const RECORD_HEADER_LEN: usize = 4 + 1 + 8 + 4;
+/// Bytes an `Entries` payload spends before its first entry: the entry count (u32).
+pub const ENTRIES_HEADER_LEN: u64 = 4;
+/// Bytes every entry spends besides its payload's content: term, index and payload tag.
+pub const ENTRY_HEADER_LEN: u64 = 8 + 8 + 1;
+/// Bytes a command payload spends before its data: the data's length (u32).
+pub const COMMAND_HEADER_LEN: u64 = 4;
+/// The largest command one entry may carry: alone in an `Entries` record, it fills the record
+/// to `RECORD_SIZE_MAX` exactly. The writer refuses a larger one (it could never be read
+/// back), so whoever proposes entries bounds requests by this.
+pub const ENTRY_SIZE_MAX: u64 =
+    RECORD_SIZE_MAX - ENTRIES_HEADER_LEN - ENTRY_HEADER_LEN - COMMAND_HEADER_LEN;
+
+// A record's payload length and a command's length are u32 fields on disk.
+const _: () = assert!(RECORD_SIZE_MAX <= u32::MAX as u64);
+const _: () = assert!(ENTRY_SIZE_MAX <= u32::MAX as u64);
+// The largest entry, framed as a record of its own, is a record recovery accepts.
+const _: () = assert!(
+    ENTRIES_HEADER_LEN + ENTRY_HEADER_LEN + COMMAND_HEADER_LEN + ENTRY_SIZE_MAX <= RECORD_SIZE_MAX
+);
 /// Magic at the start of every segment.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"NDBWAL01";
 /// Segment header: magic, sequence, crc of both.
@@ -54,7 +75,11 @@ impl<'a> Reader<'a> {
     /// The next `n` bytes.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
-            return Err(format!("needs {n} bytes at offset {}, {} left", self.pos, self.remaining()));
+            return Err(format!(
+                "needs {n} bytes at offset {}, {} left",
+                self.pos,
+                self.remaining()
+            ));
         }
         let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -90,7 +115,16 @@ fn put_u64(out: &mut Vec<u8>, value: u64) {
 }
 
 /// Appends one framed record whose payload `payload` writes; returns the record's length.
-pub fn put_record(out: &mut Vec<u8>, kind: u8, group: GroupId, payload: impl FnOnce(&mut Vec<u8>)) -> usize {
+///
+/// # Panics
+/// If the payload is above `RECORD_SIZE_MAX`: recovery would call such a record damage, so
+/// the callers bound what they frame (the WAL splits entries, refuses an entry too large).
+pub fn put_record(
+    out: &mut Vec<u8>,
+    kind: u8,
+    group: GroupId,
+    payload: impl FnOnce(&mut Vec<u8>),
+) -> usize {
     let start = out.len();
     out.extend_from_slice(&[0u8; 4]);
     out.push(kind);
@@ -98,8 +132,16 @@ pub fn put_record(out: &mut Vec<u8>, kind: u8, group: GroupId, payload: impl FnO
     out.extend_from_slice(&[0u8; 4]);
     let payload_start = out.len();
     payload(out);
-    let len = (out.len() - payload_start) as u32;
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[start + 4..start + 13]), &out[payload_start..]);
+    let len = (out.len() - payload_start) as u64;
+    assert!(
+        len <= RECORD_SIZE_MAX,
+        "record payload above the cap: len={len} max={RECORD_SIZE_MAX} group={group} kind={kind}"
+    );
+    let len = len as u32;
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&out[start + 4..start + 13]),
+        &out[payload_start..],
+    );
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 13..start + 17].copy_from_slice(&crc.to_le_bytes());
     out.len() - start
@@ -148,7 +190,11 @@ pub fn put_entries(out: &mut Vec<u8>, entries: &[Entry]) {
                 put_u32(out, data.len() as u32);
                 out.extend_from_slice(data);
             }
-            Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }) => {
+            Payload::Membership(MembershipChange::EnterJoint {
+                voters,
+                learners,
+                outgoing,
+            }) => {
                 out.push(4);
                 put_ids(out, voters);
                 put_ids(out, learners);
@@ -159,12 +205,27 @@ pub fn put_entries(out: &mut Vec<u8>, entries: &[Entry]) {
     }
 }
 
+/// Bytes [`put_entries`] writes for `entry` (without the count before the first entry).
+pub fn entry_encoded_len(entry: &Entry) -> u64 {
+    let ids_len = |ids: &BTreeSet<NodeId>| 4 + 8 * ids.len() as u64;
+    ENTRY_HEADER_LEN
+        + match &entry.payload {
+            Payload::Empty | Payload::Membership(MembershipChange::LeaveJoint) => 0,
+            Payload::Command(data) => COMMAND_HEADER_LEN + data.len() as u64,
+            Payload::Membership(MembershipChange::EnterJoint {
+                voters,
+                learners,
+                outgoing,
+            }) => ids_len(voters) + ids_len(learners) + ids_len(outgoing),
+        }
+}
+
 /// Decodes what [`put_entries`] wrote; entries must be consecutive and non-empty.
 pub fn get_entries(payload: &[u8]) -> Result<Vec<Entry>, DecodeError> {
     let mut reader = Reader::new(payload);
     let count = reader.u32()? as usize;
-    // Each entry takes at least 17 bytes: a count beyond that is a lie, not an allocation.
-    if count == 0 || count > reader.remaining() / 17 {
+    // Each entry takes at least its header: a count beyond that is a lie, not an allocation.
+    if count == 0 || count > reader.remaining() / ENTRY_HEADER_LEN as usize {
         return Err(format!("implausible entry count {count}"));
     }
     let mut entries = Vec::with_capacity(count);
@@ -177,7 +238,11 @@ pub fn get_entries(payload: &[u8]) -> Result<Vec<Entry>, DecodeError> {
                 return Err(format!("entries not consecutive: {index} after {previous}"));
             }
         }
-        entries.push(Entry { term, index, payload });
+        entries.push(Entry {
+            term,
+            index,
+            payload,
+        });
     }
     finish(&reader)?;
     Ok(entries)
@@ -196,7 +261,11 @@ fn get_payload(reader: &mut Reader<'_>) -> Result<Payload, DecodeError> {
             let voters = get_ids(reader)?;
             let learners = get_ids(reader)?;
             let outgoing = get_ids(reader)?;
-            Ok(Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }))
+            Ok(Payload::Membership(MembershipChange::EnterJoint {
+                voters,
+                learners,
+                outgoing,
+            }))
         }
         3 => Ok(Payload::Membership(MembershipChange::LeaveJoint)),
         tag => Err(format!("unknown payload tag {tag}")),
@@ -280,14 +349,27 @@ pub fn decode_snapshot(buf: &[u8]) -> Result<(GroupId, Snapshot), DecodeError> {
         return Err("snapshot header checksum mismatch".into());
     }
     if size != reader.remaining() as u64 {
-        return Err(format!("snapshot data is {} bytes, header says {size}", reader.remaining()));
+        return Err(format!(
+            "snapshot data is {} bytes, header says {size}",
+            reader.remaining()
+        ));
     }
     let data = Bytes::copy_from_slice(reader.take(reader.remaining())?);
     if crc32c::crc32c(&data) != checksum {
         return Err("snapshot data checksum mismatch".into());
     }
-    let membership = Membership { voters, voters_outgoing, learners };
-    let meta = SnapshotMeta { index, term, membership, size, checksum };
+    let membership = Membership {
+        voters,
+        voters_outgoing,
+        learners,
+    };
+    let meta = SnapshotMeta {
+        index,
+        term,
+        membership,
+        size,
+        checksum,
+    };
     Ok((group, Snapshot { meta, data }))
 }
 

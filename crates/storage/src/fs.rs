@@ -1,9 +1,10 @@
-//! The real disk: `std::fs` under a data directory.
+//! The real disk: `std::fs` under a data directory, and the lock that keeps a second process
+//! out of it.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
 
 use crate::{Disk, DiskError};
 
@@ -21,7 +22,10 @@ pub struct FsDisk {
 fn io_error(path: &str, error: std::io::Error) -> DiskError {
     match error.kind() {
         ErrorKind::NotFound => DiskError::NotFound(path.to_string()),
-        ErrorKind::StorageFull => DiskError::Full { needed: 0, available: 0 },
+        ErrorKind::StorageFull => DiskError::Full {
+            needed: 0,
+            available: 0,
+        },
         _ => DiskError::Io(format!("{path}: {error}")),
     }
 }
@@ -31,18 +35,25 @@ impl FsDisk {
     pub fn open(root: impl Into<PathBuf>) -> Result<FsDisk, DiskError> {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(|e| io_error(&root.display().to_string(), e))?;
-        Ok(FsDisk { root, open: BTreeMap::new() })
+        Ok(FsDisk {
+            root,
+            open: BTreeMap::new(),
+        })
     }
 
     /// Creates the directory of `path` if missing, durably (the root is synced after).
     fn ensure_dir(&self, path: &str) -> Result<(), DiskError> {
-        let Some((dir, _)) = path.split_once('/') else { return Ok(()) };
+        let Some((dir, _)) = path.split_once('/') else {
+            return Ok(());
+        };
         let full = self.root.join(dir);
         if full.is_dir() {
             return Ok(());
         }
         std::fs::create_dir_all(&full).map_err(|e| io_error(dir, e))?;
-        File::open(&self.root).and_then(|root| root.sync_all()).map_err(|e| io_error(dir, e))
+        File::open(&self.root)
+            .and_then(|root| root.sync_all())
+            .map_err(|e| io_error(dir, e))
     }
 
     fn handle(&mut self, path: &str) -> Result<&mut File, DiskError> {
@@ -58,7 +69,9 @@ impl FsDisk {
                 .map_err(|e| io_error(path, e))?;
             self.open.insert(path.to_string(), file);
         }
-        self.open.get_mut(path).ok_or_else(|| DiskError::Io(format!("{path}: handle vanished")))
+        self.open
+            .get_mut(path)
+            .ok_or_else(|| DiskError::Io(format!("{path}: handle vanished")))
     }
 }
 
@@ -91,7 +104,10 @@ impl Disk for FsDisk {
             // The contract is "nothing written" on failure: undo a partial write (ENOSPC).
             let _ = file.set_len(before);
             return Err(match io_error(path, error) {
-                DiskError::Full { .. } => DiskError::Full { needed: data.len() as u64, available: 0 },
+                DiskError::Full { .. } => DiskError::Full {
+                    needed: data.len() as u64,
+                    available: 0,
+                },
                 other => other,
             });
         }
@@ -105,7 +121,10 @@ impl Disk for FsDisk {
     }
 
     fn truncate(&mut self, path: &str, len: u64) -> Result<(), DiskError> {
-        let file = OpenOptions::new().write(true).open(self.root.join(path)).map_err(|e| io_error(path, e))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(self.root.join(path))
+            .map_err(|e| io_error(path, e))?;
         file.set_len(len).map_err(|e| io_error(path, e))
     }
 
@@ -134,6 +153,76 @@ impl Disk for FsDisk {
         if !full.is_dir() {
             return Ok(());
         }
-        File::open(&full).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
+        File::open(&full)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(dir, e))
+    }
+}
+
+/// The lock file's name in a data directory; it holds the holder's PID, for the message.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Bytes of the lock file read for the holder's PID: a PID is at most 20 digits.
+const LOCK_PID_BYTES_MAX: u64 = 32;
+
+/// An exclusive lock on a data directory, held until dropped. Two processes on one directory
+/// would interleave appends to one segment, and each would truncate as a torn tail what the
+/// other had made durable. It is an `flock`: the kernel releases it when the process dies,
+/// however it dies, so a crash never leaves a stale lock behind.
+#[derive(Debug)]
+pub struct DirLock {
+    /// Open for the lock's life: closing it releases the lock.
+    _file: File,
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Locks `dir` (created if missing) or says who holds it: the error names the directory
+    /// and, when the lock file has it, the holder's PID.
+    pub fn acquire(dir: impl AsRef<Path>) -> Result<DirLock, String> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+        let path = dir.join(LOCK_FILE);
+        // Not truncated on open: until the lock is ours, the PID in the file is the holder's.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                // Best effort: the holder may not have written its PID yet.
+                let _ = (&file).take(LOCK_PID_BYTES_MAX).read_to_string(&mut text);
+                let pid = text.trim();
+                let holder = if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("process {pid}")
+                } else {
+                    "another process".to_string()
+                };
+                return Err(format!("data dir {} is in use by {holder} (it holds {}): stop it or use another data dir", dir.display(), path.display()));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(format!(
+                    "cannot lock data dir {} ({}): {e}",
+                    dir.display(),
+                    path.display()
+                ))
+            }
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .map_err(|e| format!("cannot write lock file {}: {e}", path.display()))?;
+        Ok(DirLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }

@@ -22,10 +22,10 @@ mod recover;
 pub mod sim;
 pub mod wal;
 
-pub use fs::FsDisk;
+pub use codec::{ENTRY_SIZE_MAX, RECORD_SIZE_MAX};
+pub use fs::{DirLock, FsDisk};
 pub use sim::SimDisk;
 pub use wal::{FlushStats, Wal, WalError, WalOptions};
-pub use codec::RECORD_SIZE_MAX;
 
 /// The id of a Raft group on this node.
 pub type GroupId = u64;
@@ -78,6 +78,7 @@ pub trait Disk {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     /// Entries of a group, consecutive; they replace the group's log from the first one's index.
+    /// The log may frame them as several records (each within `RECORD_SIZE_MAX`), in order.
     Entries {
         /// The group.
         group: GroupId,

@@ -31,7 +31,12 @@ struct GroupReplay {
 
 /// One frame read at an offset of a segment.
 enum Frame<'a> {
-    Intact { kind: u8, group: GroupId, payload: &'a [u8], end: usize },
+    Intact {
+        kind: u8,
+        group: GroupId,
+        payload: &'a [u8],
+        end: usize,
+    },
     /// The header is cut short, the length is implausible, or it runs past the end: nothing
     /// after this offset can be framed.
     Unframed(String),
@@ -60,7 +65,12 @@ fn frame_at(buf: &[u8], pos: usize) -> Frame<'_> {
     if codec::record_crc(kind, group, payload) != crc {
         return Frame::BadChecksum { end };
     }
-    Frame::Intact { kind, group, payload, end }
+    Frame::Intact {
+        kind,
+        group,
+        payload,
+        end,
+    }
 }
 
 /// Replays records into group states, collecting findings and damage.
@@ -81,7 +91,13 @@ impl Replay {
         info.damaged.insert(group);
     }
 
-    fn apply(&mut self, path: &str, offset: usize, frame: (u8, GroupId, &[u8]), info: &mut SegmentInfo) {
+    fn apply(
+        &mut self,
+        path: &str,
+        offset: usize,
+        frame: (u8, GroupId, &[u8]),
+        info: &mut SegmentInfo,
+    ) {
         let (kind, group, payload) = frame;
         info.groups.insert(group);
         match kind {
@@ -92,10 +108,17 @@ impl Replay {
                     *max = (*max).max(last);
                     if let Err(why) = self.apply_entries(group, entries) {
                         let state = self.groups.entry(group).or_default();
-                        state.gap.get_or_insert((info.sequence, format!("{why} in {path} at offset {offset}")));
+                        state.gap.get_or_insert((
+                            info.sequence,
+                            format!("{why} in {path} at offset {offset}"),
+                        ));
                     }
                 }
-                Err(why) => self.damage(group, info, format!("undecodable entries in {path} at offset {offset}: {why}")),
+                Err(why) => self.damage(
+                    group,
+                    info,
+                    format!("undecodable entries in {path} at offset {offset}: {why}"),
+                ),
             },
             codec::TYPE_HARD_STATE => match codec::get_hard_state(payload) {
                 Ok(hard_state) => {
@@ -103,24 +126,44 @@ impl Replay {
                     state.hard_state = hard_state;
                     state.removed = false;
                 }
-                Err(why) => self.damage(group, info, format!("undecodable hard state in {path} at offset {offset}: {why}")),
+                Err(why) => self.damage(
+                    group,
+                    info,
+                    format!("undecodable hard state in {path} at offset {offset}: {why}"),
+                ),
             },
             codec::TYPE_INSTALL => {
                 let index = payload.try_into().map(u64::from_le_bytes);
                 match index {
-                    Ok(index) if self.snapshot_indexes.get(&group).is_some_and(|s| s.contains(&index)) => {
+                    Ok(index)
+                        if self
+                            .snapshot_indexes
+                            .get(&group)
+                            .is_some_and(|s| s.contains(&index)) =>
+                    {
                         self.groups.entry(group).or_default().entries.clear();
                     }
                     Ok(_) => {}
-                    Err(_) => self.damage(group, info, format!("undecodable install marker in {path} at offset {offset}")),
+                    Err(_) => self.damage(
+                        group,
+                        info,
+                        format!("undecodable install marker in {path} at offset {offset}"),
+                    ),
                 }
             }
             codec::TYPE_REMOVE => {
                 info.tombstones = true;
                 let state = self.groups.entry(group).or_default();
-                *state = GroupReplay { removed: true, ..GroupReplay::default() };
+                *state = GroupReplay {
+                    removed: true,
+                    ..GroupReplay::default()
+                };
             }
-            other => self.damage(group, info, format!("unknown record type {other} in {path} at offset {offset}")),
+            other => self.damage(
+                group,
+                info,
+                format!("unknown record type {other} in {path} at offset {offset}"),
+            ),
         }
     }
 
@@ -147,7 +190,10 @@ impl Replay {
 
 /// Reads every snapshot file; keeps the newest intact one per group. A newest snapshot that
 /// fails its checksum damages its group (an older one may not be covered by the log).
-fn load_snapshots<D: Disk>(disk: &mut D, replay: &mut Replay) -> Result<BTreeMap<GroupId, BTreeMap<LogIndex, u64>>, WalError> {
+fn load_snapshots<D: Disk>(
+    disk: &mut D,
+    replay: &mut Replay,
+) -> Result<BTreeMap<GroupId, BTreeMap<LogIndex, u64>>, WalError> {
     let mut files: BTreeMap<GroupId, BTreeMap<LogIndex, u64>> = BTreeMap::new();
     for name in disk.list("snap")? {
         let path = format!("snap/{name}");
@@ -169,14 +215,21 @@ fn load_snapshots<D: Disk>(disk: &mut D, replay: &mut Replay) -> Result<BTreeMap
         // one is used; a rotten newest one damages the group.
         for (position, &index) in indexes.keys().rev().enumerate() {
             let path = format!("snap/{}", codec::snapshot_name(group, index));
-            let loaded = disk.read(&path).map_err(|e| e.to_string()).and_then(|buf| codec::decode_snapshot(&buf));
+            let loaded = disk
+                .read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|buf| codec::decode_snapshot(&buf));
             match loaded {
                 Ok((g, snapshot)) if g == group && snapshot.meta.index == index => {
                     replay.snapshots.entry(group).or_insert(snapshot);
                     continue;
                 }
-                Ok(_) => replay.findings.push(format!("checksum mismatch in {path}: header names another group or index")),
-                Err(why) => replay.findings.push(format!("checksum mismatch in {path}: {why}")),
+                Ok(_) => replay.findings.push(format!(
+                    "checksum mismatch in {path}: header names another group or index"
+                )),
+                Err(why) => replay
+                    .findings
+                    .push(format!("checksum mismatch in {path}: {why}")),
             }
             if position == 0 {
                 replay.findings.push(format!("group {group} damaged"));
@@ -196,36 +249,56 @@ enum Ending {
     Untrusted,
 }
 
-fn scan_segment(replay: &mut Replay, path: &str, sequence: u64, buf: &[u8], last: bool, info: &mut SegmentInfo) -> Ending {
+fn scan_segment(
+    replay: &mut Replay,
+    path: &str,
+    sequence: u64,
+    buf: &[u8],
+    last: bool,
+    info: &mut SegmentInfo,
+) -> Ending {
     if buf.len() < SEGMENT_HEADER_LEN {
         if last {
             return Ending::Torn(0);
         }
-        replay.findings.push(format!("segment header cut short in {path} at offset 0"));
+        replay
+            .findings
+            .push(format!("segment header cut short in {path} at offset 0"));
         return Ending::Untrusted;
     }
     let mut ending = Ending::Clean;
     if codec::parse_segment_header(buf) != Some(sequence) {
-        replay.findings.push(format!("checksum mismatch in {path} at offset 0: bad segment header"));
+        replay.findings.push(format!(
+            "checksum mismatch in {path} at offset 0: bad segment header"
+        ));
         ending = Ending::Untrusted;
     }
     let mut pos = SEGMENT_HEADER_LEN;
     while pos < buf.len() {
         match frame_at(buf, pos) {
-            Frame::Intact { kind, group, payload, end } => {
+            Frame::Intact {
+                kind,
+                group,
+                payload,
+                end,
+            } => {
                 replay.apply(path, pos, (kind, group, payload), info);
                 pos = end;
             }
             Frame::Unframed(_) if last => return Ending::Torn(pos),
             Frame::Unframed(why) => {
-                replay.findings.push(format!("corruption in {path} at offset {pos}: {why}"));
+                replay
+                    .findings
+                    .push(format!("corruption in {path} at offset {pos}: {why}"));
                 return Ending::Untrusted;
             }
             Frame::BadChecksum { end } => {
                 if last && !matches!(frame_at(buf, end), Frame::Intact { .. }) {
                     return Ending::Torn(pos);
                 }
-                replay.findings.push(format!("checksum mismatch in {path} at offset {pos}"));
+                replay
+                    .findings
+                    .push(format!("checksum mismatch in {path} at offset {pos}"));
                 ending = Ending::Untrusted;
                 pos = end;
             }
@@ -235,9 +308,17 @@ fn scan_segment(replay: &mut Replay, path: &str, sequence: u64, buf: &[u8], last
 }
 
 /// Cuts a torn tail (or removes a segment whose header never made it) durably.
-fn repair_tail<D: Disk>(disk: &mut D, path: &str, len: usize, offset: usize, findings: &mut Vec<String>) -> Result<(), WalError> {
+fn repair_tail<D: Disk>(
+    disk: &mut D,
+    path: &str,
+    len: usize,
+    offset: usize,
+    findings: &mut Vec<String>,
+) -> Result<(), WalError> {
     let cut = len - offset;
-    findings.push(format!("torn tail in {path} at offset {offset}: truncated {cut} bytes"));
+    findings.push(format!(
+        "torn tail in {path} at offset {offset}: truncated {cut} bytes"
+    ));
     if offset == 0 {
         disk.remove(path)?;
         disk.sync_dir("wal")?;
@@ -249,23 +330,42 @@ fn repair_tail<D: Disk>(disk: &mut D, path: &str, len: usize, offset: usize, fin
 }
 
 /// Scans every segment in sequence order.
-fn scan_segments<D: Disk>(disk: &mut D, replay: &mut Replay) -> Result<(BTreeMap<u64, SegmentInfo>, u64), WalError> {
+fn scan_segments<D: Disk>(
+    disk: &mut D,
+    replay: &mut Replay,
+) -> Result<(BTreeMap<u64, SegmentInfo>, u64), WalError> {
     let mut sequences = BTreeMap::new();
     for name in disk.list("wal")? {
         match codec::parse_segment_name(&name) {
             Some(sequence) => drop(sequences.insert(sequence, name)),
-            None => replay.findings.push(format!("ignored unknown file wal/{name}")),
+            None => replay
+                .findings
+                .push(format!("ignored unknown file wal/{name}")),
         }
     }
-    let next_sequence = sequences.keys().next_back().map_or(1, |s| s.saturating_add(1));
+    let next_sequence = sequences
+        .keys()
+        .next_back()
+        .map_or(1, |s| s.saturating_add(1));
     let last_sequence = sequences.keys().next_back().copied();
     let mut segments = BTreeMap::new();
     let mut untrusted_from: Option<u64> = None;
     for (sequence, name) in sequences {
         let path = format!("wal/{name}");
         let buf = disk.read(&path)?;
-        let mut info = SegmentInfo { bytes: buf.len() as u64, sequence, ..SegmentInfo::default() };
-        match scan_segment(replay, &path, sequence, &buf, Some(sequence) == last_sequence, &mut info) {
+        let mut info = SegmentInfo {
+            bytes: buf.len() as u64,
+            sequence,
+            ..SegmentInfo::default()
+        };
+        match scan_segment(
+            replay,
+            &path,
+            sequence,
+            &buf,
+            Some(sequence) == last_sequence,
+            &mut info,
+        ) {
             Ending::Clean => {}
             Ending::Torn(offset) => {
                 repair_tail(disk, &path, buf.len(), offset, &mut replay.findings)?;
@@ -291,8 +391,14 @@ fn scan_segments<D: Disk>(disk: &mut D, replay: &mut Replay) -> Result<(BTreeMap
 /// of every group live when `from` was sealed; groups first seen after it were created after
 /// the loss (recovery always starts a new segment), so they cannot have lost a record there.
 fn damage_from(replay: &mut Replay, segments: &mut BTreeMap<u64, SegmentInfo>, from: u64) {
-    let until = segments.range(from + 1..).next().map_or(from, |(&next, _)| next);
-    let suspects: BTreeSet<GroupId> = segments.range(..=until).flat_map(|(_, info)| info.groups.iter().copied()).collect();
+    let until = segments
+        .range(from + 1..)
+        .next()
+        .map_or(from, |(&next, _)| next);
+    let suspects: BTreeSet<GroupId> = segments
+        .range(..=until)
+        .flat_map(|(_, info)| info.groups.iter().copied())
+        .collect();
     for &group in &suspects {
         if replay.damaged.insert(group) {
             replay.findings.push(format!("group {group} damaged"));
@@ -309,7 +415,12 @@ fn damage_gaps(replay: &mut Replay, segments: &mut BTreeMap<u64, SegmentInfo>) {
         .groups
         .iter_mut()
         .filter(|(_, state)| !state.removed)
-        .filter_map(|(&group, state)| state.gap.take().map(|(sequence, why)| (group, sequence, why)))
+        .filter_map(|(&group, state)| {
+            state
+                .gap
+                .take()
+                .map(|(sequence, why)| (group, sequence, why))
+        })
         .collect();
     for (group, sequence, why) in gaps {
         replay.findings.push(why);
@@ -331,19 +442,33 @@ pub(crate) fn recover<D: Disk>(disk: &mut D) -> Result<Scan, WalError> {
         findings: Vec::new(),
     };
     let mut snapshot_files = load_snapshots(disk, &mut replay)?;
-    replay.snapshot_indexes = snapshot_files.iter().map(|(&group, files)| (group, files.keys().copied().collect())).collect();
+    replay.snapshot_indexes = snapshot_files
+        .iter()
+        .map(|(&group, files)| (group, files.keys().copied().collect()))
+        .collect();
     let (mut segments, next_sequence) = scan_segments(disk, &mut replay)?;
     damage_gaps(&mut replay, &mut segments);
     let mut recovered = Recovered::default();
-    let removed: Vec<GroupId> = replay.groups.iter().filter(|(_, g)| g.removed).map(|(&g, _)| g).collect();
+    let removed: Vec<GroupId> = replay
+        .groups
+        .iter()
+        .filter(|(_, g)| g.removed)
+        .map(|(&g, _)| g)
+        .collect();
     for group in removed {
         // The tombstone is durable: whatever the group left behind is garbage now.
         replay.groups.remove(&group);
         replay.snapshots.remove(&group);
         replay.damaged.remove(&group);
-        for index in snapshot_files.remove(&group).unwrap_or_default().into_keys() {
+        for index in snapshot_files
+            .remove(&group)
+            .unwrap_or_default()
+            .into_keys()
+        {
             disk.remove(&format!("snap/{}", codec::snapshot_name(group, index)))?;
-            recovered.findings.push(format!("deleted snapshot of removed group {group} at index {index}"));
+            recovered.findings.push(format!(
+                "deleted snapshot of removed group {group} at index {index}"
+            ));
         }
     }
     let mut all: BTreeSet<GroupId> = replay.groups.keys().copied().collect();
@@ -353,11 +478,27 @@ pub(crate) fn recover<D: Disk>(disk: &mut D) -> Result<Scan, WalError> {
         let state = replay.groups.remove(&group).unwrap_or_default();
         let snapshot = replay.snapshots.remove(&group);
         let covered = snapshot.as_ref().map_or(0, |s| s.meta.index);
-        let entries = state.entries.into_iter().filter(|e| e.index > covered).collect();
-        recovered.groups.insert(group, RecoveredGroup { hard_state: state.hard_state, snapshot, entries });
+        let entries = state
+            .entries
+            .into_iter()
+            .filter(|e| e.index > covered)
+            .collect();
+        recovered.groups.insert(
+            group,
+            RecoveredGroup {
+                hard_state: state.hard_state,
+                snapshot,
+                entries,
+            },
+        );
     }
     recovered.damaged = replay.damaged;
     replay.findings.append(&mut recovered.findings);
     recovered.findings = replay.findings;
-    Ok(Scan { recovered, segments, snapshot_files, next_sequence })
+    Ok(Scan {
+        recovered,
+        segments,
+        snapshot_files,
+        next_sequence,
+    })
 }

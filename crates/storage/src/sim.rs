@@ -48,7 +48,10 @@ enum Durable {
 
 impl Content {
     fn new() -> Content {
-        Content { current: Vec::new(), durable: Durable::Prefix(0) }
+        Content {
+            current: Vec::new(),
+            durable: Durable::Prefix(0),
+        }
     }
 
     fn durable_len(&self) -> usize {
@@ -121,7 +124,11 @@ impl SimDisk {
     /// `prefix` (e.g. `"wal/"`); skips the newest (last by name) WAL segment if `sealed_only`.
     /// Returns (path, byte offset), or `None` if no file qualifies.
     pub fn flip_bit_at_rest(&mut self, prefix: &str, sealed_only: bool) -> Option<(String, u64)> {
-        let newest_wal = self.names.keys().rfind(|path| path.starts_with("wal/")).cloned();
+        let newest_wal = self
+            .names
+            .keys()
+            .rfind(|path| path.starts_with("wal/"))
+            .cloned();
         let candidates: Vec<(String, u64)> = self
             .names
             .iter()
@@ -160,7 +167,11 @@ impl SimDisk {
 
     /// Bytes of the files that exist now.
     pub fn used_bytes(&self) -> u64 {
-        self.names.values().filter_map(|id| self.contents.get(id)).map(|c| c.current.len() as u64).sum()
+        self.names
+            .values()
+            .filter_map(|id| self.contents.get(id))
+            .map(|c| c.current.len() as u64)
+            .sum()
     }
 
     /// Count of mutating operations so far (append, write, truncate, sync, rename, remove,
@@ -177,7 +188,10 @@ impl SimDisk {
 
     /// Counts a mutating operation and refuses it if the armed crash has happened.
     fn begin(&mut self) -> Result<(), DiskError> {
-        if self.crash_after.is_some_and(|limit| self.operations >= limit) {
+        if self
+            .crash_after
+            .is_some_and(|limit| self.operations >= limit)
+        {
             return Err(DiskError::Io("simulated power loss".into()));
         }
         self.operations += 1;
@@ -185,7 +199,9 @@ impl SimDisk {
     }
 
     fn check_space(&self, needed: u64, freed: u64) -> Result<(), DiskError> {
-        let available = self.capacity.saturating_sub(self.used_bytes().saturating_sub(freed));
+        let available = self
+            .capacity
+            .saturating_sub(self.used_bytes().saturating_sub(freed));
         if needed > available {
             return Err(DiskError::Full { needed, available });
         }
@@ -193,8 +209,13 @@ impl SimDisk {
     }
 
     fn content_mut(&mut self, path: &str) -> Result<&mut Content, DiskError> {
-        let id = *self.names.get(path).ok_or_else(|| DiskError::NotFound(path.to_string()))?;
-        self.contents.get_mut(&id).ok_or_else(|| DiskError::NotFound(path.to_string()))
+        let id = *self
+            .names
+            .get(path)
+            .ok_or_else(|| DiskError::NotFound(path.to_string()))?;
+        self.contents
+            .get_mut(&id)
+            .ok_or_else(|| DiskError::NotFound(path.to_string()))
     }
 
     fn create(&mut self, path: &str) {
@@ -214,12 +235,24 @@ fn dir_of(path: &str) -> &str {
 impl Disk for SimDisk {
     fn list(&self, dir: &str) -> Result<Vec<String>, DiskError> {
         let prefix = format!("{dir}/");
-        Ok(self.names.keys().filter_map(|path| path.strip_prefix(&prefix)).map(str::to_string).collect())
+        Ok(self
+            .names
+            .keys()
+            .filter_map(|path| path.strip_prefix(&prefix))
+            .map(str::to_string)
+            .collect())
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>, DiskError> {
-        let id = self.names.get(path).ok_or_else(|| DiskError::NotFound(path.to_string()))?;
-        Ok(self.contents.get(id).map(|c| c.current.clone()).unwrap_or_default())
+        let id = self
+            .names
+            .get(path)
+            .ok_or_else(|| DiskError::NotFound(path.to_string()))?;
+        Ok(self
+            .contents
+            .get(id)
+            .map(|c| c.current.clone())
+            .unwrap_or_default())
     }
 
     fn append(&mut self, path: &str, data: &[u8]) -> Result<(), DiskError> {
@@ -232,7 +265,11 @@ impl Disk for SimDisk {
 
     fn write(&mut self, path: &str, data: &[u8]) -> Result<(), DiskError> {
         self.begin()?;
-        let old = self.names.get(path).and_then(|id| self.contents.get(id)).map_or(0, |c| c.current.len());
+        let old = self
+            .names
+            .get(path)
+            .and_then(|id| self.contents.get(id))
+            .map_or(0, |c| c.current.len());
         self.check_space(data.len() as u64, old as u64)?;
         self.create(path);
         let content = self.content_mut(path)?;
@@ -261,14 +298,19 @@ impl Disk for SimDisk {
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
         self.begin()?;
-        let id = self.names.remove(from).ok_or_else(|| DiskError::NotFound(from.to_string()))?;
+        let id = self
+            .names
+            .remove(from)
+            .ok_or_else(|| DiskError::NotFound(from.to_string()))?;
         self.names.insert(to.to_string(), id);
         Ok(())
     }
 
     fn remove(&mut self, path: &str) -> Result<(), DiskError> {
         self.begin()?;
-        self.names.remove(path).ok_or_else(|| DiskError::NotFound(path.to_string()))?;
+        self.names
+            .remove(path)
+            .ok_or_else(|| DiskError::NotFound(path.to_string()))?;
         Ok(())
     }
 
@@ -279,9 +321,15 @@ impl Disk for SimDisk {
         let now: Vec<(String, u64)> = now.map(|(path, &id)| (path.clone(), id)).collect();
         self.durable_names.extend(now);
         // Inodes no name reaches any more can never come back: free them.
-        let mut reachable: Vec<u64> = self.names.values().chain(self.durable_names.values()).copied().collect();
+        let mut reachable: Vec<u64> = self
+            .names
+            .values()
+            .chain(self.durable_names.values())
+            .copied()
+            .collect();
         reachable.sort_unstable();
-        self.contents.retain(|id, _| reachable.binary_search(id).is_ok());
+        self.contents
+            .retain(|id, _| reachable.binary_search(id).is_ok());
         Ok(())
     }
 }

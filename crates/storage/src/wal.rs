@@ -10,9 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use raft::{HardState, LogIndex};
+use raft::{Entry, HardState, LogIndex};
 
-use crate::codec::{self, TYPE_ENTRIES, TYPE_HARD_STATE, TYPE_REMOVE};
+use crate::codec::{self, RECORD_SIZE_MAX, TYPE_ENTRIES, TYPE_HARD_STATE, TYPE_REMOVE};
 use crate::recover;
 use crate::{Disk, DiskError, GroupId, Record, Recovered};
 
@@ -25,11 +25,18 @@ pub struct WalOptions {
     /// A segment is sealed once a flush would take it past this size (a single flush larger
     /// than this still goes into one segment).
     pub segment_bytes_max: u64,
+    /// The largest record payload the writer frames: a group's entries are split into records
+    /// of at most this. Recovery refuses records above `RECORD_SIZE_MAX`, so a larger value is
+    /// lowered to it; tests set it small to split without writing 64 MiB.
+    pub record_bytes_max: u64,
 }
 
 impl Default for WalOptions {
     fn default() -> WalOptions {
-        WalOptions { segment_bytes_max: 64 << 20 }
+        WalOptions {
+            segment_bytes_max: 64 << 20,
+            record_bytes_max: RECORD_SIZE_MAX,
+        }
     }
 }
 
@@ -42,9 +49,44 @@ pub enum WalError {
     /// unknown (a failed fsync may have dropped dirty pages), so the log refuses further work
     /// until it is reopened and recovered.
     Failed(String),
-    /// The snapshot given to `save_snapshot` does not match its own size and checksum, or is
-    /// larger than `raft::SNAPSHOT_SIZE_MAX`.
+    /// The snapshot given to `save_snapshot` does not match its own size and checksum.
     BadSnapshot(String),
+    /// A snapshot's data is above `raft::SNAPSHOT_SIZE_MAX` (what a follower accepts): it was
+    /// refused before anything was written, and the group's log and older snapshots stay.
+    SnapshotTooLarge {
+        /// The group.
+        group: GroupId,
+        /// The snapshot's index.
+        index: LogIndex,
+        /// Its data size.
+        bytes: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// One entry needs a record larger than the cap (`WalOptions::record_bytes_max`, at most
+    /// `RECORD_SIZE_MAX`): recovery could never read it back. Nothing of the `queue` call
+    /// that carried it was queued; the log is whole. Proposers bound commands by
+    /// `ENTRY_SIZE_MAX` so that this does not happen.
+    RecordTooLarge {
+        /// The group.
+        group: GroupId,
+        /// The entry's index.
+        index: LogIndex,
+        /// The record payload the entry needs alone (entry count included).
+        bytes: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// Entries given to `queue` are not consecutive: recovery would call the record damage.
+    /// Nothing of that call was queued.
+    EntriesNotConsecutive {
+        /// The group.
+        group: GroupId,
+        /// The entry before the gap.
+        previous: LogIndex,
+        /// The entry after it.
+        index: LogIndex,
+    },
 }
 
 impl fmt::Display for WalError {
@@ -53,6 +95,32 @@ impl fmt::Display for WalError {
             WalError::Disk(error) => write!(f, "wal disk error: {error}"),
             WalError::Failed(why) => write!(f, "wal failed earlier and must be reopened: {why}"),
             WalError::BadSnapshot(why) => write!(f, "bad snapshot: {why}"),
+            WalError::SnapshotTooLarge {
+                group,
+                index,
+                bytes,
+                max,
+            } => {
+                write!(f, "snapshot of group {group} at index {index} is {bytes} bytes, above the cap of {max}")
+            }
+            WalError::RecordTooLarge {
+                group,
+                index,
+                bytes,
+                max,
+            } => {
+                write!(f, "entry {index} of group {group} needs a wal record of {bytes} bytes, above the cap of {max}")
+            }
+            WalError::EntriesNotConsecutive {
+                group,
+                previous,
+                index,
+            } => {
+                write!(
+                    f,
+                    "entries of group {group} not consecutive: {index} after {previous}"
+                )
+            }
         }
     }
 }
@@ -112,10 +180,20 @@ impl GroupInfo {
 /// A queued record's effect on the bookkeeping, applied once it is durable.
 #[derive(Clone, Debug)]
 enum Change {
-    Entries { group: GroupId, last: LogIndex },
-    HardState { group: GroupId, hard_state: HardState },
-    Remove { group: GroupId },
-    Install { group: GroupId },
+    Entries {
+        group: GroupId,
+        last: LogIndex,
+    },
+    HardState {
+        group: GroupId,
+        hard_state: HardState,
+    },
+    Remove {
+        group: GroupId,
+    },
+    Install {
+        group: GroupId,
+    },
 }
 
 /// The write-ahead log on a [`Disk`].
@@ -142,18 +220,50 @@ fn snapshot_path(group: GroupId, index: LogIndex) -> String {
     format!("snap/{}", codec::snapshot_name(group, index))
 }
 
+/// What `save_snapshot` refuses before writing anything. The file format has room for any
+/// size (a u64 in the header); the cap is Raft's: a follower buffers a snapshot whole and
+/// refuses one above `raft::SNAPSHOT_SIZE_MAX`, so a larger one could never be sent.
+fn check_snapshot(group: GroupId, snapshot: &raft::Snapshot) -> Result<(), WalError> {
+    let (index, bytes, max) = (
+        snapshot.meta.index,
+        snapshot.meta.size,
+        raft::SNAPSHOT_SIZE_MAX,
+    );
+    if bytes > max || snapshot.data.len() as u64 > max {
+        return Err(WalError::SnapshotTooLarge {
+            group,
+            index,
+            bytes: bytes.max(snapshot.data.len() as u64),
+            max,
+        });
+    }
+    if !snapshot.is_intact() {
+        return Err(WalError::BadSnapshot(format!(
+            "group {group} index {index}: data does not match its size and checksum"
+        )));
+    }
+    Ok(())
+}
+
 impl<D: Disk> Wal<D> {
     /// Opens (recovering) the log on `disk`: scans all segments in order, verifies every
     /// record's CRC32C, truncates a torn tail of the last segment (durably), and reports
     /// corruption anywhere else by marking the affected groups damaged. Rebuilds each group's
     /// newest hard state, its log (Raft semantics: entries replace the log from their first
     /// index on) and its newest intact snapshot (older entries dropped).
-    pub fn open(mut disk: D, options: WalOptions) -> Result<(Wal<D>, Recovered), WalError> {
+    pub fn open(mut disk: D, mut options: WalOptions) -> Result<(Wal<D>, Recovered), WalError> {
+        options.record_bytes_max = options.record_bytes_max.min(RECORD_SIZE_MAX);
         let scan = recover::recover(&mut disk)?;
         let mut groups: BTreeMap<GroupId, GroupInfo> = BTreeMap::new();
         for (&group, state) in &scan.recovered.groups {
             let snapshots = scan.snapshot_files.get(&group).cloned().unwrap_or_default();
-            groups.insert(group, GroupInfo { hard_state: state.hard_state, snapshots });
+            groups.insert(
+                group,
+                GroupInfo {
+                    hard_state: state.hard_state,
+                    snapshots,
+                },
+            );
         }
         let wal = Wal {
             disk,
@@ -172,18 +282,70 @@ impl<D: Disk> Wal<D> {
 
     /// Queues a record for the next flush (group commit). The caller bounds the batch: it
     /// flushes after each round of its event loop.
-    pub fn queue(&mut self, record: Record) {
+    ///
+    /// Entries go out as several records when one would pass `record_bytes_max`. An entry
+    /// too large for any record (`RecordTooLarge`) or a gap (`EntriesNotConsecutive`) is
+    /// refused before anything of the call is queued. A hard state is never refused.
+    pub fn queue(&mut self, record: Record) -> Result<(), WalError> {
         match record {
-            Record::Entries { group, entries } => {
-                let Some(last) = entries.last().map(|e| e.index) else { return };
-                codec::put_record(&mut self.pending, TYPE_ENTRIES, group, |out| codec::put_entries(out, &entries));
-                self.changes.push(Change::Entries { group, last });
-            }
+            Record::Entries { group, entries } => self.queue_entries(group, &entries)?,
             Record::HardState { group, hard_state } => {
-                codec::put_record(&mut self.pending, TYPE_HARD_STATE, group, |out| codec::put_hard_state(out, &hard_state));
+                codec::put_record(&mut self.pending, TYPE_HARD_STATE, group, |out| {
+                    codec::put_hard_state(out, &hard_state)
+                });
                 self.changes.push(Change::HardState { group, hard_state });
             }
         }
+        Ok(())
+    }
+
+    /// Frames a group's entries as consecutive records, in order, each filled up to the cap.
+    /// Recovery replays them like one record: each replaces the log from its first index,
+    /// which is the previous record's last plus one. A crash between them keeps a prefix of
+    /// the entries, as a torn tail does: nothing was acknowledged yet.
+    fn queue_entries(&mut self, group: GroupId, entries: &[Entry]) -> Result<(), WalError> {
+        let max = self.options.record_bytes_max;
+        let mut previous: Option<LogIndex> = None;
+        for entry in entries {
+            let bytes = codec::ENTRIES_HEADER_LEN + codec::entry_encoded_len(entry);
+            if bytes > max {
+                return Err(WalError::RecordTooLarge {
+                    group,
+                    index: entry.index,
+                    bytes,
+                    max,
+                });
+            }
+            if let Some(previous) = previous.filter(|&p| p.checked_add(1) != Some(entry.index)) {
+                return Err(WalError::EntriesNotConsecutive {
+                    group,
+                    previous,
+                    index: entry.index,
+                });
+            }
+            previous = Some(entry.index);
+        }
+        let mut rest = entries;
+        while !rest.is_empty() {
+            let (mut bytes, mut count) = (codec::ENTRIES_HEADER_LEN, 0);
+            for entry in rest {
+                bytes += codec::entry_encoded_len(entry);
+                if bytes > max {
+                    break;
+                }
+                count += 1;
+            }
+            // Checked above: every entry fits a record alone, so each record takes one or more.
+            assert!(count > 0, "no entry fits a record: group={group} max={max}");
+            let (record, after) = rest.split_at(count);
+            codec::put_record(&mut self.pending, TYPE_ENTRIES, group, |out| {
+                codec::put_entries(out, record)
+            });
+            let last = record.last().map_or(0, |e| e.index);
+            self.changes.push(Change::Entries { group, last });
+            rest = after;
+        }
+        Ok(())
     }
 
     /// Records a disk error: anything but `Full` (which guarantees nothing was written) leaves
@@ -216,7 +378,10 @@ impl<D: Disk> Wal<D> {
             None => true,
             Some(info) => info.has_batch && info.bytes + self.pending.len() as u64 > max,
         };
-        let mut stats = FlushStats { records: self.changes.len() as u64, ..FlushStats::default() };
+        let mut stats = FlushStats {
+            records: self.changes.len() as u64,
+            ..FlushStats::default()
+        };
         if rotate {
             stats.bytes = self.write_new_segment()?;
             stats.syncs = 2;
@@ -243,10 +408,15 @@ impl<D: Disk> Wal<D> {
     fn write_new_segment(&mut self) -> Result<u64, WalError> {
         let sequence = self.next_sequence;
         let mut buf = codec::segment_header(sequence).to_vec();
-        let mut info = SegmentInfo { sequence, ..SegmentInfo::default() };
+        let mut info = SegmentInfo {
+            sequence,
+            ..SegmentInfo::default()
+        };
         for (&group, state) in &self.groups {
             if state.hard_state != HardState::default() {
-                codec::put_record(&mut buf, TYPE_HARD_STATE, group, |out| codec::put_hard_state(out, &state.hard_state));
+                codec::put_record(&mut buf, TYPE_HARD_STATE, group, |out| {
+                    codec::put_hard_state(out, &state.hard_state)
+                });
                 info.groups.insert(group);
             }
         }
@@ -256,7 +426,10 @@ impl<D: Disk> Wal<D> {
             return Err(self.fail(error));
         }
         // The new file's name must be durable too, or the whole segment vanishes on a crash.
-        let synced = self.disk.sync(&path).and_then(|()| self.disk.sync_dir("wal"));
+        let synced = self
+            .disk
+            .sync(&path)
+            .and_then(|()| self.disk.sync_dir("wal"));
         if let Err(error) = synced {
             return Err(self.fail(error));
         }
@@ -314,11 +487,13 @@ impl<D: Disk> Wal<D> {
     /// Stores a group's snapshot atomically (temp file, sync, rename, sync_dir), keeps the
     /// newest two, records that entries up to its index are covered, and drops the oldest
     /// segments whose every entry is covered.
-    pub fn save_snapshot(&mut self, group: GroupId, snapshot: &raft::Snapshot) -> Result<(), WalError> {
+    pub fn save_snapshot(
+        &mut self,
+        group: GroupId,
+        snapshot: &raft::Snapshot,
+    ) -> Result<(), WalError> {
         self.check_failed()?;
-        if snapshot.meta.size > raft::SNAPSHOT_SIZE_MAX || !snapshot.is_intact() {
-            return Err(WalError::BadSnapshot(format!("group {group} index {}: data does not match its size and checksum", snapshot.meta.index)));
-        }
+        check_snapshot(group, snapshot)?;
         let index = snapshot.meta.index;
         let bytes = codec::encode_snapshot(group, snapshot);
         let path = snapshot_path(group, index);
@@ -328,7 +503,11 @@ impl<D: Disk> Wal<D> {
             let _ = self.disk.remove(&temp);
             return Err(self.fail(error));
         }
-        let durable = self.disk.sync(&temp).and_then(|()| self.disk.rename(&temp, &path)).and_then(|()| self.disk.sync_dir("snap"));
+        let durable = self
+            .disk
+            .sync(&temp)
+            .and_then(|()| self.disk.rename(&temp, &path))
+            .and_then(|()| self.disk.sync_dir("snap"));
         if let Err(error) = durable {
             return Err(self.fail(error));
         }
@@ -356,10 +535,18 @@ impl<D: Disk> Wal<D> {
     /// is the commit point: recovery clears the group's older entries at the marker only if
     /// that snapshot file exists. A crash in between leaves the old state whole; a finished
     /// install never brings back entries of the replaced log.
-    pub fn install_snapshot(&mut self, group: GroupId, snapshot: &raft::Snapshot) -> Result<(), WalError> {
+    pub fn install_snapshot(
+        &mut self,
+        group: GroupId,
+        snapshot: &raft::Snapshot,
+    ) -> Result<(), WalError> {
         self.check_failed()?;
+        // A snapshot `save_snapshot` would refuse must not leave a marker behind first.
+        check_snapshot(group, snapshot)?;
         let index = snapshot.meta.index;
-        codec::put_record(&mut self.pending, codec::TYPE_INSTALL, group, |out| out.extend_from_slice(&index.to_le_bytes()));
+        codec::put_record(&mut self.pending, codec::TYPE_INSTALL, group, |out| {
+            out.extend_from_slice(&index.to_le_bytes())
+        });
         self.changes.push(Change::Install { group });
         self.flush()?;
         self.save_snapshot(group, snapshot)
@@ -376,7 +563,9 @@ impl<D: Disk> Wal<D> {
         let prefix = format!("{group:016}-");
         let mut removed_any = false;
         for name in self.disk.list("snap")? {
-            if name.starts_with(&prefix) && codec::parse_snapshot_name(&name).is_some_and(|(g, _)| g == group) {
+            if name.starts_with(&prefix)
+                && codec::parse_snapshot_name(&name).is_some_and(|(g, _)| g == group)
+            {
                 if let Err(error) = self.disk.remove(&format!("snap/{name}")) {
                     return Err(self.fail(error));
                 }
@@ -398,10 +587,17 @@ impl<D: Disk> Wal<D> {
         if Some(sequence) == self.current {
             return None;
         }
-        if info.damaged.iter().any(|group| self.groups.contains_key(group)) {
+        if info
+            .damaged
+            .iter()
+            .any(|group| self.groups.contains_key(group))
+        {
             return None;
         }
-        let covered = info.entries.iter().all(|(group, &last)| self.groups.get(group).is_none_or(|g| g.covered() >= last));
+        let covered = info
+            .entries
+            .iter()
+            .all(|(group, &last)| self.groups.get(group).is_none_or(|g| g.covered() >= last));
         covered.then_some(sequence)
     }
 
@@ -409,7 +605,10 @@ impl<D: Disk> Wal<D> {
     fn drop_segments(&mut self) -> Result<(), WalError> {
         let mut unsynced = false;
         while let Some(sequence) = self.oldest_droppable() {
-            let tombstones = self.segments.get(&sequence).is_some_and(|info| info.tombstones);
+            let tombstones = self
+                .segments
+                .get(&sequence)
+                .is_some_and(|info| info.tombstones);
             // A tombstone must not vanish before the older records it cancels.
             if tombstones && unsynced {
                 if let Err(error) = self.disk.sync_dir("wal") {
@@ -448,7 +647,11 @@ impl<D: Disk> Wal<D> {
     /// Total bytes of WAL segments and snapshot files.
     pub fn bytes_on_disk(&self) -> u64 {
         let segments: u64 = self.segments.values().map(|info| info.bytes).sum();
-        let snapshots: u64 = self.groups.values().flat_map(|g| g.snapshots.values()).sum();
+        let snapshots: u64 = self
+            .groups
+            .values()
+            .flat_map(|g| g.snapshots.values())
+            .sum();
         segments + snapshots
     }
 }

@@ -15,7 +15,14 @@ const SNAPSHOT_DATA: usize = 1_000;
 
 #[test]
 fn disk_use_stays_bounded_with_periodic_snapshots() {
-    let (mut wal, _) = Wal::open(SimDisk::new(5, u64::MAX), WalOptions { segment_bytes_max: SEGMENT }).expect("open");
+    let (mut wal, _) = Wal::open(
+        SimDisk::new(5, u64::MAX),
+        WalOptions {
+            segment_bytes_max: SEGMENT,
+            ..WalOptions::default()
+        },
+    )
+    .expect("open");
     // Uncovered entries span at most SNAPSHOT_EVERY per group (~500 KiB over 4 groups, two
     // segments) plus the segment being filled and one partly covered: 4 segments, each at
     // most one flush over the limit, plus 2 snapshot files per group.
@@ -28,9 +35,14 @@ fn disk_use_stays_bounded_with_periodic_snapshots() {
         for group in 0..GROUPS {
             let first = last[group as usize] + 1;
             let entries = (first..first + PER_FLUSH)
-                .map(|index| Entry { term: 1, index, payload: Payload::Command(Bytes::from(vec![7u8; 100])) })
+                .map(|index| Entry {
+                    term: 1,
+                    index,
+                    payload: Payload::Command(Bytes::from(vec![7u8; 100])),
+                })
                 .collect();
-            wal.queue(Record::Entries { group, entries });
+            wal.queue(Record::Entries { group, entries })
+                .expect("queue");
             last[group as usize] += PER_FLUSH;
             written += PER_FLUSH;
         }
@@ -40,17 +52,36 @@ fn disk_use_stays_bounded_with_periodic_snapshots() {
             let index = last[group as usize];
             #[allow(clippy::manual_is_multiple_of)] // rust-version 1.85 predates is_multiple_of
             if (index + group * SNAPSHOT_EVERY / GROUPS) % SNAPSHOT_EVERY == 0 {
-                let snapshot = Snapshot::new(index, 1, Membership::with_voters([1, 2, 3]), Bytes::from(vec![1u8; SNAPSHOT_DATA]));
+                let snapshot = Snapshot::new(
+                    index,
+                    1,
+                    Membership::with_voters([1, 2, 3]),
+                    Bytes::from(vec![1u8; SNAPSHOT_DATA]),
+                );
                 wal.save_snapshot(group, &snapshot).expect("snapshot");
             }
         }
         let used = wal.bytes_on_disk();
-        assert_eq!(used, wal.disk().used_bytes(), "bookkeeping disagrees with the disk");
-        assert!(used <= bound, "{used} bytes on disk after {written} entries, bound {bound}");
+        assert_eq!(
+            used,
+            wal.disk().used_bytes(),
+            "bookkeeping disagrees with the disk"
+        );
+        assert!(
+            used <= bound,
+            "{used} bytes on disk after {written} entries, bound {bound}"
+        );
         peak = peak.max(used);
     }
     assert!(peak > SEGMENT, "the test never filled a segment");
-    let (_, recovered) = Wal::open(wal.into_disk(), WalOptions { segment_bytes_max: SEGMENT }).expect("reopen");
+    let (_, recovered) = Wal::open(
+        wal.into_disk(),
+        WalOptions {
+            segment_bytes_max: SEGMENT,
+            ..WalOptions::default()
+        },
+    )
+    .expect("reopen");
     assert!(recovered.damaged.is_empty());
     for group in 0..GROUPS {
         let state = &recovered.groups[&group];

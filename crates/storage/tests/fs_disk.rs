@@ -6,7 +6,10 @@ use common::{run, script};
 use storage::{FsDisk, SimDisk, Wal, WalOptions};
 
 fn options() -> WalOptions {
-    WalOptions { segment_bytes_max: 1200 }
+    WalOptions {
+        segment_bytes_max: 1200,
+        ..WalOptions::default()
+    }
 }
 
 #[test]

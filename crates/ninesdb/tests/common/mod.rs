@@ -26,8 +26,12 @@ pub struct Client {
 impl Client {
     pub fn connect(address: SocketAddr) -> Option<Client> {
         let stream = TcpStream::connect_timeout(&address, Duration::from_millis(300)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-        Some(Client { reader: BufReader::new(stream) })
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .ok()?;
+        Some(Client {
+            reader: BufReader::new(stream),
+        })
     }
 
     pub fn call(&mut self, args: &[&[u8]]) -> std::io::Result<Reply> {
@@ -44,11 +48,17 @@ impl Client {
     fn read_reply(&mut self) -> std::io::Result<Reply> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
         }
         let line = line.trim_end_matches("\r\n").to_owned();
         let (kind, rest) = line.split_at(1.min(line.len()));
-        let number = || rest.parse::<i64>().map_err(|e| std::io::Error::other(format!("bad reply line {line:?}: {e}")));
+        let number = || {
+            rest.parse::<i64>()
+                .map_err(|e| std::io::Error::other(format!("bad reply line {line:?}: {e}")))
+        };
         Ok(match kind {
             "+" => Reply::Simple(rest.to_owned()),
             "-" => Reply::Error(rest.to_owned()),
@@ -60,7 +70,11 @@ impl Client {
                 data.truncate(data.len() - 2);
                 Reply::Bulk(Some(data))
             }
-            "*" => Reply::Array((0..number()?.max(0)).map(|_| self.read_reply()).collect::<Result<_, _>>()?),
+            "*" => Reply::Array(
+                (0..number()?.max(0))
+                    .map(|_| self.read_reply())
+                    .collect::<Result<_, _>>()?,
+            ),
             _ => return Err(std::io::Error::other(format!("unknown reply {line:?}"))),
         })
     }
@@ -83,27 +97,47 @@ impl Cluster {
     /// run in parallel, so each owns a 200-port block; the blocks in use:
     /// 17201 failover, 17401 sessions, 17601 shutdown, 17801 differential (redis on 17999),
     /// 18001 bad input, 18201 cluster protocol, 18401 cluster clients, 18601 rack loss,
-    /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure (19001-19099 belong to the bench crate's tests).
+    /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure, 20001 keyless, 20201 blocking,
+    /// 20401 leaderboard, 20601 random differential (19001-19099 belong to the bench crate's tests).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)
     }
 
     /// Like `start`, with extra server flags and `dc:pod:rack:host` labels per node id.
-    pub fn start_with(nodes: u64, base: u16, name: &str, extra: &[&str], labels: impl Fn(u64) -> Option<String>) -> Cluster {
+    pub fn start_with(
+        nodes: u64,
+        base: u16,
+        name: &str,
+        extra: &[&str],
+        labels: impl Fn(u64) -> Option<String>,
+    ) -> Cluster {
         let data = std::env::temp_dir().join(format!("ninesdb-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data).expect("test data directory");
-        let clients: Vec<SocketAddr> = (0..nodes).map(|i| SocketAddr::from(([127, 0, 0, 1], base + i as u16))).collect();
+        let clients: Vec<SocketAddr> = (0..nodes)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], base + i as u16)))
+            .collect();
         let members = (1..=nodes)
             .map(|id| {
                 let label = labels(id).map(|l| format!("@{l}")).unwrap_or_default();
-                format!("{id}=127.0.0.1:{}/127.0.0.1:{}{label}", base + 100 + id as u16 - 1, base + id as u16 - 1)
+                format!(
+                    "{id}=127.0.0.1:{}/127.0.0.1:{}{label}",
+                    base + 100 + id as u16 - 1,
+                    base + id as u16 - 1
+                )
             })
             .collect::<Vec<_>>()
             .join(",");
         let extra = extra.iter().map(|s| (*s).to_owned()).collect();
-        let mut cluster = Cluster { clients, processes: Vec::new(), members, extra, data, base };
+        let mut cluster = Cluster {
+            clients,
+            processes: Vec::new(),
+            members,
+            extra,
+            data,
+            base,
+        };
         for id in 1..=nodes {
             let child = cluster.spawn(id);
             cluster.processes.push(Some(child));
@@ -121,8 +155,21 @@ impl Cluster {
         let (client, peer) = (self.base + id as u16 - 1, self.base + 100 + id as u16 - 1);
         let join = self.clients[0].to_string();
         let (peer_addr, client_addr) = (format!("127.0.0.1:{peer}"), format!("127.0.0.1:{client}"));
-        let child = self.start_server(id, &["--join", &join, "--peer-addr", &peer_addr, "--client-addr", &client_addr, "--labels", labels]);
-        self.clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
+        let child = self.start_server(
+            id,
+            &[
+                "--join",
+                &join,
+                "--peer-addr",
+                &peer_addr,
+                "--client-addr",
+                &client_addr,
+                "--labels",
+                labels,
+            ],
+        );
+        self.clients
+            .push(SocketAddr::from(([127, 0, 0, 1], client)));
         self.processes.push(Some(child));
     }
 
@@ -143,7 +190,17 @@ impl Cluster {
     /// Where node `id`'s messages go (kept when a test fails).
     fn log_file(&self, id: u64) -> Stdio {
         let path = self.data.join(format!("node{id}.log"));
-        std::fs::OpenOptions::new().create(true).append(true).open(path).map_or_else(|_| Stdio::null(), Stdio::from)
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_or_else(|_| Stdio::null(), Stdio::from)
+    }
+
+    /// Starts a second process for node `id` on the same data directory and ports, without
+    /// tracking it (for tests of what the second one does).
+    pub fn second_process(&self, id: u64) -> Child {
+        self.spawn(id)
     }
 
     /// Kills node `id` (1-based) with SIGKILL: no chance to flush anything.
@@ -157,8 +214,12 @@ impl Cluster {
     /// Sends SIGTERM to node `id` and waits up to `patience` for it to exit; returns whether it
     /// exited successfully in time.
     pub fn terminate(&mut self, id: u64, patience: Duration) -> bool {
-        let Some(mut child) = self.processes[(id - 1) as usize].take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let Some(mut child) = self.processes[(id - 1) as usize].take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + patience;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -184,7 +245,8 @@ impl Cluster {
                 if self.processes[index].is_none() {
                     continue;
                 }
-                let info = Client::connect(*address).and_then(|mut c| c.call(&[b"INFO", b"replication"]).ok());
+                let info = Client::connect(*address)
+                    .and_then(|mut c| c.call(&[b"INFO", b"replication"]).ok());
                 if let Some(Reply::Bulk(Some(text))) = info {
                     if String::from_utf8_lossy(&text).contains("role:master") {
                         return Some(index as u64 + 1);
@@ -228,8 +290,53 @@ pub fn wait_for_leaders(address: SocketAddr, timeout: Duration) {
 
 /// A server's view of the cluster (`NINESDB STATUS`, the source of `ninesdb ctl status`).
 pub fn status(address: SocketAddr) -> Option<serde_json::Value> {
-    match Client::connect(address)?.call(&[b"NINESDB", b"STATUS"]).ok()? {
+    match Client::connect(address)?
+        .call(&[b"NINESDB", b"STATUS"])
+        .ok()?
+    {
         Reply::Bulk(Some(text)) => serde_json::from_slice(&text).ok(),
         _ => None,
     }
+}
+
+/// A redis-server process (the reference of the differential tests), killed when dropped.
+pub struct RedisServer(std::process::Child);
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a throwaway redis-server on `port` (no persistence) and waits until it answers.
+pub fn start_redis(port: u16) -> RedisServer {
+    let dir = std::env::temp_dir().join(format!("ninesdb-redis-{port}-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Client::connect(address).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    RedisServer(child)
 }

@@ -3,7 +3,8 @@
 //!
 //! RESTORE reads what Redis 7.0 and older DUMP and MIGRATE produce: strings (raw, integer
 //! and LZF-compressed encodings), lists (plain, ziplist, quicklist of ziplists, quicklist of
-//! listpacks), sets (plain, intset), hashes (plain, ziplist, listpack). DUMP writes the plain
+//! listpacks), sets (plain, intset), hashes (plain, ziplist, listpack), sorted sets (plain
+//! with text or binary scores, ziplist, listpack). DUMP writes the plain
 //! forms (length-prefixed strings, integer-encoded when short), which every Redis loads; its
 //! bytes therefore differ from Redis's own DUMP of large or compact values, not its meaning.
 //! Parsing is pure and bounded by the payload: a declared count or length the remaining bytes
@@ -144,13 +145,14 @@ fn serialize(data: &Data) -> Vec<u8> {
                 save_string(&mut out, v);
             }
         }
-        // Type 5: member and binary score pairs, highest scores first as Redis writes them.
         Data::ZSet(z) => {
+            // Member, then the score as 8 little-endian bytes; highest first, as Redis writes
+            // a skiplist (so loading inserts at the head).
             out.push(TYPE_ZSET_2);
             save_len(&mut out, z.len());
-            for (member, score) in z.iter_rev_from(z.len().saturating_sub(1)).take(z.len()) {
-                save_string(&mut out, member);
-                out.extend_from_slice(&score.to_le_bytes());
+            for (m, score) in z.iter_rev_from(z.len()) {
+                save_string(&mut out, m);
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
             }
         }
     }
@@ -221,6 +223,16 @@ impl<'a> Rdb<'a> {
             return Err(Bad);
         }
         Ok(n as usize)
+    }
+    /// A score of the old ZSET type (`rdbLoadDoubleValue`): a length byte, 253 NaN, 254
+    /// +inf, 255 -inf, else that many bytes of text.
+    fn text_double(&mut self) -> Load<f64> {
+        Ok(match self.byte()? {
+            253 => f64::NAN,
+            254 => f64::INFINITY,
+            255 => f64::NEG_INFINITY,
+            n => crate::zsets::strtod_prefix(self.take(usize::from(n))?),
+        })
     }
     fn string(&mut self) -> Load<Bytes> {
         match self.len_or_encoding()? {
@@ -469,29 +481,6 @@ fn set_of(items: Vec<Bytes>) -> Load<Data> {
     Ok(Data::Set(set))
 }
 
-/// An old-style (type 3) score: a length byte, then the score as text; 253-255 stand for
-/// NaN, +inf and -inf.
-fn text_score(r: &mut Rdb<'_>) -> Load<f64> {
-    match r.byte()? {
-        255 => Ok(f64::NEG_INFINITY),
-        254 => Ok(f64::INFINITY),
-        253 => Err(Bad),
-        n => std::str::from_utf8(r.take(usize::from(n))?).ok().and_then(|s| s.parse().ok()).ok_or(Bad),
-    }
-}
-
-fn zset_of(items: Vec<(Bytes, f64)>) -> Load<Data> {
-    let n = items.len();
-    if n == 0 || items.iter().any(|(_, s)| s.is_nan()) {
-        return Err(Bad);
-    }
-    let z = crate::zsets::ZSet::from_items(items);
-    if z.len() != n {
-        return Err(Bad); // duplicate members
-    }
-    Ok(Data::ZSet(Box::new(z)))
-}
-
 fn hash_of(items: Vec<Bytes>) -> Load<Data> {
     if items.is_empty() || items.len() % 2 != 0 {
         return Err(Bad);
@@ -506,6 +495,33 @@ fn hash_of(items: Vec<Bytes>) -> Load<Data> {
         return Err(Bad); // duplicate fields
     }
     Ok(Data::Hash(h))
+}
+
+/// The (member, score) pairs of a ziplist or listpack sorted set: entries alternate, scores
+/// are numbers in text or integer form (read with `strtod`, as Redis's `zzlGetScore`).
+fn score_pairs(items: Vec<Bytes>) -> Load<Vec<(Bytes, f64)>> {
+    if items.len() % 2 != 0 {
+        return Err(Bad);
+    }
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(m), Some(s)) = (it.next(), it.next()) {
+        out.push((m, crate::zsets::strtod_prefix(&s)));
+    }
+    Ok(out)
+}
+
+/// A sorted set: not empty, no NaN score, no member twice (Redis's load checks).
+fn zset_of(items: Vec<(Bytes, f64)>) -> Load<Data> {
+    if items.is_empty() || items.iter().any(|(_, s)| s.is_nan()) {
+        return Err(Bad);
+    }
+    let n = items.len();
+    let z = crate::zsets::ZSet::from_items(items);
+    if z.len() != n {
+        return Err(Bad);
+    }
+    Ok(Data::ZSet(Box::new(z)))
 }
 
 fn load_object(r: &mut Rdb) -> Load<Data> {
@@ -555,27 +571,21 @@ fn load_object(r: &mut Rdb) -> Load<Data> {
             list_of(items)
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
-            let n = r.len()?;
-            let mut items = Vec::new();
+            let n = r.count()?;
+            let mut items = Vec::with_capacity(n);
             for _ in 0..n {
-                let member = r.string()?;
-                let score = if kind == TYPE_ZSET_2 { f64::from_le_bytes(r.take(8)?.try_into().map_err(|_| Bad)?) } else { text_score(r)? };
-                items.push((member, score));
+                let m = r.string()?;
+                let score = if kind == TYPE_ZSET_2 {
+                    f64::from_bits(u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| Bad)?))
+                } else {
+                    r.text_double()?
+                };
+                items.push((m, score));
             }
             zset_of(items)
         }
-        TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
-            let blob = r.string()?;
-            let flat = if kind == TYPE_ZSET_LISTPACK { listpack(&blob)? } else { ziplist(&blob)? };
-            if flat.len() % 2 != 0 {
-                return Err(Bad);
-            }
-            let items = flat
-                .chunks(2)
-                .map(|pair| Ok((pair[0].clone(), std::str::from_utf8(&pair[1]).ok().and_then(|s| s.parse::<f64>().ok()).ok_or(Bad)?)))
-                .collect::<Load<Vec<_>>>()?;
-            zset_of(items)
-        }
+        TYPE_ZSET_ZIPLIST => zset_of(score_pairs(ziplist(&r.string()?)?)?),
+        TYPE_ZSET_LISTPACK => zset_of(score_pairs(listpack(&r.string()?)?)?),
         // Zipmaps (Redis 2.4 hashes), modules and streams: not supported.
         _ => Err(Bad),
     }

@@ -478,6 +478,8 @@ const OBJECT_HELP: &[&str] = &[
 const SET_MAX_INTSET_ENTRIES: usize = 512;
 const HASH_MAX_LISTPACK_ENTRIES: usize = 128;
 const HASH_MAX_LISTPACK_VALUE: usize = 64;
+const ZSET_MAX_LISTPACK_ENTRIES: usize = 128;
+const ZSET_MAX_LISTPACK_VALUE: usize = 64;
 /// Longest string Redis stores as `embstr`.
 const EMBSTR_MAX: usize = 44;
 /// Redis shares the integer objects 0..10000 (`OBJ_SHARED_INTEGERS`) ...
@@ -521,8 +523,12 @@ fn encoding(data: &Data) -> &'static str {
             "listpack"
         }
         Data::Hash(_) => "hashtable",
-        // zset-max-listpack-entries 128, zset-max-listpack-value 64.
-        Data::ZSet(z) if z.len() <= 128 && z.iter().all(|(m, _)| m.len() <= 64) => "listpack",
+        Data::ZSet(z)
+            if z.len() <= ZSET_MAX_LISTPACK_ENTRIES
+                && z.iter().all(|(m, _)| m.len() <= ZSET_MAX_LISTPACK_VALUE) =>
+        {
+            "listpack"
+        }
         Data::ZSet(_) => "skiplist",
     }
 }

@@ -34,7 +34,6 @@ use resp::Value;
 pub use lists::{timeout_arg, BlockingPop};
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
-pub use zsets::{blocking_zpop_timeout, try_blocking_zpop};
 
 /// What a command needs from the log: leader-stamped time and a seed for random choices.
 #[derive(Clone, Copy, Debug)]
@@ -202,10 +201,11 @@ impl Keyspace {
         }
     }
 
-    /// A blocking list command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) without the
-    /// blocking: pops now if a key has an element (a replicated write, like `apply`), and
-    /// answers in the blocking command's reply shape; otherwise says which keys to wait on
-    /// and for how long. Arity and option errors come back as `BlockingPop::Reply`.
+    /// A blocking command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+    /// BZMPOP) without the blocking: pops now if a key has an element (a replicated write,
+    /// like `apply`), and answers in the blocking command's reply shape; otherwise says which
+    /// keys to wait on and for how long. Arity and option errors come back as
+    /// `BlockingPop::Reply`.
     pub fn try_blocking_pop(&mut self, args: &[Bytes], ctx: Context) -> BlockingPop {
         let idx = match table::check_idx(args) {
             Ok(i) => i,
@@ -218,7 +218,10 @@ impl Keyspace {
             )));
         }
         self.log_now = LogTime(ctx.now_ms);
-        lists::try_blocking(self, args, &ctx)
+        match table::COMMANDS[idx].name {
+            "bzpopmin" | "bzpopmax" | "bzmpop" => zsets::try_blocking(self, args, &ctx),
+            _ => lists::try_blocking(self, args, &ctx),
+        }
     }
 
     /// MULTI/EXEC as one log entry: applies every queued command in order and returns the

@@ -484,7 +484,8 @@ pub fn lpos(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
 
 // ---- blocking commands: the keyspace's part ----
 
-/// What a blocking list command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) can do now.
+/// What a blocking command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+/// BZMPOP) can do now.
 #[derive(Debug, PartialEq)]
 pub enum BlockingPop {
     /// Answer now: the popped element(s) in the blocking command's reply shape, or an error.
@@ -519,10 +520,47 @@ pub fn timeout_arg(b: &[u8]) -> Result<u64, Value> {
         }
     };
     // What does not fit an i64 is LLONG_MIN after C's conversion: "negative" too.
-    if ms < 0 || ms > i128::from(i64::MAX) {
+    if ms > i128::from(i64::MAX) || ms < -1 || (ms == -1 && !is_minus_one_thousandth(b)) {
         return Err(err(NEGATIVE));
     }
-    Ok(ms as u64)
+    Ok(ms.max(0) as u64)
+}
+
+/// Whether a decimal is exactly -0.001 ("-0.001", "-1e-3", "-.0010"): a long double holds
+/// it a hair closer to zero, so times 1000 rounded up it is 0 ms for Redis, not -1 (checked
+/// against Redis 7.0.15: `BZPOPMIN z -0.001` pops).
+fn is_minus_one_thousandth(s: &[u8]) -> bool {
+    let Some(s) = s.strip_prefix(b"-") else {
+        return false;
+    };
+    let (mantissa, exp) = match s.iter().position(|&c| c == b'e' || c == b'E') {
+        Some(at) => (
+            &s[..at],
+            std::str::from_utf8(&s[at + 1..])
+                .ok()
+                .and_then(|e| e.parse::<i64>().ok()),
+        ),
+        None => (s, Some(0)),
+    };
+    let Some(exp) = exp else {
+        return false;
+    };
+    let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
+        Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
+        None => (mantissa, &[][..]),
+    };
+    if !int.iter().chain(frac).all(u8::is_ascii_digit) {
+        return false;
+    }
+    // Significant digits and the exponent of the last one: value = digits * 10^(exp - frac).
+    let all: Vec<u8> = int.iter().chain(frac).copied().collect();
+    let trimmed_start = all.iter().position(|&c| c != b'0').unwrap_or(all.len());
+    let trimmed_end = all.iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1);
+    if trimmed_start >= trimmed_end {
+        return false;
+    }
+    let last_exp = exp - frac.len() as i64 + (all.len() - trimmed_end) as i64;
+    &all[trimmed_start..trimmed_end] == b"1" && last_exp == -3
 }
 
 /// ceil(x * 1000) of a plain decimal `x` (`-12.5e-1`), computed exactly; `None` for other

@@ -3,9 +3,9 @@
 //! Layout: magic `NKSS` | format `2` | clock | last_delete | key count | entries | crc32c (LE u32
 //! over everything before it). Entry: key | tag (type in bits 0-2, 0x80 = has expiry) |
 //! [expiry] | version | written_ms | payload (string: bytes; hash: n, n*(field, value);
-//! list/set: n, n*item; sorted set: n, n*(member, score as 8 little-endian bytes of the f64) in
-//! (score, member) order). Types: 0 string, 1 hash, 2 list, 3 set, 4 sorted set (bits 0-1 held
-//! the type before sorted sets existed, so older snapshots read the same). Format 1 (no
+//! list/set: n, n*item; sorted set: n, n*(member, score as 8 little-endian bytes of the f64)
+//! in (score, member) order). Types: 0 string, 1 hash, 2 list, 3 set, 4 sorted set (bits 0-1
+//! held the type before sorted sets existed, so older snapshots read the same). Format 1 (no
 //! written_ms) still decodes, with written_ms 0 (unknown).
 //! Integers are LEB128 varints, byte strings are a varint length then the bytes. Decoding checks
 //! the checksum first, then the structure (canonical order, no empty aggregates, no trailing

@@ -113,7 +113,7 @@ fn loop_cursor(
     panic!("{prefix:?} did not come back to 0 within {limit_calls} calls");
 }
 
-// Goal: SCAN, SSCAN and HSCAN end at cursor 0 on every size and return everything.
+// Goal: SCAN, SSCAN, HSCAN and ZSCAN end at cursor 0 on every size and return everything.
 // Method: 0, 1, 1,000 and 100,000 keys / members / fields; loop each cursor with COUNT 10.
 #[test]
 fn scan_family_terminates_on_every_size() {
@@ -124,10 +124,11 @@ fn scan_family_terminates_on_every_size() {
             run(&mut ks, &format!("SET {key} v"), ctx(1));
             run(&mut ks, &format!("SADD set m{i}"), ctx(1));
             run(&mut ks, &format!("HSET hash f{i} v"), ctx(1));
+            run(&mut ks, &format!("ZADD zset {i} m{i}"), ctx(1));
         }
         let limit = n / 5 + 10;
         let (keys, _) = loop_cursor(&ks, &["SCAN"], limit);
-        let extra = usize::from(n > 0) * 2; // the set and the hash are keys too
+        let extra = usize::from(n > 0) * 3; // the set, the hash and the zset are keys too
         assert_eq!(keys.len(), n + extra, "SCAN over {n} keys");
         let (members, _) = loop_cursor(&ks, &["SSCAN", "set"], limit);
         assert_eq!(members.len(), n, "SSCAN over {n} members");
@@ -138,5 +139,8 @@ fn scan_family_terminates_on_every_size() {
             n + usize::from(n > 0),
             "HSCAN over {n} fields"
         );
+        // ZSCAN returns members and scores: n of each, all distinct here.
+        let (pairs, _) = loop_cursor(&ks, &["ZSCAN", "zset"], limit);
+        assert_eq!(pairs.len(), 2 * n, "ZSCAN over {n} members");
     }
 }

@@ -2,7 +2,7 @@
 // ZRANDMEMBER's random forms, ZSCAN's guarantee under churn, the blocking-pop API for the
 // server, and big sets. Method: replay commands and compare encoded bytes with Redis
 // 7.0.15's (captured with HELLO 3), check ZRANDMEMBER's invariants over many seeds, scan
-// a 3000-member set while changing it, and drive try_blocking_zpop directly.
+// a 3000-member set while changing it, and drive Keyspace::try_blocking_pop directly.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use bytes::{Bytes, BytesMut};
 use common::{args, ctx, run, show};
-use keyspace::{Context, Keyspace};
+use keyspace::{BlockingPop, Context, Keyspace};
 use resp::{Protocol, Value};
 
 fn encoded(v: &Value, p: Protocol) -> String {
@@ -211,57 +211,68 @@ fn zscan_returns_stable_members_despite_changes() {
     assert_eq!(members(&parts[1]).len(), 200);
 }
 
-// The server's side of BZPOPMIN/BZPOPMAX/BZMPOP: None means "block", Some is the reply;
-// timeouts read as Redis does; inside MULTI the empty case is a nil array.
+// The server's side of BZPOPMIN/BZPOPMAX/BZMPOP (Keyspace::try_blocking_pop): a reply now,
+// or the keys to wait on and for how long; inside MULTI the empty case is a nil array.
 #[test]
 fn blocking_pop_api() {
     let mut ks = Keyspace::default();
     let c = ctx(1);
+    let block = |keys: &[&str], timeout_ms: u64| BlockingPop::Block {
+        keys: keys.iter().map(|k| Bytes::from(k.to_string())).collect(),
+        timeout_ms,
+    };
     assert_eq!(
-        keyspace::try_blocking_zpop(&mut ks, &args("BZPOPMIN a b 0"), c),
-        None
+        ks.try_blocking_pop(&args("BZPOPMIN a b 0"), c),
+        block(&["a", "b"], 0)
     );
     assert_eq!(
-        keyspace::try_blocking_zpop(&mut ks, &args("BZMPOP 1.5 2 a b MIN"), c),
-        None
+        ks.try_blocking_pop(&args("BZMPOP 1.5 2 a b MIN"), c),
+        block(&["a", "b"], 1500)
+    );
+    assert_eq!(
+        ks.try_blocking_pop(&args("BZPOPMAX a 0.0001"), c),
+        block(&["a"], 1)
+    );
+    // Redis holds -0.001 s as a long double a hair above -1 ms: it rounds up to 0.
+    assert_eq!(
+        ks.try_blocking_pop(&args("BZPOPMAX a -0.001"), c),
+        block(&["a"], 0)
     );
     run(&mut ks, "ZADD b 1 x 2 y 3 w", c);
-    let got = keyspace::try_blocking_zpop(&mut ks, &args("BZPOPMAX a b 0"), c).unwrap();
-    assert_eq!(show(&got), r#"["b", "w", "3"]"#);
-    let got = keyspace::try_blocking_zpop(&mut ks, &args("BZMPOP 0 2 a b MIN COUNT 5"), c);
-    assert_eq!(show(&got.unwrap()), r#"["b", [["x", "1"], ["y", "2"]]]"#);
+    let reply = |p: BlockingPop| match p {
+        BlockingPop::Reply(v) => show(&v),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        reply(ks.try_blocking_pop(&args("BZPOPMAX a b 0"), c)),
+        r#"["b", "w", "3"]"#
+    );
+    assert_eq!(
+        reply(ks.try_blocking_pop(&args("BZMPOP 0 2 a b MIN COUNT 5"), c)),
+        r#"["b", [["x", "1"], ["y", "2"]]]"#
+    );
     assert_eq!(run(&mut ks, "EXISTS b", c), Value::Integer(0));
+    run(&mut ks, "SET s v", c);
     for (cmd, want) in [
         ("BZPOPMIN a -1", "-ERR timeout is negative"),
+        ("BZPOPMIN a -0.002", "-ERR timeout is negative"),
         (
             "BZPOPMIN a x",
             "-ERR timeout is not a float or out of range",
         ),
         ("BZMPOP x 0 a MIN", "-ERR numkeys should be greater than 0"),
+        ("BZMPOP x 1 a MID", "-ERR syntax error"),
         (
             "BZPOPMIN a",
             "-ERR wrong number of arguments for 'bzpopmin' command",
         ),
+        ("ZPOPMIN a", "-ERR 'zpopmin' is not a blocking list command"),
         (
-            "ZPOPMIN a",
-            "-ERR 'zpopmin' is not a blocking sorted-set pop",
+            "BZPOPMIN a s 0",
+            "-WRONGTYPE Operation against a key holding the wrong kind of value",
         ),
     ] {
-        let got = keyspace::try_blocking_zpop(&mut ks, &args(cmd), c);
-        assert_eq!(show(&got.unwrap()), want, "{cmd}");
-    }
-    run(&mut ks, "SET s v", c);
-    let got = keyspace::try_blocking_zpop(&mut ks, &args("BZPOPMIN a s 0"), c);
-    assert!(show(&got.unwrap()).starts_with("-WRONGTYPE"));
-    for (cmd, want) in [
-        ("BZPOPMIN a b 0", Ok(0)),
-        ("BZPOPMAX a 2.5", Ok(2500)),
-        ("BZPOPMIN a 0.0001", Ok(1)),
-        ("BZMPOP 1 1 a MIN", Ok(1000)),
-        ("BZPOPMIN a -2", Err("-ERR timeout is negative")),
-    ] {
-        let got = keyspace::blocking_zpop_timeout(&args(cmd)).map_err(|e| show(&e));
-        assert_eq!(got, want.map_err(str::to_string), "{cmd}");
+        assert_eq!(reply(ks.try_blocking_pop(&args(cmd), c)), want, "{cmd}");
     }
     // MULTI: the blocking command whose timeout ran out at once.
     let got = ks.exec(&[args("BZPOPMIN a 0"), args("BZMPOP 0 1 a MAX")], &[], c);
@@ -320,4 +331,32 @@ fn big_set_ranks_and_ranges() {
     assert_eq!(run(&mut ks, "ZRANK big m100000", ctx(1)), Value::Integer(0));
     let snapshot = Keyspace::decode(&ks.encode()).unwrap();
     assert_eq!(snapshot, ks);
+}
+
+// DUMP of a sorted set restores to the same set (members, scores, order), and dumping the
+// copy gives the same bytes (Redis 7.0.15 restores these payloads too: checked by hand).
+#[test]
+fn dump_and_restore_round_trip() {
+    let mut ks = Keyspace::default();
+    let c = ctx(1);
+    run(
+        &mut ks,
+        "ZADD z 1.5 a -2 b inf c 3 d 12345 12 -inf \"\\xff\\x00\" 0 e",
+        c,
+    );
+    let Value::Bulk(p) = run(&mut ks, "DUMP z", c) else {
+        panic!("a payload")
+    };
+    let restore = [
+        Bytes::from_static(b"RESTORE"),
+        Bytes::from_static(b"r"),
+        Bytes::from_static(b"0"),
+        p.clone(),
+    ];
+    assert_eq!(show(&ks.apply(&restore, c)), "+OK");
+    assert_eq!(
+        run(&mut ks, "ZRANGE r 0 -1 WITHSCORES", c),
+        run(&mut ks, "ZRANGE z 0 -1 WITHSCORES", c)
+    );
+    assert_eq!(run(&mut ks, "DUMP r", c), Value::Bulk(p));
 }

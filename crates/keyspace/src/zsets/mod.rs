@@ -32,7 +32,7 @@ pub use setops::*;
 // the set itself and its ranges, reading and printing scores as Redis does, replying with
 // scores, and storing a result set under a key.
 #[allow(unused_imports)]
-pub use parse::{format_score, lex_range, parse_score, score_range};
+pub use parse::{format_score, lex_range, parse_score, score_range, strtod_prefix};
 #[allow(unused_imports)]
 pub(crate) use range::store;
 #[allow(unused_imports)]

@@ -17,8 +17,6 @@ struct Strtod {
     used: usize,
     /// ERANGE: the number overflowed to ±inf or underflowed to zero.
     range_error: bool,
-    /// Decimal exponent of the leading significant digit (for ranges wider than f64's).
-    magnitude: i64,
 }
 
 /// No number at all: nothing consumed.
@@ -26,7 +24,6 @@ const NO_NUMBER: Strtod = Strtod {
     value: 0.0,
     used: 0,
     range_error: false,
-    magnitude: 0,
 };
 
 fn ascii_prefix(s: &[u8], word: &[u8]) -> bool {
@@ -83,7 +80,6 @@ fn strtod(s: &[u8]) -> Strtod {
                 value,
                 used: i + 2 + used,
                 range_error: value.is_infinite() || (value == 0.0 && nonzero),
-                magnitude: 0,
             };
         }
     }
@@ -94,19 +90,13 @@ fn strtod(s: &[u8]) -> Strtod {
 /// [e [sign] digits], at least one mantissa digit.
 fn decimal(s: &[u8], mut i: usize, neg: bool) -> Strtod {
     let start = i;
-    // Index (among all mantissa digits) of the first nonzero one, for the magnitude.
-    let (mut digits, mut int_digits, mut first_nonzero) = (0usize, 0usize, None::<usize>);
+    let (mut digits, mut nonzero) = (0usize, false);
     let mut seen_dot = false;
     while i < s.len() {
         let c = s[i];
         if c.is_ascii_digit() {
-            if c != b'0' && first_nonzero.is_none() {
-                first_nonzero = Some(digits);
-            }
+            nonzero |= c != b'0';
             digits += 1;
-            if !seen_dot {
-                int_digits += 1;
-            }
         } else if c == b'.' && !seen_dot {
             seen_dot = true;
         } else {
@@ -117,39 +107,27 @@ fn decimal(s: &[u8], mut i: usize, neg: bool) -> Strtod {
     if digits == 0 {
         return NO_NUMBER;
     }
-    let mut exp: i64 = 0;
+    // An exponent counts only with at least one digit ("1e" is the number 1, then "e").
     if i < s.len() && (s[i] | 0x20) == b'e' {
         let mut j = i + 1;
-        let eneg = s.get(j) == Some(&b'-');
         if matches!(s.get(j), Some(b'-' | b'+')) {
             j += 1;
         }
         let digits_at = j;
         while j < s.len() && s[j].is_ascii_digit() {
-            exp = exp
-                .saturating_mul(10)
-                .saturating_add(i64::from(s[j] - b'0'));
             j += 1;
         }
         if j > digits_at {
-            if eneg {
-                exp = -exp;
-            }
             i = j;
-        } else {
-            exp = 0;
         }
     }
     let text = std::str::from_utf8(&s[start..i]).unwrap_or("0");
-    // The leading nonzero digit at index k has the decimal exponent int_digits - 1 - k.
-    let magnitude = first_nonzero.map_or(0, |k| int_digits as i64 - 1 - k as i64 + exp);
     let value: f64 = text.parse().unwrap_or(0.0);
     let value = if neg { -value } else { value };
     Strtod {
         value,
         used: i,
-        range_error: value.is_infinite() || (value == 0.0 && first_nonzero.is_some()),
-        magnitude,
+        range_error: value.is_infinite() || (value == 0.0 && nonzero),
     }
 }
 
@@ -246,6 +224,13 @@ pub fn parse_score(b: &[u8]) -> Option<f64> {
     Some(r.value)
 }
 
+/// What C's `strtod` reads at the start of `b`, ignoring what follows (0 when nothing): how
+/// Redis reads a score stored as text in a listpack or an RDB payload.
+pub fn strtod_prefix(b: &[u8]) -> f64 {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    strtod(&b[..end]).value
+}
+
 /// `strtod` over a C string: the argument up to its first NUL must be a number, all of it.
 fn c_strtod(b: &[u8]) -> Option<Strtod> {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
@@ -302,76 +287,6 @@ pub fn lex_range(min: &[u8], max: &[u8]) -> Option<LexRange> {
         min: lex_bound(min)?,
         max: lex_bound(max)?,
     })
-}
-
-/// The timeout of a blocking command in milliseconds (0 = forever), as Redis 7.0 reads it:
-/// a long double in seconds, times 1000, rounded up. Errors are Redis's replies.
-pub fn timeout_ms(b: &[u8]) -> Result<u64, &'static str> {
-    const NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
-    const NEGATIVE: &str = "ERR timeout is negative";
-    // string2ld: at most 5 KiB, no leading space, the C string must be all number, not NaN,
-    // and no overflow or underflow to zero of a long double (about 1.19e4932 .. 3.6e-4951).
-    if b.is_empty() || b.len() >= 5 * 1024 || is_c_space(b[0]) {
-        return Err(NOT_FLOAT);
-    }
-    let r = c_strtod(b).ok_or(NOT_FLOAT)?;
-    if r.value.is_nan() {
-        return Err(NOT_FLOAT);
-    }
-    let literal_inf = r.value.is_infinite() && !r.range_error;
-    let huge = r.range_error && r.value.is_infinite();
-    if (huge && r.magnitude >= 4932) || (r.range_error && r.value == 0.0 && r.magnitude < -4951) {
-        return Err(NOT_FLOAT);
-    }
-    // (long long)ceill(ftval * 1000.0): out of range (inf included) is LLONG_MIN on x86.
-    let ms = r.value * 1000.0;
-    if literal_inf || huge || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&ms) {
-        return Err(NEGATIVE);
-    }
-    // A long double holds -0.001 a hair closer to zero than -1/1000, so "-0.001" truncates
-    // to 0 ms; a double rounds the product to exactly -1.
-    if ms <= -1.0 && !(ms == -1.0 && is_minus_one_thousandth(b)) {
-        return Err(NEGATIVE);
-    }
-    // Redis rounds up (0.0001 s waits 1 ms, not forever).
-    Ok(if ms <= 0.0 { 0 } else { ms.ceil() as u64 })
-}
-
-/// Whether a decimal literal is exactly -0.001 (e.g. "-0.001", "-1e-3", "-0.00100").
-fn is_minus_one_thousandth(b: &[u8]) -> bool {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    let s = &b[..end];
-    let Some(s) = s.strip_prefix(b"-") else {
-        return false;
-    };
-    let (mantissa, exp) = match s.iter().position(|&c| c == b'e' || c == b'E') {
-        Some(at) => (
-            &s[..at],
-            std::str::from_utf8(&s[at + 1..])
-                .ok()
-                .and_then(|e| e.parse::<i64>().ok()),
-        ),
-        None => (s, Some(0)),
-    };
-    let Some(exp) = exp else {
-        return false;
-    };
-    let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
-        Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
-        None => (mantissa, &[][..]),
-    };
-    if !int.iter().chain(frac).all(u8::is_ascii_digit) {
-        return false;
-    }
-    // Significant digits and the exponent of the last one: value = digits * 10^(exp - frac).
-    let all: Vec<u8> = int.iter().chain(frac).copied().collect();
-    let trimmed_start = all.iter().position(|&c| c != b'0').unwrap_or(all.len());
-    let trimmed_end = all.iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1);
-    if trimmed_start >= trimmed_end {
-        return false;
-    }
-    let last_exp = exp - frac.len() as i64 + (all.len() - trimmed_end) as i64;
-    &all[trimmed_start..trimmed_end] == b"1" && last_exp == -3
 }
 
 /// A score as Redis 7.0 prints it: `%.17g`, with "inf" and "-inf".
@@ -497,32 +412,5 @@ mod tests {
         assert!(r("nan", "1").is_none());
         assert!(r("1 ", "1").is_none());
         assert!(r("[1", "1").is_none());
-    }
-
-    #[test]
-    fn reads_timeouts_like_redis() {
-        for (t, want) in [
-            ("0", Ok(0)),
-            ("1", Ok(1000)),
-            ("0.5", Ok(500)),
-            ("0.0001", Ok(1)),
-            ("0.0015", Ok(2)),
-            ("-0.0001", Ok(0)),
-            ("-0.001", Ok(0)),
-            ("0x10", Ok(16000)),
-            ("-1", Err("ERR timeout is negative")),
-            ("-0.002", Err("ERR timeout is negative")),
-            ("inf", Err("ERR timeout is negative")),
-            ("1e30", Err("ERR timeout is negative")),
-            ("1e400", Err("ERR timeout is negative")),
-            ("9.3e15", Err("ERR timeout is negative")),
-            ("1e5000", Err("ERR timeout is not a float or out of range")),
-            ("nan", Err("ERR timeout is not a float or out of range")),
-            ("", Err("ERR timeout is not a float or out of range")),
-            (" 1", Err("ERR timeout is not a float or out of range")),
-            ("abc", Err("ERR timeout is not a float or out of range")),
-        ] {
-            assert_eq!(timeout_ms(t.as_bytes()), want, "{t:?}");
-        }
     }
 }

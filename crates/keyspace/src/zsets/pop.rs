@@ -1,17 +1,17 @@
 //! ZPOPMIN, ZPOPMAX, ZMPOP, and the blocking BZPOPMIN, BZPOPMAX, BZMPOP.
 //!
 //! The keyspace never waits. A blocking pop is answered here as if its timeout had just
-//! run out (a nil array when nothing can be popped, as Redis does inside MULTI); the server
-//! calls [`try_blocking_zpop`] to tell "popped" from "nothing yet, block the client", and
-//! [`blocking_zpop_timeout`] for how long to wait.
+//! run out (a nil array when nothing can be popped, as Redis does inside MULTI);
+//! [`crate::Keyspace::try_blocking_pop`] tells "popped" from "nothing yet: block on these
+//! keys for so long", for sorted sets as for lists.
 
 use bytes::Bytes;
 use resp::Value;
 
-use super::parse::timeout_ms;
 use super::{members_reply, pairs_array, score_reply, ZSet};
+use crate::lists::timeout_arg;
 use crate::util::*;
-use crate::{Context, Keyspace};
+use crate::{BlockingPop, Context, Keyspace};
 
 /// Removes up to `n` members from the low end (or the high end when `max`), in pop order.
 fn pop_n(z: &mut ZSet, n: usize, max: bool) -> Vec<(Bytes, f64)> {
@@ -146,85 +146,83 @@ pub fn zmpop(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
 
 /// BZPOPMIN/BZPOPMAX key... timeout: `[key, member, score]` from the first key holding a
 /// sorted set.
-fn bzpop(ks: &mut Keyspace, a: &[Bytes], c: &Context, max: bool) -> Option<Value> {
-    if let Err(e) = timeout_ms(&a[a.len() - 1]) {
-        return Some(err(e));
-    }
-    for key in &a[1..a.len() - 1] {
+fn bzpop(ks: &mut Keyspace, a: &[Bytes], c: &Context, max: bool) -> BlockingPop {
+    let timeout_ms = match timeout_arg(&a[a.len() - 1]) {
+        Ok(t) => t,
+        Err(e) => return BlockingPop::Reply(e),
+    };
+    let keys = &a[1..a.len() - 1];
+    for key in keys {
         let z = match ks.zset_mut(key, c.now_ms, false) {
             Ok(Some(z)) => z,
             Ok(None) => continue,
-            Err(e) => return Some(e),
+            Err(e) => return BlockingPop::Reply(e),
         };
         let popped = pop_n(z, 1, max);
         ks.modified(key);
-        let (m, s) = popped.into_iter().next()?;
-        return Some(Value::Array(vec![
-            Value::Bulk(key.clone()),
-            Value::Bulk(m),
-            score_reply(s),
-        ]));
+        if let Some((m, s)) = popped.into_iter().next() {
+            return BlockingPop::Reply(Value::Array(vec![
+                Value::Bulk(key.clone()),
+                Value::Bulk(m),
+                score_reply(s),
+            ]));
+        }
     }
-    None
+    BlockingPop::Block {
+        keys: keys.to_vec(),
+        timeout_ms,
+    }
 }
 
 /// BZMPOP timeout numkeys key... MIN|MAX [COUNT count]: its own arguments are checked
 /// before the timeout, as in Redis.
-fn bzmpop_core(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Option<Value> {
+fn bzmpop_now(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> BlockingPop {
     let req = match parse_multi(a, 2) {
         Ok(r) => r,
-        Err(e) => return Some(e),
+        Err(e) => return BlockingPop::Reply(e),
     };
-    if let Err(e) = timeout_ms(&a[1]) {
-        return Some(err(e));
+    let timeout_ms = match timeout_arg(&a[1]) {
+        Ok(t) => t,
+        Err(e) => return BlockingPop::Reply(e),
+    };
+    match multi_pop(ks, &req, c) {
+        Ok(Some(v)) => BlockingPop::Reply(v),
+        Ok(None) => BlockingPop::Block {
+            keys: req.keys.to_vec(),
+            timeout_ms,
+        },
+        Err(e) => BlockingPop::Reply(e),
     }
-    multi_pop(ks, &req, c).unwrap_or_else(Some)
+}
+
+/// The non-blocking core of BZPOPMIN, BZPOPMAX and BZMPOP (`a` has passed the table's arity
+/// check), behind [`Keyspace::try_blocking_pop`]: pops now if a key holds a sorted set, in
+/// the blocking command's reply shape (`[key, member, score]`, or for BZMPOP
+/// `[key, [[member, score]...]]`), or says which keys to wait on and for how long.
+pub(crate) fn try_blocking(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> BlockingPop {
+    match a[0].to_ascii_lowercase().as_slice() {
+        b"bzpopmin" => bzpop(ks, a, c, false),
+        b"bzpopmax" => bzpop(ks, a, c, true),
+        b"bzmpop" => bzmpop_now(ks, a, c),
+        _ => BlockingPop::Reply(err("ERR not a blocking sorted-set command")),
+    }
+}
+
+/// The table's handlers: the blocking command whose timeout has already run out, as Redis
+/// runs it inside MULTI (nothing to pop = a nil array).
+fn blocking_now(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
+    match try_blocking(ks, a, c) {
+        BlockingPop::Reply(v) => v,
+        BlockingPop::Block { .. } => Value::NullArray,
+    }
 }
 
 pub fn bzpopmin(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    bzpop(ks, a, c, false).unwrap_or(Value::NullArray)
+    blocking_now(ks, a, c)
 }
 pub fn bzpopmax(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    bzpop(ks, a, c, true).unwrap_or(Value::NullArray)
+    blocking_now(ks, a, c)
 }
 pub fn bzmpop(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
-    bzmpop_core(ks, a, c).unwrap_or(Value::NullArray)
-}
-
-/// The non-blocking core of BZPOPMIN, BZPOPMAX and BZMPOP, for the server.
-///
-/// `Some(reply)`: send it (something was popped: BZPOPMIN/BZPOPMAX `[key, member, score]`,
-/// BZMPOP `[key, [[member, score]...]]`; or an error: arity, syntax, bad timeout,
-/// WRONGTYPE). `None`: nothing to pop yet; the server blocks the client on the command's
-/// keys ([`crate::key_positions`]) until one of them changes or the timeout
-/// ([`blocking_zpop_timeout`]) runs out, then answers a nil array. Any other command is
-/// answered with an error. Deterministic like every keyspace write: the server must run it
-/// through the log, at the same place on every replica.
-pub fn try_blocking_zpop(ks: &mut Keyspace, args: &[Bytes], ctx: Context) -> Option<Value> {
-    let spec = match crate::check(args) {
-        Ok(s) => s,
-        Err(e) => return Some(e),
-    };
-    match spec.name {
-        "bzpopmin" => bzpop(ks, args, &ctx, false),
-        "bzpopmax" => bzpop(ks, args, &ctx, true),
-        "bzmpop" => bzmpop_core(ks, args, &ctx),
-        other => Some(Value::Error(format!(
-            "ERR '{other}' is not a blocking sorted-set pop"
-        ))),
-    }
-}
-
-/// How long a blocking sorted-set pop may wait, in milliseconds (0: forever), read as Redis
-/// 7.0 reads it (seconds as a float, rounded up to ms); Err is Redis's error reply
-/// ("ERR timeout is not a float or out of range", "ERR timeout is negative").
-pub fn blocking_zpop_timeout(args: &[Bytes]) -> Result<u64, Value> {
-    let at = match args.first().map(|n| n.to_ascii_lowercase()) {
-        Some(n) if n == b"bzmpop" => 1,
-        _ => args.len().saturating_sub(1),
-    };
-    match args.get(at) {
-        Some(t) if at > 0 => timeout_ms(t).map_err(err),
-        _ => Err(err(SYNTAX)),
-    }
+    blocking_now(ks, a, c)
 }

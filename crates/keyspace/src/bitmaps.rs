@@ -39,6 +39,7 @@ pub(crate) fn edit_str<R>(
     let mut v = Vec::from(std::mem::take(b));
     let r = f(&mut v);
     *b = Bytes::from(v);
+    ks.mark_converted(key);
     Some(r)
 }
 
@@ -364,6 +365,7 @@ pub fn bitop(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     } else {
         // Like SET: replaces any type and drops the TTL.
         ks.put(dest, Data::Str(Bytes::from(result)), None);
+        ks.mark_converted(dest);
     }
     Value::Integer(len as i64)
 }

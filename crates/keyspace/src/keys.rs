@@ -188,6 +188,12 @@ fn rename_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, nx: bool) -> Valu
         return err("ERR no such key");
     };
     ks.put(dst, e.data, e.expire);
+    if e.converted {
+        ks.mark_converted(dst);
+    }
+    if e.float_text {
+        ks.mark_float_text(dst);
+    }
     if nx {
         Value::Integer(1)
     } else {
@@ -424,12 +430,18 @@ pub fn copy(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     let Some(e) = ks.get(src, c.now_ms) else {
         return Value::Integer(0);
     };
-    let (data, expire) = (e.data.clone(), e.expire);
+    let (data, expire, raw, float_text) = (e.data.clone(), e.expire, e.converted, e.float_text);
     if ks.get(dst, c.now_ms).is_some() && !replace {
         return Value::Integer(0);
     }
     ks.expire_if_due(dst, c.now_ms);
     ks.put(dst, data, expire);
+    if raw {
+        ks.mark_converted(dst);
+    }
+    if float_text {
+        ks.mark_float_text(dst);
+    }
     Value::Integer(1)
 }
 
@@ -496,12 +508,20 @@ fn int_encoded(s: &[u8]) -> Option<i64> {
     parse_i64(s)
 }
 
-/// What Redis 7.0 would answer to OBJECT ENCODING for this value, judged from the value
-/// itself. Redis's answer also depends on history, which ninesdb does not keep: a string
-/// changed in place (APPEND, SETRANGE, SETBIT) is `raw` there whatever its length, and a set
-/// or hash once converted to `hashtable` stays so after shrinking.
-fn encoding(data: &Data) -> &'static str {
+/// Whether an aggregate needs Redis's large encoding now (hashtable, skiplist).
+pub(crate) fn large_encoding(data: &Data) -> bool {
+    matches!(encoding(data, false, false), "hashtable" | "skiplist")
+}
+
+/// What Redis 7.0 would answer to OBJECT ENCODING for this value: judged from the value, and
+/// from `converted` (the entry's history: see `Entry::converted`).
+fn encoding(data: &Data, converted: bool, float_text: bool) -> &'static str {
     match data {
+        Data::Str(_) if converted => "raw",
+        Data::Str(s) if float_text && s.len() <= EMBSTR_MAX => "embstr",
+        Data::Set(_) if converted => "hashtable",
+        Data::Hash(_) if converted => "hashtable",
+        Data::ZSet(_) if converted => "skiplist",
         Data::Str(s) if int_encoded(s).is_some() => "int",
         Data::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
         Data::Str(_) => "raw",
@@ -556,7 +576,7 @@ pub fn object(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
         return Value::Null;
     };
     match sub.as_slice() {
-        b"encoding" => bulk_str(encoding(&e.data)),
+        b"encoding" => bulk_str(encoding(&e.data, e.converted, e.float_text)),
         b"freq" => err(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
              Please note that when switching between policies at runtime LRU and LFU data \

@@ -109,6 +109,15 @@ pub(crate) struct Entry {
     /// key restored from a snapshot of format 1). Reads are not in the log, so no replica
     /// can know a key's last access: this is the last write, the same on every replica.
     pub(crate) written_ms: u64,
+    /// Redis converted this value to its large encoding, and never converts back: a string
+    /// changed in place (APPEND, SETRANGE, SETBIT, BITFIELD, BITOP's result, a HyperLogLog)
+    /// stays `raw` whatever its length; a set that was a `hashtable`, a hash that was a
+    /// `hashtable` and a sorted set that was a `skiplist` stay so after shrinking. OBJECT
+    /// ENCODING reports it. Cleared when a new value replaces the old one.
+    pub(crate) converted: bool,
+    /// A string INCRBYFLOAT wrote: Redis makes it `embstr` (or `raw`), never `int`, even
+    /// when it reads as an integer. Cleared when a new value replaces it.
+    pub(crate) float_text: bool,
 }
 
 impl Entry {
@@ -340,6 +349,8 @@ impl Keyspace {
             old.expire = expire;
             old.version = version;
             old.written_ms = self.log_now.0;
+            old.converted = false;
+            old.float_text = false;
             if old_expire != expire {
                 if let Some(t) = old_expire {
                     self.expires.remove(&(t, key.clone()));
@@ -357,12 +368,28 @@ impl Keyspace {
                 expire,
                 version,
                 written_ms: self.log_now.0,
+                converted: false,
+                float_text: false,
             },
         );
         if let Some(t) = expire {
             self.expires.insert((t, key.clone()));
         }
         self.scan_index.insert((scan_hash(key), key.clone()));
+    }
+
+    /// Marks a value as converted to Redis's large encoding (see [`Entry::converted`]).
+    pub(crate) fn mark_converted(&mut self, key: &[u8]) {
+        if let Some(e) = self.keys.get_mut(key) {
+            e.converted = true;
+        }
+    }
+
+    /// Marks a string as written from a float (INCRBYFLOAT): Redis never int-encodes it.
+    pub(crate) fn mark_float_text(&mut self, key: &[u8]) {
+        if let Some(e) = self.keys.get_mut(key) {
+            e.float_text = matches!(e.data, Data::Str(_));
+        }
     }
 
     /// Sets or clears the TTL of an existing key.
@@ -398,6 +425,9 @@ impl Keyspace {
             if let Some(e) = self.keys.get_mut(key) {
                 e.version = v;
                 e.written_ms = self.log_now.0;
+                // Checked while the aggregate is small only: past the thresholds the first
+                // comparison settles it.
+                e.converted = e.converted || (!matches!(e.data, Data::Str(_)) && keys::large_encoding(&e.data));
             }
         }
     }

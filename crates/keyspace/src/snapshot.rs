@@ -1,7 +1,9 @@
 //! Snapshot encoding: `NKSS`, format version, varint-framed entries in key order, CRC32C trailer.
 //!
 //! Layout: magic `NKSS` | format `2` | clock | last_delete | key count | entries | crc32c (LE u32
-//! over everything before it). Entry: key | tag (type in bits 0-2, 0x80 = has expiry) |
+//! over everything before it). Entry: key | tag (type in bits 0-2, 0x80 = has expiry, 0x40 =
+//! converted to the large encoding, 0x20 = a string INCRBYFLOAT wrote; both for OBJECT
+//! ENCODING) |
 //! [expiry] | version | written_ms | payload (string: bytes; hash: n, n*(field, value);
 //! list/set: n, n*item; sorted set: n, n*(member, score as 8 little-endian bytes of the f64)
 //! in (score, member) order). Types: 0 string, 1 hash, 2 list, 3 set, 4 sorted set (bits 0-1
@@ -79,7 +81,10 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
             Data::Set(_) => 3,
             Data::ZSet(_) => 4,
         };
-        out.put(&[ty | if e.expire.is_some() { 0x80 } else { 0 }]);
+        let expiry = if e.expire.is_some() { 0x80 } else { 0 };
+        let converted = if e.converted { 0x40 } else { 0 };
+        let float_text = if e.float_text { 0x20 } else { 0 };
+        out.put(&[ty | expiry | converted | float_text]);
         if let Some(t) = e.expire {
             out.varint(t);
         }
@@ -225,7 +230,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
             return Err("keys out of order".into());
         }
         let tag = r.byte()?;
-        if tag & 0x78 != 0 {
+        if tag & 0x18 != 0 || (tag & 0x20 != 0 && tag & 0x07 != 0) {
             return Err(format!("bad entry tag {tag:#x}"));
         }
         let expire = if tag & 0x80 != 0 {
@@ -294,6 +299,8 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
                 expire,
                 version,
                 written_ms,
+                converted: tag & 0x40 != 0,
+                float_text: tag & 0x20 != 0,
             },
         );
         prev = Some(key);

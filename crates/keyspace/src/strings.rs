@@ -290,6 +290,10 @@ pub fn append(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     b.extend_from_slice(&a[2]);
     let len = b.len();
     store_keep_ttl(ks, &a[1], b.freeze(), c.now_ms);
+    // Redis appends to an existing string in place (raw); a new key is encoded as SET's.
+    if old.is_some() {
+        ks.mark_converted(&a[1]);
+    }
     Value::Integer(len as i64)
 }
 
@@ -357,6 +361,7 @@ pub fn incrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     };
     let out = Bytes::from(crate::longdouble::format_human(sum));
     store_keep_ttl(ks, &a[1], out.clone(), c.now_ms);
+    ks.mark_float_text(&a[1]);
     Value::Bulk(out)
 }
 
@@ -405,6 +410,7 @@ pub fn setrange(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     }
     b[offset..offset + val.len()].copy_from_slice(val);
     store_keep_ttl(ks, &a[1], b.freeze(), c.now_ms);
+    ks.mark_converted(&a[1]);
     Value::Integer(new_len as i64)
 }
 

@@ -147,8 +147,8 @@ fn decode_checks_sorted_sets() {
     ] {
         assert!(Keyspace::decode(&bad).is_err(), "{why} accepted");
     }
-    // Tags 5..7 are no type; bits 3..6 are never set.
-    for tag in [5u8, 6, 7, 0x08, 0x44] {
+    // Tags 5..7 are no type; bits 3 and 4 are never set; 0x20 (INCRBYFLOAT text) is for strings only.
+    for tag in [5u8, 6, 7, 0x08, 0x10, 0x24] {
         let mut body = zset_snapshot(&[(b"a", one)]);
         body.truncate(body.len() - 4);
         body[10] = tag;

@@ -87,6 +87,8 @@ fn zadd_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, incr: bool) -> Valu
         Ok(x) => x,
         Err(e) => return e,
     };
+    // A set Redis holds as a skiplist keeps a -0 score as given (its listpack stores 0).
+    let was_skiplist = ks.keys.get(a[1].as_ref()).is_some_and(|e| e.converted);
     let z = match ks.zset_mut(&a[1], c.now_ms, !f.xx) {
         Ok(Some(z)) => z,
         Ok(None) => {
@@ -123,7 +125,11 @@ fn zadd_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, incr: bool) -> Valu
             }
             None if f.xx => {}
             None => {
-                z.insert(member.clone(), score);
+                if (was_skiplist || z.len() > 128) && score == 0.0 && score.is_sign_negative() {
+                    z.insert_signed(member.clone(), score);
+                } else {
+                    z.insert(member.clone(), score);
+                }
                 added += 1;
                 processed += 1;
                 // The reply shows the score as computed: -0 for a new member stays -0.
@@ -306,10 +312,18 @@ pub fn zrandmember(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
         Ok(n) => n,
         Err(e) => return e,
     };
+    // Redis reads the count as -LONG_MAX..=LONG_MAX, and with WITHSCORES halves that range
+    // (the reply has two entries per member), all before it looks at the key.
+    if count == i64::MIN {
+        return err(crate::util::RANGE_LONG);
+    }
     if a.len() > 4 || (a.len() == 4 && !a[3].eq_ignore_ascii_case(b"withscores")) {
         return err(SYNTAX);
     }
     let withscores = a.len() == 4;
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return err("ERR value is out of range");
+    }
     let z = match ks.get_zset(&a[1], c.now_ms) {
         Ok(Some(z)) => z,
         Ok(None) => return Value::Array(vec![]),

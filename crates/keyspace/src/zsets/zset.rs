@@ -226,7 +226,13 @@ impl ZSet {
     /// Adds `member` or changes its score; returns the previous score. A NaN score (which
     /// callers must refuse first) is stored as 0; -0.0 is stored as 0.0.
     pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
-        let score = normal(score);
+        self.insert_signed(member, normal(score))
+    }
+
+    /// Like [`ZSet::insert`], but keeps a -0.0 score: Redis's large encoding (skiplist)
+    /// stores what it is given.
+    pub fn insert_signed(&mut self, member: Bytes, score: f64) -> Option<f64> {
+        let score = if score.is_nan() { 0.0 } else { score };
         let h = scan_hash(&member);
         let old = match self.members.get_mut(&h) {
             None => {

@@ -151,7 +151,8 @@ pub fn copy(g: &mut Gen) -> Cmd {
             2 => c
                 .arg("DB")
                 .arg(g.pick(&["0", "abc", "-1", "9223372036854775808"])),
-            3 => c.arg("DB"),
+            // A bare DB: a trailing argument drawn later must not turn it into `DB 1`.
+            3 => c.arg("DB").fragile(),
             _ => c.arg("FOO"),
         };
     }

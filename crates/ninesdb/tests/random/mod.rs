@@ -61,6 +61,11 @@ pub struct Cmd {
     /// It may leave a key whose expiry is already past (SET k v EXAT 1): Redis still counts
     /// such a key in DBSIZE until it notices, so the tester asks EXISTS on its keys right after.
     pub settle: bool,
+    /// SORT_RO on a sorted set: Redis converts its encoding to skiplist, though the command
+    /// is a read, and ninesdb's reads change nothing (the README says so); the tester then
+    /// sends `SORT key BY nosort LIMIT 0 0` (a write, converting on both sides) so OBJECT
+    /// ENCODING agrees again.
+    pub align_encoding: bool,
     /// The family that wrote it (or `check`, `resync` for the tester's own commands).
     pub family: &'static str,
 }
@@ -74,6 +79,7 @@ impl Cmd {
             resync: Vec::new(),
             fragile: false,
             settle: false,
+            align_encoding: false,
             family: "",
         }
     }

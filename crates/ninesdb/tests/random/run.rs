@@ -139,6 +139,7 @@ impl Run {
         }
         let keys = step.cmd.keys.clone();
         let settle = step.cmd.settle;
+        let align = step.cmd.align_encoding;
         if !agrees {
             self.mismatches.push(self.steps.len());
         }
@@ -150,6 +151,12 @@ impl Run {
             }
             exists.family = "settle";
             self.execute(servers, exists, number);
+        }
+        if align && resync.is_empty() {
+            let mut sort = Cmd::new("SORT");
+            sort.key(&keys[0]).arg("BY").arg("nosort").arg("LIMIT").arg("0").arg("0");
+            sort.mode(Mode::Shape).family = "settle";
+            self.execute(servers, sort, number);
         }
         if !resync.is_empty() {
             let mut del = Cmd::new("DEL");

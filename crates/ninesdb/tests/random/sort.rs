@@ -10,6 +10,7 @@ pub fn sort(g: &mut Gen) -> Cmd {
     let read_only = g.chance(25);
     let mut c = Cmd::new(if read_only { "SORT_RO" } else { "SORT" });
     c.key(&key);
+    c.align_encoding = read_only;
     let mut nosort = false;
     let mut by_weights = false;
     let mut limited = false;

@@ -438,9 +438,12 @@ pub fn lpos(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
         }
         Err(e) => return e,
     };
-    // COUNT 0 means every match; MAXLEN 0 means the whole list.
+    // COUNT 0 means every match; MAXLEN 0 means the whole list. Redis stops once
+    // `matches - rank + 1 >= count` in C's wrapping arithmetic: with RANK i64::MIN that sum
+    // is negative, so every match is returned whatever the COUNT.
     let want = match count {
         Some(0) => u64::MAX,
+        Some(_) if rank == i64::MIN => u64::MAX,
         Some(n) => n,
         None => 1,
     };

@@ -319,17 +319,17 @@ fn decode_zset(r: &mut Reader<'_>) -> Result<Data, String> {
     for _ in 0..n {
         let m = r.bytes()?;
         let score = r.f64()?;
-        if score.is_nan() || (score == 0.0 && score.is_sign_negative()) {
-            return Err("sorted set score is NaN or -0".into());
+        if score.is_nan() {
+            return Err("sorted set score is NaN".into());
         }
         if let Some((lm, ls)) = items.last() {
-            if ls.total_cmp(&score).then_with(|| lm.cmp(&m)) != std::cmp::Ordering::Less {
+            if ls.partial_cmp(&score).unwrap_or(std::cmp::Ordering::Equal).then_with(|| lm.cmp(&m)) != std::cmp::Ordering::Less {
                 return Err("sorted set members out of order".into());
             }
         }
         items.push((m, score));
     }
-    let z = ZSet::from_items(items);
+    let z = ZSet::from_items_signed(items);
     if z.len() != n {
         return Err("sorted set member repeated".into());
     }

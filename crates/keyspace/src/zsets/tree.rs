@@ -17,8 +17,8 @@ const MAX: usize = 64;
 const MIN: usize = MAX / 4;
 
 /// One entry of the index: ordered by score, then by member bytes (memcmp), as Redis does.
-/// Scores are never NaN (callers guarantee it), so `total_cmp` is the numeric order; callers
-/// also store 0.0 for -0.0 so the two zeros never meet.
+/// Scores are never NaN (callers guarantee it). -0.0 and 0.0 compare equal, as in C (a
+/// skiplist set keeps a -0 score), so their members order by bytes.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub score: f64,
@@ -45,7 +45,8 @@ impl PartialOrd for Entry {
 impl Ord for Entry {
     fn cmp(&self, other: &Entry) -> Ordering {
         self.score
-            .total_cmp(&other.score)
+            .partial_cmp(&other.score)
+            .unwrap_or(Ordering::Equal)
             .then_with(|| self.member.cmp(&other.member))
     }
 }

@@ -161,6 +161,15 @@ impl ZSet {
     /// (score, member) order (snapshots, stored results), O(n log n) otherwise. A member
     /// given twice ends with its last score, as with repeated `insert`s.
     pub fn from_items(items: Vec<(Bytes, f64)>) -> ZSet {
+        ZSet::build(items, normal)
+    }
+
+    /// Like [`ZSet::from_items`], keeping -0.0 scores (a snapshot of a skiplist set).
+    pub fn from_items_signed(items: Vec<(Bytes, f64)>) -> ZSet {
+        ZSet::build(items, |s| s)
+    }
+
+    fn build(items: Vec<(Bytes, f64)>, normal: fn(f64) -> f64) -> ZSet {
         let mut by_hash: Vec<(u64, Bytes, f64)> = items
             .iter()
             .map(|(m, s)| (scan_hash(m), m.clone(), normal(*s)))
@@ -172,7 +181,7 @@ impl ZSet {
         {
             let mut z = ZSet::new();
             for (m, s) in items {
-                z.insert(m, s);
+                z.insert_signed(m, normal(s));
             }
             return z;
         }

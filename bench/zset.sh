@@ -52,8 +52,15 @@ leader_port() { # the client port of the node that leads the slot of {lb}: the o
 row() { # name, then redis-benchmark arguments
     local name="$1"; shift
     printf '%-34s' "$name"
-    redis-benchmark -q "$@" | tr '\r' '\n' | grep -E 'requests per second' | tail -1
+    redis-benchmark -q "$@" 2>/dev/null | tr '\r' '\n' | grep -E 'requests per second' | tail -1
 }
+# Leaderships settle on their preferred nodes in the first seconds: wait until the
+# leaderboard's group takes writes without a transfer under way.
+for _ in $(seq 1 100); do
+    [ "$(redis-cli -p 7001 -c SET '{lb}probe' 1 2>/dev/null)" = "OK" ] && break
+    sleep 0.2
+done
+sleep 5
 load 16800
 NPORT="$(leader_port)"
 load "$NPORT"

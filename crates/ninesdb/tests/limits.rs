@@ -107,3 +107,42 @@ fn a_storage_error_ends_the_process() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A process's resident memory in bytes (Linux).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+// Goal: the review's memory incident: 3,000 pipelined GETs of a 1 MiB value from a client
+// that never reads took a node from 483 MB to 1.4 GB. Method: the same against the leader;
+// its resident memory may not grow by more than 256 MiB while the client sits there.
+#[test]
+fn a_client_that_never_reads_holds_bounded_memory() {
+    use std::io::Write;
+    let cluster = Cluster::start(3, 21401, "noreader");
+    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let address = cluster.clients[(leader - 1) as usize];
+    let mut client = Client::connect(address).expect("connects");
+    let value = vec![b'v'; 1 << 20];
+    assert_eq!(client.call(&[b"SET", b"big", &value]).unwrap(), Reply::Simple("OK".to_owned()));
+    let pid = cluster.processes[(leader - 1) as usize].as_ref().expect("the leader runs").id();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = resident_bytes(pid);
+    let mut greedy = std::net::TcpStream::connect(address).expect("connects");
+    let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(3000);
+    greedy.write_all(&request).expect("the pipeline is sent");
+    std::thread::sleep(Duration::from_secs(3));
+    let after = resident_bytes(pid);
+    let grown = after.saturating_sub(before);
+    eprintln!("leader resident memory {} MiB before, {} MiB with the non-reading client", before >> 20, after >> 20);
+    assert!(before > 0, "no /proc/{pid}/status");
+    assert!(grown < 256 << 20, "the node grew by {} MiB for a client that does not read", grown >> 20);
+    // The node still serves others.
+    assert_eq!(client.call(&[b"STRLEN", b"big"]).unwrap(), Reply::Integer(1 << 20));
+    drop(greedy);
+}

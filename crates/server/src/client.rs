@@ -27,6 +27,10 @@ const FORWARDED_EXEC: &[u8] = b"\0ninesdb-exec";
 pub const FORWARDED_GROUP: &[u8] = b"\0ninesdb-group";
 /// How long a command may wait for the node thread before the client hears `-TRYAGAIN`.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
+/// Reply bytes buffered per connection before they are written, whatever is still queued
+/// in the pipeline: with a client that stops reading, what this node holds for it is bounded
+/// by this, the query buffer and one reply.
+const OUTPUT_FLUSH_BYTES: usize = 64 << 10;
 /// Bytes a blocked client may send ahead before this node stops reading them (Redis also
 /// leaves a blocked client's further commands unread until it is served).
 const BLOCKED_INPUT_MAX: usize = 1 << 20;
@@ -118,6 +122,15 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                     output.extend_from_slice(&reply);
                     if quit {
                         break;
+                    }
+                    // A deep pipeline's replies go out as they accumulate: a client that does
+                    // not read stalls its own connection here (TCP backpressure) instead of
+                    // growing this buffer by every reply it asked for.
+                    if output.len() >= OUTPUT_FLUSH_BYTES {
+                        if stream.write_all(&output).await.is_err() {
+                            return;
+                        }
+                        output.clear();
                     }
                 }
                 Ok(None) => break,

@@ -161,11 +161,33 @@ fn raft_config(config: &ServerConfig) -> raft::Config {
     raft
 }
 
+/// Accept errors (out of file descriptors, above all) come back at once: without a pause
+/// the accept loop would spin a core. The pause doubles up to a second and resets on success.
+pub(crate) struct AcceptBackoff(Duration);
+
+impl AcceptBackoff {
+    pub(crate) fn new() -> AcceptBackoff {
+        AcceptBackoff(Duration::ZERO)
+    }
+
+    pub(crate) fn succeeded(&mut self) {
+        self.0 = Duration::ZERO;
+    }
+
+    pub(crate) async fn failed(&mut self) {
+        self.0 = (self.0 * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+        tokio::time::sleep(self.0).await;
+    }
+}
+
 async fn accept_clients(listener: TcpListener, shared: Arc<client::Shared>) {
+    let mut backoff = AcceptBackoff::new();
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
+            backoff.failed().await;
             continue;
         };
+        backoff.succeeded();
         if shared.clients.load(Ordering::Relaxed) >= shared.config.max_clients {
             use tokio::io::AsyncWriteExt;
             let _ = stream

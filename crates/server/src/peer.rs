@@ -252,10 +252,13 @@ pub async fn accept(
     view: SharedView,
     log: Arc<dyn Fn(String) + Send + Sync>,
 ) {
+    let mut backoff = crate::AcceptBackoff::new();
     loop {
         let Ok((stream, remote)) = listener.accept().await else {
+            backoff.failed().await;
             continue;
         };
+        backoff.succeeded();
         let _ = stream.set_nodelay(true);
         let node = node.clone();
         let view = Arc::clone(&view);

@@ -222,6 +222,7 @@ table! {
     "cluster" -2 Server (0 0 0) [] X;
     "debug" -2 Server (0 0 0) [] X;
     "lastsave" 1 Server (0 0 0) ["fast"] X;
+    "shutdown" -1 Server (0 0 0) ["admin", "noscript", "loading", "stale", "no_multi"] X;
     "save" 1 Server (0 0 0) [] X;
     "bgsave" -1 Server (0 0 0) [] X;
     "wait" 3 Server (0 0 0) [] X;

@@ -113,3 +113,46 @@ fn sigterm_stops_cleanly_and_nothing_acknowledged_is_lost() {
     let mut client = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
     assert_eq!(client.call(&[b"DBSIZE"]).expect("replies"), Reply::Integer(100));
 }
+
+// Goal: a node stopped on purpose hands its leaderships away first, so clients wait for a
+// transfer, not an election timeout (1-2 s here). Method: 3 servers; SIGTERM the leader (and,
+// in a second round, `SHUTDOWN` the new one); from the moment its process has exited, a write
+// through a survivor must succeed within 900 ms (an election could not have finished), and
+// the stopped node's log says it handed its leaderships away.
+#[test]
+fn a_stopping_leader_hands_its_leadership_away() {
+    let mut cluster = Cluster::start(3, 17651, "handoff");
+    for round in 0..2 {
+        let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
+        let survivor = (1..=3).find(|&n| n != leader && cluster.processes[(n - 1) as usize].is_some()).expect("a survivor");
+        let mut client = Client::connect(cluster.clients[(survivor - 1) as usize]).expect("connects");
+        assert_eq!(client.call(&[b"SET", b"before", b"v"]).unwrap(), Reply::Simple("OK".into()));
+        if round == 0 {
+            assert!(cluster.terminate(leader, Duration::from_secs(10)), "node {leader} exits 0 after SIGTERM");
+        } else {
+            let mut admin = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
+            assert_eq!(admin.call(&[b"SHUTDOWN"]).unwrap(), Reply::Simple("OK".into()));
+            let status = cluster.processes[(leader - 1) as usize].take().expect("running").wait().expect("exits");
+            assert!(status.success(), "node {leader} exits 0 after SHUTDOWN");
+        }
+        // Measured from the process's exit: a leadership handed over already has a leader.
+        let stopped_at = Instant::now();
+        let mut resumed = None;
+        while stopped_at.elapsed() < Duration::from_secs(20) {
+            if client.call(&[b"SET", b"after", b"v"]).ok() == Some(Reply::Simple("OK".into())) {
+                resumed = Some(stopped_at.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let resumed = resumed.expect("writes resumed");
+        eprintln!("round {round}: writes resumed {resumed:?} after node {leader} was told to stop");
+        let log = std::fs::read_to_string(cluster.data.join(format!("node{leader}.log"))).unwrap_or_default();
+        assert!(log.contains("stopping: handing") && !log.contains("stopping: handing 0 "), "node {leader} handed its leaderships away:\n{log}");
+        assert!(resumed < Duration::from_millis(900), "writes resumed only after {resumed:?}: that is an election timeout, not a transfer");
+        if round == 0 {
+            cluster.restart(leader);
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+}

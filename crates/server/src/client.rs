@@ -61,6 +61,8 @@ pub struct Shared {
     /// Clients of this node blocked now (BLPOP and kin), by client id: CLIENT UNBLOCK
     /// reaches them here, INFO counts them.
     pub blocked: std::sync::Mutex<std::collections::HashMap<u64, oneshot::Sender<Unblock>>>,
+    /// `SHUTDOWN` asks the server to stop, as SIGTERM does.
+    pub stop: tokio::sync::Notify,
 }
 
 /// Per-connection state.

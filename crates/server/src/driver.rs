@@ -30,6 +30,8 @@ use crate::wire::Frame;
 
 /// Most inputs taken in one round (bounds the batch and the latency of a round).
 pub const ROUND_INPUTS_MAX: usize = 4_096;
+/// How long a stopping node waits for its leaderships to move before it stops anyway.
+const STOP_HANDOFF_MAX: Duration = Duration::from_secs(3);
 /// How often placement work runs.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(1);
 /// The file that marks a data directory as a member of a created cluster.
@@ -175,6 +177,8 @@ pub struct Driver {
     pub(crate) sick_peers: Vec<NodeId>,
     /// Maintenance rounds so far.
     pub(crate) maintain_rounds: u64,
+    /// When a shutdown began: leaderships are being handed away.
+    stopping: Option<Instant>,
 }
 
 impl Driver {
@@ -287,6 +291,7 @@ impl Driver {
             health: crate::health::Monitor::default(),
             sick_peers: Vec::new(),
             maintain_rounds: 0,
+            stopping: None,
         })
     }
 
@@ -313,7 +318,14 @@ impl Driver {
                     next_tick = Instant::now() + tick;
                 }
             }
-            if batch.iter().any(|i| matches!(i, Input::Shutdown)) {
+            if batch.iter().any(|i| matches!(i, Input::Shutdown)) && self.stopping.is_none() {
+                // Hand every leadership to a caught-up voter first, so clients wait for a
+                // transfer (milliseconds), not an election timeout, when this node goes.
+                self.stopping = Some(Instant::now());
+                let led = self.transfer_leaderships();
+                (self.log)(format!("stopping: handing {led} leaderships to other replicas first"));
+            }
+            if self.stopping.is_some_and(|since| since.elapsed() >= STOP_HANDOFF_MAX || !self.groups.values().any(Group::is_leader)) {
                 break;
             }
             for input in batch {
@@ -322,7 +334,7 @@ impl Driver {
             for group in self.groups.values_mut() {
                 group.propose_round();
             }
-            if self.last_maintenance.elapsed() >= MAINTAIN_EVERY {
+            if self.last_maintenance.elapsed() >= MAINTAIN_EVERY && self.stopping.is_none() {
                 self.last_maintenance = Instant::now();
                 self.maintain();
             }
@@ -355,18 +367,26 @@ impl Driver {
         Ok(())
     }
 
-    /// After a storage error: asks a caught-up voter of every group this node leads to take
-    /// over at once (TimeoutNow), so clients wait for a transfer, not an election timeout.
-    /// Only messages Raft allows before persisting are sent; nothing more is written.
-    fn hand_off_leaderships(&mut self) {
+    /// Asks the most caught-up other voter of every group this node leads to take over
+    /// (TimeoutNow once it has the log); returns how many groups this node leads.
+    fn transfer_leaderships(&mut self) -> usize {
         let me = self.config.id;
+        let mut led = 0;
         for group in self.groups.values_mut().filter(|g| g.is_leader()) {
+            led += 1;
             let membership = group.replica.membership();
             let target = membership.voters.iter().copied().filter(|&r| node_of(r) != me).max_by_key(|&r| group.replica.matched(r));
             if let Some(target) = target {
                 let _ = group.replica.transfer_leader(target);
             }
         }
+        led
+    }
+
+    /// After a storage error: hands leaderships away as [`Driver::transfer_leaderships`]
+    /// does, sending only the messages Raft allows before persisting; nothing more is written.
+    fn hand_off_leaderships(&mut self) {
+        self.transfer_leaderships();
         let messages: Vec<(GroupId, Vec<raft::Message>)> = self.groups.iter_mut().filter_map(|(&id, g)| g.replica.ready().map(|r| (id, r.messages))).collect();
         for (group, messages) in messages {
             self.send(group, &messages);

@@ -132,10 +132,12 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         clients: AtomicUsize::new(0),
         started: Instant::now(),
         blocked: std::sync::Mutex::default(),
+        stop: tokio::sync::Notify::new(),
     });
     tokio::select! {
         () = accept_clients(client_listener, Arc::clone(&shared)) => {}
-        () = shutdown_signal() => log("shutting down: no new connections; flushing the log".to_owned()),
+        () = shutdown_signal() => log("shutting down: no new connections; handing leaderships away, then flushing the log".to_owned()),
+        () = shared.stop.notified() => log("SHUTDOWN: no new connections; handing leaderships away, then flushing the log".to_owned()),
         stopped = &mut node_done => {
             return match stopped {
                 Ok(Ok(Ok(()))) => Err("the node thread stopped unexpectedly".to_owned()),

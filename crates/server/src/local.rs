@@ -57,6 +57,7 @@ pub async fn run(
             Value::Simple("OK".to_owned())
         }
         "asking" => Value::Simple("OK".to_owned()),
+        "shutdown" => shutdown(args, shared),
         _ => return None,
     };
     Some(value)
@@ -165,6 +166,21 @@ fn client(
             String::from_utf8_lossy(&args[1])
         )),
     }
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`: stops this node as SIGTERM does (leaderships are
+/// handed away first, the log is flushed). Every acknowledged write is already on disk, so
+/// SAVE and NOSAVE mean the same here. `ABORT` has nothing to abort.
+fn shutdown(args: &[Bytes], shared: &Shared) -> Value {
+    for option in &args[1..] {
+        match option.to_ascii_lowercase().as_slice() {
+            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"abort" => return Value::Error("ERR No shutdown in progress.".to_owned()),
+            _ => return Value::Error("ERR syntax error".to_owned()),
+        }
+    }
+    shared.stop.notify_one();
+    Value::Simple("OK".to_owned())
 }
 
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends a blocked client's wait on this node; 1 if it

@@ -28,10 +28,9 @@ mod random;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, Cluster, Reply};
+use common::{start_redis, Client, Cluster, Reply};
 use random::compare::{agree, show};
 use random::run::{run, Run, Servers};
 use random::{Family, Mode, FAMILIES};
@@ -53,49 +52,6 @@ const CLUSTER_BASE: u16 = 17001;
 const REDIS_PORT: u16 = 17199;
 /// The second redis-server of `NINESDB_DIFF_AGAINST=redis`.
 const OTHER_REDIS_PORT: u16 = 17198;
-
-struct RedisServer(std::process::Child);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis(port: u16) -> RedisServer {
-    let dir = std::env::temp_dir().join(format!(
-        "ninesdb-diff-random-redis-{port}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::create_dir_all(&dir);
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Client::connect(address).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    RedisServer(child)
-}
 
 /// `7`, `1,2,3` or `1..20` (end excluded).
 fn parse_seeds(text: &str) -> Vec<u64> {

@@ -427,7 +427,8 @@ impl Keyspace {
                 e.written_ms = self.log_now.0;
                 // Checked while the aggregate is small only: past the thresholds the first
                 // comparison settles it.
-                e.converted = e.converted || (!matches!(e.data, Data::Str(_)) && keys::large_encoding(&e.data));
+                e.converted = e.converted
+                    || (!matches!(e.data, Data::Str(_)) && keys::large_encoding(&e.data));
             }
         }
     }

@@ -323,7 +323,12 @@ fn decode_zset(r: &mut Reader<'_>) -> Result<Data, String> {
             return Err("sorted set score is NaN".into());
         }
         if let Some((lm, ls)) = items.last() {
-            if ls.partial_cmp(&score).unwrap_or(std::cmp::Ordering::Equal).then_with(|| lm.cmp(&m)) != std::cmp::Ordering::Less {
+            if ls
+                .partial_cmp(&score)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| lm.cmp(&m))
+                != std::cmp::Ordering::Less
+            {
                 return Err("sorted set members out of order".into());
             }
         }

@@ -304,7 +304,11 @@ pub fn sort(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     };
     // Redis converts a sorted set to its skiplist encoding for any SORT (SORT_RO too, but a
     // read here changes nothing: the one OBJECT ENCODING difference left, in the README).
-    if let Some(e) = ks.keys.get_mut(a[1].as_ref()).filter(|e| !e.expired(now) && matches!(e.data, Data::ZSet(_))) {
+    if let Some(e) = ks
+        .keys
+        .get_mut(a[1].as_ref())
+        .filter(|e| !e.expired(now) && matches!(e.data, Data::ZSet(_)))
+    {
         e.converted = true;
     }
     let slots = match sorted(ks, &a[1], &mut o, now) {

@@ -689,16 +689,32 @@ fn sorted_sets_dump_and_restore() {
     let from_redis: &[u8] = b"\x11\x1d\x1d\x00\x00\x00\x06\x00\x81c\x02\x84-inf\x05\x81a\x02\x831.5\x04\x81b\x02\x02\x01\xff\n\x00\x17\xdc\xe9\x1a\xb8Cl\x89";
     let mut ks = Keyspace::default();
     let restore = |ks: &mut Keyspace, key: &str, payload: &[u8]| {
-        let a = vec![Bytes::from_static(b"RESTORE"), Bytes::copy_from_slice(key.as_bytes()), Bytes::from_static(b"0"), Bytes::copy_from_slice(payload)];
+        let a = vec![
+            Bytes::from_static(b"RESTORE"),
+            Bytes::copy_from_slice(key.as_bytes()),
+            Bytes::from_static(b"0"),
+            Bytes::copy_from_slice(payload),
+        ];
         ks.apply(&a, ctx(1))
     };
     assert_eq!(show(&restore(&mut ks, "z", from_redis)), "+OK");
-    assert_eq!(show(&run(&mut ks, "ZRANGE z 0 -1 WITHSCORES", ctx(1))), show(&run(&mut ks, "ZRANGE z 0 -1 WITHSCORES", ctx(1))));
+    assert_eq!(
+        show(&run(&mut ks, "ZRANGE z 0 -1 WITHSCORES", ctx(1))),
+        show(&run(&mut ks, "ZRANGE z 0 -1 WITHSCORES", ctx(1)))
+    );
     assert_eq!(show(&run(&mut ks, "ZSCORE z c", ctx(1))), "\"-inf\"");
     assert_eq!(show(&run(&mut ks, "ZSCORE z a", ctx(1))), "\"1.5\"");
-    let Value::Bulk(ours) = ks.read(&args("DUMP z"), ctx(1)) else { panic!("DUMP of a zset") };
+    let Value::Bulk(ours) = ks.read(&args("DUMP z"), ctx(1)) else {
+        panic!("DUMP of a zset")
+    };
     let mut copy = Keyspace::default();
     assert_eq!(show(&restore(&mut copy, "z", &ours)), "+OK");
-    assert_eq!(show(&run(&mut copy, "ZRANGE z 0 -1 WITHSCORES", ctx(1))), show(&run(&mut ks, "ZRANGE z 0 -1 WITHSCORES", ctx(1))));
-    assert_eq!(show(&run(&mut copy, "OBJECT ENCODING z", ctx(1))), "\"listpack\"");
+    assert_eq!(
+        show(&run(&mut copy, "ZRANGE z 0 -1 WITHSCORES", ctx(1))),
+        show(&run(&mut ks, "ZRANGE z 0 -1 WITHSCORES", ctx(1)))
+    );
+    assert_eq!(
+        show(&run(&mut copy, "OBJECT ENCODING z", ctx(1))),
+        "\"listpack\""
+    );
 }

@@ -144,11 +144,22 @@ fn decode_checks_sorted_sets() {
         assert!(Keyspace::decode(&bad).is_err(), "{why} accepted");
     }
     // A -0 score is kept (a skiplist set in Redis keeps it) and survives a round trip.
-    let kept = Keyspace::decode(&zset_snapshot(&[(b"a", (-0.0f64).to_bits())])).expect("-0 decodes");
+    let kept =
+        Keyspace::decode(&zset_snapshot(&[(b"a", (-0.0f64).to_bits())])).expect("-0 decodes");
     let again = Keyspace::decode(&kept.encode()).expect("round trip");
     assert_eq!(again.digest(), kept.digest());
-    let score = again.read(&[bytes::Bytes::from_static(b"ZSCORE"), bytes::Bytes::from_static(b"z"), bytes::Bytes::from_static(b"a")], keyspace::Context { now_ms: 1, seed: 1 });
-    assert_eq!(format!("{score:?}").contains("-0"), true, "ZSCORE after a round trip: {score:?}");
+    let score = again.read(
+        &[
+            bytes::Bytes::from_static(b"ZSCORE"),
+            bytes::Bytes::from_static(b"z"),
+            bytes::Bytes::from_static(b"a"),
+        ],
+        keyspace::Context { now_ms: 1, seed: 1 },
+    );
+    assert!(
+        format!("{score:?}").contains("-0"),
+        "ZSCORE after a round trip: {score:?}"
+    );
     // Tags 5..7 are no type; bits 3 and 4 are never set; 0x20 (INCRBYFLOAT text) is for strings only.
     for tag in [5u8, 6, 7, 0x08, 0x10, 0x24] {
         let mut body = zset_snapshot(&[(b"a", one)]);

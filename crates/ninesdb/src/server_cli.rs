@@ -56,6 +56,12 @@ pub struct ServerArgs {
     /// with an error before it is replicated.
     #[arg(long, default_value_t = 16 << 20)]
     max_request_bytes: u64,
+    /// Most client connections at once (Redis's maxclients); more are refused with an error.
+    #[arg(long, default_value_t = 10_000)]
+    maxclients: usize,
+    /// Close a client connection idle this many seconds (Redis's timeout; 0: never).
+    #[arg(long, default_value_t = 0)]
+    timeout: u64,
 }
 
 /// Settings of the cluster as a whole (the same on every server).
@@ -117,6 +123,8 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.down_after_ms = args.cluster.down_after_ms;
     config.gray_failure = !args.no_gray_failure;
     config.max_request_bytes = args.max_request_bytes;
+    config.max_clients = args.maxclients;
+    config.idle_timeout_s = args.timeout;
     config.validate()?;
     Ok(config)
 }

@@ -146,3 +146,31 @@ fn a_client_that_never_reads_holds_bounded_memory() {
     assert_eq!(client.call(&[b"STRLEN", b"big"]).unwrap(), Reply::Integer(1 << 20));
     drop(greedy);
 }
+
+// Goal: Redis's maxclients and timeout as flags. Method: servers with `--maxclients 4
+// --timeout 1`; four idle connections fill node 1, a fifth is refused with Redis's error; after
+// two idle seconds the four are closed by the server and a new client is served.
+#[test]
+fn maxclients_refuses_and_timeout_closes_idle_clients() {
+    use std::io::{Read, Write};
+    let cluster = Cluster::start_with(3, 21601, "maxclients", &["--groups", "1", "--maxclients", "4", "--timeout", "1"], |_| None);
+    cluster.leader(Duration::from_secs(20)).expect("a leader");
+    std::thread::sleep(Duration::from_millis(300));
+    let address = cluster.clients[0];
+    let mut idle: Vec<std::net::TcpStream> = (0..4).map(|_| std::net::TcpStream::connect(address).expect("connects")).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = std::net::TcpStream::connect(address).expect("the listener accepts");
+    fifth.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut refusal = String::new();
+    let _ = fifth.read_to_string(&mut refusal);
+    assert!(refusal.starts_with("-ERR max number of clients reached"), "{refusal:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    for stream in &mut idle {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(stream.read(&mut byte).unwrap_or(0), 0, "an idle client is closed after the timeout");
+        let _ = stream.write_all(b"PING\r\n");
+    }
+    let mut client = Client::connect(address).expect("connects");
+    assert_eq!(client.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".to_owned()));
+}

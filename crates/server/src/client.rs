@@ -156,7 +156,16 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         if quit {
             return;
         }
-        match stream.read_buf(&mut input).await {
+        // Redis's `timeout`: a client idle that long is closed (0: never).
+        let read = stream.read_buf(&mut input);
+        let read = match shared.config.idle_timeout_s {
+            0 => read.await,
+            seconds => match tokio::time::timeout(Duration::from_secs(seconds), read).await {
+                Ok(read) => read,
+                Err(_) => return,
+            },
+        };
+        match read {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }

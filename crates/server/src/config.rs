@@ -72,6 +72,9 @@ pub struct ServerConfig {
     /// log. At most [`REQUEST_BYTES_MAX`].
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: u64,
+    /// Redis's `timeout`: close a client connection idle this many seconds (0: never).
+    #[serde(default)]
+    pub idle_timeout_s: u64,
 }
 
 /// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
@@ -229,6 +232,7 @@ impl ServerConfig {
             join: None,
             gray_failure: true,
             max_request_bytes: default_max_request_bytes(),
+            idle_timeout_s: 0,
         };
         config.validate()?;
         Ok(config)
@@ -290,6 +294,9 @@ impl ServerConfig {
                 self.replication,
                 self.members.len()
             ));
+        }
+        if self.max_clients == 0 {
+            return Err("maxclients must be at least 1".to_owned());
         }
         if self.max_request_bytes < 1024 || self.max_request_bytes > REQUEST_BYTES_MAX {
             return Err(format!(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ninesdb against its anchors on this machine, in one run (ratios are what compare across
-# machines, see /work/shared/BENCHMARKS.md): redis without persistence, redis with appendfsync
+# machines, see ../shared/BENCHMARKS.md): redis without persistence, redis with appendfsync
 # always, etcd with 3 members, and a 3-node ninesdb (`ninesdb up`), all on loopback. The matrix:
 # writes, linearizable reads and 50/50, with 1 connection, 64, and 64 x 16 pipelined (etcd: 16
 # concurrent gRPC requests per connection).

@@ -15,9 +15,17 @@ pub struct Point {
 /// Reads JSON lines (as written by `--json`); the series is `label` if present, else `target`.
 pub fn read_points(text: &str) -> Result<Vec<Point>, String> {
     let mut points = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
-        let field = |name: &str| v.get(name).ok_or_else(|| format!("line {}: no field {name:?}", n + 1));
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        let field = |name: &str| {
+            v.get(name)
+                .ok_or_else(|| format!("line {}: no field {name:?}", n + 1))
+        };
         let series = match v.get("label").and_then(|l| l.as_str()) {
             Some(label) => label.to_owned(),
             None => field("target")?.as_str().unwrap_or("?").to_owned(),
@@ -29,7 +37,11 @@ pub fn read_points(text: &str) -> Result<Vec<Point>, String> {
             field("pipeline")?.as_u64().unwrap_or(0)
         );
         let ops_per_sec = field("ops_per_sec")?.as_f64().unwrap_or(0.0);
-        points.push(Point { series, row, ops_per_sec });
+        points.push(Point {
+            series,
+            row,
+            ops_per_sec,
+        });
     }
     Ok(points)
 }
@@ -43,16 +55,23 @@ pub fn short(value: f64) -> String {
         v => format!("{v:.0}"),
     };
     match text.split_once(".0") {
-        Some((whole, unit)) if !unit.starts_with(|c: char| c.is_ascii_digit()) => format!("{whole}{unit}"),
+        Some((whole, unit)) if !unit.starts_with(|c: char| c.is_ascii_digit()) => {
+            format!("{whole}{unit}")
+        }
         _ => text,
     }
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
-const COLORS: [&str; 6] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"];
+const COLORS: [&str; 6] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1",
+];
 const LEFT: f64 = 70.0;
 const TOP: f64 = 50.0;
 const PLOT_H: f64 = 300.0;
@@ -70,21 +89,36 @@ struct Layout {
 
 impl Layout {
     fn new(points: &[Point], rows: usize, series: usize) -> Self {
-        let positive: Vec<f64> = points.iter().map(|p| p.ops_per_sec).filter(|v| *v > 0.0).collect();
+        let positive: Vec<f64> = points
+            .iter()
+            .map(|p| p.ops_per_sec)
+            .filter(|v| *v > 0.0)
+            .collect();
         let (lo_exp, hi_exp) = if positive.is_empty() {
             (0.0, 1.0)
         } else {
-            let lo = positive.iter().copied().fold(f64::INFINITY, f64::min).log10().floor();
+            let lo = positive
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min)
+                .log10()
+                .floor();
             let hi = positive.iter().copied().fold(0.0, f64::max).log10().ceil();
             (lo, hi.max(lo + 1.0))
         };
         let group_w = BAR_W * series.max(1) as f64 + 24.0;
-        Layout { group_w, plot_w: group_w * rows.max(1) as f64, lo_exp, hi_exp }
+        Layout {
+            group_w,
+            plot_w: group_w * rows.max(1) as f64,
+            lo_exp,
+            hi_exp,
+        }
     }
 
     /// The y coordinate of a value (values below the lowest decade sit on the axis).
     fn y(&self, v: f64) -> f64 {
-        let frac = (v.max(10f64.powf(self.lo_exp)).log10() - self.lo_exp) / (self.hi_exp - self.lo_exp);
+        let frac =
+            (v.max(10f64.powf(self.lo_exp)).log10() - self.lo_exp) / (self.hi_exp - self.lo_exp);
         TOP + PLOT_H * (1.0 - frac)
     }
 
@@ -150,7 +184,13 @@ pub fn svg(points: &[Point], title: &str) -> String {
             series.push(&p.series);
         }
     }
-    let value = |s: &str, r: &str| points.iter().rev().find(|p| p.series == s && p.row == r).map(|p| p.ops_per_sec);
+    let value = |s: &str, r: &str| {
+        points
+            .iter()
+            .rev()
+            .find(|p| p.series == s && p.row == r)
+            .map(|p| p.ops_per_sec)
+    };
     let layout = Layout::new(points, rows.len(), series.len());
     let width = LEFT + layout.plot_w + 20.0 + LEGEND_W;
     let height = TOP + PLOT_H + BOTTOM;
@@ -161,7 +201,11 @@ pub fn svg(points: &[Point], title: &str) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(out, r#"<text x="{LEFT}" y="24" font-size="14" font-weight="bold">{}</text>"#, escape(title));
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="24" font-size="14" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
     layout.axes(&mut out);
     for (ri, row) in rows.iter().enumerate() {
         for (si, s) in series.iter().enumerate() {
@@ -194,7 +238,8 @@ pub fn svg(points: &[Point], title: &str) -> String {
 
 /// `--chart-from IN --chart-out OUT`: reads the JSON lines, writes the SVG.
 pub fn write_chart(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(from).map_err(|e| format!("read {}: {e}", from.display()))?;
+    let text =
+        std::fs::read_to_string(from).map_err(|e| format!("read {}: {e}", from.display()))?;
     let points = read_points(&text)?;
     if points.is_empty() {
         return Err(format!("{}: no result lines to chart", from.display()));
@@ -219,8 +264,18 @@ mod tests {
         assert_eq!(points.len(), 3);
         let doc = svg(&points, "t & <t>");
         assert!(doc.starts_with("<svg") && doc.trim_end().ends_with("</svg>"));
-        for name in ["redis", "redis-aof", "resp://127.0.0.1:18001", "write 1x1", "write 64x16", "read 64x1"] {
-            assert!(doc.contains(&format!(">{name}<")), "{name} missing from the SVG");
+        for name in [
+            "redis",
+            "redis-aof",
+            "resp://127.0.0.1:18001",
+            "write 1x1",
+            "write 64x16",
+            "read 64x1",
+        ] {
+            assert!(
+                doc.contains(&format!(">{name}<")),
+                "{name} missing from the SVG"
+            );
         }
         assert!(doc.contains("t &amp; &lt;t&gt;"));
         assert!(doc.contains(">307k<") && doc.contains(">13k<"));
@@ -233,7 +288,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (from, to) = (dir.join("r.jsonl"), dir.join("c.svg"));
         std::fs::write(&from, r#"{"target":"t","label":"ninesdb","workload":"read","connections":1,"pipeline":1,"ops_per_sec":42.0}"#).unwrap();
-        let args = crate::parse_args(["bench", "--chart-from", from.to_str().unwrap(), "--chart-out", to.to_str().unwrap()]).unwrap();
+        let args = crate::parse_args([
+            "bench",
+            "--chart-from",
+            from.to_str().unwrap(),
+            "--chart-out",
+            to.to_str().unwrap(),
+        ])
+        .unwrap();
         crate::run(&args).unwrap();
         assert!(std::fs::read_to_string(&to).unwrap().contains(">ninesdb<"));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -16,17 +16,31 @@ pub struct Conn {
 /// Connects with an error that says what to check.
 pub async fn connect(address: &str) -> Result<Conn, String> {
     let stream = TcpStream::connect(address).await.map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::ConnectionRefused { " - is the server running?" } else { "" };
+        let hint = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            " - is the server running?"
+        } else {
+            ""
+        };
         format!("cannot connect to {address}: {e}{hint}")
     })?;
     // Latency matters more than packet count for a benchmark client.
-    stream.set_nodelay(true).map_err(|e| format!("set TCP_NODELAY on {address}: {e}"))?;
-    Ok(Conn { stream, address: address.to_owned(), read_buf: Vec::with_capacity(64 * 1024), read_pos: 0 })
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("set TCP_NODELAY on {address}: {e}"))?;
+    Ok(Conn {
+        stream,
+        address: address.to_owned(),
+        read_buf: Vec::with_capacity(64 * 1024),
+        read_pos: 0,
+    })
 }
 
 impl Conn {
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.stream.write_all(bytes).await.map_err(|e| format!("write to {}: {e}", self.address))
+        self.stream
+            .write_all(bytes)
+            .await
+            .map_err(|e| format!("write to {}: {e}", self.address))
     }
 
     /// The next reply if one is already buffered (no I/O).
@@ -100,12 +114,19 @@ impl Conn {
         match self.reply_before(deadline).await? {
             Some(Reply::Integer(id)) if id >= 0 => Ok(id as u64),
             Some(Reply::Error(e)) => Err(format!("NINESDB SESSION on {}: {e}", self.address)),
-            other => Err(format!("NINESDB SESSION on {}: unexpected reply {other:?}", self.address)),
+            other => Err(format!(
+                "NINESDB SESSION on {}: unexpected reply {other:?}",
+                self.address
+            )),
         }
     }
 }
 
 /// The first word of an error reply, used to group errors ("ERR", "MOVED", "TRYAGAIN").
 pub fn error_kind(error: &str) -> String {
-    error.split_whitespace().next().unwrap_or("(empty)").to_owned()
+    error
+        .split_whitespace()
+        .next()
+        .unwrap_or("(empty)")
+        .to_owned()
 }

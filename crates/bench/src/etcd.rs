@@ -40,8 +40,12 @@ pub async fn probe(endpoint: &str) -> Result<(), String> {
     let mut kv = connect(endpoint).await?;
     match timeout(PROBE_TIMEOUT, kv.get("ninesdb-bench-probe", None)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("etcd at {endpoint} does not answer: {e} - is it running, with a leader?")),
-        Err(_) => Err(format!("etcd at {endpoint}: no answer in {PROBE_TIMEOUT:?} - is it running, with a leader?")),
+        Ok(Err(e)) => Err(format!(
+            "etcd at {endpoint} does not answer: {e} - is it running, with a leader?"
+        )),
+        Err(_) => Err(format!(
+            "etcd at {endpoint}: no answer in {PROBE_TIMEOUT:?} - is it running, with a leader?"
+        )),
     }
 }
 
@@ -50,7 +54,12 @@ fn error_kind(error: &Error) -> String {
     match error {
         Error::GRpcStatus(status) => format!("{:?}", status.code()),
         Error::TransportError(_) => "transport".to_owned(),
-        other => other.to_string().split(':').next().unwrap_or("etcd").to_owned(),
+        other => other
+            .to_string()
+            .split(':')
+            .next()
+            .unwrap_or("etcd")
+            .to_owned(),
     }
 }
 
@@ -71,7 +80,11 @@ impl EtcdClient {
     fn send(&mut self, plan: &Plan, due: Instant) {
         let (write, key) = self.keys.next_request(plan.workload);
         let mut kv = self.kv.clone();
-        let value = if write { plan.value.clone() } else { Vec::new() };
+        let value = if write {
+            plan.value.clone()
+        } else {
+            Vec::new()
+        };
         let deadline = plan.drain_deadline;
         self.in_flight.push(Box::pin(async move {
             let request = async {
@@ -127,7 +140,12 @@ pub async fn connection(plan: Arc<Plan>, id: usize) -> Stats {
             return stats;
         }
     };
-    let mut client = EtcdClient { kv, keys: plan.keys_for(id), target_index: 0, in_flight: FuturesUnordered::new() };
+    let mut client = EtcdClient {
+        kv,
+        keys: plan.keys_for(id),
+        target_index: 0,
+        in_flight: FuturesUnordered::new(),
+    };
     match plan.interval {
         None => closed_loop(&plan, &mut client, &mut stats).await,
         Some(interval) => open_loop(&plan, &mut client, &mut stats, interval, id).await,
@@ -159,7 +177,13 @@ async fn closed_loop(plan: &Plan, client: &mut EtcdClient, stats: &mut Stats) {
 
 /// Open loop: a request is due every `interval`, at most `pipeline` in flight; latency runs
 /// from the due time (see `load::open_loop`).
-async fn open_loop(plan: &Plan, client: &mut EtcdClient, stats: &mut Stats, interval: Duration, id: usize) {
+async fn open_loop(
+    plan: &Plan,
+    client: &mut EtcdClient,
+    stats: &mut Stats,
+    interval: Duration,
+    id: usize,
+) {
     let mut next_due = plan.t0 + interval.mul_f64(id as f64 / plan.connections as f64);
     loop {
         let now = Instant::now();
@@ -167,12 +191,20 @@ async fn open_loop(plan: &Plan, client: &mut EtcdClient, stats: &mut Stats, inte
             // Whatever was scheduled and never sent is a timeout (none if all went out).
             return give_up(plan, Vec::new(), (next_due, interval), stats, now);
         }
-        while now < plan.drain_deadline && next_due <= now && next_due < plan.end && client.in_flight.len() < plan.pipeline {
+        while now < plan.drain_deadline
+            && next_due <= now
+            && next_due < plan.end
+            && client.in_flight.len() < plan.pipeline
+        {
             client.send(plan, next_due);
             next_due += interval;
         }
         let can_send = next_due < plan.end && client.in_flight.len() < plan.pipeline;
-        let wake = if can_send && now < plan.drain_deadline { next_due } else { plan.drain_deadline };
+        let wake = if can_send && now < plan.drain_deadline {
+            next_due
+        } else {
+            plan.drain_deadline
+        };
         tokio::select! {
             _ = sleep_until(wake) => {}
             Some((due, result)) = client.in_flight.next(), if !client.in_flight.is_empty() => {

@@ -35,7 +35,11 @@ impl KeyGen {
         let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        KeyGen { state: (z ^ (z >> 31)) | 1, keys: keys.max(1), cdf }
+        KeyGen {
+            state: (z ^ (z >> 31)) | 1,
+            keys: keys.max(1),
+            cdf,
+        }
     }
 
     /// xorshift64*: plenty for spreading load, a few ns per call.

@@ -126,7 +126,9 @@ where
 {
     use clap::{Args, FromArgMatches};
     let command = BenchArgs::augment_args(clap::Command::new("bench"));
-    let matches = command.try_get_matches_from(argv).map_err(|e| e.to_string())?;
+    let matches = command
+        .try_get_matches_from(argv)
+        .map_err(|e| e.to_string())?;
     BenchArgs::from_arg_matches(&matches).map_err(|e| e.to_string())
 }
 
@@ -176,10 +178,22 @@ fn validate(args: &BenchArgs) -> Result<(), String> {
         (args.keys == 0, "--keys must be at least 1"),
         (args.threads == 0, "--threads must be at least 1"),
         (args.repeat == 0, "--repeat must be at least 1"),
-        (!args.seconds.is_finite() || args.seconds <= 0.0, "--seconds must be positive"),
-        (!args.warmup_seconds.is_finite() || args.warmup_seconds < 0.0, "--warmup-seconds must not be negative"),
-        (!args.zipf.is_finite() || args.zipf < 0.0, "--zipf must not be negative"),
-        (args.rate.is_some_and(|r| !r.is_finite() || r <= 0.0), "--rate must be positive"),
+        (
+            !args.seconds.is_finite() || args.seconds <= 0.0,
+            "--seconds must be positive",
+        ),
+        (
+            !args.warmup_seconds.is_finite() || args.warmup_seconds < 0.0,
+            "--warmup-seconds must not be negative",
+        ),
+        (
+            !args.zipf.is_finite() || args.zipf < 0.0,
+            "--zipf must not be negative",
+        ),
+        (
+            args.rate.is_some_and(|r| !r.is_finite() || r <= 0.0),
+            "--rate must be positive",
+        ),
     ];
     match checks.iter().find(|(bad, _)| *bad) {
         Some((_, message)) => Err((*message).to_owned()),
@@ -212,13 +226,21 @@ pub fn parse_targets(target: &str) -> Result<Vec<String>, String> {
 /// `resp://a:1,b:2`, `a:1,b:2` or `etcd://a:1,b:2` -> the scheme and ["a:1", "b:2"]. The scheme
 /// of the first address applies to all; a later one must not differ.
 pub fn parse_target(target: &str) -> Result<(Scheme, Vec<String>), String> {
-    let scheme = if target.trim_start().starts_with("etcd://") { Scheme::Etcd } else { Scheme::Resp };
+    let scheme = if target.trim_start().starts_with("etcd://") {
+        Scheme::Etcd
+    } else {
+        Scheme::Resp
+    };
     let mut targets = Vec::new();
     for part in target.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let (part_scheme, address) = match part.split_once("://") {
             Some(("resp", address)) => (Scheme::Resp, address),
             Some(("etcd", address)) => (Scheme::Etcd, address),
-            Some((other, _)) => return Err(format!("--target: unknown scheme {other:?} (resp:// or etcd://)")),
+            Some((other, _)) => {
+                return Err(format!(
+                    "--target: unknown scheme {other:?} (resp:// or etcd://)"
+                ))
+            }
             None => (scheme, part),
         };
         if part_scheme != scheme {
@@ -248,7 +270,9 @@ async fn drive(args: &BenchArgs, scheme: Scheme, targets: Vec<String>) -> Result
     };
     let routed_nodes = slots.as_ref().map(cluster::SlotMap::owners_count);
     let plan = Arc::new(make_plan(args, targets, slots));
-    let progress = std::io::stderr().is_terminal().then(|| tokio::spawn(show_progress(plan.clone())));
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| tokio::spawn(show_progress(plan.clone())));
     let tasks: Vec<_> = (0..args.connections)
         .map(|id| match scheme {
             Scheme::Resp => tokio::spawn(load::connection(plan.clone(), id)),
@@ -256,19 +280,35 @@ async fn drive(args: &BenchArgs, scheme: Scheme, targets: Vec<String>) -> Result
         })
         .collect();
     tokio::time::sleep_until(plan.start).await;
-    let cpu_before = (cpu_total(&args.pids)?, stats::cpu_seconds(std::process::id()).ok());
+    let cpu_before = (
+        cpu_total(&args.pids)?,
+        stats::cpu_seconds(std::process::id()).ok(),
+    );
     tokio::time::sleep_until(plan.end).await;
-    let cpu_after = (cpu_total(&args.pids)?, stats::cpu_seconds(std::process::id()).ok());
+    let cpu_after = (
+        cpu_total(&args.pids)?,
+        stats::cpu_seconds(std::process::id()).ok(),
+    );
     let mut total = Stats::new();
     for task in tasks {
-        total.merge(&task.await.map_err(|e| format!("a connection task failed: {e}"))?);
+        total.merge(
+            &task
+                .await
+                .map_err(|e| format!("a connection task failed: {e}"))?,
+        );
     }
     if let Some(progress) = progress {
         progress.abort();
         eprintln!();
     }
-    let cpu = cpu_before.0.zip(cpu_after.0).map(|(before, after)| after - before);
-    let client_cpu = cpu_before.1.zip(cpu_after.1).map(|(before, after)| after - before);
+    let cpu = cpu_before
+        .0
+        .zip(cpu_after.0)
+        .map(|(before, after)| after - before);
+    let client_cpu = cpu_before
+        .1
+        .zip(cpu_after.1)
+        .map(|(before, after)| after - before);
     let mut report = make_report(args, &plan, &total, cpu, client_cpu);
     report.routed_nodes = routed_nodes;
     Ok(report)
@@ -321,7 +361,9 @@ fn make_plan(args: &BenchArgs, targets: Vec<String>, slots: Option<cluster::Slot
         start,
         end,
         drain_deadline: end + DRAIN_GRACE,
-        interval: args.rate.map(|rate| Duration::from_secs_f64(args.connections as f64 / rate)),
+        interval: args
+            .rate
+            .map(|rate| Duration::from_secs_f64(args.connections as f64 / rate)),
         progress: Arc::new(AtomicU64::new(0)),
     }
 }
@@ -331,31 +373,59 @@ fn cpu_total(pids: &[u32]) -> Result<Option<f64>, String> {
     if pids.is_empty() {
         return Ok(None);
     }
-    pids.iter().map(|pid| stats::cpu_seconds(*pid)).sum::<Result<f64, String>>().map(Some)
+    pids.iter()
+        .map(|pid| stats::cpu_seconds(*pid))
+        .sum::<Result<f64, String>>()
+        .map(Some)
 }
 
 /// One progress line on stderr per second (only on a terminal: logs stay clean).
 async fn show_progress(plan: Arc<Plan>) {
     let mut last = 0;
-    let mut tick = tokio::time::interval_at(plan.t0 + Duration::from_secs(1), Duration::from_secs(1));
+    let mut tick =
+        tokio::time::interval_at(plan.t0 + Duration::from_secs(1), Duration::from_secs(1));
     loop {
         let now = tick.tick().await;
         let done = plan.progress.load(Ordering::Relaxed);
-        let phase = if now < plan.start { "warm-up" } else if now < plan.end { "measuring" } else { "draining" };
-        eprint!("\r[{:>5.1}s {phase:<9}] {done} requests, {}/s    ", (now - plan.t0).as_secs_f64(), done - last);
+        let phase = if now < plan.start {
+            "warm-up"
+        } else if now < plan.end {
+            "measuring"
+        } else {
+            "draining"
+        };
+        eprint!(
+            "\r[{:>5.1}s {phase:<9}] {done} requests, {}/s    ",
+            (now - plan.t0).as_secs_f64(),
+            done - last
+        );
         let _ = std::io::stderr().flush();
         last = done;
     }
 }
 
-fn make_report(args: &BenchArgs, plan: &Plan, total: &Stats, cpu: Option<f64>, client_cpu: Option<f64>) -> Report {
+fn make_report(
+    args: &BenchArgs,
+    plan: &Plan,
+    total: &Stats,
+    cpu: Option<f64>,
+    client_cpu: Option<f64>,
+) -> Report {
     // Open loop can answer measured requests after the window: divide by the real span.
     let span = total.last.map_or(plan.end, |last| last.max(plan.end)) - plan.start;
     let h = &total.histogram;
     let empty = h.is_empty();
-    let q = |quantile: f64| if empty { 0 } else { h.value_at_quantile(quantile) };
+    let q = |quantile: f64| {
+        if empty {
+            0
+        } else {
+            h.value_at_quantile(quantile)
+        }
+    };
     Report {
-        unix_time: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        unix_time: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
         target: args.target.clone(),
         label: args.label.clone(),
         runs: 1,
@@ -378,8 +448,12 @@ fn make_report(args: &BenchArgs, plan: &Plan, total: &Stats, cpu: Option<f64>, c
         redirects: total.redirects.clone(),
         routed_nodes: None,
         cpu_seconds: cpu,
-        cpu_us_per_op: cpu.filter(|_| total.ops > 0).map(|c| c * 1e6 / total.ops as f64),
-        client_cpu_us_per_op: client_cpu.filter(|_| total.ops > 0).map(|c| c * 1e6 / total.ops as f64),
+        cpu_us_per_op: cpu
+            .filter(|_| total.ops > 0)
+            .map(|c| c * 1e6 / total.ops as f64),
+        client_cpu_us_per_op: client_cpu
+            .filter(|_| total.ops > 0)
+            .map(|c| c * 1e6 / total.ops as f64),
     }
 }
 
@@ -399,12 +473,27 @@ mod tests {
 
     #[test]
     fn targets_name_their_scheme_once() {
-        assert_eq!(parse_target("resp://a:1,b:2").unwrap(), (Scheme::Resp, vec!["a:1".to_owned(), "b:2".to_owned()]));
-        assert_eq!(parse_target("a:1, resp://b:2/").unwrap(), (Scheme::Resp, vec!["a:1".to_owned(), "b:2".to_owned()]));
-        assert_eq!(parse_target("etcd://a:1,b:2").unwrap(), (Scheme::Etcd, vec!["a:1".to_owned(), "b:2".to_owned()]));
-        assert!(parse_target("etcd://a:1,resp://b:2").unwrap_err().contains("mixes"));
-        assert!(parse_target("http://a:1").unwrap_err().contains("unknown scheme"));
-        assert!(parse_target("etcd://a").unwrap_err().contains("not host:port"));
+        assert_eq!(
+            parse_target("resp://a:1,b:2").unwrap(),
+            (Scheme::Resp, vec!["a:1".to_owned(), "b:2".to_owned()])
+        );
+        assert_eq!(
+            parse_target("a:1, resp://b:2/").unwrap(),
+            (Scheme::Resp, vec!["a:1".to_owned(), "b:2".to_owned()])
+        );
+        assert_eq!(
+            parse_target("etcd://a:1,b:2").unwrap(),
+            (Scheme::Etcd, vec!["a:1".to_owned(), "b:2".to_owned()])
+        );
+        assert!(parse_target("etcd://a:1,resp://b:2")
+            .unwrap_err()
+            .contains("mixes"));
+        assert!(parse_target("http://a:1")
+            .unwrap_err()
+            .contains("unknown scheme"));
+        assert!(parse_target("etcd://a")
+            .unwrap_err()
+            .contains("not host:port"));
         assert!(parse_target(" , ").unwrap_err().contains("no host:port"));
         assert!(parse_targets("etcd://a:1").is_err());
     }

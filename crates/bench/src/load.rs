@@ -54,7 +54,14 @@ pub async fn connection(plan: Arc<Plan>, id: usize) -> Stats {
     let mut client = match Client::open(&plan, plan.keys_for(id)).await {
         Ok(client) => client,
         Err(e) => {
-            stats.error(if e.starts_with("cannot connect") { "connect" } else { "io" }, 1);
+            stats.error(
+                if e.starts_with("cannot connect") {
+                    "connect"
+                } else {
+                    "io"
+                },
+                1,
+            );
             return stats;
         }
     };
@@ -81,7 +88,10 @@ async fn closed_loop(plan: &Plan, client: &mut Client, stats: &mut Stats) {
             if client.in_flight() == 0 {
                 break;
             }
-            if timeout_at(plan.drain_deadline, client.read_some(plan, stats)).await.is_err() {
+            if timeout_at(plan.drain_deadline, client.read_some(plan, stats))
+                .await
+                .is_err()
+            {
                 stats.error("timeout", client.abandon().len() as u64);
                 return;
             }
@@ -95,7 +105,13 @@ async fn closed_loop(plan: &Plan, client: &mut Client, stats: &mut Stats) {
 /// Open loop (like wrk2): requests are due every `interval`; at most `pipeline` in flight per
 /// connection. A request that has to wait for a slot keeps its scheduled time, so the queueing
 /// delay a slow server causes is in the latency (coordinated omission is not hidden).
-async fn open_loop(plan: &Plan, client: &mut Client, stats: &mut Stats, interval: Duration, id: usize) {
+async fn open_loop(
+    plan: &Plan,
+    client: &mut Client,
+    stats: &mut Stats,
+    interval: Duration,
+    id: usize,
+) {
     // Spread the connections' schedules over one interval instead of firing them together.
     let mut next_due = plan.t0 + interval.mul_f64(id as f64 / plan.connections as f64);
     loop {
@@ -106,7 +122,11 @@ async fn open_loop(plan: &Plan, client: &mut Client, stats: &mut Stats, interval
         if next_due >= plan.end && client.in_flight() == 0 {
             return;
         }
-        while client.can_send() && next_due <= now && next_due < plan.end && client.in_flight() < plan.pipeline {
+        while client.can_send()
+            && next_due <= now
+            && next_due < plan.end
+            && client.in_flight() < plan.pipeline
+        {
             let op = client.next_op(plan, next_due);
             client.enqueue(plan, op);
             next_due += interval;
@@ -117,8 +137,13 @@ async fn open_loop(plan: &Plan, client: &mut Client, stats: &mut Stats, interval
         if !client.recover(plan, stats).await {
             return;
         }
-        let can_send = client.can_send() && next_due < plan.end && client.in_flight() < plan.pipeline;
-        let wake = if can_send { next_due } else { plan.drain_deadline };
+        let can_send =
+            client.can_send() && next_due < plan.end && client.in_flight() < plan.pipeline;
+        let wake = if can_send {
+            next_due
+        } else {
+            plan.drain_deadline
+        };
         if client.in_flight() == 0 {
             sleep_until(wake).await;
             continue;
@@ -133,16 +158,27 @@ async fn open_loop(plan: &Plan, client: &mut Client, stats: &mut Stats, interval
 /// At the drain deadline: requests still in flight (`in_flight`, their due times) or never
 /// sent (`next_due` onwards, every `interval`) are timeouts. Their latency is at least
 /// "deadline - scheduled time", and it is recorded so the tail is not flattered.
-pub fn give_up(plan: &Plan, in_flight: Vec<Instant>, schedule: (Instant, Duration), stats: &mut Stats, now: Instant) {
+pub fn give_up(
+    plan: &Plan,
+    in_flight: Vec<Instant>,
+    schedule: (Instant, Duration),
+    stats: &mut Stats,
+    now: Instant,
+) {
     let (mut next_due, interval) = schedule;
     let mut pending = in_flight;
     while next_due < plan.end {
         pending.push(next_due);
         next_due += interval;
     }
-    let measured: Vec<Instant> = pending.into_iter().filter(|due| *due >= plan.start).collect();
+    let measured: Vec<Instant> = pending
+        .into_iter()
+        .filter(|due| *due >= plan.start)
+        .collect();
     stats.error("timeout", measured.len() as u64);
     for due in measured {
-        stats.histogram.saturating_record((now - due).as_micros() as u64);
+        stats
+            .histogram
+            .saturating_record((now - due).as_micros() as u64);
     }
 }

@@ -47,7 +47,9 @@ pub type Parser<T> = fn(&[u8]) -> Result<Option<(T, usize)>, String>;
 /// Parses one reply from the front of `buf`: `Ok(None)` if it is not complete yet,
 /// otherwise the reply and how many bytes it used.
 pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
-    let Some(line_end) = find_crlf(buf) else { return Ok(None) };
+    let Some(line_end) = find_crlf(buf) else {
+        return Ok(None);
+    };
     if line_end == 0 {
         return Err("protocol error: empty reply line".to_owned());
     }
@@ -56,11 +58,17 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
     let after = line_end + 2;
     match kind {
         b'+' => Ok(Some((Reply::Simple, after))),
-        b'-' => Ok(Some((Reply::Error(String::from_utf8_lossy(line).into_owned()), after))),
+        b'-' => Ok(Some((
+            Reply::Error(String::from_utf8_lossy(line).into_owned()),
+            after,
+        ))),
         b':' => Ok(Some((Reply::Integer(number(line)?), after))),
         b'$' => parse_bulk(buf, number(line)?, after),
         b'*' => parse_array(buf, number(line)?, after),
-        other => Err(format!("protocol error: unexpected reply type byte {:?}", other as char)),
+        other => Err(format!(
+            "protocol error: unexpected reply type byte {:?}",
+            other as char
+        )),
     }
 }
 
@@ -109,9 +117,13 @@ pub fn parse_value(buf: &[u8]) -> Result<Option<(Value, usize)>, String> {
 
 fn parse_value_at(buf: &[u8], depth: usize) -> Result<Option<(Value, usize)>, String> {
     if depth > VALUE_DEPTH_MAX {
-        return Err(format!("protocol error: reply nested deeper than {VALUE_DEPTH_MAX}"));
+        return Err(format!(
+            "protocol error: reply nested deeper than {VALUE_DEPTH_MAX}"
+        ));
     }
-    let Some(line_end) = find_crlf(buf) else { return Ok(None) };
+    let Some(line_end) = find_crlf(buf) else {
+        return Ok(None);
+    };
     if line_end == 0 {
         return Err("protocol error: empty reply line".to_owned());
     }
@@ -135,14 +147,21 @@ fn parse_value_at(buf: &[u8], depth: usize) -> Result<Option<(Value, usize)>, St
             Ok(len) => {
                 let mut items = Vec::with_capacity(len.min(1024));
                 for _ in 0..len {
-                    let Some((item, used)) = parse_value_at(&buf[at..], depth + 1)? else { return Ok(None) };
+                    let Some((item, used)) = parse_value_at(&buf[at..], depth + 1)? else {
+                        return Ok(None);
+                    };
                     items.push(item);
                     at += used;
                 }
                 Value::Array(items)
             }
         },
-        other => return Err(format!("protocol error: unexpected reply type byte {:?}", other as char)),
+        other => {
+            return Err(format!(
+                "protocol error: unexpected reply type byte {:?}",
+                other as char
+            ))
+        }
     };
     Ok(Some((value, at)))
 }
@@ -155,7 +174,12 @@ fn number(line: &[u8]) -> Result<i64, String> {
     std::str::from_utf8(line)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("protocol error: bad number {:?}", String::from_utf8_lossy(line)))
+        .ok_or_else(|| {
+            format!(
+                "protocol error: bad number {:?}",
+                String::from_utf8_lossy(line)
+            )
+        })
 }
 
 #[cfg(test)]
@@ -168,8 +192,14 @@ mod tests {
         assert_eq!(parse(b":42\r\n").unwrap(), Some((Reply::Integer(42), 5)));
         assert_eq!(parse(b"$3\r\nabc\r\n").unwrap(), Some((Reply::Bulk, 9)));
         assert_eq!(parse(b"$-1\r\n").unwrap(), Some((Reply::Nil, 5)));
-        assert_eq!(parse(b"*2\r\n:1\r\n$1\r\nx\r\n").unwrap(), Some((Reply::Array, 15)));
-        assert_eq!(parse(b"-ERR boom\r\n").unwrap(), Some((Reply::Error("ERR boom".into()), 11)));
+        assert_eq!(
+            parse(b"*2\r\n:1\r\n$1\r\nx\r\n").unwrap(),
+            Some((Reply::Array, 15))
+        );
+        assert_eq!(
+            parse(b"-ERR boom\r\n").unwrap(),
+            Some((Reply::Error("ERR boom".into()), 11))
+        );
         assert_eq!(parse(b"$3\r\nab").unwrap(), None);
         assert_eq!(parse(b"*2\r\n:1\r\n").unwrap(), None);
         assert_eq!(parse(b"+O").unwrap(), None);
@@ -181,11 +211,28 @@ mod tests {
         let slots = b"*1\r\n*3\r\n:0\r\n:5460\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n";
         let (value, used) = parse_value(slots).unwrap().unwrap();
         assert_eq!(used, slots.len());
-        let node = Value::Array(vec![Value::Bulk(b"127.0.0.1".to_vec()), Value::Integer(7000), Value::Bulk(b"id".to_vec())]);
-        assert_eq!(value, Value::Array(vec![Value::Array(vec![Value::Integer(0), Value::Integer(5460), node])]));
+        let node = Value::Array(vec![
+            Value::Bulk(b"127.0.0.1".to_vec()),
+            Value::Integer(7000),
+            Value::Bulk(b"id".to_vec()),
+        ]);
+        assert_eq!(
+            value,
+            Value::Array(vec![Value::Array(vec![
+                Value::Integer(0),
+                Value::Integer(5460),
+                node
+            ])])
+        );
         assert_eq!(parse_value(&slots[..slots.len() - 3]).unwrap(), None);
-        assert_eq!(parse_value(b"-ERR no\r\n").unwrap(), Some((Value::Error("ERR no".into()), 9)));
-        assert_eq!(parse_value(b"$-1\r\n+OK\r\n").unwrap(), Some((Value::Nil, 5)));
+        assert_eq!(
+            parse_value(b"-ERR no\r\n").unwrap(),
+            Some((Value::Error("ERR no".into()), 9))
+        );
+        assert_eq!(
+            parse_value(b"$-1\r\n+OK\r\n").unwrap(),
+            Some((Value::Nil, 5))
+        );
         assert!(parse_value(&b"*1\r\n".repeat(20)).is_err());
     }
 

@@ -69,7 +69,12 @@ struct Node {
 
 impl Node {
     fn new(address: &str, conn: Option<Conn>) -> Node {
-        Node { address: address.to_owned(), conn, out: Vec::with_capacity(4096), pending: VecDeque::new() }
+        Node {
+            address: address.to_owned(),
+            conn,
+            out: Vec::with_capacity(4096),
+            pending: VecDeque::new(),
+        }
     }
 }
 
@@ -148,7 +153,13 @@ impl Client {
             }
             _ => 0,
         };
-        Op { key, write, seq, due, redirected: false }
+        Op {
+            key,
+            write,
+            seq,
+            due,
+            redirected: false,
+        }
     }
 
     /// Queues `op` for the node that serves its key (sent by the next `flush`).
@@ -223,7 +234,9 @@ impl Client {
 
     fn on_error(&mut self, plan: &Plan, op: Op, error: &str, measured: bool, stats: &mut Stats) {
         match (self.owner.is_some(), cluster::redirect(error)) {
-            (true, Some(redirect)) if !op.redirected => return self.follow(plan, op, redirect, stats),
+            (true, Some(redirect)) if !op.redirected => {
+                return self.follow(plan, op, redirect, stats)
+            }
             (false, Some(Redirect::Moved { address, .. })) if self.moved.is_none() => {
                 self.moved = Some(address.to_owned());
             }
@@ -262,7 +275,10 @@ impl Client {
     pub async fn read_some(&mut self, plan: &Plan, stats: &mut Stats) {
         let index = std::future::poll_fn(|cx| self.poll_readable(cx)).await;
         self.poll_start = index + 1;
-        let conn = self.nodes[index].conn.as_mut().expect("only connected nodes are polled");
+        let conn = self.nodes[index]
+            .conn
+            .as_mut()
+            .expect("only connected nodes are polled");
         if conn.try_fill().is_err() {
             self.fail_node(plan, index, "io", stats);
         }
@@ -272,7 +288,9 @@ impl Client {
         let count = self.nodes.len();
         for index in (0..count).map(|i| (self.poll_start + i) % count) {
             let node = &self.nodes[index];
-            let Some(conn) = node.conn.as_ref().filter(|_| !node.pending.is_empty()) else { continue };
+            let Some(conn) = node.conn.as_ref().filter(|_| !node.pending.is_empty()) else {
+                continue;
+            };
             // A socket error is ready too; the read that follows reports it.
             if conn.stream.poll_read_ready(cx).is_ready() {
                 return Poll::Ready(index);
@@ -288,7 +306,10 @@ impl Client {
         node.out.clear();
         node.conn = None;
         self.in_flight -= lost.len();
-        stats.error(kind, lost.iter().filter(|op| plan.measured(op.due)).count() as u64);
+        stats.error(
+            kind,
+            lost.iter().filter(|op| plan.measured(op.due)).count() as u64,
+        );
         match self.owner {
             Some(_) => self.refresh = true,
             None => self.broken = true,
@@ -299,7 +320,12 @@ impl Client {
     pub fn abandon(&mut self) -> Vec<Instant> {
         let mut dues = Vec::with_capacity(self.in_flight);
         for node in &mut self.nodes {
-            dues.extend(node.pending.drain(..).filter_map(Pending::op).map(|op| op.due));
+            dues.extend(
+                node.pending
+                    .drain(..)
+                    .filter_map(Pending::op)
+                    .map(|op| op.due),
+            );
             node.out.clear();
         }
         self.in_flight = 0;
@@ -311,7 +337,11 @@ impl Client {
     /// before a connection came back.
     pub async fn recover(&mut self, plan: &Plan, stats: &mut Stats) -> bool {
         if self.owner.is_some() {
-            if self.refresh && self.last_refresh.is_none_or(|t| t.elapsed() >= REFRESH_INTERVAL_MIN) {
+            if self.refresh
+                && self
+                    .last_refresh
+                    .is_none_or(|t| t.elapsed() >= REFRESH_INTERVAL_MIN)
+            {
                 self.refresh_slots().await;
             }
             return true;
@@ -338,8 +368,17 @@ impl Client {
 
     /// Routes by `map`, keeping the connections to nodes already known.
     fn adopt(&mut self, map: &SlotMap) {
-        let translate: Vec<u16> = map.nodes.iter().map(|address| self.node_index(address) as u16).collect();
-        self.owner = Some(map.owner.iter().map(|&o| translate[usize::from(o)]).collect());
+        let translate: Vec<u16> = map
+            .nodes
+            .iter()
+            .map(|address| self.node_index(address) as u16)
+            .collect();
+        self.owner = Some(
+            map.owner
+                .iter()
+                .map(|&o| translate[usize::from(o)])
+                .collect(),
+        );
     }
 
     /// The index of the node at `address`, added (not connected yet) if new.
@@ -347,7 +386,11 @@ impl Client {
         match self.nodes.iter().position(|n| n.address == address) {
             Some(index) => index,
             None => {
-                assert!(self.nodes.len() < usize::from(u16::MAX), "too many cluster nodes: {}", self.nodes.len());
+                assert!(
+                    self.nodes.len() < usize::from(u16::MAX),
+                    "too many cluster nodes: {}",
+                    self.nodes.len()
+                );
                 self.nodes.push(Node::new(address, None));
                 self.nodes.len() - 1
             }
@@ -397,13 +440,20 @@ fn encode(plan: &Plan, session: Option<u64>, op: &Op, buf: &mut Vec<u8>) {
             let (mut sid, mut seq) = (Vec::with_capacity(20), Vec::with_capacity(20));
             resp::push_uint(&mut sid, session);
             resp::push_uint(&mut seq, op.seq);
-            resp::push_command(buf, &[b"NINESDB", b"REQ", &sid, &seq, b"SET", &op.key, &plan.value]);
+            resp::push_command(
+                buf,
+                &[b"NINESDB", b"REQ", &sid, &seq, b"SET", &op.key, &plan.value],
+            );
         }
     }
 }
 
 /// Connects, and opens a session if the plan wants one and `session` has none yet.
-async fn open_conn(plan: &Plan, address: &str, session: Option<u64>) -> Result<(Conn, Option<u64>), String> {
+async fn open_conn(
+    plan: &Plan,
+    address: &str,
+    session: Option<u64>,
+) -> Result<(Conn, Option<u64>), String> {
     let mut conn = conn::connect(address).await?;
     let session = match (plan.session, session) {
         // Sessions live in the replicated state: a reconnect keeps using the same one.

@@ -19,8 +19,15 @@ pub struct Stats {
 
 impl Stats {
     pub fn new() -> Self {
-        let histogram = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
-        Stats { histogram, ops: 0, errors: BTreeMap::new(), redirects: BTreeMap::new(), last: None }
+        let histogram =
+            Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
+        Stats {
+            histogram,
+            ops: 0,
+            errors: BTreeMap::new(),
+            redirects: BTreeMap::new(),
+            last: None,
+        }
     }
 
     /// One successful reply, `micros` after it was sent (or scheduled), arriving at `when`.
@@ -44,7 +51,9 @@ impl Stats {
         self.ops += other.ops;
         self.last = self.last.max(other.last);
         // Same bounds everywhere, so adding cannot fail.
-        self.histogram.add(&other.histogram).expect("histograms with equal bounds");
+        self.histogram
+            .add(&other.histogram)
+            .expect("histograms with equal bounds");
         for (kind, count) in &other.errors {
             self.error(kind, *count);
         }
@@ -113,7 +122,10 @@ impl Report {
             "{} {} | {} conns x {} pipeline | {} | {:.1} s\n",
             self.target, self.workload, self.connections, self.pipeline, mode, self.seconds
         );
-        out += &format!("{:>12} {:>10} {:>10} {:>10} {:>10} {:>8}\n", "ops/s", "p50", "p99", "p99.9", "max", "errors");
+        out += &format!(
+            "{:>12} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
+            "ops/s", "p50", "p99", "p99.9", "max", "errors"
+        );
         out += &format!(
             "{:>12.0} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
             self.ops_per_sec,
@@ -146,7 +158,11 @@ impl Report {
 fn median_f64(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 fn median_u64(values: impl Iterator<Item = u64>) -> u64 {
@@ -190,11 +206,20 @@ pub fn micros(us: u64) -> String {
 /// CPU seconds (user + system) of a process, from /proc/PID/stat.
 pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
     let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).map_err(|e| format!("read {path}: {e} - is process {pid} running?"))?;
+    let stat = std::fs::read_to_string(&path)
+        .map_err(|e| format!("read {path}: {e} - is process {pid} running?"))?;
     // The command name (field 2) may contain spaces: fields are counted after its ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| format!("malformed {path}"))?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| format!("malformed {path}"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(|| format!("malformed {path}"));
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .ok_or_else(|| format!("malformed {path}"))
+    };
     // utime and stime are fields 14 and 15 overall, 12 and 13 after the name (0-based 11, 12).
     let ticks = tick(11)? + tick(12)?;
     // USER_HZ is 100 on every Linux configuration we run on (sysconf would need libc).
@@ -237,7 +262,12 @@ mod tests {
 
     #[test]
     fn median_of_three_takes_each_median_independently() {
-        let m = median_report(vec![report(300.0, 10, 900), report(100.0, 30, 100), report(200.0, 20, 500)]).unwrap();
+        let m = median_report(vec![
+            report(300.0, 10, 900),
+            report(100.0, 30, 100),
+            report(200.0, 20, 500),
+        ])
+        .unwrap();
         assert_eq!(m.ops_per_sec, 200.0);
         assert_eq!(m.p50_us, 20);
         assert_eq!(m.p99_us, 500);
@@ -245,7 +275,12 @@ mod tests {
         assert_eq!(m.max_us, 2700);
         assert_eq!(m.runs, 3);
         // An outlier does not move the median.
-        let m = median_report(vec![report(1.0, 9000, 9000), report(100.0, 30, 100), report(110.0, 20, 120)]).unwrap();
+        let m = median_report(vec![
+            report(1.0, 9000, 9000),
+            report(100.0, 30, 100),
+            report(110.0, 20, 120),
+        ])
+        .unwrap();
         assert_eq!((m.ops_per_sec, m.p50_us, m.p99_us), (100.0, 30, 120));
     }
 
@@ -255,6 +290,9 @@ mod tests {
         let one = median_report(vec![report(5.0, 1, 2)]).unwrap();
         assert_eq!((one.ops_per_sec, one.runs), (5.0, 1));
         let two = median_report(vec![report(100.0, 10, 20), report(200.0, 30, 41)]).unwrap();
-        assert_eq!((two.ops_per_sec, two.p50_us, two.p99_us, two.runs), (150.0, 20, 31, 2));
+        assert_eq!(
+            (two.ops_per_sec, two.p50_us, two.p99_us, two.runs),
+            (150.0, 20, 31, 2)
+        );
     }
 }

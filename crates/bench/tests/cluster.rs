@@ -26,12 +26,22 @@ impl Drop for Cluster {
 }
 
 fn installed(program: &str) -> bool {
-    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// `redis-cli -p PORT ARGS...`, its stdout trimmed.
 fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli").arg("-p").arg(port.to_string()).args(args).output().expect("run redis-cli");
+    let output = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("run redis-cli");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
@@ -45,14 +55,35 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 
 fn start_cluster() -> Cluster {
     let dir = std::env::temp_dir().join(format!("bench-cluster-test-{}", std::process::id()));
-    let mut cluster = Cluster { servers: Vec::new(), dir: dir.clone() };
+    let mut cluster = Cluster {
+        servers: Vec::new(),
+        dir: dir.clone(),
+    };
     for port in PORTS {
-        assert_ne!(cli(port, &["ping"]), "PONG", "port {port} is taken: the test needs 19001-19003 free");
+        assert_ne!(
+            cli(port, &["ping"]),
+            "PONG",
+            "port {port} is taken: the test needs 19001-19003 free"
+        );
         let data = dir.join(port.to_string());
         std::fs::create_dir_all(&data).unwrap();
         let server = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--cluster-enabled", "yes"])
-            .args(["--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+            ])
+            .args([
+                "--cluster-config-file",
+                "nodes.conf",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&data)
             .stdout(Stdio::null())
@@ -68,16 +99,30 @@ fn start_cluster() -> Cluster {
     let mut create = vec!["--cluster", "create"];
     create.extend(nodes.iter().map(String::as_str));
     create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-    let created = Command::new("redis-cli").args(&create).stdout(Stdio::null()).status().unwrap();
+    let created = Command::new("redis-cli")
+        .args(&create)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(created.success(), "redis-cli --cluster create failed");
     for port in PORTS {
-        wait_for("cluster_state:ok", || cli(port, &["cluster", "info"]).contains("cluster_state:ok"));
+        wait_for("cluster_state:ok", || {
+            cli(port, &["cluster", "info"]).contains("cluster_state:ok")
+        });
     }
     cluster
 }
 
 fn bench_args(extra: &[&str]) -> bench::BenchArgs {
-    let mut argv = vec!["bench", "--target", "resp://127.0.0.1:19001", "--warmup-seconds", "0", "--workload", "write"];
+    let mut argv = vec![
+        "bench",
+        "--target",
+        "resp://127.0.0.1:19001",
+        "--warmup-seconds",
+        "0",
+        "--workload",
+        "write",
+    ];
     argv.extend_from_slice(extra);
     bench::parse_args(argv).unwrap()
 }
@@ -88,12 +133,26 @@ fn finish_migration(slot: &str, (source, target): (u16, u16), target_id: &str) {
     let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
     if !keys.is_empty() {
         let target_port = target.to_string();
-        let mut migrate = vec!["migrate", "127.0.0.1", &target_port, "", "0", "5000", "KEYS"];
+        let mut migrate = vec![
+            "migrate",
+            "127.0.0.1",
+            &target_port,
+            "",
+            "0",
+            "5000",
+            "KEYS",
+        ];
         migrate.extend(keys);
         assert_eq!(cli(source, &migrate), "OK");
     }
-    for port in [target, source].into_iter().chain(PORTS.into_iter().filter(|p| *p != source && *p != target)) {
-        assert_eq!(cli(port, &["cluster", "setslot", slot, "node", target_id]), "OK");
+    for port in [target, source]
+        .into_iter()
+        .chain(PORTS.into_iter().filter(|p| *p != source && *p != target))
+    {
+        assert_eq!(
+            cli(port, &["cluster", "setslot", slot, "node", target_id]),
+            "OK"
+        );
     }
 }
 
@@ -107,32 +166,92 @@ fn routes_by_slot_and_follows_ask_and_moved() {
     // The first key of the key space, its slot, its owner, and the node it will move to.
     let key = "key:000000000000";
     let slot = cli(19001, &["cluster", "keyslot", key]);
-    let source = *PORTS.iter().find(|p| cli(**p, &["get", key]).is_empty()).expect("one node owns the key");
+    let source = *PORTS
+        .iter()
+        .find(|p| cli(**p, &["get", key]).is_empty())
+        .expect("one node owns the key");
     let target = *PORTS.iter().find(|p| **p != source).unwrap();
-    let (source_id, target_id) = (cli(source, &["cluster", "myid"]), cli(target, &["cluster", "myid"]));
-    assert_eq!(cli(target, &["cluster", "setslot", &slot, "importing", &source_id]), "OK");
-    assert_eq!(cli(source, &["cluster", "setslot", &slot, "migrating", &target_id]), "OK");
+    let (source_id, target_id) = (
+        cli(source, &["cluster", "myid"]),
+        cli(target, &["cluster", "myid"]),
+    );
+    assert_eq!(
+        cli(
+            target,
+            &["cluster", "setslot", &slot, "importing", &source_id]
+        ),
+        "OK"
+    );
+    assert_eq!(
+        cli(
+            source,
+            &["cluster", "setslot", &slot, "migrating", &target_id]
+        ),
+        "OK"
+    );
 
     // 100 keys, so the migrating slot gets a request in about every 100.
-    let load = std::thread::spawn(|| bench::run_collect(&bench_args(&["--keys", "100", "--connections", "4", "--pipeline", "4", "--seconds", "3"])));
+    let load = std::thread::spawn(|| {
+        bench::run_collect(&bench_args(&[
+            "--keys",
+            "100",
+            "--connections",
+            "4",
+            "--pipeline",
+            "4",
+            "--seconds",
+            "3",
+        ]))
+    });
     std::thread::sleep(Duration::from_millis(1500));
     finish_migration(&slot, (source, target), &target_id);
     let report = load.join().unwrap().unwrap();
     eprintln!("{}", report.table());
     assert_eq!(report.routed_nodes, Some(3));
-    assert_eq!(report.error_total(), 0, "errors with routing: {:?}", report.errors);
-    assert!(report.redirects.get("ASK").copied().unwrap_or(0) > 0, "no -ASK followed: {:?}", report.redirects);
-    assert!(report.redirects.get("MOVED").copied().unwrap_or(0) > 0, "no -MOVED followed: {:?}", report.redirects);
+    assert_eq!(
+        report.error_total(),
+        0,
+        "errors with routing: {:?}",
+        report.errors
+    );
+    assert!(
+        report.redirects.get("ASK").copied().unwrap_or(0) > 0,
+        "no -ASK followed: {:?}",
+        report.redirects
+    );
+    assert!(
+        report.redirects.get("MOVED").copied().unwrap_or(0) > 0,
+        "no -MOVED followed: {:?}",
+        report.redirects
+    );
     assert!(report.ops > 1000, "only {} ops", report.ops);
     for port in PORTS {
         let keys: u64 = cli(port, &["dbsize"]).parse().unwrap();
-        assert!(keys > 10, "node {port} holds {keys} keys: the load did not spread by slot");
+        assert!(
+            keys > 10,
+            "node {port} holds {keys} keys: the load did not spread by slot"
+        );
     }
-    assert_eq!(cli(target, &["get", key]), "x".repeat(64), "the migrated key was written at its new owner");
+    assert_eq!(
+        cli(target, &["get", key]),
+        "x".repeat(64),
+        "the migrated key was written at its new owner"
+    );
 
     // The same load without routing: most requests land on the wrong node.
-    let report = bench::run_collect(&bench_args(&["--no-routing", "--connections", "2", "--seconds", "1"])).unwrap();
+    let report = bench::run_collect(&bench_args(&[
+        "--no-routing",
+        "--connections",
+        "2",
+        "--seconds",
+        "1",
+    ]))
+    .unwrap();
     eprintln!("{}", report.table());
     assert_eq!(report.routed_nodes, None);
-    assert!(report.errors.get("MOVED").copied().unwrap_or(0) > 0, "no -MOVED without routing: {:?}", report.errors);
+    assert!(
+        report.errors.get("MOVED").copied().unwrap_or(0) > 0,
+        "no -MOVED without routing: {:?}",
+        report.errors
+    );
 }

@@ -29,7 +29,9 @@ pub fn mttdl_birth_death(r: u32, lambda: f64, mu: f64) -> f64 {
 
 /// ln C(n, k) via a product (exact enough for the sizes here).
 fn ln_choose(n: u64, k: u64) -> f64 {
-    (0..k).map(|i| ((n - i) as f64).ln() - ((i + 1) as f64).ln()).sum()
+    (0..k)
+        .map(|i| ((n - i) as f64).ln() - ((i + 1) as f64).ln())
+        .sum()
 }
 
 /// Probability that `failed` simultaneous failures out of `nodes` destroy all r members of

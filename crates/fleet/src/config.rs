@@ -197,7 +197,10 @@ impl Duration {
     pub fn sample(&self, u: f64) -> f64 {
         match *self {
             Duration::Fixed { hours } => hours,
-            Duration::Uniform { min_hours, max_hours } => min_hours + (max_hours - min_hours) * u,
+            Duration::Uniform {
+                min_hours,
+                max_hours,
+            } => min_hours + (max_hours - min_hours) * u,
             Duration::Exponential { mean_hours } => -mean_hours * (1.0 - u).ln(),
         }
     }
@@ -205,15 +208,23 @@ impl Duration {
     fn check(&self, what: &str) -> Result<(), FleetError> {
         let ok = match *self {
             Duration::Fixed { hours } => hours.is_finite() && hours >= 0.0,
-            Duration::Uniform { min_hours, max_hours } => {
-                min_hours.is_finite() && max_hours.is_finite() && min_hours >= 0.0 && max_hours >= min_hours
+            Duration::Uniform {
+                min_hours,
+                max_hours,
+            } => {
+                min_hours.is_finite()
+                    && max_hours.is_finite()
+                    && min_hours >= 0.0
+                    && max_hours >= min_hours
             }
             Duration::Exponential { mean_hours } => mean_hours.is_finite() && mean_hours >= 0.0,
         };
         if ok {
             Ok(())
         } else {
-            Err(invalid(format!("{what} must be finite, >= 0 (and max >= min), got {self:?}")))
+            Err(invalid(format!(
+                "{what} must be finite, >= 0 (and max >= min), got {self:?}"
+            )))
         }
     }
 }
@@ -235,12 +246,14 @@ impl Config {
     /// The embedded default configuration.
     pub fn default_config() -> Config {
         // The embedded file is tested (`default_config_parses`), so this cannot fail at run time.
-        Config::parse(DEFAULT_CONFIG).unwrap_or_else(|error| panic!("embedded fleet.toml is invalid: {error}"))
+        Config::parse(DEFAULT_CONFIG)
+            .unwrap_or_else(|error| panic!("embedded fleet.toml is invalid: {error}"))
     }
 
     /// Parses and checks a configuration.
     pub fn parse(text: &str) -> Result<Config, FleetError> {
-        let config: Config = toml::from_str(text).map_err(|error| FleetError::Config(error.to_string()))?;
+        let config: Config =
+            toml::from_str(text).map_err(|error| FleetError::Config(error.to_string()))?;
         config.check()?;
         Ok(config)
     }
@@ -255,10 +268,16 @@ impl Config {
     fn check_fleet(&self) -> Result<(), FleetError> {
         let fleet = &self.fleet;
         if fleet.servers == 0 {
-            return Err(invalid(format!("servers must be > 0, got {}", fleet.servers)));
+            return Err(invalid(format!(
+                "servers must be > 0, got {}",
+                fleet.servers
+            )));
         }
         if fleet.racks == 0 || fleet.racks > fleet.servers {
-            return Err(invalid(format!("racks must be in 1..=servers ({}), got {}", fleet.servers, fleet.racks)));
+            return Err(invalid(format!(
+                "racks must be in 1..=servers ({}), got {}",
+                fleet.servers, fleet.racks
+            )));
         }
         if fleet.datacenters == 0 || fleet.datacenters > fleet.racks {
             return Err(invalid(format!(
@@ -267,25 +286,44 @@ impl Config {
             )));
         }
         if fleet.shards == 0 || fleet.shards > u64::from(u32::MAX) / 16 {
-            return Err(invalid(format!("shards must be in 1..={}, got {}", u32::MAX / 16, fleet.shards)));
+            return Err(invalid(format!(
+                "shards must be in 1..={}, got {}",
+                u32::MAX / 16,
+                fleet.shards
+            )));
         }
         positive("shard_size_gb", fleet.shard_size_gb)?;
         positive("years", fleet.years)?;
         if fleet.years > 1.0e6 {
-            return Err(invalid(format!("years must be <= 1000000, got {}", fleet.years)));
+            return Err(invalid(format!(
+                "years must be <= 1000000, got {}",
+                fleet.years
+            )));
         }
         if fleet.runs == 0 {
             return Err(invalid("runs must be > 0, got 0".to_owned()));
         }
         if fleet.replication.is_empty() || fleet.policies.is_empty() {
-            return Err(invalid("replication and policies must each list at least one value".to_owned()));
+            return Err(invalid(
+                "replication and policies must each list at least one value".to_owned(),
+            ));
         }
         for &r in &fleet.replication {
             if r == 0 || r > 15 || r > fleet.servers {
-                return Err(invalid(format!("replication factors must be in 1..=min(15, servers), got {r}")));
+                return Err(invalid(format!(
+                    "replication factors must be in 1..=min(15, servers), got {r}"
+                )));
             }
-            if r > fleet.racks && fleet.policies.iter().any(|policy| policy.needs_distinct_racks()) {
-                return Err(invalid(format!("replication {r} > racks {}: rack-aware placement impossible", fleet.racks)));
+            if r > fleet.racks
+                && fleet
+                    .policies
+                    .iter()
+                    .any(|policy| policy.needs_distinct_racks())
+            {
+                return Err(invalid(format!(
+                    "replication {r} > racks {}: rack-aware placement impossible",
+                    fleet.racks
+                )));
             }
         }
         Ok(())
@@ -294,17 +332,25 @@ impl Config {
     fn check_repair(&self) -> Result<(), FleetError> {
         let repair = &self.repair;
         if !(repair.detection_minutes.is_finite() && repair.detection_minutes >= 0.0) {
-            return Err(invalid(format!("detection_minutes must be >= 0, got {}", repair.detection_minutes)));
+            return Err(invalid(format!(
+                "detection_minutes must be >= 0, got {}",
+                repair.detection_minutes
+            )));
         }
         positive("bandwidth_mb_s", repair.bandwidth_mb_s)?;
         if repair.peers_max == 0 {
             return Err(invalid("peers_max must be > 0, got 0".to_owned()));
         }
         if !(repair.fixed_mean_hours.is_finite() && repair.fixed_mean_hours >= 0.0) {
-            return Err(invalid(format!("fixed_mean_hours must be >= 0, got {}", repair.fixed_mean_hours)));
+            return Err(invalid(format!(
+                "fixed_mean_hours must be >= 0, got {}",
+                repair.fixed_mean_hours
+            )));
         }
         if self.copysets.scatter_width == 0 {
-            return Err(invalid("copysets.scatter_width must be > 0, got 0".to_owned()));
+            return Err(invalid(
+                "copysets.scatter_width must be > 0, got 0".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -321,16 +367,25 @@ impl Config {
         }
         positive("failures.racks.mtbf_years", f.racks.mtbf_years)?;
         f.racks.outage.check("failures.racks.outage")?;
-        positive("failures.power_domains.mtbf_years", f.power_domains.mtbf_years)?;
-        f.power_domains.outage.check("failures.power_domains.outage")?;
+        positive(
+            "failures.power_domains.mtbf_years",
+            f.power_domains.mtbf_years,
+        )?;
+        f.power_domains
+            .outage
+            .check("failures.power_domains.outage")?;
         if f.power_domains.racks_per_domain == 0 {
-            return Err(invalid("failures.power_domains.racks_per_domain must be > 0, got 0".to_owned()));
+            return Err(invalid(
+                "failures.power_domains.racks_per_domain must be > 0, got 0".to_owned(),
+            ));
         }
         positive("failures.dc_power.mtbf_years", f.dc_power.mtbf_years)?;
         f.dc_power.outage.check("failures.dc_power.outage")?;
         let lost = f.dc_power.lost_fraction;
         if !(0.0..=1.0).contains(&lost) {
-            return Err(invalid(format!("failures.dc_power.lost_fraction must be in 0..=1, got {lost}")));
+            return Err(invalid(format!(
+                "failures.dc_power.lost_fraction must be in 0..=1, got {lost}"
+            )));
         }
         positive("maintenance.interval_days", self.maintenance.interval_days)?;
         self.maintenance.outage.check("maintenance.outage")
@@ -370,10 +425,17 @@ mod tests {
     fn bad_values_are_named() {
         // Goal: a bad value yields an error naming the key and the value, not a panic.
         let text = DEFAULT_CONFIG.replace("servers = 10000", "servers = 0");
-        let error = Config::parse(&text).expect_err("servers = 0 must fail").to_string();
+        let error = Config::parse(&text)
+            .expect_err("servers = 0 must fail")
+            .to_string();
         assert!(error.contains("servers must be > 0, got 0"), "{error}");
         let text = DEFAULT_CONFIG.replace("mtbf_years = 30.0", "mtbf_years = -1.0");
-        let error = Config::parse(&text).expect_err("negative mtbf must fail").to_string();
-        assert!(error.contains("failures.servers.mtbf_years must be > 0"), "{error}");
+        let error = Config::parse(&text)
+            .expect_err("negative mtbf must fail")
+            .to_string();
+        assert!(
+            error.contains("failures.servers.mtbf_years must be > 0"),
+            "{error}"
+        );
     }
 }

@@ -86,8 +86,10 @@ pub struct FleetArgs {
 pub fn load_config(args: &FleetArgs) -> Result<Config, FleetError> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| FleetError::Io { path: path.display().to_string(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| FleetError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
             Config::parse(&text)?
         }
         None => Config::default_config(),
@@ -123,19 +125,30 @@ pub fn run(args: &FleetArgs) -> Result<(), FleetError> {
         return Ok(());
     }
     let config = load_config(args)?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let started = Instant::now();
     let jobs = montecarlo::jobs_of(&config);
     let results = montecarlo::run_jobs(&config, &jobs, threads, "main")?;
     let summaries = report::summarize(&config, &jobs, &results);
-    let sweep = if args.sweep { Some(output::size_sweep(&config, threads)?) } else { None };
+    let sweep = if args.sweep {
+        Some(output::size_sweep(&config, threads)?)
+    } else {
+        None
+    };
     let elapsed = started.elapsed().as_secs_f64();
-    let out_dir = if args.no_files { PathBuf::new() } else { args.out.clone() };
+    let out_dir = if args.no_files {
+        PathBuf::new()
+    } else {
+        args.out.clone()
+    };
     let written = output::write_files(&out_dir, &config, &summaries, sweep.as_deref(), elapsed)?;
     if args.json {
-        println!("{}", output::json(&config, &summaries, sweep.as_deref(), elapsed));
+        println!(
+            "{}",
+            output::json(&config, &summaries, sweep.as_deref(), elapsed)
+        );
     } else {
         print!("{}", report::table(&config, &summaries));
         println!("wall time: {elapsed:.1} s on {threads} threads");

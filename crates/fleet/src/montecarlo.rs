@@ -102,9 +102,16 @@ pub fn mix(seed: u64, salt: u64) -> u64 {
 /// Seeds of a job. The failure stream depends on the run only, so every policy and r face
 /// the same failure history (common random numbers: differences between rows are not noise).
 fn job_seeds(root: u64, job: Job) -> (u64, u64, u64) {
-    let policy_index = Policy::ALL.iter().position(|&p| p == job.policy).unwrap_or(0) as u64;
+    let policy_index = Policy::ALL
+        .iter()
+        .position(|&p| p == job.policy)
+        .unwrap_or(0) as u64;
     let key = (u64::from(job.run) << 32) | (u64::from(job.r) << 8) | policy_index;
-    (mix(mix(root, 1), key), mix(mix(root, 2), u64::from(job.run)), mix(mix(root, 3), key))
+    (
+        mix(mix(root, 1), key),
+        mix(mix(root, 2), u64::from(job.run)),
+        mix(mix(root, 3), key),
+    )
 }
 
 /// Per-hour rates of the Poisson sources (0 when disabled); maintenance is scheduled, not Poisson.
@@ -122,10 +129,26 @@ fn rates(config: &Config, topology: &Topology) -> [f64; SOURCES] {
         per_hour(f.servers.enabled, servers, f.servers.mtbf_years),
         per_hour(f.disks.enabled, servers, f.disks.mtbf_years),
         per_hour(f.human_error.enabled, servers, f.human_error.mtbf_years),
-        per_hour(f.racks.enabled, topology.racks() as usize, f.racks.mtbf_years),
-        per_hour(f.power_domains.enabled, topology.power_domains().len(), f.power_domains.mtbf_years),
-        per_hour(f.dc_power.enabled, topology.datacenters() as usize, f.dc_power.mtbf_years),
-        per_hour(f.datacenters.enabled, topology.datacenters() as usize, f.datacenters.mtbf_years),
+        per_hour(
+            f.racks.enabled,
+            topology.racks() as usize,
+            f.racks.mtbf_years,
+        ),
+        per_hour(
+            f.power_domains.enabled,
+            topology.power_domains().len(),
+            f.power_domains.mtbf_years,
+        ),
+        per_hour(
+            f.dc_power.enabled,
+            topology.datacenters() as usize,
+            f.dc_power.mtbf_years,
+        ),
+        per_hour(
+            f.datacenters.enabled,
+            topology.datacenters() as usize,
+            f.datacenters.mtbf_years,
+        ),
         0.0,
     ]
 }
@@ -148,7 +171,12 @@ pub fn simulate(
     repair_seed: u64,
 ) -> RunResult {
     let horizon = config.fleet.years * HOURS_PER_YEAR;
-    let mut sim = Sim::new(placement, topology.servers(), RepairModel::from_config(config), repair_seed);
+    let mut sim = Sim::new(
+        placement,
+        topology.servers(),
+        RepairModel::from_config(config),
+        repair_seed,
+    );
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(failure_seed);
     let rates = rates(config, topology);
     let mut next = [f64::INFINITY; SOURCES];
@@ -165,13 +193,17 @@ pub fn simulate(
     }
     let mut events = [0u64; SOURCES];
     loop {
-        let (index, time) = next.iter().copied().enumerate().fold((0, f64::INFINITY), |best, candidate| {
-            if candidate.1 < best.1 {
-                candidate
-            } else {
-                best
-            }
-        });
+        let (index, time) =
+            next.iter()
+                .copied()
+                .enumerate()
+                .fold((0, f64::INFINITY), |best, candidate| {
+                    if candidate.1 < best.1 {
+                        candidate
+                    } else {
+                        best
+                    }
+                });
         if time > horizon {
             break;
         }
@@ -179,7 +211,10 @@ pub fn simulate(
         events[index] += 1;
         let source = Source::ALL[index];
         if source == Source::Maintenance {
-            sim.outage(maintenance_server..maintenance_server + 1, sample(&mut rng, &config.maintenance.outage));
+            sim.outage(
+                maintenance_server..maintenance_server + 1,
+                sample(&mut rng, &config.maintenance.outage),
+            );
             maintenance_server = (maintenance_server + 1) % topology.servers();
             next[index] = time + maintenance_gap;
         } else {
@@ -187,11 +222,20 @@ pub fn simulate(
             next[index] = time + exponential(&mut rng, rates[index]);
         }
     }
-    RunResult { stats: sim.finish(horizon), events }
+    RunResult {
+        stats: sim.finish(horizon),
+        events,
+    }
 }
 
 /// Applies one failure event of `source` to a uniformly chosen unit.
-fn apply(source: Source, config: &Config, topology: &Topology, sim: &mut Sim<'_>, rng: &mut Xoshiro256PlusPlus) {
+fn apply(
+    source: Source,
+    config: &Config,
+    topology: &Topology,
+    sim: &mut Sim<'_>,
+    rng: &mut Xoshiro256PlusPlus,
+) {
     let f = &config.failures;
     match source {
         Source::Servers | Source::Disks | Source::HumanError => {
@@ -220,7 +264,9 @@ fn apply(source: Source, config: &Config, topology: &Topology, sim: &mut Sim<'_>
             sim.destroy(&lost);
         }
         Source::Datacenters => {
-            let dc: Vec<u32> = topology.dc_servers(below(rng, topology.datacenters())).collect();
+            let dc: Vec<u32> = topology
+                .dc_servers(below(rng, topology.datacenters()))
+                .collect();
             sim.destroy(&dc);
         }
         Source::Maintenance => unreachable!("maintenance is scheduled by the caller"),
@@ -228,7 +274,12 @@ fn apply(source: Source, config: &Config, topology: &Topology, sim: &mut Sim<'_>
 }
 
 /// `count` distinct ids from `start..start + len` (Floyd's algorithm).
-pub fn distinct_sample(rng: &mut Xoshiro256PlusPlus, start: u32, len: usize, count: usize) -> Vec<u32> {
+pub fn distinct_sample(
+    rng: &mut Xoshiro256PlusPlus,
+    start: u32,
+    len: usize,
+    count: usize,
+) -> Vec<u32> {
     let mut taken = vec![false; len];
     let mut chosen = Vec::with_capacity(count);
     for upper in len - count..len {
@@ -252,7 +303,13 @@ pub fn run_job(config: &Config, topology: &Topology, job: Job) -> Result<RunResu
         config.copysets.scatter_width,
         &mut rng,
     )?;
-    Ok(simulate(config, topology, &placement, failure_seed, repair_seed))
+    Ok(simulate(
+        config,
+        topology,
+        &placement,
+        failure_seed,
+        repair_seed,
+    ))
 }
 
 /// Every (policy, r, run) of a configuration, in report order.
@@ -268,7 +325,12 @@ pub fn jobs_of(config: &Config) -> Vec<Job> {
 
 /// Runs `jobs` on `threads` threads; results come back in job order whatever the
 /// scheduling, so output depends on the seed only. Shows progress when stderr is a terminal.
-pub fn run_jobs(config: &Config, jobs: &[Job], threads: usize, label: &str) -> Result<Vec<RunResult>, FleetError> {
+pub fn run_jobs(
+    config: &Config,
+    jobs: &[Job],
+    threads: usize,
+    label: &str,
+) -> Result<Vec<RunResult>, FleetError> {
     let topology = Topology::new(
         config.fleet.servers,
         config.fleet.racks,
@@ -277,7 +339,8 @@ pub fn run_jobs(config: &Config, jobs: &[Job], threads: usize, label: &str) -> R
     );
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<RunResult, FleetError>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<RunResult, FleetError>>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
     let show_progress = std::io::stderr().is_terminal();
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -291,7 +354,10 @@ pub fn run_jobs(config: &Config, jobs: &[Job], threads: usize, label: &str) -> R
                 let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if show_progress {
                     let seconds = started.elapsed().as_secs_f64();
-                    eprint!("\r[fleet] {label}: {finished}/{} runs, {seconds:.1} s", jobs.len());
+                    eprint!(
+                        "\r[fleet] {label}: {finished}/{} runs, {seconds:.1} s",
+                        jobs.len()
+                    );
                 }
                 if failed {
                     next.store(jobs.len(), Ordering::Relaxed); // Stop early: the error is reported below.
@@ -302,7 +368,9 @@ pub fn run_jobs(config: &Config, jobs: &[Job], threads: usize, label: &str) -> R
     if show_progress {
         eprintln!();
     }
-    let results = results.into_inner().unwrap_or_else(|poison| poison.into_inner());
+    let results = results
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner());
     // Report the first real error, not the runs skipped because of it.
     let mut collected = Vec::with_capacity(jobs.len());
     let mut skipped = false;

@@ -19,7 +19,11 @@ const SWEEP_SHARDS_PER_SERVER: u64 = 100;
 /// factor: 3 if configured, else the first one (a sweep over every r would cost too much).
 pub fn size_sweep(config: &Config, threads: usize) -> Result<Vec<Summary>, FleetError> {
     let replication = &config.fleet.replication;
-    let r = if replication.contains(&3) { 3 } else { replication[0] };
+    let r = if replication.contains(&3) {
+        3
+    } else {
+        replication[0]
+    };
     let mut summaries = Vec::new();
     for servers in SWEEP_SERVERS {
         let mut sized = config.clone();
@@ -29,7 +33,8 @@ pub fn size_sweep(config: &Config, threads: usize) -> Result<Vec<Summary>, Fleet
         sized.fleet.shards = u64::from(servers) * SWEEP_SHARDS_PER_SERVER;
         sized.check()?;
         let jobs = montecarlo::jobs_of(&sized);
-        let results = montecarlo::run_jobs(&sized, &jobs, threads, &format!("sweep {servers} servers"))?;
+        let results =
+            montecarlo::run_jobs(&sized, &jobs, threads, &format!("sweep {servers} servers"))?;
         summaries.extend(report::summarize(&sized, &jobs, &results));
     }
     Ok(summaries)
@@ -56,7 +61,12 @@ struct ConfigEcho<'a> {
 }
 
 /// The results as a JSON document.
-pub fn json(config: &Config, summaries: &[Summary], sweep: Option<&[Summary]>, wall_seconds: f64) -> String {
+pub fn json(
+    config: &Config,
+    summaries: &[Summary],
+    sweep: Option<&[Summary]>,
+    wall_seconds: f64,
+) -> String {
     let fleet = &config.fleet;
     let document = Document {
         config: ConfigEcho {
@@ -74,7 +84,8 @@ pub fn json(config: &Config, summaries: &[Summary], sweep: Option<&[Summary]>, w
         size_sweep: sweep,
     };
     // Serializing plain numbers and strings cannot fail; non-finite floats become null.
-    serde_json::to_string_pretty(&document).unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+    serde_json::to_string_pretty(&document)
+        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
 }
 
 /// One series per policy (and per r, when `split_by_r` and several r were run).
@@ -94,14 +105,20 @@ fn by_policy(
         };
         match series.iter_mut().find(|s| s.name == name) {
             Some(existing) => existing.points.push((x(summary), y(summary))),
-            None => series.push(Series { name, points: vec![(x(summary), y(summary))] }),
+            None => series.push(Series {
+                name,
+                points: vec![(x(summary), y(summary))],
+            }),
         }
     }
     series
 }
 
 fn write(path: PathBuf, text: &str) -> Result<PathBuf, FleetError> {
-    std::fs::write(&path, text).map_err(|source| FleetError::Io { path: path.display().to_string(), source })?;
+    std::fs::write(&path, text).map_err(|source| FleetError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     Ok(path)
 }
 
@@ -117,18 +134,30 @@ pub fn write_files(
     if dir.as_os_str().is_empty() {
         return Ok(Vec::new());
     }
-    std::fs::create_dir_all(dir).map_err(|source| FleetError::Io { path: dir.display().to_string(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| FleetError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
     let fleet = &config.fleet;
-    let mut written = vec![write(dir.join("results.json"), &json(config, summaries, sweep, wall_seconds))?];
+    let mut written = vec![write(
+        dir.join("results.json"),
+        &json(config, summaries, sweep, wall_seconds),
+    )?];
     let nines = LineChart {
-        title: format!("Availability nines vs replication factor ({} servers, {} shards)", fleet.servers, fleet.shards),
+        title: format!(
+            "Availability nines vs replication factor ({} servers, {} shards)",
+            fleet.servers, fleet.shards
+        ),
         x_label: "replication factor r".into(),
         y_label: "nines = -log10(unavailable shard-time fraction)".into(),
         x_log: false,
         x_integer: true,
         y_log: false,
         series: by_policy(summaries, false, |s| f64::from(s.r), |s| s.nines.value),
-        note: format!("{} years x {} runs per point, seed {}; points with no unavailability seen are omitted", fleet.years, fleet.runs, fleet.seed),
+        note: format!(
+            "{} years x {} runs per point, seed {}; points with no unavailability seen are omitted",
+            fleet.years, fleet.runs, fleet.seed
+        ),
     };
     written.push(write(dir.join("nines-vs-r.svg"), &nines.to_svg())?);
     if let Some(sweep) = sweep {
@@ -139,8 +168,16 @@ pub fn write_files(
             x_log: true,
             x_integer: false,
             y_log: true,
-            series: by_policy(sweep, true, |s| f64::from(s.servers), |s| s.p_loss_per_year.value),
-            note: format!("{} years x {} runs per point, seed {}; zero estimates are omitted", fleet.years, fleet.runs, fleet.seed),
+            series: by_policy(
+                sweep,
+                true,
+                |s| f64::from(s.servers),
+                |s| s.p_loss_per_year.value,
+            ),
+            note: format!(
+                "{} years x {} runs per point, seed {}; zero estimates are omitted",
+                fleet.years, fleet.runs, fleet.seed
+            ),
         };
         written.push(write(dir.join("loss-vs-size.svg"), &loss.to_svg())?);
     }

@@ -30,7 +30,12 @@ pub enum Policy {
 
 impl Policy {
     /// All policies, in report order.
-    pub const ALL: [Policy; 4] = [Policy::Random, Policy::RackAware, Policy::DcAware, Policy::Copysets];
+    pub const ALL: [Policy; 4] = [
+        Policy::Random,
+        Policy::RackAware,
+        Policy::DcAware,
+        Policy::Copysets,
+    ];
 
     /// The policy's name as written in fleet.toml and on the command line.
     pub fn name(self) -> &'static str {
@@ -52,9 +57,14 @@ impl FromStr for Policy {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Policy, String> {
-        Policy::ALL.into_iter().find(|policy| policy.name() == text).ok_or_else(|| {
-            format!("unknown policy {text:?}: expected random, rack-aware, dc-aware or copysets")
-        })
+        Policy::ALL
+            .into_iter()
+            .find(|policy| policy.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown policy {text:?}: expected random, rack-aware, dc-aware or copysets"
+                )
+            })
     }
 }
 
@@ -102,17 +112,29 @@ impl Placement {
     ) -> Result<Placement, FleetError> {
         let r_usize = r as usize;
         if r == 0 || r > topology.servers() {
-            return Err(FleetError::Config(format!("replication must be in 1..=servers, got {r}")));
+            return Err(FleetError::Config(format!(
+                "replication must be in 1..=servers, got {r}"
+            )));
         }
         if policy == Policy::Copysets {
             let (members, shard_count) = copysets(topology, r_usize, shards, scatter_width, rng);
-            return Ok(Placement::from_groups(topology.servers(), r_usize, members, shard_count));
+            return Ok(Placement::from_groups(
+                topology.servers(),
+                r_usize,
+                members,
+                shard_count,
+            ));
         }
         if policy == Policy::RackAware && r > topology.racks() {
-            return Err(FleetError::Config(format!("rack-aware placement needs r <= racks, got r = {r}")));
+            return Err(FleetError::Config(format!(
+                "rack-aware placement needs r <= racks, got r = {r}"
+            )));
         }
         let per_dc = r.div_ceil(topology.datacenters());
-        let smallest_dc = (0..topology.datacenters()).map(|dc| topology.dc_servers(dc).len()).min().unwrap_or(0);
+        let smallest_dc = (0..topology.datacenters())
+            .map(|dc| topology.dc_servers(dc).len())
+            .min()
+            .unwrap_or(0);
         if policy == Policy::DcAware && per_dc as usize > smallest_dc {
             return Err(FleetError::Config(format!(
                 "dc-aware placement of r = {r} needs {per_dc} servers in every datacenter, the smallest has {smallest_dc}"
@@ -124,26 +146,45 @@ impl Placement {
             chosen.clear();
             match policy {
                 Policy::Random => pick_servers(rng, 0..topology.servers(), r_usize, &mut chosen),
-                Policy::RackAware => pick_in_racks(topology, rng, 0..topology.racks(), r_usize, &mut chosen),
+                Policy::RackAware => {
+                    pick_in_racks(topology, rng, 0..topology.racks(), r_usize, &mut chosen)
+                }
                 Policy::DcAware => pick_dc_aware(topology, rng, r_usize, &mut chosen),
                 Policy::Copysets => unreachable!("handled above"),
             }
             members.extend_from_slice(&chosen);
         }
-        Ok(Placement::from_groups(topology.servers(), r_usize, members, vec![1; shards as usize]))
+        Ok(Placement::from_groups(
+            topology.servers(),
+            r_usize,
+            members,
+            vec![1; shards as usize],
+        ))
     }
 
     /// Builds the index from explicit groups (tests use it for hand-made placements).
     ///
     /// # Panics
     /// If a group lists a server twice or a server id is out of range.
-    pub fn from_groups(servers: u32, r: usize, members: Vec<u32>, shard_count: Vec<u32>) -> Placement {
-        assert_eq!(members.len(), shard_count.len() * r, "members must hold r servers per group");
+    pub fn from_groups(
+        servers: u32,
+        r: usize,
+        members: Vec<u32>,
+        shard_count: Vec<u32>,
+    ) -> Placement {
+        assert_eq!(
+            members.len(),
+            shard_count.len() * r,
+            "members must hold r servers per group"
+        );
         let mut counts = vec![0usize; servers as usize + 1];
         for group in members.chunks_exact(r) {
             for (k, &server) in group.iter().enumerate() {
                 assert!(server < servers, "server {server} out of range");
-                assert!(!group[..k].contains(&server), "group lists server {server} twice");
+                assert!(
+                    !group[..k].contains(&server),
+                    "group lists server {server} twice"
+                );
                 counts[server as usize + 1] += 1;
             }
         }
@@ -163,8 +204,15 @@ impl Placement {
             }
         }
         let one_shard_per_group = shard_count.iter().all(|&count| count == 1);
-        let mut placement =
-            Placement { r, members, shard_count, index_start, index, scatter: Vec::new(), one_shard_per_group };
+        let mut placement = Placement {
+            r,
+            members,
+            shard_count,
+            index_start,
+            index,
+            scatter: Vec::new(),
+            one_shard_per_group,
+        };
         placement.scatter = placement.scatter_widths(servers);
         placement
     }
@@ -227,7 +275,8 @@ impl Placement {
     /// A server's index entries: `[slot, member_0, .., member_{r-1}]` each.
     pub fn entries(&self, server: u32) -> std::slice::ChunksExact<'_, u32> {
         let stride = self.r + 1;
-        let range = self.index_start[server as usize] * stride..self.index_start[server as usize + 1] * stride;
+        let range = self.index_start[server as usize] * stride
+            ..self.index_start[server as usize + 1] * stride;
         self.index[range].chunks_exact(stride)
     }
 
@@ -254,7 +303,12 @@ impl Placement {
 }
 
 /// Appends `count` distinct servers from `range` to `chosen` (rejection: count is small).
-fn pick_servers(rng: &mut Xoshiro256PlusPlus, range: std::ops::Range<u32>, count: usize, chosen: &mut Vec<u32>) {
+fn pick_servers(
+    rng: &mut Xoshiro256PlusPlus,
+    range: std::ops::Range<u32>,
+    count: usize,
+    chosen: &mut Vec<u32>,
+) {
     let target = chosen.len() + count;
     while chosen.len() < target {
         let server = range.start + below(rng, range.len() as u32);
@@ -274,13 +328,17 @@ fn pick_in_racks(
 ) {
     if count > racks.len() {
         // Fewer racks than replicas in this domain: fall back to distinct servers.
-        let servers = topology.rack_servers(racks.start).start..topology.rack_servers(racks.end - 1).end;
+        let servers =
+            topology.rack_servers(racks.start).start..topology.rack_servers(racks.end - 1).end;
         return pick_servers(rng, servers, count, chosen);
     }
     let start = chosen.len();
     while chosen.len() < start + count {
         let rack = racks.start + below(rng, racks.len() as u32);
-        if chosen[start..].iter().all(|&server| topology.rack_of(server) != rack) {
+        if chosen[start..]
+            .iter()
+            .all(|&server| topology.rack_of(server) != rack)
+        {
             let servers = topology.rack_servers(rack);
             chosen.push(servers.start + below(rng, servers.len() as u32));
         }
@@ -289,7 +347,12 @@ fn pick_in_racks(
 
 /// Spreads r replicas evenly over datacenters (the extra ones to random distinct
 /// datacenters), then over distinct racks inside each.
-fn pick_dc_aware(topology: &Topology, rng: &mut Xoshiro256PlusPlus, r: usize, chosen: &mut Vec<u32>) {
+fn pick_dc_aware(
+    topology: &Topology,
+    rng: &mut Xoshiro256PlusPlus,
+    r: usize,
+    chosen: &mut Vec<u32>,
+) {
     let dcs = topology.datacenters() as usize;
     let base = r / dcs;
     let mut extra_dcs = Vec::with_capacity(dcs);
@@ -317,7 +380,11 @@ fn copysets(
     scatter_width: u32,
     rng: &mut Xoshiro256PlusPlus,
 ) -> (Vec<u32>, Vec<u32>) {
-    let permutations = if r == 1 { 1 } else { (scatter_width as usize).div_ceil(r - 1).max(1) };
+    let permutations = if r == 1 {
+        1
+    } else {
+        (scatter_width as usize).div_ceil(r - 1).max(1)
+    };
     let mut members: Vec<u32> = Vec::new();
     for _ in 0..permutations {
         let order = interleaved_permutation(topology, rng);
@@ -392,15 +459,27 @@ mod tests {
     fn policies_respect_their_domains() {
         // Goal: rack-aware never repeats a rack, dc-aware puts one replica per datacenter for r = 3.
         let topology = Topology::new(600, 30, 3, 5);
-        let rack_aware = Placement::build(&topology, Policy::RackAware, 3, 5_000, 2, &mut rng()).expect("rack-aware");
+        let rack_aware = Placement::build(&topology, Policy::RackAware, 3, 5_000, 2, &mut rng())
+            .expect("rack-aware");
         for group in 0..rack_aware.groups() {
-            let racks: Vec<u32> = rack_aware.members(group).iter().map(|&s| topology.rack_of(s)).collect();
-            assert!(racks[0] != racks[1] && racks[1] != racks[2] && racks[0] != racks[2], "{racks:?}");
+            let racks: Vec<u32> = rack_aware
+                .members(group)
+                .iter()
+                .map(|&s| topology.rack_of(s))
+                .collect();
+            assert!(
+                racks[0] != racks[1] && racks[1] != racks[2] && racks[0] != racks[2],
+                "{racks:?}"
+            );
         }
-        let dc_aware = Placement::build(&topology, Policy::DcAware, 3, 5_000, 2, &mut rng()).expect("dc-aware");
+        let dc_aware = Placement::build(&topology, Policy::DcAware, 3, 5_000, 2, &mut rng())
+            .expect("dc-aware");
         for group in 0..dc_aware.groups() {
-            let mut dcs: Vec<u32> =
-                dc_aware.members(group).iter().map(|&s| topology.dc_of_rack(topology.rack_of(s))).collect();
+            let mut dcs: Vec<u32> = dc_aware
+                .members(group)
+                .iter()
+                .map(|&s| topology.dc_of_rack(topology.rack_of(s)))
+                .collect();
             dcs.sort_unstable();
             assert_eq!(dcs, vec![0, 1, 2]);
         }
@@ -410,10 +489,14 @@ mod tests {
     fn minimum_copysets_have_scatter_width_two() {
         // Goal: S = 2, r = 3 gives about N / r copysets and every server exactly 2 peers.
         let topology = Topology::new(5_000, 250, 1, 25);
-        let placement = Placement::build(&topology, Policy::Copysets, 3, 100_000, 2, &mut rng()).expect("copysets");
+        let placement = Placement::build(&topology, Policy::Copysets, 3, 100_000, 2, &mut rng())
+            .expect("copysets");
         assert_eq!(placement.groups(), 1_667);
         assert_eq!(placement.shards(), 100_000);
         let wrapped = (0..5_000).filter(|&s| placement.scatter(s) != 2).count();
-        assert!(wrapped <= 4, "only the wrap-around copyset's servers may differ: {wrapped}");
+        assert!(
+            wrapped <= 4,
+            "only the wrap-around copyset's servers may differ: {wrapped}"
+        );
     }
 }

@@ -54,7 +54,9 @@ pub fn summarize(config: &Config, jobs: &[Job], results: &[RunResult]) -> Vec<Su
     let mut start = 0;
     while start < jobs.len() {
         let key = (jobs[start].policy, jobs[start].r);
-        let end = (start..jobs.len()).find(|&i| (jobs[i].policy, jobs[i].r) != key).unwrap_or(jobs.len());
+        let end = (start..jobs.len())
+            .find(|&i| (jobs[i].policy, jobs[i].r) != key)
+            .unwrap_or(jobs.len());
         summaries.push(summarize_one(config, key.0, key.1, &results[start..end]));
         start = end;
     }
@@ -74,12 +76,24 @@ fn years_with_loss(result: &RunResult) -> (u64, u64) {
 
 fn summarize_one(config: &Config, policy: Policy, r: u32, runs: &[RunResult]) -> Summary {
     let shards = config.fleet.shards;
-    let run_years: Vec<f64> = runs.iter().map(|run| run.stats.hours / HOURS_PER_YEAR).collect();
+    let run_years: Vec<f64> = runs
+        .iter()
+        .map(|run| run.stats.hours / HOURS_PER_YEAR)
+        .collect();
     let simulated_years: f64 = run_years.iter().sum();
-    let (lossy_years, years) = runs.iter().map(years_with_loss).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let lost_per_year: Vec<f64> =
-        runs.iter().zip(&run_years).map(|(run, years)| run.stats.lost_shards as f64 / years).collect();
-    let loss_events: u64 = runs.iter().map(|run| run.stats.loss_events.len() as u64).sum();
+    let (lossy_years, years) = runs
+        .iter()
+        .map(years_with_loss)
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let lost_per_year: Vec<f64> = runs
+        .iter()
+        .zip(&run_years)
+        .map(|(run, years)| run.stats.lost_shards as f64 / years)
+        .collect();
+    let loss_events: u64 = runs
+        .iter()
+        .map(|run| run.stats.loss_events.len() as u64)
+        .sum();
     let minutes_per_year: Vec<f64> = runs
         .iter()
         .zip(&run_years)
@@ -93,7 +107,10 @@ fn summarize_one(config: &Config, policy: Policy, r: u32, runs: &[RunResult]) ->
         low: nines(fraction(unavailable.high)),
         high: nines(fraction(unavailable.low)),
     };
-    let quorum: u64 = runs.iter().map(|run| run.stats.quorum_destroyed_shards).sum();
+    let quorum: u64 = runs
+        .iter()
+        .map(|run| run.stats.quorum_destroyed_shards)
+        .sum();
     let mut events = [0u64; SOURCES];
     for run in runs {
         for (total, count) in events.iter_mut().zip(run.events) {
@@ -144,7 +161,12 @@ pub fn number(value: f64) -> String {
 }
 
 fn interval(estimate: &Estimate) -> String {
-    format!("{} [{}, {}]", number(estimate.value), number(estimate.low.max(0.0)), number(estimate.high))
+    format!(
+        "{} [{}, {}]",
+        number(estimate.value),
+        number(estimate.low.max(0.0)),
+        number(estimate.high)
+    )
 }
 
 /// Availability as a percentage with as many decimals as its nines need.
@@ -166,7 +188,8 @@ pub fn table(config: &Config, summaries: &[Summary]) -> String {
         fleet.servers, fleet.racks, fleet.datacenters, fleet.shards, fleet.years, fleet.runs, fleet.seed
     );
     if let Some(first) = summaries.first() {
-        let expected = closed_form::failures_per_day(fleet.servers, config.failures.servers.mtbf_years);
+        let expected =
+            closed_form::failures_per_day(fleet.servers, config.failures.servers.mtbf_years);
         let _ = writeln!(
             out,
             "machine failures per day: {:.3} measured (expected N/MTBF = {:.3})",
@@ -176,7 +199,12 @@ pub fn table(config: &Config, summaries: &[Summary]) -> String {
     let _ = writeln!(
         out,
         "{:<10} {:>2}  {:<26} {:<24} {:<26} {:<28} {:<16} nines [CI]",
-        "policy", "r", "P(loss)/yr [95% CI]", "shards lost/yr [CI]", "MTTDL yr [CI]", "unavail shard-min/yr [CI]",
+        "policy",
+        "r",
+        "P(loss)/yr [95% CI]",
+        "shards lost/yr [CI]",
+        "MTTDL yr [CI]",
+        "unavail shard-min/yr [CI]",
         "availability"
     );
     for s in summaries {
@@ -185,7 +213,12 @@ pub fn table(config: &Config, summaries: &[Summary]) -> String {
             let bound = nines(1.0 / (s.shards as f64 * s.simulated_years * HOURS_PER_YEAR * 60.0));
             format!(">{bound:.1}")
         } else {
-            format!("{:.2} [{:.2}, {}]", s.nines.value, s.nines.low, number(s.nines.high))
+            format!(
+                "{:.2} [{:.2}, {}]",
+                s.nines.value,
+                s.nines.low,
+                number(s.nines.high)
+            )
         };
         let _ = writeln!(
             out,

@@ -104,7 +104,10 @@ impl PartialOrd for Event {
 impl Ord for Event {
     /// Reversed, so the max-heap pops the earliest event; `seq` breaks ties deterministically.
     fn cmp(&self, other: &Event) -> Ordering {
-        other.time.total_cmp(&self.time).then(other.seq.cmp(&self.seq))
+        other
+            .time
+            .total_cmp(&self.time)
+            .then(other.seq.cmp(&self.seq))
     }
 }
 
@@ -141,8 +144,10 @@ impl<'a> Sim<'a> {
         let r = placement.r();
         let mut server_gb = vec![0.0; servers as usize];
         for (server, gb) in server_gb.iter_mut().enumerate() {
-            let shards: u64 =
-                placement.entries(server as u32).map(|entry| u64::from(placement.shard_count(entry[0] as usize / r))).sum();
+            let shards: u64 = placement
+                .entries(server as u32)
+                .map(|entry| u64::from(placement.shard_count(entry[0] as usize / r)))
+                .sum();
             *gb = shards as f64 * repair.shard_size_gb;
         }
         Sim {
@@ -187,7 +192,8 @@ impl<'a> Sim<'a> {
     /// Moves the clock forward, integrating the unavailable shards over the elapsed time.
     fn set_now(&mut self, time: f64) {
         if time > self.now {
-            self.stats.unavailable_shard_hours += self.unavailable_shards as f64 * (time - self.now);
+            self.stats.unavailable_shard_hours +=
+                self.unavailable_shards as f64 * (time - self.now);
             self.now = time;
         }
     }
@@ -227,7 +233,11 @@ impl<'a> Sim<'a> {
 
     fn push(&mut self, time: f64, kind: EventKind) {
         self.seq += 1;
-        self.queue.push(Event { time, seq: self.seq, kind });
+        self.queue.push(Event {
+            time,
+            seq: self.seq,
+            kind,
+        });
     }
 
     /// Processes every pending restore and rebuild up to `time`, then sets the clock there.
@@ -249,7 +259,10 @@ impl<'a> Sim<'a> {
     /// Makes `servers` unreachable now, and reachable again after `hours`.
     pub fn outage(&mut self, servers: Range<u32>, hours: f64) {
         self.make_unreachable(servers.clone());
-        self.push(self.now + hours, EventKind::Restore(servers.start, servers.end));
+        self.push(
+            self.now + hours,
+            EventKind::Restore(servers.start, servers.end),
+        );
     }
 
     /// Makes `servers` unreachable until `make_reachable` is called for them.
@@ -265,7 +278,10 @@ impl<'a> Sim<'a> {
     /// Ends one outage of `servers`.
     pub fn make_reachable(&mut self, servers: Range<u32>) {
         for server in servers {
-            assert!(self.unreachable[server as usize] > 0, "server {server} restored twice");
+            assert!(
+                self.unreachable[server as usize] > 0,
+                "server {server} restored twice"
+            );
             self.unreachable[server as usize] -= 1;
             if self.unreachable[server as usize] == 0 {
                 self.on_reachability_change(server, true);
@@ -285,7 +301,11 @@ impl<'a> Sim<'a> {
                 continue; // A destroyed replica counted as unavailable already.
             }
             let now_available = self.available_count(entry);
-            let before = if reachable { now_available - 1 } else { now_available + 1 };
+            let before = if reachable {
+                now_available - 1
+            } else {
+                now_available + 1
+            };
             self.on_count_change(slot / placement.r(), before, now_available);
         }
     }
@@ -296,8 +316,15 @@ impl<'a> Sim<'a> {
         let placement = self.placement;
         let majority = self.majority;
         for entry in placement.entries(server) {
-            let now_available = entry[1..].iter().filter(|&&member| self.unreachable[member as usize] == 0).count() as u32;
-            let before = if reachable { now_available - 1 } else { now_available + 1 };
+            let now_available = entry[1..]
+                .iter()
+                .filter(|&&member| self.unreachable[member as usize] == 0)
+                .count() as u32;
+            let before = if reachable {
+                now_available - 1
+            } else {
+                now_available + 1
+            };
             // Only a crossing of the majority line matters; skip the call otherwise.
             if (before >= majority) != (now_available >= majority) {
                 self.on_count_change(entry[0] as usize / placement.r(), before, now_available);
@@ -337,7 +364,10 @@ impl<'a> Sim<'a> {
     /// `peers_max`) each send at the per-node bandwidth; when many servers fail at once they
     /// share the surviving servers. This is the Copysets trade-off: few peers, slow rebuild.
     fn transfer_hours(&self, server: u32, failed: usize, total_servers: usize) -> f64 {
-        let peers = self.placement.scatter(server).clamp(1, self.repair.peers_max) as f64;
+        let peers = self
+            .placement
+            .scatter(server)
+            .clamp(1, self.repair.peers_max) as f64;
         let survivors = total_servers.saturating_sub(failed).max(1) as f64;
         let sources_per_failed = (peers * failed as f64).min(survivors) / failed as f64;
         self.server_gb[server as usize] / (sources_per_failed * self.repair.bandwidth_gb_per_hour)

@@ -19,14 +19,19 @@ pub struct Topology {
 
 /// Splits `count` items into `parts` near-equal contiguous parts: start of each part, plus the end.
 fn split_starts(count: u32, parts: u32) -> Vec<u32> {
-    (0..=parts).map(|part| (u64::from(part) * u64::from(count) / u64::from(parts)) as u32).collect()
+    (0..=parts)
+        .map(|part| (u64::from(part) * u64::from(count) / u64::from(parts)) as u32)
+        .collect()
 }
 
 impl Topology {
     /// Builds the hierarchy. Callers guarantee `0 < datacenters <= racks <= servers`
     /// and `racks_per_domain > 0` (the config check does).
     pub fn new(servers: u32, racks: u32, datacenters: u32, racks_per_domain: u32) -> Topology {
-        assert!(datacenters > 0 && datacenters <= racks && racks <= servers, "bad topology sizes");
+        assert!(
+            datacenters > 0 && datacenters <= racks && racks <= servers,
+            "bad topology sizes"
+        );
         assert!(racks_per_domain > 0, "racks_per_domain must be > 0");
         let rack_start = split_starts(servers, racks);
         let mut rack_of_server = vec![0; servers as usize];
@@ -45,7 +50,12 @@ impl Topology {
                 rack = end;
             }
         }
-        Topology { rack_of_server, rack_start, dc_rack_start, power_domains }
+        Topology {
+            rack_of_server,
+            rack_start,
+            dc_rack_start,
+            power_domains,
+        }
     }
 
     /// Number of servers.
@@ -87,7 +97,9 @@ impl Topology {
     /// The datacenter of a rack.
     pub fn dc_of_rack(&self, rack: u32) -> u32 {
         // Few datacenters: a linear scan is cheapest.
-        (0..self.datacenters()).find(|&dc| self.dc_racks(dc).contains(&rack)).unwrap_or(0)
+        (0..self.datacenters())
+            .find(|&dc| self.dc_racks(dc).contains(&rack))
+            .unwrap_or(0)
     }
 
     /// The server ranges of the power domains.
@@ -107,7 +119,11 @@ mod tests {
         assert_eq!(topology.rack_servers(0), 0..20);
         let dc_total: u32 = (0..3).map(|dc| topology.dc_servers(dc).len() as u32).sum();
         assert_eq!(dc_total, 10_000);
-        let pd_total: u32 = topology.power_domains().iter().map(|range| range.len() as u32).sum();
+        let pd_total: u32 = topology
+            .power_domains()
+            .iter()
+            .map(|range| range.len() as u32)
+            .sum();
         assert_eq!(pd_total, 10_000);
         assert_eq!(topology.dc_of_rack(499), 2);
         assert_eq!(topology.rack_of(9_999), 499);

@@ -2,7 +2,8 @@
 //! The model's nines only count if these pass: a failure here is a modelling bug.
 
 use fleet::closed_form::{
-    copyset_loss_probability, expected_lost_random, failures_per_day, mttdl_birth_death, rack_quorum_loss_expected,
+    copyset_loss_probability, expected_lost_random, failures_per_day, mttdl_birth_death,
+    rack_quorum_loss_expected,
 };
 use fleet::config::{Config, HOURS_PER_YEAR};
 use fleet::montecarlo::{distinct_sample, simulate, Source};
@@ -34,7 +35,14 @@ fn topology_of(config: &Config) -> Topology {
     )
 }
 
-fn place(topology: &Topology, policy: Policy, r: u32, shards: u64, scatter_width: u32, seed: u64) -> Placement {
+fn place(
+    topology: &Topology,
+    policy: Policy,
+    r: u32,
+    shards: u64,
+    scatter_width: u32,
+    seed: u64,
+) -> Placement {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     Placement::build(topology, policy, r, shards, scatter_width, &mut rng).expect("placement")
 }
@@ -50,14 +58,20 @@ fn machine_failures_per_day_match_n_over_mtbf() {
     let topology = topology_of(&config);
     let placement = place(&topology, Policy::Random, 3, config.fleet.shards, 2, 1);
     let result = simulate(&config, &topology, &placement, 11, 12);
-    let failures = result.events[Source::ALL.iter().position(|&s| s == Source::Servers).unwrap_or(0)];
+    let failures = result.events[Source::ALL
+        .iter()
+        .position(|&s| s == Source::Servers)
+        .unwrap_or(0)];
     let days = config.fleet.years * HOURS_PER_YEAR / 24.0;
     let expected = failures_per_day(10_000, 30.0);
     assert!((expected - 0.913).abs() < 0.0005, "closed form: {expected}");
     let measured = failures as f64 / days;
     eprintln!("failures/day: measured {measured:.4}, N/MTBF {expected:.4}");
     let sigma = (expected * days).sqrt() / days;
-    assert!((measured - expected).abs() < 4.0 * sigma, "measured {measured:.4}/day, expected {expected:.4} +- {sigma:.4}");
+    assert!(
+        (measured - expected).abs() < 4.0 * sigma,
+        "measured {measured:.4}/day, expected {expected:.4} +- {sigma:.4}"
+    );
 }
 
 /// Measures the mean time to data loss of independent groups (disjoint copysets) with
@@ -73,14 +87,26 @@ fn markov_mttdl(r: u32, repair_mean_years: f64, servers: u32, years: f64) -> (f6
     let topology = topology_of(&config);
     // Scatter width r - 1: one permutation, every server in exactly one copyset, so the
     // groups are independent birth-death chains and one failure completes at most one loss.
-    let placement = place(&topology, Policy::Copysets, r, config.fleet.shards, r - 1, 5);
+    let placement = place(
+        &topology,
+        Policy::Copysets,
+        r,
+        config.fleet.shards,
+        r - 1,
+        5,
+    );
     let groups = placement.groups() as f64;
     let result = simulate(&config, &topology, &placement, 21, 22);
     let losses = result.stats.loss_events.len() as u64;
     let exposure = groups * years;
     let interval = poisson_interval(losses);
     let exact = mttdl_birth_death(r, 1.0, 1.0 / repair_mean_years);
-    (exposure / losses as f64, exposure / interval.high, exposure / interval.low, exact)
+    (
+        exposure / losses as f64,
+        exposure / interval.high,
+        exposure / interval.low,
+        exact,
+    )
 }
 
 #[test]
@@ -88,21 +114,37 @@ fn mttdl_matches_birth_death_chain_for_r2() {
     // Goal: with independent exponential failures and repairs, the model's MTTDL for r = 2
     // equals the exact birth-death chain (anchors 5.4) within the run's 95% interval.
     let (measured, low, high, exact) = markov_mttdl(2, 0.02, 2_000, 100.0);
-    eprintln!("r=2: measured MTTDL {measured:.2} y [{low:.2}, {high:.2}], birth-death chain {exact:.2} y");
-    assert!((low..=high).contains(&exact), "r=2: measured {measured:.2} y [{low:.2}, {high:.2}], exact {exact:.2} y");
+    eprintln!(
+        "r=2: measured MTTDL {measured:.2} y [{low:.2}, {high:.2}], birth-death chain {exact:.2} y"
+    );
+    assert!(
+        (low..=high).contains(&exact),
+        "r=2: measured {measured:.2} y [{low:.2}, {high:.2}], exact {exact:.2} y"
+    );
 }
 
 #[test]
 fn mttdl_matches_birth_death_chain_for_r3() {
     // Goal: the same for r = 3 (MTTDL ~ MTBF^3 / (3 T^2) when repair is fast).
     let (measured, low, high, exact) = markov_mttdl(3, 0.05, 3_000, 200.0);
-    eprintln!("r=3: measured MTTDL {measured:.1} y [{low:.1}, {high:.1}], birth-death chain {exact:.1} y");
-    assert!((low..=high).contains(&exact), "r=3: measured {measured:.1} y [{low:.1}, {high:.1}], exact {exact:.1} y");
+    eprintln!(
+        "r=3: measured MTTDL {measured:.1} y [{low:.1}, {high:.1}], birth-death chain {exact:.1} y"
+    );
+    assert!(
+        (low..=high).contains(&exact),
+        "r=3: measured {measured:.1} y [{low:.1}, {high:.1}], exact {exact:.1} y"
+    );
 }
 
 /// Fails `failed` random servers of the placement `trials` times; returns (trials that lost
 /// data, total shards lost).
-fn simultaneous_failures(placement: &Placement, servers: u32, failed: usize, trials: u32, seed: u64) -> (u64, u64) {
+fn simultaneous_failures(
+    placement: &Placement,
+    servers: u32,
+    failed: usize,
+    trials: u32,
+    seed: u64,
+) -> (u64, u64) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut is_failed = vec![false; servers as usize];
     let (mut lossy, mut lost_total) = (0, 0);
@@ -130,10 +172,26 @@ fn copysets_paper_one_percent_of_5000_nodes() {
     let (lossy, _) = simultaneous_failures(&placement, 5_000, 50, trials, 4);
     let measured = wilson(lossy, u64::from(trials));
     let expected = copyset_loss_probability(5_000, 3, 50, 1_667.0);
-    eprintln!("copysets: P(loss) measured {:.4}% [{:.4}, {:.4}], closed form {:.4}%", measured.value * 100.0, measured.low * 100.0, measured.high * 100.0, expected * 100.0);
-    assert!((expected - 0.00157).abs() < 0.00002, "closed form {expected}");
-    assert!(measured.low <= expected && expected <= measured.high, "copysets: {measured:?}, expected {expected}");
-    assert!((measured.value - 0.0015).abs() < 0.0005, "paper: 0.15%, measured {}", measured.value);
+    eprintln!(
+        "copysets: P(loss) measured {:.4}% [{:.4}, {:.4}], closed form {:.4}%",
+        measured.value * 100.0,
+        measured.low * 100.0,
+        measured.high * 100.0,
+        expected * 100.0
+    );
+    assert!(
+        (expected - 0.00157).abs() < 0.00002,
+        "closed form {expected}"
+    );
+    assert!(
+        measured.low <= expected && expected <= measured.high,
+        "copysets: {measured:?}, expected {expected}"
+    );
+    assert!(
+        (measured.value - 0.0015).abs() < 0.0005,
+        "paper: 0.15%, measured {}",
+        measured.value
+    );
 }
 
 #[test]
@@ -148,12 +206,21 @@ fn random_placement_loses_data_almost_surely() {
     let (lossy, lost_total) = simultaneous_failures(&placement, 5_000, 50, trials, 7);
     let measured = wilson(lossy, u64::from(trials));
     let expected = copyset_loss_probability(5_000, 3, 50, shards as f64);
-    eprintln!("random: {lossy}/{trials} events lost data (closed form {:.4}%), {lost_total} shards lost", expected * 100.0);
+    eprintln!(
+        "random: {lossy}/{trials} events lost data (closed form {:.4}%), {lost_total} shards lost",
+        expected * 100.0
+    );
     assert!(expected > 0.9999, "closed form {expected}");
-    assert!(measured.low <= expected && expected <= measured.high, "random: {measured:?}, expected {expected}");
+    assert!(
+        measured.low <= expected && expected <= measured.high,
+        "random: {measured:?}, expected {expected}"
+    );
     let mean_lost = expected_lost_random(5_000, 50, shards as f64) * f64::from(trials);
     let interval = poisson_interval(lost_total);
-    assert!(interval.low <= mean_lost && mean_lost <= interval.high, "lost {lost_total}, expected {mean_lost:.1}");
+    assert!(
+        interval.low <= mean_lost && mean_lost <= interval.high,
+        "lost {lost_total}, expected {mean_lost:.1}"
+    );
 }
 
 fn repair_model() -> RepairModel {
@@ -181,8 +248,15 @@ fn rack_destroyed_loses_nothing_with_rack_aware_placement() {
     assert_eq!(lost_by_policy[0], 0, "rack-aware lost shards to one rack");
     let interval = poisson_interval(lost_by_policy[1]);
     let expected = 10.0 * expected_lost_random(200, 20, 100_000.0);
-    eprintln!("one rack destroyed x 10: rack-aware lost {}, random lost {} (closed form {expected:.0})", lost_by_policy[0], lost_by_policy[1]);
-    assert!(lost_by_policy[1] > 0 && interval.low <= expected && expected <= interval.high, "random lost {}, expected {expected:.0}", lost_by_policy[1]);
+    eprintln!(
+        "one rack destroyed x 10: rack-aware lost {}, random lost {} (closed form {expected:.0})",
+        lost_by_policy[0], lost_by_policy[1]
+    );
+    assert!(
+        lost_by_policy[1] > 0 && interval.low <= expected && expected <= interval.high,
+        "random lost {}, expected {expected:.0}",
+        lost_by_policy[1]
+    );
 }
 
 #[test]
@@ -199,15 +273,29 @@ fn rack_unreachable_quorum_losses_match_closed_form() {
             sim.make_unreachable(topology.rack_servers(rack));
             total += sim.unavailable_groups() as u64;
             sim.make_reachable(topology.rack_servers(rack));
-            assert_eq!(sim.unavailable_groups(), 0, "groups must recover when the rack returns");
+            assert_eq!(
+                sim.unavailable_groups(),
+                0,
+                "groups must recover when the rack returns"
+            );
         }
         if policy == Policy::RackAware {
-            assert_eq!(total, 0, "rack-aware groups lost their majority to one rack");
+            assert_eq!(
+                total, 0,
+                "rack-aware groups lost their majority to one rack"
+            );
         } else {
             let expected = 250.0 * rack_quorum_loss_expected(100_000.0, 250.0);
-            eprintln!("rack unreachable: random {:.2} groups/rack (closed form {:.2})", total as f64 / 250.0, expected / 250.0);
+            eprintln!(
+                "rack unreachable: random {:.2} groups/rack (closed form {:.2})",
+                total as f64 / 250.0,
+                expected / 250.0
+            );
             let interval = poisson_interval(total);
-            assert!(interval.low <= expected && expected <= interval.high, "random: {total} vs {expected:.0}");
+            assert!(
+                interval.low <= expected && expected <= interval.high,
+                "random: {total} vs {expected:.0}"
+            );
         }
     }
 }
@@ -233,11 +321,17 @@ fn unavailability_equals_event_rate_times_impact() {
         sim.make_reachable(topology.rack_servers(rack));
     }
     let result = simulate(&config, &topology, &placement, 14, 15);
-    let events = result.events[Source::ALL.iter().position(|&s| s == Source::Racks).unwrap_or(0)] as f64;
+    let events = result.events[Source::ALL
+        .iter()
+        .position(|&s| s == Source::Racks)
+        .unwrap_or(0)] as f64;
     let expected = events * per_rack * 0.05;
     let measured = result.stats.unavailable_shard_hours;
     eprintln!("event impact: measured {measured:.1} shard-hours, events x impact {expected:.1}");
-    assert!((measured / expected - 1.0).abs() < 0.03, "measured {measured:.1} shard-hours, expected {expected:.1}");
+    assert!(
+        (measured / expected - 1.0).abs() < 0.03,
+        "measured {measured:.1} shard-hours, expected {expected:.1}"
+    );
 }
 
 #[test]
@@ -254,5 +348,8 @@ fn same_seed_same_result() {
     let second = simulate(&config, &topology, &placement, 17, 18);
     assert_eq!(first.events, second.events);
     assert_eq!(first.stats.loss_events, second.stats.loss_events);
-    assert_eq!(first.stats.unavailable_shard_hours.to_bits(), second.stats.unavailable_shard_hours.to_bits());
+    assert_eq!(
+        first.stats.unavailable_shard_hours.to_bits(),
+        second.stats.unavailable_shard_hours.to_bits()
+    );
 }

@@ -28,7 +28,10 @@ pub fn core_throughput(entries_target: u64, batch: usize) -> CoreBenchResult {
         .map(|id| {
             let mut config = Config::new(id);
             config.inflight_appends_max = 256;
-            let restore = RestoreState { initial_membership: Membership::with_voters([1, 2, 3]), ..RestoreState::default() };
+            let restore = RestoreState {
+                initial_membership: Membership::with_voters([1, 2, 3]),
+                ..RestoreState::default()
+            };
             Replica::new(config, restore).expect("valid config")
         })
         .collect();
@@ -47,7 +50,10 @@ pub fn core_throughput(entries_target: u64, batch: usize) -> CoreBenchResult {
         }
         drive(&mut replicas, &mut wire);
     }
-    CoreBenchResult { entries_committed: replicas[0].commit_index() - start_commit, seconds: started.elapsed().as_secs_f64() }
+    CoreBenchResult {
+        entries_committed: replicas[0].commit_index() - start_commit,
+        seconds: started.elapsed().as_secs_f64(),
+    }
 }
 
 /// One round: every replica's Ready is persisted and applied at once; messages delivered.

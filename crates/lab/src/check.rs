@@ -36,8 +36,15 @@ const VIOLATIONS_MAX: usize = 20;
 
 impl Observer {
     pub fn new(nodes: usize, groups: usize) -> Observer {
-        let group = || GroupObserver { checked_leadership: vec![0; nodes], ..GroupObserver::default() };
-        Observer { groups: (0..groups).map(|_| group()).collect(), violations: Vec::new(), undecided: Vec::new() }
+        let group = || GroupObserver {
+            checked_leadership: vec![0; nodes],
+            ..GroupObserver::default()
+        };
+        Observer {
+            groups: (0..groups).map(|_| group()).collect(),
+            violations: Vec::new(),
+            undecided: Vec::new(),
+        }
     }
 
     pub fn violation(&mut self, text: String) {
@@ -61,12 +68,21 @@ impl Observer {
             return false;
         }
         *slot = term;
-        let other = observed.leaders.insert(term, id).filter(|&other| other != id);
+        let other = observed
+            .leaders
+            .insert(term, id)
+            .filter(|&other| other != id);
         // Leader completeness (§5.4): the new leader holds every entry anyone applied.
         let first = replica.first_index();
-        let missing = observed.applied.range(first..).find(|(&index, &(entry_term, _))| replica.entry_term(index) != Some(entry_term)).map(|(&i, &(t, _))| (i, t));
+        let missing = observed
+            .applied
+            .range(first..)
+            .find(|(&index, &(entry_term, _))| replica.entry_term(index) != Some(entry_term))
+            .map(|(&i, &(t, _))| (i, t));
         if let Some(other) = other {
-            self.violation(format!("election safety: group {group}: n{other} and n{id} both lead term {term}"));
+            self.violation(format!(
+                "election safety: group {group}: n{other} and n{id} both lead term {term}"
+            ));
         }
         if let Some((index, entry_term)) = missing {
             self.violation(format!(
@@ -78,7 +94,14 @@ impl Observer {
     }
 
     /// A replica of `group` applied an entry: every replica must apply the same one there.
-    pub fn on_apply(&mut self, group: usize, node: NodeId, index: LogIndex, term: Term, digest: u64) {
+    pub fn on_apply(
+        &mut self,
+        group: usize,
+        node: NodeId,
+        index: LogIndex,
+        term: Term,
+        digest: u64,
+    ) {
         let applied = &mut self.groups[group].applied;
         match applied.get(&index) {
             Some(&(seen_term, seen_digest)) if (seen_term, seen_digest) != (term, digest) => {
@@ -94,7 +117,12 @@ impl Observer {
     }
 
     /// After healing, every live member of each group must have applied the same state.
-    pub fn check_convergence(&mut self, nodes: &[SimNode], groups: usize, dead: &std::collections::BTreeSet<usize>) {
+    pub fn check_convergence(
+        &mut self,
+        nodes: &[SimNode],
+        groups: usize,
+        dead: &std::collections::BTreeSet<usize>,
+    ) {
         for group in (0..groups).filter(|g| !dead.contains(g)) {
             self.check_group_convergence(nodes, group);
         }
@@ -117,7 +145,12 @@ impl Observer {
         for &(id, applied, digest) in &states {
             if applied < max_applied {
                 self.violation(format!("convergence: group {group}: n{id} applied only {applied} of {max_applied} after healing"));
-            } else if digest != states.iter().find(|s| s.1 == max_applied).map_or(digest, |s| s.2) {
+            } else if digest
+                != states
+                    .iter()
+                    .find(|s| s.1 == max_applied)
+                    .map_or(digest, |s| s.2)
+            {
                 self.violation(format!("convergence: group {group}: n{id} has a different state at applied index {applied}"));
             }
         }
@@ -129,7 +162,9 @@ impl Observer {
         for group in 0..groups {
             let mut seen: BTreeMap<(LogIndex, Term), (NodeId, u64)> = BTreeMap::new();
             for replica in nodes.iter().filter_map(|node| node.replica(group)) {
-                for entry in (replica.first_index()..=replica.last_index()).filter_map(|i| replica.entry(i)) {
+                for entry in
+                    (replica.first_index()..=replica.last_index()).filter_map(|i| replica.entry(i))
+                {
                     let digest = crate::hosted::payload_digest(&entry.payload);
                     match seen.get(&(entry.index, entry.term)) {
                         Some(&(other, other_digest)) if other_digest != digest => {
@@ -148,18 +183,29 @@ impl Observer {
 
 /// The membership of the replica of `group` furthest ahead (highest term, then commit).
 pub fn newest_membership(nodes: &[SimNode], group: usize) -> Option<Membership> {
-    nodes.iter().filter_map(|n| n.replica(group)).max_by_key(|r| (r.term(), r.commit_index())).map(|r| r.membership().clone())
+    nodes
+        .iter()
+        .filter_map(|n| n.replica(group))
+        .max_by_key(|r| (r.term(), r.commit_index()))
+        .map(|r| r.membership().clone())
 }
 
 /// Whether every node not lost is up and every group's live members applied the same state.
-pub fn converged(nodes: &[SimNode], groups: usize, dead: &std::collections::BTreeSet<usize>) -> bool {
+pub fn converged(
+    nodes: &[SimNode],
+    groups: usize,
+    dead: &std::collections::BTreeSet<usize>,
+) -> bool {
     let mut observer = Observer::new(nodes.len(), groups);
     observer.check_convergence(nodes, groups, dead);
     observer.violations.is_empty() && nodes.iter().all(|n| n.lost || n.is_up())
 }
 
 /// Per-key linearizability of the history (reads that timed out are left out).
-pub fn check_linearizability(history: &[(Option<u64>, Operation<KvInput, KvOutput>)], observer: &mut Observer) {
+pub fn check_linearizability(
+    history: &[(Option<u64>, Operation<KvInput, KvOutput>)],
+    observer: &mut Observer,
+) {
     let mut by_key: BTreeMap<u64, Vec<Operation<KvInput, KvOutput>>> = BTreeMap::new();
     for (key, op) in history {
         if let Some(key) = key {
@@ -169,20 +215,36 @@ pub fn check_linearizability(history: &[(Option<u64>, Operation<KvInput, KvOutpu
     // Keys are independent: check them on every core, then report in key order (the verdicts
     // do not depend on how the keys were shared out).
     let keys: Vec<(u64, Vec<Operation<KvInput, KvOutput>>)> = by_key.into_iter().collect();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(keys.len()).max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(keys.len())
+        .max(1);
     let share = keys.len().div_ceil(threads).max(1);
     let verdicts: Vec<Verdict> = std::thread::scope(|scope| {
         let workers: Vec<_> = keys
             .chunks(share)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(|(_, ops)| lincheck::check(&KvModel, ops, Budget::default())).collect::<Vec<_>>()))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(_, ops)| lincheck::check(&KvModel, ops, Budget::default()))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
-        workers.into_iter().flat_map(|worker| worker.join().expect("a linearizability worker panicked")).collect()
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a linearizability worker panicked"))
+            .collect()
     });
     for ((key, ops), verdict) in keys.iter().zip(verdicts) {
         match verdict {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable { explanation } => {
-                observer.violation(format!("linearizability: key {key} ({} operations):\n{explanation}", ops.len()));
+                observer.violation(format!(
+                    "linearizability: key {key} ({} operations):\n{explanation}",
+                    ops.len()
+                ));
             }
             // Unknown is not a violation, but it is not silence either: it is reported.
             Verdict::Unknown { reason } => observer.undecided.push(format!("key {key}: {reason}")),

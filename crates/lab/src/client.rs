@@ -34,7 +34,13 @@ struct CurrentOp {
 
 impl SimClient {
     pub fn new(targets: Vec<usize>) -> SimClient {
-        SimClient { targets, current: None, next_request: 1, last_seen: BTreeMap::new(), next_final_key: Some(0) }
+        SimClient {
+            targets,
+            current: None,
+            next_request: 1,
+            last_seen: BTreeMap::new(),
+            next_final_key: Some(0),
+        }
     }
 }
 
@@ -51,7 +57,9 @@ impl Sim {
     /// A random node hosting `group` and not lost: what a client's refreshed slot map offers
     /// when it has no better guess of the leader.
     fn random_host(&mut self, group: usize) -> usize {
-        let hosts: Vec<usize> = (0..self.nodes.len()).filter(|&i| !self.nodes[i].lost && self.nodes[i].groups.contains_key(&group)).collect();
+        let hosts: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].lost && self.nodes[i].groups.contains_key(&group))
+            .collect();
         match self.rng.pick(&hosts) {
             Some(&host) => host,
             None => self.rng.range(0, self.nodes.len() as u64) as usize,
@@ -60,13 +68,25 @@ impl Sim {
 
     /// Points the client's current request's group at `node`.
     fn retarget(&mut self, client: usize, node: usize) {
-        let Some(group) = self.clients[client].current.as_ref().map(|op| self.group_of(op.key)) else { return };
+        let Some(group) = self.clients[client]
+            .current
+            .as_ref()
+            .map(|op| self.group_of(op.key))
+        else {
+            return;
+        };
         self.clients[client].targets[group] = node;
     }
 
     /// Points the client's current request's group at a random host.
     fn retarget_randomly(&mut self, client: usize) {
-        let Some(group) = self.clients[client].current.as_ref().map(|op| self.group_of(op.key)) else { return };
+        let Some(group) = self.clients[client]
+            .current
+            .as_ref()
+            .map(|op| self.group_of(op.key))
+        else {
+            return;
+        };
         let node = self.random_host(group);
         self.clients[client].targets[group] = node;
     }
@@ -76,15 +96,25 @@ impl Sim {
             return;
         }
         let (key, input) = if self.is_final_reader(client) {
-            let Some(offset) = self.clients[client].next_final_key else { return };
+            let Some(offset) = self.clients[client].next_final_key else {
+                return;
+            };
             let mut offset = offset;
-            let dead = if self.world.is_some() { self.dead_groups() } else { Default::default() };
-            let key_at = |offset: u64| offset * self.params.final_readers as u64 + (client - self.params.clients) as u64;
-            while key_at(offset) < self.params.keys && dead.contains(&self.group_of(key_at(offset))) {
+            let dead = if self.world.is_some() {
+                self.dead_groups()
+            } else {
+                Default::default()
+            };
+            let key_at = |offset: u64| {
+                offset * self.params.final_readers as u64 + (client - self.params.clients) as u64
+            };
+            while key_at(offset) < self.params.keys && dead.contains(&self.group_of(key_at(offset)))
+            {
                 offset += 1;
             }
             self.clients[client].next_final_key = Some(offset);
-            let key = offset * self.params.final_readers as u64 + (client - self.params.clients) as u64;
+            let key =
+                offset * self.params.final_readers as u64 + (client - self.params.clients) as u64;
             if key >= self.params.keys {
                 self.clients[client].next_final_key = None;
                 self.on_final_reads_done();
@@ -99,10 +129,21 @@ impl Sim {
         };
         let request = self.clients[client].next_request;
         self.clients[client].next_request += 1;
-        let operation = Operation { client: client as u64, input: input.clone(), call: self.now, ret: None, output: None };
+        let operation = Operation {
+            client: client as u64,
+            input: input.clone(),
+            call: self.now,
+            ret: None,
+            output: None,
+        };
         self.history.push((Some(key), operation));
         let history_index = self.history.len() - 1;
-        self.clients[client].current = Some(CurrentOp { history_index, request, key, input });
+        self.clients[client].current = Some(CurrentOp {
+            history_index,
+            request,
+            key,
+            input,
+        });
         self.send_request(client);
         let timeout = self.params.client_timeout;
         self.schedule(timeout, Event::ClientTimeout { client, request });
@@ -118,7 +159,10 @@ impl Sim {
             KvInput::Put(unique)
         } else if roll < 0.9 {
             let expected = self.clients[client].last_seen.get(&key).copied().flatten();
-            KvInput::Cas { expected, new: unique }
+            KvInput::Cas {
+                expected,
+                new: unique,
+            }
         } else {
             KvInput::Delete
         };
@@ -126,19 +170,31 @@ impl Sim {
     }
 
     fn send_request(&mut self, client: usize) {
-        let Some(request) = self.current_request(client) else { return };
+        let Some(request) = self.current_request(client) else {
+            return;
+        };
         let mut node = self.clients[client].targets[request.group];
-        if request.input == KvInput::Get && self.options.bug == Some(crate::options::Bug::StaleReads) {
+        if request.input == KvInput::Get
+            && self.options.bug == Some(crate::options::Bug::StaleReads)
+        {
             // The defect serves reads anywhere: spread them to show it.
             node = self.random_host(request.group);
         }
         if let Some(delay) = self.link_delay() {
-            self.schedule(delay, Event::ToNode { node, packet: Box::new(Packet::Request(request)) });
+            self.schedule(
+                delay,
+                Event::ToNode {
+                    node,
+                    packet: Box::new(Packet::Request(request)),
+                },
+            );
         }
     }
 
     pub(crate) fn on_reply(&mut self, client: usize, reply: Reply) {
-        let Some(op) = &self.clients[client].current else { return };
+        let Some(op) = &self.clients[client].current else {
+            return;
+        };
         if op.request != reply.request {
             return;
         }
@@ -166,21 +222,37 @@ impl Sim {
     }
 
     fn send_request_later(&mut self, client: usize, delay: u64) {
-        let Some(request) = self.current_request(client) else { return };
+        let Some(request) = self.current_request(client) else {
+            return;
+        };
         let node = self.clients[client].targets[request.group];
         if let Some(link) = self.link_delay() {
-            self.schedule(delay + link, Event::ToNode { node, packet: Box::new(Packet::Request(request)) });
+            self.schedule(
+                delay + link,
+                Event::ToNode {
+                    node,
+                    packet: Box::new(Packet::Request(request)),
+                },
+            );
         }
     }
 
     /// The request the client is waiting on, as it goes on the wire.
     fn current_request(&self, client: usize) -> Option<Request> {
         let op = self.clients[client].current.as_ref()?;
-        Some(Request { client, request: op.request, group: self.group_of(op.key), key: op.key, input: op.input.clone() })
+        Some(Request {
+            client,
+            request: op.request,
+            group: self.group_of(op.key),
+            key: op.key,
+            input: op.input.clone(),
+        })
     }
 
     fn complete_op(&mut self, client: usize, output: KvOutput) {
-        let Some(op) = self.clients[client].current.take() else { return };
+        let Some(op) = self.clients[client].current.take() else {
+            return;
+        };
         if let KvOutput::Value(value) = output {
             self.clients[client].last_seen.insert(op.key, value);
         }
@@ -188,14 +260,17 @@ impl Sim {
         operation.ret = Some(self.now);
         operation.output = Some(output);
         if self.is_final_reader(client) {
-            self.clients[client].next_final_key = self.clients[client].next_final_key.map(|offset| offset + 1);
+            self.clients[client].next_final_key =
+                self.clients[client].next_final_key.map(|offset| offset + 1);
         }
         let think = self.rng.range(0, 5 * MS);
         self.schedule(think, Event::ClientWake { client });
     }
 
     pub(crate) fn on_client_timeout(&mut self, client: usize, request: u64) {
-        let Some(op) = &self.clients[client].current else { return };
+        let Some(op) = &self.clients[client].current else {
+            return;
+        };
         if op.request != request {
             return;
         }

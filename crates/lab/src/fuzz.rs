@@ -13,17 +13,31 @@ pub fn run_seed(options: &SimOptions) -> RunReport {
     let outcome = catch_unwind(AssertUnwindSafe(|| Sim::new(options.clone()).map(Sim::run)));
     match outcome {
         Ok(Ok(report)) => report,
-        Ok(Err(error)) => RunReport { seed, violations: vec![format!("bad options: {error}")], ..RunReport::default() },
+        Ok(Err(error)) => RunReport {
+            seed,
+            violations: vec![format!("bad options: {error}")],
+            ..RunReport::default()
+        },
         Err(panic) => {
-            let text = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
-            RunReport { seed, violations: vec![format!("panic: {}", text.unwrap_or_default())], ..RunReport::default() }
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
+            RunReport {
+                seed,
+                violations: vec![format!("panic: {}", text.unwrap_or_default())],
+                ..RunReport::default()
+            }
         }
     }
 }
 
 /// The command line that reruns `options`.
 pub fn reproduce_command(options: &SimOptions) -> String {
-    let mut command = format!("ninesdb lab replay --seed {} --nodes {} --groups {} --faults {}", options.seed, options.nodes, options.groups, options.faults);
+    let mut command = format!(
+        "ninesdb lab replay --seed {} --nodes {} --groups {} --faults {}",
+        options.seed, options.nodes, options.groups, options.faults
+    );
     if let Some(bug) = options.bug {
         let _ = write!(command, " --bug {}", bug.name());
     }
@@ -61,7 +75,10 @@ impl FuzzSummary {
         if !report.violations.is_empty() {
             self.failing_seeds += 1;
             self.violations += report.violations.len() as u64;
-            self.first_failing_seed = Some(self.first_failing_seed.map_or(report.seed, |seed| seed.min(report.seed)));
+            self.first_failing_seed = Some(
+                self.first_failing_seed
+                    .map_or(report.seed, |seed| seed.min(report.seed)),
+            );
         }
     }
 
@@ -70,29 +87,54 @@ impl FuzzSummary {
         let count = self.repair_micros.len() as u64;
         let max = self.repair_micros.iter().max()?;
         let mean = self.repair_micros.iter().sum::<u64>() / count.max(1);
-        Some(format!("{} node losses, time to full repair: mean {:.2} s, max {:.2} s", self.nodes_lost, mean as f64 / 1e6, *max as f64 / 1e6))
+        Some(format!(
+            "{} node losses, time to full repair: mean {:.2} s, max {:.2} s",
+            self.nodes_lost,
+            mean as f64 / 1e6,
+            *max as f64 / 1e6
+        ))
     }
 }
 
 /// Runs `count` seeds from `first_seed`; calls `on_failure` with a line for each failing seed.
-pub fn fuzz(base: &SimOptions, first_seed: u64, count: u64, mut on_failure: impl FnMut(String)) -> FuzzSummary {
+pub fn fuzz(
+    base: &SimOptions,
+    first_seed: u64,
+    count: u64,
+    mut on_failure: impl FnMut(String),
+) -> FuzzSummary {
     let mut summary = FuzzSummary::default();
     for seed in first_seed..first_seed.saturating_add(count) {
-        let options = SimOptions { seed, trace: false, ..base.clone() };
+        let options = SimOptions {
+            seed,
+            trace: false,
+            ..base.clone()
+        };
         let report = run_seed(&options);
         summary.add(&report);
         if report.violations.is_empty() {
             continue;
         }
-        let first = report.violations[0].lines().next().unwrap_or_default().to_owned();
-        on_failure(format!("seed {seed}: {} violation(s): {first}\n  reproduce with: {}", report.violations.len(), reproduce_command(&options)));
+        let first = report.violations[0]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        on_failure(format!(
+            "seed {seed}: {} violation(s): {first}\n  reproduce with: {}",
+            report.violations.len(),
+            reproduce_command(&options)
+        ));
     }
     summary
 }
 
 /// The full text `ninesdb lab replay` prints: the trace, the violations, the totals.
 pub fn replay_text(options: &SimOptions) -> String {
-    let options = SimOptions { trace: true, ..options.clone() };
+    let options = SimOptions {
+        trace: true,
+        ..options.clone()
+    };
     let report = run_seed(&options);
     let mut out = String::new();
     for line in &report.trace {
@@ -112,7 +154,12 @@ pub fn replay_text(options: &SimOptions) -> String {
         report.disk
     );
     for (loss, micros) in report.repair_micros.iter().enumerate() {
-        let _ = writeln!(out, "node loss {}: every group repaired after {:.3} s", loss + 1, *micros as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "node loss {}: every group repaired after {:.3} s",
+            loss + 1,
+            *micros as f64 / 1e6
+        );
     }
     for undecided in &report.undecided {
         let _ = writeln!(out, "undecided: {undecided}");

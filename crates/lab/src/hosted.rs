@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use lincheck::kv::{KvInput, KvOutput};
-use raft::{Entry, LogIndex, Membership, NodeId, Payload, ProposeError, Ready, Replica, Role, Term};
+use raft::{
+    Entry, LogIndex, Membership, NodeId, Payload, ProposeError, Ready, Replica, Role, Term,
+};
 use storage::{SimDisk, Wal};
 
 use crate::kv::{Command, KvStore};
@@ -91,57 +93,104 @@ impl GroupReplica {
 
     /// A client's request for this group: reads go through ReadIndex, writes through the log.
     /// `context` numbers the read; `refuse_writes` is set while the node's disk is full.
-    pub fn handle_request(&mut self, request: Request, context: u64, stale_reads: bool, refuse_writes: bool, effects: &mut Effects) {
-        let Some(replica) = self.replica.as_mut() else { return };
+    pub fn handle_request(
+        &mut self,
+        request: Request,
+        context: u64,
+        stale_reads: bool,
+        refuse_writes: bool,
+        effects: &mut Effects,
+    ) {
+        let Some(replica) = self.replica.as_mut() else {
+            return;
+        };
         if request.input == KvInput::Get {
             if stale_reads {
                 let value = self.store.get(request.key);
-                effects.to_clients.push((request.client, Reply { request: request.request, outcome: Outcome::Done(KvOutput::Value(value)) }));
+                effects.to_clients.push((
+                    request.client,
+                    Reply {
+                        request: request.request,
+                        outcome: Outcome::Done(KvOutput::Value(value)),
+                    },
+                ));
                 return;
             }
             match replica.read_index(context) {
                 Ok(()) => {
-                    self.pending_reads.insert(context, (request.client, request.request, request.key));
+                    self.pending_reads
+                        .insert(context, (request.client, request.request, request.key));
                 }
-                Err(error) => effects.to_clients.push((request.client, refusal(request.request, error))),
+                Err(error) => effects
+                    .to_clients
+                    .push((request.client, refusal(request.request, error))),
             }
             return;
         }
         if refuse_writes {
             // The write could not be made durable here: refuse it plainly (it did not happen).
-            effects.to_clients.push((request.client, Reply { request: request.request, outcome: Outcome::Failed }));
+            effects.to_clients.push((
+                request.client,
+                Reply {
+                    request: request.request,
+                    outcome: Outcome::Failed,
+                },
+            ));
             return;
         }
-        let command = Command { client: request.client as u64, request: request.request, key: request.key, input: request.input };
+        let command = Command {
+            client: request.client as u64,
+            request: request.request,
+            key: request.key,
+            input: request.input,
+        };
         match replica.propose(vec![command.encode()]) {
             Ok(index) => {
-                self.pending_writes.insert(index, (replica.term(), request.client, request.request));
+                self.pending_writes
+                    .insert(index, (replica.term(), request.client, request.request));
             }
-            Err(error) => effects.to_clients.push((request.client, refusal(request.request, error))),
+            Err(error) => effects
+                .to_clients
+                .push((request.client, refusal(request.request, error))),
         }
     }
 
     /// The state machine takes a snapshot received from the leader (now durable).
     pub fn install_snapshot(&mut self, ready: &Ready) {
-        let Some(snapshot) = &ready.snapshot else { return };
+        let Some(snapshot) = &ready.snapshot else {
+            return;
+        };
         if let Some(store) = KvStore::decode(&snapshot.data) {
             self.store = store;
         }
         self.applied = snapshot.meta.index;
-        self.pending_writes.retain(|&index, _| index > snapshot.meta.index);
+        self.pending_writes
+            .retain(|&index, _| index > snapshot.meta.index);
     }
 
     /// Carries out the rest of a Ready once its records are durable: messages that waited for
     /// the disk, committed entries, reads; then `advance`.
     pub fn complete(&mut self, group: usize, ready: Ready, effects: &mut Effects) {
-        effects.to_nodes.extend(ready.messages_after_persist.into_iter().map(|message| (group, message)));
+        effects.to_nodes.extend(
+            ready
+                .messages_after_persist
+                .into_iter()
+                .map(|message| (group, message)),
+        );
         for entry in &ready.committed_entries {
             self.apply(group, entry, effects);
         }
-        self.confirmed_reads.extend(ready.read_states.iter().map(|r| (r.index, r.context)));
+        self.confirmed_reads
+            .extend(ready.read_states.iter().map(|r| (r.index, r.context)));
         for context in ready.dropped_reads {
             if let Some((client, request, _)) = self.pending_reads.remove(&context) {
-                effects.to_clients.push((client, Reply { request, outcome: Outcome::Failed }));
+                effects.to_clients.push((
+                    client,
+                    Reply {
+                        request,
+                        outcome: Outcome::Failed,
+                    },
+                ));
             }
         }
         self.serve_reads(effects);
@@ -156,18 +205,24 @@ impl GroupReplica {
         }
         let digest = payload_digest(&entry.payload);
         let output = match &entry.payload {
-            Payload::Command(bytes) => Command::decode(bytes).map(|command| self.store.apply_once(&command)),
+            Payload::Command(bytes) => {
+                Command::decode(bytes).map(|command| self.store.apply_once(&command))
+            }
             _ => None,
         };
         self.applied = entry.index;
-        effects.applied.push((group, entry.index, entry.term, digest));
+        effects
+            .applied
+            .push((group, entry.index, entry.term, digest));
         if let Some((term, client, request)) = self.pending_writes.remove(&entry.index) {
             let outcome = match output {
                 Some(output) if term == entry.term => Outcome::Done(output),
                 // Another entry took our proposal's place: it can never commit now.
                 _ => Outcome::Failed,
             };
-            effects.to_clients.push((client, Reply { request, outcome }));
+            effects
+                .to_clients
+                .push((client, Reply { request, outcome }));
         }
     }
 
@@ -181,7 +236,9 @@ impl GroupReplica {
             }
             if let Some((client, request, key)) = self.pending_reads.remove(&context) {
                 let outcome = Outcome::Done(KvOutput::Value(self.store.get(key)));
-                effects.to_clients.push((client, Reply { request, outcome }));
+                effects
+                    .to_clients
+                    .push((client, Reply { request, outcome }));
             }
         }
         self.confirmed_reads = still_waiting;
@@ -190,7 +247,9 @@ impl GroupReplica {
     /// Snapshots the state machine and compacts the log once `every` entries were applied
     /// beyond the last snapshot.
     pub fn maybe_snapshot(&mut self, group: usize, every: u64, wal: Option<&mut Wal<SimDisk>>) {
-        let Some(replica) = self.replica.as_mut() else { return };
+        let Some(replica) = self.replica.as_mut() else {
+            return;
+        };
         if self.applied < replica.first_index() + every {
             return;
         }
@@ -205,7 +264,9 @@ impl GroupReplica {
 
     /// A full disk cannot take the leader's entries: hand leadership to another voter.
     pub fn hand_off_if_leader(&mut self) {
-        let Some(replica) = self.replica.as_mut() else { return };
+        let Some(replica) = self.replica.as_mut() else {
+            return;
+        };
         if replica.role() != Role::Leader {
             return;
         }
@@ -235,5 +296,7 @@ pub fn payload_digest(payload: &Payload) -> u64 {
 
 /// FNV-1a, for digests that must not depend on the process (std's hasher is seeded).
 pub fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
+    })
 }

@@ -37,12 +37,18 @@ impl Command {
                 out.put_u8(TAG_PUT);
                 out.put_u64_le(*value);
             }
-            KvInput::Cas { expected: Some(expected), new } => {
+            KvInput::Cas {
+                expected: Some(expected),
+                new,
+            } => {
                 out.put_u8(TAG_CAS);
                 out.put_u64_le(*expected);
                 out.put_u64_le(*new);
             }
-            KvInput::Cas { expected: None, new } => {
+            KvInput::Cas {
+                expected: None,
+                new,
+            } => {
                 out.put_u8(TAG_CAS_ABSENT);
                 out.put_u64_le(*new);
             }
@@ -53,16 +59,31 @@ impl Command {
 
     /// Decodes an entry; `None` if the bytes are not a command (corrupt or foreign).
     pub fn decode(bytes: &[u8]) -> Option<Command> {
-        let word = |at: usize| bytes.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+        let word = |at: usize| {
+            bytes
+                .get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+        };
         let (client, request, key) = (word(0)?, word(8)?, word(16)?);
         let input = match *bytes.get(24)? {
             TAG_PUT => KvInput::Put(word(25)?),
-            TAG_CAS => KvInput::Cas { expected: Some(word(25)?), new: word(33)? },
-            TAG_CAS_ABSENT => KvInput::Cas { expected: None, new: word(25)? },
+            TAG_CAS => KvInput::Cas {
+                expected: Some(word(25)?),
+                new: word(33)?,
+            },
+            TAG_CAS_ABSENT => KvInput::Cas {
+                expected: None,
+                new: word(25)?,
+            },
             TAG_DELETE => KvInput::Delete,
             _ => return None,
         };
-        Some(Command { client, request, key, input })
+        Some(Command {
+            client,
+            request,
+            key,
+            input,
+        })
     }
 }
 
@@ -88,7 +109,8 @@ impl KvStore {
             }
         }
         let output = self.apply(command);
-        self.sessions.insert(command.client, (command.request, output.clone()));
+        self.sessions
+            .insert(command.client, (command.request, output.clone()));
         output
     }
 
@@ -122,7 +144,8 @@ impl KvStore {
     /// The snapshot encoding (little-endian words): the number of values, (key, value) pairs,
     /// then (client, request, answer code) triples for the sessions.
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(8 + self.values.len() * 16 + self.sessions.len() * 24);
+        let mut out =
+            BytesMut::with_capacity(8 + self.values.len() * 16 + self.sessions.len() * 24);
         out.put_u64_le(self.values.len() as u64);
         for (&key, &value) in &self.values {
             out.put_u64_le(key);
@@ -138,13 +161,19 @@ impl KvStore {
 
     /// Loads a snapshot; `None` if the bytes are not a snapshot.
     pub fn decode(bytes: &[u8]) -> Option<KvStore> {
-        let words: Vec<u64> = bytes.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]))).collect();
+        let words: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
+            .collect();
         let (&count, rest) = words.split_first()?;
         let pairs = usize::try_from(count).ok()?.checked_mul(2)?;
         if bytes.len() % 8 != 0 || rest.len() < pairs || (rest.len() - pairs) % 3 != 0 {
             return None;
         }
-        let values = rest[..pairs].chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        let values = rest[..pairs]
+            .chunks_exact(2)
+            .map(|p| (p[0], p[1]))
+            .collect();
         let sessions = rest[pairs..]
             .chunks_exact(3)
             .map(|t| output_from_code(t[2]).map(|output| (t[0], (t[1], output))))
@@ -184,9 +213,25 @@ mod tests {
     // Goal: every command survives the log encoding. Method: round-trip each variant.
     #[test]
     fn commands_round_trip() {
-        let inputs = [KvInput::Put(7), KvInput::Cas { expected: Some(1), new: 2 }, KvInput::Cas { expected: None, new: 3 }, KvInput::Delete];
+        let inputs = [
+            KvInput::Put(7),
+            KvInput::Cas {
+                expected: Some(1),
+                new: 2,
+            },
+            KvInput::Cas {
+                expected: None,
+                new: 3,
+            },
+            KvInput::Delete,
+        ];
         for input in inputs {
-            let command = Command { client: 1, request: 2, key: 3, input };
+            let command = Command {
+                client: 1,
+                request: 2,
+                key: 3,
+                input,
+            };
             assert_eq!(Command::decode(&command.encode()), Some(command));
         }
         assert_eq!(Command::decode(b"short"), None);
@@ -196,7 +241,12 @@ mod tests {
     #[test]
     fn snapshot_round_trip() {
         let mut store = KvStore::default();
-        store.apply_once(&Command { client: 1, request: 1, key: 5, input: KvInput::Put(9) });
+        store.apply_once(&Command {
+            client: 1,
+            request: 1,
+            key: 5,
+            input: KvInput::Put(9),
+        });
         let copy = KvStore::decode(&store.encode()).expect("a snapshot");
         assert_eq!(copy, store);
         assert_eq!(KvStore::decode(&[1, 2, 3]), None);

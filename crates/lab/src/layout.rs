@@ -14,27 +14,51 @@ use crate::node::SimNode;
 /// changing with every round of `nodes` groups. Each full round puts exactly `replication`
 /// replicas on every node, and successive rounds pair nodes differently.
 pub fn place(nodes: usize, groups: usize, replication: usize) -> Vec<Vec<usize>> {
-    assert!(replication >= 1 && replication <= nodes, "replication {replication} with {nodes} nodes");
+    assert!(
+        replication >= 1 && replication <= nodes,
+        "replication {replication} with {nodes} nodes"
+    );
     if groups > 1 {
-        if let Ok(plan) = placement::initial(&topology(nodes, |_| placement::NodeState::Up), groups as u64, replication, None) {
-            return plan.replicas.into_iter().map(|nodes| nodes.into_iter().map(|id| id as usize - 1).collect()).collect();
+        if let Ok(plan) = placement::initial(
+            &topology(nodes, |_| placement::NodeState::Up),
+            groups as u64,
+            replication,
+            None,
+        ) {
+            return plan
+                .replicas
+                .into_iter()
+                .map(|nodes| nodes.into_iter().map(|id| id as usize - 1).collect())
+                .collect();
         }
     }
-    let strides: Vec<usize> = (1..nodes.max(2)).filter(|&stride| gcd(stride, nodes) == 1).collect();
+    let strides: Vec<usize> = (1..nodes.max(2))
+        .filter(|&stride| gcd(stride, nodes) == 1)
+        .collect();
     (0..groups)
         .map(|group| {
             let start = group % nodes;
             let stride = strides[(group / nodes) % strides.len()];
-            (0..replication).map(|i| (start + i * stride) % nodes).collect()
+            (0..replication)
+                .map(|i| (start + i * stride) % nodes)
+                .collect()
         })
         .collect()
 }
 
 /// The simulated nodes as placement sees them (node id = slot + 1), with their states.
-pub fn topology(nodes: usize, state: impl Fn(usize) -> placement::NodeState) -> placement::Topology {
+pub fn topology(
+    nodes: usize,
+    state: impl Fn(usize) -> placement::NodeState,
+) -> placement::Topology {
     placement::Topology::new((0..nodes).map(|slot| placement::NodeInfo {
         id: slot as u64 + 1,
-        labels: placement::Labels::new("dc1", "pod1", &format!("rack{}", slot + 1), &format!("host{}", slot + 1)),
+        labels: placement::Labels::new(
+            "dc1",
+            "pod1",
+            &format!("rack{}", slot + 1),
+            &format!("host{}", slot + 1),
+        ),
         state: state(slot),
     }))
 }
@@ -45,9 +69,15 @@ pub fn topology(nodes: usize, state: impl Fn(usize) -> placement::NodeState) -> 
 pub(crate) fn host_initial_replicas(nodes: &mut [SimNode], layout: &[Vec<usize>]) {
     for (group, voters) in layout.iter().enumerate() {
         let membership = Membership::with_voters(voters.iter().map(|&slot| slot as NodeId + 1));
-        let hosts: Vec<usize> = if layout.len() == 1 { (0..nodes.len()).collect() } else { voters.clone() };
+        let hosts: Vec<usize> = if layout.len() == 1 {
+            (0..nodes.len()).collect()
+        } else {
+            voters.clone()
+        };
         for slot in hosts {
-            nodes[slot].groups.insert(group, GroupReplica::new(slot, membership.clone()));
+            nodes[slot]
+                .groups
+                .insert(group, GroupReplica::new(slot, membership.clone()));
         }
     }
 }
@@ -55,8 +85,13 @@ pub(crate) fn host_initial_replicas(nodes: &mut [SimNode], layout: &[Vec<usize>]
 /// A client's first guess at `group`'s leader: one of its hosts, from one draw shared by all
 /// groups (with one group, the drawn node itself).
 pub(crate) fn initial_target(nodes: &[SimNode], group: usize, guess: usize) -> usize {
-    let hosts: Vec<usize> = (0..nodes.len()).filter(|&slot| nodes[slot].groups.contains_key(&group)).collect();
-    hosts.get(guess % hosts.len().max(1)).copied().unwrap_or(guess)
+    let hosts: Vec<usize> = (0..nodes.len())
+        .filter(|&slot| nodes[slot].groups.contains_key(&group))
+        .collect();
+    hosts
+        .get(guess % hosts.len().max(1))
+        .copied()
+        .unwrap_or(guess)
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -87,13 +122,23 @@ mod tests {
             }
         }
         let (low, high) = (load.iter().min().copied(), load.iter().max().copied());
-        assert!(high.zip(low).is_some_and(|(h, l)| h - l <= 1), "uneven load {load:?}");
-        let distinct: std::collections::BTreeSet<Vec<usize>> = layout.iter().map(|r| {
-            let mut s = r.clone();
-            s.sort_unstable();
-            s
-        }).collect();
-        assert!(distinct.len() >= 27, "too few distinct replica sets: {}", distinct.len());
+        assert!(
+            high.zip(low).is_some_and(|(h, l)| h - l <= 1),
+            "uneven load {load:?}"
+        );
+        let distinct: std::collections::BTreeSet<Vec<usize>> = layout
+            .iter()
+            .map(|r| {
+                let mut s = r.clone();
+                s.sort_unstable();
+                s
+            })
+            .collect();
+        assert!(
+            distinct.len() >= 27,
+            "too few distinct replica sets: {}",
+            distinct.len()
+        );
     }
 
     // Goal: small clusters work and one group keeps today's voters. Method: edge sizes.

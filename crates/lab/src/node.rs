@@ -67,7 +67,14 @@ pub struct SimNode {
 }
 
 impl SimNode {
-    pub fn new(slot: usize, tick_micros: u64, snapshot_every: u64, stale_reads: bool, disk: SimDisk, wal_options: WalOptions) -> SimNode {
+    pub fn new(
+        slot: usize,
+        tick_micros: u64,
+        snapshot_every: u64,
+        stale_reads: bool,
+        disk: SimDisk,
+        wal_options: WalOptions,
+    ) -> SimNode {
         SimNode {
             slot,
             groups: BTreeMap::new(),
@@ -95,11 +102,15 @@ impl SimNode {
 
     /// This node's replica of `group`, while it is up.
     pub fn replica(&self, group: usize) -> Option<&Replica> {
-        self.groups.get(&group).and_then(|hosted| hosted.replica.as_ref())
+        self.groups
+            .get(&group)
+            .and_then(|hosted| hosted.replica.as_ref())
     }
 
     pub fn replica_mut(&mut self, group: usize) -> Option<&mut Replica> {
-        self.groups.get_mut(&group).and_then(|hosted| hosted.replica.as_mut())
+        self.groups
+            .get_mut(&group)
+            .and_then(|hosted| hosted.replica.as_mut())
     }
 
     /// This node's identity in `group`, if it hosts the group.
@@ -111,11 +122,19 @@ impl SimNode {
     /// with `configs[i]` (the i-th hosted group). A replica whose state recovery finds
     /// damaged comes back as a new replica (it must not vote on state it cannot trust); the
     /// notes say what recovery found.
-    pub fn start(&mut self, configs: Vec<raft::Config>, now: u64, effects: &mut Effects) -> Result<(), String> {
+    pub fn start(
+        &mut self,
+        configs: Vec<raft::Config>,
+        now: u64,
+        effects: &mut Effects,
+    ) -> Result<(), String> {
         let disk = self.disk_at_rest.take().ok_or("no disk")?;
-        let (mut wal, mut recovered) = Wal::open(disk, self.wal_options.clone()).map_err(|e| format!("recovery failed: {e}"))?;
+        let (mut wal, mut recovered) = Wal::open(disk, self.wal_options.clone())
+            .map_err(|e| format!("recovery failed: {e}"))?;
         for finding in &recovered.findings {
-            effects.notes.push(format!("n{} recovery: {finding}", self.slot + 1));
+            effects
+                .notes
+                .push(format!("n{} recovery: {finding}", self.slot + 1));
         }
         let mut configs = configs.into_iter();
         for (&group, hosted) in &mut self.groups {
@@ -124,14 +143,27 @@ impl SimNode {
                 let old = hosted.id;
                 hosted.take_new_identity();
                 let _ = wal.remove_group(log_key(group, old));
-                effects.notes.push(format!("replica {old} of group {group} is damaged: the node rejoins as replica {}", hosted.id));
+                effects.notes.push(format!(
+                    "replica {old} of group {group} is damaged: the node rejoins as replica {}",
+                    hosted.id
+                ));
             }
             config.id = hosted.id;
-            let state = recovered.groups.remove(&log_key(group, hosted.id)).unwrap_or_default();
-            let restore = RestoreState { hard_state: state.hard_state, snapshot: state.snapshot.clone(), entries: state.entries, initial_membership: hosted.initial_membership().clone() };
+            let state = recovered
+                .groups
+                .remove(&log_key(group, hosted.id))
+                .unwrap_or_default();
+            let restore = RestoreState {
+                hard_state: state.hard_state,
+                snapshot: state.snapshot.clone(),
+                entries: state.entries,
+                initial_membership: hosted.initial_membership().clone(),
+            };
             hosted.replica = Some(Replica::new(config, restore)?);
             hosted.store = match &state.snapshot {
-                Some(snapshot) => KvStore::decode(&snapshot.data).ok_or("snapshot does not decode")?,
+                Some(snapshot) => {
+                    KvStore::decode(&snapshot.data).ok_or("snapshot does not decode")?
+                }
                 None => KvStore::default(),
             };
             hosted.applied = state.snapshot.as_ref().map_or(0, |s| s.meta.index);
@@ -145,7 +177,11 @@ impl SimNode {
     /// Hosts a new replica of `group` that waits to be added to it (repair, membership
     /// changes): started at once with `config` if the node is up, else at its restart.
     pub fn host(&mut self, group: usize, mut config: raft::Config) -> Result<NodeId, String> {
-        assert!(!self.groups.contains_key(&group), "n{} already hosts group {group}", self.slot + 1);
+        assert!(
+            !self.groups.contains_key(&group),
+            "n{} already hosts group {group}",
+            self.slot + 1
+        );
         let mut hosted = GroupReplica::new(self.slot, raft::Membership::default());
         if self.is_up() {
             config.id = hosted.id;
@@ -204,7 +240,11 @@ impl SimNode {
             return;
         }
         while self.next_tick_at <= now {
-            for replica in self.groups.values_mut().filter_map(|hosted| hosted.replica.as_mut()) {
+            for replica in self
+                .groups
+                .values_mut()
+                .filter_map(|hosted| hosted.replica.as_mut())
+            {
                 replica.tick();
             }
             self.next_tick_at += self.tick_micros;
@@ -226,7 +266,13 @@ impl SimNode {
         let (stale_reads, disk_full) = (self.stale_reads, self.disk_full);
         let Some(hosted) = self.groups.get_mut(&request.group) else {
             // Not a replica of that group here (any more): the client asks its slot map again.
-            effects.to_clients.push((request.client, Reply { request: request.request, outcome: Outcome::NotLeader(None) }));
+            effects.to_clients.push((
+                request.client,
+                Reply {
+                    request: request.request,
+                    outcome: Outcome::NotLeader(None),
+                },
+            ));
             return;
         };
         if request.input == lincheck::kv::KvInput::Get && !stale_reads {
@@ -261,19 +307,37 @@ impl SimNode {
     }
 
     fn pump_group(&mut self, group: usize, effects: &mut Effects) {
-        while let Some(mut ready) = self.replica_mut(group).filter(|r| r.has_ready()).and_then(Replica::ready) {
-            effects.to_nodes.extend(ready.messages.drain(..).map(|message| (group, message)));
+        while let Some(mut ready) = self
+            .replica_mut(group)
+            .filter(|r| r.has_ready())
+            .and_then(Replica::ready)
+        {
+            effects
+                .to_nodes
+                .extend(ready.messages.drain(..).map(|message| (group, message)));
             // A new commit index alone need not be synced (`must_sync`): its record rides
             // with the next write, and a crash before then only forgets it.
-            let needs_disk = ready.snapshot.is_some() || (ready.hard_state.is_some() && ready.must_sync) || !ready.entries.is_empty();
-            let queued_ahead = self.disk_queue.iter().chain(&self.disk_in_flight).any(|(g, _)| *g == group);
+            let needs_disk = ready.snapshot.is_some()
+                || (ready.hard_state.is_some() && ready.must_sync)
+                || !ready.entries.is_empty();
+            let queued_ahead = self
+                .disk_queue
+                .iter()
+                .chain(&self.disk_in_flight)
+                .any(|(g, _)| *g == group);
             if !needs_disk && !queued_ahead {
                 if let (Some(hard_state), Some(wal)) = (ready.hard_state, self.wal.as_mut()) {
                     let id = self.groups[&group].id;
-                    if let Err(error) = wal.queue(Record::HardState { group: log_key(group, id), hard_state }) {
+                    if let Err(error) = wal.queue(Record::HardState {
+                        group: log_key(group, id),
+                        hard_state,
+                    }) {
                         // Never happens (hard states are never refused); if it did, the node
                         // stops like on any other storage error.
-                        effects.notes.push(format!("n{} storage error: {error}; crashing", self.slot + 1));
+                        effects.notes.push(format!(
+                            "n{} storage error: {error}; crashing",
+                            self.slot + 1
+                        ));
                         self.crash();
                         return;
                     }
@@ -292,7 +356,10 @@ impl SimNode {
             Ok(()) => {}
             Err(WalError::Disk(storage::DiskError::Full { needed, available })) => {
                 if !self.disk_full {
-                    effects.notes.push(format!("n{} disk full: needed {needed} bytes, {available} left; refusing writes", self.slot + 1));
+                    effects.notes.push(format!(
+                        "n{} disk full: needed {needed} bytes, {available} left; refusing writes",
+                        self.slot + 1
+                    ));
                 }
                 self.disk_full = true;
                 for hosted in self.groups.values_mut() {
@@ -303,7 +370,10 @@ impl SimNode {
             }
             Err(error) => {
                 // Any other storage error: the node stops as a real one would, and recovers.
-                effects.notes.push(format!("n{} storage error: {error}; crashing", self.slot + 1));
+                effects.notes.push(format!(
+                    "n{} storage error: {error}; crashing",
+                    self.slot + 1
+                ));
                 self.crash();
                 return;
             }
@@ -321,7 +391,9 @@ impl SimNode {
 
     /// Queues the batch's records (snapshots first written whole, in order) and flushes.
     fn write_batch(&mut self) -> Result<(), WalError> {
-        let Some(wal) = self.wal.as_mut() else { return Ok(()) };
+        let Some(wal) = self.wal.as_mut() else {
+            return Ok(());
+        };
         while let Some((group, ready)) = self.disk_in_flight.get(self.disk_in_flight_queued) {
             // Groups are never dropped from a node, so the batch's groups are all here.
             let key = log_key(*group, self.groups[group].id);
@@ -331,10 +403,16 @@ impl SimNode {
                 wal.install_snapshot(key, snapshot)?;
             }
             if let Some(hard_state) = ready.hard_state {
-                wal.queue(Record::HardState { group: key, hard_state })?;
+                wal.queue(Record::HardState {
+                    group: key,
+                    hard_state,
+                })?;
             }
             if !ready.entries.is_empty() {
-                wal.queue(Record::Entries { group: key, entries: ready.entries.clone() })?;
+                wal.queue(Record::Entries {
+                    group: key,
+                    entries: ready.entries.clone(),
+                })?;
             }
             self.disk_in_flight_queued += 1;
         }
@@ -343,7 +421,9 @@ impl SimNode {
     }
 
     fn complete(&mut self, group: usize, ready: Ready, effects: &mut Effects) {
-        let Some(hosted) = self.groups.get_mut(&group) else { return };
+        let Some(hosted) = self.groups.get_mut(&group) else {
+            return;
+        };
         hosted.complete(group, ready, effects);
         hosted.maybe_snapshot(group, self.snapshot_every, self.wal.as_mut());
     }

@@ -28,8 +28,26 @@ pub struct FaultSet {
 
 impl FaultSet {
     /// Every class.
-    pub const ALL: FaultSet = FaultSet { net: true, partition: true, crash: true, pause: true, membership: true, clock: true, disk: true, node_loss: true };
-    const NAMES: [&'static str; 8] = ["net", "partition", "crash", "pause", "membership", "clock", "disk", "node-loss"];
+    pub const ALL: FaultSet = FaultSet {
+        net: true,
+        partition: true,
+        crash: true,
+        pause: true,
+        membership: true,
+        clock: true,
+        disk: true,
+        node_loss: true,
+    };
+    const NAMES: [&'static str; 8] = [
+        "net",
+        "partition",
+        "crash",
+        "pause",
+        "membership",
+        "clock",
+        "disk",
+        "node-loss",
+    ];
 
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
         Some(match name {
@@ -59,7 +77,10 @@ impl FromStr for FaultSet {
         let mut set = FaultSet::default();
         for name in text.split(',').map(str::trim) {
             let flag = set.flag(name).ok_or_else(|| {
-                format!("unknown fault class '{name}'; use all, none, or a list of: {}", FaultSet::NAMES.join(", "))
+                format!(
+                    "unknown fault class '{name}'; use all, none, or a list of: {}",
+                    FaultSet::NAMES.join(", ")
+                )
             })?;
             *flag = true;
         }
@@ -73,7 +94,10 @@ impl fmt::Display for FaultSet {
             return write!(f, "all");
         }
         let mut copy = *self;
-        let names: Vec<&str> = FaultSet::NAMES.into_iter().filter(|name| copy.flag(name).is_some_and(|on| *on)).collect();
+        let names: Vec<&str> = FaultSet::NAMES
+            .into_iter()
+            .filter(|name| copy.flag(name).is_some_and(|on| *on))
+            .collect();
         if names.is_empty() {
             write!(f, "none")
         } else {
@@ -99,7 +123,13 @@ pub enum Bug {
 
 impl Bug {
     /// Every bug, for tests.
-    pub const ALL: [Bug; 5] = [Bug::CommitOldTerm, Bug::ForgetVote, Bug::StaleReads, Bug::SkipCheckQuorum, Bug::AckBeforePersist];
+    pub const ALL: [Bug; 5] = [
+        Bug::CommitOldTerm,
+        Bug::ForgetVote,
+        Bug::StaleReads,
+        Bug::SkipCheckQuorum,
+        Bug::AckBeforePersist,
+    ];
 
     /// The name on the command line.
     pub fn name(self) -> &'static str {
@@ -117,10 +147,13 @@ impl FromStr for Bug {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Bug, String> {
-        Bug::ALL.into_iter().find(|bug| bug.name() == text).ok_or_else(|| {
-            let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
-            format!("unknown bug '{text}'; known: {}", names.join(", "))
-        })
+        Bug::ALL
+            .into_iter()
+            .find(|bug| bug.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+                format!("unknown bug '{text}'; known: {}", names.join(", "))
+            })
     }
 }
 
@@ -152,19 +185,37 @@ pub struct SimOptions {
 impl SimOptions {
     /// Defaults for `seed`.
     pub fn new(seed: u64) -> SimOptions {
-        SimOptions { seed, nodes: 5, groups: 1, faults: FaultSet::ALL, bug: None, duration_ms: 10_000, trace: false }
+        SimOptions {
+            seed,
+            nodes: 5,
+            groups: 1,
+            faults: FaultSet::ALL,
+            bug: None,
+            duration_ms: 10_000,
+            trace: false,
+        }
     }
 
     /// Checks the settings make a run.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=raft::REPLICAS_MAX).contains(&self.nodes) {
-            return Err(format!("--nodes must be between 1 and {}, got {}", raft::REPLICAS_MAX, self.nodes));
+            return Err(format!(
+                "--nodes must be between 1 and {}, got {}",
+                raft::REPLICAS_MAX,
+                self.nodes
+            ));
         }
         if !(1..=GROUPS_MAX).contains(&self.groups) {
-            return Err(format!("--groups must be between 1 and {GROUPS_MAX}, got {}", self.groups));
+            return Err(format!(
+                "--groups must be between 1 and {GROUPS_MAX}, got {}",
+                self.groups
+            ));
         }
         if self.duration_ms == 0 || self.duration_ms > 3_600_000 {
-            return Err(format!("--duration-ms must be between 1 and 3600000, got {}", self.duration_ms));
+            return Err(format!(
+                "--duration-ms must be between 1 and 3600000, got {}",
+                self.duration_ms
+            ));
         }
         Ok(())
     }

@@ -54,7 +54,11 @@ impl Params {
     /// Draws the parameters for `options` from `rng`.
     pub fn draw(options: &SimOptions, rng: &mut SimRng) -> Params {
         let faults = options.faults;
-        let replication = if options.nodes >= 5 && rng.chance(0.5) { 5 } else { options.nodes.min(3) };
+        let replication = if options.nodes >= 5 && rng.chance(0.5) {
+            5
+        } else {
+            options.nodes.min(3)
+        };
         // More groups spread the same draw of keys and clients over more Raft groups: every
         // group gets a key or two (few keys: clients contend on them), and every fourth group
         // adds a client.
@@ -69,19 +73,51 @@ impl Params {
             final_readers: groups.min(8),
             replication,
             layout: crate::layout::place(options.nodes, groups, replication),
-            drop_chance: if net { [0.0, 0.01, 0.05, 0.15][rng.range(0, 4) as usize] } else { 0.0 },
-            duplicate_chance: if net { [0.0, 0.01, 0.05][rng.range(0, 3) as usize] } else { 0.0 },
-            delay_tail_mean: if net { [100.0, 1_000.0, 5_000.0][rng.range(0, 3) as usize] } else { 100.0 },
-            delay_spike_chance: if net { [0.0, 0.01, 0.05][rng.range(0, 3) as usize] } else { 0.0 },
+            drop_chance: if net {
+                [0.0, 0.01, 0.05, 0.15][rng.range(0, 4) as usize]
+            } else {
+                0.0
+            },
+            duplicate_chance: if net {
+                [0.0, 0.01, 0.05][rng.range(0, 3) as usize]
+            } else {
+                0.0
+            },
+            delay_tail_mean: if net {
+                [100.0, 1_000.0, 5_000.0][rng.range(0, 3) as usize]
+            } else {
+                100.0
+            },
+            delay_spike_chance: if net {
+                [0.0, 0.01, 0.05][rng.range(0, 3) as usize]
+            } else {
+                0.0
+            },
             disk_latency: [(100, 500), (500, 3_000), (2_000, 20_000)][rng.range(0, 3) as usize],
-            nemesis_gap_mean: if leader_churn { 40.0 * MS as f64 } else { [200.0, 500.0, 1_500.0][rng.range(0, 3) as usize] * MS as f64 },
+            nemesis_gap_mean: if leader_churn {
+                40.0 * MS as f64
+            } else {
+                [200.0, 500.0, 1_500.0][rng.range(0, 3) as usize] * MS as f64
+            },
             target_leader_chance: [0.2, 0.5, 0.9][rng.range(0, 3) as usize],
             lease_reads: options.bug == Some(Bug::SkipCheckQuorum) || rng.chance(0.5),
-            append_entries_max: if leader_churn { 1 } else { [1, 4, 64, 4096][rng.range(0, 4) as usize] },
+            append_entries_max: if leader_churn {
+                1
+            } else {
+                [1, 4, 64, 4096][rng.range(0, 4) as usize]
+            },
             snapshot_every: [8, 64, 1_000_000][rng.range(0, 3) as usize],
             snapshot_chunk_bytes: [16, 256, 1 << 20][rng.range(0, 3) as usize],
             client_timeout: rng.range(200, 1_000) * MS,
-            clock_skew_permille: (0..options.nodes).map(|_| if faults.clock { rng.range(0, 61) as i64 - 30 } else { 0 }).collect(),
+            clock_skew_permille: (0..options.nodes)
+                .map(|_| {
+                    if faults.clock {
+                        rng.range(0, 61) as i64 - 30
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
             tick_micros: 10 * MS,
         }
     }

@@ -24,7 +24,12 @@ pub struct EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::new(), slab: Vec::new(), free: Vec::new(), seq: 0 }
+        EventQueue {
+            heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            seq: 0,
+        }
     }
 }
 
@@ -37,21 +42,30 @@ impl<E> EventQueue<E> {
                 slot
             }
             None => {
-                assert!(self.slab.len() < SLOTS_MAX, "more than {SLOTS_MAX} events pending");
+                assert!(
+                    self.slab.len() < SLOTS_MAX,
+                    "more than {SLOTS_MAX} events pending"
+                );
                 self.slab.push(Some(event));
                 (self.slab.len() - 1) as u32
             }
         };
         self.seq += 1;
         let order = (self.seq << SLOT_BITS) | u64::from(slot);
-        self.heap.push(Reverse((u128::from(time) << 64) | u128::from(order)));
+        self.heap
+            .push(Reverse((u128::from(time) << 64) | u128::from(order)));
     }
 
     /// The earliest event and its time.
     pub fn pop(&mut self) -> Option<(u64, E)> {
         let Reverse(key) = self.heap.pop()?;
-        let (time, slot) = ((key >> 64) as u64, (key as u64 & (SLOTS_MAX as u64 - 1)) as u32);
-        let event = self.slab[slot as usize].take().expect("a scheduled slot holds its event");
+        let (time, slot) = (
+            (key >> 64) as u64,
+            (key as u64 & (SLOTS_MAX as u64 - 1)) as u32,
+        );
+        let event = self.slab[slot as usize]
+            .take()
+            .expect("a scheduled slot holds its event");
         self.free.push(slot);
         Some((time, event))
     }

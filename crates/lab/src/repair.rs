@@ -67,7 +67,10 @@ impl Repairs {
 
     /// Catch-ups under way on node `slot`.
     fn catch_ups_on(&self, slot: usize) -> usize {
-        self.catching_up.values().filter(|&&target| target == slot).count()
+        self.catching_up
+            .values()
+            .filter(|&&target| target == slot)
+            .count()
     }
 }
 
@@ -81,24 +84,47 @@ impl Sim {
             return;
         }
         // A change under way may still add this node's replica to a group: wait for it.
-        let changing = |group: &usize| self.nodes.iter().filter_map(|n| n.replica(*group)).any(|r| r.membership_change_pending());
+        let changing = |group: &usize| {
+            self.nodes
+                .iter()
+                .filter_map(|n| n.replica(*group))
+                .any(|r| r.membership_change_pending())
+        };
         if self.nodes[index].groups.keys().any(changing) {
             return;
         }
         let mut held = BTreeMap::new();
         for (&group, hosted) in &self.nodes[index].groups {
-            let Some(membership) = self.leader_membership(group).filter(|m| m.replicas().contains(&hosted.id)) else { continue };
-            if self.repair_target(group, &membership, Some(index)).is_none() {
+            let Some(membership) = self
+                .leader_membership(group)
+                .filter(|m| m.replicas().contains(&hosted.id))
+            else {
+                continue;
+            };
+            if self
+                .repair_target(group, &membership, Some(index))
+                .is_none()
+            {
                 return;
             }
-            held.insert(group, GroupRepair { voters_needed: membership.voters.len(), reshaped: false });
+            held.insert(
+                group,
+                GroupRepair {
+                    voters_needed: membership.voters.len(),
+                    reshaped: false,
+                },
+            );
         }
         self.nodes[index].crash();
         if let Some(disk) = self.nodes[index].disk_mut() {
             disk.wipe();
         }
         self.nodes[index].lost = true;
-        self.trace_note(format!("node n{} lost for good: groups {:?} need repair", index + 1, held.keys().collect::<Vec<_>>()));
+        self.trace_note(format!(
+            "node n{} lost for good: groups {:?} need repair",
+            index + 1,
+            held.keys().collect::<Vec<_>>()
+        ));
         self.repairs.lost_at.insert(index, self.now);
         self.repairs.pending = held;
         self.note_repairs_done();
@@ -111,22 +137,38 @@ impl Sim {
         self.nodes[index].lost = true;
         self.repairs.lost_at.insert(index, since);
         for (&group, hosted) in &self.nodes[index].groups {
-            let Some(membership) = self.leader_membership(group).or_else(|| crate::check::newest_membership(&self.nodes, group)) else { continue };
+            let Some(membership) = self
+                .leader_membership(group)
+                .or_else(|| crate::check::newest_membership(&self.nodes, group))
+            else {
+                continue;
+            };
             if !membership.replicas().contains(&hosted.id) {
                 continue;
             }
-            let survivors = membership.voters.iter().any(|&id| !self.nodes[slot_of(id)].lost);
+            let survivors = membership
+                .voters
+                .iter()
+                .any(|&id| !self.nodes[slot_of(id)].lost);
             if survivors {
-                self.repairs.pending.entry(group).or_insert(GroupRepair { voters_needed: membership.voters.len(), reshaped: false });
+                self.repairs.pending.entry(group).or_insert(GroupRepair {
+                    voters_needed: membership.voters.len(),
+                    reshaped: false,
+                });
             }
         }
     }
 
     /// The nodes as the placement policy sees them: a scenario's real labels, else one rack
     /// and host per node.
-    pub(crate) fn placement_topology(&self, state: impl Fn(usize) -> placement::NodeState) -> placement::Topology {
+    pub(crate) fn placement_topology(
+        &self,
+        state: impl Fn(usize) -> placement::NodeState,
+    ) -> placement::Topology {
         match &self.world {
-            Some(world) => crate::scenario::placement_topology(&world.topology, |slot| Some(state(slot))),
+            Some(world) => {
+                crate::scenario::placement_topology(&world.topology, |slot| Some(state(slot)))
+            }
             None => crate::layout::topology(self.nodes.len(), state),
         }
     }
@@ -135,14 +177,21 @@ impl Sim {
     pub(crate) fn on_repair(&mut self) {
         self.schedule(crate::sim::REPAIR_INTERVAL, Event::Repair);
         for group in 0..self.options.groups {
-            let (Some(leader), Some(membership)) = (self.current_leader(group), self.leader_membership(group)) else { continue };
+            let (Some(leader), Some(membership)) =
+                (self.current_leader(group), self.leader_membership(group))
+            else {
+                continue;
+            };
             if let Some(&stale) = self.stale_identities(group, &membership).first() {
                 self.replace_stale(group, leader, &membership, stale);
             } else if !self.lost_identities(&membership).is_empty() {
                 // A change that was not yet committed when the node was lost may bring its
                 // replica in only now: such a group needs repair too.
                 let voters_needed = membership.voters.len();
-                self.repairs.pending.entry(group).or_insert(GroupRepair { voters_needed, reshaped: false });
+                self.repairs.pending.entry(group).or_insert(GroupRepair {
+                    voters_needed,
+                    reshaped: false,
+                });
                 self.replace_lost(group, leader, &membership);
             }
         }
@@ -150,41 +199,95 @@ impl Sim {
     }
 
     /// Swaps a replica's old identity for its node's new one.
-    fn replace_stale(&mut self, group: usize, leader: usize, membership: &Membership, stale: NodeId) {
-        let Some(fresh) = self.nodes[slot_of(stale)].id_in(group) else { return };
-        let swap = |set: &BTreeSet<NodeId>| -> Vec<NodeId> { set.iter().map(|&id| if id == stale { fresh } else { id }).collect() };
+    fn replace_stale(
+        &mut self,
+        group: usize,
+        leader: usize,
+        membership: &Membership,
+        stale: NodeId,
+    ) {
+        let Some(fresh) = self.nodes[slot_of(stale)].id_in(group) else {
+            return;
+        };
+        let swap = |set: &BTreeSet<NodeId>| -> Vec<NodeId> {
+            set.iter()
+                .map(|&id| if id == stale { fresh } else { id })
+                .collect()
+        };
         let (voters, learners) = (swap(&membership.voters), swap(&membership.learners));
-        self.propose_repair(group, leader, voters, learners, format!("replace replica {stale} by {fresh}"));
+        self.propose_repair(
+            group,
+            leader,
+            voters,
+            learners,
+            format!("replace replica {stale} by {fresh}"),
+        );
     }
 
     /// One step of replacing `group`'s replica on a lost node: add a learner elsewhere, wait
     /// for it to catch up, then promote it and drop the dead replica in one joint change.
     fn replace_lost(&mut self, group: usize, leader: usize, membership: &Membership) {
-        let Some(&dead) = self.lost_identities(membership).first() else { return };
-        let lost_at = self.repairs.lost_at.get(&slot_of(dead)).copied().unwrap_or_default();
+        let Some(&dead) = self.lost_identities(membership).first() else {
+            return;
+        };
+        let lost_at = self
+            .repairs
+            .lost_at
+            .get(&slot_of(dead))
+            .copied()
+            .unwrap_or_default();
         if self.now < lost_at + self.down_after {
             return;
         }
-        let without = |set: &BTreeSet<NodeId>, drop: &[NodeId]| -> Vec<NodeId> { set.iter().copied().filter(|id| !drop.contains(id)).collect() };
+        let without = |set: &BTreeSet<NodeId>, drop: &[NodeId]| -> Vec<NodeId> {
+            set.iter()
+                .copied()
+                .filter(|id| !drop.contains(id))
+                .collect()
+        };
         if !membership.voters.contains(&dead) {
-            let (voters, learners) = (without(&membership.voters, &[]), without(&membership.learners, &[dead]));
-            self.propose_repair(group, leader, voters, learners, format!("drop learner {dead} on a lost node"));
+            let (voters, learners) = (
+                without(&membership.voters, &[]),
+                without(&membership.learners, &[dead]),
+            );
+            self.propose_repair(
+                group,
+                leader,
+                voters,
+                learners,
+                format!("drop learner {dead} on a lost node"),
+            );
             return;
         }
-        let learner = self.repairs.catching_up.get(&group).and_then(|&slot| self.nodes[slot].id_in(group));
+        let learner = self
+            .repairs
+            .catching_up
+            .get(&group)
+            .and_then(|&slot| self.nodes[slot].id_in(group));
         match learner {
             Some(learner) if membership.voters.contains(&learner) => {
                 self.repairs.catching_up.remove(&group);
             }
             Some(learner) if membership.learners.contains(&learner) => {
-                let Some(replica) = self.nodes[leader].replica(group) else { return };
-                if replica.matched(learner).is_none_or(|matched| matched < replica.commit_index()) {
+                let Some(replica) = self.nodes[leader].replica(group) else {
+                    return;
+                };
+                if replica
+                    .matched(learner)
+                    .is_none_or(|matched| matched < replica.commit_index())
+                {
                     return;
                 }
                 let mut voters = without(&membership.voters, &[dead]);
                 voters.push(learner);
                 let learners = without(&membership.learners, &[dead, learner]);
-                if self.propose_repair(group, leader, voters, learners, format!("promote {learner} in place of {dead} (lost)")) {
+                if self.propose_repair(
+                    group,
+                    leader,
+                    voters,
+                    learners,
+                    format!("promote {learner} in place of {dead} (lost)"),
+                ) {
                     self.repairs.catching_up.remove(&group);
                 }
             }
@@ -201,31 +304,79 @@ impl Sim {
                 _ => return,
             },
         };
-        let Some(id) = self.host_replica(target, group) else { return };
+        let Some(id) = self.host_replica(target, group) else {
+            return;
+        };
         self.repairs.catching_up.insert(group, target);
         let voters = membership.voters.iter().copied().collect();
         let learners = membership.learners.iter().copied().chain([id]).collect();
-        self.propose_repair(group, leader, voters, learners, format!("add learner {id} on n{}", target + 1));
+        self.propose_repair(
+            group,
+            leader,
+            voters,
+            learners,
+            format!("add learner {id} on n{}", target + 1),
+        );
     }
 
     /// Where a replacement for `group` may go, as the server's placement policy chooses:
     /// among nodes up and not lost (nor `excluded`) and not holding a member of the group, the
     /// best spread, then the fewest replicas.
-    fn repair_target(&self, group: usize, membership: &Membership, excluded: Option<usize>) -> Option<usize> {
+    fn repair_target(
+        &self,
+        group: usize,
+        membership: &Membership,
+        excluded: Option<usize>,
+    ) -> Option<usize> {
         let members = membership.replicas();
         let usable = |i: usize| Some(i) != excluded && !self.nodes[i].lost && self.nodes[i].is_up();
-        let topology = self.placement_topology(|i| if usable(i) { placement::NodeState::Up } else { placement::NodeState::Down });
-        let current: Vec<u64> = (0..self.nodes.len()).filter(|&i| usable(i) && self.nodes[i].id_in(group).is_some_and(|id| members.contains(&id))).map(|i| i as u64 + 1).collect();
-        let load: std::collections::BTreeMap<u64, usize> = (0..self.nodes.len()).map(|i| (i as u64 + 1, self.nodes[i].groups.len() + self.repairs.catch_ups_on(i))).collect();
-        placement::replacement(&topology, group as u64 + 1, &current, &load).map(|id| id as usize - 1)
+        let topology = self.placement_topology(|i| {
+            if usable(i) {
+                placement::NodeState::Up
+            } else {
+                placement::NodeState::Down
+            }
+        });
+        let current: Vec<u64> = (0..self.nodes.len())
+            .filter(|&i| {
+                usable(i)
+                    && self.nodes[i]
+                        .id_in(group)
+                        .is_some_and(|id| members.contains(&id))
+            })
+            .map(|i| i as u64 + 1)
+            .collect();
+        let load: std::collections::BTreeMap<u64, usize> = (0..self.nodes.len())
+            .map(|i| {
+                (
+                    i as u64 + 1,
+                    self.nodes[i].groups.len() + self.repairs.catch_ups_on(i),
+                )
+            })
+            .collect();
+        placement::replacement(&topology, group as u64 + 1, &current, &load)
+            .map(|id| id as usize - 1)
     }
 
     /// Proposes a repair's membership change at `group`'s leader; whether it was accepted.
-    fn propose_repair(&mut self, group: usize, leader: usize, voters: Vec<NodeId>, learners: Vec<NodeId>, what: String) -> bool {
-        let Some(replica) = self.nodes[leader].replica_mut(group) else { return false };
-        let accepted = replica.propose_membership_change(voters.clone(), learners.clone()).is_ok();
+    fn propose_repair(
+        &mut self,
+        group: usize,
+        leader: usize,
+        voters: Vec<NodeId>,
+        learners: Vec<NodeId>,
+        what: String,
+    ) -> bool {
+        let Some(replica) = self.nodes[leader].replica_mut(group) else {
+            return false;
+        };
+        let accepted = replica
+            .propose_membership_change(voters.clone(), learners.clone())
+            .is_ok();
         if accepted {
-            self.trace_note(format!("repair group {group}: {what}: voters {voters:?} learners {learners:?}"));
+            self.trace_note(format!(
+                "repair group {group}: {what}: voters {voters:?} learners {learners:?}"
+            ));
             self.after_admin_action(leader);
         }
         accepted
@@ -234,28 +385,48 @@ impl Sim {
     /// Drops the groups that are whole again from the pending repairs, and records the time to
     /// full repair of the latest loss once none is left (again, if a group turned up late).
     fn note_repairs_done(&mut self) {
-        let done: Vec<usize> = self.repairs.pending.iter().filter(|&(&group, repair)| self.group_whole(group, repair)).map(|(&group, _)| group).collect();
+        let done: Vec<usize> = self
+            .repairs
+            .pending
+            .iter()
+            .filter(|&(&group, repair)| self.group_whole(group, repair))
+            .map(|(&group, _)| group)
+            .collect();
         for &group in &done {
             self.repairs.pending.remove(&group);
             self.repairs.catching_up.remove(&group);
             self.trace_note(format!("repair group {group}: complete"));
         }
-        let Some((&slot, &at)) = self.repairs.lost_at.iter().max_by_key(|&(_, &at)| at) else { return };
+        let Some((&slot, &at)) = self.repairs.lost_at.iter().max_by_key(|&(_, &at)| at) else {
+            return;
+        };
         let first_time = self.repairs.durations.len() < self.repairs.lost_at.len();
         if self.repairs.pending.is_empty() && (first_time || !done.is_empty()) {
-            self.repairs.durations.truncate(self.repairs.lost_at.len() - 1);
+            self.repairs
+                .durations
+                .truncate(self.repairs.lost_at.len() - 1);
             self.repairs.durations.push(self.now - at);
-            self.trace_note(format!("every group of lost node n{} repaired after {} ms", slot + 1, (self.now - at) / MS));
+            self.trace_note(format!(
+                "every group of lost node n{} repaired after {} ms",
+                slot + 1,
+                (self.now - at) / MS
+            ));
         }
     }
 
     /// Whether `group`'s committed membership has no replica on a lost node and (unless the
     /// nemesis reshaped it) as many voters as before the loss.
     fn group_whole(&self, group: usize, repair: &GroupRepair) -> bool {
-        let Some(leader) = self.current_leader(group) else { return false };
-        let Some(replica) = self.nodes[leader].replica(group) else { return false };
+        let Some(leader) = self.current_leader(group) else {
+            return false;
+        };
+        let Some(replica) = self.nodes[leader].replica(group) else {
+            return false;
+        };
         let membership = replica.membership();
-        !replica.membership_change_pending() && self.lost_identities(membership).is_empty() && (repair.reshaped || membership.voters.len() >= repair.voters_needed)
+        !replica.membership_change_pending()
+            && self.lost_identities(membership).is_empty()
+            && (repair.reshaped || membership.voters.len() >= repair.voters_needed)
     }
 
     /// The repair-completed check after the run: every group back to full replica count, with
@@ -272,10 +443,14 @@ impl Sim {
             self.observer.violation(text);
         }
         for group in 0..self.options.groups {
-            let Some(membership) = crate::check::newest_membership(&self.nodes, group) else { continue };
+            let Some(membership) = crate::check::newest_membership(&self.nodes, group) else {
+                continue;
+            };
             let lost = self.lost_identities(&membership);
             if !lost.is_empty() && !self.repairs.pending.contains_key(&group) {
-                self.observer.violation(format!("repair: group {group} still has replicas {lost:?} on lost nodes"));
+                self.observer.violation(format!(
+                    "repair: group {group} still has replicas {lost:?} on lost nodes"
+                ));
             }
         }
     }

@@ -18,7 +18,9 @@ impl SimRng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        SimRng { state: [next(), next(), next(), next()] }
+        SimRng {
+            state: [next(), next(), next(), next()],
+        }
     }
 
     /// A child generator for an independent stream (e.g. one per node).
@@ -90,6 +92,11 @@ mod tests {
         let first: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
         let mut again = SimRng::new(42);
         assert_eq!(first, (0..3).map(|_| again.next_u64()).collect::<Vec<_>>());
-        assert_ne!(first, (0..3).map(|_| SimRng::new(43).next_u64()).collect::<Vec<_>>());
+        assert_ne!(
+            first,
+            (0..3)
+                .map(|_| SimRng::new(43).next_u64())
+                .collect::<Vec<_>>()
+        );
     }
 }

@@ -11,9 +11,9 @@ use crate::check::Observer;
 use crate::client::SimClient;
 use crate::net::{Packet, Reply};
 use crate::node::{slot_of, Effects, SimNode};
-use crate::repair::Repairs;
 use crate::options::{Bug, SimOptions};
 use crate::params::{Params, MS};
+use crate::repair::Repairs;
 use crate::rng::SimRng;
 
 /// Each simulated disk's size (the disk fault class fills it up on purpose).
@@ -35,37 +35,73 @@ pub const EVENTS_MAX: u64 = 20_000_000;
 /// Something that happens at a simulated time.
 #[derive(Debug)]
 pub(crate) enum Event {
-    Tick { node: usize, incarnation: u64 },
+    Tick {
+        node: usize,
+        incarnation: u64,
+    },
     /// Drain a node's Ready after an administrative call (no tick, no packet).
-    Flush { node: usize, incarnation: u64 },
-    DiskDone { node: usize, incarnation: u64 },
+    Flush {
+        node: usize,
+        incarnation: u64,
+    },
+    DiskDone {
+        node: usize,
+        incarnation: u64,
+    },
     /// Boxed: the event queue moves events around, and a packet is large.
-    ToNode { node: usize, packet: Box<Packet> },
-    ToClient { client: usize, reply: Reply },
-    ClientWake { client: usize },
-    ClientTimeout { client: usize, request: u64 },
+    ToNode {
+        node: usize,
+        packet: Box<Packet>,
+    },
+    ToClient {
+        client: usize,
+        reply: Reply,
+    },
+    ClientWake {
+        client: usize,
+    },
+    ClientTimeout {
+        client: usize,
+        request: u64,
+    },
     Nemesis,
     /// Leader churn: strike the node that just became leader of `CHURN_GROUP` (if it still
     /// leads that term).
-    StrikeLeader { node: usize, term: raft::Term },
-    Restart { node: usize },
+    StrikeLeader {
+        node: usize,
+        term: raft::Term,
+    },
+    Restart {
+        node: usize,
+    },
     /// The operator frees space on a full disk.
-    DiskSpace { node: usize },
+    DiskSpace {
+        node: usize,
+    },
     /// The repair loop: replace identities that lost their data (every 200 ms).
     Repair,
-    Heal { epoch: u64 },
+    Heal {
+        epoch: u64,
+    },
     EndOfFaults,
     StartFinalReads,
     /// During convergence: stop as soon as every member applied the same state.
     CheckConverged,
     /// Scenario: a request of this client stream is due.
-    Arrival { stream: usize },
+    Arrival {
+        stream: usize,
+    },
     /// Scenario: check requests in flight against their timeouts; sample leaders.
     Sweep,
     /// Scenario: a step of a fault (0 starts it, `faults::END` ends it).
-    Fault { index: usize, step: u32 },
+    Fault {
+        index: usize,
+        step: u32,
+    },
     /// Scenario: the node's CPU is free for its next queued event.
-    NodeResume { node: usize },
+    NodeResume {
+        node: usize,
+    },
     /// Scenario: nodes exchange and judge their health.
     HealthBeat,
 }
@@ -172,17 +208,32 @@ impl Sim {
         let stale_reads = options.bug == Some(Bug::StaleReads);
         let mut nodes: Vec<SimNode> = (0..options.nodes)
             .map(|i| {
-                let tick = (params.tick_micros as i64 * (1000 + params.clock_skew_permille[i]) / 1000) as u64;
+                let tick = (params.tick_micros as i64 * (1000 + params.clock_skew_permille[i])
+                    / 1000) as u64;
                 let disk = storage::SimDisk::new(rng.next_u64(), DISK_CAPACITY);
-                let wal_options = storage::WalOptions { segment_bytes_max: params.segment_bytes, ..storage::WalOptions::default() };
-                SimNode::new(i, tick, params.snapshot_every, stale_reads, disk, wal_options)
+                let wal_options = storage::WalOptions {
+                    segment_bytes_max: params.segment_bytes,
+                    ..storage::WalOptions::default()
+                };
+                SimNode::new(
+                    i,
+                    tick,
+                    params.snapshot_every,
+                    stale_reads,
+                    disk,
+                    wal_options,
+                )
             })
             .collect();
         crate::layout::host_initial_replicas(&mut nodes, &params.layout);
         let clients = (0..params.clients + params.final_readers)
             .map(|_| {
                 let first_guess = rng.range(0, options.nodes as u64) as usize;
-                SimClient::new((0..options.groups).map(|group| crate::layout::initial_target(&nodes, group, first_guess)).collect())
+                SimClient::new(
+                    (0..options.groups)
+                        .map(|group| crate::layout::initial_target(&nodes, group, first_guess))
+                        .collect(),
+                )
             })
             .collect();
         Sim {
@@ -214,7 +265,14 @@ impl Sim {
     /// Groups whose every replica was on nodes lost for good: their data is gone, and the
     /// final reads and convergence checks leave them out (a scenario reports the loss).
     pub(crate) fn dead_groups(&self) -> BTreeSet<usize> {
-        (0..self.options.groups).filter(|&group| self.nodes.iter().filter(|n| n.groups.contains_key(&group)).all(|n| n.lost)).collect()
+        (0..self.options.groups)
+            .filter(|&group| {
+                self.nodes
+                    .iter()
+                    .filter(|n| n.groups.contains_key(&group))
+                    .all(|n| n.lost)
+            })
+            .collect()
     }
 
     pub(crate) fn schedule(&mut self, delay: u64, event: Event) {
@@ -243,7 +301,9 @@ impl Sim {
     pub(crate) fn start_node(&mut self, index: usize) {
         // Only the bootstrap identities start with their group's initial membership; a
         // replica that lost its data knows nothing and waits to be added (`GroupReplica`).
-        let configs = (0..self.nodes[index].groups.len()).map(|_| self.raft_config()).collect();
+        let configs = (0..self.nodes[index].groups.len())
+            .map(|_| self.raft_config())
+            .collect();
         let now = self.now;
         let mut effects = Effects::default();
         let started = self.nodes[index].start(configs, now, &mut effects);
@@ -256,17 +316,25 @@ impl Sim {
         } else {
             self.disk_stats.rebuilt_after_wal_corruption += damaged;
         }
-        self.disk_stats.torn_tails += notes.iter().filter(|n| n.contains("torn tail")).count() as u64;
+        self.disk_stats.torn_tails +=
+            notes.iter().filter(|n| n.contains("torn tail")).count() as u64;
         for note in notes {
             self.trace_note(note);
         }
         if let Err(error) = started {
-            self.observer.violation(format!("node {} failed to restart: {error}", index + 1));
+            self.observer
+                .violation(format!("node {} failed to restart: {error}", index + 1));
             return;
         }
         let node = &self.nodes[index];
         let (delay, incarnation) = (node.next_tick_at - now, node.incarnation);
-        self.schedule(delay, Event::Tick { node: index, incarnation });
+        self.schedule(
+            delay,
+            Event::Tick {
+                node: index,
+                incarnation,
+            },
+        );
     }
 
     /// Runs the whole scenario and the final checks.
@@ -328,14 +396,24 @@ impl Sim {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Tick { node, incarnation } => self.on_node_event(node, incarnation, None, event_kind::TICK),
-            Event::DiskDone { node, incarnation } => self.on_node_event(node, incarnation, None, event_kind::DISK),
-            Event::Flush { node, incarnation } => self.on_node_event(node, incarnation, None, event_kind::FLUSH),
+            Event::Tick { node, incarnation } => {
+                self.on_node_event(node, incarnation, None, event_kind::TICK)
+            }
+            Event::DiskDone { node, incarnation } => {
+                self.on_node_event(node, incarnation, None, event_kind::DISK)
+            }
+            Event::Flush { node, incarnation } => {
+                self.on_node_event(node, incarnation, None, event_kind::FLUSH)
+            }
             Event::ToNode { node, packet } => {
                 let incarnation = self.nodes[node].incarnation;
                 self.on_node_event(node, incarnation, Some(packet), event_kind::PACKET);
             }
-            Event::ToClient { client, reply } if self.world.as_ref().is_some_and(|w| w.load.owns(client)) => self.on_session_reply(client, reply),
+            Event::ToClient { client, reply }
+                if self.world.as_ref().is_some_and(|w| w.load.owns(client)) =>
+            {
+                self.on_session_reply(client, reply)
+            }
             Event::ToClient { client, reply } => self.on_reply(client, reply),
             Event::Arrival { stream } => self.on_arrival(stream),
             Event::Sweep => self.on_sweep(),
@@ -353,7 +431,9 @@ impl Sim {
             Event::EndOfFaults => self.on_end_of_faults(),
             Event::StartFinalReads => self.on_start_final_reads(),
             Event::CheckConverged => {
-                if crate::check::converged(&self.nodes, self.options.groups, &self.dead_groups()) && self.repairs.all_repaired() {
+                if crate::check::converged(&self.nodes, self.options.groups, &self.dead_groups())
+                    && self.repairs.all_repaired()
+                {
                     self.converge_deadline = self.now;
                 } else {
                     self.schedule(100 * MS, Event::CheckConverged);
@@ -362,7 +442,13 @@ impl Sim {
         }
     }
 
-    fn on_node_event(&mut self, index: usize, incarnation: u64, packet: Option<Box<Packet>>, kind: u8) {
+    fn on_node_event(
+        &mut self,
+        index: usize,
+        incarnation: u64,
+        packet: Option<Box<Packet>>,
+        kind: u8,
+    ) {
         let node = &self.nodes[index];
         if !node.is_up() || node.incarnation != incarnation {
             return;
@@ -401,13 +487,25 @@ impl Sim {
                 "disk done".into()
             }
             (_, Some(Packet::Raft(to_group, message))) => {
-                let text = if trace { format!("recv {} from n{}", message.body.kind(), message.from).into() } else { "".into() };
+                let text = if trace {
+                    format!("recv {} from n{}", message.body.kind(), message.from).into()
+                } else {
+                    "".into()
+                };
                 group = Some(to_group);
                 node.handle_message(to_group, message);
                 text
             }
             (_, Some(Packet::Request(request))) => {
-                let text = if trace { format!("client c{} asks {:?} k{}", request.client, request.input, request.key).into() } else { "".into() };
+                let text = if trace {
+                    format!(
+                        "client c{} asks {:?} k{}",
+                        request.client, request.input, request.key
+                    )
+                    .into()
+                } else {
+                    "".into()
+                };
                 group = Some(request.group);
                 node.handle_request(request, &mut effects);
                 text
@@ -418,7 +516,13 @@ impl Sim {
         node.pump_groups(group, &mut effects);
         if kind == event_kind::TICK {
             let (delay, incarnation) = (node.next_tick_at.saturating_sub(now), node.incarnation);
-            self.schedule(delay, Event::Tick { node: index, incarnation });
+            self.schedule(
+                delay,
+                Event::Tick {
+                    node: index,
+                    incarnation,
+                },
+            );
         }
         self.carry_out(index, effects);
         self.observe_node(index, group);
@@ -437,15 +541,22 @@ impl Sim {
             None => (None, Some(groups.iter())),
         };
         for (&group, hosted) in one.into_iter().chain(all.into_iter().flatten()) {
-            let Some(replica) = hosted.replica.as_ref() else { continue };
+            let Some(replica) = hosted.replica.as_ref() else {
+                continue;
+            };
             replica.check_invariants();
-            let first_time = replica.role() == Role::Leader && self.observer.on_leader(group, replica);
+            let first_time =
+                replica.role() == Role::Leader && self.observer.on_leader(group, replica);
             if first_time {
                 if let Some(world) = self.world.as_mut() {
                     world.record.elections.push((self.now, group, index));
                 }
             }
-            if first_time && group == CHURN_GROUP && self.params.leader_churn && self.phase == Phase::Faults {
+            if first_time
+                && group == CHURN_GROUP
+                && self.params.leader_churn
+                && self.phase == Phase::Faults
+            {
                 strike = Some(replica.term());
             }
         }
@@ -464,7 +575,13 @@ impl Sim {
         }
         if effects.disk_retry {
             let incarnation = self.nodes[index].incarnation;
-            self.schedule(DISK_RETRY_DELAY, Event::DiskDone { node: index, incarnation });
+            self.schedule(
+                DISK_RETRY_DELAY,
+                Event::DiskDone {
+                    node: index,
+                    incarnation,
+                },
+            );
         }
         for (group, log_index, term, digest) in effects.applied.drain(..) {
             let id = self.nodes[index].id_in(group).unwrap_or_default();
@@ -486,7 +603,13 @@ impl Sim {
                 world.health[index].record_fsync(delay);
             }
             let incarnation = self.nodes[index].incarnation;
-            self.schedule(delay, Event::DiskDone { node: index, incarnation });
+            self.schedule(
+                delay,
+                Event::DiskDone {
+                    node: index,
+                    incarnation,
+                },
+            );
         }
         effects.disk_started = false;
         effects.disk_retry = false;
@@ -503,17 +626,35 @@ impl Sim {
         if let Some(world) = self.world.as_mut() {
             let bytes = 64 + message.body.payload_size();
             if let Some(delay) = world.net.node_to_node(from, to, bytes, &mut self.rng) {
-                self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(group, message)) });
+                self.schedule(
+                    delay,
+                    Event::ToNode {
+                        node: to,
+                        packet: Box::new(Packet::Raft(group, message)),
+                    },
+                );
             }
             return;
         }
         if self.rng.chance(self.params.duplicate_chance) {
             if let Some(delay) = self.link_delay() {
-                self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(group, message.clone())) });
+                self.schedule(
+                    delay,
+                    Event::ToNode {
+                        node: to,
+                        packet: Box::new(Packet::Raft(group, message.clone())),
+                    },
+                );
             }
         }
         if let Some(delay) = self.link_delay() {
-            self.schedule(delay, Event::ToNode { node: to, packet: Box::new(Packet::Raft(group, message)) });
+            self.schedule(
+                delay,
+                Event::ToNode {
+                    node: to,
+                    packet: Box::new(Packet::Raft(group, message)),
+                },
+            );
         }
     }
 
@@ -536,19 +677,40 @@ impl Sim {
         let group = group.or((self.options.groups == 1).then_some(0));
         let status = match (node.is_up(), group) {
             (false, _) => "down".to_owned(),
-            (true, Some(group)) => match node.groups.get(&group).and_then(|hosted| hosted.replica.as_ref().map(|r| (hosted, r))) {
+            (true, Some(group)) => match node
+                .groups
+                .get(&group)
+                .and_then(|hosted| hosted.replica.as_ref().map(|r| (hosted, r)))
+            {
                 Some((hosted, r)) => format!(
                     "g{group} {:?} term={} last={} commit={} applied={} voters={:?}/{:?}",
-                    r.role(), r.term(), r.last_index(), r.commit_index(), hosted.applied, r.membership().voters, r.membership().voters_outgoing
+                    r.role(),
+                    r.term(),
+                    r.last_index(),
+                    r.commit_index(),
+                    hosted.applied,
+                    r.membership().voters,
+                    r.membership().voters_outgoing
                 ),
                 None => format!("g{group} not hosted"),
             },
             (true, None) => {
-                let leads: Vec<usize> = node.groups.iter().filter(|(_, h)| h.replica.as_ref().is_some_and(|r| r.role() == Role::Leader)).map(|(&g, _)| g).collect();
+                let leads: Vec<usize> = node
+                    .groups
+                    .iter()
+                    .filter(|(_, h)| h.replica.as_ref().is_some_and(|r| r.role() == Role::Leader))
+                    .map(|(&g, _)| g)
+                    .collect();
                 format!("{} groups, leads {leads:?}", node.groups.len())
             }
         };
-        self.trace.push(format!("{:>10}us n{} {:<40} | {}", self.now, index + 1, description, status));
+        self.trace.push(format!(
+            "{:>10}us n{} {:<40} | {}",
+            self.now,
+            index + 1,
+            description,
+            status
+        ));
     }
 
     pub(crate) fn trace_note(&mut self, note: String) {
@@ -599,18 +761,34 @@ impl Sim {
     /// The checks that need the whole history, and the report.
     pub fn finish(mut self) -> RunReport {
         if self.events >= EVENTS_MAX {
-            self.observer.violation(format!("liveness: stopped after {EVENTS_MAX} events at {}us (an event storm)", self.now));
+            self.observer.violation(format!(
+                "liveness: stopped after {EVENTS_MAX} events at {}us (an event storm)",
+                self.now
+            ));
         }
         if self.phase != Phase::Converging {
-            self.observer.violation(format!("liveness: final reads did not finish after healing (phase {:?})", self.phase));
+            self.observer.violation(format!(
+                "liveness: final reads did not finish after healing (phase {:?})",
+                self.phase
+            ));
         } else {
             let dead = self.dead_groups();
-            self.observer.check_convergence(&self.nodes, self.options.groups, &dead);
+            self.observer
+                .check_convergence(&self.nodes, self.options.groups, &dead);
         }
-        self.observer.check_log_matching(&self.nodes, self.options.groups);
+        self.observer
+            .check_log_matching(&self.nodes, self.options.groups);
         self.check_repairs_completed();
-        let acknowledged_writes = self.history.iter().filter(|(_, op)| op.output.is_some() && op.input != KvInput::Get).count();
-        let indeterminate = self.history.iter().filter(|(_, op)| op.output.is_none()).count();
+        let acknowledged_writes = self
+            .history
+            .iter()
+            .filter(|(_, op)| op.output.is_some() && op.input != KvInput::Get)
+            .count();
+        let indeterminate = self
+            .history
+            .iter()
+            .filter(|(_, op)| op.output.is_none())
+            .count();
         crate::check::check_linearizability(&self.history, &mut self.observer);
         let leaders_elected = self.observer.leaders_elected();
         RunReport {
@@ -638,10 +816,22 @@ impl Sim {
 /// The event that delivers `kind` (and `packet`) to node `index` again later.
 fn node_event(index: usize, incarnation: u64, kind: u8, packet: Option<Box<Packet>>) -> Event {
     match (kind, packet) {
-        (event_kind::DISK, _) => Event::DiskDone { node: index, incarnation },
-        (event_kind::FLUSH, _) => Event::Flush { node: index, incarnation },
-        (_, Some(packet)) => Event::ToNode { node: index, packet },
-        _ => Event::Tick { node: index, incarnation },
+        (event_kind::DISK, _) => Event::DiskDone {
+            node: index,
+            incarnation,
+        },
+        (event_kind::FLUSH, _) => Event::Flush {
+            node: index,
+            incarnation,
+        },
+        (_, Some(packet)) => Event::ToNode {
+            node: index,
+            packet,
+        },
+        _ => Event::Tick {
+            node: index,
+            incarnation,
+        },
     }
 }
 

@@ -15,13 +15,43 @@ fn scenarios_dir() -> PathBuf {
 
 /// Runs `name`'s short form with seed 1 and asserts every expected-outcome check passed.
 fn short_form_passes(name: &str) {
-    let (scenario, topology) = load_scenario(&scenarios_dir().join(format!("{name}.toml"))).expect("the scenario loads");
-    let outcome = run_scenario(&scenario, &topology, &RunSettings { seed: 1, short: true, gray_failure: None, trace: false }).expect("the scenario runs");
-    let failed: Vec<String> = outcome.checks.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+    let (scenario, topology) =
+        load_scenario(&scenarios_dir().join(format!("{name}.toml"))).expect("the scenario loads");
+    let outcome = run_scenario(
+        &scenario,
+        &topology,
+        &RunSettings {
+            seed: 1,
+            short: true,
+            gray_failure: None,
+            trace: false,
+        },
+    )
+    .expect("the scenario runs");
+    let failed: Vec<String> = outcome
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
     let m = &outcome.measures;
-    println!("{name}: availability {:.4}%, p99 {:.1} ms, lost {}, {} checks", m.availability * 100.0, m.p99_ms, outcome.lost_writes, outcome.checks.len());
-    assert!(failed.is_empty(), "{name} (short form, seed 1) missed its expected outcome:\n{}\nviolations: {:?}", failed.join("\n"), outcome.violations);
-    assert!(outcome.checks.len() >= 3, "{name}: too few checks to mean anything");
+    println!(
+        "{name}: availability {:.4}%, p99 {:.1} ms, lost {}, {} checks",
+        m.availability * 100.0,
+        m.p99_ms,
+        outcome.lost_writes,
+        outcome.checks.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{name} (short form, seed 1) missed its expected outcome:\n{}\nviolations: {:?}",
+        failed.join("\n"),
+        outcome.violations
+    );
+    assert!(
+        outcome.checks.len() >= 3,
+        "{name}: too few checks to mean anything"
+    );
 }
 
 macro_rules! scenario_tests {
@@ -72,21 +102,40 @@ fn every_scenario_file_has_a_test() {
     let mut files: Vec<String> = std::fs::read_dir(scenarios_dir())
         .expect("scenarios/ exists")
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.path().file_stem().filter(|_| e.path().extension().is_some_and(|x| x == "toml")).map(|s| s.to_string_lossy().into_owned()))
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .filter(|_| e.path().extension().is_some_and(|x| x == "toml"))
+                .map(|s| s.to_string_lossy().into_owned())
+        })
         .collect();
     files.sort();
     let mut listed: Vec<String> = LISTED.iter().map(|s| s.to_string()).collect();
     listed.sort();
-    assert_eq!(files, listed, "add a line to scenario_tests! for each scenario file");
+    assert_eq!(
+        files, listed,
+        "add a line to scenario_tests! for each scenario file"
+    );
 }
 
 // Goal: same seed, same report, byte for byte; another seed, another run. Method: run the
 // leader-crash short form twice with seed 7 and once with seed 8, render each report.
 #[test]
 fn same_seed_same_report() {
-    let (scenario, topology) = load_scenario(&scenarios_dir().join("leader-crash.toml")).expect("loads");
+    let (scenario, topology) =
+        load_scenario(&scenarios_dir().join("leader-crash.toml")).expect("loads");
     let render = |seed| {
-        let outcome = run_scenario(&scenario, &topology, &RunSettings { seed, short: true, gray_failure: None, trace: false }).expect("runs");
+        let outcome = run_scenario(
+            &scenario,
+            &topology,
+            &RunSettings {
+                seed,
+                short: true,
+                gray_failure: None,
+                trace: false,
+            },
+        )
+        .expect("runs");
         report::render(&outcome.report)
     };
     let first = render(7);

@@ -42,13 +42,20 @@ enum CtlCommand {
 }
 
 pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
-    let address = (args.host.as_str(), args.port).to_socket_addrs()?.next().ok_or_else(|| anyhow!("{} does not resolve", args.host))?;
+    let address = (args.host.as_str(), args.port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow!("{} does not resolve", args.host))?;
     let status = fetch_status(address).with_context(|| format!("no answer from {address}; is a server running there? (`ninesdb up` starts one on 7001)"))?;
     match args.command {
         CtlCommand::Status { json: true } => println!("{}", serde_json::to_string_pretty(&status)?),
         CtlCommand::Status { json: false } => {
             let healthy = print_status(&status);
-            return Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         CtlCommand::Drain { node } => tell_everyone(&status, "DRAIN", node)?,
         CtlCommand::Undrain { node } => tell_everyone(&status, "UNDRAIN", node)?,
@@ -66,21 +73,43 @@ fn fetch_status(address: SocketAddr) -> anyhow::Result<Value> {
 }
 
 fn tell_everyone(status: &Value, verb: &str, node: u64) -> anyhow::Result<()> {
-    let nodes = status["nodes"].as_array().ok_or_else(|| anyhow!("status without nodes"))?;
+    let nodes = status["nodes"]
+        .as_array()
+        .ok_or_else(|| anyhow!("status without nodes"))?;
     if !nodes.iter().any(|n| n["id"].as_u64() == Some(node)) {
-        bail!("no node {node} in this cluster (nodes: {})", nodes.iter().filter_map(|n| n["id"].as_u64()).map(|id| id.to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no node {node} in this cluster (nodes: {})",
+            nodes
+                .iter()
+                .filter_map(|n| n["id"].as_u64())
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let (mut told, mut missed) = (0, Vec::new());
     for entry in nodes {
-        let Some(address) = entry["client"].as_str().and_then(|a| a.parse::<SocketAddr>().ok()) else { continue };
+        let Some(address) = entry["client"]
+            .as_str()
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        else {
+            continue;
+        };
         match call(address, &["NINESDB", verb, &node.to_string()]) {
             Ok(Ok(_)) => told += 1,
             _ => missed.push(entry["id"].as_u64().unwrap_or(0).to_string()),
         }
     }
-    println!("{} node {node}: told {told} of {} servers", verb.to_lowercase(), nodes.len());
+    println!(
+        "{} node {node}: told {told} of {} servers",
+        verb.to_lowercase(),
+        nodes.len()
+    );
     if !missed.is_empty() {
-        println!("not reached: {} (they learn nothing until told again; a restart forgets it too)", missed.join(", "));
+        println!(
+            "not reached: {} (they learn nothing until told again; a restart forgets it too)",
+            missed.join(", ")
+        );
     }
     if verb == "DRAIN" {
         println!("replicas and leaderships move off node {node} over the next seconds; watch with `ninesdb ctl status`");
@@ -93,10 +122,16 @@ fn print_status(status: &Value) -> bool {
     let empty = Vec::new();
     let nodes = status["nodes"].as_array().unwrap_or(&empty);
     let groups = status["groups"].as_array().unwrap_or(&empty);
-    let state_of: BTreeMap<u64, &str> = nodes.iter().filter_map(|n| Some((n["id"].as_u64()?, n["state"].as_str().unwrap_or("?")))).collect();
+    let state_of: BTreeMap<u64, &str> = nodes
+        .iter()
+        .filter_map(|n| Some((n["id"].as_u64()?, n["state"].as_str().unwrap_or("?"))))
+        .collect();
     let (mut replicas, mut leads) = (BTreeMap::<u64, usize>::new(), BTreeMap::<u64, usize>::new());
     for group in groups {
-        for node in ids(&group["voters"]).into_iter().chain(ids(&group["learners"])) {
+        for node in ids(&group["voters"])
+            .into_iter()
+            .chain(ids(&group["learners"]))
+        {
             *replicas.entry(node).or_default() += 1;
         }
         if let Some(leader) = group["leader"].as_u64() {
@@ -112,7 +147,11 @@ fn print_status(status: &Value) -> bool {
     );
     let mut tree: BTreeMap<(&str, &str, &str), Vec<&Value>> = BTreeMap::new();
     for node in nodes {
-        let key = (node["dc"].as_str().unwrap_or("?"), node["pod"].as_str().unwrap_or("?"), node["rack"].as_str().unwrap_or("?"));
+        let key = (
+            node["dc"].as_str().unwrap_or("?"),
+            node["pod"].as_str().unwrap_or("?"),
+            node["rack"].as_str().unwrap_or("?"),
+        );
         tree.entry(key).or_default().push(node);
     }
     let (mut last_dc, mut last_pod) = ("", "");
@@ -128,7 +167,11 @@ fn print_status(status: &Value) -> bool {
         println!("    {rack}");
         for node in members {
             let id = node["id"].as_u64().unwrap_or(0);
-            let state = if node["sick"].as_bool() == Some(true) { "slow" } else { node["state"].as_str().unwrap_or("?") };
+            let state = if node["sick"].as_bool() == Some(true) {
+                "slow"
+            } else {
+                node["state"].as_str().unwrap_or("?")
+            };
             println!(
                 "      node {id:<3} {:<10} {:<21} {:<9} replicas {:<4} leads {:<4} fsync {:.1} ms",
                 node["host"].as_str().unwrap_or("?"),
@@ -143,25 +186,41 @@ fn print_status(status: &Value) -> bool {
     let mut problems = Vec::new();
     for group in groups {
         let id = group["group"].as_u64().unwrap_or(0);
-        let slots = if group["slots"].is_null() { "the meta group: member registry".to_owned() } else { format!("slots {}-{}", group["slots"][0], group["slots"][1]) };
+        let slots = if group["slots"].is_null() {
+            "the meta group: member registry".to_owned()
+        } else {
+            format!("slots {}-{}", group["slots"][0], group["slots"][1])
+        };
         let Some(leader) = group["leader"].as_u64() else {
             problems.push(format!("group {id} ({slots}): no leader known"));
             continue;
         };
         let voters = ids(&group["voters"]);
-        let down: Vec<u64> = voters.iter().copied().filter(|v| state_of.get(v) != Some(&"up") && state_of.get(v) != Some(&"draining")).collect();
+        let down: Vec<u64> = voters
+            .iter()
+            .copied()
+            .filter(|v| state_of.get(v) != Some(&"up") && state_of.get(v) != Some(&"draining"))
+            .collect();
         if voters.len() - down.len() <= voters.len() / 2 {
             problems.push(format!("group {id} ({slots}): only {} of {} voters up (down: {down:?}): NO MAJORITY, writes stall", voters.len() - down.len(), voters.len()));
         } else if !down.is_empty() {
             problems.push(format!("group {id} ({slots}): voters on down nodes {down:?}; repair replaces them after down-after"));
         }
         if state_of.get(&leader) == Some(&"down") {
-            problems.push(format!("group {id}: its last known leader, node {leader}, is down"));
+            problems.push(format!(
+                "group {id}: its last known leader, node {leader}, is down"
+            ));
         }
         if !ids(&group["learners"]).is_empty() {
-            problems.push(format!("group {id} ({slots}): repair in progress (learners {:?} catching up)", ids(&group["learners"])));
+            problems.push(format!(
+                "group {id} ({slots}): repair in progress (learners {:?} catching up)",
+                ids(&group["learners"])
+            ));
         }
-        if let Some(shortfall) = group["shortfall"].as_str().filter(|_| lacks_avoidable_spread(group, &tree)) {
+        if let Some(shortfall) = group["shortfall"]
+            .as_str()
+            .filter(|_| lacks_avoidable_spread(group, &tree))
+        {
             problems.push(format!("group {id} ({slots}): spread: {shortfall}"));
         }
     }
@@ -180,17 +239,30 @@ fn print_status(status: &Value) -> bool {
 /// Whether a group's majority would fail with one rack (or pod, or datacenter) while the
 /// cluster has enough of them to avoid it.
 fn lacks_avoidable_spread(group: &Value, tree: &BTreeMap<(&str, &str, &str), Vec<&Value>>) -> bool {
-    let survives: Vec<&str> = group["majority_survives_loss_of"].as_array().map(|l| l.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let survives: Vec<&str> = group["majority_survives_loss_of"]
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let replicas = ids(&group["voters"]).len();
-    let count = |level: fn(&(&str, &str, &str)) -> String| tree.keys().map(level).collect::<std::collections::BTreeSet<_>>().len();
+    let count = |level: fn(&(&str, &str, &str)) -> String| {
+        tree.keys()
+            .map(level)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
     let levels: [(&str, usize); 3] = [
         ("datacenter", count(|k| k.0.to_owned())),
         ("pod", count(|k| format!("{}/{}", k.0, k.1))),
         ("rack", count(|k| format!("{}/{}/{}", k.0, k.1, k.2))),
     ];
-    levels.iter().any(|(level, domains)| *domains >= replicas && !survives.contains(level))
+    levels
+        .iter()
+        .any(|(level, domains)| *domains >= replicas && !survives.contains(level))
 }
 
 fn ids(value: &Value) -> Vec<u64> {
-    value.as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default()
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default()
 }

@@ -56,7 +56,15 @@ struct RunArgs {
 
 impl RunArgs {
     fn options(&self, seed: u64) -> Result<SimOptions, String> {
-        let options = SimOptions { seed, nodes: self.nodes, groups: self.groups, faults: self.faults, bug: self.bug, duration_ms: self.duration_ms, trace: false };
+        let options = SimOptions {
+            seed,
+            nodes: self.nodes,
+            groups: self.groups,
+            faults: self.faults,
+            bug: self.bug,
+            duration_ms: self.duration_ms,
+            trace: false,
+        };
         options.validate()?;
         Ok(options)
     }
@@ -106,11 +114,18 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         LabCommand::Run(scenarios) => crate::scenario_cli::run(scenarios),
         LabCommand::Fuzz(fuzz) => run_fuzz(fuzz),
         LabCommand::Replay(replay) => {
-            let options = replay.run.options(replay.seed).map_err(anyhow::Error::msg)?;
+            let options = replay
+                .run
+                .options(replay.seed)
+                .map_err(anyhow::Error::msg)?;
             let text = lab::replay_text(&options);
             print!("{text}");
             let clean = text.ends_with("\n0 violations\n");
-            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         LabCommand::BenchCore(bench) => {
             let core = lab::bench::core_throughput(bench.entries, bench.batch);
@@ -137,11 +152,18 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
 /// does not depend on scheduling (only the wall time on the summary line does).
 fn run_fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let base = args.run.options(args.first_seed).map_err(anyhow::Error::msg)?;
+    let base = args
+        .run
+        .options(args.first_seed)
+        .map_err(anyhow::Error::msg)?;
     let summary = Mutex::new(lab::FuzzSummary::default());
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let next = AtomicU64::new(0);
-    let results: Mutex<Vec<Option<(usize, Option<String>)>>> = Mutex::new(vec![None; args.seeds as usize]);
+    let results: Mutex<Vec<Option<(usize, Option<String>)>>> =
+        Mutex::new(vec![None; args.seeds as usize]);
     let progress = progress_bar(args.seeds);
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -150,14 +172,27 @@ fn run_fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
                 if offset >= args.seeds {
                     break;
                 }
-                let options = SimOptions { seed: args.first_seed + offset, ..base.clone() };
+                let options = SimOptions {
+                    seed: args.first_seed + offset,
+                    ..base.clone()
+                };
                 let report = lab::run_seed(&options);
                 summary.lock().expect("no panics while locked").add(&report);
                 let failure = (!report.violations.is_empty()).then(|| {
-                    let first = report.violations[0].lines().next().unwrap_or_default().to_owned();
-                    format!("seed {}: {} violation(s): {first}\n  reproduce with: {}", options.seed, report.violations.len(), lab::reproduce_command(&options))
+                    let first = report.violations[0]
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    format!(
+                        "seed {}: {} violation(s): {first}\n  reproduce with: {}",
+                        options.seed,
+                        report.violations.len(),
+                        lab::reproduce_command(&options)
+                    )
                 });
-                results.lock().expect("no panics while locked")[offset as usize] = Some((report.violations.len(), failure));
+                results.lock().expect("no panics while locked")[offset as usize] =
+                    Some((report.violations.len(), failure));
                 if let Some(bar) = &progress {
                     bar.inc(1);
                 }
@@ -176,7 +211,10 @@ fn run_fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let summary = summary.into_inner().expect("no panics while locked");
-    let repairs = summary.repair_line().map(|line| format!("; {line}")).unwrap_or_default();
+    let repairs = summary
+        .repair_line()
+        .map(|line| format!("; {line}"))
+        .unwrap_or_default();
     println!(
         "{} seeds, {violations} violations (nodes {}, groups {}, faults {}) in {:.1} s wall{repairs}",
         args.seeds,
@@ -185,7 +223,11 @@ fn run_fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         base.faults,
         started.elapsed().as_secs_f64()
     );
-    Ok(if violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if violations == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub(crate) fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
@@ -193,7 +235,10 @@ pub(crate) fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(total);
-    let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {elapsed} elapsed, ~{eta} left").ok()?;
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} seeds  {elapsed} elapsed, ~{eta} left",
+    )
+    .ok()?;
     bar.set_style(style);
     Some(bar)
 }

@@ -82,17 +82,22 @@ pub struct ClusterArgs {
 impl ClusterArgs {
     /// As `ninesdb server` flags.
     fn flags(&self) -> Vec<String> {
-        [("--groups", self.groups.to_string()), ("--replication", self.replication.to_string()), ("--down-after-ms", self.down_after_ms.to_string())]
-            .into_iter()
-            .flat_map(|(flag, value)| [flag.to_owned(), value])
-            .collect()
+        [
+            ("--groups", self.groups.to_string()),
+            ("--replication", self.replication.to_string()),
+            ("--down-after-ms", self.down_after_ms.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .collect()
     }
 }
 
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             ServerConfig::from_toml(&text).map_err(anyhow::Error::msg)?
         }
         None => config_from_flags(&args).map_err(anyhow::Error::msg)?,
@@ -110,11 +115,26 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
                 Some(text) => server::config::parse_labels(id, text)?,
                 None => server::config::labels(id, None, None, None, None),
             };
-            [(id, Member { peer, client, labels })].into_iter().collect()
+            [(
+                id,
+                Member {
+                    peer,
+                    client,
+                    labels,
+                },
+            )]
+            .into_iter()
+            .collect()
         }
-        _ => return Err("give --members (a new cluster) or --join with --peer-addr and --client-addr".to_owned()),
+        _ => {
+            return Err(
+                "give --members (a new cluster) or --join with --peer-addr and --client-addr"
+                    .to_owned(),
+            )
+        }
     };
-    let mut config = ServerConfig::new(id, members, args.data.clone()).map_err(|e| format!("--members: {e}"))?;
+    let mut config =
+        ServerConfig::new(id, members, args.data.clone()).map_err(|e| format!("--members: {e}"))?;
     config.join = args.join;
     config.tick_ms = args.tick_ms;
     config.always_redirect = args.always_redirect;
@@ -161,7 +181,11 @@ pub struct UpArgs {
 /// Server `index` (0-based) of `up`'s cluster: datacenters round robin, then racks.
 fn up_labels(index: u64, args: &UpArgs) -> String {
     let dcs = args.dcs.max(1);
-    let racks = if args.racks == 0 { args.nodes.div_ceil(dcs) } else { args.racks };
+    let racks = if args.racks == 0 {
+        args.nodes.div_ceil(dcs)
+    } else {
+        args.racks
+    };
     let (dc, rack) = (index % dcs + 1, (index / dcs) % racks + 1);
     format!("dc{dc}:dc{dc}-pod1:dc{dc}-rack{rack}:host{}", index + 1)
 }
@@ -171,22 +195,46 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--nodes must be between 1 and 99, got {}", args.nodes);
     }
     if args.dcs == 0 || args.dcs > args.nodes {
-        anyhow::bail!("--dcs must be between 1 and --nodes ({}), got {}", args.nodes, args.dcs);
+        anyhow::bail!(
+            "--dcs must be between 1 and --nodes ({}), got {}",
+            args.nodes,
+            args.dcs
+        );
     }
     let members: Vec<(u64, Member)> = (1..=args.nodes)
         .map(|id| {
             let port = args.port + (id - 1) as u16;
-            let labels = server::config::parse_labels(id, &up_labels(id - 1, &args)).expect("well-formed labels");
-            (id, Member { peer: SocketAddr::from(([127, 0, 0, 1], port + 100)), client: SocketAddr::from(([127, 0, 0, 1], port)), labels })
+            let labels = server::config::parse_labels(id, &up_labels(id - 1, &args))
+                .expect("well-formed labels");
+            (
+                id,
+                Member {
+                    peer: SocketAddr::from(([127, 0, 0, 1], port + 100)),
+                    client: SocketAddr::from(([127, 0, 0, 1], port)),
+                    labels,
+                },
+            )
         })
         .collect();
-    let members_flag = members.iter().map(|(id, m)| format!("{id}={}/{}@{}", m.peer, m.client, m.labels)).collect::<Vec<_>>().join(",");
+    let members_flag = members
+        .iter()
+        .map(|(id, m)| format!("{id}={}/{}@{}", m.peer, m.client, m.labels))
+        .collect::<Vec<_>>()
+        .join(",");
     let exe = std::env::current_exe()?;
     let mut children: Vec<Child> = Vec::new();
     for (id, _) in &members {
         let data = args.data.join(format!("node{id}"));
         let child = Command::new(&exe)
-            .args(["server", "--id", &id.to_string(), "--members", &members_flag, "--tick-ms", &args.tick_ms.to_string()])
+            .args([
+                "server",
+                "--id",
+                &id.to_string(),
+                "--members",
+                &members_flag,
+                "--tick-ms",
+                &args.tick_ms.to_string(),
+            ])
             .args(args.cluster.flags())
             .arg("--data")
             .arg(&data)
@@ -202,23 +250,45 @@ fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<E
     let deadline = Instant::now() + Duration::from_secs(60);
     let first = members[0].1.client;
     loop {
-        if let Some(info) = ask(first, b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n", "ninesdb_groups") {
+        if let Some(info) = ask(
+            first,
+            b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n",
+            "ninesdb_groups",
+        ) {
             if info.contains("cluster_state:ok") {
-                let groups = info.lines().find_map(|l| l.strip_prefix("ninesdb_groups:")).unwrap_or("?").trim().to_owned();
-                println!("ninesdb is up: {} servers, {groups} groups, every slot has a leader", members.len());
+                let groups = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("ninesdb_groups:"))
+                    .unwrap_or("?")
+                    .trim()
+                    .to_owned();
+                println!(
+                    "ninesdb is up: {} servers, {groups} groups, every slot has a leader",
+                    members.len()
+                );
                 break;
             }
         }
         if Instant::now() > deadline {
-            anyhow::bail!("not every group elected a leader within 60 s; see the servers' messages above");
+            anyhow::bail!(
+                "not every group elected a leader within 60 s; see the servers' messages above"
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     for (id, member) in members {
-        println!("  node {id} [{}]: redis-cli -p {}   (data in {})", member.labels, member.client.port(), args.data.join(format!("node{id}")).display());
+        println!(
+            "  node {id} [{}]: redis-cli -p {}   (data in {})",
+            member.labels,
+            member.client.port(),
+            args.data.join(format!("node{id}")).display()
+        );
     }
     println!("Connect with: redis-cli -c -p {}   (any node works; plain clients are forwarded to each key's leader)", args.port);
-    println!("Topology and health: ninesdb ctl status --port {}", args.port);
+    println!(
+        "Topology and health: ninesdb ctl status --port {}",
+        args.port
+    );
     if args.seconds.is_none() {
         println!("Press Ctrl-C to stop every server.");
     }
@@ -229,7 +299,9 @@ fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<E
 /// Sends one command to a server and reads its reply until `until` appears, if it answers.
 pub fn ask(address: SocketAddr, command: &[u8], until: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
     stream.write_all(command).ok()?;
     let mut buffer = vec![0; 65536];
     let mut text = String::new();
@@ -248,7 +320,9 @@ pub fn ask(address: SocketAddr, command: &[u8], until: &str) -> Option<String> {
 /// Waits for Ctrl-C, SIGTERM, or the given number of seconds, whichever comes first: the
 /// caller then stops every server it started (none is left behind).
 fn wait_for_stop(seconds: Option<u64>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let timeout = async {
             match seconds {
@@ -256,7 +330,8 @@ fn wait_for_stop(seconds: Option<u64>) -> anyhow::Result<()> {
                 None => std::future::pending().await,
             }
         };
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
@@ -270,7 +345,9 @@ fn wait_for_stop(seconds: Option<u64>) -> anyhow::Result<()> {
 /// Stops every server this command started: SIGTERM by PID (graceful: they flush), then wait.
 fn stop(children: &mut [Child]) {
     for child in children.iter() {
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     for child in children.iter_mut() {

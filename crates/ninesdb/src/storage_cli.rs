@@ -32,7 +32,10 @@ struct BenchArgs {
 
 pub fn run(args: StorageArgs) -> anyhow::Result<ExitCode> {
     let StorageCommand::Bench(bench) = args.command;
-    let base = bench.dir.unwrap_or_else(std::env::temp_dir).join(format!("ninesdb-wal-bench-{}", std::process::id()));
+    let base = bench
+        .dir
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("ninesdb-wal-bench-{}", std::process::id()));
     let result = run_bench(&base, bench.seconds);
     let _ = std::fs::remove_dir_all(&base);
     result?;
@@ -62,6 +65,12 @@ fn run_bench(base: &std::path::Path, seconds: f64) -> anyhow::Result<()> {
 fn print_row(name: &str, row: &BenchRow) {
     println!(
         "| {name:<10} | {:>7} | {:>7} | {:>9} | {:>7} | {:>9.1} | {:>11.0} | {:>8.1} |",
-        row.writers, row.record_bytes, row.records, row.syncs, row.records_per_sync, row.records_per_sec, row.mb_per_sec
+        row.writers,
+        row.record_bytes,
+        row.records,
+        row.syncs,
+        row.records_per_sync,
+        row.records_per_sec,
+        row.mb_per_sec
     );
 }

@@ -58,7 +58,9 @@ fn producer(id: usize, nodes: Vec<SocketAddr>, ledger: Arc<Mutex<Ledger>>, stop:
             }
             // Certainly not applied (no leader yet, leadership moved before commit): the job
             // was never queued, and the next one has a new name anyway.
-            Ok(Reply::Error(e)) if !e.starts_with("UNKNOWN") => std::thread::sleep(Duration::from_millis(20)),
+            Ok(Reply::Error(e)) if !e.starts_with("UNKNOWN") => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             _ => {
                 assert!(is_unknown(&reply), "unexpected LPUSH reply {reply:?}");
                 ledger.lock().unwrap().maybe_pushed.insert(job);
@@ -79,11 +81,20 @@ fn consumer(id: usize, nodes: Vec<SocketAddr>, ledger: Arc<Mutex<Ledger>>, done:
         let reply = client.call(&[b"BRPOP", b"queue", b"1"]);
         match &reply {
             Ok(Reply::Array(parts)) if !parts.is_empty() => {
-                let Some(Reply::Bulk(Some(job))) = parts.get(1) else { panic!("BRPOP gave {parts:?}") };
-                *ledger.lock().unwrap().popped.entry(String::from_utf8_lossy(job).into_owned()).or_default() += 1;
+                let Some(Reply::Bulk(Some(job))) = parts.get(1) else {
+                    panic!("BRPOP gave {parts:?}")
+                };
+                *ledger
+                    .lock()
+                    .unwrap()
+                    .popped
+                    .entry(String::from_utf8_lossy(job).into_owned())
+                    .or_default() += 1;
             }
             Ok(Reply::Bulk(None)) | Ok(Reply::NilArray) | Ok(Reply::Array(_)) => {}
-            Ok(Reply::Error(e)) if !e.starts_with("UNKNOWN") => std::thread::sleep(Duration::from_millis(20)),
+            Ok(Reply::Error(e)) if !e.starts_with("UNKNOWN") => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             _ => {
                 ledger.lock().unwrap().unknown_pops += 1;
                 if reply.is_err() {
@@ -109,16 +120,23 @@ fn worker_queue_survives_two_leader_kills() {
     let first = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let nodes = cluster.clients.clone();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (stop, done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let mut threads = Vec::new();
     for id in 0..8 {
         let (nodes, ledger, stop) = (nodes.clone(), Arc::clone(&ledger), Arc::clone(&stop));
-        threads.push(std::thread::spawn(move || producer(id, nodes, ledger, stop)));
+        threads.push(std::thread::spawn(move || {
+            producer(id, nodes, ledger, stop)
+        }));
     }
     let mut consumers = Vec::new();
     for id in 0..8 {
         let (nodes, ledger, done) = (nodes.clone(), Arc::clone(&ledger), Arc::clone(&done));
-        consumers.push(std::thread::spawn(move || consumer(id, nodes, ledger, done)));
+        consumers.push(std::thread::spawn(move || {
+            consumer(id, nodes, ledger, done)
+        }));
     }
     std::thread::sleep(Duration::from_secs(2));
     cluster.kill(first);
@@ -126,7 +144,9 @@ fn worker_queue_survives_two_leader_kills() {
     std::thread::sleep(Duration::from_secs(3));
     cluster.restart(first);
     std::thread::sleep(Duration::from_secs(3));
-    let second = cluster.leader(Duration::from_secs(20)).expect("a leader after the first kill");
+    let second = cluster
+        .leader(Duration::from_secs(20))
+        .expect("a leader after the first kill");
     cluster.kill(second);
     eprintln!("killed node {second}, the queue group's leader");
     std::thread::sleep(Duration::from_secs(3));
@@ -155,16 +175,39 @@ fn worker_queue_survives_two_leader_kills() {
         left.len(),
         ledger.unknown_pops
     );
-    assert!(ledger.pushed.len() > 500, "too few jobs to tell anything: {}", ledger.pushed.len());
+    assert!(
+        ledger.pushed.len() > 500,
+        "too few jobs to tell anything: {}",
+        ledger.pushed.len()
+    );
     let twice: Vec<_> = ledger.popped.iter().filter(|(_, &n)| n > 1).collect();
     assert!(twice.is_empty(), "jobs popped more than once: {twice:?}");
     for job in ledger.popped.keys().chain(&left) {
-        assert!(ledger.pushed.contains(job) || ledger.maybe_pushed.contains(job), "{job} came out but was never pushed");
+        assert!(
+            ledger.pushed.contains(job) || ledger.maybe_pushed.contains(job),
+            "{job} came out but was never pushed"
+        );
     }
-    let overlap: Vec<_> = left.iter().filter(|j| ledger.popped.contains_key(*j)).collect();
-    assert!(overlap.is_empty(), "jobs both popped and still queued: {overlap:?}");
-    let lost: Vec<_> = ledger.pushed.iter().filter(|j| !ledger.popped.contains_key(*j) && !left.contains(*j)).collect();
-    assert!(lost.len() <= ledger.unknown_pops, "{} acknowledged jobs never came out, but only {} pops had an unknown outcome: {:?}", lost.len(), ledger.unknown_pops, lost.iter().take(10).collect::<Vec<_>>());
+    let overlap: Vec<_> = left
+        .iter()
+        .filter(|j| ledger.popped.contains_key(*j))
+        .collect();
+    assert!(
+        overlap.is_empty(),
+        "jobs both popped and still queued: {overlap:?}"
+    );
+    let lost: Vec<_> = ledger
+        .pushed
+        .iter()
+        .filter(|j| !ledger.popped.contains_key(*j) && !left.contains(*j))
+        .collect();
+    assert!(
+        lost.len() <= ledger.unknown_pops,
+        "{} acknowledged jobs never came out, but only {} pops had an unknown outcome: {:?}",
+        lost.len(),
+        ledger.unknown_pops,
+        lost.iter().take(10).collect::<Vec<_>>()
+    );
 }
 
 // Goal: Redis's blocking semantics on one node: served in arrival order, the timeout answers
@@ -184,7 +227,10 @@ fn blocked_clients_are_served_in_arrival_order() {
     let started = Instant::now();
     assert_eq!(c.call(&[b"BLPOP", b"empty", b"0.3"]).unwrap(), nil_array);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(5), "BLPOP 0.3 returned after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "BLPOP 0.3 returned after {waited:?}"
+    );
 
     // Arrival order: three clients block one after another, then three pushes serve them in order.
     let mut handles = Vec::new();
@@ -201,52 +247,97 @@ fn blocked_clients_are_served_in_arrival_order() {
         Reply::Bulk(Some(text)) => String::from_utf8_lossy(&text).into_owned(),
         other => panic!("INFO gave {other:?}"),
     };
-    assert!(info(&mut pusher).contains("blocked_clients:1"), "one blocked client on the leader's node:\n{}", info(&mut pusher));
+    assert!(
+        info(&mut pusher).contains("blocked_clients:1"),
+        "one blocked client on the leader's node:\n{}",
+        info(&mut pusher)
+    );
     pusher.call(&[b"RPUSH", b"jobs", b"a", b"b", b"c"]).unwrap();
     let mut served: Vec<(usize, Reply)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     served.sort_by_key(|(i, _)| *i);
     let got: Vec<Reply> = served.into_iter().map(|(_, r)| r).collect();
-    let pair = |v: &[u8]| Reply::Array(vec![Reply::Bulk(Some(b"jobs".to_vec())), Reply::Bulk(Some(v.to_vec()))]);
-    assert_eq!(got, vec![pair(b"c"), pair(b"b"), pair(b"a")], "BRPOP served in arrival order");
+    let pair = |v: &[u8]| {
+        Reply::Array(vec![
+            Reply::Bulk(Some(b"jobs".to_vec())),
+            Reply::Bulk(Some(v.to_vec())),
+        ])
+    };
+    assert_eq!(
+        got,
+        vec![pair(b"c"), pair(b"b"), pair(b"a")],
+        "BRPOP served in arrival order"
+    );
 
     // A client that hangs up while blocked is withdrawn: the next push is not popped for it.
     {
         use std::io::Write;
         let mut gone = std::net::TcpStream::connect(at(follower)).unwrap();
-        gone.write_all(b"*3\r\n$5\r\nBLPOP\r\n$4\r\nleft\r\n$1\r\n0\r\n").unwrap();
+        gone.write_all(b"*3\r\n$5\r\nBLPOP\r\n$4\r\nleft\r\n$1\r\n0\r\n")
+            .unwrap();
         std::thread::sleep(Duration::from_millis(300));
         // Dropped here: the connection closes while the command waits.
     }
     std::thread::sleep(Duration::from_millis(300));
     pusher.call(&[b"RPUSH", b"left", b"kept"]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(pusher.call(&[b"LLEN", b"left"]).unwrap(), Reply::Integer(1), "the element waits for a client still there");
+    assert_eq!(
+        pusher.call(&[b"LLEN", b"left"]).unwrap(),
+        Reply::Integer(1),
+        "the element waits for a client still there"
+    );
 
     // CLIENT UNBLOCK: the blocked client hears nil (TIMEOUT) or -UNBLOCKED (ERROR).
     for (mode, expect_error) in [(&b"TIMEOUT"[..], false), (&b"ERROR"[..], true)] {
         let address = at(follower);
         let mut blocked = Client::connect(address).unwrap();
-        let Reply::Integer(id) = blocked.call(&[b"CLIENT", b"ID"]).unwrap() else { panic!("CLIENT ID") };
+        let Reply::Integer(id) = blocked.call(&[b"CLIENT", b"ID"]).unwrap() else {
+            panic!("CLIENT ID")
+        };
         let handle = std::thread::spawn(move || blocked.call(&[b"BLPOP", b"never", b"0"]).unwrap());
         std::thread::sleep(Duration::from_millis(300));
         let mut admin = Client::connect(address).unwrap();
-        assert_eq!(admin.call(&[b"CLIENT", b"UNBLOCK", id.to_string().as_bytes(), mode]).unwrap(), Reply::Integer(1));
+        assert_eq!(
+            admin
+                .call(&[b"CLIENT", b"UNBLOCK", id.to_string().as_bytes(), mode])
+                .unwrap(),
+            Reply::Integer(1)
+        );
         let reply = handle.join().unwrap();
         match reply {
             Reply::Error(e) => assert!(expect_error && e.starts_with("UNBLOCKED"), "{e}"),
             other => assert!(!expect_error && other == nil_array, "{other:?}"),
         }
-        assert_eq!(admin.call(&[b"CLIENT", b"UNBLOCK", id.to_string().as_bytes()]).unwrap(), Reply::Integer(0), "no longer blocked");
+        assert_eq!(
+            admin
+                .call(&[b"CLIENT", b"UNBLOCK", id.to_string().as_bytes()])
+                .unwrap(),
+            Reply::Integer(0),
+            "no longer blocked"
+        );
     }
 
     // Sorted sets block the same way: BZPOPMIN is served by a later ZADD, lowest score first.
     let address = at(follower);
-    let waiter = std::thread::spawn(move || Client::connect(address).unwrap().call(&[b"BZPOPMIN", b"board", b"10"]).unwrap());
+    let waiter = std::thread::spawn(move || {
+        Client::connect(address)
+            .unwrap()
+            .call(&[b"BZPOPMIN", b"board", b"10"])
+            .unwrap()
+    });
     std::thread::sleep(Duration::from_millis(300));
-    pusher.call(&[b"ZADD", b"board", b"5", b"five", b"2", b"two"]).unwrap();
-    let popped = Reply::Array(vec![Reply::Bulk(Some(b"board".to_vec())), Reply::Bulk(Some(b"two".to_vec())), Reply::Bulk(Some(b"2".to_vec()))]);
+    pusher
+        .call(&[b"ZADD", b"board", b"5", b"five", b"2", b"two"])
+        .unwrap();
+    let popped = Reply::Array(vec![
+        Reply::Bulk(Some(b"board".to_vec())),
+        Reply::Bulk(Some(b"two".to_vec())),
+        Reply::Bulk(Some(b"2".to_vec())),
+    ]);
     assert_eq!(waiter.join().unwrap(), popped);
-    assert_eq!(pusher.call(&[b"ZCARD", b"board"]).unwrap(), Reply::Integer(1));
+    assert_eq!(
+        pusher.call(&[b"ZCARD", b"board"]).unwrap(),
+        Reply::Integer(1)
+    );
 
     // Inside MULTI a blocking command does not block: nil when empty.
     let mut tx = Client::connect(at(follower)).unwrap();

@@ -15,7 +15,9 @@ fn wait_for_balanced_leaders(cluster: &Cluster, timeout: Duration) {
     let mut leaders = std::collections::BTreeSet::new();
     while Instant::now() < deadline {
         leaders.clear();
-        if let Some(Reply::Array(ranges)) = Client::connect(cluster.clients[0]).and_then(|mut c| c.call(&[b"CLUSTER", b"SLOTS"]).ok()) {
+        if let Some(Reply::Array(ranges)) = Client::connect(cluster.clients[0])
+            .and_then(|mut c| c.call(&[b"CLUSTER", b"SLOTS"]).ok())
+        {
             for range in ranges {
                 if let Reply::Array(parts) = range {
                     leaders.insert(format!("{:?}", parts.get(2)));
@@ -31,8 +33,16 @@ fn wait_for_balanced_leaders(cluster: &Cluster, timeout: Duration) {
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli").args(["-c", "-p", &port.to_string()]).args(args).output().expect("redis-cli runs (scripts/test.sh installs redis-tools)");
-    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("redis-cli")
+        .args(["-c", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs (scripts/test.sh installs redis-tools)");
+    assert!(
+        output.status.success(),
+        "redis-cli {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
@@ -47,22 +57,43 @@ fn redis_cli_follows_moved_across_groups() {
     let mut slots_seen = std::collections::BTreeSet::new();
     for i in 0..60 {
         let key = format!("key:{i}");
-        slots_seen.insert(redis_cli(first, &["CLUSTER", "KEYSLOT", &key]).parse::<u64>().expect("a slot") * 6 / 16384);
-        assert_eq!(redis_cli(first, &["SET", &key, &format!("value {i}")]), "OK");
+        slots_seen.insert(
+            redis_cli(first, &["CLUSTER", "KEYSLOT", &key])
+                .parse::<u64>()
+                .expect("a slot")
+                * 6
+                / 16384,
+        );
+        assert_eq!(
+            redis_cli(first, &["SET", &key, &format!("value {i}")]),
+            "OK"
+        );
     }
     assert_eq!(slots_seen.len(), 6, "the keys fall into every group");
     for i in 0..60 {
-        assert_eq!(redis_cli(second, &["GET", &format!("key:{i}")]), format!("value {i}"));
+        assert_eq!(
+            redis_cli(second, &["GET", &format!("key:{i}")]),
+            format!("value {i}")
+        );
     }
     let mut client = Client::connect(cluster.clients[1]).expect("connects");
-    let Reply::Array(ranges) = client.call(&[b"CLUSTER", b"SLOTS"]).expect("replies") else { panic!("CLUSTER SLOTS is an array") };
+    let Reply::Array(ranges) = client.call(&[b"CLUSTER", b"SLOTS"]).expect("replies") else {
+        panic!("CLUSTER SLOTS is an array")
+    };
     assert_eq!(ranges.len(), 6);
     for range in &ranges {
-        let Reply::Array(parts) = range else { panic!("a range is an array") };
+        let Reply::Array(parts) = range else {
+            panic!("a range is an array")
+        };
         assert_eq!(parts.len(), 3, "first, last, leader: {parts:?}");
     }
-    let crossslot = client.call(&[b"MSET", b"a", b"1", b"b", b"2"]).expect("replies");
-    assert_eq!(crossslot, Reply::Error("CROSSSLOT Keys in request don't hash to the same slot".into()));
+    let crossslot = client
+        .call(&[b"MSET", b"a", b"1", b"b", b"2"])
+        .expect("replies");
+    assert_eq!(
+        crossslot,
+        Reply::Error("CROSSSLOT Keys in request don't hash to the same slot".into())
+    );
 }
 
 const REDIS_PY: &str = r#"
@@ -103,6 +134,13 @@ fn redis_py_cluster_client_works() {
         .output()
         .expect("python3 runs (scripts/test.sh installs python3-redis)");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "redis-py failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("ok keys=311 primaries=6 summed=1866"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "redis-py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("ok keys=311 primaries=6 summed=1866"),
+        "{stdout}"
+    );
 }

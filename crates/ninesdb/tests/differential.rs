@@ -107,15 +107,30 @@ fn replies_match_redis() {
             };
             let args = split(command);
             let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            let expected = normalise(redis.call(&refs).unwrap_or_else(|e| panic!("{file}: redis did not answer {command}: {e}")), mode);
-            let actual = normalise(ninesdb.call(&refs).unwrap_or_else(|e| panic!("{file}: ninesdb did not answer {command}: {e}")), mode);
+            let expected = normalise(
+                redis
+                    .call(&refs)
+                    .unwrap_or_else(|e| panic!("{file}: redis did not answer {command}: {e}")),
+                mode,
+            );
+            let actual = normalise(
+                ninesdb
+                    .call(&refs)
+                    .unwrap_or_else(|e| panic!("{file}: ninesdb did not answer {command}: {e}")),
+                mode,
+            );
             cases += 1;
             if expected != actual {
-                differences.push(format!("{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"));
+                differences.push(format!(
+                    "{file}: {command}\n    redis:   {expected:?}\n    ninesdb: {actual:?}"
+                ));
             }
         }
     }
-    eprintln!("{cases} differential cases, {} differences", differences.len());
+    eprintln!(
+        "{cases} differential cases, {} differences",
+        differences.len()
+    );
     assert!(cases > 240, "only {cases} cases ran");
     assert!(
         differences.is_empty(),

@@ -13,17 +13,27 @@ use common::{Client, Cluster, Reply};
 #[test]
 fn writes_resume_within_three_seconds_after_the_leader_is_killed() {
     let mut cluster = Cluster::start(3, 17201, "failover");
-    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader within 20 s");
+    let leader = cluster
+        .leader(Duration::from_secs(20))
+        .expect("a leader within 20 s");
     let survivor = if leader == 1 { 2 } else { 1 };
     let mut acknowledged = Vec::new();
     let mut client = Client::connect(cluster.clients[(survivor - 1) as usize]).expect("connects");
     for i in 0..200 {
         let key = format!("before-{i}");
-        if client.call(&[b"SET", key.as_bytes(), b"v"]).expect("replies") == Reply::Simple("OK".into()) {
+        if client
+            .call(&[b"SET", key.as_bytes(), b"v"])
+            .expect("replies")
+            == Reply::Simple("OK".into())
+        {
             acknowledged.push(key);
         }
     }
-    assert_eq!(acknowledged.len(), 200, "every write before the failure succeeds");
+    assert_eq!(
+        acknowledged.len(),
+        200,
+        "every write before the failure succeeds"
+    );
     cluster.kill(leader);
     let killed_at = Instant::now();
     let mut resumed_after = None;
@@ -44,8 +54,15 @@ fn writes_resume_within_three_seconds_after_the_leader_is_killed() {
     }
     let resumed_after = resumed_after.expect("writes resumed");
     eprintln!("writes resumed {resumed_after:?} after SIGKILL of the leader (node {leader})");
-    assert!(resumed_after < Duration::from_secs(3), "writes resumed only after {resumed_after:?}");
-    eprintln!("{} writes acknowledged in {:?}", acknowledged.len(), killed_at.elapsed());
+    assert!(
+        resumed_after < Duration::from_secs(3),
+        "writes resumed only after {resumed_after:?}"
+    );
+    eprintln!(
+        "{} writes acknowledged in {:?}",
+        acknowledged.len(),
+        killed_at.elapsed()
+    );
     cluster.restart(leader);
     std::thread::sleep(Duration::from_secs(3));
     let checking = Instant::now();
@@ -53,7 +70,11 @@ fn writes_resume_within_three_seconds_after_the_leader_is_killed() {
         let mut reader = Client::connect(cluster.clients[(node - 1) as usize]).expect("connects");
         for key in &acknowledged {
             let value = reader.call(&[b"GET", key.as_bytes()]).expect("replies");
-            assert_eq!(value, Reply::Bulk(Some(b"v".to_vec())), "acknowledged {key} missing via node {node}");
+            assert_eq!(
+                value,
+                Reply::Bulk(Some(b"v".to_vec())),
+                "acknowledged {key} missing via node {node}"
+            );
         }
         eprintln!("read back via node {node} after {:?}", checking.elapsed());
     }
@@ -69,9 +90,20 @@ fn session_retries_apply_once_even_across_a_failover() {
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
     let mut client = Client::connect(cluster.clients[(follower - 1) as usize]).expect("connects");
-    let Reply::Integer(session) = client.call(&[b"NINESDB", b"SESSION"]).expect("replies") else { panic!("no session id") };
+    let Reply::Integer(session) = client.call(&[b"NINESDB", b"SESSION"]).expect("replies") else {
+        panic!("no session id")
+    };
     let session = session.to_string();
-    let incr = |client: &mut Client, seq: &str| client.call(&[b"NINESDB", b"REQ", session.as_bytes(), seq.as_bytes(), b"INCR", b"counter"]);
+    let incr = |client: &mut Client, seq: &str| {
+        client.call(&[
+            b"NINESDB",
+            b"REQ",
+            session.as_bytes(),
+            seq.as_bytes(),
+            b"INCR",
+            b"counter",
+        ])
+    };
     for _ in 0..3 {
         assert_eq!(incr(&mut client, "1").expect("replies"), Reply::Integer(1));
     }
@@ -82,14 +114,18 @@ fn session_retries_apply_once_even_across_a_failover() {
             Ok(Reply::Integer(value)) => break value,
             _ if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(100));
-                client = Client::connect(cluster.clients[(follower - 1) as usize]).expect("reconnects");
+                client =
+                    Client::connect(cluster.clients[(follower - 1) as usize]).expect("reconnects");
             }
             other => panic!("no answer after failover: {other:?}"),
         }
     };
     assert_eq!(retried, 1, "the retried increment was applied twice");
     assert_eq!(incr(&mut client, "2").expect("replies"), Reply::Integer(2));
-    assert_eq!(client.call(&[b"GET", b"counter"]).expect("replies"), Reply::Bulk(Some(b"2".to_vec())));
+    assert_eq!(
+        client.call(&[b"GET", b"counter"]).expect("replies"),
+        Reply::Bulk(Some(b"2".to_vec()))
+    );
 }
 
 // Goal: graceful shutdown. Method: write, SIGTERM every server; each must exit 0 within 5 s;
@@ -101,17 +137,30 @@ fn sigterm_stops_cleanly_and_nothing_acknowledged_is_lost() {
     let mut client = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
     for i in 0..100 {
         let key = format!("k{i}");
-        assert_eq!(client.call(&[b"SET", key.as_bytes(), b"v"]).expect("replies"), Reply::Simple("OK".into()));
+        assert_eq!(
+            client
+                .call(&[b"SET", key.as_bytes(), b"v"])
+                .expect("replies"),
+            Reply::Simple("OK".into())
+        );
     }
     for id in 1..=3 {
-        assert!(cluster.terminate(id, Duration::from_secs(5)), "node {id} did not exit cleanly within 5 s of SIGTERM");
+        assert!(
+            cluster.terminate(id, Duration::from_secs(5)),
+            "node {id} did not exit cleanly within 5 s of SIGTERM"
+        );
     }
     for id in 1..=3 {
         cluster.restart(id);
     }
-    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader after the restart");
+    let leader = cluster
+        .leader(Duration::from_secs(20))
+        .expect("a leader after the restart");
     let mut client = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
-    assert_eq!(client.call(&[b"DBSIZE"]).expect("replies"), Reply::Integer(100));
+    assert_eq!(
+        client.call(&[b"DBSIZE"]).expect("replies"),
+        Reply::Integer(100)
+    );
 }
 
 // Goal: a node stopped on purpose hands its leaderships away first, so clients wait for a
@@ -124,15 +173,32 @@ fn a_stopping_leader_hands_its_leadership_away() {
     let mut cluster = Cluster::start(3, 17651, "handoff");
     for round in 0..2 {
         let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
-        let survivor = (1..=3).find(|&n| n != leader && cluster.processes[(n - 1) as usize].is_some()).expect("a survivor");
-        let mut client = Client::connect(cluster.clients[(survivor - 1) as usize]).expect("connects");
-        assert_eq!(client.call(&[b"SET", b"before", b"v"]).unwrap(), Reply::Simple("OK".into()));
+        let survivor = (1..=3)
+            .find(|&n| n != leader && cluster.processes[(n - 1) as usize].is_some())
+            .expect("a survivor");
+        let mut client =
+            Client::connect(cluster.clients[(survivor - 1) as usize]).expect("connects");
+        assert_eq!(
+            client.call(&[b"SET", b"before", b"v"]).unwrap(),
+            Reply::Simple("OK".into())
+        );
         if round == 0 {
-            assert!(cluster.terminate(leader, Duration::from_secs(10)), "node {leader} exits 0 after SIGTERM");
+            assert!(
+                cluster.terminate(leader, Duration::from_secs(10)),
+                "node {leader} exits 0 after SIGTERM"
+            );
         } else {
-            let mut admin = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
-            assert_eq!(admin.call(&[b"SHUTDOWN"]).unwrap(), Reply::Simple("OK".into()));
-            let status = cluster.processes[(leader - 1) as usize].take().expect("running").wait().expect("exits");
+            let mut admin =
+                Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
+            assert_eq!(
+                admin.call(&[b"SHUTDOWN"]).unwrap(),
+                Reply::Simple("OK".into())
+            );
+            let status = cluster.processes[(leader - 1) as usize]
+                .take()
+                .expect("running")
+                .wait()
+                .expect("exits");
             assert!(status.success(), "node {leader} exits 0 after SHUTDOWN");
         }
         // Measured from the process's exit: a leadership handed over already has a leader.
@@ -147,9 +213,16 @@ fn a_stopping_leader_hands_its_leadership_away() {
         }
         let resumed = resumed.expect("writes resumed");
         eprintln!("round {round}: writes resumed {resumed:?} after node {leader} was told to stop");
-        let log = std::fs::read_to_string(cluster.data.join(format!("node{leader}.log"))).unwrap_or_default();
-        assert!(log.contains("stopping: handing") && !log.contains("stopping: handing 0 "), "node {leader} handed its leaderships away:\n{log}");
-        assert!(resumed < Duration::from_millis(900), "writes resumed only after {resumed:?}: that is an election timeout, not a transfer");
+        let log = std::fs::read_to_string(cluster.data.join(format!("node{leader}.log")))
+            .unwrap_or_default();
+        assert!(
+            log.contains("stopping: handing") && !log.contains("stopping: handing 0 "),
+            "node {leader} handed its leaderships away:\n{log}"
+        );
+        assert!(
+            resumed < Duration::from_millis(900),
+            "writes resumed only after {resumed:?}: that is an election timeout, not a transfer"
+        );
         if round == 0 {
             cluster.restart(leader);
             std::thread::sleep(Duration::from_secs(2));

@@ -23,7 +23,10 @@ fn voters_by_group(address: SocketAddr) -> Option<BTreeMap<u64, (Vec<u64>, usize
     let status = status(address)?;
     let mut groups = BTreeMap::new();
     for group in status["groups"].as_array()? {
-        let voters = group["voters"].as_array().map(|v| v.iter().filter_map(serde_json::Value::as_u64).collect()).unwrap_or_default();
+        let voters = group["voters"]
+            .as_array()
+            .map(|v| v.iter().filter_map(serde_json::Value::as_u64).collect())
+            .unwrap_or_default();
         let learners = group["learners"].as_array().map_or(0, Vec::len);
         groups.insert(group["group"].as_u64()?, (voters, learners));
     }
@@ -36,7 +39,9 @@ fn reported_voters(address: SocketAddr, timeout: Duration) -> BTreeMap<u64, (Vec
     let deadline = Instant::now() + timeout;
     loop {
         let groups = voters_by_group(address);
-        let complete = groups.as_ref().is_some_and(|g| g.values().all(|(voters, _)| !voters.is_empty()));
+        let complete = groups
+            .as_ref()
+            .is_some_and(|g| g.values().all(|(voters, _)| !voters.is_empty()));
         if complete || Instant::now() > deadline {
             return groups.expect("status");
         }
@@ -49,7 +54,10 @@ fn key_per_group(client: &mut Client, groups: u64) -> BTreeMap<u64, String> {
     let mut keys = BTreeMap::new();
     for i in 0..10_000 {
         let key = format!("probe:{i}");
-        let Ok(Reply::Integer(slot)) = client.call(&[b"CLUSTER", b"KEYSLOT", key.as_bytes()]) else { panic!("KEYSLOT answers") };
+        let Ok(Reply::Integer(slot)) = client.call(&[b"CLUSTER", b"KEYSLOT", key.as_bytes()])
+        else {
+            panic!("KEYSLOT answers")
+        };
         keys.entry(slot as u64 * groups / 16384 + 1).or_insert(key);
         if keys.len() as u64 == groups {
             break;
@@ -64,7 +72,11 @@ fn write_keys(address: SocketAddr, prefix: &str, count: usize) -> Vec<(String, S
     let mut acknowledged = Vec::new();
     for i in 0..count {
         let (key, value) = (format!("{prefix}:{i}"), format!("value {i}"));
-        if client.call(&[b"SET", key.as_bytes(), value.as_bytes()]).ok() == Some(Reply::Simple("OK".into())) {
+        if client
+            .call(&[b"SET", key.as_bytes(), value.as_bytes()])
+            .ok()
+            == Some(Reply::Simple("OK".into()))
+        {
             acknowledged.push((key, value));
         }
     }
@@ -75,7 +87,11 @@ fn assert_all_readable(address: SocketAddr, acknowledged: &[(String, String)]) {
     let mut client = Client::connect(address).expect("connects");
     for (key, value) in acknowledged {
         let reply = client.call(&[b"GET", key.as_bytes()]).expect("replies");
-        assert_eq!(reply, Reply::Bulk(Some(value.as_bytes().to_vec())), "acknowledged write of {key} lost");
+        assert_eq!(
+            reply,
+            Reply::Bulk(Some(value.as_bytes().to_vec())),
+            "acknowledged write of {key} lost"
+        );
     }
 }
 
@@ -94,10 +110,18 @@ fn losing_a_whole_rack_keeps_every_group_serving() {
     assert_eq!(groups.len(), 10, "9 groups and the meta group");
     for (group, (voters, _)) in &groups {
         let racks: BTreeSet<u64> = voters.iter().map(|&n| rack_of(n)).collect();
-        assert_eq!(racks.len(), 3, "group {group}'s voters {voters:?} must span 3 racks");
+        assert_eq!(
+            racks.len(),
+            3,
+            "group {group}'s voters {voters:?} must span 3 racks"
+        );
     }
     let acknowledged = write_keys(cluster.clients[1], "before", 270);
-    assert_eq!(acknowledged.len(), 270, "a healthy cluster acknowledges every write");
+    assert_eq!(
+        acknowledged.len(),
+        270,
+        "a healthy cluster acknowledges every write"
+    );
 
     for id in [1, 4, 7] {
         cluster.kill(id);
@@ -108,12 +132,19 @@ fn losing_a_whole_rack_keeps_every_group_serving() {
     let mut serving = BTreeMap::new();
     while serving.len() < keys.len() && lost_at.elapsed() < Duration::from_secs(20) {
         for (group, key) in &keys {
-            if !serving.contains_key(group) && client.call(&[b"SET", key.as_bytes(), b"after"]).ok() == Some(Reply::Simple("OK".into())) {
+            if !serving.contains_key(group)
+                && client.call(&[b"SET", key.as_bytes(), b"after"]).ok()
+                    == Some(Reply::Simple("OK".into()))
+            {
                 serving.insert(*group, lost_at.elapsed());
             }
         }
     }
-    assert_eq!(serving.len(), 9, "groups serving after the rack loss: {serving:?}");
+    assert_eq!(
+        serving.len(),
+        9,
+        "groups serving after the rack loss: {serving:?}"
+    );
     let slowest = serving.values().max().expect("nine groups");
     eprintln!("rack of 3 nodes lost: all 9 groups accepted writes within {slowest:?}");
     assert_all_readable(cluster.clients[2], &acknowledged);
@@ -131,7 +162,11 @@ fn a_lost_node_is_replaced_within_its_failure_domain() {
     wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
     let acknowledged = write_keys(cluster.clients[1], "kept", 120);
     assert_eq!(acknowledged.len(), 120);
-    let held: Vec<u64> = reported_voters(cluster.clients[1], Duration::from_secs(10)).into_iter().filter(|(_, (v, _))| v.contains(&1)).map(|(g, _)| g).collect();
+    let held: Vec<u64> = reported_voters(cluster.clients[1], Duration::from_secs(10))
+        .into_iter()
+        .filter(|(_, (v, _))| v.contains(&1))
+        .map(|(g, _)| g)
+        .collect();
     assert!(!held.is_empty(), "node 1 holds replicas");
 
     cluster.kill(1);
@@ -142,7 +177,10 @@ fn a_lost_node_is_replaced_within_its_failure_domain() {
                 let racks: BTreeSet<u64> = voters.iter().map(|&n| rack_of(n)).collect();
                 // The meta group has 5 replicas once there are 5 members.
                 let replicas = if group == 0 { 5 } else { 3 };
-                voters.len() == replicas && !voters.contains(&1) && *learners == 0 && racks.len() == 3
+                voters.len() == replicas
+                    && !voters.contains(&1)
+                    && *learners == 0
+                    && racks.len() == 3
             })
     };
     let mut last = None;
@@ -165,7 +203,9 @@ fn a_lost_node_is_replaced_within_its_failure_domain() {
 // every node holds 5 or 6 replicas and nothing is catching up; read every key through node 4.
 #[test]
 fn a_joining_node_receives_replicas_until_balanced() {
-    let mut cluster = Cluster::start_with(3, 19201, "join", &["--groups", "6"], |id| Some(format!("dc1:pod1:rack{id}:host{id}")));
+    let mut cluster = Cluster::start_with(3, 19201, "join", &["--groups", "6"], |id| {
+        Some(format!("dc1:pod1:rack{id}:host{id}"))
+    });
     wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
     let acknowledged = write_keys(cluster.clients[1], "old", 120);
     assert_eq!(acknowledged.len(), 120);
@@ -184,22 +224,37 @@ fn a_joining_node_receives_replicas_until_balanced() {
     while joined_at.elapsed() < Duration::from_secs(90) {
         if let Some(groups) = voters_by_group(cluster.clients[0]) {
             last = count(&groups);
-            let settled = groups.len() == 7 && groups.values().all(|(voters, learners)| voters.len() == 3 && *learners == 0);
+            let settled = groups.len() == 7
+                && groups
+                    .values()
+                    .all(|(voters, learners)| voters.len() == 3 && *learners == 0);
             if settled && last.len() == 4 && last.values().all(|&n| (5..=6).contains(&n)) {
                 break;
             }
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(last.len() == 4 && last.values().all(|&n| (5..=6).contains(&n)), "replicas per node after 90 s: {last:?}");
-    eprintln!("node 4 joined: replicas per node {last:?} after {:?}", joined_at.elapsed());
+    assert!(
+        last.len() == 4 && last.values().all(|&n| (5..=6).contains(&n)),
+        "replicas per node after 90 s: {last:?}"
+    );
+    eprintln!(
+        "node 4 joined: replicas per node {last:?} after {:?}",
+        joined_at.elapsed()
+    );
     assert_all_readable(cluster.clients[3], &acknowledged);
 }
 
 /// Groups `node` leads, from its own status.
 fn groups_led_by(address: SocketAddr) -> Option<usize> {
     let status = status(address)?;
-    Some(status["hosted"].as_array()?.iter().filter(|g| g["role"] == "leader" && g["group"] != 0).count())
+    Some(
+        status["hosted"]
+            .as_array()?
+            .iter()
+            .filter(|g| g["role"] == "leader" && g["group"] != 0)
+            .count(),
+    )
 }
 
 /// Writes keys of every group through `address` for `duration` (so every node fsyncs).
@@ -226,8 +281,18 @@ fn write_for(address: SocketAddr, duration: Duration, mut until: impl FnMut() ->
 #[test]
 fn a_leader_with_a_slow_disk_hands_its_leaderships_away() {
     for (base, handling) in [(19601, true), (19651, false)] {
-        let extra: &[&str] = if handling { &["--groups", "3"] } else { &["--groups", "3", "--no-gray-failure"] };
-        let cluster = Cluster::start_with(3, base, if handling { "gray" } else { "nogray" }, extra, labels);
+        let extra: &[&str] = if handling {
+            &["--groups", "3"]
+        } else {
+            &["--groups", "3", "--no-gray-failure"]
+        };
+        let cluster = Cluster::start_with(
+            3,
+            base,
+            if handling { "gray" } else { "nogray" },
+            extra,
+            labels,
+        );
         wait_for_leaders(cluster.clients[0], Duration::from_secs(30));
         // Leadership settles (each group to its preferred leader) before the fault: node 1
         // must have led exactly one group for 7 s, longer than a planning round.
@@ -237,18 +302,36 @@ fn a_leader_with_a_slow_disk_hands_its_leaderships_away() {
             if groups_led_by(cluster.clients[0]) != Some(1) {
                 steady_since = Instant::now();
             }
-            assert!(waited.elapsed() < Duration::from_secs(40), "node 1 never led one group steadily");
+            assert!(
+                waited.elapsed() < Duration::from_secs(40),
+                "node 1 never led one group steadily"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let mut node1 = Client::connect(cluster.clients[0]).expect("connects");
-        assert_eq!(node1.call(&[b"NINESDB", b"DEBUG", b"SLOW-DISK", b"150"]).expect("replies"), Reply::Simple("OK".into()));
+        assert_eq!(
+            node1
+                .call(&[b"NINESDB", b"DEBUG", b"SLOW-DISK", b"150"])
+                .expect("replies"),
+            Reply::Simple("OK".into())
+        );
         waited = Instant::now();
-        let handed_off = write_for(cluster.clients[1], Duration::from_secs(if handling { 20 } else { 10 }), || groups_led_by(cluster.clients[0]) == Some(0));
+        let handed_off = write_for(
+            cluster.clients[1],
+            Duration::from_secs(if handling { 20 } else { 10 }),
+            || groups_led_by(cluster.clients[0]) == Some(0),
+        );
         if handling {
             assert!(handed_off, "node 1 still leads after 20 s of slow fsyncs");
-            eprintln!("slow disk on node 1: its leaderships moved away within {:?}", waited.elapsed());
+            eprintln!(
+                "slow disk on node 1: its leaderships moved away within {:?}",
+                waited.elapsed()
+            );
         } else {
-            assert!(!handed_off, "with --no-gray-failure node 1 must keep leading");
+            assert!(
+                !handed_off,
+                "with --no-gray-failure node 1 must keep leading"
+            );
         }
     }
 }

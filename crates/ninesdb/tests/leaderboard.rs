@@ -32,7 +32,11 @@ fn fill(address: SocketAddr, range: std::ops::Range<u64>) {
         }
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let reply = client.call(&refs).expect("ZADD replies");
-        assert_eq!(reply, Reply::Integer(chunk.len() as i64), "ZADD of new members");
+        assert_eq!(
+            reply,
+            Reply::Integer(chunk.len() as i64),
+            "ZADD of new members"
+        );
     }
 }
 
@@ -51,10 +55,13 @@ fn leaderboard_matches_redis() {
         .flat_map(|w| {
             let range = w * MEMBERS / 8..(w + 1) * MEMBERS / 8;
             let node = cluster.clients[(w % 3) as usize];
-            [std::thread::spawn({
-                let range = range.clone();
-                move || fill(node, range)
-            }), std::thread::spawn(move || fill(redis_address, range))]
+            [
+                std::thread::spawn({
+                    let range = range.clone();
+                    move || fill(node, range)
+                }),
+                std::thread::spawn(move || fill(redis_address, range)),
+            ]
         })
         .collect();
     for writer in writers {
@@ -64,23 +71,92 @@ fn leaderboard_matches_redis() {
     let mut ninesdb = Client::connect(cluster.clients[1]).expect("connects to ninesdb");
     let mut queries: Vec<Vec<String>> = vec![
         vec!["ZCARD".into(), "board".into()],
-        vec!["ZRANGE".into(), "board".into(), "0".into(), "9".into(), "REV".into(), "WITHSCORES".into()],
-        vec!["ZREVRANGE".into(), "board".into(), "0".into(), "9".into(), "WITHSCORES".into()],
-        vec!["ZRANGE".into(), "board".into(), "0".into(), "9".into(), "WITHSCORES".into()],
-        vec!["ZRANGE".into(), "board".into(), "50000".into(), "50019".into(), "WITHSCORES".into()],
+        vec![
+            "ZRANGE".into(),
+            "board".into(),
+            "0".into(),
+            "9".into(),
+            "REV".into(),
+            "WITHSCORES".into(),
+        ],
+        vec![
+            "ZREVRANGE".into(),
+            "board".into(),
+            "0".into(),
+            "9".into(),
+            "WITHSCORES".into(),
+        ],
+        vec![
+            "ZRANGE".into(),
+            "board".into(),
+            "0".into(),
+            "9".into(),
+            "WITHSCORES".into(),
+        ],
+        vec![
+            "ZRANGE".into(),
+            "board".into(),
+            "50000".into(),
+            "50019".into(),
+            "WITHSCORES".into(),
+        ],
         vec!["ZRANGE".into(), "board".into(), "-10".into(), "-1".into()],
-        vec!["ZRANGEBYSCORE".into(), "board".into(), "(100".into(), "101".into(), "WITHSCORES".into(), "LIMIT".into(), "0".into(), "25".into()],
-        vec!["ZRANGE".into(), "board".into(), "+inf".into(), "4000".into(), "BYSCORE".into(), "REV".into(), "LIMIT".into(), "3".into(), "7".into()],
+        vec![
+            "ZRANGEBYSCORE".into(),
+            "board".into(),
+            "(100".into(),
+            "101".into(),
+            "WITHSCORES".into(),
+            "LIMIT".into(),
+            "0".into(),
+            "25".into(),
+        ],
+        vec![
+            "ZRANGE".into(),
+            "board".into(),
+            "+inf".into(),
+            "4000".into(),
+            "BYSCORE".into(),
+            "REV".into(),
+            "LIMIT".into(),
+            "3".into(),
+            "7".into(),
+        ],
         vec!["ZCOUNT".into(), "board".into(), "-10".into(), "10".into()],
-        vec!["ZCOUNT".into(), "board".into(), "-inf".into(), "+inf".into()],
+        vec![
+            "ZCOUNT".into(),
+            "board".into(),
+            "-inf".into(),
+            "+inf".into(),
+        ],
     ];
     for i in (0..MEMBERS).step_by(200) {
         queries.push(vec!["ZRANK".into(), "board".into(), format!("player:{i}")]);
-        queries.push(vec!["ZREVRANK".into(), "board".into(), format!("player:{}", i + 1)]);
-        queries.push(vec!["ZSCORE".into(), "board".into(), format!("player:{}", i + 2)]);
+        queries.push(vec![
+            "ZREVRANK".into(),
+            "board".into(),
+            format!("player:{}", i + 1),
+        ]);
+        queries.push(vec![
+            "ZSCORE".into(),
+            "board".into(),
+            format!("player:{}", i + 2),
+        ]);
     }
-    queries.push(vec!["ZINCRBY".into(), "board".into(), "1000000".into(), "player:77".into()]);
-    queries.push(vec!["ZRANGE".into(), "board".into(), "0".into(), "2".into(), "REV".into(), "WITHSCORES".into()]);
+    queries.push(vec![
+        "ZINCRBY".into(),
+        "board".into(),
+        "1000000".into(),
+        "player:77".into(),
+    ]);
+    queries.push(vec![
+        "ZRANGE".into(),
+        "board".into(),
+        "0".into(),
+        "2".into(),
+        "REV".into(),
+        "WITHSCORES".into(),
+    ]);
     queries.push(vec!["ZRANK".into(), "board".into(), "player:77".into()]);
     let mut differences = Vec::new();
     for query in &queries {
@@ -88,8 +164,22 @@ fn leaderboard_matches_redis() {
         let expected = redis.call(&refs).expect("redis replies");
         let actual = ninesdb.call(&refs).expect("ninesdb replies");
         if expected != actual {
-            differences.push(format!("{}\n    redis:   {expected:?}\n    ninesdb: {actual:?}", query.join(" ")));
+            differences.push(format!(
+                "{}\n    redis:   {expected:?}\n    ninesdb: {actual:?}",
+                query.join(" ")
+            ));
         }
     }
-    assert!(differences.is_empty(), "{} of {} replies differ:\n{}", differences.len(), queries.len(), differences.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        differences.is_empty(),
+        "{} of {} replies differ:\n{}",
+        differences.len(),
+        queries.len(),
+        differences
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

@@ -16,26 +16,52 @@ fn an_oversized_write_is_refused_and_the_node_restarts() {
     let mut cluster = Cluster::start(3, 21001, "limits");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let mut client = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
-    assert_eq!(client.call(&[b"SET", b"before", b"1"]).unwrap(), Reply::Simple("OK".to_owned()));
+    assert_eq!(
+        client.call(&[b"SET", b"before", b"1"]).unwrap(),
+        Reply::Simple("OK".to_owned())
+    );
     let huge = vec![b'x'; 80 << 20];
     let started = Instant::now();
-    let reply = client.call(&[b"SET", b"huge", &huge]).expect("a reply, not a closed connection");
-    let Reply::Error(error) = reply else { panic!("an 80 MiB SET was accepted: {reply:?}") };
-    assert!(error.contains("max-request-bytes"), "the error says which limit: {error}");
-    assert!(started.elapsed() < Duration::from_secs(5), "refused after {:?}", started.elapsed());
+    let reply = client
+        .call(&[b"SET", b"huge", &huge])
+        .expect("a reply, not a closed connection");
+    let Reply::Error(error) = reply else {
+        panic!("an 80 MiB SET was accepted: {reply:?}")
+    };
+    assert!(
+        error.contains("max-request-bytes"),
+        "the error says which limit: {error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused after {:?}",
+        started.elapsed()
+    );
     // The same limit inside a transaction.
     client.call(&[b"MULTI"]).unwrap();
     client.call(&[b"SET", b"huge", &huge[..20 << 20]]).unwrap();
     let reply = client.call(&[b"EXEC"]).unwrap();
-    assert!(matches!(&reply, Reply::Error(e) if e.contains("max-request-bytes")), "EXEC of 20 MiB: {reply:?}");
+    assert!(
+        matches!(&reply, Reply::Error(e) if e.contains("max-request-bytes")),
+        "EXEC of 20 MiB: {reply:?}"
+    );
     // A value under the limit is fine, and the group goes on.
     let big = vec![b'y'; 8 << 20];
-    assert_eq!(client.call(&[b"SET", b"big", &big]).unwrap(), Reply::Simple("OK".to_owned()));
+    assert_eq!(
+        client.call(&[b"SET", b"big", &big]).unwrap(),
+        Reply::Simple("OK".to_owned())
+    );
     for i in 0..50 {
         let key = format!("after-{i}");
-        assert_eq!(client.call(&[b"SET", key.as_bytes(), b"v"]).unwrap(), Reply::Simple("OK".to_owned()));
+        assert_eq!(
+            client.call(&[b"SET", key.as_bytes(), b"v"]).unwrap(),
+            Reply::Simple("OK".to_owned())
+        );
     }
-    assert!(cluster.terminate(leader, Duration::from_secs(20)), "node {leader} stopped cleanly");
+    assert!(
+        cluster.terminate(leader, Duration::from_secs(20)),
+        "node {leader} stopped cleanly"
+    );
     cluster.restart(leader);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut reader = loop {
@@ -44,11 +70,20 @@ fn an_oversized_write_is_refused_and_the_node_restarts() {
                 break c;
             }
         }
-        assert!(Instant::now() < deadline, "node {leader} did not come back with its data");
+        assert!(
+            Instant::now() < deadline,
+            "node {leader} did not come back with its data"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(reader.call(&[b"STRLEN", b"big"]).unwrap(), Reply::Integer(8 << 20));
-    assert_eq!(reader.call(&[b"EXISTS", b"huge"]).unwrap(), Reply::Integer(0));
+    assert_eq!(
+        reader.call(&[b"STRLEN", b"big"]).unwrap(),
+        Reply::Integer(8 << 20)
+    );
+    assert_eq!(
+        reader.call(&[b"EXISTS", b"huge"]).unwrap(),
+        Reply::Integer(0)
+    );
 }
 
 // Goal: two processes never open one data directory. Method: start a cluster, then a second
@@ -64,14 +99,23 @@ fn a_second_process_on_a_data_directory_is_refused() {
         if let Some(status) = second.try_wait().expect("waits") {
             break status;
         }
-        assert!(Instant::now() < deadline, "the second process is still running");
+        assert!(
+            Instant::now() < deadline,
+            "the second process is still running"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(!status.success(), "the second process exited successfully");
     let log = std::fs::read_to_string(cluster.data.join("node1.log")).unwrap_or_default();
-    assert!(log.contains("in use by process"), "the log says why:\n{log}");
+    assert!(
+        log.contains("in use by process"),
+        "the log says why:\n{log}"
+    );
     let mut client = Client::connect(cluster.clients[0]).expect("the first still serves");
-    assert_eq!(client.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".to_owned()));
+    assert_eq!(
+        client.call(&[b"PING"]).unwrap(),
+        Reply::Simple("PONG".to_owned())
+    );
 }
 
 // Goal: fail-stop: a storage error ends the process with a non-zero status (before, the node
@@ -84,26 +128,44 @@ fn a_storage_error_ends_the_process() {
     let mut cluster = Cluster::start(3, 21201, "failstop");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let mut client = Client::connect(cluster.clients[(leader - 1) as usize]).expect("connects");
-    assert_eq!(client.call(&[b"NINESDB", b"DEBUG", b"FAIL-DISK"]).unwrap(), Reply::Simple("OK".to_owned()));
+    assert_eq!(
+        client.call(&[b"NINESDB", b"DEBUG", b"FAIL-DISK"]).unwrap(),
+        Reply::Simple("OK".to_owned())
+    );
     let _ = client.call(&[b"SET", b"k", b"v"]);
-    let child = cluster.processes[(leader - 1) as usize].as_mut().expect("the leader's process");
+    let child = cluster.processes[(leader - 1) as usize]
+        .as_mut()
+        .expect("the leader's process");
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.try_wait().expect("waits") {
             break status;
         }
-        assert!(Instant::now() < deadline, "node {leader} still runs after its disk failed");
+        assert!(
+            Instant::now() < deadline,
+            "node {leader} still runs after its disk failed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     cluster.processes[(leader - 1) as usize] = None;
-    assert!(!status.success(), "node {leader} exited with {status} after a storage error");
-    let log = std::fs::read_to_string(cluster.data.join(format!("node{leader}.log"))).unwrap_or_default();
-    assert!(log.contains("injected disk failure"), "the log says why:\n{log}");
+    assert!(
+        !status.success(),
+        "node {leader} exited with {status} after a storage error"
+    );
+    let log =
+        std::fs::read_to_string(cluster.data.join(format!("node{leader}.log"))).unwrap_or_default();
+    assert!(
+        log.contains("injected disk failure"),
+        "the log says why:\n{log}"
+    );
     let other = if leader == 1 { 2 } else { 1 };
     let mut survivor = Client::connect(cluster.clients[(other - 1) as usize]).expect("connects");
     let deadline = Instant::now() + Duration::from_secs(20);
     while survivor.call(&[b"SET", b"after", b"v"]).ok() != Some(Reply::Simple("OK".to_owned())) {
-        assert!(Instant::now() < deadline, "the group took no writes after its leader stopped");
+        assert!(
+            Instant::now() < deadline,
+            "the group took no writes after its leader stopped"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -129,8 +191,14 @@ fn a_client_that_never_reads_holds_bounded_memory() {
     let address = cluster.clients[(leader - 1) as usize];
     let mut client = Client::connect(address).expect("connects");
     let value = vec![b'v'; 1 << 20];
-    assert_eq!(client.call(&[b"SET", b"big", &value]).unwrap(), Reply::Simple("OK".to_owned()));
-    let pid = cluster.processes[(leader - 1) as usize].as_ref().expect("the leader runs").id();
+    assert_eq!(
+        client.call(&[b"SET", b"big", &value]).unwrap(),
+        Reply::Simple("OK".to_owned())
+    );
+    let pid = cluster.processes[(leader - 1) as usize]
+        .as_ref()
+        .expect("the leader runs")
+        .id();
     std::thread::sleep(Duration::from_millis(500));
     let before = resident_bytes(pid);
     let mut greedy = std::net::TcpStream::connect(address).expect("connects");
@@ -139,11 +207,22 @@ fn a_client_that_never_reads_holds_bounded_memory() {
     std::thread::sleep(Duration::from_secs(3));
     let after = resident_bytes(pid);
     let grown = after.saturating_sub(before);
-    eprintln!("leader resident memory {} MiB before, {} MiB with the non-reading client", before >> 20, after >> 20);
+    eprintln!(
+        "leader resident memory {} MiB before, {} MiB with the non-reading client",
+        before >> 20,
+        after >> 20
+    );
     assert!(before > 0, "no /proc/{pid}/status");
-    assert!(grown < 256 << 20, "the node grew by {} MiB for a client that does not read", grown >> 20);
+    assert!(
+        grown < 256 << 20,
+        "the node grew by {} MiB for a client that does not read",
+        grown >> 20
+    );
     // The node still serves others.
-    assert_eq!(client.call(&[b"STRLEN", b"big"]).unwrap(), Reply::Integer(1 << 20));
+    assert_eq!(
+        client.call(&[b"STRLEN", b"big"]).unwrap(),
+        Reply::Integer(1 << 20)
+    );
     drop(greedy);
 }
 
@@ -153,24 +232,46 @@ fn a_client_that_never_reads_holds_bounded_memory() {
 #[test]
 fn maxclients_refuses_and_timeout_closes_idle_clients() {
     use std::io::{Read, Write};
-    let cluster = Cluster::start_with(3, 21601, "maxclients", &["--groups", "1", "--maxclients", "4", "--timeout", "1"], |_| None);
+    let cluster = Cluster::start_with(
+        3,
+        21601,
+        "maxclients",
+        &["--groups", "1", "--maxclients", "4", "--timeout", "1"],
+        |_| None,
+    );
     cluster.leader(Duration::from_secs(20)).expect("a leader");
     std::thread::sleep(Duration::from_millis(300));
     let address = cluster.clients[0];
-    let mut idle: Vec<std::net::TcpStream> = (0..4).map(|_| std::net::TcpStream::connect(address).expect("connects")).collect();
+    let mut idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(address).expect("connects"))
+        .collect();
     std::thread::sleep(Duration::from_millis(200));
     let mut fifth = std::net::TcpStream::connect(address).expect("the listener accepts");
-    fifth.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut refusal = String::new();
     let _ = fifth.read_to_string(&mut refusal);
-    assert!(refusal.starts_with("-ERR max number of clients reached"), "{refusal:?}");
+    assert!(
+        refusal.starts_with("-ERR max number of clients reached"),
+        "{refusal:?}"
+    );
     std::thread::sleep(Duration::from_millis(2500));
     for stream in &mut idle {
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut byte = [0u8; 1];
-        assert_eq!(stream.read(&mut byte).unwrap_or(0), 0, "an idle client is closed after the timeout");
+        assert_eq!(
+            stream.read(&mut byte).unwrap_or(0),
+            0,
+            "an idle client is closed after the timeout"
+        );
         let _ = stream.write_all(b"PING\r\n");
     }
     let mut client = Client::connect(address).expect("connects");
-    assert_eq!(client.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".to_owned()));
+    assert_eq!(
+        client.call(&[b"PING"]).unwrap(),
+        Reply::Simple("PONG".to_owned())
+    );
 }

@@ -34,7 +34,10 @@ pub fn report_loss_permille(received_per_peer: &[u64], expected_each: u64) -> Op
     if received_per_peer.len() < 2 || expected_each == 0 {
         return None;
     }
-    let heard: u64 = received_per_peer.iter().map(|&count| count.min(expected_each)).sum();
+    let heard: u64 = received_per_peer
+        .iter()
+        .map(|&count| count.min(expected_each))
+        .sum();
     Some(1000 - 1000 * heard / (expected_each * received_per_peer.len() as u64))
 }
 
@@ -81,7 +84,12 @@ impl Monitor {
 
     /// What this node tells its peers.
     pub fn mine(&self) -> Health {
-        Health { fsync_us: self.fsync_us.value, lag_us: self.lag_us.value, loss_permille: self.loss_permille, sick: self.sick }
+        Health {
+            fsync_us: self.fsync_us.value,
+            lag_us: self.lag_us.value,
+            loss_permille: self.loss_permille,
+            sick: self.sick,
+        }
     }
 
     /// The current verdict.
@@ -98,10 +106,16 @@ impl Monitor {
                 values.sort_unstable();
                 values[values.len() / 2]
             };
-            let beyond = |mine: u64, median: u64, floor: u64| mine > median.saturating_mul(SLOW_FACTOR).max(floor);
+            let beyond = |mine: u64, median: u64, floor: u64| {
+                mine > median.saturating_mul(SLOW_FACTOR).max(floor)
+            };
             beyond(self.fsync_us.value, median(|h| h.fsync_us), FSYNC_FLOOR_US)
                 || beyond(self.lag_us.value, median(|h| h.lag_us), LAG_FLOOR_US)
-                || beyond(self.loss_permille, median(|h| h.loss_permille), LOSS_FLOOR_PERMILLE)
+                || beyond(
+                    self.loss_permille,
+                    median(|h| h.loss_permille),
+                    LOSS_FLOOR_PERMILLE,
+                )
         };
         let was = self.sick;
         if slow {
@@ -129,7 +143,11 @@ struct Ewma {
 
 impl Ewma {
     fn add(&mut self, sample: u64) {
-        self.value = if self.value == 0 { sample } else { (self.value.saturating_mul(3).saturating_add(sample)) / 4 };
+        self.value = if self.value == 0 {
+            sample
+        } else {
+            (self.value.saturating_mul(3).saturating_add(sample)) / 4
+        };
     }
 }
 
@@ -141,14 +159,22 @@ mod tests {
     const S: u64 = 1_000_000;
 
     fn peer(fsync_ms: u64) -> Health {
-        Health { fsync_us: fsync_ms * MS, lag_us: MS, loss_permille: 0, sick: false }
+        Health {
+            fsync_us: fsync_ms * MS,
+            lag_us: MS,
+            loss_permille: 0,
+            sick: false,
+        }
     }
 
     // Goal: missed reports are counted per mille, extra reports do not hide missing ones, and
     // one peer is no evidence. Method: peers that sent 6, 6 and 1 of 6 (and one that sent 9).
     #[test]
     fn report_loss_is_counted_per_mille() {
-        assert_eq!(report_loss_permille(&[6, 6, 1], 6), Some(1000 - 1000 * 13 / 18));
+        assert_eq!(
+            report_loss_permille(&[6, 6, 1], 6),
+            Some(1000 - 1000 * 13 / 18)
+        );
         assert_eq!(report_loss_permille(&[9, 0], 6), Some(500));
         assert_eq!(report_loss_permille(&[0], 6), None);
     }
@@ -158,7 +184,10 @@ mod tests {
     // Method: 450 per mille missed against peers at 40, then everyone at 450.
     #[test]
     fn a_lossy_node_is_sick_and_a_shared_loss_is_not() {
-        let lossy_peer = |permille| Health { loss_permille: permille, ..peer(1) };
+        let lossy_peer = |permille| Health {
+            loss_permille: permille,
+            ..peer(1)
+        };
         let mut wonky = Monitor::default();
         wonky.record_report_loss(450);
         let peers = [lossy_peer(40), lossy_peer(60), lossy_peer(30)];
@@ -168,7 +197,10 @@ mod tests {
         shared.record_report_loss(450);
         let peers = [lossy_peer(450), lossy_peer(430)];
         shared.assess(&peers, 0);
-        assert!(!shared.assess(&peers, SICK_AFTER_US).0, "everyone misses the same reports: nobody to prefer");
+        assert!(
+            !shared.assess(&peers, SICK_AFTER_US).0,
+            "everyone misses the same reports: nobody to prefer"
+        );
     }
 
     // Goal: a node far slower than its peers turns sick only after SICK_AFTER, and well only
@@ -189,7 +221,11 @@ mod tests {
             monitor.record_fsync(2 * MS);
         }
         let later = start + 10 * S;
-        assert_eq!(monitor.assess(&peers, later), (true, false), "still sick right after recovering");
+        assert_eq!(
+            monitor.assess(&peers, later),
+            (true, false),
+            "still sick right after recovering"
+        );
         assert_eq!(monitor.assess(&peers, later + WELL_AFTER_US), (false, true));
     }
 
@@ -202,14 +238,23 @@ mod tests {
         let mut alone = Monitor::default();
         alone.record_fsync(500 * MS);
         alone.assess(&[peer(1)], start);
-        assert!(!alone.assess(&[peer(1)], later).0, "one peer is not enough to judge");
+        assert!(
+            !alone.assess(&[peer(1)], later).0,
+            "one peer is not enough to judge"
+        );
         let mut floored = Monitor::default();
         floored.record_fsync(10 * MS);
         floored.assess(&[peer(1), peer(1)], start);
-        assert!(!floored.assess(&[peer(1), peer(1)], later).0, "10 ms is below the floor");
+        assert!(
+            !floored.assess(&[peer(1), peer(1)], later).0,
+            "10 ms is below the floor"
+        );
         let mut everyone = Monitor::default();
         everyone.record_fsync(200 * MS);
         everyone.assess(&[peer(150), peer(180)], start);
-        assert!(!everyone.assess(&[peer(150), peer(180)], later).0, "all slow alike: nobody to prefer");
+        assert!(
+            !everyone.assess(&[peer(150), peer(180)], later).0,
+            "all slow alike: nobody to prefer"
+        );
     }
 }

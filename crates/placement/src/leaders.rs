@@ -47,7 +47,9 @@ pub fn balance_leaders(
         }
     }
     while transfers.len() < max_transfers {
-        let Some(transfer) = widest_gap(topology, &groups, &counts, preferred_dc) else { break };
+        let Some(transfer) = widest_gap(topology, &groups, &counts, preferred_dc) else {
+            break;
+        };
         apply(&mut groups, &mut counts, &transfer);
         transfers.push(transfer);
     }
@@ -56,12 +58,20 @@ pub fn balance_leaders(
 
 /// Picks every group's preferred leader in `groups` (reordering each list), greedily and
 /// then evened out by [`balance_leaders`].
-pub(crate) fn choose(topology: &Topology, groups: &mut BTreeMap<GroupId, Vec<NodeId>>, preferred_dc: Option<&str>) {
+pub(crate) fn choose(
+    topology: &Topology,
+    groups: &mut BTreeMap<GroupId, Vec<NodeId>>,
+    preferred_dc: Option<&str>,
+) {
     let mut counts: BTreeMap<NodeId, usize> = BTreeMap::new();
     for (&group, replicas) in groups.iter_mut() {
         let Some(best) = (0..replicas.len()).min_by_key(|&position| {
             let node = replicas[position];
-            (rank(topology, node, preferred_dc), counts.get(&node).copied().unwrap_or(0), tie_break(group, node))
+            (
+                rank(topology, node, preferred_dc),
+                counts.get(&node).copied().unwrap_or(0),
+                tie_break(group, node),
+            )
         }) else {
             continue;
         };
@@ -88,7 +98,10 @@ fn rank(topology: &Topology, node: NodeId, preferred_dc: Option<&str>) -> u8 {
 }
 
 /// Leaderships per `Up` node (0 for `Up` nodes leading nothing).
-fn leader_counts(topology: &Topology, groups: &BTreeMap<GroupId, Vec<NodeId>>) -> BTreeMap<NodeId, usize> {
+fn leader_counts(
+    topology: &Topology,
+    groups: &BTreeMap<GroupId, Vec<NodeId>>,
+) -> BTreeMap<NodeId, usize> {
     let mut counts: BTreeMap<NodeId, usize> = topology.up_nodes().map(|id| (id, 0)).collect();
     for replicas in groups.values() {
         if let Some(count) = replicas.first().and_then(|leader| counts.get_mut(leader)) {
@@ -108,10 +121,18 @@ fn misplaced(
 ) -> Option<LeaderTransfer> {
     let leader = *replicas.first()?;
     let best = *replicas.iter().min_by_key(|&&node| {
-        (rank(topology, node, preferred_dc), counts.get(&node).copied().unwrap_or(0), tie_break(group, node))
+        (
+            rank(topology, node, preferred_dc),
+            counts.get(&node).copied().unwrap_or(0),
+            tie_break(group, node),
+        )
     })?;
     let better = rank(topology, best, preferred_dc) < rank(topology, leader, preferred_dc);
-    better.then_some(LeaderTransfer { group, from: leader, to: best })
+    better.then_some(LeaderTransfer {
+        group,
+        from: leader,
+        to: best,
+    })
 }
 
 /// The transfer closing the widest leader-count gap of at least two, if any.
@@ -123,14 +144,28 @@ fn widest_gap(
 ) -> Option<LeaderTransfer> {
     let mut best: Option<(usize, LeaderTransfer)> = None;
     for (&group, replicas) in groups {
-        let Some((&leader, others)) = replicas.split_first() else { continue };
-        let Some(&leader_count) = counts.get(&leader) else { continue };
+        let Some((&leader, others)) = replicas.split_first() else {
+            continue;
+        };
+        let Some(&leader_count) = counts.get(&leader) else {
+            continue;
+        };
         for &other in others {
-            let Some(&other_count) = counts.get(&other) else { continue };
-            let allowed = rank(topology, other, preferred_dc) <= rank(topology, leader, preferred_dc);
+            let Some(&other_count) = counts.get(&other) else {
+                continue;
+            };
+            let allowed =
+                rank(topology, other, preferred_dc) <= rank(topology, leader, preferred_dc);
             let gap = leader_count.saturating_sub(other_count);
             if allowed && gap >= 2 && best.is_none_or(|(widest, _)| gap > widest) {
-                best = Some((gap, LeaderTransfer { group, from: leader, to: other }));
+                best = Some((
+                    gap,
+                    LeaderTransfer {
+                        group,
+                        from: leader,
+                        to: other,
+                    },
+                ));
             }
         }
     }
@@ -138,10 +173,23 @@ fn widest_gap(
 }
 
 /// Applies `transfer` to `groups` (moving `to` first) and to `counts`.
-fn apply(groups: &mut BTreeMap<GroupId, Vec<NodeId>>, counts: &mut BTreeMap<NodeId, usize>, transfer: &LeaderTransfer) {
-    let replicas = groups.get_mut(&transfer.group).expect("transfers name known groups");
-    let position = replicas.iter().position(|&node| node == transfer.to).expect("transfers go to a replica of the group");
-    assert_eq!(replicas[0], transfer.from, "transfer from a node that does not lead: group={}", transfer.group);
+fn apply(
+    groups: &mut BTreeMap<GroupId, Vec<NodeId>>,
+    counts: &mut BTreeMap<NodeId, usize>,
+    transfer: &LeaderTransfer,
+) {
+    let replicas = groups
+        .get_mut(&transfer.group)
+        .expect("transfers name known groups");
+    let position = replicas
+        .iter()
+        .position(|&node| node == transfer.to)
+        .expect("transfers go to a replica of the group");
+    assert_eq!(
+        replicas[0], transfer.from,
+        "transfer from a node that does not lead: group={}",
+        transfer.group
+    );
     replicas.swap(0, position);
     if let Some(count) = counts.get_mut(&transfer.from) {
         *count -= 1;

@@ -10,4 +10,7 @@ pub const REPLICATION_MAX: usize = 5;
 /// the plan fits in memory.
 pub const GROUPS_MAX: u64 = 1 << 20;
 
-const _: () = assert!(REPLICATION_MAX % 2 == 1, "an even replication factor adds a replica without adding a tolerated failure");
+const _: () = assert!(
+    REPLICATION_MAX % 2 == 1,
+    "an even replication factor adds a replica without adding a tolerated failure"
+);

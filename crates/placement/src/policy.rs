@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::{leaders, rebalance};
 use crate::limits::{GROUPS_MAX, REPLICATION_MAX};
 use crate::spread::{shortfalls, Shortfall};
 use crate::topology::{Level, Topology};
+use crate::{leaders, rebalance};
 use crate::{tie_break, GroupId, NodeId};
 
 /// The initial placement of groups `1..=groups`.
@@ -77,17 +77,28 @@ impl std::error::Error for PlacementError {}
 /// [`PlacementError::TooManyGroups`] above [`GROUPS_MAX`]; [`PlacementError::NotEnoughNodes`]
 /// with fewer `Up` nodes than `replication`. A topology that only limits the spread is not an
 /// error: [`Plan::shortfalls`] says what is missing.
-pub fn initial(topology: &Topology, groups: u64, replication: usize, preferred_dc: Option<&str>) -> Result<Plan, PlacementError> {
+pub fn initial(
+    topology: &Topology,
+    groups: u64,
+    replication: usize,
+    preferred_dc: Option<&str>,
+) -> Result<Plan, PlacementError> {
     // Odd only: an even count adds a replica without adding a failure it survives.
     if replication > REPLICATION_MAX || !matches!(replication, 1 | 3 | 5) {
         return Err(PlacementError::BadReplication(replication));
     }
     if groups > GROUPS_MAX {
-        return Err(PlacementError::TooManyGroups { groups, max: GROUPS_MAX });
+        return Err(PlacementError::TooManyGroups {
+            groups,
+            max: GROUPS_MAX,
+        });
     }
     let up = topology.up_nodes().count();
     if up < replication {
-        return Err(PlacementError::NotEnoughNodes { needed: replication, up });
+        return Err(PlacementError::NotEnoughNodes {
+            needed: replication,
+            up,
+        });
     }
     let mut load: BTreeMap<NodeId, usize> = topology.up_nodes().map(|id| (id, 0)).collect();
     let mut placed: BTreeMap<GroupId, Vec<NodeId>> = BTreeMap::new();
@@ -97,14 +108,23 @@ pub fn initial(topology: &Topology, groups: u64, replication: usize, preferred_d
     rebalance::even_out(topology, &mut placed);
     leaders::choose(topology, &mut placed, preferred_dc);
     let shortfalls = shortfalls(topology, &placed);
-    Ok(Plan { replicas: placed.into_values().collect(), shortfalls })
+    Ok(Plan {
+        replicas: placed.into_values().collect(),
+        shortfalls,
+    })
 }
 
 /// Picks `replication` nodes for `group`, adding them to `load`.
-fn place_group(topology: &Topology, group: GroupId, replication: usize, load: &mut BTreeMap<NodeId, usize>) -> Vec<NodeId> {
+fn place_group(
+    topology: &Topology,
+    group: GroupId,
+    replication: usize,
+    load: &mut BTreeMap<NodeId, usize>,
+) -> Vec<NodeId> {
     let mut chosen = Vec::with_capacity(replication);
     for _ in 0..replication {
-        let node = best_target(topology, group, &chosen, load, |_| true).expect("initial checked there are enough up nodes");
+        let node = best_target(topology, group, &chosen, load, |_| true)
+            .expect("initial checked there are enough up nodes");
         *load.entry(node).or_insert(0) += 1;
         chosen.push(node);
     }
@@ -119,7 +139,12 @@ fn place_group(topology: &Topology, group: GroupId, replication: usize, load: &m
 /// rack, its host; its load; a hash of (group, node). So a dead node's replacement comes from
 /// the same rack when that rack has a free `Up` node (the spread stays as it was), and the
 /// least loaded such node wins.
-pub fn replacement(topology: &Topology, group: GroupId, current: &[NodeId], load: &BTreeMap<NodeId, usize>) -> Option<NodeId> {
+pub fn replacement(
+    topology: &Topology,
+    group: GroupId,
+    current: &[NodeId],
+    load: &BTreeMap<NodeId, usize>,
+) -> Option<NodeId> {
     best_target(topology, group, current, load, |_| true)
 }
 
@@ -138,11 +163,28 @@ pub(crate) fn best_target(
 }
 
 /// How bad `candidate` is as a new replica of `group`: smaller is better.
-fn score(topology: &Topology, group: GroupId, current: &[NodeId], load: &BTreeMap<NodeId, usize>, candidate: NodeId) -> ([usize; 4], usize, u64) {
+fn score(
+    topology: &Topology,
+    group: GroupId,
+    current: &[NodeId],
+    load: &BTreeMap<NodeId, usize>,
+    candidate: NodeId,
+) -> ([usize; 4], usize, u64) {
     let mut shared = [0; 4];
-    for (slot, level) in shared.iter_mut().zip([Level::Datacenter, Level::Pod, Level::Rack, Level::Host]) {
+    for (slot, level) in
+        shared
+            .iter_mut()
+            .zip([Level::Datacenter, Level::Pod, Level::Rack, Level::Host])
+    {
         let domain = topology.domain(candidate, level);
-        *slot = current.iter().filter(|&&member| topology.domain(member, level) == domain).count();
+        *slot = current
+            .iter()
+            .filter(|&&member| topology.domain(member, level) == domain)
+            .count();
     }
-    (shared, load.get(&candidate).copied().unwrap_or(0), tie_break(group, candidate))
+    (
+        shared,
+        load.get(&candidate).copied().unwrap_or(0),
+        tie_break(group, candidate),
+    )
 }

@@ -35,7 +35,11 @@ pub struct Rebalance {
 
 /// At most `max_moves` moves for `current` (group -> replicas, preferred leader first); see
 /// [`plan_rebalance`], which also says what it could not do.
-pub fn rebalance(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>, max_moves: usize) -> Vec<Move> {
+pub fn rebalance(
+    topology: &Topology,
+    current: &BTreeMap<GroupId, Vec<NodeId>>,
+    max_moves: usize,
+) -> Vec<Move> {
     plan_rebalance(topology, current, max_moves).moves
 }
 
@@ -54,7 +58,11 @@ pub fn rebalance(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>, 
 /// No move puts more of a group's replicas in one domain, at any level, than were there
 /// before it, so no move lowers [`crate::Spread::distinct_at`] or shrinks
 /// [`crate::Spread::majority_survives_loss_of`].
-pub fn plan_rebalance(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>, max_moves: usize) -> Rebalance {
+pub fn plan_rebalance(
+    topology: &Topology,
+    current: &BTreeMap<GroupId, Vec<NodeId>>,
+    max_moves: usize,
+) -> Rebalance {
     let mut state = State::new(topology, current);
     let mut plan = Rebalance::default();
     drain(&mut state, &mut plan, max_moves);
@@ -91,12 +99,20 @@ impl<'a> State<'a> {
                 hosted.entry(node).or_default().insert(group);
             }
         }
-        State { topology, groups: current.clone(), load, hosted }
+        State {
+            topology,
+            groups: current.clone(),
+            load,
+            hosted,
+        }
     }
 
     /// `group`'s replicas with `replica` swapped for `to`.
     fn after(&self, group: GroupId, replica: NodeId, to: NodeId) -> Vec<NodeId> {
-        self.groups[&group].iter().map(|&node| if node == replica { to } else { node }).collect()
+        self.groups[&group]
+            .iter()
+            .map(|&node| if node == replica { to } else { node })
+            .collect()
     }
 
     fn crowding(&self, replicas: &[NodeId]) -> Crowding {
@@ -108,17 +124,36 @@ impl<'a> State<'a> {
     }
 
     fn leader_count(&self, node: NodeId) -> usize {
-        self.hosted.get(&node).map_or(0, |groups| groups.iter().filter(|&&group| self.leads(group, node)).count())
+        self.hosted.get(&node).map_or(0, |groups| {
+            groups
+                .iter()
+                .filter(|&&group| self.leads(group, node))
+                .count()
+        })
     }
 
     fn apply(&mut self, plan: &mut Rebalance, step: Move) {
-        let replicas = self.groups.get_mut(&step.group).expect("moves name known groups");
-        let position = replicas.iter().position(|&node| node == step.from).expect("moves start from a replica");
-        assert!(!replicas.contains(&step.to), "move onto a node already in the group: group={} to={}", step.group, step.to);
+        let replicas = self
+            .groups
+            .get_mut(&step.group)
+            .expect("moves name known groups");
+        let position = replicas
+            .iter()
+            .position(|&node| node == step.from)
+            .expect("moves start from a replica");
+        assert!(
+            !replicas.contains(&step.to),
+            "move onto a node already in the group: group={} to={}",
+            step.group,
+            step.to
+        );
         replicas[position] = step.to;
         *self.load.get_mut(&step.from).expect("replicas are counted") -= 1;
         *self.load.entry(step.to).or_insert(0) += 1;
-        self.hosted.get_mut(&step.from).expect("replicas are indexed").remove(&step.group);
+        self.hosted
+            .get_mut(&step.from)
+            .expect("replicas are indexed")
+            .remove(&step.group);
         self.hosted.entry(step.to).or_default().insert(step.group);
         plan.moves.push(step);
     }
@@ -126,16 +161,33 @@ impl<'a> State<'a> {
 
 /// Phase 1: every replica off `Draining` nodes, unless that would crowd its group.
 fn drain(state: &mut State<'_>, plan: &mut Rebalance, max_moves: usize) {
-    let draining: Vec<NodeId> = state.topology.nodes().filter(|node| node.state == NodeState::Draining).map(|node| node.id).collect();
+    let draining: Vec<NodeId> = state
+        .topology
+        .nodes()
+        .filter(|node| node.state == NodeState::Draining)
+        .map(|node| node.id)
+        .collect();
     for from in draining {
-        let groups: Vec<GroupId> = state.hosted.get(&from).map(|groups| groups.iter().copied().collect()).unwrap_or_default();
+        let groups: Vec<GroupId> = state
+            .hosted
+            .get(&from)
+            .map(|groups| groups.iter().copied().collect())
+            .unwrap_or_default();
         for group in groups {
             if plan.moves.len() >= max_moves {
                 return;
             }
             let before = state.crowding(&state.groups[&group]);
-            let rest: Vec<NodeId> = state.groups[&group].iter().copied().filter(|&node| node != from).collect();
-            let keeps_spread = |to: NodeId| state.crowding(&state.after(group, from, to)).no_worse_than(before);
+            let rest: Vec<NodeId> = state.groups[&group]
+                .iter()
+                .copied()
+                .filter(|&node| node != from)
+                .collect();
+            let keeps_spread = |to: NodeId| {
+                state
+                    .crowding(&state.after(group, from, to))
+                    .no_worse_than(before)
+            };
             match best_target(state.topology, group, &rest, &state.load, keeps_spread) {
                 Some(to) => state.apply(plan, Move { group, from, to }),
                 None => plan.stuck.push(stuck(state, group, from, &rest, before)),
@@ -145,19 +197,36 @@ fn drain(state: &mut State<'_>, plan: &mut Rebalance, max_moves: usize) {
 }
 
 /// Why `group`'s replica cannot leave draining node `from`.
-fn stuck(state: &State<'_>, group: GroupId, from: NodeId, rest: &[NodeId], before: Crowding) -> Shortfall {
+fn stuck(
+    state: &State<'_>,
+    group: GroupId,
+    from: NodeId,
+    rest: &[NodeId],
+    before: Crowding,
+) -> Shortfall {
     let Some(to) = best_target(state.topology, group, rest, &state.load, |_| true) else {
         let reason = format!("cannot move its replica off draining node {from}: no up node outside the group can take it; add a node");
-        return Shortfall { group: Some(group), level: Level::Node, reason };
+        return Shortfall {
+            group: Some(group),
+            level: Level::Node,
+            reason,
+        };
     };
     let after = state.after(group, from, to);
-    let level = state.crowding(&after).first_worse_level(before).expect("the best target was rejected for crowding");
+    let level = state
+        .crowding(&after)
+        .first_worse_level(before)
+        .expect("the best target was rejected for crowding");
     let domain = state.topology.describe(to, level);
     let reason = format!(
         "cannot move its replica off draining node {from}: every up node outside the group would crowd it, the best into \
          {domain}; add an up node in a {level} the group does not use, or move it by hand accepting a weaker spread"
     );
-    Shortfall { group: Some(group), level, reason }
+    Shortfall {
+        group: Some(group),
+        level,
+        reason,
+    }
 }
 
 /// Phase 2: one move per group per pass while some move strictly improves a group's spread.
@@ -187,9 +256,19 @@ fn spread_move(state: &State<'_>, group: GroupId) -> Option<Move> {
     let before = state.crowding(replicas);
     let mut best: Option<(Crowding, Move)> = None;
     for &from in replicas.iter().filter(|&&node| state.topology.is_up(node)) {
-        let rest: Vec<NodeId> = replicas.iter().copied().filter(|&node| node != from).collect();
-        let improves = |to: NodeId| state.crowding(&state.after(group, from, to)).better_than(before);
-        let Some(to) = best_target(state.topology, group, &rest, &state.load, improves) else { continue };
+        let rest: Vec<NodeId> = replicas
+            .iter()
+            .copied()
+            .filter(|&node| node != from)
+            .collect();
+        let improves = |to: NodeId| {
+            state
+                .crowding(&state.after(group, from, to))
+                .better_than(before)
+        };
+        let Some(to) = best_target(state.topology, group, &rest, &state.load, improves) else {
+            continue;
+        };
         let after = state.crowding(&state.after(group, from, to));
         if best.is_none_or(|(crowding, _)| after < crowding) {
             best = Some((after, Move { group, from, to }));
@@ -209,7 +288,11 @@ fn even_load(state: &mut State<'_>, plan: &mut Rebalance, max_moves: usize) {
 /// The move across the widest gap (at least two) between `Up` nodes that some group can make
 /// without crowding; `None` when no gap can be closed.
 fn load_move(state: &State<'_>) -> Option<Move> {
-    let up: Vec<(NodeId, usize)> = state.topology.up_nodes().map(|id| (id, state.load.get(&id).copied().unwrap_or(0))).collect();
+    let up: Vec<(NodeId, usize)> = state
+        .topology
+        .up_nodes()
+        .map(|id| (id, state.load.get(&id).copied().unwrap_or(0)))
+        .collect();
     let mut pairs: Vec<(usize, NodeId, NodeId)> = Vec::new();
     for &(from, from_load) in &up {
         for &(to, to_load) in &up {
@@ -220,7 +303,9 @@ fn load_move(state: &State<'_>) -> Option<Move> {
     }
     // Widest gap first; then by ids, so the order does not depend on anything else.
     pairs.sort_by_key(|&(gap, from, to)| (std::cmp::Reverse(gap), from, to));
-    pairs.into_iter().find_map(|(_, from, to)| group_to_move(state, from, to))
+    pairs
+        .into_iter()
+        .find_map(|(_, from, to)| group_to_move(state, from, to))
 }
 
 /// The group whose replica on `from` can best go to `to`: one not already on `to`, not
@@ -234,7 +319,9 @@ fn group_to_move(state: &State<'_>, from: NodeId, to: NodeId) -> Option<Move> {
         .filter(|&group| !state.groups[&group].contains(&to))
         .filter(|&group| {
             let before = state.crowding(&state.groups[&group]);
-            state.crowding(&state.after(group, from, to)).no_worse_than(before)
+            state
+                .crowding(&state.after(group, from, to))
+                .no_worse_than(before)
         })
         .min_by_key(|&group| (state.leads(group, from) != prefer_leader, group))
         .map(|group| Move { group, from, to })

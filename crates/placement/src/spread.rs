@@ -31,26 +31,41 @@ pub fn spread(topology: &Topology, replicas: &[NodeId]) -> Spread {
     let distinct_at = if replicas.is_empty() {
         None
     } else {
-        Level::ALL.into_iter().find(|level| crowding.at(*level) <= 1)
+        Level::ALL
+            .into_iter()
+            .find(|level| crowding.at(*level) <= 1)
     };
-    let majority_survives_loss_of: Vec<Level> =
-        Level::ALL.into_iter().filter(|level| !replicas.is_empty() && replicas.len() - crowding.at(*level) >= majority).collect();
+    let majority_survives_loss_of: Vec<Level> = Level::ALL
+        .into_iter()
+        .filter(|level| !replicas.is_empty() && replicas.len() - crowding.at(*level) >= majority)
+        .collect();
     let clauses = losing_clauses(topology, replicas, &majority_survives_loss_of);
     let shortfall = match clauses.as_slice() {
         [] => None,
         [(level, clause)] => Some(format!("{clause}: losing that {level} loses the majority")),
         _ => {
             let clauses: Vec<&str> = clauses.iter().map(|(_, clause)| clause.as_str()).collect();
-            Some(format!("{}: losing any one of these loses the majority", clauses.join("; ")))
+            Some(format!(
+                "{}: losing any one of these loses the majority",
+                clauses.join("; ")
+            ))
         }
     };
-    Spread { distinct_at, majority_survives_loss_of, shortfall }
+    Spread {
+        distinct_at,
+        majority_survives_loss_of,
+        shortfall,
+    }
 }
 
 /// One clause per level whose loss can take the majority ("2 of 3 replicas in rack r1
 /// (dc1/p1)"), skipping a level whose most crowded domain holds the same replicas as the
 /// level above: a single-pod datacenter need not be reported twice.
-fn losing_clauses(topology: &Topology, replicas: &[NodeId], surviving: &[Level]) -> Vec<(Level, String)> {
+fn losing_clauses(
+    topology: &Topology,
+    replicas: &[NodeId],
+    surviving: &[Level],
+) -> Vec<(Level, String)> {
     let mut clauses = Vec::new();
     let mut previous: Option<Vec<NodeId>> = None;
     for level in Level::ALL {
@@ -63,7 +78,14 @@ fn losing_clauses(topology: &Topology, replicas: &[NodeId], surviving: &[Level])
         }
         let place = if level == Level::Node { "on" } else { "in" };
         let domain = topology.describe(members[0], level);
-        clauses.push((level, format!("{} of {} replicas {place} {domain}", members.len(), replicas.len())));
+        clauses.push((
+            level,
+            format!(
+                "{} of {} replicas {place} {domain}",
+                members.len(),
+                replicas.len()
+            ),
+        ));
         previous = Some(members);
     }
     clauses
@@ -82,10 +104,17 @@ fn most_crowded(topology: &Topology, replicas: &[NodeId], level: Level) -> Vec<N
 }
 
 /// `replicas` grouped by their domain at `level`; unknown nodes share the `None` domain.
-fn occupancy(topology: &Topology, replicas: &[NodeId], level: Level) -> BTreeMap<Option<u64>, Vec<NodeId>> {
+fn occupancy(
+    topology: &Topology,
+    replicas: &[NodeId],
+    level: Level,
+) -> BTreeMap<Option<u64>, Vec<NodeId>> {
     let mut domains: BTreeMap<Option<u64>, Vec<NodeId>> = BTreeMap::new();
     for &id in replicas {
-        domains.entry(topology.domain(id, level)).or_default().push(id);
+        domains
+            .entry(topology.domain(id, level))
+            .or_default()
+            .push(id);
     }
     domains
 }
@@ -104,8 +133,15 @@ impl Crowding {
     pub(crate) fn of(topology: &Topology, replicas: &[NodeId]) -> Crowding {
         let mut most = [0; 5];
         for level in Level::ALL {
-            let domains: Vec<Option<u64>> = replicas.iter().map(|&id| topology.domain(id, level)).collect();
-            most[level.index()] = domains.iter().map(|domain| domains.iter().filter(|other| *other == domain).count()).max().unwrap_or(0);
+            let domains: Vec<Option<u64>> = replicas
+                .iter()
+                .map(|&id| topology.domain(id, level))
+                .collect();
+            most[level.index()] = domains
+                .iter()
+                .map(|domain| domains.iter().filter(|other| *other == domain).count())
+                .max()
+                .unwrap_or(0);
         }
         Crowding(most)
     }
@@ -116,7 +152,10 @@ impl Crowding {
 
     /// No level is more crowded than in `other`.
     pub(crate) fn no_worse_than(self, other: Crowding) -> bool {
-        self.0.iter().zip(other.0.iter()).all(|(mine, theirs)| mine <= theirs)
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .all(|(mine, theirs)| mine <= theirs)
     }
 
     /// No level is more crowded than in `other`, and at least one is less.
@@ -126,7 +165,9 @@ impl Crowding {
 
     /// The outermost level more crowded than in `other`.
     pub(crate) fn first_worse_level(self, other: Crowding) -> Option<Level> {
-        Level::ALL.into_iter().find(|level| self.at(*level) > other.at(*level))
+        Level::ALL
+            .into_iter()
+            .find(|level| self.at(*level) > other.at(*level))
     }
 }
 
@@ -158,7 +199,10 @@ impl fmt::Display for Shortfall {
 /// which [`crate::rebalance`] may be able to close.
 pub fn shortfalls(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>) -> Vec<Shortfall> {
     let replications: BTreeSet<usize> = current.values().map(Vec::len).collect();
-    let mut found: Vec<Shortfall> = replications.iter().flat_map(|&replication| topology_shortfalls(topology, replication)).collect();
+    let mut found: Vec<Shortfall> = replications
+        .iter()
+        .flat_map(|&replication| topology_shortfalls(topology, replication))
+        .collect();
     for (&group, replicas) in current {
         found.extend(group_shortfall(topology, group, replicas));
     }
@@ -171,17 +215,26 @@ pub fn shortfalls(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>)
 fn group_shortfall(topology: &Topology, group: GroupId, replicas: &[NodeId]) -> Option<Shortfall> {
     let spread = spread(topology, replicas);
     let level = Level::ALL.into_iter().find(|level| {
-        !spread.majority_survives_loss_of.contains(level) && !topology_cannot_spread(topology, replicas.len(), *level)
+        !spread.majority_survives_loss_of.contains(level)
+            && !topology_cannot_spread(topology, replicas.len(), *level)
     })?;
     let reason = format!("{}; run rebalance to spread it", spread.shortfall?);
-    Some(Shortfall { group: Some(group), level, reason })
+    Some(Shortfall {
+        group: Some(group),
+        level,
+        reason,
+    })
 }
 
 /// Whether no placement of `replication` replicas on `topology`'s `Up` nodes keeps a majority
 /// through the loss of any one domain at `level`.
 fn topology_cannot_spread(topology: &Topology, replication: usize, level: Level) -> bool {
     let per_domain_max = replication.saturating_sub(1) / 2;
-    let capacity: usize = topology.up_domains(level).values().map(|&(_, size)| size.min(per_domain_max)).sum();
+    let capacity: usize = topology
+        .up_domains(level)
+        .values()
+        .map(|&(_, size)| size.min(per_domain_max))
+        .sum();
     replication > 0 && capacity < replication
 }
 
@@ -196,18 +249,29 @@ pub(crate) fn topology_shortfalls(topology: &Topology, replication: usize) -> Ve
         let reason = format!(
             "with {replication} replica(s) a group loses its majority when any one node fails; use 3 or 5 replicas outside tests"
         );
-        return vec![Shortfall { group: None, level: Level::Node, reason }];
+        return vec![Shortfall {
+            group: None,
+            level: Level::Node,
+            reason,
+        }];
     }
     let mut found = Vec::new();
     for level in Level::ALL {
         // A level that splits nothing its parent did not (one pod per datacenter) adds no news.
         let domains = topology.up_domains(level);
-        let same_as_parent = level.parent().is_some_and(|parent| topology.up_domains(parent).len() == domains.len());
+        let same_as_parent = level
+            .parent()
+            .is_some_and(|parent| topology.up_domains(parent).len() == domains.len());
         if same_as_parent || !topology_cannot_spread(topology, replication, level) {
             continue;
         }
-        let reason = domain_shortfall_reason(topology, level, &domains, replication, per_domain_max);
-        found.push(Shortfall { group: None, level, reason });
+        let reason =
+            domain_shortfall_reason(topology, level, &domains, replication, per_domain_max);
+        found.push(Shortfall {
+            group: None,
+            level,
+            reason,
+        });
     }
     found
 }
@@ -242,14 +306,23 @@ fn domain_shortfall_reason(
 }
 
 /// "dc1, dc2" or, with sizes, "dc1: 5, dc2: 1"; at most eight, then a count of the rest.
-fn domain_list(topology: &Topology, level: Level, domains: &BTreeMap<u64, (NodeId, usize)>, sizes: bool) -> String {
+fn domain_list(
+    topology: &Topology,
+    level: Level,
+    domains: &BTreeMap<u64, (NodeId, usize)>,
+    sizes: bool,
+) -> String {
     const SHOWN_MAX: usize = 8;
     let mut parts: Vec<String> = domains
         .values()
         .take(SHOWN_MAX)
         .map(|&(member, size)| {
             let name = topology.domain_name(member, level);
-            if sizes { format!("{name}: {size}") } else { name }
+            if sizes {
+                format!("{name}: {size}")
+            } else {
+                name
+            }
         })
         .collect();
     if domains.len() > SHOWN_MAX {
@@ -261,7 +334,10 @@ fn domain_list(topology: &Topology, level: Level, domains: &BTreeMap<u64, (NodeI
 /// Uneven replica counts on `Up` nodes (more than one apart), blamed on the outermost level
 /// whose domains hold different numbers of `Up` nodes: spreading every group across unequal
 /// racks must load the nodes of the small racks more.
-fn load_shortfall(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>) -> Option<Shortfall> {
+fn load_shortfall(
+    topology: &Topology,
+    current: &BTreeMap<GroupId, Vec<NodeId>>,
+) -> Option<Shortfall> {
     let mut load: BTreeMap<NodeId, usize> = topology.up_nodes().map(|id| (id, 0)).collect();
     for id in current.values().flatten() {
         if let Some(count) = load.get_mut(id) {
@@ -274,12 +350,22 @@ fn load_shortfall(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>)
         return None;
     }
     let uneven = Level::ALL[..4].iter().copied().find(|level| {
-        let sizes: BTreeSet<usize> = topology.up_domains(*level).values().map(|&(_, size)| size).collect();
+        let sizes: BTreeSet<usize> = topology
+            .up_domains(*level)
+            .values()
+            .map(|&(_, size)| size)
+            .collect();
         sizes.len() > 1
     });
     let Some(level) = uneven else {
-        let reason = format!("up nodes hold between {least} and {most} replicas each; run rebalance to even them");
-        return Some(Shortfall { group: None, level: Level::Node, reason });
+        let reason = format!(
+            "up nodes hold between {least} and {most} replicas each; run rebalance to even them"
+        );
+        return Some(Shortfall {
+            group: None,
+            level: Level::Node,
+            reason,
+        });
     };
     let plural = level.plural();
     let sizes = domain_list(topology, level, &topology.up_domains(level), true);
@@ -287,5 +373,9 @@ fn load_shortfall(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>)
         "the {plural} hold different numbers of up nodes ({sizes}): keeping each group's replicas in distinct {plural} leaves \
          up nodes with between {least} and {most} replicas each; add up nodes to the smaller {plural} to even the load"
     );
-    Some(Shortfall { group: None, level, reason })
+    Some(Shortfall {
+        group: None,
+        level,
+        reason,
+    })
 }

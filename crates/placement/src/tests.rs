@@ -17,7 +17,11 @@ fn grid(dcs: usize, racks: usize, per_rack: usize) -> Topology {
     for dc in 1..=dcs {
         for rack in 1..=racks {
             for _ in 0..per_rack {
-                nodes.push(node(nodes.len() as NodeId + 1, &format!("dc{dc}"), &format!("r{rack}")));
+                nodes.push(node(
+                    nodes.len() as NodeId + 1,
+                    &format!("dc{dc}"),
+                    &format!("r{rack}"),
+                ));
             }
         }
     }
@@ -29,7 +33,11 @@ fn racks(sizes: &[usize]) -> Topology {
     let mut nodes = Vec::new();
     for (rack, &size) in sizes.iter().enumerate() {
         for _ in 0..size {
-            nodes.push(node(nodes.len() as NodeId + 1, "dc1", &format!("r{}", rack + 1)));
+            nodes.push(node(
+                nodes.len() as NodeId + 1,
+                "dc1",
+                &format!("r{}", rack + 1),
+            ));
         }
     }
     Topology::new(nodes)
@@ -40,7 +48,10 @@ fn by_group(plan: &Plan) -> BTreeMap<GroupId, Vec<NodeId>> {
 }
 
 /// Replicas per `Up` node, zeros included.
-fn replica_counts(topology: &Topology, groups: &BTreeMap<GroupId, Vec<NodeId>>) -> BTreeMap<NodeId, usize> {
+fn replica_counts(
+    topology: &Topology,
+    groups: &BTreeMap<GroupId, Vec<NodeId>>,
+) -> BTreeMap<NodeId, usize> {
     let mut counts: BTreeMap<NodeId, usize> = topology.up_nodes().map(|id| (id, 0)).collect();
     for &id in groups.values().flatten() {
         *counts.entry(id).or_insert(0) += 1;
@@ -49,7 +60,10 @@ fn replica_counts(topology: &Topology, groups: &BTreeMap<GroupId, Vec<NodeId>>) 
 }
 
 /// Leaderships per `Up` node, zeros included.
-fn leader_counts(topology: &Topology, groups: &BTreeMap<GroupId, Vec<NodeId>>) -> BTreeMap<NodeId, usize> {
+fn leader_counts(
+    topology: &Topology,
+    groups: &BTreeMap<GroupId, Vec<NodeId>>,
+) -> BTreeMap<NodeId, usize> {
     let mut counts: BTreeMap<NodeId, usize> = topology.up_nodes().map(|id| (id, 0)).collect();
     for replicas in groups.values() {
         *counts.entry(replicas[0]).or_insert(0) += 1;
@@ -58,7 +72,10 @@ fn leader_counts(topology: &Topology, groups: &BTreeMap<GroupId, Vec<NodeId>>) -
 }
 
 fn range(counts: &BTreeMap<NodeId, usize>) -> (usize, usize) {
-    (*counts.values().min().unwrap(), *counts.values().max().unwrap())
+    (
+        *counts.values().min().unwrap(),
+        *counts.values().max().unwrap(),
+    )
 }
 
 fn rack(topology: &Topology, id: NodeId) -> (String, String) {
@@ -72,20 +89,39 @@ fn dc(topology: &Topology, id: NodeId) -> String {
 
 /// Applies `moves` one by one, asserting each is well-formed and leaves the group's spread no
 /// worse by `spread`'s own measures; returns the placement afterwards.
-fn apply_checked(topology: &Topology, current: &BTreeMap<GroupId, Vec<NodeId>>, moves: &[Move]) -> BTreeMap<GroupId, Vec<NodeId>> {
+fn apply_checked(
+    topology: &Topology,
+    current: &BTreeMap<GroupId, Vec<NodeId>>,
+    moves: &[Move],
+) -> BTreeMap<GroupId, Vec<NodeId>> {
     let mut groups = current.clone();
     for step in moves {
         let replicas = groups.get_mut(&step.group).unwrap();
         let before = spread(topology, replicas);
-        assert!(topology.is_up(step.to), "{step:?} targets a node that is not up");
-        assert!(!replicas.contains(&step.to), "{step:?} targets a node already in the group");
-        let position = replicas.iter().position(|&id| id == step.from).expect("move from a replica");
+        assert!(
+            topology.is_up(step.to),
+            "{step:?} targets a node that is not up"
+        );
+        assert!(
+            !replicas.contains(&step.to),
+            "{step:?} targets a node already in the group"
+        );
+        let position = replicas
+            .iter()
+            .position(|&id| id == step.from)
+            .expect("move from a replica");
         replicas[position] = step.to;
         let after = spread(topology, replicas);
-        assert!(after.distinct_at <= before.distinct_at || before.distinct_at.is_none(), "{step:?}: {before:?} -> {after:?}");
+        assert!(
+            after.distinct_at <= before.distinct_at || before.distinct_at.is_none(),
+            "{step:?}: {before:?} -> {after:?}"
+        );
         assert!(after.distinct_at.is_some(), "{step:?} names a node twice");
         for level in &before.majority_survives_loss_of {
-            assert!(after.majority_survives_loss_of.contains(level), "{step:?} loses {level}: {before:?} -> {after:?}");
+            assert!(
+                after.majority_survives_loss_of.contains(level),
+                "{step:?} loses {level}: {before:?} -> {after:?}"
+            );
         }
     }
     groups
@@ -100,8 +136,14 @@ fn one_dc_three_racks_survives_the_loss_of_any_rack() {
     assert_eq!(plan.replicas.len(), 32);
     for lost in ["r1", "r2", "r3"] {
         for replicas in &plan.replicas {
-            let survivors = replicas.iter().filter(|&&id| rack(&topology, id).1 != lost).count();
-            assert!(survivors >= 2, "losing {lost} leaves {replicas:?} {survivors} replica(s)");
+            let survivors = replicas
+                .iter()
+                .filter(|&&id| rack(&topology, id).1 != lost)
+                .count();
+            assert!(
+                survivors >= 2,
+                "losing {lost} leaves {replicas:?} {survivors} replica(s)"
+            );
         }
     }
     for replicas in &plan.replicas {
@@ -109,7 +151,10 @@ fn one_dc_three_racks_survives_the_loss_of_any_rack() {
         assert_eq!(racks.len(), 3, "{replicas:?} shares a rack");
         let spread = spread(&topology, replicas);
         assert_eq!(spread.distinct_at, Some(Level::Rack));
-        assert_eq!(spread.majority_survives_loss_of, vec![Level::Rack, Level::Host, Level::Node]);
+        assert_eq!(
+            spread.majority_survives_loss_of,
+            vec![Level::Rack, Level::Host, Level::Node]
+        );
     }
 }
 
@@ -121,33 +166,62 @@ fn one_dc_reports_that_no_group_survives_a_datacenter_loss() {
     let plan = initial(&topology, 32, 3, None).unwrap();
     assert_eq!(plan.shortfalls.len(), 1, "{:#?}", plan.shortfalls);
     let shortfall = &plan.shortfalls[0];
-    assert_eq!((shortfall.group, shortfall.level), (None, Level::Datacenter));
-    assert!(shortfall.reason.contains("only 1 datacenter") && shortfall.reason.contains("lose the majority"), "{shortfall}");
-    assert!(shortfall.reason.contains("add 2 more datacenters"), "{shortfall}");
+    assert_eq!(
+        (shortfall.group, shortfall.level),
+        (None, Level::Datacenter)
+    );
+    assert!(
+        shortfall.reason.contains("only 1 datacenter")
+            && shortfall.reason.contains("lose the majority"),
+        "{shortfall}"
+    );
+    assert!(
+        shortfall.reason.contains("add 2 more datacenters"),
+        "{shortfall}"
+    );
     let text = spread(&topology, &plan.replicas[0]).shortfall.unwrap();
-    assert_eq!(text, "3 of 3 replicas in datacenter dc1: losing that datacenter loses the majority");
+    assert_eq!(
+        text,
+        "3 of 3 replicas in datacenter dc1: losing that datacenter loses the majority"
+    );
 }
 
 #[test]
 fn symmetric_topologies_get_replica_counts_within_one() {
     // Goal: symmetric topologies load every node within one replica of the others. Method:
     // count replicas per node for several (topology, groups, replication) cases.
-    let cases = [(grid(1, 3, 3), 32, 3, (10, 11)), (grid(3, 2, 2), 40, 3, (10, 10)), (grid(3, 2, 2), 25, 5, (10, 11))];
+    let cases = [
+        (grid(1, 3, 3), 32, 3, (10, 11)),
+        (grid(3, 2, 2), 40, 3, (10, 10)),
+        (grid(3, 2, 2), 25, 5, (10, 11)),
+    ];
     for (topology, groups, replication, expected) in cases {
         let plan = initial(&topology, groups, replication, None).unwrap();
         let counts = replica_counts(&topology, &by_group(&plan));
-        assert_eq!(range(&counts), expected, "{groups} groups of {replication}: {counts:?}");
+        assert_eq!(
+            range(&counts),
+            expected,
+            "{groups} groups of {replication}: {counts:?}"
+        );
     }
 }
 
 #[test]
 fn symmetric_topologies_get_leader_counts_within_one() {
     // Goal: preferred leaders are spread within one of each other. Method: count first nodes.
-    let cases = [(grid(1, 3, 3), 32, 3, (3, 4)), (grid(3, 2, 2), 50, 3, (4, 5)), (grid(3, 2, 2), 25, 5, (2, 3))];
+    let cases = [
+        (grid(1, 3, 3), 32, 3, (3, 4)),
+        (grid(3, 2, 2), 50, 3, (4, 5)),
+        (grid(3, 2, 2), 25, 5, (2, 3)),
+    ];
     for (topology, groups, replication, expected) in cases {
         let plan = initial(&topology, groups, replication, None).unwrap();
         let counts = leader_counts(&topology, &by_group(&plan));
-        assert_eq!(range(&counts), expected, "{groups} groups of {replication}: {counts:?}");
+        assert_eq!(
+            range(&counts),
+            expected,
+            "{groups} groups of {replication}: {counts:?}"
+        );
     }
 }
 
@@ -160,7 +234,10 @@ fn three_datacenters_get_one_replica_each() {
     for replicas in &plan.replicas {
         let dcs: BTreeSet<String> = replicas.iter().map(|&id| dc(&topology, id)).collect();
         assert_eq!(dcs.len(), 3, "{replicas:?}");
-        assert_eq!(spread(&topology, replicas).distinct_at, Some(Level::Datacenter));
+        assert_eq!(
+            spread(&topology, replicas).distinct_at,
+            Some(Level::Datacenter)
+        );
     }
 }
 
@@ -181,7 +258,12 @@ fn three_datacenters_split_five_replicas_two_two_one() {
         assert_eq!(sizes, vec![1, 2, 2], "{replicas:?}");
         let spread = spread(&topology, replicas);
         assert_eq!(spread.distinct_at, Some(Level::Rack), "{replicas:?}");
-        assert!(spread.majority_survives_loss_of.contains(&Level::Datacenter), "{spread:?}");
+        assert!(
+            spread
+                .majority_survives_loss_of
+                .contains(&Level::Datacenter),
+            "{spread:?}"
+        );
     }
 }
 
@@ -195,7 +277,11 @@ fn preferred_datacenter_holds_every_leader_evenly() {
         assert_eq!(dc(&topology, replicas[0]), "dc2", "{replicas:?}");
     }
     let counts = leader_counts(&topology, &by_group(&plan));
-    let in_dc2: Vec<usize> = counts.iter().filter(|(&id, _)| dc(&topology, id) == "dc2").map(|(_, &count)| count).collect();
+    let in_dc2: Vec<usize> = counts
+        .iter()
+        .filter(|(&id, _)| dc(&topology, id) == "dc2")
+        .map(|(_, &count)| count)
+        .collect();
     assert_eq!(in_dc2, vec![10, 10, 10, 10]);
 }
 
@@ -211,11 +297,26 @@ fn uneven_racks_keep_one_replica_per_rack_and_report_the_skew() {
     }
     let counts = replica_counts(&topology, &by_group(&plan));
     assert_eq!((counts[&6], counts[&7]), (32, 32));
-    assert!((1..=5).all(|id| (6..=7).contains(&counts[&id])), "{counts:?}");
-    let skew = plan.shortfalls.iter().find(|shortfall| shortfall.level == Level::Rack).expect("the skew is reported");
+    assert!(
+        (1..=5).all(|id| (6..=7).contains(&counts[&id])),
+        "{counts:?}"
+    );
+    let skew = plan
+        .shortfalls
+        .iter()
+        .find(|shortfall| shortfall.level == Level::Rack)
+        .expect("the skew is reported");
     assert_eq!(skew.group, None);
-    assert!(skew.reason.contains("different numbers of up nodes (r1 (dc1/p1): 5, r2 (dc1/p1): 1, r3 (dc1/p1): 1)"), "{skew}");
-    assert!(skew.reason.contains("between 6 and 32 replicas") && !skew.reason.contains("majority"), "{skew}");
+    assert!(
+        skew.reason.contains(
+            "different numbers of up nodes (r1 (dc1/p1): 5, r2 (dc1/p1): 1, r3 (dc1/p1): 1)"
+        ),
+        "{skew}"
+    );
+    assert!(
+        skew.reason.contains("between 6 and 32 replicas") && !skew.reason.contains("majority"),
+        "{skew}"
+    );
 }
 
 #[test]
@@ -228,17 +329,36 @@ fn two_racks_for_three_replicas_report_the_rack_level() {
         let racks: BTreeSet<_> = replicas.iter().map(|&id| rack(&topology, id)).collect();
         assert_eq!(racks.len(), 2, "{replicas:?}");
     }
-    let shortfall = plan.shortfalls.iter().find(|shortfall| shortfall.level == Level::Rack).expect("rack shortfall");
+    let shortfall = plan
+        .shortfalls
+        .iter()
+        .find(|shortfall| shortfall.level == Level::Rack)
+        .expect("rack shortfall");
     assert_eq!(shortfall.group, None);
-    assert!(shortfall.reason.contains("only 2 racks") && shortfall.reason.contains("losing a rack can lose the majority"), "{shortfall}");
-    assert!(plan.shortfalls.iter().all(|shortfall| shortfall.group.is_none()), "{:#?}", plan.shortfalls);
+    assert!(
+        shortfall.reason.contains("only 2 racks")
+            && shortfall
+                .reason
+                .contains("losing a rack can lose the majority"),
+        "{shortfall}"
+    );
+    assert!(
+        plan.shortfalls
+            .iter()
+            .all(|shortfall| shortfall.group.is_none()),
+        "{:#?}",
+        plan.shortfalls
+    );
 }
 
 #[test]
 fn fewer_up_nodes_than_replicas_is_an_error() {
     // Goal: only `Up` nodes count, and too few of them is the one failure. Method: 2 nodes,
     // then 3 nodes of which one is down and one draining.
-    assert_eq!(initial(&racks(&[2]), 4, 3, None), Err(PlacementError::NotEnoughNodes { needed: 3, up: 2 }));
+    assert_eq!(
+        initial(&racks(&[2]), 4, 3, None),
+        Err(PlacementError::NotEnoughNodes { needed: 3, up: 2 })
+    );
     let mut topology = racks(&[1, 1, 1]);
     topology.set_state(2, NodeState::Down);
     topology.set_state(3, NodeState::Draining);
@@ -252,13 +372,28 @@ fn replication_must_be_one_three_or_five() {
     // Goal: even and oversized replication factors are refused, 1 is allowed but reported.
     let topology = grid(1, 3, 3);
     for replication in [0, 2, 4, 6, 7] {
-        assert_eq!(initial(&topology, 1, replication, None), Err(PlacementError::BadReplication(replication)));
+        assert_eq!(
+            initial(&topology, 1, replication, None),
+            Err(PlacementError::BadReplication(replication))
+        );
     }
     let plan = initial(&topology, 9, 1, None).unwrap();
     assert_eq!(range(&replica_counts(&topology, &by_group(&plan))), (1, 1));
-    assert!(plan.shortfalls.iter().any(|shortfall| shortfall.level == Level::Node), "{:#?}", plan.shortfalls);
+    assert!(
+        plan.shortfalls
+            .iter()
+            .any(|shortfall| shortfall.level == Level::Node),
+        "{:#?}",
+        plan.shortfalls
+    );
     let too_many = initial(&topology, GROUPS_MAX + 1, 3, None);
-    assert_eq!(too_many, Err(PlacementError::TooManyGroups { groups: GROUPS_MAX + 1, max: GROUPS_MAX }));
+    assert_eq!(
+        too_many,
+        Err(PlacementError::TooManyGroups {
+            groups: GROUPS_MAX + 1,
+            max: GROUPS_MAX
+        })
+    );
 }
 
 #[test]
@@ -271,13 +406,19 @@ fn domains_are_keyed_by_their_whole_path() {
         NodeInfo::up(3, Labels::new("dc1", "p2", "r1", "h1")),
         NodeInfo::up(4, Labels::new("dc1", "p1", "r1", "h1")),
     ]);
-    assert_eq!(spread(&topology, &[1, 2]).distinct_at, Some(Level::Datacenter));
+    assert_eq!(
+        spread(&topology, &[1, 2]).distinct_at,
+        Some(Level::Datacenter)
+    );
     assert_eq!(spread(&topology, &[1, 3]).distinct_at, Some(Level::Pod));
     assert_eq!(spread(&topology, &[1, 4]).distinct_at, Some(Level::Node));
     assert_eq!(spread(&topology, &[1, 1]).distinct_at, None);
     // Nodes missing from the topology may be anywhere, so they are assumed to be together.
     let unknown = spread(&topology, &[1, 98, 99]);
-    assert_eq!((unknown.distinct_at, unknown.majority_survives_loss_of), (Some(Level::Node), vec![Level::Node]));
+    assert_eq!(
+        (unknown.distinct_at, unknown.majority_survives_loss_of),
+        (Some(Level::Node), vec![Level::Node])
+    );
     let names: Vec<String> = Level::ALL.iter().map(Level::to_string).collect();
     assert_eq!(names, ["datacenter", "pod", "rack", "host", "node"]);
 }
@@ -303,7 +444,10 @@ fn replacement_only_picks_up_nodes_outside_the_group() {
     topology.set_state(6, NodeState::Down);
     let load = BTreeMap::new();
     let chosen = replacement(&topology, 1, &[1, 7], &load).unwrap();
-    assert!(topology.is_up(chosen) && ![1, 7].contains(&chosen), "{chosen}");
+    assert!(
+        topology.is_up(chosen) && ![1, 7].contains(&chosen),
+        "{chosen}"
+    );
     let everyone: Vec<NodeId> = topology.up_nodes().collect();
     assert_eq!(replacement(&topology, 1, &everyone, &load), None);
 }
@@ -314,12 +458,18 @@ fn rebalance_moves_everything_off_a_draining_node() {
     // Method: drain node 1 of 12, apply the moves with checks, count what is left on it.
     let mut topology = grid(1, 3, 4);
     let current = by_group(&initial(&topology, 32, 3, None).unwrap());
-    let on_node_1 = current.values().filter(|replicas| replicas.contains(&1)).count();
+    let on_node_1 = current
+        .values()
+        .filter(|replicas| replicas.contains(&1))
+        .count();
     assert!(on_node_1 > 0);
     topology.set_state(1, NodeState::Draining);
     let plan = plan_rebalance(&topology, &current, 1000);
     assert!(plan.stuck.is_empty(), "{:#?}", plan.stuck);
-    assert_eq!(plan.moves.iter().filter(|step| step.from == 1).count(), on_node_1);
+    assert_eq!(
+        plan.moves.iter().filter(|step| step.from == 1).count(),
+        on_node_1
+    );
     let after = apply_checked(&topology, &current, &plan.moves);
     assert!(after.values().all(|replicas| !replicas.contains(&1)));
     assert_eq!(rebalance(&topology, &current, 2).len(), 2);
@@ -338,7 +488,10 @@ fn rebalance_fills_new_nodes_to_within_one() {
     let moves = rebalance(&topology, &current, 1000);
     let after = apply_checked(&topology, &current, &moves);
     assert_eq!(range(&replica_counts(&topology, &after)), (8, 8));
-    assert!(rebalance(&topology, &after, 1000).is_empty(), "a balanced placement needs no moves");
+    assert!(
+        rebalance(&topology, &after, 1000).is_empty(),
+        "a balanced placement needs no moves"
+    );
 }
 
 #[test]
@@ -349,9 +502,17 @@ fn rebalance_fills_a_new_node_only_from_its_own_rack() {
     let current = by_group(&initial(&topology, 32, 3, None).unwrap());
     topology.insert(node(10, "dc1", "r1"));
     let moves = rebalance(&topology, &current, 1000);
-    assert!(moves.iter().all(|step| step.to == 10 && [1, 2, 3].contains(&step.from)), "{moves:?}");
+    assert!(
+        moves
+            .iter()
+            .all(|step| step.to == 10 && [1, 2, 3].contains(&step.from)),
+        "{moves:?}"
+    );
     let counts = replica_counts(&topology, &apply_checked(&topology, &current, &moves));
-    assert_eq!([counts[&1], counts[&2], counts[&3], counts[&10]], [8, 8, 8, 8]);
+    assert_eq!(
+        [counts[&1], counts[&2], counts[&3], counts[&10]],
+        [8, 8, 8, 8]
+    );
 }
 
 #[test]
@@ -362,11 +523,19 @@ fn drain_that_would_crowd_a_group_is_reported_not_done() {
     let current = by_group(&initial(&topology, 10, 3, None).unwrap());
     topology.set_state(5, NodeState::Draining);
     let plan = plan_rebalance(&topology, &current, 1000);
-    assert!(plan.moves.iter().all(|step| step.from != 5), "{:?}", plan.moves);
+    assert!(
+        plan.moves.iter().all(|step| step.from != 5),
+        "{:?}",
+        plan.moves
+    );
     assert_eq!(plan.stuck.len(), 10);
     let stuck = &plan.stuck[0];
     assert_eq!((stuck.group, stuck.level), (Some(1), Level::Rack));
-    assert!(stuck.reason.contains("draining node 5") && stuck.reason.contains("add an up node in a rack"), "{stuck}");
+    assert!(
+        stuck.reason.contains("draining node 5")
+            && stuck.reason.contains("add an up node in a rack"),
+        "{stuck}"
+    );
 }
 
 #[test]
@@ -376,13 +545,31 @@ fn a_crowded_group_is_reported_and_rebalance_spreads_it() {
     let topology = grid(1, 3, 3);
     let current: BTreeMap<GroupId, Vec<NodeId>> = [(1, vec![1, 2, 4])].into_iter().collect();
     let found = shortfalls(&topology, &current);
-    let crowded = found.iter().find(|shortfall| shortfall.group == Some(1)).expect("group 1 is named");
+    let crowded = found
+        .iter()
+        .find(|shortfall| shortfall.group == Some(1))
+        .expect("group 1 is named");
     assert_eq!(crowded.level, Level::Rack);
-    assert!(crowded.to_string().starts_with("group 1: 3 of 3 replicas in datacenter dc1"), "{crowded}");
-    assert!(crowded.reason.contains("2 of 3 replicas in rack r1 (dc1/p1)") && crowded.reason.contains("rebalance"), "{crowded}");
+    assert!(
+        crowded
+            .to_string()
+            .starts_with("group 1: 3 of 3 replicas in datacenter dc1"),
+        "{crowded}"
+    );
+    assert!(
+        crowded
+            .reason
+            .contains("2 of 3 replicas in rack r1 (dc1/p1)")
+            && crowded.reason.contains("rebalance"),
+        "{crowded}"
+    );
     let moves = rebalance(&topology, &current, 10);
     let after = apply_checked(&topology, &current, &moves);
-    assert_eq!(spread(&topology, &after[&1]).distinct_at, Some(Level::Rack), "{moves:?}");
+    assert_eq!(
+        spread(&topology, &after[&1]).distinct_at,
+        Some(Level::Rack),
+        "{moves:?}"
+    );
 }
 
 #[test]
@@ -398,11 +585,17 @@ fn balance_leaders_evens_a_skewed_placement() {
     for transfer in &transfers {
         let replicas = current.get_mut(&transfer.group).unwrap();
         assert_eq!(replicas[0], transfer.from);
-        let position = replicas.iter().position(|&id| id == transfer.to).expect("transfer to a replica");
+        let position = replicas
+            .iter()
+            .position(|&id| id == transfer.to)
+            .expect("transfer to a replica");
         replicas.swap(0, position);
     }
     assert_eq!(range(&leader_counts(&topology, &current)), (3, 4));
-    assert_eq!(balance_leaders(&topology, &current, None, usize::MAX), vec![]);
+    assert_eq!(
+        balance_leaders(&topology, &current, None, usize::MAX),
+        vec![]
+    );
 }
 
 #[test]
@@ -410,14 +603,24 @@ fn same_inputs_give_same_outputs() {
     // Goal: placement is a pure function, whatever order the nodes are listed in. Method:
     // compare two runs, and a run on the same nodes given in reverse order.
     let topology = grid(3, 2, 2);
-    let reversed = Topology::new(topology.nodes().cloned().collect::<Vec<_>>().into_iter().rev());
+    let reversed = Topology::new(
+        topology
+            .nodes()
+            .cloned()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev(),
+    );
     let plan = initial(&topology, 30, 3, Some("dc1")).unwrap();
     assert_eq!(plan, initial(&topology, 30, 3, Some("dc1")).unwrap());
     assert_eq!(plan, initial(&reversed, 30, 3, Some("dc1")).unwrap());
     let mut draining = topology.clone();
     draining.set_state(3, NodeState::Draining);
     let current = by_group(&plan);
-    assert_eq!(plan_rebalance(&draining, &current, 100), plan_rebalance(&draining, &current, 100));
+    assert_eq!(
+        plan_rebalance(&draining, &current, 100),
+        plan_rebalance(&draining, &current, 100)
+    );
 }
 
 /// A tiny deterministic generator for the property test.
@@ -440,7 +643,12 @@ fn generated(rng: &mut Rng) -> Topology {
         for rack in 0..=rng.below(3) {
             for _ in 0..=rng.below(3) {
                 let id = nodes.len() as NodeId + 1;
-                let labels = Labels::new(&format!("dc{dc}"), &format!("p{}", rack / 2), &format!("r{rack}"), &format!("h{}", id / 2));
+                let labels = Labels::new(
+                    &format!("dc{dc}"),
+                    &format!("p{}", rack / 2),
+                    &format!("r{rack}"),
+                    &format!("h{}", id / 2),
+                );
                 nodes.push(NodeInfo::up(id, labels));
             }
         }
@@ -457,20 +665,39 @@ fn generated_rebalances_never_worsen_spread() {
         let mut rng = Rng(seed);
         let mut topology = generated(&mut rng);
         let up = topology.up_nodes().count();
-        let replication = if up >= 5 && rng.below(2) == 0 { 5 } else if up >= 3 { 3 } else { 1 };
+        let replication = if up >= 5 && rng.below(2) == 0 {
+            5
+        } else if up >= 3 {
+            3
+        } else {
+            1
+        };
         let current = by_group(&initial(&topology, 1 + rng.below(40), replication, None).unwrap());
         let count = up as u64;
         topology.set_state(1 + rng.below(count), NodeState::Draining);
         for id in [count + 1, count + 2] {
-            let labels = Labels::new(&format!("dc{}", rng.below(3)), "p0", &format!("r{}", rng.below(2)), &format!("n{id}"));
+            let labels = Labels::new(
+                &format!("dc{}", rng.below(3)),
+                "p0",
+                &format!("r{}", rng.below(2)),
+                &format!("n{id}"),
+            );
             topology.insert(NodeInfo::up(id, labels));
         }
         topology.set_state(1 + rng.below(count), NodeState::Down);
         let plan = plan_rebalance(&topology, &current, 500);
-        assert_eq!(plan, plan_rebalance(&topology, &current, 500), "seed {seed}");
+        assert_eq!(
+            plan,
+            plan_rebalance(&topology, &current, 500),
+            "seed {seed}"
+        );
         let after = apply_checked(&topology, &current, &plan.moves);
         let stuck: usize = plan.stuck.len();
-        let left: usize = after.values().flatten().filter(|&&id| topology.node(id).unwrap().state == NodeState::Draining).count();
+        let left: usize = after
+            .values()
+            .flatten()
+            .filter(|&&id| topology.node(id).unwrap().state == NodeState::Draining)
+            .count();
         assert_eq!(left, stuck, "seed {seed}: {:#?}", plan.stuck);
     }
 }

@@ -25,14 +25,24 @@ pub struct Labels {
 impl Labels {
     /// Labels from their four parts, outermost first.
     pub fn new(dc: &str, pod: &str, rack: &str, host: &str) -> Labels {
-        Labels { dc: dc.to_owned(), pod: pod.to_owned(), rack: rack.to_owned(), host: host.to_owned() }
+        Labels {
+            dc: dc.to_owned(),
+            pod: pod.to_owned(),
+            rack: rack.to_owned(),
+            host: host.to_owned(),
+        }
     }
 
     /// The path from the datacenter down to `level`, inclusive. Two nodes share a domain at
     /// `level` exactly when these paths are equal. `Node` is the host path: the node id is
     /// added by the caller, since labels do not know it.
     fn path(&self, level: Level) -> Vec<&str> {
-        let parts = [self.dc.as_str(), self.pod.as_str(), self.rack.as_str(), self.host.as_str()];
+        let parts = [
+            self.dc.as_str(),
+            self.pod.as_str(),
+            self.rack.as_str(),
+            self.host.as_str(),
+        ];
         parts[..=level.index().min(LABELLED_LEVELS - 1)].to_vec()
     }
 }
@@ -71,7 +81,11 @@ pub struct NodeInfo {
 impl NodeInfo {
     /// A node in state `Up`.
     pub fn up(id: NodeId, labels: Labels) -> NodeInfo {
-        NodeInfo { id, labels, state: NodeState::Up }
+        NodeInfo {
+            id,
+            labels,
+            state: NodeState::Up,
+        }
     }
 }
 
@@ -92,7 +106,13 @@ pub enum Level {
 
 impl Level {
     /// All levels, outermost first.
-    pub const ALL: [Level; 5] = [Level::Datacenter, Level::Pod, Level::Rack, Level::Host, Level::Node];
+    pub const ALL: [Level; 5] = [
+        Level::Datacenter,
+        Level::Pod,
+        Level::Rack,
+        Level::Host,
+        Level::Node,
+    ];
 
     /// The plural, for messages: "racks".
     pub fn plural(self) -> &'static str {
@@ -167,7 +187,13 @@ impl Topology {
         let mut entries = BTreeMap::new();
         for info in nodes {
             let id = info.id;
-            let previous = entries.insert(id, Entry { info, domains: [0; LABELLED_LEVELS] });
+            let previous = entries.insert(
+                id,
+                Entry {
+                    info,
+                    domains: [0; LABELLED_LEVELS],
+                },
+            );
             assert!(previous.is_none(), "duplicate node id in topology: id={id}");
         }
         let mut topology = Topology { entries };
@@ -190,7 +216,13 @@ impl Topology {
 
     /// Adds `node`, or replaces the node with its id (labels included).
     pub fn insert(&mut self, node: NodeInfo) {
-        self.entries.insert(node.id, Entry { info: node, domains: [0; LABELLED_LEVELS] });
+        self.entries.insert(
+            node.id,
+            Entry {
+                info: node,
+                domains: [0; LABELLED_LEVELS],
+            },
+        );
         self.intern();
     }
 
@@ -208,12 +240,15 @@ impl Topology {
 
     /// The ids of the nodes in state `Up`, ascending.
     pub fn up_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.nodes().filter(|node| node.state == NodeState::Up).map(|node| node.id)
+        self.nodes()
+            .filter(|node| node.state == NodeState::Up)
+            .map(|node| node.id)
     }
 
     /// Whether `id` is in the topology and `Up`.
     pub fn is_up(&self, id: NodeId) -> bool {
-        self.node(id).is_some_and(|node| node.state == NodeState::Up)
+        self.node(id)
+            .is_some_and(|node| node.state == NodeState::Up)
     }
 
     /// The key of `id`'s domain at `level`: equal keys, same domain. `None` above `Node` for a
@@ -221,7 +256,10 @@ impl Topology {
     pub(crate) fn domain(&self, id: NodeId, level: Level) -> Option<u64> {
         match level {
             Level::Node => Some(id),
-            _ => self.entries.get(&id).map(|entry| entry.domains[level.index()]),
+            _ => self
+                .entries
+                .get(&id)
+                .map(|entry| entry.domains[level.index()]),
         }
     }
 
@@ -252,7 +290,9 @@ impl Topology {
     pub(crate) fn up_domains(&self, level: Level) -> BTreeMap<u64, (NodeId, usize)> {
         let mut domains: BTreeMap<u64, (NodeId, usize)> = BTreeMap::new();
         for id in self.up_nodes() {
-            let key = self.domain(id, level).expect("up nodes are in the topology");
+            let key = self
+                .domain(id, level)
+                .expect("up nodes are in the topology");
             domains.entry(key).or_insert((id, 0)).1 += 1;
         }
         domains
@@ -263,7 +303,13 @@ impl Topology {
         for level in &Level::ALL[..LABELLED_LEVELS] {
             let mut keys: BTreeMap<Vec<String>, u64> = BTreeMap::new();
             for entry in self.entries.values_mut() {
-                let path: Vec<String> = entry.info.labels.path(*level).into_iter().map(str::to_owned).collect();
+                let path: Vec<String> = entry
+                    .info
+                    .labels
+                    .path(*level)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
                 let next = keys.len() as u64;
                 entry.domains[level.index()] = *keys.entry(path).or_insert(next);
             }

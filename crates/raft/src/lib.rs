@@ -30,5 +30,8 @@ pub use read::PENDING_READS_MAX;
 pub use ready::{Persisted, Ready};
 pub use replica::{ProposeError, Replica, RestoreState, Role, StepError};
 pub use replicate::SNAPSHOT_SIZE_MAX;
-pub use types::{Entry, HardState, LogIndex, Membership, MembershipChange, NodeId, Payload, ReadState, Snapshot, SnapshotMeta, Term};
+pub use types::{
+    Entry, HardState, LogIndex, Membership, MembershipChange, NodeId, Payload, ReadState, Snapshot,
+    SnapshotMeta, Term,
+};
 pub use validate::{POSITION_MAX, REPLICAS_MAX};

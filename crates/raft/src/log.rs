@@ -27,9 +27,14 @@ pub(crate) struct RaftLog {
 
 impl RaftLog {
     /// A log restored from durable state: everything given is already persisted.
-    pub(crate) fn restore(snapshot: Option<Snapshot>, entries: Vec<Entry>, commit: LogIndex) -> Result<RaftLog, String> {
-        let (snapshot_index, snapshot_term) =
-            snapshot.as_ref().map_or((0, 0), |s| (s.meta.index, s.meta.term));
+    pub(crate) fn restore(
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+        commit: LogIndex,
+    ) -> Result<RaftLog, String> {
+        let (snapshot_index, snapshot_term) = snapshot
+            .as_ref()
+            .map_or((0, 0), |s| (s.meta.index, s.meta.term));
         let mut log = RaftLog {
             snapshot_index,
             snapshot_term,
@@ -45,10 +50,19 @@ impl RaftLog {
                 continue;
             }
             if entry.index != log.last_index() + 1 {
-                return Err(format!("log gap: expected index {}, found {}", log.last_index() + 1, entry.index));
+                return Err(format!(
+                    "log gap: expected index {}, found {}",
+                    log.last_index() + 1,
+                    entry.index
+                ));
             }
             if entry.term < log.last_term() {
-                return Err(format!("log term regressed at index {}: {} < {}", entry.index, entry.term, log.last_term()));
+                return Err(format!(
+                    "log term regressed at index {}: {} < {}",
+                    entry.index,
+                    entry.term,
+                    log.last_term()
+                ));
             }
             log.entries.push_back(entry);
         }
@@ -96,7 +110,8 @@ impl RaftLog {
 
     /// §5.4.1: is a log ending at (`last_index`, `last_term`) at least as up to date as ours?
     pub(crate) fn is_up_to_date(&self, last_index: LogIndex, last_term: Term) -> bool {
-        last_term > self.last_term() || (last_term == self.last_term() && last_index >= self.last_index())
+        last_term > self.last_term()
+            || (last_term == self.last_term() && last_index >= self.last_index())
     }
 
     /// Appends at the leader.
@@ -118,7 +133,12 @@ impl RaftLog {
             match self.term(entry.index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
-                    assert!(entry.index > self.committed, "truncating committed entry {}: committed={}", entry.index, self.committed);
+                    assert!(
+                        entry.index > self.committed,
+                        "truncating committed entry {}: committed={}",
+                        entry.index,
+                        self.committed
+                    );
                     self.truncate_from(entry.index);
                 }
                 None => {}
@@ -166,7 +186,12 @@ impl RaftLog {
 
     pub(crate) fn commit_to(&mut self, index: LogIndex) -> bool {
         if index > self.committed {
-            assert!(index <= self.last_index(), "commit beyond log: commit={} last={}", index, self.last_index());
+            assert!(
+                index <= self.last_index(),
+                "commit beyond log: commit={} last={}",
+                index,
+                self.last_index()
+            );
             self.committed = index;
             return true;
         }
@@ -175,7 +200,9 @@ impl RaftLog {
 
     /// Entries not yet handed out for persisting; marks them handed.
     pub(crate) fn take_unstable(&mut self) -> Vec<Entry> {
-        let entries: Vec<Entry> = (self.unstable_from..=self.last_index()).filter_map(|i| self.entry(i).cloned()).collect();
+        let entries: Vec<Entry> = (self.unstable_from..=self.last_index())
+            .filter_map(|i| self.entry(i).cloned())
+            .collect();
         self.unstable_from = self.last_index() + 1;
         entries
     }
@@ -184,7 +211,9 @@ impl RaftLog {
     /// out for applying; marks them handed.
     pub(crate) fn take_committed(&mut self, persisted_through: LogIndex) -> Vec<Entry> {
         let upto = self.committed.min(persisted_through);
-        let entries: Vec<Entry> = (self.applied_handed + 1..=upto).filter_map(|i| self.entry(i).cloned()).collect();
+        let entries: Vec<Entry> = (self.applied_handed + 1..=upto)
+            .filter_map(|i| self.entry(i).cloned())
+            .collect();
         self.applied_handed = self.applied_handed.max(upto);
         entries
     }
@@ -212,7 +241,12 @@ impl RaftLog {
     /// Drops entries through the snapshot's index, which the application took itself.
     pub(crate) fn compact(&mut self, snapshot: Snapshot) {
         let index = snapshot.meta.index;
-        assert!(index <= self.applied_handed, "compacting unapplied entries: index={} applied={}", index, self.applied_handed);
+        assert!(
+            index <= self.applied_handed,
+            "compacting unapplied entries: index={} applied={}",
+            index,
+            self.applied_handed
+        );
         if index <= self.snapshot_index {
             return;
         }

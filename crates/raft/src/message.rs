@@ -124,7 +124,9 @@ impl MessageBody {
     /// Bytes this message carries beyond its fixed header (for flow control and bandwidth).
     pub fn payload_size(&self) -> u64 {
         match self {
-            MessageBody::Append { entries, .. } => entries.iter().map(|e| e.payload_size() + 24).sum(),
+            MessageBody::Append { entries, .. } => {
+                entries.iter().map(|e| e.payload_size() + 24).sum()
+            }
             MessageBody::SnapshotChunk { data, .. } => data.len() as u64,
             _ => 0,
         }

@@ -40,7 +40,11 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new(next: LogIndex, inflight_appends_max: usize, inflight_bytes_max: u64) -> Progress {
+    pub(crate) fn new(
+        next: LogIndex,
+        inflight_appends_max: usize,
+        inflight_bytes_max: u64,
+    ) -> Progress {
         Progress {
             matched: 0,
             next,
@@ -80,7 +84,12 @@ impl Progress {
     }
 
     pub(crate) fn become_snapshot(&mut self, index: LogIndex, term: Term) {
-        self.state = ProgressState::Snapshot { index, term, acked: 0, ticks_waiting: 0 };
+        self.state = ProgressState::Snapshot {
+            index,
+            term,
+            acked: 0,
+            ticks_waiting: 0,
+        };
         self.probe_sent = false;
         self.inflight.clear();
     }
@@ -143,7 +152,12 @@ pub(crate) struct Inflight {
 
 impl Inflight {
     fn new(count_max: usize, bytes_max: u64) -> Inflight {
-        Inflight { window: VecDeque::with_capacity(count_max), count_max, bytes: 0, bytes_max }
+        Inflight {
+            window: VecDeque::with_capacity(count_max),
+            count_max,
+            bytes: 0,
+            bytes_max,
+        }
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -151,7 +165,12 @@ impl Inflight {
     }
 
     fn add(&mut self, last: LogIndex, bytes: u64) {
-        assert!(self.window.len() < self.count_max, "inflight window overflow: len={} max={}", self.window.len(), self.count_max);
+        assert!(
+            self.window.len() < self.count_max,
+            "inflight window overflow: len={} max={}",
+            self.window.len(),
+            self.count_max
+        );
         self.window.push_back((last, bytes));
         self.bytes += bytes;
     }

@@ -37,7 +37,8 @@ impl ReadQueue {
     }
 
     pub(crate) fn drop_all(&mut self) {
-        self.dropped.extend(self.waiting_round.drain(..).map(|(_, context, _)| context));
+        self.dropped
+            .extend(self.waiting_round.drain(..).map(|(_, context, _)| context));
         self.dropped.append(&mut self.waiting_commit);
         self.round_needed = false;
         self.lease_until_tick = 0;
@@ -49,7 +50,10 @@ impl ReadQueue {
     }
 
     pub(crate) fn take_outputs(&mut self) -> (Vec<ReadState>, Vec<u64>) {
-        (std::mem::take(&mut self.ready), std::mem::take(&mut self.dropped))
+        (
+            std::mem::take(&mut self.ready),
+            std::mem::take(&mut self.dropped),
+        )
     }
 
     pub(crate) fn has_outputs(&self) -> bool {
@@ -67,10 +71,14 @@ impl Replica {
     /// has applied its index. If leadership is lost first, the context is reported dropped.
     pub fn read_index(&mut self, context: u64) -> Result<(), ProposeError> {
         if self.role != Role::Leader {
-            return Err(ProposeError::NotLeader { leader_hint: self.leader });
+            return Err(ProposeError::NotLeader {
+                leader_hint: self.leader,
+            });
         }
         if self.reads.len() >= PENDING_READS_MAX {
-            return Err(ProposeError::Busy { uncommitted_bytes: self.uncommitted_bytes });
+            return Err(ProposeError::Busy {
+                uncommitted_bytes: self.uncommitted_bytes,
+            });
         }
         if !self.committed_in_current_term() {
             self.reads.waiting_commit.push(context);
@@ -125,21 +133,42 @@ impl Replica {
             self.reads.round_starts.pop_front();
         }
         self.reads.round_starts.push_back((round, self.ticks));
-        let peers: Vec<(NodeId, LogIndex)> = self.progress.iter().map(|(&node, p)| (node, p.matched)).collect();
+        let peers: Vec<(NodeId, LogIndex)> = self
+            .progress
+            .iter()
+            .map(|(&node, p)| (node, p.matched))
+            .collect();
         for (peer, matched) in peers {
             let commit = matched.min(self.log.committed);
-            self.send(peer, self.term, MessageBody::Heartbeat { commit, read_round: round });
+            self.send(
+                peer,
+                self.term,
+                MessageBody::Heartbeat {
+                    commit,
+                    read_round: round,
+                },
+            );
         }
         self.advance_read_rounds();
     }
 
-    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) -> Result<(), StepError> {
+    pub(crate) fn handle_heartbeat_response(
+        &mut self,
+        from: NodeId,
+        read_round: u64,
+    ) -> Result<(), StepError> {
         let last_index = self.log.last_index();
-        let Some(progress) = self.progress.get_mut(&from) else { return Err(StepError::UnknownPeer { from }) };
+        let Some(progress) = self.progress.get_mut(&from) else {
+            return Err(StepError::UnknownPeer { from });
+        };
         progress.recent_active = true;
-        progress.read_round_acked = progress.read_round_acked.max(read_round.min(self.reads.round));
+        progress.read_round_acked = progress
+            .read_round_acked
+            .max(read_round.min(self.reads.round));
         progress.probe_sent = false;
-        if progress.state == crate::progress::ProgressState::Replicate && progress.inflight.is_full() {
+        if progress.state == crate::progress::ProgressState::Replicate
+            && progress.inflight.is_full()
+        {
             progress.inflight.free_first();
         }
         if progress.matched < last_index {

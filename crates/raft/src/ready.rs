@@ -87,11 +87,14 @@ impl Replica {
         let hard_state_changed = hard_state != self.persisted_hard_state;
         let snapshot = self.snapshot_to_install.take();
         let entries = self.log.take_unstable();
-        let persisted_through = entries.last().map_or(self.log.stable, |e| e.index).max(self.log.stable);
+        let persisted_through = entries
+            .last()
+            .map_or(self.log.stable, |e| e.index)
+            .max(self.log.stable);
         let committed_entries = self.log.take_committed(persisted_through);
         let (read_states, dropped_reads) = self.take_read_states();
-        let vote_or_term_changed =
-            hard_state.term != self.persisted_hard_state.term || hard_state.vote != self.persisted_hard_state.vote;
+        let vote_or_term_changed = hard_state.term != self.persisted_hard_state.term
+            || hard_state.vote != self.persisted_hard_state.vote;
         let mut messages = std::mem::take(&mut self.messages);
         let mut messages_after_persist = std::mem::take(&mut self.messages_after_persist);
         if self.term > self.durable_term {

@@ -8,7 +8,10 @@ use crate::config::Config;
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
-use crate::types::{Entry, HardState, LogIndex, Membership, NodeId, Payload, ReadState, Snapshot, SnapshotMeta, Term};
+use crate::types::{
+    Entry, HardState, LogIndex, Membership, NodeId, Payload, ReadState, Snapshot, SnapshotMeta,
+    Term,
+};
 
 /// What a replica is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,11 +97,19 @@ pub enum ProposeError {
 impl std::fmt::Display for ProposeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProposeError::NotLeader { leader_hint: Some(leader) } => write!(f, "not the leader; the leader is {leader}"),
-            ProposeError::NotLeader { leader_hint: None } => write!(f, "not the leader; no leader known"),
+            ProposeError::NotLeader {
+                leader_hint: Some(leader),
+            } => write!(f, "not the leader; the leader is {leader}"),
+            ProposeError::NotLeader { leader_hint: None } => {
+                write!(f, "not the leader; no leader known")
+            }
             ProposeError::TransferInProgress => write!(f, "leadership transfer in progress"),
-            ProposeError::Busy { uncommitted_bytes } => write!(f, "busy: {uncommitted_bytes} bytes await commit"),
-            ProposeError::MembershipChangePending => write!(f, "a membership change is already in progress"),
+            ProposeError::Busy { uncommitted_bytes } => {
+                write!(f, "busy: {uncommitted_bytes} bytes await commit")
+            }
+            ProposeError::MembershipChangePending => {
+                write!(f, "a membership change is already in progress")
+            }
             ProposeError::Invalid { reason } => write!(f, "invalid request: {reason}"),
         }
     }
@@ -166,7 +177,10 @@ impl Replica {
     /// Starts (or restarts) a replica from what it had persisted.
     pub fn new(config: Config, restore: RestoreState) -> Result<Replica, String> {
         config.validate()?;
-        let membership_base = restore.snapshot.as_ref().map_or(restore.initial_membership, |s| s.meta.membership.clone());
+        let membership_base = restore
+            .snapshot
+            .as_ref()
+            .map_or(restore.initial_membership, |s| s.meta.membership.clone());
         let log = RaftLog::restore(restore.snapshot, restore.entries, restore.hard_state.commit)?;
         let mut replica = Replica {
             rng_state: config.random_seed ^ 0x9E37_79B9_7F4A_7C15,
@@ -285,7 +299,10 @@ impl Replica {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.config.election_timeout_ticks {
             self.election_elapsed = 0;
-            if self.config.check_quorum && !self.config.bugs.skip_check_quorum && !self.quorum_recently_active() {
+            if self.config.check_quorum
+                && !self.config.bugs.skip_check_quorum
+                && !self.quorum_recently_active()
+            {
                 self.become_follower(self.term, None);
                 return;
             }
@@ -307,7 +324,9 @@ impl Replica {
     fn quorum_recently_active(&mut self) -> bool {
         let id = self.id();
         let progress = &self.progress;
-        let active = self.membership.has_quorum(|node| node == id || progress.get(&node).is_some_and(|p| p.recent_active));
+        let active = self
+            .membership
+            .has_quorum(|node| node == id || progress.get(&node).is_some_and(|p| p.recent_active));
         for progress in self.progress.values_mut() {
             progress.recent_active = false;
         }
@@ -323,7 +342,8 @@ impl Replica {
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
         let timeout = self.config.election_timeout_ticks;
-        self.randomized_election_timeout = timeout + (self.next_random() % u64::from(timeout)) as u32;
+        self.randomized_election_timeout =
+            timeout + (self.next_random() % u64::from(timeout)) as u32;
     }
 
     /// SplitMix64 on the seed from `Config`: deterministic election jitter.
@@ -336,11 +356,21 @@ impl Replica {
     }
 
     pub(crate) fn send(&mut self, to: NodeId, term: Term, body: MessageBody) {
-        self.messages.push(Message { from: self.id(), to, term, body });
+        self.messages.push(Message {
+            from: self.id(),
+            to,
+            term,
+            body,
+        });
     }
 
     pub(crate) fn send_after_persist(&mut self, to: NodeId, term: Term, body: MessageBody) {
-        self.messages_after_persist.push(Message { from: self.id(), to, term, body });
+        self.messages_after_persist.push(Message {
+            from: self.id(),
+            to,
+            term,
+            body,
+        });
     }
 
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -348,7 +378,10 @@ impl Replica {
             self.term = term;
             self.vote = None;
         }
-        if self.role == Role::Leader || self.role == Role::Candidate || self.role == Role::PreCandidate {
+        if self.role == Role::Leader
+            || self.role == Role::Candidate
+            || self.role == Role::PreCandidate
+        {
             self.reads.drop_all();
         }
         self.role = Role::Follower;
@@ -387,13 +420,33 @@ impl Replica {
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
         let id = self.id();
-        let voters: Vec<NodeId> = self.membership.voters.union(&self.membership.voters_outgoing).copied().collect();
+        let voters: Vec<NodeId> = self
+            .membership
+            .voters
+            .union(&self.membership.voters_outgoing)
+            .copied()
+            .collect();
         for voter in voters.into_iter().filter(|&v| v != id) {
             if pre {
-                self.send(voter, body_term, MessageBody::PreVote { last_index, last_term });
+                self.send(
+                    voter,
+                    body_term,
+                    MessageBody::PreVote {
+                        last_index,
+                        last_term,
+                    },
+                );
             } else {
                 // Our term and self-vote must be on disk before anyone can count on them.
-                self.send_after_persist(voter, body_term, MessageBody::Vote { last_index, last_term, transfer });
+                self.send_after_persist(
+                    voter,
+                    body_term,
+                    MessageBody::Vote {
+                        last_index,
+                        last_term,
+                        transfer,
+                    },
+                );
             }
         }
     }
@@ -401,8 +454,12 @@ impl Replica {
     /// Counts votes; wins or gives up when decided. Returns whether it ended the round.
     fn tally_votes(&mut self) -> bool {
         let votes = &self.votes;
-        let won = self.membership.has_quorum(|node| votes.get(&node) == Some(&true));
-        let lost = !self.membership.has_quorum(|node| votes.get(&node) != Some(&false));
+        let won = self
+            .membership
+            .has_quorum(|node| votes.get(&node) == Some(&true));
+        let lost = !self
+            .membership
+            .has_quorum(|node| votes.get(&node) != Some(&false));
         if won {
             if self.role == Role::PreCandidate {
                 self.campaign(Campaign::Election);
@@ -427,7 +484,11 @@ impl Replica {
         self.reset_election_timer();
         self.sync_progress();
         // Nothing new may be proposed as a membership change until our no-op commits.
-        let noop = Entry { term: self.term, index: self.log.last_index() + 1, payload: Payload::Empty };
+        let noop = Entry {
+            term: self.term,
+            index: self.log.last_index() + 1,
+            payload: Payload::Empty,
+        };
         self.pending_membership_index = noop.index;
         self.append_local(noop);
         if self.membership.is_joint() {
@@ -443,7 +504,11 @@ impl Replica {
         let next = self.log.last_index() + 1;
         for node in replicas {
             if node != self.id() && !self.progress.contains_key(&node) {
-                let progress = Progress::new(next, self.config.inflight_appends_max, self.config.inflight_bytes_max);
+                let progress = Progress::new(
+                    next,
+                    self.config.inflight_appends_max,
+                    self.config.inflight_bytes_max,
+                );
                 self.progress.insert(node, progress);
             }
         }
@@ -455,7 +520,9 @@ impl Replica {
             return Err(StepError::WrongRecipient { to: message.to });
         }
         if message.from == 0 || message.from == self.id() {
-            return Err(StepError::Malformed { reason: format!("bad sender {}", message.from) });
+            return Err(StepError::Malformed {
+                reason: format!("bad sender {}", message.from),
+            });
         }
         crate::validate::check_message(&message)?;
         if !self.step_term(&message) {
@@ -473,7 +540,8 @@ impl Replica {
                 let transfer = matches!(message.body, Vote { transfer: true, .. });
                 // A replica that just (re)started may have acknowledged a lease before it went
                 // down: it also waits one election timeout before voting.
-                let just_started = self.restarted && self.ticks < u64::from(self.config.election_timeout_ticks);
+                let just_started =
+                    self.restarted && self.ticks < u64::from(self.config.election_timeout_ticks);
                 let in_lease = self.config.check_quorum
                     && (self.leader.is_some() || just_started)
                     && self.election_elapsed < self.config.election_timeout_ticks;
@@ -484,19 +552,30 @@ impl Replica {
             }
             match message.body {
                 PreVote { .. } | PreVoteResponse { reject: false } => {}
-                Append { .. } | Heartbeat { .. } | SnapshotChunk { .. } => self.become_follower(message.term, Some(message.from)),
+                Append { .. } | Heartbeat { .. } | SnapshotChunk { .. } => {
+                    self.become_follower(message.term, Some(message.from))
+                }
                 _ => self.become_follower(message.term, None),
             }
             return true;
         }
         if message.term < self.term {
             match message.body {
-                Append { .. } | Heartbeat { .. } if self.config.check_quorum || self.config.pre_vote => {
+                Append { .. } | Heartbeat { .. }
+                    if self.config.check_quorum || self.config.pre_vote =>
+                {
                     // A stale leader cut off by a partition learns our term and steps down.
-                    let body = AppendResponse { index: 0, reject: true, hint_index: 0, hint_term: 0 };
+                    let body = AppendResponse {
+                        index: 0,
+                        reject: true,
+                        hint_index: 0,
+                        hint_term: 0,
+                    };
                     self.send(message.from, self.term, body);
                 }
-                PreVote { .. } => self.send(message.from, self.term, PreVoteResponse { reject: true }),
+                PreVote { .. } => {
+                    self.send(message.from, self.term, PreVoteResponse { reject: true })
+                }
                 _ => {}
             }
             return false;
@@ -509,9 +588,18 @@ impl Replica {
         let from = message.from;
         let term = message.term;
         match message.body {
-            PreVote { last_index, last_term } => self.handle_vote_request(from, term, last_index, last_term, true),
-            Vote { last_index, last_term, .. } => self.handle_vote_request(from, term, last_index, last_term, false),
-            PreVoteResponse { reject } if self.role == Role::PreCandidate && term == self.term + 1 => {
+            PreVote {
+                last_index,
+                last_term,
+            } => self.handle_vote_request(from, term, last_index, last_term, true),
+            Vote {
+                last_index,
+                last_term,
+                ..
+            } => self.handle_vote_request(from, term, last_index, last_term, false),
+            PreVoteResponse { reject }
+                if self.role == Role::PreCandidate && term == self.term + 1 =>
+            {
                 self.votes.insert(from, !reject);
                 self.tally_votes();
             }
@@ -520,7 +608,12 @@ impl Replica {
                 self.tally_votes();
             }
             PreVoteResponse { .. } | VoteResponse { .. } => {}
-            Append { prev_index, prev_term, entries, commit } => {
+            Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => {
                 self.follow(from);
                 self.handle_append(from, prev_index, prev_term, entries, commit)?;
             }
@@ -532,11 +625,20 @@ impl Replica {
                 self.follow(from);
                 self.handle_snapshot_chunk(from, meta, offset, data)?;
             }
-            AppendResponse { index, reject, hint_index, hint_term } if self.role == Role::Leader => {
+            AppendResponse {
+                index,
+                reject,
+                hint_index,
+                hint_term,
+            } if self.role == Role::Leader => {
                 self.handle_append_response(from, index, reject, hint_index, hint_term)?;
             }
-            HeartbeatResponse { read_round } if self.role == Role::Leader => self.handle_heartbeat_response(from, read_round)?,
-            SnapshotAck { index, received } if self.role == Role::Leader => self.handle_snapshot_ack(from, index, received)?,
+            HeartbeatResponse { read_round } if self.role == Role::Leader => {
+                self.handle_heartbeat_response(from, read_round)?
+            }
+            SnapshotAck { index, received } if self.role == Role::Leader => {
+                self.handle_snapshot_ack(from, index, received)?
+            }
             AppendResponse { .. } | HeartbeatResponse { .. } | SnapshotAck { .. } => {}
             TimeoutNow => {
                 if self.is_promotable() && self.role != Role::Leader {
@@ -556,14 +658,25 @@ impl Replica {
         self.election_elapsed = 0;
     }
 
-    fn handle_vote_request(&mut self, from: NodeId, term: Term, last_index: LogIndex, last_term: Term, pre: bool) {
+    fn handle_vote_request(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        last_index: LogIndex,
+        last_term: Term,
+        pre: bool,
+    ) {
         let can_vote = self.vote == Some(from)
             || (self.vote.is_none() && self.leader.is_none())
             || (pre && term > self.term);
         let grant = can_vote && self.log.is_up_to_date(last_index, last_term);
         if pre {
             let reply_term = if grant { term } else { self.term };
-            self.send(from, reply_term, MessageBody::PreVoteResponse { reject: !grant });
+            self.send(
+                from,
+                reply_term,
+                MessageBody::PreVoteResponse { reject: !grant },
+            );
             return;
         }
         if grant {
@@ -571,7 +684,11 @@ impl Replica {
             self.vote = Some(from);
         }
         // A vote counts only once it is on disk: a restart must not vote twice in a term.
-        self.send_after_persist(from, self.term, MessageBody::VoteResponse { reject: !grant });
+        self.send_after_persist(
+            from,
+            self.term,
+            MessageBody::VoteResponse { reject: !grant },
+        );
     }
 
     /// Appends an entry at the leader and counts its bytes.
@@ -588,12 +705,20 @@ impl Replica {
     pub fn propose(&mut self, commands: Vec<Bytes>) -> Result<LogIndex, ProposeError> {
         self.check_can_propose()?;
         let bytes: u64 = commands.iter().map(|c| c.len() as u64).sum();
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + bytes > self.config.uncommitted_bytes_max {
-            return Err(ProposeError::Busy { uncommitted_bytes: self.uncommitted_bytes });
+        if self.uncommitted_bytes > 0
+            && self.uncommitted_bytes + bytes > self.config.uncommitted_bytes_max
+        {
+            return Err(ProposeError::Busy {
+                uncommitted_bytes: self.uncommitted_bytes,
+            });
         }
         let first = self.log.last_index() + 1;
         for command in commands {
-            let entry = Entry { term: self.term, index: self.log.last_index() + 1, payload: Payload::Command(command) };
+            let entry = Entry {
+                term: self.term,
+                index: self.log.last_index() + 1,
+                payload: Payload::Command(command),
+            };
             self.append_local(entry);
         }
         self.broadcast_append();
@@ -602,7 +727,9 @@ impl Replica {
 
     fn check_can_propose(&self) -> Result<(), ProposeError> {
         if self.role != Role::Leader {
-            return Err(ProposeError::NotLeader { leader_hint: self.leader });
+            return Err(ProposeError::NotLeader {
+                leader_hint: self.leader,
+            });
         }
         if self.transfer_target.is_some() {
             return Err(ProposeError::TransferInProgress);
@@ -612,14 +739,22 @@ impl Replica {
 
     /// Replaces the voters and learners by joint consensus: the leader appends `EnterJoint`,
     /// and once it commits, `LeaveJoint`. Returns the index of the `EnterJoint` entry.
-    pub fn propose_membership_change(&mut self, voters: Vec<NodeId>, learners: Vec<NodeId>) -> Result<LogIndex, ProposeError> {
+    pub fn propose_membership_change(
+        &mut self,
+        voters: Vec<NodeId>,
+        learners: Vec<NodeId>,
+    ) -> Result<LogIndex, ProposeError> {
         self.check_can_propose()?;
         if self.membership.is_joint() || self.pending_membership_index > self.log.committed {
             return Err(ProposeError::MembershipChangePending);
         }
         let change = crate::validate::membership_change(&self.membership, voters, learners)
             .map_err(|reason| ProposeError::Invalid { reason })?;
-        let entry = Entry { term: self.term, index: self.log.last_index() + 1, payload: Payload::Membership(change) };
+        let entry = Entry {
+            term: self.term,
+            index: self.log.last_index() + 1,
+            payload: Payload::Membership(change),
+        };
         let index = entry.index;
         self.pending_membership_index = index;
         self.append_local(entry);
@@ -628,7 +763,11 @@ impl Replica {
     }
 
     pub(crate) fn append_leave_joint(&mut self) {
-        let entry = Entry { term: self.term, index: self.log.last_index() + 1, payload: Payload::Membership(crate::types::MembershipChange::LeaveJoint) };
+        let entry = Entry {
+            term: self.term,
+            index: self.log.last_index() + 1,
+            payload: Payload::Membership(crate::types::MembershipChange::LeaveJoint),
+        };
         self.pending_membership_index = entry.index;
         self.append_local(entry);
     }
@@ -641,7 +780,9 @@ impl Replica {
             return Ok(());
         }
         if !self.membership.voters.contains(&target) {
-            return Err(ProposeError::Invalid { reason: format!("replica {target} is not a voter") });
+            return Err(ProposeError::Invalid {
+                reason: format!("replica {target} is not a voter"),
+            });
         }
         self.start_transfer(target);
         Ok(())
@@ -652,7 +793,10 @@ impl Replica {
     fn start_transfer(&mut self, target: NodeId) {
         self.transfer_target = Some(target);
         self.election_elapsed = 0;
-        let caught_up = self.progress.get(&target).is_some_and(|p| p.matched == self.log.last_index());
+        let caught_up = self
+            .progress
+            .get(&target)
+            .is_some_and(|p| p.matched == self.log.last_index());
         if caught_up {
             self.send(target, self.term, MessageBody::TimeoutNow);
         } else {
@@ -666,7 +810,12 @@ impl Replica {
     /// (the step etcd leaves as a TODO).
     pub(crate) fn hand_off_leadership(&mut self) {
         let progress = &self.progress;
-        let target = self.membership.voters.iter().copied().max_by_key(|node| progress.get(node).map_or(0, |p| p.matched));
+        let target = self
+            .membership
+            .voters
+            .iter()
+            .copied()
+            .max_by_key(|node| progress.get(node).map_or(0, |p| p.matched));
         let Some(target) = target else {
             self.become_follower(self.term, None);
             return;
@@ -677,17 +826,26 @@ impl Replica {
     /// Applies membership changes committed in `(from, to]`.
     pub(crate) fn activate_membership_changes(&mut self, from: LogIndex, to: LogIndex) {
         for index in from + 1..=to {
-            let Some(Entry { payload: Payload::Membership(change), .. }) = self.log.entry(index) else { continue };
+            let Some(Entry {
+                payload: Payload::Membership(change),
+                ..
+            }) = self.log.entry(index)
+            else {
+                continue;
+            };
             let change = change.clone();
             self.membership.apply(&change);
-            self.membership_history.push((index, self.membership.clone()));
+            self.membership_history
+                .push((index, self.membership.clone()));
             if self.role != Role::Leader {
                 continue;
             }
             self.sync_progress();
             match change {
                 crate::types::MembershipChange::EnterJoint { .. } => self.append_leave_joint(),
-                crate::types::MembershipChange::LeaveJoint if !self.membership.voters.contains(&self.id()) => {
+                crate::types::MembershipChange::LeaveJoint
+                    if !self.membership.voters.contains(&self.id()) =>
+                {
                     self.hand_off_leadership();
                     return;
                 }
@@ -709,14 +867,21 @@ impl Replica {
     /// before it may go. The snapshot is kept to send to followers that fall behind.
     pub fn compact(&mut self, index: LogIndex, data: Bytes) -> Result<(), String> {
         if index > self.log.applied_handed {
-            return Err(format!("cannot compact to {index}: only {} handed out for applying", self.log.applied_handed));
+            return Err(format!(
+                "cannot compact to {index}: only {} handed out for applying",
+                self.log.applied_handed
+            ));
         }
         if index <= self.log.snapshot_index() {
             return Ok(());
         }
-        let term = self.log.term(index).ok_or_else(|| format!("no entry at {index}"))?;
+        let term = self
+            .log
+            .term(index)
+            .ok_or_else(|| format!("no entry at {index}"))?;
         let membership = self.membership_at(index);
-        self.log.compact(Snapshot::new(index, term, membership.clone(), data));
+        self.log
+            .compact(Snapshot::new(index, term, membership.clone(), data));
         self.membership_history.retain(|(at, _)| *at > index);
         self.membership_base = membership;
         Ok(())
@@ -732,19 +897,40 @@ impl Replica {
     /// # Panics
     /// When an invariant is broken: that is a bug in this crate.
     pub fn check_invariants(&self) {
-        assert!(self.log.committed <= self.log.last_index(), "commit beyond log: commit={} last={}", self.log.committed, self.log.last_index());
-        assert!(self.log.applied_handed <= self.log.committed, "applied beyond commit: applied={} commit={}", self.log.applied_handed, self.log.committed);
-        assert!(self.log.snapshot_index() <= self.log.committed, "snapshot beyond commit");
+        assert!(
+            self.log.committed <= self.log.last_index(),
+            "commit beyond log: commit={} last={}",
+            self.log.committed,
+            self.log.last_index()
+        );
+        assert!(
+            self.log.applied_handed <= self.log.committed,
+            "applied beyond commit: applied={} commit={}",
+            self.log.applied_handed,
+            self.log.committed
+        );
+        assert!(
+            self.log.snapshot_index() <= self.log.committed,
+            "snapshot beyond commit"
+        );
         if self.role == Role::Leader {
             assert_eq!(self.leader, Some(self.id()), "leader does not know itself");
         }
         if self.role == Role::Candidate {
-            assert_eq!(self.vote, Some(self.id()), "candidate did not vote for itself");
+            assert_eq!(
+                self.vote,
+                Some(self.id()),
+                "candidate did not vote for itself"
+            );
         }
     }
 
     pub(crate) fn hard_state(&self) -> HardState {
-        HardState { term: self.term, vote: self.vote, commit: self.log.committed }
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.log.committed,
+        }
     }
 
     /// A snapshot to be reported for install; also resets the log and membership to it.
@@ -760,5 +946,4 @@ impl Replica {
     pub(crate) fn take_read_states(&mut self) -> (Vec<ReadState>, Vec<u64>) {
         self.reads.take_outputs()
     }
-
 }

@@ -15,7 +15,9 @@ impl Replica {
     /// Sends `to` the entries it lacks if the flow-control window allows; an empty append
     /// when `send_if_empty` (to probe or to carry the commit index). Returns whether it sent.
     pub(crate) fn send_append(&mut self, to: NodeId, send_if_empty: bool) -> bool {
-        let Some(progress) = self.progress.get(&to) else { return false };
+        let Some(progress) = self.progress.get(&to) else {
+            return false;
+        };
         if progress.is_paused() {
             return false;
         }
@@ -25,9 +27,11 @@ impl Replica {
             return false;
         };
         let entries = match progress.state {
-            ProgressState::Replicate | ProgressState::Probe => {
-                self.log.slice(progress.next, self.config.append_bytes_max, self.config.append_entries_max)
-            }
+            ProgressState::Replicate | ProgressState::Probe => self.log.slice(
+                progress.next,
+                self.config.append_bytes_max,
+                self.config.append_entries_max,
+            ),
             ProgressState::Snapshot { .. } => return false,
         };
         if entries.is_empty() && !send_if_empty {
@@ -39,7 +43,12 @@ impl Replica {
         if !entries.is_empty() || progress.state == ProgressState::Probe {
             progress.sent_entries(last, bytes);
         }
-        let body = MessageBody::Append { prev_index, prev_term, entries, commit: self.log.committed };
+        let body = MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit: self.log.committed,
+        };
         self.send(to, self.term, body);
         true
     }
@@ -64,7 +73,11 @@ impl Replica {
     /// but only if it is of the current term (§5.4.2, Figure 8).
     pub(crate) fn maybe_commit(&mut self) -> bool {
         let id = self.id();
-        let own = if self.config.bugs.ack_before_persist { self.log.last_index() } else { self.log.stable };
+        let own = if self.config.bugs.ack_before_persist {
+            self.log.last_index()
+        } else {
+            self.log.stable
+        };
         let progress = &self.progress;
         let candidate = self.membership.committed_index(|node| {
             if node == id {
@@ -93,7 +106,10 @@ impl Replica {
             return;
         }
         if self.role == Role::Leader {
-            let committed_bytes: u64 = (old + 1..=index).filter_map(|i| self.log.entry(i)).map(Entry::payload_size).sum();
+            let committed_bytes: u64 = (old + 1..=index)
+                .filter_map(|i| self.log.entry(i))
+                .map(Entry::payload_size)
+                .sum();
             self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(committed_bytes);
         }
         self.activate_membership_changes(old, index);
@@ -111,28 +127,49 @@ impl Replica {
         commit: LogIndex,
     ) -> Result<(), StepError> {
         if prev_index < self.log.committed {
-            let body = MessageBody::AppendResponse { index: self.log.committed, reject: false, hint_index: 0, hint_term: 0 };
+            let body = MessageBody::AppendResponse {
+                index: self.log.committed,
+                reject: false,
+                hint_index: 0,
+                hint_term: 0,
+            };
             self.send_acknowledgement(from, body);
             return Ok(());
         }
         if !self.log.matches(prev_index, prev_term) {
             let hint_index = prev_index.min(self.log.last_index());
             let (hint_index, hint_term) = self.log.find_conflict_by_term(hint_index, prev_term);
-            let body = MessageBody::AppendResponse { index: prev_index, reject: true, hint_index, hint_term };
+            let body = MessageBody::AppendResponse {
+                index: prev_index,
+                reject: true,
+                hint_index,
+                hint_term,
+            };
             self.send_acknowledgement(from, body);
             return Ok(());
         }
-        if let Some(conflict) = entries.iter().find(|e| self.log.term(e.index).is_some_and(|t| t != e.term)) {
+        if let Some(conflict) = entries
+            .iter()
+            .find(|e| self.log.term(e.index).is_some_and(|t| t != e.term))
+        {
             if conflict.index <= self.log.committed {
                 return Err(StepError::Malformed {
-                    reason: format!("append overwrites committed entry {}: committed={}", conflict.index, self.log.committed),
+                    reason: format!(
+                        "append overwrites committed entry {}: committed={}",
+                        conflict.index, self.log.committed
+                    ),
                 });
             }
         }
         let last_new = prev_index + entries.len() as u64;
         self.log.merge(entries);
         self.commit_to(commit.min(last_new));
-        let body = MessageBody::AppendResponse { index: last_new, reject: false, hint_index: 0, hint_term: 0 };
+        let body = MessageBody::AppendResponse {
+            index: last_new,
+            reject: false,
+            hint_index: 0,
+            hint_term: 0,
+        };
         self.send_acknowledgement(from, body);
         Ok(())
     }
@@ -148,7 +185,11 @@ impl Replica {
 
     pub(crate) fn handle_heartbeat(&mut self, from: NodeId, commit: LogIndex, read_round: u64) {
         self.commit_to(commit.min(self.log.last_index()));
-        self.send(from, self.term, MessageBody::HeartbeatResponse { read_round });
+        self.send(
+            from,
+            self.term,
+            MessageBody::HeartbeatResponse { read_round },
+        );
     }
 
     pub(crate) fn handle_append_response(
@@ -160,10 +201,16 @@ impl Replica {
         hint_term: Term,
     ) -> Result<(), StepError> {
         let last_index = self.log.last_index();
-        let Some(progress) = self.progress.get_mut(&from) else { return Err(StepError::UnknownPeer { from }) };
+        let Some(progress) = self.progress.get_mut(&from) else {
+            return Err(StepError::UnknownPeer { from });
+        };
         progress.recent_active = true;
         if reject {
-            let next_probe = if hint_term > 0 { self.log.find_conflict_by_term(hint_index, hint_term).0 } else { hint_index };
+            let next_probe = if hint_term > 0 {
+                self.log.find_conflict_by_term(hint_index, hint_term).0
+            } else {
+                hint_index
+            };
             let progress = self.progress.get_mut(&from).expect("present");
             if progress.maybe_decrease_to(index, next_probe) {
                 if progress.state == ProgressState::Replicate {
@@ -174,7 +221,9 @@ impl Replica {
             return Ok(());
         }
         if index > last_index {
-            return Err(StepError::Malformed { reason: format!("ack of index {index} beyond leader's last {last_index}") });
+            return Err(StepError::Malformed {
+                reason: format!("ack of index {index} beyond leader's last {last_index}"),
+            });
         }
         let was_paused = progress.is_paused();
         if !progress.maybe_update(index) {
@@ -201,7 +250,9 @@ impl Replica {
 
     /// Switches `to` to snapshot mode and sends the first chunk.
     fn start_snapshot(&mut self, to: NodeId) {
-        let Some(snapshot) = &self.log.snapshot else { return };
+        let Some(snapshot) = &self.log.snapshot else {
+            return;
+        };
         let (index, term) = (snapshot.meta.index, snapshot.meta.term);
         if let Some(progress) = self.progress.get_mut(&to) {
             progress.become_snapshot(index, term);
@@ -211,9 +262,21 @@ impl Replica {
 
     /// Sends the next chunk of the snapshot to `to`, from what it acknowledged.
     fn send_snapshot_chunk(&mut self, to: NodeId) {
-        let Some(progress) = self.progress.get_mut(&to) else { return };
-        let ProgressState::Snapshot { index, acked, ticks_waiting, .. } = &mut progress.state else { return };
-        let Some(snapshot) = &self.log.snapshot else { return };
+        let Some(progress) = self.progress.get_mut(&to) else {
+            return;
+        };
+        let ProgressState::Snapshot {
+            index,
+            acked,
+            ticks_waiting,
+            ..
+        } = &mut progress.state
+        else {
+            return;
+        };
+        let Some(snapshot) = &self.log.snapshot else {
+            return;
+        };
         if snapshot.meta.index != *index {
             // We compacted further since: start over with the newer snapshot.
             let (index, term) = (snapshot.meta.index, snapshot.meta.term);
@@ -224,14 +287,30 @@ impl Replica {
         let start = (*acked).min(snapshot.meta.size);
         let end = (start + self.config.snapshot_chunk_bytes).min(snapshot.meta.size);
         let data: Bytes = snapshot.data.slice(start as usize..end as usize);
-        let body = MessageBody::SnapshotChunk { meta: snapshot.meta.clone(), offset: start, data };
+        let body = MessageBody::SnapshotChunk {
+            meta: snapshot.meta.clone(),
+            offset: start,
+            data,
+        };
         self.send(to, self.term, body);
     }
 
-    pub(crate) fn handle_snapshot_ack(&mut self, from: NodeId, index: LogIndex, received: u64) -> Result<(), StepError> {
-        let Some(progress) = self.progress.get_mut(&from) else { return Err(StepError::UnknownPeer { from }) };
+    pub(crate) fn handle_snapshot_ack(
+        &mut self,
+        from: NodeId,
+        index: LogIndex,
+        received: u64,
+    ) -> Result<(), StepError> {
+        let Some(progress) = self.progress.get_mut(&from) else {
+            return Err(StepError::UnknownPeer { from });
+        };
         progress.recent_active = true;
-        if let ProgressState::Snapshot { index: sending, acked, .. } = &mut progress.state {
+        if let ProgressState::Snapshot {
+            index: sending,
+            acked,
+            ..
+        } = &mut progress.state
+        {
             if *sending == index {
                 *acked = received;
                 self.send_snapshot_chunk(from);
@@ -258,16 +337,37 @@ impl Replica {
         }
     }
 
-    pub(crate) fn handle_snapshot_chunk(&mut self, from: NodeId, meta: SnapshotMeta, offset: u64, data: Bytes) -> Result<(), StepError> {
+    pub(crate) fn handle_snapshot_chunk(
+        &mut self,
+        from: NodeId,
+        meta: SnapshotMeta,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<(), StepError> {
         if meta.index <= self.log.committed {
             self.incoming_snapshot = None;
-            let body = MessageBody::AppendResponse { index: self.log.committed, reject: false, hint_index: 0, hint_term: 0 };
+            let body = MessageBody::AppendResponse {
+                index: self.log.committed,
+                reject: false,
+                hint_index: 0,
+                hint_term: 0,
+            };
             self.send_acknowledgement(from, body);
             return Ok(());
         }
-        if meta.size > SNAPSHOT_SIZE_MAX || offset.checked_add(data.len() as u64).is_none_or(|end| end > meta.size) {
+        if meta.size > SNAPSHOT_SIZE_MAX
+            || offset
+                .checked_add(data.len() as u64)
+                .is_none_or(|end| end > meta.size)
+        {
             self.incoming_snapshot = None;
-            return Err(StepError::Malformed { reason: format!("snapshot chunk at {offset} (+{}) beyond size {}", data.len(), meta.size) });
+            return Err(StepError::Malformed {
+                reason: format!(
+                    "snapshot chunk at {offset} (+{}) beyond size {}",
+                    data.len(),
+                    meta.size
+                ),
+            });
         }
         if offset == 0 {
             self.incoming_snapshot = Some((meta.clone(), BytesMut::new()));
@@ -281,18 +381,44 @@ impl Replica {
             _ => 0,
         };
         if received < meta.size {
-            self.send(from, self.term, MessageBody::SnapshotAck { index: meta.index, received });
+            self.send(
+                from,
+                self.term,
+                MessageBody::SnapshotAck {
+                    index: meta.index,
+                    received,
+                },
+            );
             return Ok(());
         }
-        let Some((meta, buffer)) = self.incoming_snapshot.take() else { return Ok(()) };
-        let snapshot = Snapshot { meta, data: buffer.freeze() };
+        let Some((meta, buffer)) = self.incoming_snapshot.take() else {
+            return Ok(());
+        };
+        let snapshot = Snapshot {
+            meta,
+            data: buffer.freeze(),
+        };
         if !snapshot.is_intact() {
-            self.send(from, self.term, MessageBody::SnapshotAck { index: snapshot.meta.index, received: 0 });
-            return Err(StepError::Malformed { reason: format!("snapshot at {} fails its checksum", snapshot.meta.index) });
+            self.send(
+                from,
+                self.term,
+                MessageBody::SnapshotAck {
+                    index: snapshot.meta.index,
+                    received: 0,
+                },
+            );
+            return Err(StepError::Malformed {
+                reason: format!("snapshot at {} fails its checksum", snapshot.meta.index),
+            });
         }
         let index = snapshot.meta.index;
         self.install_snapshot(snapshot);
-        let body = MessageBody::AppendResponse { index, reject: false, hint_index: 0, hint_term: 0 };
+        let body = MessageBody::AppendResponse {
+            index,
+            reject: false,
+            hint_index: 0,
+            hint_term: 0,
+        };
         self.send_acknowledgement(from, body);
         Ok(())
     }

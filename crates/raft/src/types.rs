@@ -67,9 +67,11 @@ pub enum MembershipChange {
 impl MembershipChange {
     fn encoded_size(&self) -> u64 {
         match self {
-            MembershipChange::EnterJoint { voters, learners, outgoing } => {
-                8 * (voters.len() + learners.len() + outgoing.len()) as u64
-            }
+            MembershipChange::EnterJoint {
+                voters,
+                learners,
+                outgoing,
+            } => 8 * (voters.len() + learners.len() + outgoing.len()) as u64,
             MembershipChange::LeaveJoint => 0,
         }
     }
@@ -93,7 +95,10 @@ pub struct Membership {
 impl Membership {
     /// A simple (non-joint) configuration of `voters`.
     pub fn with_voters(voters: impl IntoIterator<Item = NodeId>) -> Membership {
-        Membership { voters: voters.into_iter().collect(), ..Membership::default() }
+        Membership {
+            voters: voters.into_iter().collect(),
+            ..Membership::default()
+        }
     }
 
     /// Whether a joint configuration is in force.
@@ -129,7 +134,11 @@ impl Membership {
     /// Applies a committed change.
     pub(crate) fn apply(&mut self, change: &MembershipChange) {
         match change {
-            MembershipChange::EnterJoint { voters, learners, outgoing } => {
+            MembershipChange::EnterJoint {
+                voters,
+                learners,
+                outgoing,
+            } => {
                 self.voters_outgoing = outgoing.clone();
                 self.voters = voters.clone();
                 self.learners = learners.clone();

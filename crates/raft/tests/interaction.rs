@@ -59,8 +59,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use raft::{
-    Config, Entry, HardState, LogIndex, Membership, MembershipChange, Message, MessageBody, NodeId, Payload, Replica,
-    RestoreState, Role, Snapshot, Term,
+    Config, Entry, HardState, LogIndex, Membership, MembershipChange, Message, MessageBody, NodeId,
+    Payload, Replica, RestoreState, Role, Snapshot, Term,
 };
 
 #[derive(Default)]
@@ -91,7 +91,8 @@ impl Node {
             entries: self.durable.entries.clone(),
             initial_membership: self.initial_membership.clone(),
         };
-        self.replica = Replica::new(self.config.clone(), restore).expect("restart from durable state");
+        self.replica =
+            Replica::new(self.config.clone(), restore).expect("restart from durable state");
         self.reset_state_machine();
     }
 
@@ -115,7 +116,12 @@ impl Node {
         if !self.base.1.is_empty() {
             parts.push(&self.base.1);
         }
-        parts.extend(self.commands.iter().filter(|(i, _)| *i <= index).map(|(_, c)| c.as_str()));
+        parts.extend(
+            self.commands
+                .iter()
+                .filter(|(i, _)| *i <= index)
+                .map(|(_, c)| c.as_str()),
+        );
         parts.join(",")
     }
 }
@@ -138,8 +144,17 @@ fn fmt_entry(e: &Entry) -> String {
     let payload = match &e.payload {
         Payload::Empty => "empty".to_owned(),
         Payload::Command(data) => format!("cmd({})", String::from_utf8_lossy(data)),
-        Payload::Membership(MembershipChange::EnterJoint { voters, learners, outgoing }) => {
-            format!("enter-joint(v={} l={} from={})", fmt_set(voters), fmt_set(learners), fmt_set(outgoing))
+        Payload::Membership(MembershipChange::EnterJoint {
+            voters,
+            learners,
+            outgoing,
+        }) => {
+            format!(
+                "enter-joint(v={} l={} from={})",
+                fmt_set(voters),
+                fmt_set(learners),
+                fmt_set(outgoing)
+            )
         }
         Payload::Membership(MembershipChange::LeaveJoint) => "leave-joint".to_owned(),
     };
@@ -170,24 +185,53 @@ fn fmt_hs(hs: &HardState) -> String {
 fn fmt_msg(m: &Message) -> String {
     let head = format!("{}->{} {} term={}", m.from, m.to, m.body.kind(), m.term);
     let rest = match &m.body {
-        MessageBody::PreVote { last_index, last_term } => format!(" last=({last_index},{last_term})"),
-        MessageBody::Vote { last_index, last_term, transfer } => {
-            format!(" last=({last_index},{last_term}){}", if *transfer { " transfer" } else { "" })
+        MessageBody::PreVote {
+            last_index,
+            last_term,
+        } => format!(" last=({last_index},{last_term})"),
+        MessageBody::Vote {
+            last_index,
+            last_term,
+            transfer,
+        } => {
+            format!(
+                " last=({last_index},{last_term}){}",
+                if *transfer { " transfer" } else { "" }
+            )
         }
         MessageBody::PreVoteResponse { reject } | MessageBody::VoteResponse { reject } => {
-            if *reject { " reject".to_owned() } else { String::new() }
+            if *reject {
+                " reject".to_owned()
+            } else {
+                String::new()
+            }
         }
-        MessageBody::Append { prev_index, prev_term, entries, commit } => {
-            format!(" prev=({prev_index},{prev_term}) entries={} commit={commit}", fmt_entries(entries))
+        MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+        } => {
+            format!(
+                " prev=({prev_index},{prev_term}) entries={} commit={commit}",
+                fmt_entries(entries)
+            )
         }
-        MessageBody::AppendResponse { index, reject, hint_index, hint_term } => {
+        MessageBody::AppendResponse {
+            index,
+            reject,
+            hint_index,
+            hint_term,
+        } => {
             if *reject {
                 format!(" reject index={index} hint=({hint_index},{hint_term})")
             } else {
                 format!(" index={index}")
             }
         }
-        MessageBody::Heartbeat { commit, read_round } => format!(" commit={commit} round={read_round}"),
+        MessageBody::Heartbeat { commit, read_round } => {
+            format!(" commit={commit} round={read_round}")
+        }
         MessageBody::HeartbeatResponse { read_round } => format!(" round={read_round}"),
         MessageBody::SnapshotChunk { meta, offset, data } => format!(
             " snap=({},{}) size={} offset={offset} data={:?}",
@@ -196,7 +240,9 @@ fn fmt_msg(m: &Message) -> String {
             meta.size,
             String::from_utf8_lossy(data)
         ),
-        MessageBody::SnapshotAck { index, received } => format!(" index={index} received={received}"),
+        MessageBody::SnapshotAck { index, received } => {
+            format!(" index={index} received={received}")
+        }
         MessageBody::TimeoutNow => String::new(),
     };
     head + &rest
@@ -227,21 +273,37 @@ impl Cmd {
     }
 
     fn id(&self, i: usize) -> NodeId {
-        self.args.get(i).unwrap_or_else(|| panic!("{}: missing argument {i}", self.name)).parse().expect("numeric id")
+        self.args
+            .get(i)
+            .unwrap_or_else(|| panic!("{}: missing argument {i}", self.name))
+            .parse()
+            .expect("numeric id")
     }
 
     fn ids(&self) -> Vec<NodeId> {
-        self.args.iter().map(|a| a.parse().expect("numeric id")).collect()
+        self.args
+            .iter()
+            .map(|a| a.parse().expect("numeric id"))
+            .collect()
     }
 
     fn num_opt(&self, key: &str) -> Option<u64> {
-        self.opts.get(key).map(|v| v.parse().unwrap_or_else(|_| panic!("{key}={v}: not a number")))
+        self.opts.get(key).map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{key}={v}: not a number"))
+        })
     }
 
     fn list_opt(&self, key: &str) -> Option<Vec<NodeId>> {
         let v = self.opts.get(key)?;
         let inner = v.trim_start_matches('(').trim_end_matches(')');
-        Some(inner.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().expect("numeric id")).collect())
+        Some(
+            inner
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().expect("numeric id"))
+                .collect(),
+        )
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -260,7 +322,9 @@ impl InteractionEnv {
     }
 
     fn node(&mut self, id: NodeId) -> &mut Node {
-        self.nodes.get_mut(&id).unwrap_or_else(|| panic!("no replica {id}"))
+        self.nodes
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("no replica {id}"))
     }
 
     /// Prints a role or term change of `id` since last shown.
@@ -280,14 +344,20 @@ impl InteractionEnv {
             "add-nodes" => self.add_nodes(&cmd),
             "tick" => {
                 let id = cmd.id(0);
-                let n = cmd.args.get(1).map_or(1, |s| s.parse().expect("tick count"));
+                let n = cmd
+                    .args
+                    .get(1)
+                    .map_or(1, |s| s.parse().expect("tick count"));
                 for _ in 0..n {
                     self.node(id).replica.tick();
                     self.note(id);
                 }
             }
             "tick-all" => {
-                let n = cmd.args.first().map_or(1, |s| s.parse().expect("tick count"));
+                let n = cmd
+                    .args
+                    .first()
+                    .map_or(1, |s| s.parse().expect("tick count"));
                 let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
                 for _ in 0..n {
                     for &id in &ids {
@@ -298,7 +368,11 @@ impl InteractionEnv {
             }
             "campaign" => {
                 let id = cmd.id(0);
-                assert_ne!(self.node(id).replica.role(), Role::Leader, "campaign: {id} is the leader");
+                assert_ne!(
+                    self.node(id).replica.role(),
+                    Role::Leader,
+                    "campaign: {id} is the leader"
+                );
                 let mut ticks = 0;
                 while ticks < 1000 {
                     self.node(id).replica.tick();
@@ -331,7 +405,10 @@ impl InteractionEnv {
             "stabilize" => self.stabilize(),
             "propose" => {
                 let id = cmd.id(0);
-                let data: Vec<Bytes> = cmd.args[1..].iter().map(|s| Bytes::from(s.clone())).collect();
+                let data: Vec<Bytes> = cmd.args[1..]
+                    .iter()
+                    .map(|s| Bytes::from(s.clone()))
+                    .collect();
                 let result = self.node(id).replica.propose(data);
                 match result {
                     Ok(index) => self.line(format!("ok index={index}")),
@@ -361,7 +438,11 @@ impl InteractionEnv {
                 let id = cmd.id(0);
                 let voters = cmd.list_opt("voters").unwrap_or_default();
                 let learners = cmd.list_opt("learners").unwrap_or_default();
-                match self.node(id).replica.propose_membership_change(voters, learners) {
+                match self
+                    .node(id)
+                    .replica
+                    .propose_membership_change(voters, learners)
+                {
                     Ok(index) => self.line(format!("ok index={index}")),
                     Err(e) => self.line(format!("error: {e}")),
                 }
@@ -408,7 +489,11 @@ impl InteractionEnv {
                 self.status(id);
             }
             "status" => {
-                let ids = if cmd.args.is_empty() { self.nodes.keys().copied().collect() } else { cmd.ids() };
+                let ids = if cmd.args.is_empty() {
+                    self.nodes.keys().copied().collect()
+                } else {
+                    cmd.ids()
+                };
                 for id in ids {
                     self.status(id);
                 }
@@ -416,15 +501,23 @@ impl InteractionEnv {
             "log" => {
                 let id = cmd.id(0);
                 let r = &self.node(id).replica;
-                let entries: Vec<Entry> = (r.first_index()..=r.last_index()).filter_map(|i| r.entry(i).cloned()).collect();
+                let entries: Vec<Entry> = (r.first_index()..=r.last_index())
+                    .filter_map(|i| r.entry(i).cloned())
+                    .collect();
                 let first = r.first_index();
                 self.line(format!("{id} log first={first} {}", fmt_entries(&entries)));
             }
             "durable" => {
                 let id = cmd.id(0);
                 let d = &self.node(id).durable;
-                let snap = d.snapshot.as_ref().map_or("none".to_owned(), |s| format!("({},{})", s.meta.index, s.meta.term));
-                let text = format!("{id} durable {} snapshot={snap} entries={}", fmt_hs(&d.hard_state), fmt_entries(&d.entries));
+                let snap = d.snapshot.as_ref().map_or("none".to_owned(), |s| {
+                    format!("({},{})", s.meta.index, s.meta.term)
+                });
+                let text = format!(
+                    "{id} durable {} snapshot={snap} entries={}",
+                    fmt_hs(&d.hard_state),
+                    fmt_entries(&d.entries)
+                );
                 self.line(text);
             }
             other => panic!("unknown command {other:?}"),
@@ -473,7 +566,10 @@ impl InteractionEnv {
             if let Some(v) = cmd.num_opt("heartbeat") {
                 config.heartbeat_interval_ticks = v as u32;
             }
-            let restore = RestoreState { initial_membership: membership.clone(), ..RestoreState::default() };
+            let restore = RestoreState {
+                initial_membership: membership.clone(),
+                ..RestoreState::default()
+            };
             let replica = Replica::new(config.clone(), restore).expect("valid config");
             let shown = (replica.role(), replica.term());
             let node = Node {
@@ -488,7 +584,11 @@ impl InteractionEnv {
             };
             self.nodes.insert(id, node);
         }
-        self.line(format!("added {} {}", fmt_set(&ids.iter().copied().collect()), fmt_membership(&membership)));
+        self.line(format!(
+            "added {} {}",
+            fmt_set(&ids.iter().copied().collect()),
+            fmt_membership(&membership)
+        ));
     }
 
     fn status(&mut self, id: NodeId) {
@@ -545,7 +645,10 @@ impl InteractionEnv {
                 node.durable.entries.retain(|e| e.index < first);
                 node.durable.entries.extend(ready.entries.iter().cloned());
                 if verbose {
-                    lines.push(format!("{id} persist entries {}", fmt_entries(&ready.entries)));
+                    lines.push(format!(
+                        "{id} persist entries {}",
+                        fmt_entries(&ready.entries)
+                    ));
                 }
             }
             // 3. Messages that promise durability.
@@ -555,10 +658,15 @@ impl InteractionEnv {
             // 4. Apply, serve reads.
             let node = self.node(id);
             for e in &ready.committed_entries {
-                assert_eq!(e.index, node.applied + 1, "replica {id} applies out of order");
+                assert_eq!(
+                    e.index,
+                    node.applied + 1,
+                    "replica {id} applies out of order"
+                );
                 node.applied = e.index;
                 if let Payload::Command(data) = &e.payload {
-                    node.commands.push((e.index, String::from_utf8_lossy(data).into_owned()));
+                    node.commands
+                        .push((e.index, String::from_utf8_lossy(data).into_owned()));
                 }
                 lines.push(format!("{id} applied {}", fmt_entry(e)));
             }
@@ -611,7 +719,12 @@ impl InteractionEnv {
                 // Not gated on `has_ready()`: it misses pending read states (see README.md).
                 moved |= self.process_ready(id, false);
             }
-            let dests: Vec<NodeId> = self.net.iter().filter(|(_, q)| !q.is_empty()).map(|(&d, _)| d).collect();
+            let dests: Vec<NodeId> = self
+                .net
+                .iter()
+                .filter(|(_, q)| !q.is_empty())
+                .map(|(&d, _)| d)
+                .collect();
             for to in dests {
                 self.deliver(to, usize::MAX);
                 moved = true;
@@ -642,7 +755,13 @@ fn run_file(path: &Path) {
             continue;
         }
         let command_line = i + 1;
-        assert_eq!(lines.get(i + 1).copied(), Some("----"), "{}:{}: command without ----", path.display(), i + 1);
+        assert_eq!(
+            lines.get(i + 1).copied(),
+            Some("----"),
+            "{}:{}: command without ----",
+            path.display(),
+            i + 1
+        );
         let mut expected = Vec::new();
         let mut j = i + 2;
         while j < lines.len() && !lines[j].trim().is_empty() {
@@ -668,11 +787,18 @@ fn run_file(path: &Path) {
         }
         return;
     }
-    assert!(failures.is_empty(), "{} mismatches (rerun with UPDATE_EXPECT=1 to rewrite):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches (rerun with UPDATE_EXPECT=1 to rewrite):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(format!("{name}.txt"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(format!("{name}.txt"))
 }
 
 // Each generated test's goal is stated in the leading comment of its script; the method is to
@@ -713,8 +839,15 @@ fn every_script_is_registered() {
     for entry in std::fs::read_dir(dir).expect("testdata dir") {
         let path = entry.expect("dir entry").path();
         if path.extension().is_some_and(|e| e == "txt") {
-            let stem = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 name").to_owned();
-            assert!(SCRIPTS.contains(&stem.as_str()), "testdata/{stem}.txt is not registered in scripts!");
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("utf-8 name")
+                .to_owned();
+            assert!(
+                SCRIPTS.contains(&stem.as_str()),
+                "testdata/{stem}.txt is not registered in scripts!"
+            );
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use raft::{
-    Config, Entry, LogIndex, Membership, MembershipChange, Message, MessageBody, NodeId, Payload, Replica,
-    RestoreState, Role, SnapshotMeta, StepError, Term,
+    Config, Entry, LogIndex, Membership, MembershipChange, Message, MessageBody, NodeId, Payload,
+    Replica, RestoreState, Role, SnapshotMeta, StepError, Term,
 };
 
 /// A tiny synchronous driver: persists nothing (no crashes here), delivers everything.
@@ -18,7 +18,10 @@ impl Group {
         let replicas = voters
             .iter()
             .map(|&id| {
-                let restore = RestoreState { initial_membership: Membership::with_voters(voters.clone()), ..Default::default() };
+                let restore = RestoreState {
+                    initial_membership: Membership::with_voters(voters.clone()),
+                    ..Default::default()
+                };
                 Replica::new(Config::new(id), restore).expect("valid config")
             })
             .collect();
@@ -99,11 +102,20 @@ fn observe(r: &Replica) -> Observed {
 }
 
 fn msg(from: NodeId, to: NodeId, term: Term, body: MessageBody) -> Message {
-    Message { from, to, term, body }
+    Message {
+        from,
+        to,
+        term,
+        body,
+    }
 }
 
 fn cmd(term: Term, index: LogIndex) -> Entry {
-    Entry { term, index, payload: Payload::Command(Bytes::from_static(b"z")) }
+    Entry {
+        term,
+        index,
+        payload: Payload::Command(Bytes::from_static(b"z")),
+    }
 }
 
 /// Steps `m` into `r`, expecting an error and no observable change.
@@ -124,31 +136,114 @@ fn follower_rejects_malformed_messages() {
     let f = g.get(2);
     let term = f.term();
     let last = f.last_index();
-    assert!(matches!(expect_rejected(f, msg(1, 3, term, MessageBody::TimeoutNow)), StepError::WrongRecipient { to: 3 }));
-    assert!(matches!(expect_rejected(f, msg(0, 2, term, MessageBody::TimeoutNow)), StepError::Malformed { .. }));
-    assert!(matches!(expect_rejected(f, msg(2, 2, term, MessageBody::TimeoutNow)), StepError::Malformed { .. }));
+    assert!(matches!(
+        expect_rejected(f, msg(1, 3, term, MessageBody::TimeoutNow)),
+        StepError::WrongRecipient { to: 3 }
+    ));
+    assert!(matches!(
+        expect_rejected(f, msg(0, 2, term, MessageBody::TimeoutNow)),
+        StepError::Malformed { .. }
+    ));
+    assert!(matches!(
+        expect_rejected(f, msg(2, 2, term, MessageBody::TimeoutNow)),
+        StepError::Malformed { .. }
+    ));
     // Non-consecutive indexes.
-    let gap = MessageBody::Append { prev_index: last, prev_term: term, entries: vec![cmd(term, last + 2)], commit: 0 };
-    assert!(matches!(expect_rejected(f, msg(1, 2, term, gap)), StepError::Malformed { .. }));
-    let dup = MessageBody::Append { prev_index: last, prev_term: term, entries: vec![cmd(term, last + 1), cmd(term, last + 1)], commit: 0 };
-    assert!(matches!(expect_rejected(f, msg(1, 2, term, dup)), StepError::Malformed { .. }));
+    let gap = MessageBody::Append {
+        prev_index: last,
+        prev_term: term,
+        entries: vec![cmd(term, last + 2)],
+        commit: 0,
+    };
+    assert!(matches!(
+        expect_rejected(f, msg(1, 2, term, gap)),
+        StepError::Malformed { .. }
+    ));
+    let dup = MessageBody::Append {
+        prev_index: last,
+        prev_term: term,
+        entries: vec![cmd(term, last + 1), cmd(term, last + 1)],
+        commit: 0,
+    };
+    assert!(matches!(
+        expect_rejected(f, msg(1, 2, term, dup)),
+        StepError::Malformed { .. }
+    ));
     // Entry term above the message term, and entry terms going down.
-    let above = MessageBody::Append { prev_index: last, prev_term: term, entries: vec![cmd(term + 1, last + 1)], commit: 0 };
-    assert!(matches!(expect_rejected(f, msg(1, 2, term, above)), StepError::Malformed { .. }));
-    let down = MessageBody::Append { prev_index: last, prev_term: term, entries: vec![cmd(0, last + 1)], commit: 0 };
-    assert!(matches!(expect_rejected(f, msg(1, 2, term, down)), StepError::Malformed { .. }));
+    let above = MessageBody::Append {
+        prev_index: last,
+        prev_term: term,
+        entries: vec![cmd(term + 1, last + 1)],
+        commit: 0,
+    };
+    assert!(matches!(
+        expect_rejected(f, msg(1, 2, term, above)),
+        StepError::Malformed { .. }
+    ));
+    let down = MessageBody::Append {
+        prev_index: last,
+        prev_term: term,
+        entries: vec![cmd(0, last + 1)],
+        commit: 0,
+    };
+    assert!(matches!(
+        expect_rejected(f, msg(1, 2, term, down)),
+        StepError::Malformed { .. }
+    ));
     // Oversized membership.
-    let huge = MembershipChange::EnterJoint { voters: (1..=100).collect(), learners: Default::default(), outgoing: Default::default() };
-    let entry = Entry { term, index: last + 1, payload: Payload::Membership(huge) };
-    let big = MessageBody::Append { prev_index: last, prev_term: term, entries: vec![entry], commit: 0 };
-    assert!(matches!(expect_rejected(f, msg(1, 2, term, big)), StepError::Malformed { .. }));
+    let huge = MembershipChange::EnterJoint {
+        voters: (1..=100).collect(),
+        learners: Default::default(),
+        outgoing: Default::default(),
+    };
+    let entry = Entry {
+        term,
+        index: last + 1,
+        payload: Payload::Membership(huge),
+    };
+    let big = MessageBody::Append {
+        prev_index: last,
+        prev_term: term,
+        entries: vec![entry],
+        commit: 0,
+    };
+    assert!(matches!(
+        expect_rejected(f, msg(1, 2, term, big)),
+        StepError::Malformed { .. }
+    ));
     // Snapshot at index 0, or of a term above the message's.
-    let meta = SnapshotMeta { index: 0, term, membership: Membership::with_voters([1, 2, 3]), size: 1, checksum: 0 };
-    let zero = MessageBody::SnapshotChunk { meta, offset: 0, data: Bytes::from_static(b"x") };
-    assert!(matches!(expect_rejected(f, msg(1, 2, term, zero)), StepError::Malformed { .. }));
-    let meta = SnapshotMeta { index: 100, term: term + 1, membership: Membership::with_voters([1, 2, 3]), size: 1, checksum: 0 };
-    let future = MessageBody::SnapshotChunk { meta, offset: 0, data: Bytes::from_static(b"x") };
-    assert!(matches!(expect_rejected(f, msg(1, 2, term, future)), StepError::Malformed { .. }));
+    let meta = SnapshotMeta {
+        index: 0,
+        term,
+        membership: Membership::with_voters([1, 2, 3]),
+        size: 1,
+        checksum: 0,
+    };
+    let zero = MessageBody::SnapshotChunk {
+        meta,
+        offset: 0,
+        data: Bytes::from_static(b"x"),
+    };
+    assert!(matches!(
+        expect_rejected(f, msg(1, 2, term, zero)),
+        StepError::Malformed { .. }
+    ));
+    let meta = SnapshotMeta {
+        index: 100,
+        term: term + 1,
+        membership: Membership::with_voters([1, 2, 3]),
+        size: 1,
+        checksum: 0,
+    };
+    let future = MessageBody::SnapshotChunk {
+        meta,
+        offset: 0,
+        data: Bytes::from_static(b"x"),
+    };
+    assert!(matches!(
+        expect_rejected(f, msg(1, 2, term, future)),
+        StepError::Malformed { .. }
+    ));
 }
 
 // Goal: an Append that would overwrite a committed entry is refused, and committed entries survive.
@@ -161,14 +256,26 @@ fn follower_refuses_to_overwrite_committed_entries() {
     let committed = f.commit_index();
     assert!(committed >= 3);
     // Entry at `committed` with a different term: the message term must allow it.
-    let body = MessageBody::Append { prev_index: committed - 1, prev_term: term, entries: vec![cmd(term, committed)], commit: 0 };
+    let body = MessageBody::Append {
+        prev_index: committed - 1,
+        prev_term: term,
+        entries: vec![cmd(term, committed)],
+        commit: 0,
+    };
     // Same term as the existing entry: no conflict, accepted (idempotent).
-    f.step(msg(1, 2, term, body)).expect("matching entry is fine");
+    f.step(msg(1, 2, term, body))
+        .expect("matching entry is fine");
     f.check_invariants();
     // prev_index below commit: acknowledged at the commit index, nothing changes.
     let before = observe(f);
-    let body = MessageBody::Append { prev_index: 0, prev_term: 0, entries: vec![cmd(term, 1)], commit: 0 };
-    f.step(msg(1, 2, term, body)).expect("stale append is acknowledged");
+    let body = MessageBody::Append {
+        prev_index: 0,
+        prev_term: 0,
+        entries: vec![cmd(term, 1)],
+        commit: 0,
+    };
+    f.step(msg(1, 2, term, body))
+        .expect("stale append is acknowledged");
     assert_eq!(observe(f), before);
 }
 
@@ -181,15 +288,35 @@ fn commit_far_beyond_is_clamped() {
     let f = g.get(3);
     let term = f.term();
     let last = f.last_index();
-    let body = MessageBody::Append { prev_index: last, prev_term: term, entries: vec![], commit: raft::POSITION_MAX };
+    let body = MessageBody::Append {
+        prev_index: last,
+        prev_term: term,
+        entries: vec![],
+        commit: raft::POSITION_MAX,
+    };
     f.step(msg(1, 3, term, body)).expect("valid append");
     f.check_invariants();
     assert_eq!(f.commit_index(), last);
-    f.step(msg(1, 3, term, MessageBody::Heartbeat { commit: raft::POSITION_MAX, read_round: u64::MAX })).expect("valid heartbeat");
+    f.step(msg(
+        1,
+        3,
+        term,
+        MessageBody::Heartbeat {
+            commit: raft::POSITION_MAX,
+            read_round: u64::MAX,
+        },
+    ))
+    .expect("valid heartbeat");
     f.check_invariants();
     assert_eq!(f.commit_index(), last);
-    let body = MessageBody::Heartbeat { commit: u64::MAX, read_round: 0 };
-    assert!(matches!(expect_rejected(f, msg(1, 3, term, body)), StepError::Malformed { .. }));
+    let body = MessageBody::Heartbeat {
+        commit: u64::MAX,
+        read_round: 0,
+    };
+    assert!(matches!(
+        expect_rejected(f, msg(1, 3, term, body)),
+        StepError::Malformed { .. }
+    ));
 }
 
 // Goal: snapshot chunks that overflow their declared size are refused without a panic.
@@ -199,16 +326,35 @@ fn snapshot_chunk_beyond_size_is_rejected() {
     let mut g = Group::with_leader(1);
     let f = g.get(2);
     let term = f.term();
-    let meta = |size| SnapshotMeta { index: 50, term, membership: Membership::with_voters([1, 2, 3]), size, checksum: 0 };
-    for (size, offset) in [(4, 5), (4, 3), (4, u64::MAX), (raft::SNAPSHOT_SIZE_MAX + 1, 0)] {
-        let body = MessageBody::SnapshotChunk { meta: meta(size), offset, data: Bytes::from_static(b"ab") };
+    let meta = |size| SnapshotMeta {
+        index: 50,
+        term,
+        membership: Membership::with_voters([1, 2, 3]),
+        size,
+        checksum: 0,
+    };
+    for (size, offset) in [
+        (4, 5),
+        (4, 3),
+        (4, u64::MAX),
+        (raft::SNAPSHOT_SIZE_MAX + 1, 0),
+    ] {
+        let body = MessageBody::SnapshotChunk {
+            meta: meta(size),
+            offset,
+            data: Bytes::from_static(b"ab"),
+        };
         // Same term as the follower's: only leader/election timer may move (follow()), which
         // `observe` covers through `leader`; the sender is the leader already.
         let err = expect_rejected(f, msg(1, 2, term, body));
         assert!(matches!(err, StepError::Malformed { .. }), "{err:?}");
     }
     // A complete snapshot with a bad checksum is refused, not installed.
-    let body = MessageBody::SnapshotChunk { meta: meta(2), offset: 0, data: Bytes::from_static(b"ab") };
+    let body = MessageBody::SnapshotChunk {
+        meta: meta(2),
+        offset: 0,
+        data: Bytes::from_static(b"ab"),
+    };
     let err = expect_rejected(f, msg(1, 2, term, body));
     assert!(matches!(err, StepError::Malformed { .. }), "{err:?}");
 }
@@ -221,22 +367,55 @@ fn leader_rejects_unknown_peers_and_bogus_acks() {
     let l = g.get(1);
     let term = l.term();
     for body in [
-        MessageBody::AppendResponse { index: 1, reject: false, hint_index: 0, hint_term: 0 },
+        MessageBody::AppendResponse {
+            index: 1,
+            reject: false,
+            hint_index: 0,
+            hint_term: 0,
+        },
         MessageBody::HeartbeatResponse { read_round: 1 },
-        MessageBody::SnapshotAck { index: 1, received: 1 },
+        MessageBody::SnapshotAck {
+            index: 1,
+            received: 1,
+        },
     ] {
-        assert!(matches!(expect_rejected(l, msg(9, 1, term, body)), StepError::UnknownPeer { from: 9 }));
+        assert!(matches!(
+            expect_rejected(l, msg(9, 1, term, body)),
+            StepError::UnknownPeer { from: 9 }
+        ));
     }
-    let beyond = MessageBody::AppendResponse { index: l.last_index() + 1, reject: false, hint_index: 0, hint_term: 0 };
-    assert!(matches!(expect_rejected(l, msg(2, 1, term, beyond)), StepError::Malformed { .. }));
+    let beyond = MessageBody::AppendResponse {
+        index: l.last_index() + 1,
+        reject: false,
+        hint_index: 0,
+        hint_term: 0,
+    };
+    assert!(matches!(
+        expect_rejected(l, msg(2, 1, term, beyond)),
+        StepError::Malformed { .. }
+    ));
     // Positions beyond POSITION_MAX are malformed.
-    let absurd = MessageBody::AppendResponse { index: u64::MAX, reject: true, hint_index: 0, hint_term: 0 };
-    assert!(matches!(expect_rejected(l, msg(2, 1, term, absurd)), StepError::Malformed { .. }));
+    let absurd = MessageBody::AppendResponse {
+        index: u64::MAX,
+        reject: true,
+        hint_index: 0,
+        hint_term: 0,
+    };
+    assert!(matches!(
+        expect_rejected(l, msg(2, 1, term, absurd)),
+        StepError::Malformed { .. }
+    ));
     // Rejections with odd but possible hints are not errors, and must not panic.
     let big = raft::POSITION_MAX;
     for (index, hint_index, hint_term) in [(big, big, big), (0, 0, 0), (1, big, 1), (big, 0, big)] {
-        let body = MessageBody::AppendResponse { index, reject: true, hint_index, hint_term };
-        l.step(msg(2, 1, term, body)).expect("a rejection is never malformed");
+        let body = MessageBody::AppendResponse {
+            index,
+            reject: true,
+            hint_index,
+            hint_term,
+        };
+        l.step(msg(2, 1, term, body))
+            .expect("a rejection is never malformed");
         l.check_invariants();
     }
     assert_eq!(l.role(), Role::Leader);
@@ -265,18 +444,51 @@ fn absurd_terms_do_not_panic() {
 }
 
 fn all_kinds() -> Vec<MessageBody> {
-    let meta = SnapshotMeta { index: 9, term: 1, membership: Membership::with_voters([1, 2, 3]), size: 1, checksum: 0 };
+    let meta = SnapshotMeta {
+        index: 9,
+        term: 1,
+        membership: Membership::with_voters([1, 2, 3]),
+        size: 1,
+        checksum: 0,
+    };
     vec![
-        MessageBody::PreVote { last_index: 100, last_term: 100 },
+        MessageBody::PreVote {
+            last_index: 100,
+            last_term: 100,
+        },
         MessageBody::PreVoteResponse { reject: false },
-        MessageBody::Vote { last_index: 100, last_term: 100, transfer: true },
+        MessageBody::Vote {
+            last_index: 100,
+            last_term: 100,
+            transfer: true,
+        },
         MessageBody::VoteResponse { reject: false },
-        MessageBody::Append { prev_index: 0, prev_term: 0, entries: vec![], commit: 5 },
-        MessageBody::AppendResponse { index: 1, reject: false, hint_index: 0, hint_term: 0 },
-        MessageBody::Heartbeat { commit: 5, read_round: 5 },
+        MessageBody::Append {
+            prev_index: 0,
+            prev_term: 0,
+            entries: vec![],
+            commit: 5,
+        },
+        MessageBody::AppendResponse {
+            index: 1,
+            reject: false,
+            hint_index: 0,
+            hint_term: 0,
+        },
+        MessageBody::Heartbeat {
+            commit: 5,
+            read_round: 5,
+        },
         MessageBody::HeartbeatResponse { read_round: 5 },
-        MessageBody::SnapshotChunk { meta, offset: 0, data: Bytes::from_static(b"x") },
-        MessageBody::SnapshotAck { index: 9, received: 1 },
+        MessageBody::SnapshotChunk {
+            meta,
+            offset: 0,
+            data: Bytes::from_static(b"x"),
+        },
+        MessageBody::SnapshotAck {
+            index: 9,
+            received: 1,
+        },
         MessageBody::TimeoutNow,
     ]
 }
@@ -309,7 +521,11 @@ fn random_entries(rng: &mut Rng, prev_index: LogIndex, prev_term: Term, term: Te
     let mut t = prev_term;
     for i in 0..n {
         // Usually well formed, sometimes not.
-        let index = if rng.below(8) == 0 { rng.small() } else { prev_index.saturating_add(i + 1) };
+        let index = if rng.below(8) == 0 {
+            rng.small()
+        } else {
+            prev_index.saturating_add(i + 1)
+        };
         if rng.below(3) == 0 {
             t = t.saturating_add(rng.below(2)).min(term);
         }
@@ -322,9 +538,17 @@ fn random_entries(rng: &mut Rng, prev_index: LogIndex, prev_term: Term, term: Te
                 learners: (4..4 + rng.below(3)).collect(),
                 outgoing: (1..=rng.below(4)).collect(),
             }),
-            _ => Payload::Command(Bytes::from(vec![b'r'; usize::try_from(rng.below(4)).expect("small")])),
+            _ => Payload::Command(Bytes::from(vec![
+                b'r';
+                usize::try_from(rng.below(4))
+                    .expect("small")
+            ])),
         };
-        entries.push(Entry { term: t, index, payload });
+        entries.push(Entry {
+            term: t,
+            index,
+            payload,
+        });
     }
     entries
 }
@@ -336,7 +560,11 @@ fn random_message(rng: &mut Rng, to: NodeId, term: Term, last: LogIndex) -> Mess
         2 => 9,
         _ => 1 + rng.below(3),
     };
-    let to = if rng.below(12) == 0 { 1 + rng.below(4) } else { to };
+    let to = if rng.below(12) == 0 {
+        1 + rng.below(4)
+    } else {
+        to
+    };
     // Terms stay below u64::MAX: a term of u64::MAX overflows in `campaign` (see the report in
     // README.md's "Known issues"); huge terms are still drawn.
     let term = match rng.below(6) {
@@ -345,25 +573,61 @@ fn random_message(rng: &mut Rng, to: NodeId, term: Term, last: LogIndex) -> Mess
         2 => term.saturating_add(1),
         _ => term,
     };
-    let index = |rng: &mut Rng| if rng.below(2) == 0 { rng.below(last.saturating_add(3)) } else { rng.small() };
+    let index = |rng: &mut Rng| {
+        if rng.below(2) == 0 {
+            rng.below(last.saturating_add(3))
+        } else {
+            rng.small()
+        }
+    };
     let body = match rng.below(11) {
-        0 => MessageBody::PreVote { last_index: index(rng), last_term: rng.small() },
-        1 => MessageBody::PreVoteResponse { reject: rng.below(2) == 0 },
-        2 => MessageBody::Vote { last_index: index(rng), last_term: rng.small(), transfer: rng.below(2) == 0 },
-        3 => MessageBody::VoteResponse { reject: rng.below(2) == 0 },
+        0 => MessageBody::PreVote {
+            last_index: index(rng),
+            last_term: rng.small(),
+        },
+        1 => MessageBody::PreVoteResponse {
+            reject: rng.below(2) == 0,
+        },
+        2 => MessageBody::Vote {
+            last_index: index(rng),
+            last_term: rng.small(),
+            transfer: rng.below(2) == 0,
+        },
+        3 => MessageBody::VoteResponse {
+            reject: rng.below(2) == 0,
+        },
         4 => {
             let prev_index = index(rng);
             let prev_term = rng.below(term.saturating_add(1).min(6));
             let entries = random_entries(rng, prev_index, prev_term, term);
-            MessageBody::Append { prev_index, prev_term, entries, commit: index(rng) }
+            MessageBody::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit: index(rng),
+            }
         }
-        5 => MessageBody::AppendResponse { index: index(rng), reject: rng.below(2) == 0, hint_index: index(rng), hint_term: rng.small() },
-        6 => MessageBody::Heartbeat { commit: index(rng), read_round: rng.small() },
-        7 => MessageBody::HeartbeatResponse { read_round: rng.small() },
+        5 => MessageBody::AppendResponse {
+            index: index(rng),
+            reject: rng.below(2) == 0,
+            hint_index: index(rng),
+            hint_term: rng.small(),
+        },
+        6 => MessageBody::Heartbeat {
+            commit: index(rng),
+            read_round: rng.small(),
+        },
+        7 => MessageBody::HeartbeatResponse {
+            read_round: rng.small(),
+        },
         8 => {
             let data: Vec<u8> = (0..rng.below(6)).map(|_| b's').collect();
             let size = rng.below(8);
-            let checksum = if rng.below(2) == 0 { crc32c_of(&data) } else { 0 };
+            let checksum = if rng.below(2) == 0 {
+                crc32c_of(&data)
+            } else {
+                0
+            };
             // Snapshot indexes stay below 2^40: a snapshot at u64::MAX - 1 is installed and a
             // later `applied_handed + 1` overflows (a known issue, see README.md).
             let meta = SnapshotMeta {
@@ -373,17 +637,31 @@ fn random_message(rng: &mut Rng, to: NodeId, term: Term, last: LogIndex) -> Mess
                 size,
                 checksum,
             };
-            MessageBody::SnapshotChunk { meta, offset: rng.small(), data: Bytes::from(data) }
+            MessageBody::SnapshotChunk {
+                meta,
+                offset: rng.small(),
+                data: Bytes::from(data),
+            }
         }
-        9 => MessageBody::SnapshotAck { index: index(rng), received: rng.small() },
+        9 => MessageBody::SnapshotAck {
+            index: index(rng),
+            received: rng.small(),
+        },
         _ => MessageBody::TimeoutNow,
     };
-    Message { from, to, term, body }
+    Message {
+        from,
+        to,
+        term,
+        body,
+    }
 }
 
 /// The checksum is opaque here; a wrong one exercises the refusal path, which is enough.
 fn crc32c_of(data: &[u8]) -> u32 {
-    raft::Snapshot::new(1, 0, Membership::default(), Bytes::copy_from_slice(data)).meta.checksum
+    raft::Snapshot::new(1, 0, Membership::default(), Bytes::copy_from_slice(data))
+        .meta
+        .checksum
 }
 
 // Goal: random (mostly malformed) traffic never panics a leader or a follower.
@@ -431,15 +709,27 @@ fn config_validate_rejects_bad_values() {
     assert!(Config::new(1).validate().is_ok());
     let cases: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
         ("id 0", Box::new(|c| c.id = 0)),
-        ("heartbeat = election", Box::new(|c| c.heartbeat_interval_ticks = c.election_timeout_ticks)),
-        ("heartbeat > election", Box::new(|c| c.heartbeat_interval_ticks = c.election_timeout_ticks + 1)),
+        (
+            "heartbeat = election",
+            Box::new(|c| c.heartbeat_interval_ticks = c.election_timeout_ticks),
+        ),
+        (
+            "heartbeat > election",
+            Box::new(|c| c.heartbeat_interval_ticks = c.election_timeout_ticks + 1),
+        ),
         ("heartbeat 0", Box::new(|c| c.heartbeat_interval_ticks = 0)),
         ("election 0", Box::new(|c| c.election_timeout_ticks = 0)),
-        ("lease without check_quorum", Box::new(|c| {
-            c.lease_reads = true;
-            c.check_quorum = false;
-        })),
-        ("drift 100%", Box::new(|c| c.clock_drift_bound_percent = 100)),
+        (
+            "lease without check_quorum",
+            Box::new(|c| {
+                c.lease_reads = true;
+                c.check_quorum = false;
+            }),
+        ),
+        (
+            "drift 100%",
+            Box::new(|c| c.clock_drift_bound_percent = 100),
+        ),
         ("inflight 0", Box::new(|c| c.inflight_appends_max = 0)),
         ("batch 0", Box::new(|c| c.append_entries_max = 0)),
         ("chunk 0", Box::new(|c| c.snapshot_chunk_bytes = 0)),
@@ -448,19 +738,32 @@ fn config_validate_rejects_bad_values() {
         let mut config = Config::new(1);
         breakit(&mut config);
         assert!(config.validate().is_err(), "{name} accepted");
-        let restore = RestoreState { initial_membership: Membership::with_voters([1]), ..Default::default() };
-        assert!(Replica::new(config, restore).is_err(), "{name} accepted by Replica::new");
+        let restore = RestoreState {
+            initial_membership: Membership::with_voters([1]),
+            ..Default::default()
+        };
+        assert!(
+            Replica::new(config, restore).is_err(),
+            "{name} accepted by Replica::new"
+        );
     }
     let mut lease = Config::new(1);
     lease.lease_reads = true;
-    assert!(lease.validate().is_ok(), "lease reads with check_quorum are fine");
+    assert!(
+        lease.validate().is_ok(),
+        "lease reads with check_quorum are fine"
+    );
 }
 
 // Goal: a restore with a gap or a regressing term is refused rather than trusted.
 // Method: Replica::new with entries 1, 3 and with terms 2 then 1.
 #[test]
 fn restore_rejects_inconsistent_logs() {
-    let restore = |entries| RestoreState { entries, initial_membership: Membership::with_voters([1, 2, 3]), ..Default::default() };
+    let restore = |entries| RestoreState {
+        entries,
+        initial_membership: Membership::with_voters([1, 2, 3]),
+        ..Default::default()
+    };
     assert!(Replica::new(Config::new(1), restore(vec![cmd(1, 1), cmd(1, 3)])).is_err());
     assert!(Replica::new(Config::new(1), restore(vec![cmd(2, 1), cmd(1, 2)])).is_err());
     assert!(Replica::new(Config::new(1), restore(vec![cmd(1, 1), cmd(2, 2)])).is_ok());
@@ -475,9 +778,32 @@ fn restore_rejects_inconsistent_logs() {
 #[test]
 fn a_late_joiner_sees_the_joint_phase_from_the_entry() {
     let mut joiner = Replica::new(Config::new(4), RestoreState::default()).expect("valid config");
-    let change = MembershipChange::EnterJoint { voters: [1, 2, 4].into(), learners: Default::default(), outgoing: [1, 2, 3].into() };
-    let entries = vec![cmd(1, 1), Entry { term: 1, index: 2, payload: Payload::Membership(change) }];
-    joiner.step(msg(1, 4, 1, MessageBody::Append { prev_index: 0, prev_term: 0, entries, commit: 2 })).expect("accepted");
+    let change = MembershipChange::EnterJoint {
+        voters: [1, 2, 4].into(),
+        learners: Default::default(),
+        outgoing: [1, 2, 3].into(),
+    };
+    let entries = vec![
+        cmd(1, 1),
+        Entry {
+            term: 1,
+            index: 2,
+            payload: Payload::Membership(change),
+        },
+    ];
+    joiner
+        .step(msg(
+            1,
+            4,
+            1,
+            MessageBody::Append {
+                prev_index: 0,
+                prev_term: 0,
+                entries,
+                commit: 2,
+            },
+        ))
+        .expect("accepted");
     let membership = joiner.membership();
     assert!(membership.is_joint(), "{membership:?}");
     assert_eq!(membership.voters_outgoing, [1, 2, 3].into());
@@ -498,14 +824,22 @@ fn lockstep_candidates_do_not_split_votes_forever() {
             .map(|&id| {
                 let mut config = Config::new(id);
                 config.random_seed = pair * 2 + id;
-                let restore = RestoreState { initial_membership: Membership::with_voters(voters.clone()), ..Default::default() };
+                let restore = RestoreState {
+                    initial_membership: Membership::with_voters(voters.clone()),
+                    ..Default::default()
+                };
                 Replica::new(config, restore).expect("valid config")
             })
             .collect();
         let mut ticks = 0;
         while !replicas.iter().any(|r| r.role() == Role::Leader) {
             ticks += 1;
-            assert!(ticks <= 400, "seed pair {pair}: no leader after 400 ticks (terms {}, {})", replicas[0].term(), replicas[1].term());
+            assert!(
+                ticks <= 400,
+                "seed pair {pair}: no leader after 400 ticks (terms {}, {})",
+                replicas[0].term(),
+                replicas[1].term()
+            );
             for r in &mut replicas {
                 r.tick();
             }

@@ -15,7 +15,10 @@ pub fn encode(value: &Value, protocol: Protocol, out: &mut BytesMut) {
         Value::Error(s) => line(out, b'-', s.as_bytes()),
         Value::Integer(n) => header(out, b':', *n),
         Value::Bulk(b) => bulk(out, b),
-        Value::Raw { resp2, resp3: bytes3 } => out.put_slice(if resp3 { bytes3 } else { resp2 }),
+        Value::Raw {
+            resp2,
+            resp3: bytes3,
+        } => out.put_slice(if resp3 { bytes3 } else { resp2 }),
         Value::Null if resp3 => out.put_slice(b"_\r\n"),
         Value::Null => out.put_slice(b"$-1\r\n"),
         Value::NullArray if resp3 => out.put_slice(b"_\r\n"),

@@ -16,8 +16,8 @@ pub mod slot;
 
 pub use encode::{encode, encode_command, format_double};
 pub use parser::split_args;
-pub use slot::key_slot;
 pub use parser::{Parser, READ_AHEAD_MAX};
+pub use slot::key_slot;
 
 /// A reply, independent of the protocol version; [`encode`] writes it as RESP2 or RESP3.
 #[derive(Clone, Debug, PartialEq)]

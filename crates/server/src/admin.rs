@@ -10,18 +10,35 @@ use serde_json::json;
 use crate::client::{route, session_input, Shared};
 use crate::cluster::{self, node_of};
 
-pub async fn ninesdb(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, shared: &Shared) -> Bytes {
+pub async fn ninesdb(
+    protocol: Protocol,
+    cluster_aware: bool,
+    args: Vec<Bytes>,
+    shared: &Shared,
+) -> Bytes {
     let encode = |value: Value| {
         let mut out = bytes::BytesMut::new();
         resp::encode(&value, protocol, &mut out);
         out.freeze()
     };
-    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).unwrap_or_default();
+    let sub = args
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
     match sub.as_str() {
-        "status" if args.len() == 2 => encode(Value::Bulk(Bytes::from(status_json(shared).await.to_string()))),
+        "status" if args.len() == 2 => encode(Value::Bulk(Bytes::from(
+            status_json(shared).await.to_string(),
+        ))),
         "drain" | "undrain" if args.len() == 3 => {
-            let Some(node) = std::str::from_utf8(&args[2]).ok().and_then(|n| n.parse::<u64>().ok()).filter(|n| cluster::lock(&shared.view).members.contains_key(n)) else {
-                return encode(Value::Error(format!("ERR no member with id '{}'", String::from_utf8_lossy(&args[2]))));
+            let Some(node) = std::str::from_utf8(&args[2])
+                .ok()
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|n| cluster::lock(&shared.view).members.contains_key(n))
+            else {
+                return encode(Value::Error(format!(
+                    "ERR no member with id '{}'",
+                    String::from_utf8_lossy(&args[2])
+                )));
             };
             let mut view = cluster::lock(&shared.view);
             if sub == "drain" {
@@ -32,22 +49,45 @@ pub async fn ninesdb(protocol: Protocol, cluster_aware: bool, args: Vec<Bytes>, 
             encode(Value::Simple("OK".to_owned()))
         }
         "join" if args.len() == 6 => join(protocol, &args, shared).await,
-        "debug" if args.len() == 4 && args[2].eq_ignore_ascii_case(b"slow-disk") => match std::str::from_utf8(&args[3]).ok().and_then(|ms| ms.parse::<u64>().ok()) {
-            // A drill: make this node's fsyncs slow, to watch gray-failure handling act.
-            Some(ms) if ms <= 10_000 => {
-                crate::health::INJECTED_FSYNC_DELAY_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
-                encode(Value::Simple("OK".to_owned()))
+        "debug" if args.len() == 4 && args[2].eq_ignore_ascii_case(b"slow-disk") => {
+            match std::str::from_utf8(&args[3])
+                .ok()
+                .and_then(|ms| ms.parse::<u64>().ok())
+            {
+                // A drill: make this node's fsyncs slow, to watch gray-failure handling act.
+                Some(ms) if ms <= 10_000 => {
+                    crate::health::INJECTED_FSYNC_DELAY_MS
+                        .store(ms, std::sync::atomic::Ordering::Relaxed);
+                    encode(Value::Simple("OK".to_owned()))
+                }
+                _ => encode(Value::Error(
+                    "ERR usage: NINESDB DEBUG SLOW-DISK <milliseconds 0-10000> (0 turns it off)"
+                        .to_owned(),
+                )),
             }
-            _ => encode(Value::Error("ERR usage: NINESDB DEBUG SLOW-DISK <milliseconds 0-10000> (0 turns it off)".to_owned())),
-        },
+        }
         "debug" if args.len() == 3 && args[2].eq_ignore_ascii_case(b"fail-disk") => {
             // A drill: the next log flush fails, and the node stops as on a broken disk.
             crate::health::INJECTED_DISK_FAILURE.store(true, std::sync::atomic::Ordering::Relaxed);
             encode(Value::Simple("OK".to_owned()))
         }
-        "join" => encode(Value::Error("ERR usage: NINESDB JOIN <id> <peer host:port> <client host:port> <dc:pod:rack:host>".to_owned())),
+        "join" => encode(Value::Error(
+            "ERR usage: NINESDB JOIN <id> <peer host:port> <client host:port> <dc:pod:rack:host>"
+                .to_owned(),
+        )),
         _ => match session_input(&args, shared.config.group_count()) {
-            Ok((target, make)) => route(protocol, cluster_aware, shared, target, args, move |reply| make(reply), false).await,
+            Ok((target, make)) => {
+                route(
+                    protocol,
+                    cluster_aware,
+                    shared,
+                    target,
+                    args,
+                    move |reply| make(reply),
+                    false,
+                )
+                .await
+            }
             Err(error) => encode(error),
         },
     }
@@ -62,29 +102,84 @@ async fn join(protocol: Protocol, args: &[Bytes], shared: &Shared) -> Bytes {
         out.freeze()
     };
     let text = |i: usize| String::from_utf8_lossy(&args[i]).into_owned();
-    let Some(id) = text(2).parse::<u64>().ok().filter(|&id| (1..=cluster::NODE_ID_MAX).contains(&id)) else {
-        return encode(Value::Error(format!("ERR node id must be 1 to {}", cluster::NODE_ID_MAX)));
+    let Some(id) = text(2)
+        .parse::<u64>()
+        .ok()
+        .filter(|&id| (1..=cluster::NODE_ID_MAX).contains(&id))
+    else {
+        return encode(Value::Error(format!(
+            "ERR node id must be 1 to {}",
+            cluster::NODE_ID_MAX
+        )));
     };
     let record = format!("{} {} {}", text(3), text(4), text(5));
     let Some(member) = cluster::parse_member_record(id, &record) else {
-        return encode(Value::Error(format!("ERR '{record}' is not <peer host:port> <client host:port> <dc:pod:rack:host>")));
+        return encode(Value::Error(format!(
+            "ERR '{record}' is not <peer host:port> <client host:port> <dc:pod:rack:host>"
+        )));
     };
-    if let Some(existing) = cluster::lock(&shared.view).members.get(&id).filter(|m| **m != member) {
-        return encode(Value::Error(format!("ERR node id {id} is already a member ({}); choose another id", cluster::member_record(existing))));
+    if let Some(existing) = cluster::lock(&shared.view)
+        .members
+        .get(&id)
+        .filter(|m| **m != member)
+    {
+        return encode(Value::Error(format!(
+            "ERR node id {id} is already a member ({}); choose another id",
+            cluster::member_record(existing)
+        )));
     }
-    let set: Vec<Bytes> = [b"SET".as_slice(), format!("{}{id}", cluster::MEMBER_PREFIX).as_bytes(), cluster::member_record(&member).as_bytes()].into_iter().map(Bytes::copy_from_slice).collect();
-    let forwarded: Vec<Bytes> = [Bytes::from_static(crate::client::FORWARDED_GROUP), Bytes::from_static(b"0")].into_iter().chain(set.iter().cloned()).collect();
-    let target = crate::client::Target { group: cluster::META, slot: 0 };
-    let reply = route(resp::Protocol::Resp2, false, shared, target, forwarded, move |reply| crate::driver::Input::Command { group: cluster::META, args: set.clone(), read: false, stale_ok: false, reply }, false).await;
+    let set: Vec<Bytes> = [
+        b"SET".as_slice(),
+        format!("{}{id}", cluster::MEMBER_PREFIX).as_bytes(),
+        cluster::member_record(&member).as_bytes(),
+    ]
+    .into_iter()
+    .map(Bytes::copy_from_slice)
+    .collect();
+    let forwarded: Vec<Bytes> = [
+        Bytes::from_static(crate::client::FORWARDED_GROUP),
+        Bytes::from_static(b"0"),
+    ]
+    .into_iter()
+    .chain(set.iter().cloned())
+    .collect();
+    let target = crate::client::Target {
+        group: cluster::META,
+        slot: 0,
+    };
+    let reply = route(
+        resp::Protocol::Resp2,
+        false,
+        shared,
+        target,
+        forwarded,
+        move |reply| crate::driver::Input::Command {
+            group: cluster::META,
+            args: set.clone(),
+            read: false,
+            stale_ok: false,
+            reply,
+        },
+        false,
+    )
+    .await;
     if reply.as_ref() != b"+OK\r\n" {
-        return encode(Value::Error(format!("TRYAGAIN the member registry did not record the join ({}); retry", String::from_utf8_lossy(&reply).trim())));
+        return encode(Value::Error(format!(
+            "TRYAGAIN the member registry did not record the join ({}); retry",
+            String::from_utf8_lossy(&reply).trim()
+        )));
     }
     let members = {
         let mut view = cluster::lock(&shared.view);
         view.members.insert(id, member);
         view.members.clone()
     };
-    let text = crate::membership::join_reply(shared.config.group_count(), shared.config.replication_factor(), &shared.seed, &members);
+    let text = crate::membership::join_reply(
+        shared.config.group_count(),
+        shared.config.replication_factor(),
+        &shared.seed,
+        &members,
+    );
     encode(Value::Bulk(Bytes::from(text)))
 }
 

@@ -10,13 +10,22 @@ pub enum Operation {
     /// One write command.
     Command { now_ms: u64, args: Vec<Bytes> },
     /// MULTI ... EXEC, applied as one entry; `watched` are (key, version) the client saw.
-    Exec { now_ms: u64, commands: Vec<Vec<Bytes>>, watched: Vec<(Bytes, u64)> },
+    Exec {
+        now_ms: u64,
+        commands: Vec<Vec<Bytes>>,
+        watched: Vec<(Bytes, u64)>,
+    },
     /// The leader's sweep of keys whose time to live ran out.
     Expire { now_ms: u64 },
     /// A client opens an exactly-once session; its id is this entry's index.
     OpenSession,
     /// A write numbered within a session: applied once, however often it is retried.
-    SessionCommand { now_ms: u64, session: u64, seq: u64, args: Vec<Bytes> },
+    SessionCommand {
+        now_ms: u64,
+        session: u64,
+        seq: u64,
+        args: Vec<Bytes>,
+    },
 }
 
 impl Operation {
@@ -29,7 +38,11 @@ impl Operation {
                 out.put_u64_le(*now_ms);
                 put_args(&mut out, args);
             }
-            Operation::Exec { now_ms, commands, watched } => {
+            Operation::Exec {
+                now_ms,
+                commands,
+                watched,
+            } => {
                 out.put_u8(2);
                 out.put_u64_le(*now_ms);
                 out.put_u64_le(commands.len() as u64);
@@ -47,7 +60,12 @@ impl Operation {
                 out.put_u64_le(*now_ms);
             }
             Operation::OpenSession => out.put_u8(4),
-            Operation::SessionCommand { now_ms, session, seq, args } => {
+            Operation::SessionCommand {
+                now_ms,
+                session,
+                seq,
+                args,
+            } => {
                 out.put_u8(5);
                 out.put_u64_le(*now_ms);
                 out.put_u64_le(*session);
@@ -62,18 +80,36 @@ impl Operation {
     pub fn decode(bytes: &[u8]) -> Result<Operation, String> {
         let mut reader = Reader::new(bytes);
         let operation = match reader.u8()? {
-            1 => Operation::Command { now_ms: reader.u64()?, args: get_args(&mut reader)? },
+            1 => Operation::Command {
+                now_ms: reader.u64()?,
+                args: get_args(&mut reader)?,
+            },
             2 => {
                 let now_ms = reader.u64()?;
                 let count = bounded(reader.u64()?, &reader)?;
-                let commands = (0..count).map(|_| get_args(&mut reader)).collect::<Result<_, _>>()?;
+                let commands = (0..count)
+                    .map(|_| get_args(&mut reader))
+                    .collect::<Result<_, _>>()?;
                 let count = bounded(reader.u64()?, &reader)?;
-                let watched = (0..count).map(|_| Ok((get_bytes(&mut reader)?, reader.u64()?))).collect::<Result<_, String>>()?;
-                Operation::Exec { now_ms, commands, watched }
+                let watched = (0..count)
+                    .map(|_| Ok((get_bytes(&mut reader)?, reader.u64()?)))
+                    .collect::<Result<_, String>>()?;
+                Operation::Exec {
+                    now_ms,
+                    commands,
+                    watched,
+                }
             }
-            3 => Operation::Expire { now_ms: reader.u64()? },
+            3 => Operation::Expire {
+                now_ms: reader.u64()?,
+            },
             4 => Operation::OpenSession,
-            5 => Operation::SessionCommand { now_ms: reader.u64()?, session: reader.u64()?, seq: reader.u64()?, args: get_args(&mut reader)? },
+            5 => Operation::SessionCommand {
+                now_ms: reader.u64()?,
+                session: reader.u64()?,
+                seq: reader.u64()?,
+                args: get_args(&mut reader)?,
+            },
             other => return Err(format!("unknown operation {other}")),
         };
         Ok(operation)

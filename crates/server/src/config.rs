@@ -80,8 +80,14 @@ pub struct ServerConfig {
 /// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
 /// its entry's framing always fits one record and one peer frame, with room to spare.
 pub const REQUEST_BYTES_MAX: u64 = 32 << 20;
-const _: () = assert!(REQUEST_BYTES_MAX * 2 <= storage::ENTRY_SIZE_MAX + 25, "a request fits a log entry twice over");
-const _: () = assert!(REQUEST_BYTES_MAX as usize * 2 <= crate::wire::FRAME_SIZE_MAX, "a request fits a peer frame twice over");
+const _: () = assert!(
+    REQUEST_BYTES_MAX * 2 <= storage::ENTRY_SIZE_MAX + 25,
+    "a request fits a log entry twice over"
+);
+const _: () = assert!(
+    REQUEST_BYTES_MAX as usize * 2 <= crate::wire::FRAME_SIZE_MAX,
+    "a request fits a peer frame twice over"
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -116,9 +116,18 @@ impl Input {
     fn write_bytes(&self) -> u64 {
         let args_bytes = |args: &[Bytes]| args.iter().map(|a| a.len() as u64 + 8).sum::<u64>() + 8;
         match self {
-            Input::Command { args, read: false, .. } | Input::SessionCommand { args, .. } => args_bytes(args),
-            Input::Exec { commands, watched, .. } => {
-                commands.iter().map(|c| args_bytes(c)).sum::<u64>() + watched.iter().map(|(k, _)| k.len() as u64 + 16).sum::<u64>()
+            Input::Command {
+                args, read: false, ..
+            }
+            | Input::SessionCommand { args, .. } => args_bytes(args),
+            Input::Exec {
+                commands, watched, ..
+            } => {
+                commands.iter().map(|c| args_bytes(c)).sum::<u64>()
+                    + watched
+                        .iter()
+                        .map(|(k, _)| k.len() as u64 + 16)
+                        .sum::<u64>()
             }
             _ => 0,
         }
@@ -127,7 +136,10 @@ impl Input {
     /// Answers a client input with an error without running it.
     fn refuse(self, error: String) {
         match self {
-            Input::Command { reply, .. } | Input::Exec { reply, .. } | Input::OpenSession { reply, .. } | Input::SessionCommand { reply, .. } => {
+            Input::Command { reply, .. }
+            | Input::Exec { reply, .. }
+            | Input::OpenSession { reply, .. }
+            | Input::SessionCommand { reply, .. } => {
                 let _ = reply.send(Outcome::Reply(Value::Error(error)));
             }
             _ => {}
@@ -323,9 +335,13 @@ impl Driver {
                 // transfer (milliseconds), not an election timeout, when this node goes.
                 self.stopping = Some(Instant::now());
                 let led = self.transfer_leaderships();
-                (self.log)(format!("stopping: handing {led} leaderships to other replicas first"));
+                (self.log)(format!(
+                    "stopping: handing {led} leaderships to other replicas first"
+                ));
             }
-            if self.stopping.is_some_and(|since| since.elapsed() >= STOP_HANDOFF_MAX || !self.groups.values().any(Group::is_leader)) {
+            if self.stopping.is_some_and(|since| {
+                since.elapsed() >= STOP_HANDOFF_MAX || !self.groups.values().any(Group::is_leader)
+            }) {
                 break;
             }
             for input in batch {
@@ -375,7 +391,12 @@ impl Driver {
         for group in self.groups.values_mut().filter(|g| g.is_leader()) {
             led += 1;
             let membership = group.replica.membership();
-            let target = membership.voters.iter().copied().filter(|&r| node_of(r) != me).max_by_key(|&r| group.replica.matched(r));
+            let target = membership
+                .voters
+                .iter()
+                .copied()
+                .filter(|&r| node_of(r) != me)
+                .max_by_key(|&r| group.replica.matched(r));
             if let Some(target) = target {
                 let _ = group.replica.transfer_leader(target);
             }
@@ -387,7 +408,11 @@ impl Driver {
     /// does, sending only the messages Raft allows before persisting; nothing more is written.
     fn hand_off_leaderships(&mut self) {
         self.transfer_leaderships();
-        let messages: Vec<(GroupId, Vec<raft::Message>)> = self.groups.iter_mut().filter_map(|(&id, g)| g.replica.ready().map(|r| (id, r.messages))).collect();
+        let messages: Vec<(GroupId, Vec<raft::Message>)> = self
+            .groups
+            .iter_mut()
+            .filter_map(|(&id, g)| g.replica.ready().map(|r| (id, r.messages)))
+            .collect();
         for (group, messages) in messages {
             self.send(group, &messages);
         }

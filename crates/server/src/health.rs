@@ -17,7 +17,8 @@ pub static INJECTED_FSYNC_DELAY_MS: AtomicU64 = AtomicU64::new(0);
 
 /// An operator's fault injection (`NINESDB DEBUG FAIL-DISK`): the next log flush fails as a
 /// broken disk would, so the fail-stop path can be drilled.
-pub static INJECTED_DISK_FAILURE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub static INJECTED_DISK_FAILURE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 pub fn injected_fsync_delay() -> Option<Duration> {
     match INJECTED_FSYNC_DELAY_MS.load(Ordering::Relaxed) {

@@ -5,8 +5,8 @@
 //! waited longer than `SHED_AFTER` is refused at once (admission control).
 
 use crate::net::{Outcome, Packet, Reply};
-use crate::scenario::world::{Queued, CLIENT_QUEUE_MAX, SHED_AFTER};
 use crate::params::MS;
+use crate::scenario::world::{Queued, CLIENT_QUEUE_MAX, SHED_AFTER};
 use crate::sim::{event_kind, Event, Sim};
 
 /// Most CPU time queued events may take in one batch (see `on_node_resume`).
@@ -34,22 +34,37 @@ impl Sim {
         match client_request {
             Some((client, request)) => {
                 let running = paused_until <= now;
-                let stale_head = cpu.clients.front().is_some_and(|head| now - head.arrived > SHED_AFTER);
+                let stale_head = cpu
+                    .clients
+                    .front()
+                    .is_some_and(|head| now - head.arrived > SHED_AFTER);
                 if running && (stale_head || cpu.clients.len() >= CLIENT_QUEUE_MAX) {
                     cpu.shed += 1;
-                    let reply = Reply { request, outcome: Outcome::Failed };
+                    let reply = Reply {
+                        request,
+                        outcome: Outcome::Failed,
+                    };
                     if let Some(delay) = self.reply_delay(index, client) {
                         self.schedule(delay, Event::ToClient { client, reply });
                     }
                     return;
                 }
-                cpu.clients.push_back(Queued { arrived: now, event });
+                cpu.clients.push_back(Queued {
+                    arrived: now,
+                    event,
+                });
             }
-            None => cpu.internal.push_back(Queued { arrived: now, event }),
+            None => cpu.internal.push_back(Queued {
+                arrived: now,
+                event,
+            }),
         }
         if !cpu.resume_pending {
             cpu.resume_pending = true;
-            self.schedule(free_at.saturating_sub(now), Event::NodeResume { node: index });
+            self.schedule(
+                free_at.saturating_sub(now),
+                Event::NodeResume { node: index },
+            );
         }
     }
 
@@ -80,7 +95,9 @@ impl Sim {
             if cpu.busy_until.saturating_sub(start) >= BATCH_MAX || !self.nodes[index].is_up() {
                 break;
             }
-            let Some(next) = cpu.internal.pop_front().or_else(|| cpu.clients.pop_front()) else { break };
+            let Some(next) = cpu.internal.pop_front().or_else(|| cpu.clients.pop_front()) else {
+                break;
+            };
             self.run_on_cpu(index, next.event, next.arrived);
         }
         let world = self.world.as_mut().expect("scenario mode");

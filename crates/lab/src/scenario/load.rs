@@ -149,7 +149,11 @@ impl Load {
         if self.sessions.len() >= SESSIONS_MAX {
             return None;
         }
-        self.sessions.push(Session { dc, next_request: 1, op: None });
+        self.sessions.push(Session {
+            dc,
+            next_request: 1,
+            op: None,
+        });
         self.busy_at.push(usize::MAX);
         Some(self.sessions.len() - 1)
     }
@@ -179,9 +183,18 @@ impl Sim {
     /// Issues the requests of `stream` due before the next batch, and schedules that batch.
     pub(crate) fn on_arrival(&mut self, stream: usize) {
         let now = self.now;
-        let Some(world) = self.world.as_mut() else { return };
+        let Some(world) = self.world.as_mut() else {
+            return;
+        };
         let load = &mut world.load;
-        let Stream { dc, gap_mean, pinned, active, next_at, closed } = load.streams[stream].clone();
+        let Stream {
+            dc,
+            gap_mean,
+            pinned,
+            active,
+            next_at,
+            closed,
+        } = load.streams[stream].clone();
         if !active || load.stopped {
             return;
         }
@@ -206,15 +219,32 @@ impl Sim {
         let write = !self.rng.chance(reads);
         let now = at;
         let load = self.load();
-        load.records.push(RequestRecord { issued: now, answered: None, group: group as u32, write, dc: dc as u16, orphaned: false });
+        load.records.push(RequestRecord {
+            issued: now,
+            answered: None,
+            group: group as u32,
+            write,
+            dc: dc as u16,
+            orphaned: false,
+        });
         let record = load.records.len() - 1;
         let Some(session) = load.session_for(dc) else {
             load.client_saturated += 1;
             return;
         };
-        let input = if write { self.write_input(session) } else { KvInput::Get };
+        let input = if write {
+            self.write_input(session)
+        } else {
+            KvInput::Get
+        };
         let client = self.load().first_client_id + session;
-        let operation = Operation { client: client as u64, input: input.clone(), call: now, ret: None, output: None };
+        let operation = Operation {
+            client: client as u64,
+            input: input.clone(),
+            call: now,
+            ret: None,
+            output: None,
+        };
         self.history.push((Some(key), operation));
         let history = self.history.len() - 1;
         let load = self.load();
@@ -223,7 +253,19 @@ impl Sim {
         let request = s.next_request;
         s.next_request += 1;
         let (deadline, attempt) = (now + load.deadline, now + load.attempt_timeout);
-        s.op = Some(InFlight { record, history, request, key, group, input, deadline, attempt_deadline: attempt, node, failures: 0, stream });
+        s.op = Some(InFlight {
+            record,
+            history,
+            request,
+            key,
+            group,
+            input,
+            deadline,
+            attempt_deadline: attempt,
+            node,
+            failures: 0,
+            stream,
+        });
         load.mark_busy(session);
         self.send_attempt(session, at - self.now);
     }
@@ -234,7 +276,10 @@ impl Sim {
         if roll < 0.8 {
             KvInput::Put(unique)
         } else if roll < 0.9 {
-            KvInput::Cas { expected: None, new: unique }
+            KvInput::Cas {
+                expected: None,
+                new: unique,
+            }
         } else {
             KvInput::Delete
         }
@@ -246,12 +291,26 @@ impl Sim {
         let load = self.load();
         let first = load.first_client_id;
         let dc = load.sessions[session].dc;
-        let Some(op) = &load.sessions[session].op else { return };
-        let request = Request { client: first + session, request: op.request, group: op.group, key: op.key, input: op.input.clone() };
+        let Some(op) = &load.sessions[session].op else {
+            return;
+        };
+        let request = Request {
+            client: first + session,
+            request: op.request,
+            group: op.group,
+            key: op.key,
+            input: op.input.clone(),
+        };
         let node = op.node;
         let world = self.world.as_mut().expect("scenario mode");
         if let Some(delay) = world.net.client_to_node(dc, node, &mut self.rng) {
-            self.schedule(after + delay, Event::ToNode { node, packet: Box::new(Packet::Request(request)) });
+            self.schedule(
+                after + delay,
+                Event::ToNode {
+                    node,
+                    packet: Box::new(Packet::Request(request)),
+                },
+            );
         }
     }
 
@@ -265,7 +324,9 @@ impl Sim {
         let session = client - load.first_client_id;
         let dc = load.sessions[session].dc;
         let timeout = load.attempt_timeout;
-        let Some(op) = &mut load.sessions[session].op else { return };
+        let Some(op) = &mut load.sessions[session].op else {
+            return;
+        };
         if op.request != reply.request {
             return;
         }
@@ -297,7 +358,9 @@ impl Sim {
     fn finish_request(&mut self, session: usize, output: Option<KvOutput>) {
         let now = self.now;
         let load = self.load();
-        let Some(op) = load.sessions[session].op.take() else { return };
+        let Some(op) = load.sessions[session].op.take() else {
+            return;
+        };
         let dc = load.sessions[session].dc;
         load.mark_idle(session);
         if !load.is_dead(dc) {
@@ -331,7 +394,9 @@ impl Sim {
         let busy = self.load().busy.clone();
         for session in busy {
             let load = self.load();
-            let Some(op) = &load.sessions[session].op else { continue };
+            let Some(op) = &load.sessions[session].op else {
+                continue;
+            };
             let dc = load.sessions[session].dc;
             if load.is_dead(dc) {
                 let record = op.record;
@@ -358,7 +423,11 @@ impl Sim {
     /// A node hosting `group`, not lost and other than `tried` (the one that just timed out),
     /// at random: the client's refreshed slot map.
     fn random_live_host(&mut self, group: usize, tried: usize) -> usize {
-        let hosts: Vec<usize> = (0..self.nodes.len()).filter(|&i| i != tried && !self.nodes[i].lost && self.nodes[i].groups.contains_key(&group)).collect();
+        let hosts: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| {
+                i != tried && !self.nodes[i].lost && self.nodes[i].groups.contains_key(&group)
+            })
+            .collect();
         match self.rng.pick(&hosts) {
             Some(&host) => host,
             None => self.rng.range(0, self.nodes.len() as u64) as usize,

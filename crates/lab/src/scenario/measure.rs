@@ -89,14 +89,32 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 
 /// Computes the measures from the requests and the recorder, for a run of `duration` with
 /// `groups` groups and the given deadline.
-pub fn measure(records: &[RequestRecord], recorder: &Recorder, duration: u64, groups: usize, deadline: u64) -> Measures {
+pub fn measure(
+    records: &[RequestRecord],
+    recorder: &Recorder,
+    duration: u64,
+    groups: usize,
+    deadline: u64,
+) -> Measures {
     let counted: Vec<&RequestRecord> = records.iter().filter(|r| !r.orphaned).collect();
     let ok = |r: &RequestRecord| r.answered.is_some_and(|at| at - r.issued <= deadline);
     let answered_in_time = counted.iter().filter(|r| ok(r)).count() as u64;
-    let mut latencies: Vec<u64> = counted.iter().filter_map(|r| r.answered.map(|at| at - r.issued)).collect();
+    let mut latencies: Vec<u64> = counted
+        .iter()
+        .filter_map(|r| r.answered.map(|at| at - r.issued))
+        .collect();
     latencies.sort_unstable();
-    let during = |at: u64| recorder.faults.iter().any(|f| at >= f.start && f.end.is_none_or(|end| at < end));
-    let mut during_faults: Vec<u64> = counted.iter().filter(|r| during(r.issued)).filter_map(|r| r.answered.map(|at| at - r.issued)).collect();
+    let during = |at: u64| {
+        recorder
+            .faults
+            .iter()
+            .any(|f| at >= f.start && f.end.is_none_or(|end| at < end))
+    };
+    let mut during_faults: Vec<u64> = counted
+        .iter()
+        .filter(|r| during(r.issued))
+        .filter_map(|r| r.answered.map(|at| at - r.issued))
+        .collect();
     during_faults.sort_unstable();
     let windows = (duration / WINDOW + 1) as usize;
     let mut totals = vec![(0u32, 0u32); windows];
@@ -123,22 +141,39 @@ pub fn measure(records: &[RequestRecord], recorder: &Recorder, duration: u64, gr
     let mut detect_s = Vec::new();
     let mut recover_s = Vec::new();
     for fault in &recorder.faults {
-        let next = starts.iter().copied().find(|&s| s > fault.start).unwrap_or(duration);
-        let first_election = recorder.elections.iter().find(|&&(at, group, _)| at >= fault.start && at < next.max(fault.start + 30_000 * MS) && fault.groups_led.contains(&group));
+        let next = starts
+            .iter()
+            .copied()
+            .find(|&s| s > fault.start)
+            .unwrap_or(duration);
+        let first_election = recorder.elections.iter().find(|&&(at, group, _)| {
+            at >= fault.start
+                && at < next.max(fault.start + 30_000 * MS)
+                && fault.groups_led.contains(&group)
+        });
         detect_s.push(first_election.map(|&(at, _, _)| (at - fault.start) as f64 / 1e6));
         // Requests issued within a deadline of the next fault may fail because of it: they are
         // the next fault's, not this one's.
         let until = next.saturating_sub(deadline).max(fault.start);
-        let (from, to) = ((fault.start / WINDOW) as usize, ((until / WINDOW) as usize).min(windows));
+        let (from, to) = (
+            (fault.start / WINDOW) as usize,
+            ((until / WINDOW) as usize).min(windows),
+        );
         let last_bad = (from..to).rev().find(|&w| bad(w));
-        recover_s.push(last_bad.map_or(0.0, |w| ((w as u64 + 1) * WINDOW).saturating_sub(fault.start) as f64 / 1e6));
+        recover_s.push(last_bad.map_or(0.0, |w| {
+            ((w as u64 + 1) * WINDOW).saturating_sub(fault.start) as f64 / 1e6
+        }));
     }
     let requests = counted.len() as u64;
     Measures {
         requests,
         answered_in_time,
         orphaned: (records.len() - counted.len()) as u64,
-        availability: if requests == 0 { 1.0 } else { answered_in_time as f64 / requests as f64 },
+        availability: if requests == 0 {
+            1.0
+        } else {
+            answered_in_time as f64 / requests as f64
+        },
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
         p999_ms: percentile(&latencies, 0.999),
@@ -156,7 +191,12 @@ pub type Points = Vec<(f64, f64)>;
 
 /// Per-second series for the report: (throughput ok/s, errors/s, p99 ms) points, in
 /// windows of `step` microseconds.
-pub fn series(records: &[RequestRecord], duration: u64, deadline: u64, step: u64) -> (Points, Points, Points) {
+pub fn series(
+    records: &[RequestRecord],
+    duration: u64,
+    deadline: u64,
+    step: u64,
+) -> (Points, Points, Points) {
     let windows = (duration / step + 1) as usize;
     let mut ok = vec![0u64; windows];
     let mut failed = vec![0u64; windows];
@@ -173,8 +213,12 @@ pub fn series(records: &[RequestRecord], duration: u64, deadline: u64, step: u64
     }
     let per_second = 1e6 / step as f64;
     let at = |w: usize| (w as u64 * step) as f64 / 1e6;
-    let throughput = (0..windows).map(|w| (at(w), ok[w] as f64 * per_second)).collect();
-    let errors = (0..windows).map(|w| (at(w), failed[w] as f64 * per_second)).collect();
+    let throughput = (0..windows)
+        .map(|w| (at(w), ok[w] as f64 * per_second))
+        .collect();
+    let errors = (0..windows)
+        .map(|w| (at(w), failed[w] as f64 * per_second))
+        .collect();
     let p99 = latency
         .iter_mut()
         .enumerate()

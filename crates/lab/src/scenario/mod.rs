@@ -27,10 +27,17 @@ use crate::topology::Topology;
 
 /// The topology as the placement policy sees it (node id = topology id), with each node's
 /// state; nodes whose state is `None` are left out.
-pub fn placement_topology(topology: &Topology, state: impl Fn(usize) -> Option<placement::NodeState>) -> placement::Topology {
+pub fn placement_topology(
+    topology: &Topology,
+    state: impl Fn(usize) -> Option<placement::NodeState>,
+) -> placement::Topology {
     placement::Topology::new(topology.node_ids().filter_map(|id| {
         let labels = topology.labels(id)?;
         let state = state(id as usize - 1)?;
-        Some(placement::NodeInfo { id, labels: placement::Labels::new(&labels.dc, &labels.pod, &labels.rack, &labels.host), state })
+        Some(placement::NodeInfo {
+            id,
+            labels: placement::Labels::new(&labels.dc, &labels.pod, &labels.rack, &labels.host),
+            state,
+        })
     }))
 }

@@ -61,13 +61,22 @@ pub struct Network {
     wan: Wan,
 }
 
-fn route(path: &Path, topology: &Topology, index: &BTreeMap<ElementId, u16>, across: Option<(u16, u16)>) -> Route {
+fn route(
+    path: &Path,
+    topology: &Topology,
+    index: &BTreeMap<ElementId, u16>,
+    across: Option<(u16, u16)>,
+) -> Route {
     let latency = topology.latency().for_class(path.class);
     Route {
         base_us: latency.mean_us,
         jitter_us: latency.jitter_us,
         bytes_per_us: (path.bottleneck_bandwidth / 1_000_000).max(1),
-        elements: path.elements.iter().filter_map(|element| index.get(element).copied()).collect(),
+        elements: path
+            .elements
+            .iter()
+            .filter_map(|element| index.get(element).copied())
+            .collect(),
         across,
     }
 }
@@ -82,21 +91,38 @@ fn wan(topology: &Topology, datacenters: &[String], index: &BTreeMap<ElementId, 
                 continue;
             }
             links[a * count + b] = index.get(&ElementId::wan(dc_a, dc_b)).copied();
-            let same_region = topology.region(dc_a).is_some() && topology.region(dc_a) == topology.region(dc_b);
-            let class = if same_region { crate::topology::HopClass::SameRegion } else { crate::topology::HopClass::CrossContinent };
+            let same_region =
+                topology.region(dc_a).is_some() && topology.region(dc_a) == topology.region(dc_b);
+            let class = if same_region {
+                crate::topology::HopClass::SameRegion
+            } else {
+                crate::topology::HopClass::CrossContinent
+            };
             let l = topology.latency().for_class(class);
             latency[a * count + b] = (l.mean_us, l.jitter_us);
         }
     }
-    let cores = datacenters.iter().map(|dc| index.get(&ElementId::Core { dc: dc.clone() }).copied()).collect();
-    Wan { count, links, cores, latency }
+    let cores = datacenters
+        .iter()
+        .map(|dc| index.get(&ElementId::Core { dc: dc.clone() }).copied())
+        .collect();
+    Wan {
+        count,
+        links,
+        cores,
+        latency,
+    }
 }
 
 impl Network {
     /// The network of `topology` (node slot `i` is topology node `i + 1`).
     pub fn new(topology: &Topology) -> Network {
         let elements: Vec<ElementId> = topology.elements().cloned().collect();
-        let index: BTreeMap<ElementId, u16> = elements.iter().enumerate().map(|(i, e)| (e.clone(), i as u16)).collect();
+        let index: BTreeMap<ElementId, u16> = elements
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.clone(), i as u16))
+            .collect();
         let nodes = topology.node_count();
         let datacenters: Vec<String> = topology.datacenters().map(str::to_owned).collect();
         let dc_of = |id: u64| {
@@ -140,7 +166,13 @@ impl Network {
     }
 
     /// The delay of a message of `bytes` from node `from` to node `to`, or `None` if it is lost.
-    pub fn node_to_node(&mut self, from: usize, to: usize, bytes: u64, rng: &mut SimRng) -> Option<u64> {
+    pub fn node_to_node(
+        &mut self,
+        from: usize,
+        to: usize,
+        bytes: u64,
+        rng: &mut SimRng,
+    ) -> Option<u64> {
         if self.cut.contains_key(&(from, to)) {
             return None;
         }
@@ -155,12 +187,16 @@ impl Network {
     }
 
     fn travel(&self, route: &Route, bytes: u64, rng: &mut SimRng) -> Option<u64> {
-        let direct_wan = route.across.and_then(|(a, b)| self.wan.links[a as usize * self.wan.count + b as usize]);
+        let direct_wan = route
+            .across
+            .and_then(|(a, b)| self.wan.links[a as usize * self.wan.count + b as usize]);
         let mut detour = None;
         let walk: &[u16] = if self.pristine { &[] } else { &route.elements };
         for &element in walk {
             if self.failed[element as usize] > 0 {
-                let (Some(wan), Some((a, b))) = (direct_wan, route.across) else { return None };
+                let (Some(wan), Some((a, b))) = (direct_wan, route.across) else {
+                    return None;
+                };
                 if element != wan || detour.is_some() {
                     return None;
                 }
@@ -176,17 +212,24 @@ impl Network {
                 return None;
             }
         }
-        let jitter = if route.jitter_us == 0 { 0 } else { rng.exponential(route.jitter_us as f64) as u64 };
+        let jitter = if route.jitter_us == 0 {
+            0
+        } else {
+            rng.exponential(route.jitter_us as f64) as u64
+        };
         let base = match (detour, route.across) {
             // The direct leg's latency is replaced by the two legs through the relay.
-            (Some(legs), Some((a, b))) => (route.base_us + legs).saturating_sub(self.wan.latency[a as usize * self.wan.count + b as usize].0),
+            (Some(legs), Some((a, b))) => (route.base_us + legs)
+                .saturating_sub(self.wan.latency[a as usize * self.wan.count + b as usize].0),
             _ => route.base_us,
         };
         Some(base + jitter + bytes / route.bytes_per_us)
     }
 
     fn lost_on(&self, element: u16, rng: &mut SimRng) -> bool {
-        self.element_loss[element as usize].iter().any(|&chance| rng.chance(chance))
+        self.element_loss[element as usize]
+            .iter()
+            .any(|&chance| rng.chance(chance))
     }
 
     /// The two legs' latency through the first datacenter whose core and links to both ends
@@ -194,13 +237,29 @@ impl Network {
     fn detour(&self, a: usize, b: usize, rng: &mut SimRng) -> Option<u64> {
         let count = self.wan.count;
         let relay = self.relay(a, b)?;
-        for element in [self.wan.links[a * count + relay], self.wan.cores[relay], self.wan.links[relay * count + b]].into_iter().flatten() {
+        for element in [
+            self.wan.links[a * count + relay],
+            self.wan.cores[relay],
+            self.wan.links[relay * count + b],
+        ]
+        .into_iter()
+        .flatten()
+        {
             if self.lost_on(element, rng) {
                 return None;
             }
         }
-        let (first, second) = (self.wan.latency[a * count + relay], self.wan.latency[relay * count + b]);
-        let mut jitter = |scale: u64| if scale == 0 { 0 } else { rng.exponential(scale as f64) as u64 };
+        let (first, second) = (
+            self.wan.latency[a * count + relay],
+            self.wan.latency[relay * count + b],
+        );
+        let mut jitter = |scale: u64| {
+            if scale == 0 {
+                0
+            } else {
+                rng.exponential(scale as f64) as u64
+            }
+        };
         Some(first.0 + jitter(first.1) + second.0 + jitter(second.1))
     }
 
@@ -217,10 +276,21 @@ impl Network {
 
     /// The index of a named element, or an error naming the ones that exist.
     pub fn element(&self, name: &str) -> Result<usize, String> {
-        self.elements.iter().position(|element| element.to_string() == name).ok_or_else(|| {
-            let known: Vec<String> = self.elements.iter().take(12).map(ToString::to_string).collect();
-            format!("no element `{name}` in the topology (some that exist: {})", known.join(", "))
-        })
+        self.elements
+            .iter()
+            .position(|element| element.to_string() == name)
+            .ok_or_else(|| {
+                let known: Vec<String> = self
+                    .elements
+                    .iter()
+                    .take(12)
+                    .map(ToString::to_string)
+                    .collect();
+                format!(
+                    "no element `{name}` in the topology (some that exist: {})",
+                    known.join(", ")
+                )
+            })
     }
 
     pub fn element_name(&self, element: usize) -> String {
@@ -229,12 +299,18 @@ impl Network {
 
     pub fn set_failed(&mut self, element: usize, down: bool) {
         let count = &mut self.failed[element];
-        *count = if down { *count + 1 } else { count.saturating_sub(1) };
+        *count = if down {
+            *count + 1
+        } else {
+            count.saturating_sub(1)
+        };
         self.refresh_pristine();
     }
 
     fn refresh_pristine(&mut self) {
-        self.pristine = self.failed.iter().all(|&count| count == 0) && self.element_loss.iter().all(Vec::is_empty) && self.global_loss.is_empty();
+        self.pristine = self.failed.iter().all(|&count| count == 0)
+            && self.element_loss.iter().all(Vec::is_empty)
+            && self.global_loss.is_empty();
     }
 
     pub fn is_failed(&self, element: usize) -> bool {
@@ -266,7 +342,11 @@ impl Network {
     /// Cuts (or restores) the directed pair `from -> to`.
     pub fn set_cut(&mut self, from: usize, to: usize, cut: bool) {
         let count = self.cut.entry((from, to)).or_insert(0);
-        *count = if cut { *count + 1 } else { count.saturating_sub(1) };
+        *count = if cut {
+            *count + 1
+        } else {
+            count.saturating_sub(1)
+        };
         if *count == 0 {
             self.cut.remove(&(from, to));
         }
@@ -277,16 +357,30 @@ impl Network {
     fn relay(&self, a: usize, b: usize) -> Option<usize> {
         let count = self.wan.count;
         let up = |element: Option<u16>| element.is_some_and(|e| self.failed[e as usize] == 0);
-        (0..count).find(|&r| r != a && r != b && up(self.wan.links[a * count + r]) && up(self.wan.links[r * count + b]) && up(self.wan.cores[r]))
+        (0..count).find(|&r| {
+            r != a
+                && r != b
+                && up(self.wan.links[a * count + r])
+                && up(self.wan.links[r * count + b])
+                && up(self.wan.cores[r])
+        })
     }
 
     /// Whether node `from` can currently send to node `to` at all (no failed element except
     /// a WAN link with a detour, no cut).
     pub fn connected(&self, from: usize, to: usize) -> bool {
         let route = &self.routes[from * self.nodes + to];
-        let direct_wan = route.across.and_then(|(a, b)| self.wan.links[a as usize * self.wan.count + b as usize]);
-        let detour = route.across.is_some_and(|(a, b)| self.relay(a as usize, b as usize).is_some());
-        !self.cut.contains_key(&(from, to)) && route.elements.iter().all(|&e| self.failed[e as usize] == 0 || (Some(e) == direct_wan && detour))
+        let direct_wan = route
+            .across
+            .and_then(|(a, b)| self.wan.links[a as usize * self.wan.count + b as usize]);
+        let detour = route
+            .across
+            .is_some_and(|(a, b)| self.relay(a as usize, b as usize).is_some());
+        !self.cut.contains_key(&(from, to))
+            && route
+                .elements
+                .iter()
+                .all(|&e| self.failed[e as usize] == 0 || (Some(e) == direct_wan && detour))
     }
 
     /// Clears every fault (the end of the run heals all).
@@ -301,36 +395,71 @@ impl Network {
 
     /// Names of the failed elements.
     pub fn failed_elements(&self) -> Vec<&ElementId> {
-        self.elements.iter().zip(&self.failed).filter(|(_, &count)| count > 0).map(|(element, _)| element).collect()
+        self.elements
+            .iter()
+            .zip(&self.failed)
+            .filter(|(_, &count)| count > 0)
+            .map(|(element, _)| element)
+            .collect()
     }
 
     /// Elements with loss on them (for the report's topology).
     pub fn lossy_elements(&self) -> Vec<&ElementId> {
-        self.elements.iter().zip(&self.element_loss).filter(|(_, loss)| !loss.is_empty()).map(|(element, _)| element).collect()
+        self.elements
+            .iter()
+            .zip(&self.element_loss)
+            .filter(|(_, loss)| !loss.is_empty())
+            .map(|(element, _)| element)
+            .collect()
     }
 }
 
 /// A client in `dc` reaches a node through its datacenter's core: down the node's pod uplink,
 /// pod switch and ToR; over the WAN first if the node is in another datacenter.
-fn client_route(topology: &Topology, dc: &str, labels: &NodeLabels, index: &BTreeMap<ElementId, u16>) -> Route {
+fn client_route(
+    topology: &Topology,
+    dc: &str,
+    labels: &NodeLabels,
+    index: &BTreeMap<ElementId, u16>,
+) -> Route {
     let mut path = vec![ElementId::Core { dc: dc.to_owned() }];
     let class = if labels.dc == dc {
         crate::topology::HopClass::CrossPod
     } else {
         path.push(ElementId::wan(dc, &labels.dc));
-        path.push(ElementId::Core { dc: labels.dc.clone() });
-        let same_region = topology.region(dc).is_some() && topology.region(dc) == topology.region(&labels.dc);
-        if same_region { crate::topology::HopClass::SameRegion } else { crate::topology::HopClass::CrossContinent }
+        path.push(ElementId::Core {
+            dc: labels.dc.clone(),
+        });
+        let same_region =
+            topology.region(dc).is_some() && topology.region(dc) == topology.region(&labels.dc);
+        if same_region {
+            crate::topology::HopClass::SameRegion
+        } else {
+            crate::topology::HopClass::CrossContinent
+        }
     };
-    path.push(ElementId::PodUplink { dc: labels.dc.clone(), pod: labels.pod.clone() });
-    path.push(ElementId::PodSwitch { dc: labels.dc.clone(), pod: labels.pod.clone() });
-    path.push(ElementId::Tor { dc: labels.dc.clone(), pod: labels.pod.clone(), rack: labels.rack.clone() });
+    path.push(ElementId::PodUplink {
+        dc: labels.dc.clone(),
+        pod: labels.pod.clone(),
+    });
+    path.push(ElementId::PodSwitch {
+        dc: labels.dc.clone(),
+        pod: labels.pod.clone(),
+    });
+    path.push(ElementId::Tor {
+        dc: labels.dc.clone(),
+        pod: labels.pod.clone(),
+        rack: labels.rack.clone(),
+    });
     let latency = topology.latency().for_class(class);
     Route {
         base_us: latency.mean_us,
         jitter_us: latency.jitter_us,
         bytes_per_us: (topology.bandwidth().host_nic / 1_000_000).max(1),
-        elements: path.iter().filter_map(|element| index.get(element).copied()).collect(),
+        elements: path
+            .iter()
+            .filter_map(|element| index.get(element).copied())
+            .collect(),
         across: None,
     }
 }
@@ -353,20 +482,39 @@ mod tests {
         let mut net = three_dcs();
         let mut rng = SimRng::new(1);
         let direct = net.node_to_node(0, 10, 64, &mut rng).expect("delivered");
-        assert!((20_000..40_000).contains(&direct), "dc_a to dc_c takes about 20 ms one way, got {direct} us");
+        assert!(
+            (20_000..40_000).contains(&direct),
+            "dc_a to dc_c takes about 20 ms one way, got {direct} us"
+        );
         let wan_ac = net.element("wan:dc_a-dc_c").expect("exists");
         net.set_failed(wan_ac, true);
         assert!(net.connected(0, 10), "dc_b can relay");
-        let detour = net.node_to_node(0, 10, 64, &mut rng).expect("detoured through dc_b");
-        assert!((25_000..50_000).contains(&detour), "5 ms to dc_b plus 20 ms to dc_c, got {detour} us");
+        let detour = net
+            .node_to_node(0, 10, 64, &mut rng)
+            .expect("detoured through dc_b");
+        assert!(
+            (25_000..50_000).contains(&detour),
+            "5 ms to dc_b plus 20 ms to dc_c, got {detour} us"
+        );
         let wan_bc = net.element("wan:dc_b-dc_c").expect("exists");
         net.set_failed(wan_bc, true);
         assert!(!net.connected(0, 10));
-        assert_eq!(net.node_to_node(0, 10, 64, &mut rng), None, "no relay left: dc_c is cut off from dc_a");
+        assert_eq!(
+            net.node_to_node(0, 10, 64, &mut rng),
+            None,
+            "no relay left: dc_c is cut off from dc_a"
+        );
         net.heal_all();
         let tor = net.element("tor:dc_a/p0/r0").expect("exists");
         net.set_failed(tor, true);
-        assert_eq!(net.node_to_node(0, 1, 64, &mut rng), None, "node 1's ToR is down");
-        assert!(net.node_to_node(1, 10, 64, &mut rng).is_some(), "node 2 is under another ToR");
+        assert_eq!(
+            net.node_to_node(0, 1, 64, &mut rng),
+            None,
+            "node 1's ToR is down"
+        );
+        assert!(
+            net.node_to_node(1, 10, 64, &mut rng).is_some(),
+            "node 2 is under another ToR"
+        );
     }
 }

@@ -38,7 +38,10 @@ impl Sim {
         for &node in nodes {
             self.register_loss(node, self.now);
         }
-        self.trace_note(format!("destroyed for good: {:?}", nodes.iter().map(|n| n + 1).collect::<Vec<_>>()));
+        self.trace_note(format!(
+            "destroyed for good: {:?}",
+            nodes.iter().map(|n| n + 1).collect::<Vec<_>>()
+        ));
     }
 
     /// An operator deletes a node's data directory: it comes back empty, under new identities,
@@ -62,17 +65,27 @@ impl Sim {
         if let Some(world) = self.world.as_mut() {
             world.removed.push(node);
         }
-        self.trace_note(format!("operator removes n{}: its replicas move away first", node + 1));
+        self.trace_note(format!(
+            "operator removes n{}: its replicas move away first",
+            node + 1
+        ));
     }
 
     /// Stops decommissioned nodes no group holds any more.
     fn stop_removed_nodes(&mut self) {
-        let removed = self.world.as_ref().map(|w| w.removed.clone()).unwrap_or_default();
+        let removed = self
+            .world
+            .as_ref()
+            .map(|w| w.removed.clone())
+            .unwrap_or_default();
         for node in removed {
             if !self.nodes[node].is_up() {
                 continue;
             }
-            let held = self.nodes[node].groups.iter().any(|(&group, hosted)| self.leader_membership(group).is_none_or(|m| m.replicas().contains(&hosted.id)));
+            let held = self.nodes[node].groups.iter().any(|(&group, hosted)| {
+                self.leader_membership(group)
+                    .is_none_or(|m| m.replicas().contains(&hosted.id))
+            });
             if !held {
                 self.trace_note(format!("n{} holds no replica any more: stopped", node + 1));
                 self.crash_node(node);
@@ -90,10 +103,20 @@ impl Sim {
         let world = self.world.as_ref().expect("scenario mode");
         if world.record.snapshot.is_none() && world.record.snapshot_at.is_some_and(|at| now >= at) {
             let states = self.node_states();
-            let replicas = self.nodes.iter().map(|n| if n.lost { 0 } else { n.groups.len() }).collect();
+            let replicas = self
+                .nodes
+                .iter()
+                .map(|n| if n.lost { 0 } else { n.groups.len() })
+                .collect();
             let world = self.world.as_mut().expect("scenario mode");
             world.record.snapshot = Some(states);
-            world.record.snapshot_failed = world.net.failed_elements().iter().chain(world.net.lossy_elements().iter()).map(|e| e.to_string()).collect();
+            world.record.snapshot_failed = world
+                .net
+                .failed_elements()
+                .iter()
+                .chain(world.net.lossy_elements().iter())
+                .map(|e| e.to_string())
+                .collect();
             world.record.snapshot_leaders = counts.clone();
             world.record.snapshot_replicas = replicas;
         }
@@ -116,7 +139,10 @@ impl Sim {
                     report::NodeState::Paused
                 } else if world.cpu[i].factor > 1.0 || world.disk_factor[i] > 1.0 {
                     report::NodeState::Slow
-                } else if (0..self.nodes.len()).filter(|&j| j != i).all(|j| !world.net.connected(i, j)) {
+                } else if (0..self.nodes.len())
+                    .filter(|&j| j != i)
+                    .all(|j| !world.net.connected(i, j))
+                {
                     report::NodeState::Isolated
                 } else {
                     report::NodeState::Up
@@ -130,7 +156,9 @@ impl Sim {
     pub(crate) fn on_health_beat(&mut self) {
         self.schedule(HEALTH_EVERY, Event::HealthBeat);
         // During the warm-up, at every beat: leaders settle where they belong before load.
-        if self.now % LEADER_BALANCE_EVERY < HEALTH_EVERY || self.now <= crate::scenario::run::WARM_UP {
+        if self.now % LEADER_BALANCE_EVERY < HEALTH_EVERY
+            || self.now <= crate::scenario::run::WARM_UP
+        {
             self.return_leaderships();
         }
         let now = self.now;
@@ -145,7 +173,13 @@ impl Sim {
                 let world = self.world.as_mut().expect("scenario mode");
                 let health = world.health[node].mine();
                 if let Some(delay) = world.net.node_to_node(node, peer, 64, &mut self.rng) {
-                    self.schedule(delay, Event::ToNode { node: peer, packet: Box::new(Packet::Health(node, health)) });
+                    self.schedule(
+                        delay,
+                        Event::ToNode {
+                            node: peer,
+                            packet: Box::new(Packet::Health(node, health)),
+                        },
+                    );
                 }
             }
             self.assess_health(node);
@@ -162,7 +196,12 @@ impl Sim {
             let peers = &world.peer_health[node];
             let received: Vec<u64> = (0..peers.received.len())
                 .filter(|&p| p != node && peers.heard[p].is_some())
-                .map(|p| peers.received[p].iter().filter(|&&at| now - at <= HEARD_WINDOW).count() as u64)
+                .map(|p| {
+                    peers.received[p]
+                        .iter()
+                        .filter(|&&at| now - at <= HEARD_WINDOW)
+                        .count() as u64
+                })
                 .collect();
             if let Some(loss) = placement::health::report_loss_permille(&received, expected_each) {
                 world.health[node].record_report_loss(loss);
@@ -188,17 +227,34 @@ impl Sim {
     /// server's leader balancing does after a failover.
     fn return_leaderships(&mut self) {
         for group in 0..self.options.groups {
-            let Some(leader) = self.leader_index(group) else { continue };
+            let Some(leader) = self.leader_index(group) else {
+                continue;
+            };
             let preferred = self.params.layout[group][0];
             let world = self.world.as_ref().expect("scenario mode");
-            let sick = world.health[preferred].is_sick() || world.peer_health[leader].heard[preferred].is_some_and(|(h, _)| h.sick);
-            if leader == preferred || sick || self.nodes[preferred].lost || !self.nodes[preferred].is_up() || self.nodes[preferred].paused_until > self.now {
+            let sick = world.health[preferred].is_sick()
+                || world.peer_health[leader].heard[preferred].is_some_and(|(h, _)| h.sick);
+            if leader == preferred
+                || sick
+                || self.nodes[preferred].lost
+                || !self.nodes[preferred].is_up()
+                || self.nodes[preferred].paused_until > self.now
+            {
                 continue;
             }
-            let Some(target) = self.nodes[preferred].id_in(group) else { continue };
-            let Some(replica) = self.nodes[leader].replica_mut(group) else { continue };
-            let caught_up = replica.matched(target).is_some_and(|m| m >= replica.commit_index());
-            if replica.membership().voters.contains(&target) && caught_up && replica.transfer_leader(target).is_ok() {
+            let Some(target) = self.nodes[preferred].id_in(group) else {
+                continue;
+            };
+            let Some(replica) = self.nodes[leader].replica_mut(group) else {
+                continue;
+            };
+            let caught_up = replica
+                .matched(target)
+                .is_some_and(|m| m >= replica.commit_index());
+            if replica.membership().voters.contains(&target)
+                && caught_up
+                && replica.transfer_leader(target).is_ok()
+            {
                 self.after_admin_action(leader);
             }
         }
@@ -210,18 +266,41 @@ impl Sim {
         let peers = world.fresh_peer_health(node, now);
         let (sick, changed) = world.health[node].assess(&peers, now);
         if changed {
-            self.trace_note(format!("n{} {}", node + 1, if sick { "is sick (far slower than its peers): hands its leaderships away" } else { "is well again" }));
+            self.trace_note(format!(
+                "n{} {}",
+                node + 1,
+                if sick {
+                    "is sick (far slower than its peers): hands its leaderships away"
+                } else {
+                    "is well again"
+                }
+            ));
         }
-        if !sick || !self.world.as_ref().is_some_and(|w| w.scenario.cluster.gray_failure) {
+        if !sick
+            || !self
+                .world
+                .as_ref()
+                .is_some_and(|w| w.scenario.cluster.gray_failure)
+        {
             return;
         }
         let sick_peers: Vec<usize> = {
             let world = self.world.as_ref().expect("scenario mode");
-            world.peer_health[node].heard.iter().enumerate().filter(|(_, h)| h.is_some_and(|(h, at)| h.sick && now - at < placement::health::FRESH_FOR_US)).map(|(p, _)| p).collect()
+            world.peer_health[node]
+                .heard
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| {
+                    h.is_some_and(|(h, at)| h.sick && now - at < placement::health::FRESH_FOR_US)
+                })
+                .map(|(p, _)| p)
+                .collect()
         };
         let mut handed = 0;
         for (&group, hosted) in self.nodes[node].groups.iter_mut() {
-            let Some(replica) = hosted.replica.as_mut() else { continue };
+            let Some(replica) = hosted.replica.as_mut() else {
+                continue;
+            };
             if replica.role() != Role::Leader {
                 continue;
             }

@@ -71,16 +71,30 @@ pub fn load_scenarios(dir: &Path) -> Result<Vec<(PathBuf, Scenario, Topology)>, 
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();
     files.sort();
-    files.into_iter().map(|path| load_scenario(&path).map(|(s, t)| (path, s, t))).collect()
+    files
+        .into_iter()
+        .map(|path| load_scenario(&path).map(|(s, t)| (path, s, t)))
+        .collect()
 }
 
 /// Reads one scenario file and the topology it names (relative to the file's directory).
 pub fn load_scenario(path: &Path) -> Result<(Scenario, Topology), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let scenario = Scenario::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let topology_path = path.parent().unwrap_or(Path::new(".")).join(&scenario.topology);
-    let text = std::fs::read_to_string(&topology_path).map_err(|e| format!("{}: cannot read topology {}: {e}", path.display(), topology_path.display()))?;
-    let topology = Topology::from_toml(&text).map_err(|e| format!("{}: {e}", topology_path.display()))?;
+    let topology_path = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&scenario.topology);
+    let text = std::fs::read_to_string(&topology_path).map_err(|e| {
+        format!(
+            "{}: cannot read topology {}: {e}",
+            path.display(),
+            topology_path.display()
+        )
+    })?;
+    let topology =
+        Topology::from_toml(&text).map_err(|e| format!("{}: {e}", topology_path.display()))?;
     Ok((scenario, topology))
 }
 
@@ -89,22 +103,42 @@ pub fn load_scenario(path: &Path) -> Result<(Scenario, Topology), String> {
 fn initial_layout(scenario: &Scenario, topology: &Topology) -> Result<Vec<Vec<usize>>, String> {
     let only_dc = scenario.cluster.placement.strip_prefix("one-dc:");
     if let Some(dc) = only_dc {
-        topology.nodes_in(dc).map_err(|e| format!("cluster.placement: {e}"))?;
+        topology
+            .nodes_in(dc)
+            .map_err(|e| format!("cluster.placement: {e}"))?;
     }
     let placement_topology = super::placement_topology(topology, |slot| {
         let labels = topology.labels(slot as u64 + 1)?;
-        only_dc.is_none_or(|dc| labels.dc == dc).then_some(placement::NodeState::Up)
+        only_dc
+            .is_none_or(|dc| labels.dc == dc)
+            .then_some(placement::NodeState::Up)
     });
     if let Some(dc) = &scenario.cluster.leader_dc {
-        topology.nodes_in(dc).map_err(|e| format!("cluster.leader_dc: {e}"))?;
+        topology
+            .nodes_in(dc)
+            .map_err(|e| format!("cluster.leader_dc: {e}"))?;
     }
     let leader_dc = scenario.cluster.leader_dc.as_deref();
-    let plan = placement::initial(&placement_topology, scenario.cluster.groups as u64, scenario.cluster.replication, leader_dc).map_err(|e| format!("placement: {e}"))?;
-    Ok(plan.replicas.into_iter().map(|ids| ids.into_iter().map(|id| id as usize - 1).collect()).collect())
+    let plan = placement::initial(
+        &placement_topology,
+        scenario.cluster.groups as u64,
+        scenario.cluster.replication,
+        leader_dc,
+    )
+    .map_err(|e| format!("placement: {e}"))?;
+    Ok(plan
+        .replicas
+        .into_iter()
+        .map(|ids| ids.into_iter().map(|id| id as usize - 1).collect())
+        .collect())
 }
 
 /// Runs `scenario` on `topology`.
-pub fn run_scenario(scenario: &Scenario, topology: &Topology, settings: &RunSettings) -> Result<ScenarioOutcome, String> {
+pub fn run_scenario(
+    scenario: &Scenario,
+    topology: &Topology,
+    settings: &RunSettings,
+) -> Result<ScenarioOutcome, String> {
     let scenario = match (settings.short, scenario.short_duration_s) {
         (true, Some(short)) => scenario.shortened(short),
         _ => scenario.clone(),
@@ -125,18 +159,44 @@ pub fn run_scenario(scenario: &Scenario, topology: &Topology, settings: &RunSett
     let deadline = scenario.workload.deadline_ms * MS;
     // The measures need only the world: work them out on another core meanwhile.
     let (measures, lost_writes, report) = std::thread::scope(|scope| {
-        let measuring = scope.spawn(|| measure(&world.load.records, &world.record, duration, groups, deadline));
-        let lost_writes = super::lost::lost_writes(&sim.history, |client| client < final_readers, |key| (key % groups as u64) as usize, &dead);
+        let measuring = scope.spawn(|| {
+            measure(
+                &world.load.records,
+                &world.record,
+                duration,
+                groups,
+                deadline,
+            )
+        });
+        let lost_writes = super::lost::lost_writes(
+            &sim.history,
+            |client| client < final_readers,
+            |key| (key % groups as u64) as usize,
+            &dead,
+        );
         let report = sim.finish();
-        (measuring.join().expect("measuring panicked"), lost_writes, report)
+        (
+            measuring.join().expect("measuring panicked"),
+            lost_writes,
+            report,
+        )
     });
     let wall_s = started.elapsed().as_secs_f64();
     let violations = report.violations.clone();
     let undecided = report.undecided.len();
-    let mut checks = checks(&scenario, &measures, &world, lost_writes, &violations, &dead);
+    let mut checks = checks(
+        &scenario,
+        &measures,
+        &world,
+        lost_writes,
+        &violations,
+        &dead,
+    );
     if undecided > 0 {
         if let Some(check) = checks.first_mut() {
-            check.detail.push_str(&format!("; {undecided} keys undecided (the search ran out of budget)"));
+            check.detail.push_str(&format!(
+                "; {undecided} keys undecided (the search ran out of budget)"
+            ));
         }
     }
     let outcome = ScenarioOutcome {
@@ -158,16 +218,40 @@ pub fn run_scenario(scenario: &Scenario, topology: &Topology, settings: &RunSett
     if scenario.compare_gray_failure && settings.gray_failure.is_none() {
         compare_gray_failure(&scenario, topology, settings, &mut outcome)?;
     }
-    let run = super::report::describe(&scenario, topology, &world, &outcome, &dead, duration, deadline);
-    Ok(ScenarioOutcome { report: run, ..outcome })
+    let run = super::report::describe(
+        &scenario, topology, &world, &outcome, &dead, duration, deadline,
+    );
+    Ok(ScenarioOutcome {
+        report: run,
+        ..outcome
+    })
 }
 
 /// Runs the scenario again with gray-failure handling off (same seed) and puts the two p99s
 /// of the fault period side by side.
-fn compare_gray_failure(scenario: &Scenario, topology: &Topology, settings: &RunSettings, outcome: &mut ScenarioOutcome) -> Result<(), String> {
-    let off = run_scenario(scenario, topology, &RunSettings { gray_failure: Some(false), trace: false, ..settings.clone() })?;
-    let on_p99 = outcome.measures.p99_during_faults_ms.unwrap_or(outcome.measures.p99_ms);
-    let off_p99 = off.measures.p99_during_faults_ms.unwrap_or(off.measures.p99_ms);
+fn compare_gray_failure(
+    scenario: &Scenario,
+    topology: &Topology,
+    settings: &RunSettings,
+    outcome: &mut ScenarioOutcome,
+) -> Result<(), String> {
+    let off = run_scenario(
+        scenario,
+        topology,
+        &RunSettings {
+            gray_failure: Some(false),
+            trace: false,
+            ..settings.clone()
+        },
+    )?;
+    let on_p99 = outcome
+        .measures
+        .p99_during_faults_ms
+        .unwrap_or(outcome.measures.p99_ms);
+    let off_p99 = off
+        .measures
+        .p99_during_faults_ms
+        .unwrap_or(off.measures.p99_ms);
     outcome.without_gray_failure = Some(off.measures.clone());
     if scenario.expect.gray_failure_helps {
         outcome.checks.push(report::Check {
@@ -186,10 +270,21 @@ fn compare_gray_failure(scenario: &Scenario, topology: &Topology, settings: &Run
 fn build(scenario: &Scenario, topology: &Topology, seed: u64) -> Result<Sim, String> {
     let cluster = &scenario.cluster;
     let nodes = topology.node_count();
-    let options = SimOptions { seed, nodes, groups: cluster.groups, faults: FaultSet::default(), bug: None, duration_ms: (scenario.duration_s * 1000.0).ceil() as u64, trace: false };
+    let options = SimOptions {
+        seed,
+        nodes,
+        groups: cluster.groups,
+        faults: FaultSet::default(),
+        bug: None,
+        duration_ms: (scenario.duration_s * 1000.0).ceil() as u64,
+        trace: false,
+    };
     options.validate()?;
     if cluster.replication > nodes {
-        return Err(format!("cluster.replication {} needs at least as many nodes; the topology has {nodes}", cluster.replication));
+        return Err(format!(
+            "cluster.replication {} needs at least as many nodes; the topology has {nodes}",
+            cluster.replication
+        ));
     }
     let layout = initial_layout(scenario, topology)?;
     let params = Params {
@@ -224,7 +319,14 @@ fn build(scenario: &Scenario, topology: &Topology, seed: u64) -> Result<Sim, Str
             .workload
             .client_dcs
             .iter()
-            .map(|dc| datacenters.iter().position(|d| d == dc).ok_or_else(|| format!("workload.client_dcs: no datacenter `{dc}` (the topology has {})", datacenters.join(", "))))
+            .map(|dc| {
+                datacenters.iter().position(|d| d == dc).ok_or_else(|| {
+                    format!(
+                        "workload.client_dcs: no datacenter `{dc}` (the topology has {})",
+                        datacenters.join(", ")
+                    )
+                })
+            })
             .collect::<Result<_, _>>()?
     };
     let initial_leaders = layout.iter().map(|voters| voters[0]).collect();
@@ -237,10 +339,29 @@ fn build(scenario: &Scenario, topology: &Topology, seed: u64) -> Result<Sim, Str
     let per_dc = scenario.workload.rate / client_dcs.len() as f64;
     let concurrency = scenario.workload.concurrency;
     load.streams = if concurrency == 0 {
-        client_dcs.into_iter().map(|dc| Stream { dc, gap_mean: 1e6 / per_dc, pinned: None, active: true, next_at: WARM_UP, closed: false }).collect()
+        client_dcs
+            .into_iter()
+            .map(|dc| Stream {
+                dc,
+                gap_mean: 1e6 / per_dc,
+                pinned: None,
+                active: true,
+                next_at: WARM_UP,
+                closed: false,
+            })
+            .collect()
     } else {
         // Closed loop: one stream per client, spread over the client datacenters.
-        (0..concurrency).map(|i| Stream { dc: client_dcs[i % client_dcs.len()], gap_mean: 0.0, pinned: None, active: true, next_at: WARM_UP, closed: true }).collect()
+        (0..concurrency)
+            .map(|i| Stream {
+                dc: client_dcs[i % client_dcs.len()],
+                gap_mean: 0.0,
+                pinned: None,
+                active: true,
+                next_at: WARM_UP,
+                closed: true,
+            })
+            .collect()
     };
     // Room for the requests an open loop will send (plus a margin for Poisson's spread):
     // growing these by doubling copied tens of megabytes and touched every page twice.
@@ -248,66 +369,167 @@ fn build(scenario: &Scenario, topology: &Topology, seed: u64) -> Result<Sim, Str
     load.records.reserve(expected);
     sim.history.reserve(expected);
     sim.down_after = (cluster.down_after_s * 1e6) as u64;
-    sim.world = Some(Box::new(World::new(scenario.clone(), topology.clone(), load)));
+    sim.world = Some(Box::new(World::new(
+        scenario.clone(),
+        topology.clone(),
+        load,
+    )));
     sim.validate_targets()?;
     Ok(sim)
 }
 
 /// The expected-outcome checks of the scenario file, against what the run measured.
-fn checks(scenario: &Scenario, m: &Measures, world: &World, lost: u64, violations: &[String], dead: &std::collections::BTreeSet<usize>) -> Vec<report::Check> {
+fn checks(
+    scenario: &Scenario,
+    m: &Measures,
+    world: &World,
+    lost: u64,
+    violations: &[String],
+    dead: &std::collections::BTreeSet<usize>,
+) -> Vec<report::Check> {
     let expect = &scenario.expect;
     let mut checks = Vec::new();
-    let mut check = |name: String, passed: bool, detail: String| checks.push(report::Check { name, passed, detail });
-    let (safety, other): (Vec<&String>, Vec<&String>) = violations.iter().partition(|v| !v.starts_with("repair") && !v.starts_with("liveness"));
+    let mut check = |name: String, passed: bool, detail: String| {
+        checks.push(report::Check {
+            name,
+            passed,
+            detail,
+        })
+    };
+    let (safety, other): (Vec<&String>, Vec<&String>) = violations
+        .iter()
+        .partition(|v| !v.starts_with("repair") && !v.starts_with("liveness"));
     if expect.linearizable {
-        check("linearizable, no safety violation".into(), safety.is_empty(), safety.first().map_or("per-key linearizability, election safety, log matching, convergence: all held".into(), |v| format!("{} violation(s); first: {v}", safety.len())));
+        check(
+            "linearizable, no safety violation".into(),
+            safety.is_empty(),
+            safety.first().map_or(
+                "per-key linearizability, election safety, log matching, convergence: all held"
+                    .into(),
+                |v| format!("{} violation(s); first: {v}", safety.len()),
+            ),
+        );
     } else {
-        check("the checkers catch the hazard".into(), !safety.is_empty(), safety.first().map_or("no violation found".into(), |v| format!("{} violation(s); first: {v}", safety.len())));
+        check(
+            "the checkers catch the hazard".into(),
+            !safety.is_empty(),
+            safety.first().map_or("no violation found".into(), |v| {
+                format!("{} violation(s); first: {v}", safety.len())
+            }),
+        );
     }
     let liveness: Vec<&&String> = other.iter().filter(|v| v.starts_with("liveness")).collect();
-    let survivors = if dead.is_empty() { String::new() } else { format!(" ({} groups lost every replica: nothing can serve them)", dead.len()) };
+    let survivors = if dead.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} groups lost every replica: nothing can serve them)",
+            dead.len()
+        )
+    };
     check(
         "every group with a surviving replica serves again after the faults".into(),
         liveness.is_empty(),
-        liveness.first().map_or(format!("final reads and convergence completed{survivors}"), |v| v.to_string()),
+        liveness.first().map_or(
+            format!("final reads and convergence completed{survivors}"),
+            |v| v.to_string(),
+        ),
     );
     if let Some(max) = expect.lost_writes_max {
-        check(format!("acknowledged writes lost <= {max}"), lost <= max, format!("{lost} keys lost their last acknowledged write; {} groups lost every replica", dead.len()));
+        check(
+            format!("acknowledged writes lost <= {max}"),
+            lost <= max,
+            format!(
+                "{lost} keys lost their last acknowledged write; {} groups lost every replica",
+                dead.len()
+            ),
+        );
     }
     if let Some(min) = expect.lost_writes_min {
-        check(format!("the loss shows: acknowledged writes lost >= {min}"), lost >= min, format!("{lost} keys lost their last acknowledged write; {} groups lost every replica", dead.len()));
+        check(
+            format!("the loss shows: acknowledged writes lost >= {min}"),
+            lost >= min,
+            format!(
+                "{lost} keys lost their last acknowledged write; {} groups lost every replica",
+                dead.len()
+            ),
+        );
     }
     if let Some(min) = expect.availability_min {
-        check(format!("availability >= {min}%"), m.availability * 100.0 >= min, format!("{:.4}% ({} of {} requests answered within {} ms)", m.availability * 100.0, m.answered_in_time, m.requests, scenario.workload.deadline_ms));
+        check(
+            format!("availability >= {min}%"),
+            m.availability * 100.0 >= min,
+            format!(
+                "{:.4}% ({} of {} requests answered within {} ms)",
+                m.availability * 100.0,
+                m.answered_in_time,
+                m.requests,
+                scenario.workload.deadline_ms
+            ),
+        );
     }
     if let Some(max) = expect.p99_max_ms {
-        check(format!("p99 <= {max} ms"), m.p99_ms <= max, format!("p99 {:.1} ms", m.p99_ms));
+        check(
+            format!("p99 <= {max} ms"),
+            m.p99_ms <= max,
+            format!("p99 {:.1} ms", m.p99_ms),
+        );
     }
     if let Some(max) = expect.recover_within_s {
         let worst = m.recover_s.iter().copied().fold(0.0, f64::max);
-        check(format!("service back within {max} s of each fault"), worst <= max, format!("slowest recovery {worst:.1} s (last 100 ms window under 99% success)"));
+        check(
+            format!("service back within {max} s of each fault"),
+            worst <= max,
+            format!("slowest recovery {worst:.1} s (last 100 ms window under 99% success)"),
+        );
     }
     if let Some(within) = expect.leaders_leave_within_s {
         let (passed, detail) = leaders_left(world, within);
-        check(format!("leaderships leave the faulty node within {within} s"), passed, detail);
+        check(
+            format!("leaderships leave the faulty node within {within} s"),
+            passed,
+            detail,
+        );
     }
     if expect.repaired {
         let incomplete: Vec<&&String> = other.iter().filter(|v| v.starts_with("repair")).collect();
-        check("lost replicas rebuilt elsewhere".into(), incomplete.is_empty(), incomplete.first().map_or("every group back to full replica count on live nodes".into(), |v| v.to_string()));
+        check(
+            "lost replicas rebuilt elsewhere".into(),
+            incomplete.is_empty(),
+            incomplete.first().map_or(
+                "every group back to full replica count on live nodes".into(),
+                |v| v.to_string(),
+            ),
+        );
     }
     checks
 }
 
 /// Whether the first fault's nodes led no group within `within` seconds of its start.
 fn leaders_left(world: &World, within: f64) -> (bool, String) {
-    let Some(fault) = world.record.faults.first() else { return (false, "no fault ran".into()) };
-    let before = world.record.leader_samples.iter().rev().find(|(at, _)| *at <= fault.start).map_or(0, |(_, c)| fault.nodes.iter().map(|&n| c[n] as u64).sum());
-    let left = world.record.leader_samples.iter().find(|(at, counts)| *at >= fault.start && fault.nodes.iter().all(|&n| counts[n] == 0));
+    let Some(fault) = world.record.faults.first() else {
+        return (false, "no fault ran".into());
+    };
+    let before = world
+        .record
+        .leader_samples
+        .iter()
+        .rev()
+        .find(|(at, _)| *at <= fault.start)
+        .map_or(0, |(_, c)| fault.nodes.iter().map(|&n| c[n] as u64).sum());
+    let left = world
+        .record
+        .leader_samples
+        .iter()
+        .find(|(at, counts)| *at >= fault.start && fault.nodes.iter().all(|&n| counts[n] == 0));
     match left {
         Some((at, _)) => {
             let after = (at - fault.start) as f64 / 1e6;
             (after <= within, format!("led {before} groups when the fault began; none {after:.1} s later ({} handed away by the gray-failure rule)", world.sick_handoffs))
         }
-        None => (false, format!("led {before} groups when the fault began and still led some at the end")),
+        None => (
+            false,
+            format!("led {before} groups when the fault began and still led some at the end"),
+        ),
     }
 }

@@ -115,7 +115,15 @@ pub struct WorkloadSpec {
 
 impl Default for WorkloadSpec {
     fn default() -> WorkloadSpec {
-        WorkloadSpec { rate: 2_000.0, concurrency: 0, reads: 0.5, keys: 2_000, deadline_ms: 1_000, attempt_timeout_ms: 300, client_dcs: Vec::new() }
+        WorkloadSpec {
+            rate: 2_000.0,
+            concurrency: 0,
+            reads: 0.5,
+            keys: 2_000,
+            deadline_ms: 1_000,
+            attempt_timeout_ms: 300,
+            client_dcs: Vec::new(),
+        }
     }
 }
 
@@ -237,8 +245,11 @@ impl Default for ExpectSpec {
 impl Scenario {
     /// Parses and checks a scenario file's text.
     pub fn from_toml(text: &str) -> Result<Scenario, String> {
-        let scenario: Scenario = toml::from_str(text).map_err(|error| format!("scenario: {error}"))?;
-        scenario.validate().map_err(|error| format!("scenario {}: {error}", scenario.name))?;
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|error| format!("scenario: {error}"))?;
+        scenario
+            .validate()
+            .map_err(|error| format!("scenario {}: {error}", scenario.name))?;
         Ok(scenario)
     }
 
@@ -247,7 +258,9 @@ impl Scenario {
             if value.is_finite() && value > 0.0 && value <= max {
                 Ok(())
             } else {
-                Err(format!("{name} must be above 0 and at most {max}, got {value}"))
+                Err(format!(
+                    "{name} must be above 0 and at most {max}, got {value}"
+                ))
             }
         };
         positive("duration_s", self.duration_s, DURATION_MAX_S)?;
@@ -256,36 +269,64 @@ impl Scenario {
         }
         positive("workload.rate", self.workload.rate, RATE_MAX)?;
         if self.workload.concurrency > crate::scenario::load::SESSIONS_MAX {
-            return Err(format!("workload.concurrency must be at most {}, got {}", crate::scenario::load::SESSIONS_MAX, self.workload.concurrency));
+            return Err(format!(
+                "workload.concurrency must be at most {}, got {}",
+                crate::scenario::load::SESSIONS_MAX,
+                self.workload.concurrency
+            ));
         }
         if !(0.0..=1.0).contains(&self.workload.reads) {
-            return Err(format!("workload.reads is a share between 0 and 1, got {}", self.workload.reads));
+            return Err(format!(
+                "workload.reads is a share between 0 and 1, got {}",
+                self.workload.reads
+            ));
         }
         if !(1..=KEYS_MAX).contains(&self.workload.keys) {
-            return Err(format!("workload.keys must be between 1 and {KEYS_MAX}, got {}", self.workload.keys));
+            return Err(format!(
+                "workload.keys must be between 1 and {KEYS_MAX}, got {}",
+                self.workload.keys
+            ));
         }
         if self.workload.deadline_ms == 0 || self.workload.attempt_timeout_ms == 0 {
             return Err("workload.deadline_ms and attempt_timeout_ms must be above 0".to_owned());
         }
         let cluster = &self.cluster;
         if !(1..=crate::options::GROUPS_MAX).contains(&cluster.groups) {
-            return Err(format!("cluster.groups must be between 1 and {}, got {}", crate::options::GROUPS_MAX, cluster.groups));
+            return Err(format!(
+                "cluster.groups must be between 1 and {}, got {}",
+                crate::options::GROUPS_MAX,
+                cluster.groups
+            ));
         }
         if !(1..=7).contains(&cluster.replication) {
-            return Err(format!("cluster.replication must be between 1 and 7, got {}", cluster.replication));
+            return Err(format!(
+                "cluster.replication must be between 1 and 7, got {}",
+                cluster.replication
+            ));
         }
         if cluster.placement != "spread" && !cluster.placement.starts_with("one-dc:") {
-            return Err(format!("cluster.placement is `spread` or `one-dc:<datacenter>`, got `{}`", cluster.placement));
+            return Err(format!(
+                "cluster.placement is `spread` or `one-dc:<datacenter>`, got `{}`",
+                cluster.placement
+            ));
         }
-        if !(1..=1_000).contains(&cluster.tick_ms) || cluster.disk_us.0 > cluster.disk_us.1 || cluster.disk_us.1 > 10_000_000 {
+        if !(1..=1_000).contains(&cluster.tick_ms)
+            || cluster.disk_us.0 > cluster.disk_us.1
+            || cluster.disk_us.1 > 10_000_000
+        {
             return Err("cluster.tick_ms must be 1..=1000 and cluster.disk_us a (low, high) range under 10 s".to_owned());
         }
         positive("cluster.down_after_s", cluster.down_after_s, DURATION_MAX_S)?;
         if self.faults.len() > FAULTS_MAX {
-            return Err(format!("at most {FAULTS_MAX} faults, got {}", self.faults.len()));
+            return Err(format!(
+                "at most {FAULTS_MAX} faults, got {}",
+                self.faults.len()
+            ));
         }
         for (index, fault) in self.faults.iter().enumerate() {
-            fault.validate(self.duration_s).map_err(|error| format!("fault {} ({:?}): {error}", index + 1, fault.kind))?;
+            fault
+                .validate(self.duration_s)
+                .map_err(|error| format!("fault {} ({:?}): {error}", index + 1, fault.kind))?;
         }
         Ok(())
     }
@@ -308,7 +349,10 @@ impl Scenario {
 impl FaultSpec {
     fn validate(&self, duration_s: f64) -> Result<(), String> {
         if !self.at_s.is_finite() || self.at_s < 0.0 || self.at_s >= duration_s {
-            return Err(format!("at_s must be within the run (0..{duration_s}), got {}", self.at_s));
+            return Err(format!(
+                "at_s must be within the run (0..{duration_s}), got {}",
+                self.at_s
+            ));
         }
         if let Some(length) = self.for_s {
             if !length.is_finite() || length <= 0.0 {
@@ -317,17 +361,39 @@ impl FaultSpec {
         }
         let needs = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_owned()) };
         match self.kind {
-            FaultKind::Loss | FaultKind::BitflipWire => needs(self.chance > 0.0 && self.chance <= 1.0, "chance must be in (0, 1]")?,
-            FaultKind::Throttle | FaultKind::SlowDisk | FaultKind::Overload => needs(self.factor >= 1.0 && self.factor <= 10_000.0, "factor must be between 1 and 10000")?,
-            FaultKind::ClockSkew => needs(self.factor > 0.0 && self.factor <= 100.0, "factor (clock rate) must be in (0, 100]")?,
-            FaultKind::CrashRandom | FaultKind::RollingRestart => needs(self.down_s.is_some_and(|s| s > 0.0), "down_s (seconds each node is down) is needed")?,
-            FaultKind::Pause => needs(self.down_s.is_some_and(|s| s > 0.0) || self.for_s.is_some(), "a pause needs for_s or down_s")?,
-            FaultKind::BitflipDisk => needs(self.count >= 1 && self.count <= 1_000, "count (bits to flip) must be 1..=1000")?,
+            FaultKind::Loss | FaultKind::BitflipWire => needs(
+                self.chance > 0.0 && self.chance <= 1.0,
+                "chance must be in (0, 1]",
+            )?,
+            FaultKind::Throttle | FaultKind::SlowDisk | FaultKind::Overload => needs(
+                self.factor >= 1.0 && self.factor <= 10_000.0,
+                "factor must be between 1 and 10000",
+            )?,
+            FaultKind::ClockSkew => needs(
+                self.factor > 0.0 && self.factor <= 100.0,
+                "factor (clock rate) must be in (0, 100]",
+            )?,
+            FaultKind::CrashRandom | FaultKind::RollingRestart => needs(
+                self.down_s.is_some_and(|s| s > 0.0),
+                "down_s (seconds each node is down) is needed",
+            )?,
+            FaultKind::Pause => needs(
+                self.down_s.is_some_and(|s| s > 0.0) || self.for_s.is_some(),
+                "a pause needs for_s or down_s",
+            )?,
+            FaultKind::BitflipDisk => needs(
+                self.count >= 1 && self.count <= 1_000,
+                "count (bits to flip) must be 1..=1000",
+            )?,
             _ => {}
         }
         if self.count > 10_000 {
             return Err(format!("count must be at most 10000, got {}", self.count));
         }
-        needs(!self.target.trim().is_empty() || matches!(self.kind, FaultKind::Loss | FaultKind::BitflipWire), "target is needed")
+        needs(
+            !self.target.trim().is_empty()
+                || matches!(self.kind, FaultKind::Loss | FaultKind::BitflipWire),
+            "target is needed",
+        )
     }
 }

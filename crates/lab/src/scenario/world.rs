@@ -63,7 +63,14 @@ pub struct Cpu {
 
 impl Cpu {
     fn new() -> Cpu {
-        Cpu { factor: 1.0, busy_until: 0, resume_pending: false, internal: VecDeque::new(), clients: VecDeque::new(), shed: 0 }
+        Cpu {
+            factor: 1.0,
+            busy_until: 0,
+            resume_pending: false,
+            internal: VecDeque::new(),
+            clients: VecDeque::new(),
+            shed: 0,
+        }
     }
 
     pub fn queued(&self) -> usize {
@@ -83,7 +90,9 @@ impl Cpu {
             Event::Tick { .. } => cost::TICK + cost::TICK_PER_GROUP * groups as u64,
             Event::DiskDone { .. } => cost::DISK_DONE,
             Event::ToNode { packet, .. } => match packet.as_ref() {
-                Packet::Raft(_, message) => cost::RAFT_MESSAGE + message.body.payload_size() / 1024 * cost::PER_KIB,
+                Packet::Raft(_, message) => {
+                    cost::RAFT_MESSAGE + message.body.payload_size() / 1024 * cost::PER_KIB
+                }
                 Packet::Request(_) => cost::REQUEST,
                 _ => 0,
             },
@@ -147,7 +156,10 @@ impl World {
         let node_dc = (1..=nodes as u64)
             .map(|id| {
                 let dc = &topology.labels(id).expect("ids are 1..=N").dc;
-                net.datacenters.iter().position(|d| d == dc).expect("every node's datacenter is listed")
+                net.datacenters
+                    .iter()
+                    .position(|d| d == dc)
+                    .expect("every node's datacenter is listed")
             })
             .collect();
         let faults = scenario.faults.len();
@@ -158,7 +170,13 @@ impl World {
             cpu: (0..nodes).map(|_| Cpu::new()).collect(),
             disk_factor: vec![1.0; nodes],
             health: vec![Monitor::default(); nodes],
-            peer_health: vec![PeerHealth { heard: vec![None; nodes], received: vec![VecDeque::new(); nodes] }; nodes],
+            peer_health: vec![
+                PeerHealth {
+                    heard: vec![None; nodes],
+                    received: vec![VecDeque::new(); nodes]
+                };
+                nodes
+            ],
             sick_handoffs: 0,
             load,
             record: Recorder::default(),
@@ -180,7 +198,9 @@ impl World {
             .iter()
             .enumerate()
             .filter(|&(peer, _)| peer != node)
-            .filter_map(|(_, heard)| heard.filter(|&(_, at)| now.saturating_sub(at) < placement::health::FRESH_FOR_US))
+            .filter_map(|(_, heard)| {
+                heard.filter(|&(_, at)| now.saturating_sub(at) < placement::health::FRESH_FOR_US)
+            })
             .map(|(health, _)| health)
             .collect()
     }

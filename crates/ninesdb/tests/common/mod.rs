@@ -73,7 +73,11 @@ impl Client {
                 Reply::Bulk(Some(data))
             }
             "*" if number()? < 0 => Reply::NilArray,
-            "*" => Reply::Array((0..number()?.max(0)).map(|_| self.read_reply()).collect::<Result<_, _>>()?),
+            "*" => Reply::Array(
+                (0..number()?.max(0))
+                    .map(|_| self.read_reply())
+                    .collect::<Result<_, _>>()?,
+            ),
             _ => return Err(std::io::Error::other(format!("unknown reply {line:?}"))),
         })
     }

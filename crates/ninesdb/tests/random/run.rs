@@ -154,7 +154,12 @@ impl Run {
         }
         if align && resync.is_empty() {
             let mut sort = Cmd::new("SORT");
-            sort.key(&keys[0]).arg("BY").arg("nosort").arg("LIMIT").arg("0").arg("0");
+            sort.key(&keys[0])
+                .arg("BY")
+                .arg("nosort")
+                .arg("LIMIT")
+                .arg("0")
+                .arg("0");
             sort.mode(Mode::Shape).family = "settle";
             self.execute(servers, sort, number);
         }

@@ -10,6 +10,10 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools python3-redis >/dev/null
 fi
+# Formatting is part of the build: rustfmt's defaults, the whole workspace.
+if cargo fmt --version >/dev/null 2>&1; then
+    cargo fmt --all --check || { echo "cargo fmt --all --check: unformatted code (run cargo fmt --all)"; exit 1; }
+fi
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
     # nextest does not run doctests.

@@ -54,6 +54,21 @@ pub const HLLS: &[&str] = &["p1", "p2"];
 pub const GEOS: &[&str] = &["g1", "g2"];
 /// A key that no command aims at on purpose (it appears by chance, as a random key).
 pub const MISSING: &str = "nokey";
+/// Counts for SRANDMEMBER, HRANDFIELD and ZRANDMEMBER: small ones (a negative count repeats
+/// elements, and Redis would build the whole reply), the i64 edges and a non-number.
+pub const RANDOM_COUNTS: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "5",
+    "20",
+    "-1",
+    "-3",
+    "-20",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "abc",
+];
 
 pub fn all_keys() -> Vec<&'static str> {
     [

@@ -1,6 +1,6 @@
 //! Hash commands (Redis's `hash` group); HRANDFIELD is a family of its own.
 
-use super::gen::{on_key, Gen, HASHES};
+use super::gen::{on_key, Gen, HASHES, RANDOM_COUNTS};
 use super::{Cmd, Mode};
 
 pub fn hashes(g: &mut Gen) -> Cmd {
@@ -84,19 +84,7 @@ pub fn hrandfield(g: &mut Gen) -> Cmd {
     let mut c = on_key("HRANDFIELD", &g.key(HASHES));
     if g.chance(75) {
         // Negative counts repeat fields: only small ones (Redis would build the whole reply).
-        c.arg(g.pick(&[
-            "0",
-            "1",
-            "2",
-            "5",
-            "20",
-            "-1",
-            "-3",
-            "-20",
-            "9223372036854775807",
-            "-9223372036854775808",
-            "abc",
-        ]));
+        c.arg(g.pick(RANDOM_COUNTS));
         if g.chance(50) {
             c.arg(g.pick(&["WITHVALUES", "withvalues", "WITHSCORES"]));
         }

@@ -1,6 +1,6 @@
 //! Set commands (Redis's `set` group); SINTERCARD is a family of its own.
 
-use super::gen::{on_key, Gen, SETS};
+use super::gen::{on_key, Gen, RANDOM_COUNTS, SETS};
 use super::{Cmd, Mode};
 
 pub fn sets(g: &mut Gen) -> Cmd {
@@ -51,19 +51,7 @@ pub fn sets(g: &mut Gen) -> Cmd {
             let mut c = on_key("SRANDMEMBER", &k);
             if g.chance(70) {
                 // Negative counts repeat members: only small ones (Redis would build the reply).
-                c.arg(g.pick(&[
-                    "0",
-                    "1",
-                    "2",
-                    "5",
-                    "20",
-                    "-1",
-                    "-3",
-                    "-20",
-                    "9223372036854775807",
-                    "-9223372036854775808",
-                    "abc",
-                ]));
+                c.arg(g.pick(RANDOM_COUNTS));
             }
             c.mode(Mode::Shape);
             c

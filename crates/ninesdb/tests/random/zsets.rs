@@ -1,7 +1,7 @@
 //! Sorted-set commands (Redis's `sorted-set` group) without the blocking ones (BZPOPMIN,
 //! BZPOPMAX, BZMPOP).
 
-use super::gen::{on_key, Gen, SETS, ZSETS};
+use super::gen::{on_key, Gen, RANDOM_COUNTS, SETS, ZSETS};
 use super::{Cmd, Mode};
 
 /// A score: small numbers mostly, infinities and bad ones sometimes.
@@ -298,19 +298,7 @@ pub fn zsets(g: &mut Gen) -> Cmd {
             let mut c = on_key("ZRANDMEMBER", &k);
             if g.chance(75) {
                 // Negative counts repeat members: only small ones (Redis would build the reply).
-                c.arg(g.pick(&[
-                    "0",
-                    "1",
-                    "2",
-                    "5",
-                    "20",
-                    "-1",
-                    "-3",
-                    "-20",
-                    "9223372036854775807",
-                    "-9223372036854775808",
-                    "abc",
-                ]));
+                c.arg(g.pick(RANDOM_COUNTS));
                 if g.chance(50) {
                     c.arg(g.pick(&["WITHSCORES", "withscores", "WITHVALUES"]));
                 }

@@ -292,6 +292,8 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
             ks.expires.insert((t, key.clone()));
         }
         ks.scan_index.insert((scan_hash(&key), key.clone()));
+        let size = crate::evict::entry_size(&key, &data);
+        ks.used_bytes += size;
         ks.keys.insert(
             key.clone(),
             Entry {
@@ -301,6 +303,8 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
                 written_ms,
                 converted: tag & 0x40 != 0,
                 float_text: tag & 0x20 != 0,
+                size,
+                access: crate::evict::Access::new(written_ms),
             },
         );
         prev = Some(key);

@@ -62,6 +62,26 @@ pub struct ServerArgs {
     /// Close a client connection idle this many seconds (Redis's timeout; 0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    /// Redis's maxmemory: the estimated data size of the groups this server hosts (100mb,
+    /// 2gb; 0: no limit). Past it, writes get -OOM or keys are evicted (--maxmemory-policy).
+    #[arg(long, default_value = "0", value_parser = server::limits::parse_memory)]
+    maxmemory: u64,
+    /// What to do past --maxmemory: noeviction (refuse writes that add data), allkeys-lru,
+    /// allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random, volatile-ttl.
+    #[arg(long, default_value = "noeviction", value_parser = server::limits::EvictionPolicy::parse)]
+    maxmemory_policy: server::limits::EvictionPolicy,
+    /// Keys sampled per eviction (Redis's maxmemory-samples).
+    #[arg(long, default_value_t = 5)]
+    maxmemory_samples: usize,
+    /// Redis's client-output-buffer-limit: '<class> <hard> <soft> <soft-seconds>' with class
+    /// normal or pubsub, e.g. 'normal 64mb 16mb 60'. A client whose unread replies pass hard
+    /// (or stay over soft that long) is disconnected. Repeatable.
+    #[arg(long, value_parser = server::limits::parse_output_limits)]
+    client_output_buffer_limit:
+        Vec<Vec<(server::limits::ClientClass, server::limits::OutputLimit)>>,
+    /// Redis's client-query-buffer-limit: bytes a client may send ahead unparsed (1gb).
+    #[arg(long, default_value = "1gb", value_parser = server::limits::parse_memory)]
+    client_query_buffer_limit: u64,
 }
 
 /// Settings of the cluster as a whole (the same on every server).
@@ -145,6 +165,16 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.max_request_bytes = args.max_request_bytes;
     config.max_clients = args.maxclients;
     config.idle_timeout_s = args.timeout;
+    config.maxmemory = args.maxmemory;
+    config.maxmemory_policy = args.maxmemory_policy;
+    config.maxmemory_samples = args.maxmemory_samples;
+    for (class, limit) in args.client_output_buffer_limit.iter().flatten() {
+        match class {
+            server::limits::ClientClass::Normal => config.output_limit_normal = *limit,
+            server::limits::ClientClass::Pubsub => config.output_limit_pubsub = *limit,
+        }
+    }
+    config.query_buffer_limit = args.client_query_buffer_limit;
     config.validate()?;
     Ok(config)
 }

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use crate::cluster::{self, GroupId, SharedView};
 use crate::command::Operation;
 use crate::driver::{Input, Outcome, Status};
+use crate::limits::{OutputVerdict, OutputWatch};
 use crate::peer::Forwards;
 use crate::wire::Frame;
 
@@ -94,9 +95,13 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         cluster_aware: false,
         readonly: false,
     };
-    let mut parser = resp::Parser::new(resp::Limits::default());
+    let mut parser = resp::Parser::new(resp::Limits {
+        query_buffer_max: shared.config.query_buffer_limit,
+        ..resp::Limits::default()
+    });
     let mut input = BytesMut::with_capacity(16 << 10);
     let mut output = BytesMut::with_capacity(16 << 10);
+    let mut output_watch = OutputWatch::new(shared.config.output_limit_normal);
     loop {
         let mut quit = false;
         loop {
@@ -125,10 +130,25 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                     if quit {
                         break;
                     }
-                    // A deep pipeline's replies go out as they accumulate: a client that does
-                    // not read stalls its own connection here (TCP backpressure) instead of
-                    // growing this buffer by every reply it asked for.
-                    if output.len() >= OUTPUT_FLUSH_BYTES {
+                    if output_watch.limit().is_set() {
+                        // Redis's model: replies wait here while the socket is full, up to
+                        // the client's output limit, past which it is disconnected.
+                        if write_ready(&mut stream, &mut output).is_err() {
+                            return;
+                        }
+                        if let OutputVerdict::Close(why) =
+                            output_watch.check(output.len(), Instant::now())
+                        {
+                            eprintln!(
+                                "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
+                                shared.config.id, connection.id
+                            );
+                            return;
+                        }
+                    } else if output.len() >= OUTPUT_FLUSH_BYTES {
+                        // No limit set: a deep pipeline's replies go out as they accumulate,
+                        // and a client that does not read stalls its own connection here
+                        // (TCP backpressure) instead of growing this buffer without bound.
                         if stream.write_all(&output).await.is_err() {
                             return;
                         }
@@ -170,6 +190,19 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             Ok(_) => {}
         }
     }
+}
+
+/// Writes what the socket takes now without waiting (the rest stays in `output`).
+fn write_ready(stream: &mut TcpStream, output: &mut BytesMut) -> std::io::Result<()> {
+    while !output.is_empty() {
+        match stream.try_write(output) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes::Buf::advance(output, n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Runs a blocking command while watching the socket and CLIENT UNBLOCK: a client that

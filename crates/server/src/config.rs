@@ -75,6 +75,27 @@ pub struct ServerConfig {
     /// Redis's `timeout`: close a client connection idle this many seconds (0: never).
     #[serde(default)]
     pub idle_timeout_s: u64,
+    /// Redis's `maxmemory`, in bytes (0: no limit): the estimated size of the data of every
+    /// group this node hosts. Past it, writes that add data get `-OOM` (policy `noeviction`)
+    /// or the leaders here evict keys (the other policies), replicated as deletes.
+    #[serde(default)]
+    pub maxmemory: u64,
+    /// Redis's `maxmemory-policy`.
+    #[serde(default)]
+    pub maxmemory_policy: crate::limits::EvictionPolicy,
+    /// Redis's `maxmemory-samples`: keys sampled per eviction.
+    #[serde(default = "default_maxmemory_samples")]
+    pub maxmemory_samples: usize,
+    /// Redis's `client-output-buffer-limit normal ...` (Redis's default: no limit; this node
+    /// then stops reading a client that does not read its replies, instead of buffering).
+    #[serde(default)]
+    pub output_limit_normal: crate::limits::OutputLimit,
+    /// Redis's `client-output-buffer-limit pubsub ...` (default 32mb 8mb 60).
+    #[serde(default = "default_output_limit_pubsub")]
+    pub output_limit_pubsub: crate::limits::OutputLimit,
+    /// Redis's `client-query-buffer-limit`: unparsed bytes a client may send ahead, in bytes.
+    #[serde(default = "default_query_buffer_limit")]
+    pub query_buffer_limit: u64,
 }
 
 /// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
@@ -206,6 +227,15 @@ fn default_max_stale_ms() -> u64 {
 fn default_max_request_bytes() -> u64 {
     16 << 20
 }
+fn default_maxmemory_samples() -> usize {
+    5
+}
+fn default_output_limit_pubsub() -> crate::limits::OutputLimit {
+    crate::limits::OutputLimit::PUBSUB_DEFAULT
+}
+fn default_query_buffer_limit() -> u64 {
+    1 << 30
+}
 
 impl ServerConfig {
     /// A configuration with every default, for replica `id` of `members`.
@@ -239,6 +269,12 @@ impl ServerConfig {
             gray_failure: true,
             max_request_bytes: default_max_request_bytes(),
             idle_timeout_s: 0,
+            maxmemory: 0,
+            maxmemory_policy: crate::limits::EvictionPolicy::default(),
+            maxmemory_samples: default_maxmemory_samples(),
+            output_limit_normal: crate::limits::OutputLimit::default(),
+            output_limit_pubsub: default_output_limit_pubsub(),
+            query_buffer_limit: default_query_buffer_limit(),
         };
         config.validate()?;
         Ok(config)
@@ -308,6 +344,20 @@ impl ServerConfig {
             return Err(format!(
                 "max-request-bytes must be between 1024 and {REQUEST_BYTES_MAX} (what one log record carries with room to spare), got {}",
                 self.max_request_bytes
+            ));
+        }
+        if self.maxmemory_samples == 0 || self.maxmemory_samples > 64 {
+            return Err(format!(
+                "maxmemory-samples must be between 1 and 64, got {}",
+                self.maxmemory_samples
+            ));
+        }
+        // The query buffer holds at least one whole request, or the request-size check
+        // could never answer its clear error.
+        if self.query_buffer_limit < self.max_request_bytes + (1 << 16) {
+            return Err(format!(
+                "client-query-buffer-limit ({}) must be at least max-request-bytes ({}) plus 64 KiB",
+                self.query_buffer_limit, self.max_request_bytes
             ));
         }
         if self.down_after_ms < 1_000 {

@@ -55,6 +55,10 @@ pub type Waiter = oneshot::Sender<Outcome>;
 pub struct Status {
     pub id: NodeId,
     pub groups: Vec<GroupStatus>,
+    /// The estimated data size of the groups hosted here (what `maxmemory` limits).
+    pub memory_used: u64,
+    /// Keys the leaders here evicted for `maxmemory`.
+    pub evicted_keys: u64,
 }
 
 impl Status {
@@ -133,6 +137,18 @@ impl Input {
         }
     }
 
+    /// The commands a client write carries (none for reads and other inputs).
+    fn write_commands(&self) -> Box<dyn Iterator<Item = &[Bytes]> + '_> {
+        match self {
+            Input::Command {
+                args, read: false, ..
+            }
+            | Input::SessionCommand { args, .. } => Box::new(std::iter::once(args.as_slice())),
+            Input::Exec { commands, .. } => Box::new(commands.iter().map(Vec::as_slice)),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+
     /// Answers a client input with an error without running it.
     fn refuse(self, error: String) {
         match self {
@@ -191,6 +207,9 @@ pub struct Driver {
     pub(crate) maintain_rounds: u64,
     /// When a shutdown began: leaderships are being handed away.
     stopping: Option<Instant>,
+    /// Keys evicted for `maxmemory` by the leaders here, and eviction rounds so far.
+    pub(crate) evicted_keys: u64,
+    pub(crate) evict_rounds: u64,
 }
 
 impl Driver {
@@ -304,6 +323,8 @@ impl Driver {
             sick_peers: Vec::new(),
             maintain_rounds: 0,
             stopping: None,
+            evicted_keys: 0,
+            evict_rounds: 0,
         })
     }
 
@@ -435,11 +456,17 @@ impl Driver {
                 crate::config::REQUEST_BYTES_MAX
             ));
         }
+        if let Some(group) = input.group() {
+            if self.refuses_for_memory(group, input.write_commands()) {
+                return input.refuse(crate::evict::OOM_ERROR.to_owned());
+            }
+        }
         match input {
             Input::Tick => {
                 for group in self.groups.values_mut() {
                     group.on_tick();
                 }
+                self.evict();
             }
             Input::Peer { group, message } => self.on_message(group, message),
             Input::Command {
@@ -522,6 +549,8 @@ impl Driver {
                 let _ = reply.send(Status {
                     id: self.config.id,
                     groups: self.groups.values().map(Group::status).collect(),
+                    memory_used: self.memory_used(),
+                    evicted_keys: self.evicted_keys,
                 });
             }
             Input::Shutdown => {}

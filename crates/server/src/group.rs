@@ -83,6 +83,8 @@ pub struct Group {
     pub repair: Option<Repair>,
     /// When this leader last handed leadership to the group's preferred leader.
     pub last_transfer: Option<Instant>,
+    /// The `DEL` this leader proposed for `maxmemory`, until it applies.
+    pub(crate) eviction: Option<crate::evict::Pending>,
 }
 
 impl Group {
@@ -103,6 +105,7 @@ impl Group {
             last_leader_contact: Instant::now(),
             repair: None,
             last_transfer: None,
+            eviction: None,
         }
     }
 

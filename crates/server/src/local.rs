@@ -261,6 +261,22 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
         ("appendfsync", "always".to_owned()),
         ("dir", c.data_dir.display().to_string()),
         ("cluster-enabled", "yes".to_owned()),
+        ("maxmemory", c.maxmemory.to_string()),
+        ("maxmemory-policy", c.maxmemory_policy.name().to_owned()),
+        ("maxmemory-samples", c.maxmemory_samples.to_string()),
+        (
+            "client-output-buffer-limit",
+            format!(
+                "normal {} slave 0 0 0 pubsub {}",
+                c.output_limit_normal.redis_text(),
+                c.output_limit_pubsub.redis_text()
+            ),
+        ),
+        (
+            "client-query-buffer-limit",
+            c.query_buffer_limit.to_string(),
+        ),
+        ("timeout", c.idle_timeout_s.to_string()),
     ];
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
@@ -326,6 +342,18 @@ async fn info(shared: &Shared) -> String {
     text.push_str(&format!(
         "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{blocked}\r\n\r\n",
         shared.clients.load(std::sync::atomic::Ordering::Relaxed)
+    ));
+    let c = &shared.config;
+    text.push_str(&format!(
+        "# Memory\r\nused_memory:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\r\n",
+        status.memory_used,
+        status.memory_used,
+        c.maxmemory,
+        c.maxmemory_policy.name()
+    ));
+    text.push_str(&format!(
+        "# Stats\r\nevicted_keys:{}\r\n\r\n",
+        status.evicted_keys
     ));
     text.push_str("# Replication\r\n");
     // Redis's one role per node maps onto groups: "master" if this node leads any.

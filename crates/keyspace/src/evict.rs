@@ -59,7 +59,7 @@ pub(crate) fn entry_size(key: &[u8], data: &Data) -> u64 {
         let (sum, n) = sample
             .take(SIZE_SAMPLES)
             .fold((0u64, 0u64), |(s, n), size| (s + size, n + 1));
-        let average = if n == 0 { 0 } else { sum / n };
+        let average = sum.checked_div(n).unwrap_or(0);
         (count as u64).saturating_mul(average + ELEMENT_OVERHEAD)
     }
     let value = match data {

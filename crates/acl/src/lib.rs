@@ -193,14 +193,24 @@ pub fn classify(args: &[Bytes]) -> AclCommand {
     };
     let Some(meta) = commands::lookup_sub(b"acl", sub) else {
         return AclCommand::Error(Value::Error(format!(
-            "ERR unknown subcommand '{}'. Try ACL HELP.",
-            c_text(sub, 128)
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            c_text(sub, 128),
+            c_text(&args[0], usize::MAX).to_ascii_uppercase()
         )));
     };
     if !meta.arity_ok(args.len()) {
         return AclCommand::Error(arity_error(meta.name));
     }
-    match meta.declared_name() {
+    let name = meta.declared_name();
+    if matches!(name, "cat" | "genpass" | "log") && args.len() > 3 {
+        // aclCommand's own check (addReplySubcommandSyntaxError).
+        return AclCommand::Error(Value::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+            c_text(&args[1], 128),
+            c_text(&args[0], usize::MAX).to_ascii_uppercase()
+        )));
+    }
+    match name {
         "setuser" | "deluser" => AclCommand::Apply,
         "log" => AclCommand::Log,
         "genpass" => AclCommand::Genpass,
@@ -680,7 +690,7 @@ fn help() -> Value {
         "WHOAMI",
         "    Return the current connection username.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     Value::Array(
         LINES

@@ -30,6 +30,24 @@ CATEGORIES = ["keyspace", "read", "write", "set", "sortedset", "list", "hash", "
 GROUPS = {"sorted_set": "sorted-set"}
 
 
+def c_literal(text):
+    """What C makes of '"' + text + '"', as Redis's generator writes strings into commands.c:
+    the JSON token '""' (a literal pair of quotes) becomes the empty string there."""
+    out, inside, i = [], False, 0
+    source = '"' + text + '"'
+    while i < len(source):
+        c = source[i]
+        if c == '"':
+            inside = not inside
+        elif inside and c == "\\" and i + 1 < len(source):
+            i += 1
+            out.append({"n": "\n", "t": "\t"}.get(source[i], source[i]))
+        elif inside:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def rust_str(s):
     return json.dumps(s, ensure_ascii=False)
 
@@ -142,7 +160,7 @@ def argument(a, indent):
     return ("Arg { name: %s, kind: %s, key_spec_index: %d, token: %s, summary: %s, since: %s, "
             "deprecated_since: %s, flags: %s, arguments: &[%s] }") % (
         rust_str(a["name"].lower()), rust_str(a["type"]), a.get("key_spec_index", -1),
-        opt_str(a["token"].upper() if a.get("token") else None), opt_str(a.get("summary")),
+        opt_str(c_literal(a["token"].upper()) if a.get("token") else None), opt_str(a.get("summary")),
         opt_str(a.get("since")), opt_str(a.get("deprecated_since")), flag_expr("arg_flag", flags),
         subs + ("\n" + pad if subs else ""))
 

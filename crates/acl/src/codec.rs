@@ -69,7 +69,7 @@ impl Acl {
             w.u8(u8::from(user.enabled) | u8::from(user.nopass) << 1);
             w.u8(match user.sanitize {
                 Sanitize::Unset => 0,
-                Sanitize::Sanitize => 1,
+                Sanitize::On => 1,
                 Sanitize::Skip => 2,
             });
             w.u32(user.passwords.len());
@@ -210,7 +210,7 @@ fn read_user(r: &mut Reader) -> Result<User, DecodeError> {
     }
     let sanitize = match r.u8()? {
         0 => Sanitize::Unset,
-        1 => Sanitize::Sanitize,
+        1 => Sanitize::On,
         2 => Sanitize::Skip,
         other => return Err(DecodeError(format!("bad sanitize {other}"))),
     };

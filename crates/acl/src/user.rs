@@ -11,7 +11,7 @@ use crate::RuleError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sanitize {
     Unset,
-    Sanitize,
+    On,
     Skip,
 }
 
@@ -86,7 +86,7 @@ impl User {
         } else if is(b"skip-sanitize-payload") {
             self.sanitize = Sanitize::Skip;
         } else if is(b"sanitize-payload") {
-            self.sanitize = Sanitize::Sanitize;
+            self.sanitize = Sanitize::On;
         } else if is(b"nopass") {
             self.nopass = true;
             self.passwords.clear();
@@ -174,7 +174,7 @@ impl User {
         }
         match self.sanitize {
             Sanitize::Skip => names.push("skip-sanitize-payload"),
-            Sanitize::Sanitize => names.push("sanitize-payload"),
+            Sanitize::On => names.push("sanitize-payload"),
             Sanitize::Unset => {}
         }
         names

@@ -7,7 +7,7 @@
 //! tree, and the crate's `Value` is encoded with `resp::encode` and parsed the same way.
 //! Skips, saying so, when `redis-server` is not installed.
 
-use std::io::{BufRead, BufReader, Read as _, Write};
+use std::io::{BufRead, BufReader, Write};
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

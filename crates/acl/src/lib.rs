@@ -308,6 +308,11 @@ impl Acl {
         self.users.get(name)
     }
 
+    /// Every user, sorted by name.
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+
     /// Whether a new connection must authenticate before running commands other than
     /// AUTH/HELLO (server.c `authRequired`): the default user has a password or is off.
     pub fn auth_required(&self) -> bool {

@@ -73,6 +73,25 @@ impl User {
         &self.name
     }
 
+    /// Whether the user is `on` (may authenticate).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether any password opens the user (`nopass`).
+    pub fn nopass(&self) -> bool {
+        self.nopass
+    }
+
+    /// Whether the user may subscribe to or publish on `channel` (or, for PSUBSCRIBE,
+    /// `is_pattern`, on that literal pattern) in any selector: for the server to drop
+    /// subscriptions a rule change took away, as Redis's `ACLKillPubsubClientsIfNeeded`.
+    pub fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
+        self.selectors
+            .iter()
+            .any(|selector| selector.channel_allowed(channel, is_pattern))
+    }
+
     /// acl.c `ACLSetUser`: one rule (a selector's `(...)` already merged into one).
     pub(crate) fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
         let is = |word: &[u8]| op.eq_ignore_ascii_case(word);

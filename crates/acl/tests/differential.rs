@@ -179,9 +179,15 @@ fn start_redis() -> Option<(Server, TcpStream)> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let server = Server(child);
+    let mut server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
+        // A server that exited could not bind: whatever listens there is not ours.
+        let exited = server.0.try_wait().expect("poll redis-server");
+        assert!(
+            exited.is_none(),
+            "redis-server exited ({exited:?}): is port {PORT} taken?"
+        );
         if let Ok(stream) = TcpStream::connect(("127.0.0.1", PORT)) {
             return Some((server, stream));
         }
@@ -260,7 +266,7 @@ fn acl_cases_match_redis() {
         eprintln!("SKIPPED: redis-server is not installed; the ACL differential test did not run");
         return;
     }
-    let (_server, stream) = start_redis().expect("start redis-server");
+    let (server, stream) = start_redis().expect("start redis-server");
     let mut writer = stream.try_clone().expect("clone the stream");
     let mut reader = BufReader::new(stream);
     send(
@@ -268,6 +274,19 @@ fn acl_cases_match_redis() {
         &[Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")],
     );
     let _ = parse(&mut reader);
+    // Make sure the server answering is the one this test started.
+    send(
+        &mut writer,
+        &[Bytes::from_static(b"INFO"), Bytes::from_static(b"server")],
+    );
+    let Reply::Bulk(info) = parse(&mut reader) else {
+        panic!("INFO did not answer a bulk")
+    };
+    let pid = format!("process_id:{}", server.0.id());
+    assert!(
+        info.lines().any(|l| l == pid),
+        "port {PORT} answers another redis-server"
+    );
 
     let mut local = Local {
         acl: Acl::new(),

@@ -378,21 +378,28 @@ impl Acl {
     /// that no longer exists is refused every command (Redis disconnects its clients).
     /// `NINESDB REQ s n command...` checks the carried command too.
     pub fn check(&self, user: &[u8], args: &[Bytes]) -> Result<(), Denied> {
-        let Some(meta) = commands::lookup_args(args) else {
-            return Ok(());
-        };
-        let Some(user) = self.users.get(user) else {
-            return Err(Denied {
-                reason: DeniedReason::Command,
-                command: meta.name,
-                argument: None,
-            });
-        };
-        check_user(user, meta, args)?;
-        if meta.name == "ninesdb|req" && args.len() > 4 {
-            return self.check(&user.name, &args[4..]);
+        let mut args = args;
+        loop {
+            let Some(meta) = commands::lookup_args(args) else {
+                return Ok(());
+            };
+            if !meta.arity_ok(args.len()) {
+                return Ok(());
+            }
+            let Some(found) = self.users.get(user) else {
+                return Err(Denied {
+                    reason: DeniedReason::Command,
+                    command: meta.name,
+                    argument: None,
+                });
+            };
+            check_user(found, meta, args)?;
+            // A loop, not recursion: REQ inside REQ must not grow the stack.
+            if meta.name != "ninesdb|req" {
+                return Ok(());
+            }
+            args = &args[4..];
         }
-        Ok(())
     }
 
     /// Whether the argument vector changes the database (`ACL SETUSER` / `ACL DELUSER`):

@@ -35,12 +35,16 @@ pub fn keys(meta: &CommandMeta, args: &[impl AsRef<[u8]>]) -> Vec<KeyUse> {
         .key_specs
         .iter()
         .any(|spec| spec.flags & key_flag::VARIABLE_FLAGS != 0);
-    if has_keyspec && !variable {
-        if let Some(found) = keys_from_specs(meta, args) {
-            return found;
-        }
-    }
-    keys_from_callback(meta.get_keys, args)
+    let from_specs = if has_keyspec && !variable {
+        keys_from_specs(meta, args)
+    } else {
+        None
+    };
+    let mut found = from_specs.unwrap_or_else(|| keys_from_callback(meta.get_keys, args));
+    // Redis checks arity first; this finder may be asked about any vector: never point
+    // past it.
+    found.retain(|key| key.index < args.len());
+    found
 }
 
 /// db.c `getKeysUsingKeySpecs` without flags: `None` where Redis returns -1.

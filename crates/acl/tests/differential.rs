@@ -82,8 +82,10 @@ fn from_value(value: &Value) -> Reply {
 
 /// Sorts the `+cmd` / `-cmd` tokens of an ACL rule string among their own positions:
 /// Redis emits them in its command hash table's order.
+/// Tokens naming ninesdb's own commands (`+ninesdb|req`) are dropped: Redis has none.
 fn sort_rule_tokens(text: &[u8]) -> Vec<u8> {
-    let tokens: Vec<&[u8]> = text.split(|&c| c == b' ').collect();
+    let ours = |t: &[u8]| t.len() > 1 && t[1..].starts_with(b"ninesdb");
+    let tokens: Vec<&[u8]> = text.split(|&c| c == b' ').filter(|t| !ours(t)).collect();
     let single = |t: &[u8]| t.len() > 1 && (t[0] == b'+' || t[0] == b'-') && t[1] != b'@';
     let mut sorted: Vec<&[u8]> = tokens.iter().copied().filter(|t| single(t)).collect();
     sorted.sort();

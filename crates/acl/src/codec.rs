@@ -65,21 +65,7 @@ impl Acl {
         w.u8(VERSION);
         w.u32(self.users.len());
         for user in self.users.values() {
-            w.bytes(&user.name);
-            w.u8(u8::from(user.enabled) | u8::from(user.nopass) << 1);
-            w.u8(match user.sanitize {
-                Sanitize::Unset => 0,
-                Sanitize::On => 1,
-                Sanitize::Skip => 2,
-            });
-            w.u32(user.passwords.len());
-            for password in &user.passwords {
-                w.0.extend_from_slice(password.as_bytes());
-            }
-            w.u32(user.selectors.len());
-            for selector in &user.selectors {
-                encode_selector(&mut w, selector);
-            }
+            encode_user(&mut w, user);
         }
         let checksum = fnv1a(&w.0);
         w.0.extend_from_slice(&checksum.to_le_bytes());
@@ -112,6 +98,31 @@ impl Acl {
             return Err(DecodeError("trailing bytes".to_owned()));
         }
         Ok(acl)
+    }
+}
+
+/// The bytes one user takes in [`Acl::encode`]'s output.
+pub(crate) fn user_size(user: &User) -> usize {
+    let mut w = Writer(Vec::new());
+    encode_user(&mut w, user);
+    w.0.len()
+}
+
+fn encode_user(w: &mut Writer, user: &User) {
+    w.bytes(&user.name);
+    w.u8(u8::from(user.enabled) | u8::from(user.nopass) << 1);
+    w.u8(match user.sanitize {
+        Sanitize::Unset => 0,
+        Sanitize::On => 1,
+        Sanitize::Skip => 2,
+    });
+    w.u32(user.passwords.len());
+    for password in &user.passwords {
+        w.0.extend_from_slice(password.as_bytes());
+    }
+    w.u32(user.selectors.len());
+    for selector in &user.selectors {
+        encode_selector(w, selector);
     }
 }
 
@@ -196,7 +207,7 @@ fn read_acl(r: &mut Reader) -> Result<Acl, DecodeError> {
     if !users.contains_key(&b"default"[..]) {
         return Err(DecodeError("no default user".to_owned()));
     }
-    Ok(Acl { users })
+    Ok(Acl::from_users(users))
 }
 
 fn read_user(r: &mut Reader) -> Result<User, DecodeError> {

@@ -283,10 +283,13 @@ pub fn requirepass_command(password: Option<&[u8]>) -> Vec<Bytes> {
 }
 
 /// The user database. Starts with Redis's default user (`on nopass ~* &* +@all`).
-/// Invariant: holds a user named "default"; users are sorted by name (as Redis's rax).
+/// Invariants: holds a user named "default"; users are sorted by name (as Redis's rax);
+/// `encoded_size` is the sum of the users' encoded sizes, at most
+/// [`limits::DATABASE_SIZE_MAX`], so every database `encode` makes, `decode` reads back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Acl {
     users: BTreeMap<Bytes, User>,
+    encoded_size: usize,
 }
 
 impl Default for Acl {
@@ -300,7 +303,15 @@ impl Acl {
     pub fn new() -> Acl {
         let mut users = BTreeMap::new();
         users.insert(Bytes::from_static(b"default"), User::default_user());
-        Acl { users }
+        Acl::from_users(users)
+    }
+
+    fn from_users(users: BTreeMap<Bytes, User>) -> Acl {
+        let encoded_size = users.values().map(codec::user_size).sum();
+        Acl {
+            users,
+            encoded_size,
+        }
     }
 
     /// The user named `name`.
@@ -460,6 +471,13 @@ impl Acl {
                 ));
             }
         }
+        let old_size = self.users.get(name).map_or(0, codec::user_size);
+        let new_size = codec::user_size(&staged);
+        let total = self.encoded_size - old_size + new_size;
+        if total > limits::DATABASE_SIZE_MAX {
+            return Value::Error("ERR ACL users would exceed the database size limit".to_owned());
+        }
+        self.encoded_size = total;
         self.users.insert(Bytes::copy_from_slice(name), staged);
         Value::Simple("OK".to_owned())
     }
@@ -468,11 +486,14 @@ impl Acl {
         if names.iter().any(|name| name.as_ref() == b"default") {
             return Value::Error("ERR The 'default' user cannot be removed".to_owned());
         }
-        let deleted = names
-            .iter()
-            .filter(|name| self.users.remove(name.as_ref()).is_some())
-            .count();
-        Value::Integer(i64::try_from(deleted).unwrap_or(i64::MAX))
+        let mut deleted: i64 = 0;
+        for name in names {
+            if let Some(user) = self.users.remove(name.as_ref()) {
+                self.encoded_size -= codec::user_size(&user);
+                deleted += 1;
+            }
+        }
+        Value::Integer(deleted)
     }
 
     /// The read-only ACL subcommands: GETUSER, USERS, LIST, WHOAMI, CAT, DRYRUN, LOAD, SAVE,

@@ -19,5 +19,8 @@ pub const LOG_ENTRIES_MAX: usize = 128;
 pub const LOG_CLIENT_INFO_SIZE_MAX: usize = 4096;
 /// Random bytes `genpass` needs: one per hex character of the longest password (4096 bits).
 pub const GENPASS_RANDOM_BYTES: usize = 1024;
-/// Bytes `Acl::decode` accepts.
-pub const ENCODED_SIZE_MAX: usize = 256 << 20;
+/// Bytes the users may take encoded: SETUSER refuses to grow past it. (About 6,000 users
+/// with `+@all` fit; each such selector lists every command by name.)
+pub const DATABASE_SIZE_MAX: usize = 32 << 20;
+/// Bytes `Acl::decode` accepts: the users plus the header and checksum.
+pub const ENCODED_SIZE_MAX: usize = DATABASE_SIZE_MAX + 64;

@@ -494,3 +494,32 @@ fn hostile_input_never_panics() {
     }
     assert!(acl.check(b"u", &[]).is_ok());
 }
+
+/// Goal: the database cannot outgrow what `decode` reads back. Method: add users with
+/// long patterns until SETUSER refuses; what was accepted still round-trips.
+#[test]
+fn database_size_is_bounded() {
+    let mut acl = Acl::new();
+    let pattern = "x".repeat(acl::limits::PATTERN_SIZE_MAX);
+    let rules: Vec<String> = (0..64).map(|i| format!("~{i}{}", &pattern[4..])).collect();
+    let mut refused = None;
+    for user in 0..2000 {
+        let mut line = args(&format!("ACL SETUSER u{user}"));
+        line.extend(rules.iter().map(|r| Bytes::copy_from_slice(r.as_bytes())));
+        if let Value::Error(text) = acl.apply(&line) {
+            refused = Some((user, text));
+            break;
+        }
+    }
+    let (user, text) = refused.expect("the size limit never bit");
+    assert!(text.contains("size limit"), "{text}");
+    assert!(user > 100, "refused too early, at user {user}");
+    let bytes = acl.encode();
+    assert!(bytes.len() <= acl::limits::ENCODED_SIZE_MAX);
+    assert_eq!(Acl::decode(&bytes).expect("decode"), acl);
+    // Deleting frees room again.
+    assert_eq!(acl.apply(&args("ACL DELUSER u0 u1")), Value::Integer(2));
+    let mut line = args(&format!("ACL SETUSER u{user}"));
+    line.extend(rules.iter().map(|r| Bytes::copy_from_slice(r.as_bytes())));
+    assert_eq!(acl.apply(&line), Value::Simple("OK".to_owned()));
+}

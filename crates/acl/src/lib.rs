@@ -658,10 +658,7 @@ fn getuser(user: &User) -> Value {
     let passwords = Value::Array(user.passwords.iter().map(|p| bulk(p.as_bytes())).collect());
     let selector_fields = |selector: &selector::Selector| {
         vec![
-            (
-                bulk(b"commands"),
-                bulk(selector.describe_commands().as_bytes()),
-            ),
+            (bulk(b"commands"), bulk(&selector.describe_commands())),
             (bulk(b"keys"), bulk(&selector.describe_keys())),
             (bulk(b"channels"), bulk(&selector.describe_channels())),
         ]

@@ -406,7 +406,7 @@ impl Selector {
                 out.push(b' ');
             }
         }
-        out.extend_from_slice(self.describe_commands().as_bytes());
+        out.extend_from_slice(&self.describe_commands());
         out
     }
 
@@ -443,9 +443,13 @@ impl Selector {
 
     /// acl.c `ACLDescribeSelectorCommandRules`: `+@all` or `-@all`, then the categories
     /// that fit best (greedily), then single commands to make the bitmap exact.
-    pub(crate) fn describe_commands(&self) -> String {
+    pub(crate) fn describe_commands(&self) -> Vec<u8> {
         let additive = !self.future_commands;
-        let mut rules = String::from(if additive { "-@all " } else { "+@all " });
+        let mut rules = if additive {
+            b"-@all ".to_vec()
+        } else {
+            b"+@all ".to_vec()
+        };
         let mut fake = Selector::new(false);
         fake.apply(if additive { b"-@all" } else { b"+@all" })
             .expect("a fixed rule");
@@ -476,22 +480,24 @@ impl Selector {
             temp_selector.allowed = temp;
             temp_selector.set_category(bit, !additive);
             temp = temp_selector.allowed;
-            rules.push_str(if additive { "+@" } else { "-@" });
-            rules.push_str(name);
-            rules.push(' ');
+            rules.extend_from_slice(if additive { b"+@" } else { b"-@" });
+            rules.extend_from_slice(name.as_bytes());
+            rules.push(b' ');
             applied[best] = true;
         }
         self.describe_single_commands(&mut fake, &mut rules);
         rules.pop();
         assert_eq!(
-            fake.allowed, self.allowed,
-            "described command rules do not rebuild the bitmap: {rules}"
+            fake.allowed,
+            self.allowed,
+            "described command rules do not rebuild the bitmap: {}",
+            String::from_utf8_lossy(&rules)
         );
         rules
     }
 
     /// acl.c `ACLDescribeSelectorCommandRulesSingleCommands`, in table order.
-    fn describe_single_commands(&self, fake: &mut Selector, rules: &mut String) {
+    fn describe_single_commands(&self, fake: &mut Selector, rules: &mut Vec<u8>) {
         for meta in commands::COMMANDS {
             self.describe_single(meta, fake, rules);
             for sub in meta.subcommands {
@@ -503,22 +509,22 @@ impl Selector {
                 (mine, self.first_args.iter().find(|(id, _)| *id == meta.id))
             {
                 for arg in args {
-                    rules.push('+');
-                    rules.push_str(meta.name);
-                    rules.push('|');
-                    rules.push_str(&String::from_utf8_lossy(arg));
-                    rules.push(' ');
+                    rules.push(b'+');
+                    rules.extend_from_slice(meta.name.as_bytes());
+                    rules.push(b'|');
+                    rules.extend_from_slice(arg);
+                    rules.push(b' ');
                 }
             }
         }
     }
 
-    fn describe_single(&self, meta: &CommandMeta, fake: &mut Selector, rules: &mut String) {
+    fn describe_single(&self, meta: &CommandMeta, fake: &mut Selector, rules: &mut Vec<u8>) {
         let mine = self.allowed.get(usize::from(meta.id));
         if mine != fake.allowed.get(usize::from(meta.id)) {
-            rules.push(if mine { '+' } else { '-' });
-            rules.push_str(meta.name);
-            rules.push(' ');
+            rules.push(if mine { b'+' } else { b'-' });
+            rules.extend_from_slice(meta.name.as_bytes());
+            rules.push(b' ');
             fake.change_permission(meta, mine);
         }
     }

@@ -226,6 +226,7 @@ table! {
     "save" 1 Server (0 0 0) [] X;
     "bgsave" -1 Server (0 0 0) [] X;
     "wait" 3 Server (0 0 0) [] X;
+    "acl" -2 Server (0 0 0) [] X;
     // transactions
     "multi" 1 Transaction (0 0 0) ["fast"] X;
     "exec" 1 Transaction (0 0 0) [] X;

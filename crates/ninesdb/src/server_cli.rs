@@ -79,6 +79,14 @@ pub struct ServerArgs {
     #[arg(long, value_parser = server::limits::parse_output_limits)]
     client_output_buffer_limit:
         Vec<Vec<(server::limits::ClientClass, server::limits::OutputLimit)>>,
+    /// Redis's requirepass: the default user's password (set once, cluster-wide). The
+    /// default user then also loses the cluster's administration (NINESDB JOIN/DRAIN/DEBUG,
+    /// ACL SETUSER/DELUSER, SHUTDOWN): give --admin-password for that.
+    #[arg(long, env = "NINESDB_REQUIREPASS", hide_env_values = true)]
+    requirepass: Option<String>,
+    /// Creates the user `admin` (every command, key and channel) with this password, once.
+    #[arg(long, env = "NINESDB_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
     /// Redis's client-query-buffer-limit: bytes a client may send ahead unparsed (1gb).
     #[arg(long, default_value = "1gb", value_parser = server::limits::parse_memory)]
     client_query_buffer_limit: u64,
@@ -175,6 +183,8 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
         }
     }
     config.query_buffer_limit = args.client_query_buffer_limit;
+    config.requirepass = args.requirepass.clone();
+    config.admin_password = args.admin_password.clone();
     config.validate()?;
     Ok(config)
 }

@@ -64,6 +64,10 @@ pub struct Shared {
     pub blocked: std::sync::Mutex<std::collections::HashMap<u64, oneshot::Sender<Unblock>>>,
     /// `SHUTDOWN` asks the server to stop, as SIGTERM does.
     pub stop: tokio::sync::Notify,
+    /// This node's copy of the cluster's users.
+    pub users: crate::users::Users,
+    /// ACL LOG: this node's refusals (not replicated, as in Redis Cluster).
+    pub acl_log: std::sync::Mutex<acl::AclLog>,
 }
 
 /// Per-connection state.
@@ -80,6 +84,8 @@ struct Connection {
     cluster_aware: bool,
     /// `READONLY`: reads may be served by a follower within the staleness bound.
     readonly: bool,
+    /// Who the client is (AUTH / HELLO AUTH).
+    identity: crate::users::Identity,
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
@@ -94,6 +100,7 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         watched: Vec::new(),
         cluster_aware: false,
         readonly: false,
+        identity: crate::users::Identity::new(shared.users.get().as_deref()),
     };
     let mut parser = resp::Parser::new(resp::Limits {
         query_buffer_max: shared.config.query_buffer_limit,
@@ -286,6 +293,12 @@ fn encode(value: &Value, protocol: Protocol) -> Bytes {
 /// Runs one command; returns the encoded reply.
 async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    if let Err(refusal) = admit(connection, &args, shared) {
+        if connection.multi.is_some() {
+            connection.multi_failed = true;
+        }
+        return encode(&refusal, connection.protocol);
+    }
     if let Some(value) = crate::local::run(
         &name,
         &args,
@@ -389,11 +402,40 @@ impl Target {
     }
 }
 
+/// Authentication and permissions before anything runs (after Redis's unknown-command and
+/// arity errors, which the command's own path answers): a refusal is logged in ACL LOG.
+fn admit(connection: &mut Connection, args: &[Bytes], shared: &Shared) -> Result<(), Value> {
+    let users = shared.users.get();
+    match crate::users::gate(users.as_deref(), &mut connection.identity, args) {
+        Ok(()) => Ok(()),
+        Err((reply, event)) => {
+            if let Some((reason, object)) = event {
+                let context = if connection.multi.is_some() {
+                    acl::LogContext::Multi
+                } else {
+                    acl::LogContext::Toplevel
+                };
+                crate::users::log_refusal(
+                    shared,
+                    connection.id,
+                    &connection.identity,
+                    reason,
+                    context,
+                    object,
+                );
+            }
+            Err(reply)
+        }
+    }
+}
+
 /// A read-only view of the connection for local commands.
 pub struct ConnectionView {
     pub id: u64,
     pub protocol: Protocol,
     pub name: Option<Bytes>,
+    pub identity: crate::users::Identity,
+    pub in_multi: bool,
 }
 
 fn connection_view(connection: &Connection) -> ConnectionView {
@@ -401,6 +443,8 @@ fn connection_view(connection: &Connection) -> ConnectionView {
         id: connection.id,
         protocol: connection.protocol,
         name: connection.name.clone(),
+        identity: connection.identity.clone(),
+        in_multi: connection.multi.is_some(),
     }
 }
 
@@ -424,6 +468,13 @@ impl<'a> LocalEffects<'a> {
     }
     pub fn set_readonly(&mut self, readonly: bool) {
         self.connection.readonly = readonly;
+    }
+    /// AUTH or HELLO AUTH succeeded as `user`.
+    pub fn set_user(&mut self, user: Bytes) {
+        self.connection.identity = crate::users::Identity {
+            user,
+            authenticated: true,
+        };
     }
 }
 
@@ -762,17 +813,27 @@ pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u6
             .get(1)
             .and_then(|g| std::str::from_utf8(g).ok())
             .and_then(|g| g.parse::<u64>().ok());
-        let (Some(group), Some(spec)) =
-            (group, args.get(2..).and_then(|a| keyspace::check(a).ok()))
-        else {
-            return Outcome::Reply(Value::Error("ERR malformed forwarded command".to_owned()));
-        };
-        Input::Command {
-            group,
-            args: args[2..].to_vec(),
-            read: spec.kind == Kind::Read,
-            stale_ok: false,
-            reply: sender,
+        let command = args.get(2..).unwrap_or_default();
+        if group == Some(cluster::META) && crate::users::is_acl_change(command) {
+            // An ACL change made through another node, for the meta group's leader.
+            Input::Command {
+                group: cluster::META,
+                args: command.to_vec(),
+                read: false,
+                stale_ok: false,
+                reply: sender,
+            }
+        } else {
+            let (Some(group), Some(spec)) = (group, keyspace::check(command).ok()) else {
+                return Outcome::Reply(Value::Error("ERR malformed forwarded command".to_owned()));
+            };
+            Input::Command {
+                group,
+                args: command.to_vec(),
+                read: spec.kind == Kind::Read,
+                stale_ok: false,
+                reply: sender,
+            }
         }
     } else {
         let spec = match keyspace::check(&args) {

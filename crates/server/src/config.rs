@@ -96,6 +96,14 @@ pub struct ServerConfig {
     /// Redis's `client-query-buffer-limit`: unparsed bytes a client may send ahead, in bytes.
     #[serde(default = "default_query_buffer_limit")]
     pub query_buffer_limit: u64,
+    /// Redis's `requirepass`: the default user's password, set once by the meta group's
+    /// leader if the default user has none. ninesdb also takes the cluster's administration
+    /// from the default user then (see `users`): that needs the `admin` user.
+    #[serde(default)]
+    pub requirepass: Option<String>,
+    /// Creates the `admin` user (all commands, keys and channels) with this password, once.
+    #[serde(default)]
+    pub admin_password: Option<String>,
 }
 
 /// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
@@ -275,6 +283,8 @@ impl ServerConfig {
             output_limit_normal: crate::limits::OutputLimit::default(),
             output_limit_pubsub: default_output_limit_pubsub(),
             query_buffer_limit: default_query_buffer_limit(),
+            requirepass: None,
+            admin_password: None,
         };
         config.validate()?;
         Ok(config)

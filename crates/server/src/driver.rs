@@ -395,6 +395,7 @@ impl Driver {
                 self.last_leading = leading;
                 self.report();
                 self.seed_registry();
+                self.seed_users();
                 self.refresh_members_from_meta();
                 self.broadcast_members();
                 self.adopt_members();

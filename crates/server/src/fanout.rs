@@ -106,7 +106,7 @@ async fn led_here(shared: &Shared) -> Vec<GroupId> {
 }
 
 /// Runs `args` on one group (forwarded to its leader if need be), as a value.
-async fn ask(group: GroupId, args: Vec<Bytes>, read: bool, shared: &Shared) -> Value {
+pub(crate) async fn ask(group: GroupId, args: Vec<Bytes>, read: bool, shared: &Shared) -> Value {
     let target = Target::group(group, shared);
     let forwarded: Vec<Bytes> = [
         Bytes::from_static(FORWARDED_GROUP),

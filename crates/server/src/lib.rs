@@ -24,6 +24,7 @@ pub mod peer;
 mod registry;
 pub mod slotmap;
 pub mod state;
+pub mod users;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -135,7 +136,10 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         started: Instant::now(),
         blocked: std::sync::Mutex::default(),
         stop: tokio::sync::Notify::new(),
+        users: users::Users::default(),
+        acl_log: std::sync::Mutex::new(acl::AclLog::new(ACL_LOG_MAX)),
     });
+    tokio::spawn(users::keep_fresh(Arc::clone(&shared)));
     tokio::select! {
         () = accept_clients(client_listener, Arc::clone(&shared)) => {}
         () = shutdown_signal() => log("shutting down: no new connections; handing leaderships away, then flushing the log".to_owned()),
@@ -156,6 +160,9 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+/// Redis's `acllog-max-len` default.
+const ACL_LOG_MAX: usize = 128;
 
 fn raft_config(config: &ServerConfig) -> raft::Config {
     let mut raft = raft::Config::new(config.id);

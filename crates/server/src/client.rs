@@ -12,7 +12,6 @@ use bytes::{Bytes, BytesMut};
 use keyspace::Kind;
 use resp::{Protocol, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::cluster::{self, GroupId, SharedView};
@@ -82,8 +81,10 @@ struct Connection {
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
-pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve<S>(mut stream: S, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let mut connection = Connection {
         id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
         protocol: Protocol::Resp2,
@@ -176,11 +177,11 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
 /// hangs up or is unblocked stops waiting, and dropping its wait withdraws it at the leader
 /// (its reply channel closes, or the forward is cancelled), so no element is popped for a
 /// client that is gone. `None` if the client hung up.
-async fn wait_blocked(
+async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
     connection: &mut Connection,
     args: Vec<Bytes>,
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut S,
     input: &mut BytesMut,
 ) -> Option<Bytes> {
     let (id, protocol) = (connection.id, connection.protocol);

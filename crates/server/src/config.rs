@@ -75,6 +75,63 @@ pub struct ServerConfig {
     /// Redis's `timeout`: close a client connection idle this many seconds (0: never).
     #[serde(default)]
     pub idle_timeout_s: u64,
+    /// Serve plain-text Redis clients on `client_addr` (Redis's `port 0` turns it off, for
+    /// a TLS-only node).
+    #[serde(default = "default_true")]
+    pub plain_clients: bool,
+    /// Redis's `tls-port`: TLS Redis clients, on `client_addr`'s host (0: none).
+    #[serde(default)]
+    pub tls_port: u16,
+    /// Redis's `tls-cert-file`: this node's certificate chain (PEM), for both ports.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Redis's `tls-key-file`: its private key (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Redis's `tls-ca-cert-file`: the CA whose certificates clients (when authenticated) and
+    /// every member present.
+    #[serde(default)]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Redis's `tls-auth-clients`: must TLS clients present a certificate of the CA?
+    #[serde(default)]
+    pub tls_auth_clients: TlsAuthClients,
+    /// Redis's `tls-cluster`: mutual TLS between members. `None` (the default) means yes when
+    /// a certificate is configured (unlike Redis, whose default is no: a node with
+    /// certificates should not talk to its peers in the clear unless told to).
+    #[serde(default)]
+    pub tls_cluster: Option<bool>,
+    /// The cluster's id: made when the cluster is created (this value, or one derived from
+    /// the seed members), kept in the data directory, learned by joining nodes; a peer with
+    /// another is refused. Set at start from the data directory.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+}
+
+/// Redis's `tls-auth-clients`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsAuthClients {
+    /// A client must present a certificate signed by the CA (Redis's default).
+    #[default]
+    Yes,
+    /// No certificate is asked for.
+    No,
+    /// A certificate is asked for and checked if presented, but not required.
+    Optional,
+}
+
+impl std::str::FromStr for TlsAuthClients {
+    type Err = String;
+    fn from_str(text: &str) -> Result<TlsAuthClients, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "yes" => Ok(TlsAuthClients::Yes),
+            "no" => Ok(TlsAuthClients::No),
+            "optional" => Ok(TlsAuthClients::Optional),
+            _ => Err(format!(
+                "tls-auth-clients must be yes, no or optional, got '{text}'"
+            )),
+        }
+    }
 }
 
 /// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
@@ -206,6 +263,9 @@ fn default_max_stale_ms() -> u64 {
 fn default_max_request_bytes() -> u64 {
     16 << 20
 }
+fn default_true() -> bool {
+    true
+}
 
 impl ServerConfig {
     /// A configuration with every default, for replica `id` of `members`.
@@ -239,6 +299,14 @@ impl ServerConfig {
             gray_failure: true,
             max_request_bytes: default_max_request_bytes(),
             idle_timeout_s: 0,
+            plain_clients: true,
+            tls_port: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_cert_file: None,
+            tls_auth_clients: TlsAuthClients::Yes,
+            tls_cluster: None,
+            cluster_id: None,
         };
         config.validate()?;
         Ok(config)
@@ -310,10 +378,62 @@ impl ServerConfig {
                 self.max_request_bytes
             ));
         }
+        self.validate_tls()?;
         if self.down_after_ms < 1_000 {
             return Err(format!("down-after-ms must be at least 1000 (a node is not down after one missed heartbeat), got {}", self.down_after_ms));
         }
         Ok(())
+    }
+
+    /// The TLS settings relate: a TLS port or peer TLS needs a certificate and key, a CA when
+    /// certificates are checked, and some client port must stay open.
+    fn validate_tls(&self) -> Result<(), String> {
+        let certificate = self.tls_cert_file.is_some() && self.tls_key_file.is_some();
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("tls-cert-file and tls-key-file go together".to_owned());
+        }
+        if (self.tls_port != 0 || self.tls_cluster == Some(true)) && !certificate {
+            return Err("tls-port and tls-cluster need tls-cert-file and tls-key-file".to_owned());
+        }
+        let checks_clients = self.tls_port != 0 && self.tls_auth_clients != TlsAuthClients::No;
+        if (checks_clients || self.peer_tls()) && self.tls_ca_cert_file.is_none() {
+            return Err(
+                "tls-ca-cert-file is needed to check certificates (tls-auth-clients, tls-cluster)"
+                    .to_owned(),
+            );
+        }
+        if !self.plain_clients && self.tls_port == 0 {
+            return Err("port 0 (no plain-text clients) needs a tls-port".to_owned());
+        }
+        if self.tls_port != 0 && self.tls_port == self.client_addr.port() && self.plain_clients {
+            return Err(format!(
+                "tls-port {} is the plain client port too",
+                self.tls_port
+            ));
+        }
+        if let Some(id) = &self.cluster_id {
+            let fine = !id.is_empty()
+                && id.len() <= crate::wire::CLUSTER_ID_MAX
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !fine {
+                return Err(format!(
+                    "cluster-id must be 1 to {} letters, digits or dashes, got '{id}'",
+                    crate::wire::CLUSTER_ID_MAX
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether members talk mutual TLS (`tls-cluster`, yes by default with a certificate).
+    pub fn peer_tls(&self) -> bool {
+        self.tls_cluster
+            .unwrap_or(self.tls_cert_file.is_some() && self.tls_key_file.is_some())
+    }
+
+    /// Where TLS clients connect, if they can.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        (self.tls_port != 0).then(|| SocketAddr::new(self.client_addr.ip(), self.tls_port))
     }
 
     /// Groups in effect (resolves 0 = one per member).

@@ -825,3 +825,65 @@ fn handle_frame(
         Frame::Hello { .. } | Frame::ForwardReply { .. } => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: a replaced connection cannot mark its successor down (the stale link flag of
+    // issue 13: node 1 answered CLUSTERDOWN for node 3's keys until restarted). Method: two
+    // connections to node 3 in turn; the first one's end is reported after the second is up.
+    #[test]
+    fn a_replaced_connection_cannot_mark_the_new_one_down() {
+        let forwards = Forwards::default();
+        let old = forwards.link_up(3);
+        let new = forwards.link_up(3);
+        let (_, reply) = forwards.register(3);
+        assert!(
+            !forwards.link_down(3, old),
+            "the old connection is not current"
+        );
+        assert!(forwards.is_up(3), "the new connection stays up");
+        assert!(
+            forwards.waiting.lock().expect("lock").len() == 1,
+            "its forward still waits"
+        );
+        assert!(forwards.link_down(3, new));
+        assert!(!forwards.is_up(3));
+        let mut reply = reply;
+        let failed = reply
+            .try_recv()
+            .expect("answered when the current link went down");
+        assert!(failed.starts_with(b"-"), "{failed:?}");
+    }
+
+    // Goal: big frames wait for the shared budget instead of growing memory; small ones do
+    // not need it. Method: a budget smaller than one big frame's claim: the small frame is
+    // read, the big one's reader is still waiting after its bytes arrived.
+    #[tokio::test]
+    async fn big_frames_wait_for_the_budget() {
+        let budget = Arc::new(Semaphore::new(FREE_FRAME_BYTES * 2));
+        let mut bytes = BytesMut::new();
+        wire::encode(&Frame::ForwardCancel { id: 1 }, &mut bytes);
+        wire::encode(
+            &Frame::ForwardReply {
+                id: 2,
+                reply: Bytes::from(vec![7; FREE_FRAME_BYTES * 3]),
+            },
+            &mut bytes,
+        );
+        let (mut near, far) = tokio::io::duplex(1 << 20);
+        near.write_all(&bytes).await.expect("write");
+        let mut reader = FrameReader::new(far, wire::FRAME_SIZE_MAX, &budget);
+        assert_eq!(
+            reader.next().await,
+            Ok(Some(Frame::ForwardCancel { id: 1 }))
+        );
+        let waiting = tokio::time::timeout(Duration::from_millis(200), reader.next()).await;
+        assert!(waiting.is_err(), "the big frame waits for budget");
+        budget.add_permits(FREE_FRAME_BYTES * 2);
+        let frame = reader.next().await.expect("decodes").expect("a frame");
+        assert!(matches!(frame, Frame::ForwardReply { id: 2, .. }));
+        assert_eq!(budget.available_permits(), FREE_FRAME_BYTES * 4, "returned");
+    }
+}

@@ -237,6 +237,34 @@ pub struct UpArgs {
     tls: bool,
 }
 
+/// The flags of `up`'s server `id` besides the common ones: the new cluster's id, TLS.
+fn up_server_flags(
+    id: u64,
+    member: &Member,
+    cluster_id: Option<&str>,
+    args: &UpArgs,
+) -> Vec<std::ffi::OsString> {
+    let mut flags: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(cluster_id) = cluster_id {
+        flags.extend(["--cluster-id".into(), cluster_id.into()]);
+    }
+    if args.tls {
+        let dir = up_tls_dir(args);
+        let (cert, key) = crate::certs_cli::node_files(&dir, id);
+        flags.extend([
+            "--tls-port".into(),
+            up_tls_port(member.client.port()).to_string().into(),
+            "--tls-cert-file".into(),
+            cert.into(),
+            "--tls-key-file".into(),
+            key.into(),
+            "--tls-ca-cert-file".into(),
+            dir.join("ca.crt").into(),
+        ]);
+    }
+    flags
+}
+
 /// Where `up --tls` puts its certificates.
 fn up_tls_dir(args: &UpArgs) -> PathBuf {
     args.data.join("tls")
@@ -305,24 +333,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let mut children: Vec<Child> = Vec::new();
     for (id, member) in &members {
         let data = args.data.join(format!("node{id}"));
-        let mut extra: Vec<std::ffi::OsString> = Vec::new();
-        if let Some(cluster_id) = &cluster_id {
-            extra.extend(["--cluster-id".into(), cluster_id.into()]);
-        }
-        if args.tls {
-            let dir = up_tls_dir(&args);
-            let (cert, key) = crate::certs_cli::node_files(&dir, *id);
-            extra.extend([
-                "--tls-port".into(),
-                up_tls_port(member.client.port()).to_string().into(),
-                "--tls-cert-file".into(),
-                cert.into(),
-                "--tls-key-file".into(),
-                key.into(),
-                "--tls-ca-cert-file".into(),
-                dir.join("ca.crt").into(),
-            ]);
-        }
+        let extra = up_server_flags(*id, member, cluster_id.as_deref(), &args);
         let child = Command::new(&exe)
             .args([
                 "server",

@@ -711,6 +711,70 @@ async fn serve_peer(
     result
 }
 
+/// Runs a command a member forwarded here; its reply goes back on the same connection.
+fn run_forward(
+    id: u64,
+    resp3: bool,
+    args: Vec<Bytes>,
+    groups: u64,
+    node: &SyncSender<Input>,
+    replies: &mpsc::Sender<Frame>,
+    forwarded: &Forwarded,
+) {
+    let node = node.clone();
+    let replies = replies.clone();
+    let running = forwarded.clone();
+    let task = tokio::spawn(async move {
+        let protocol = if resp3 {
+            resp::Protocol::Resp3
+        } else {
+            resp::Protocol::Resp2
+        };
+        let value = crate::client::execute_here(&node, args, groups).await;
+        let mut out = BytesMut::new();
+        let value = match value {
+            Outcome::Reply(value) => value,
+            Outcome::NotLeader(_) => {
+                resp::Value::Error(format!("{}; retry", &crate::client::NOT_LEADER_THERE[1..]))
+            }
+        };
+        resp::encode(&value, protocol, &mut out);
+        let _ = replies.try_send(Frame::ForwardReply {
+            id,
+            reply: out.freeze(),
+        });
+        running.lock().remove(&id);
+    });
+    if !task.is_finished() {
+        forwarded.lock().insert(id, task.abort_handle());
+    }
+}
+
+/// A member list counts only from the meta group's leader of the term this node knows (its
+/// report of the meta group came first, on the same link).
+fn take_members(
+    from: NodeId,
+    term: u64,
+    index: u64,
+    members: &str,
+    view: &SharedView,
+    links: &Links,
+) {
+    let mut view = crate::cluster::lock(view);
+    let from_leader = view
+        .reports
+        .get(&crate::cluster::META)
+        .is_some_and(|(report, _)| report.leader == from && report.term == term);
+    if from_leader {
+        view.update_members((term, index), crate::cluster::parse_members_text(members));
+    } else {
+        drop(view);
+        links.refused(format!(
+            "member list from node {from} (term {term}) ignored: it is not the meta group's leader of that term"
+        ));
+    }
+}
+
 /// Forwarded commands of one peer connection still running here, by the caller's id: a
 /// `ForwardCancel` (or the connection's end) aborts one, which drops its reply channel, and
 /// a blocked command whose channel is closed is withdrawn before anything is popped for it.
@@ -770,52 +834,10 @@ fn handle_frame(
             term,
             index,
             members,
-        } => {
-            let mut view = crate::cluster::lock(view);
-            // Only the meta group's leader of the term this node knows speaks for the registry.
-            let from_leader = view
-                .reports
-                .get(&crate::cluster::META)
-                .is_some_and(|(report, _)| report.leader == from && report.term == term);
-            if from_leader {
-                view.update_members((term, index), crate::cluster::parse_members_text(&members));
-            } else {
-                drop(view);
-                links.refused(format!(
-                    "member list from node {from} (term {term}) ignored: it is not the meta group's leader of that term"
-                ));
-            }
-        }
+        } => take_members(from, term, index, &members, view, links),
         Frame::Forward { id, resp3, args } => {
-            let node = node.clone();
-            let replies = replies.clone();
             let groups = crate::cluster::lock(view).groups;
-            let running = forwarded.clone();
-            let task = tokio::spawn(async move {
-                let protocol = if resp3 {
-                    resp::Protocol::Resp3
-                } else {
-                    resp::Protocol::Resp2
-                };
-                let value = crate::client::execute_here(&node, args, groups).await;
-                let mut out = BytesMut::new();
-                let value = match value {
-                    Outcome::Reply(value) => value,
-                    Outcome::NotLeader(_) => resp::Value::Error(format!(
-                        "{}; retry",
-                        &crate::client::NOT_LEADER_THERE[1..]
-                    )),
-                };
-                resp::encode(&value, protocol, &mut out);
-                let _ = replies.try_send(Frame::ForwardReply {
-                    id,
-                    reply: out.freeze(),
-                });
-                running.lock().remove(&id);
-            });
-            if !task.is_finished() {
-                forwarded.lock().insert(id, task.abort_handle());
-            }
+            run_forward(id, resp3, args, groups, node, replies, forwarded);
         }
         Frame::ForwardCancel { id } => {
             if let Some(task) = forwarded.lock().remove(&id) {

@@ -184,8 +184,16 @@ fn strangers_are_refused_and_forged_frames_change_nothing() {
 /// group's leader of that term (here: term 999, moving node 3 to a foreign address) is
 /// ignored: the MEMBERS file and CLUSTER SLOTS are unchanged.
 fn forged_member_lists_change_nothing(cluster: &Cluster, node1: SocketAddr, cluster_id: &str) {
-    let members_before =
-        std::fs::read_to_string(cluster.data.join("node1/MEMBERS")).expect("MEMBERS file");
+    // The node writes MEMBERS once it has read the meta group's registry (all 3 recorded).
+    let path = cluster.data.join("node1/MEMBERS");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let complete = |path: &std::path::Path| {
+        std::fs::read_to_string(path).is_ok_and(|text| text.lines().count() == 3)
+    };
+    while !complete(&path) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let members_before = std::fs::read_to_string(&path).expect("MEMBERS file");
     let forged = members_before
         .lines()
         .map(|line| {

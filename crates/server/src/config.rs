@@ -513,6 +513,72 @@ peer = "127.0.0.1:7102"
 client = "127.0.0.1:7002"
 "#;
 
+    // TLS keys by Redis's names, peer TLS on by default with a certificate, and TLS settings
+    // that do not go together named.
+    fn assert_tls_settings() {
+        let tls = GOOD.replace(
+            "data_dir = \"d2\"\n",
+            "data_dir = \"d2\"\ntls_port = 7202\ntls_cert_file = \"n.crt\"\ntls_key_file = \"n.key\"\ntls_ca_cert_file = \"ca.crt\"\ntls_auth_clients = \"optional\"\n",
+        );
+        let config = ServerConfig::from_toml(&tls).expect("valid TLS settings");
+        assert_eq!(
+            (
+                config.tls_auth_clients,
+                config.peer_tls(),
+                config.tls_addr()
+            ),
+            (
+                super::TlsAuthClients::Optional,
+                true,
+                Some("127.0.0.1:7202".parse().expect("address"))
+            )
+        );
+        let cases = [
+            (
+                tls.replace("tls_cert_file = \"n.crt\"\n", ""),
+                "tls-cert-file and tls-key-file go together",
+            ),
+            (
+                tls.replace("tls_ca_cert_file = \"ca.crt\"\n", ""),
+                "tls-ca-cert-file is needed",
+            ),
+            (
+                tls.replace("tls_port = 7202", "tls_port = 7002"),
+                "tls-port 7002 is the plain client port too",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"d2\"\n",
+                    "data_dir = \"d2\"\ntls_port = 7202\n",
+                ),
+                "tls-port and tls-cluster need tls-cert-file",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"d2\"\n",
+                    "data_dir = \"d2\"\nplain_clients = false\n",
+                ),
+                "needs a tls-port",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"d2\"\n",
+                    "data_dir = \"d2\"\ncluster_id = \"a b\"\n",
+                ),
+                "cluster-id must be",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = ServerConfig::from_toml(&text).expect_err(expected);
+            assert!(
+                error.contains(expected),
+                "{error:?} should mention {expected:?}"
+            );
+        }
+        let plain = ServerConfig::from_toml(GOOD).expect("valid");
+        assert!(!plain.peer_tls() && plain.tls_addr().is_none());
+    }
+
     // Goal: a TOML file configures a server, and bad values say what to fix. Method: parse a
     // good file, then variants with one mistake each, checking the error names the setting.
     #[test]
@@ -549,6 +615,7 @@ client = "127.0.0.1:7002"
         }
         let members =
             ServerConfig::parse_members("1=127.0.0.1:1/127.0.0.1:2,x=1").expect_err("bad id");
+        assert_tls_settings();
         assert!(
             members.contains("member id 'x' is not a number"),
             "{members}"

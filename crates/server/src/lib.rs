@@ -279,7 +279,13 @@ async fn accept_clients_on(
                     match tokio::time::timeout(TLS_HANDSHAKE_WAIT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             tls::CLIENT_IS_TLS
-                                .scope(true, client::serve(stream, Arc::clone(&shared)))
+                                .scope(
+                                    true,
+                                    client::serve(
+                                        tls::FlushBeforeRead(stream),
+                                        Arc::clone(&shared),
+                                    ),
+                                )
                                 .await;
                         }
                         Ok(Err(error)) => log(format!(

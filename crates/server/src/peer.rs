@@ -152,6 +152,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             match self.reader.read_buf(&mut self.buffer).await {
                 Ok(0) => return Ok(None),
                 Ok(_) => {}
+                // A TLS peer that stopped without close_notify (killed, or restarting).
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
                 Err(error) => return Err(error.to_string()),
             }
         }
@@ -430,6 +432,8 @@ async fn open_link(
             .write_all(&out)
             .await
             .map_err(|e| format!("write: {e}"))?;
+        // TLS keeps records that the socket did not take yet until flushed.
+        writer.flush().await.map_err(|e| format!("write: {e}"))?;
         let mut reader =
             FrameReader::new(reader, wire::HELLO_FRAME_MAX, &links.limits.partial_frames);
         match reader.next().await {
@@ -516,7 +520,8 @@ async fn dial(
                     Err(_) => break,
                 }
             }
-            if writer.write_all(&out).await.is_err() {
+            // A flush sends what TLS still holds (a no-op on plain TCP).
+            if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
                 break;
             }
             out.clear();
@@ -677,7 +682,7 @@ async fn serve_peer(
         while let Some(frame) = reply_queue.recv().await {
             out.clear();
             wire::encode(&frame, &mut out);
-            if writer.write_all(&out).await.is_err() {
+            if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
                 return;
             }
         }

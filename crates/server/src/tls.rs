@@ -193,6 +193,51 @@ impl ServerCertVerifier for ClusterCa {
     }
 }
 
+/// A TLS client connection for `client::serve`. tokio-rustls keeps encrypted records that the
+/// socket did not take yet until the stream is flushed; the client loop writes its replies,
+/// then waits to read. So every read first flushes: whatever is pending goes out while the
+/// task waits (a flush that cannot finish registers for writability, which wakes the task
+/// to read, and so to flush, again).
+pub struct FlushBeforeRead<S>(pub S);
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead
+    for FlushBeforeRead<S>
+{
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        // An error shows at the next write; pending is fine (see above).
+        let _ = std::pin::Pin::new(&mut self.0).poll_flush(cx);
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FlushBeforeRead<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 tokio::task_local! {
     /// Set for the task serving a TLS client: the slot map and redirections then give the
     /// members' TLS ports (Redis 7 with tls-cluster announces those to TLS clients).

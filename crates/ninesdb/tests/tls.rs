@@ -149,6 +149,14 @@ fn tls_clients_work_across_the_cluster() {
         assert!(!plain.contains(&format!("Integer({port})")), "{plain}");
     }
 
+    redis_py_over_tls(tls1, &certs);
+    let _ = std::fs::remove_dir_all(certs.parent().expect("scratch"));
+}
+
+/// redis-py with `ssl=True`: `Redis` and `RedisCluster`, small keys and an 8 MiB value; the
+/// cluster client is sent to TLS ports only.
+fn redis_py_over_tls(tls1: u16, certs: &Path) {
+    let ca = certs.join("ca.crt");
     let script = format!(
         r#"
 import redis
@@ -182,7 +190,6 @@ print("redis-py ok")
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let _ = std::fs::remove_dir_all(certs.parent().expect("scratch"));
 }
 
 // Goal: the TLS port refuses what it must: plain text, a client without a certificate

@@ -73,27 +73,7 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
     let (wal, recovered) = storage::Wal::open(disk, storage::WalOptions::default())
         .map_err(|e| format!("recovery failed: {e}"))?;
     let tls = tls::Tls::load(&config)?;
-    let client_listener = if config.plain_clients {
-        Some(
-            TcpListener::bind(config.client_addr)
-                .await
-                .map_err(|e| format!("cannot listen for clients on {}: {e}", config.client_addr))?,
-        )
-    } else {
-        None
-    };
-    let tls_listener = match (config.tls_addr(), &tls.clients) {
-        (Some(address), Some(acceptor)) => Some((
-            TcpListener::bind(address)
-                .await
-                .map_err(|e| format!("cannot listen for TLS clients on {address}: {e}"))?,
-            acceptor.clone(),
-        )),
-        _ => None,
-    };
-    let peer_listener = TcpListener::bind(config.peer_addr)
-        .await
-        .map_err(|e| format!("cannot listen for peers on {}: {e}", config.peer_addr))?;
+    let listeners = Listeners::bind(&config, &tls).await?;
     let forwards = Arc::new(peer::Forwards::default());
     let identity = peer::Identity {
         me: config.id,
@@ -132,12 +112,50 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
     // (fail-stop), so that supervisors see it and clients go elsewhere.
     let mut node_done = tokio::task::spawn_blocking(move || node_thread.join());
     tokio::spawn(peer::accept(
-        peer_listener,
+        listeners.peer,
         node.clone(),
         Arc::clone(&view),
         Arc::clone(&links),
     ));
-    log(format!(
+    log(serving_line(&config));
+    let shared = Arc::new(client::Shared {
+        config,
+        seed: known.seed,
+        plan,
+        node: node.clone(),
+        peers,
+        forwards,
+        view,
+        next_client_id: AtomicU64::new(0),
+        clients: AtomicUsize::new(0),
+        started: Instant::now(),
+        blocked: std::sync::Mutex::default(),
+        stop: tokio::sync::Notify::new(),
+    });
+    tokio::select! {
+        () = accept_clients(listeners.plain, listeners.tls, Arc::clone(&shared), Arc::clone(&log)) => {}
+        () = shutdown_signal() => log("shutting down: no new connections; handing leaderships away, then flushing the log".to_owned()),
+        () = shared.stop.notified() => log("SHUTDOWN: no new connections; handing leaderships away, then flushing the log".to_owned()),
+        stopped = &mut node_done => {
+            return match stopped {
+                Ok(Ok(Ok(()))) => Err("the node thread stopped unexpectedly".to_owned()),
+                Ok(Ok(Err(reason))) => Err(format!("{reason}; the node stopped (fail-stop): check the disk, then restart to recover from the log")),
+                _ => Err("the node thread panicked".to_owned()),
+            };
+        }
+    }
+    let _ = node.try_send(driver::Input::Shutdown);
+    drop(node);
+    drop(shared);
+    match node_done.await {
+        Ok(Ok(Err(reason))) => Err(reason),
+        _ => Ok(()),
+    }
+}
+
+/// What the node serves where, said once at start.
+fn serving_line(config: &ServerConfig) -> String {
+    format!(
         "serving Redis clients on {}{}, peers on {}{} ({} groups, {} replicas each, cluster {})",
         if config.plain_clients {
             config.client_addr.to_string()
@@ -157,39 +175,39 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         config.group_count(),
         config.replication_factor(),
         config.cluster_id.as_deref().unwrap_or_default(),
-    ));
-    let shared = Arc::new(client::Shared {
-        config,
-        seed: known.seed,
-        plan,
-        node: node.clone(),
-        peers,
-        forwards,
-        view,
-        next_client_id: AtomicU64::new(0),
-        clients: AtomicUsize::new(0),
-        started: Instant::now(),
-        blocked: std::sync::Mutex::default(),
-        stop: tokio::sync::Notify::new(),
-    });
-    tokio::select! {
-        () = accept_clients(client_listener, tls_listener, Arc::clone(&shared), Arc::clone(&log)) => {}
-        () = shutdown_signal() => log("shutting down: no new connections; handing leaderships away, then flushing the log".to_owned()),
-        () = shared.stop.notified() => log("SHUTDOWN: no new connections; handing leaderships away, then flushing the log".to_owned()),
-        stopped = &mut node_done => {
-            return match stopped {
-                Ok(Ok(Ok(()))) => Err("the node thread stopped unexpectedly".to_owned()),
-                Ok(Ok(Err(reason))) => Err(format!("{reason}; the node stopped (fail-stop): check the disk, then restart to recover from the log")),
-                _ => Err("the node thread panicked".to_owned()),
-            };
-        }
-    }
-    let _ = node.try_send(driver::Input::Shutdown);
-    drop(node);
-    drop(shared);
-    match node_done.await {
-        Ok(Ok(Err(reason))) => Err(reason),
-        _ => Ok(()),
+    )
+}
+
+/// The node's listening sockets: plain clients (unless `port 0`), TLS clients, peers.
+struct Listeners {
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    peer: TcpListener,
+}
+
+impl Listeners {
+    async fn bind(config: &ServerConfig, tls: &tls::Tls) -> Result<Listeners, String> {
+        let bind = |address: std::net::SocketAddr, what: &'static str| async move {
+            TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen for {what} on {address}: {e}"))
+        };
+        let plain = if config.plain_clients {
+            Some(bind(config.client_addr, "clients").await?)
+        } else {
+            None
+        };
+        let tls = match (config.tls_addr(), &tls.clients) {
+            (Some(address), Some(acceptor)) => {
+                Some((bind(address, "TLS clients").await?, acceptor.clone()))
+            }
+            _ => None,
+        };
+        Ok(Listeners {
+            plain,
+            tls,
+            peer: bind(config.peer_addr, "peers").await?,
+        })
     }
 }
 

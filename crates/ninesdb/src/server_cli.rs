@@ -90,6 +90,59 @@ pub struct ServerArgs {
     /// Redis's client-query-buffer-limit: bytes a client may send ahead unparsed (1gb).
     #[arg(long, default_value = "1gb", value_parser = server::limits::parse_memory)]
     client_query_buffer_limit: u64,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// The cluster's id, when creating it (default: derived from --members and the group
+    /// settings); peers with another id are refused. Kept in the data directory.
+    #[arg(long)]
+    cluster_id: Option<String>,
+}
+
+/// Redis's TLS settings, by Redis's names.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Redis's `port 0`: no plain-text client port (needs --tls-port). Only 0 is accepted:
+    /// the plain port itself comes from --members or --client-addr.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=0))]
+    port: Option<u16>,
+    /// Serve TLS clients on this port too (same host as the client address).
+    #[arg(long, default_value_t = 0)]
+    tls_port: u16,
+    /// This node's certificate (PEM), for the TLS client port and the peer port.
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long)]
+    tls_key_file: Option<PathBuf>,
+    /// The CA (PEM) whose certificates clients and members must present.
+    #[arg(long)]
+    tls_ca_cert_file: Option<PathBuf>,
+    /// yes (a client certificate of the CA is required, Redis's default), no, or optional.
+    #[arg(long, default_value = "yes")]
+    tls_auth_clients: server::config::TlsAuthClients,
+    /// Mutual TLS between members: yes or no (default: yes when a certificate is given).
+    #[arg(long, value_parser = parse_yes_no)]
+    tls_cluster: Option<bool>,
+}
+
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("expected yes or no, got '{text}'")),
+    }
+}
+
+impl TlsArgs {
+    fn apply(&self, config: &mut ServerConfig) {
+        config.plain_clients = self.port.is_none();
+        config.tls_port = self.tls_port;
+        config.tls_cert_file.clone_from(&self.tls_cert_file);
+        config.tls_key_file.clone_from(&self.tls_key_file);
+        config.tls_ca_cert_file.clone_from(&self.tls_ca_cert_file);
+        config.tls_auth_clients = self.tls_auth_clients;
+        config.tls_cluster = self.tls_cluster;
+    }
 }
 
 /// Settings of the cluster as a whole (the same on every server).
@@ -185,6 +238,8 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.query_buffer_limit = args.client_query_buffer_limit;
     config.requirepass = args.requirepass.clone();
     config.admin_password = args.admin_password.clone();
+    args.tls.apply(&mut config);
+    config.cluster_id.clone_from(&args.cluster_id);
     config.validate()?;
     Ok(config)
 }
@@ -216,6 +271,48 @@ pub struct UpArgs {
     /// Stop after this many seconds instead of waiting for Ctrl-C (for scripts and tests).
     #[arg(long)]
     seconds: Option<u64>,
+    /// TLS: a throwaway CA and certificates in the data directory (`tls/`), a TLS client
+    /// port per server (client port + 200) and mutual TLS between the servers.
+    #[arg(long)]
+    tls: bool,
+}
+
+/// The flags of `up`'s server `id` besides the common ones: the new cluster's id, TLS.
+fn up_server_flags(
+    id: u64,
+    member: &Member,
+    cluster_id: Option<&str>,
+    args: &UpArgs,
+) -> Vec<std::ffi::OsString> {
+    let mut flags: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(cluster_id) = cluster_id {
+        flags.extend(["--cluster-id".into(), cluster_id.into()]);
+    }
+    if args.tls {
+        let dir = up_tls_dir(args);
+        let (cert, key) = crate::certs_cli::node_files(&dir, id);
+        flags.extend([
+            "--tls-port".into(),
+            up_tls_port(member.client.port()).to_string().into(),
+            "--tls-cert-file".into(),
+            cert.into(),
+            "--tls-key-file".into(),
+            key.into(),
+            "--tls-ca-cert-file".into(),
+            dir.join("ca.crt").into(),
+        ]);
+    }
+    flags
+}
+
+/// Where `up --tls` puts its certificates.
+fn up_tls_dir(args: &UpArgs) -> PathBuf {
+    args.data.join("tls")
+}
+
+/// The TLS client port of `up`'s server with this client port.
+fn up_tls_port(client_port: u16) -> u16 {
+    client_port.saturating_add(200)
 }
 
 /// Server `index` (0-based) of `up`'s cluster: datacenters round robin, then racks.
@@ -262,9 +359,21 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         .collect::<Vec<_>>()
         .join(",");
     let exe = std::env::current_exe()?;
+    // A new cluster gets a fresh id, so servers of an earlier `up` on these ports (another
+    // data directory) are refused as peers rather than mixed in.
+    let cluster_id = (!args.data.join("node1").exists()).then(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("up-{:x}", nanos ^ u128::from(std::process::id()))
+    });
+    if args.tls {
+        crate::certs_cli::make(&up_tls_dir(&args), args.nodes, "ninesdb up throwaway CA")?;
+    }
     let mut children: Vec<Child> = Vec::new();
-    for (id, _) in &members {
+    for (id, member) in &members {
         let data = args.data.join(format!("node{id}"));
+        let extra = up_server_flags(*id, member, cluster_id.as_deref(), &args);
         let child = Command::new(&exe)
             .args([
                 "server",
@@ -276,6 +385,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
                 &args.tick_ms.to_string(),
             ])
             .args(args.cluster.flags())
+            .args(extra)
             .arg("--data")
             .arg(&data)
             .spawn()?;
@@ -325,6 +435,18 @@ fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<E
         );
     }
     println!("Connect with: redis-cli -c -p {}   (any node works; plain clients are forwarded to each key's leader)", args.port);
+    if args.tls {
+        let dir = up_tls_dir(args);
+        println!(
+            "With TLS:     redis-cli -c --tls --cacert {} --cert {} --key {} -p {}   (TLS ports {}..{}; the servers talk mutual TLS)",
+            dir.join("ca.crt").display(),
+            dir.join("client.crt").display(),
+            dir.join("client.key").display(),
+            up_tls_port(args.port),
+            up_tls_port(args.port),
+            up_tls_port(args.port) + members.len() as u16 - 1
+        );
+    }
     println!(
         "Topology and health: ninesdb ctl status --port {}",
         args.port

@@ -177,6 +177,7 @@ async fn join(protocol: Protocol, args: &[Bytes], shared: &Shared) -> Bytes {
     let text = crate::membership::join_reply(
         shared.config.group_count(),
         shared.config.replication_factor(),
+        shared.config.cluster_id.as_deref().unwrap_or_default(),
         &shared.seed,
         &members,
     );

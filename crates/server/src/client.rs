@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use keyspace::Kind;
 use resp::{Protocol, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use crate::cluster::{self, GroupId, SharedView};
@@ -89,8 +88,10 @@ struct Connection {
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
-pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve<S>(mut stream: S, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let mut connection = Connection {
         id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
         protocol: Protocol::Resp2,
@@ -199,14 +200,19 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-/// Writes what the socket takes now without waiting (the rest stays in `output`).
-fn write_ready(stream: &mut TcpStream, output: &mut BytesMut) -> std::io::Result<()> {
+/// Writes what the connection takes now without waiting (the rest stays in `output`): one
+/// poll of the write with a waker that does nothing, since nothing here waits for it.
+fn write_ready<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    output: &mut BytesMut,
+) -> std::io::Result<()> {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     while !output.is_empty() {
-        match stream.try_write(output) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes::Buf::advance(output, n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e),
+        match std::pin::Pin::new(&mut *stream).poll_write(&mut context, output) {
+            std::task::Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            std::task::Poll::Ready(Ok(n)) => bytes::Buf::advance(output, n),
+            std::task::Poll::Ready(Err(e)) => return Err(e),
+            std::task::Poll::Pending => break,
         }
     }
     Ok(())
@@ -216,11 +222,11 @@ fn write_ready(stream: &mut TcpStream, output: &mut BytesMut) -> std::io::Result
 /// hangs up or is unblocked stops waiting, and dropping its wait withdraws it at the leader
 /// (its reply channel closes, or the forward is cancelled), so no element is popped for a
 /// client that is gone. `None` if the client hung up.
-async fn wait_blocked(
+async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
     connection: &mut Connection,
     args: Vec<Bytes>,
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut S,
     input: &mut BytesMut,
 ) -> Option<Bytes> {
     let (id, protocol) = (connection.id, connection.protocol);

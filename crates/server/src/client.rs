@@ -399,12 +399,15 @@ impl Target {
         }
     }
 
-    /// A group's first slot stands for it (commands without keys).
+    /// A group's first slot stands for it (commands without keys); the meta group, which
+    /// holds no slots, is shown as slot 0.
     pub fn group(group: GroupId, shared: &Shared) -> Target {
-        Target {
-            group,
-            slot: cluster::slot_range(group, shared.config.group_count()).0,
-        }
+        let slot = if group == cluster::META {
+            0
+        } else {
+            cluster::slot_range(group, shared.config.group_count()).0
+        };
+        Target { group, slot }
     }
 }
 

@@ -693,7 +693,9 @@ impl Driver {
                 hosted.after_persist(&ready);
                 hosted.replica.advance(ready.persisted);
                 let key = wal_key(group, hosted.replica.id());
-                if let Some(snapshot) = hosted.snapshot_due(every)? {
+                if let Some(snapshot) =
+                    hosted.snapshot_due(every, raft::SNAPSHOT_SIZE_MAX, &*self.log)?
+                {
                     self.wal
                         .save_snapshot(key, snapshot)
                         .map_err(|e| e.to_string())?;

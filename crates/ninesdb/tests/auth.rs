@@ -140,6 +140,32 @@ fn a_password_closes_the_door_and_users_hold_cluster_wide() {
         assert!(Instant::now() < deadline, "alice still logs in on node 1");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // `ctl` logs in as the admin user when given the password, and says so when it is not.
+    let ctl = |password: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ninesdb"));
+        command.args(["ctl", "--port", &cluster.clients[0].port().to_string()]);
+        if let Some(password) = password {
+            command.args(["--password", password]);
+        }
+        command
+            .args(["status", "--json"])
+            .env_remove("NINESDB_PASSWORD")
+            .output()
+            .expect("ctl runs")
+    };
+    let refused = ctl(None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("NOAUTH"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let allowed = ctl(Some("adm1n"));
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
     // redis-cli with the password works as it does against Redis.
     if let Ok(out) = std::process::Command::new("redis-cli")
         .args([

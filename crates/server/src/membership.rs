@@ -58,7 +58,9 @@ pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known,
         members.extend(config.members.clone());
         Known { seed, members }
     } else if let Some(join) = config.join {
-        let reply = ask_to_join(join, config.id, &me, log)?;
+        // In a cluster with passwords, joining is the admin user's (`--admin-password`).
+        let credentials = config.admin_password.as_deref().map(|p| ("admin", p));
+        let reply = ask_to_join(join, config.id, &me, credentials, log)?;
         let (groups, replication, seed, members) = parse_join_reply(&reply)?;
         let cluster = parse_join_cluster_id(&reply).ok_or_else(|| {
             format!("{join} answered the join without a cluster id (an older ninesdb?)")
@@ -188,6 +190,7 @@ fn ask_to_join(
     join: SocketAddr,
     id: NodeId,
     me: &Member,
+    credentials: Option<(&str, &str)>,
     log: &dyn Fn(String),
 ) -> Result<String, String> {
     let started = Instant::now();
@@ -196,7 +199,7 @@ fn ask_to_join(
     words.extend(record.split(' ').map(str::to_owned));
     let args: Vec<&str> = words.iter().map(String::as_str).collect();
     loop {
-        match call(join, &args) {
+        match call_as(join, credentials, &args) {
             Ok(Ok(reply)) => return Ok(reply),
             Ok(Err(error)) if !error.starts_with("TRYAGAIN") => {
                 return Err(format!("{join} refused the join: {error}"))
@@ -267,14 +270,41 @@ fn parse_join_reply(text: &str) -> Result<JoinReply, String> {
 /// Sends one command to a server and returns its reply (simple, integer or bulk as text;
 /// an error reply as `Err`). For `ninesdb ctl` and joining; not for the data path.
 pub fn call(address: SocketAddr, args: &[&str]) -> std::io::Result<Result<String, String>> {
+    call_as(address, None, args)
+}
+
+/// `call`, first authenticating as `(user, password)`; a refused AUTH is the answer.
+pub fn call_as(
+    address: SocketAddr,
+    credentials: Option<(&str, &str)>,
+    args: &[&str],
+) -> std::io::Result<Result<String, String>> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut out = format!("*{}\r\n", args.len());
-    for arg in args {
-        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    let encode = |args: &[&str]| {
+        let mut out = format!("*{}\r\n", args.len());
+        for arg in args {
+            out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        out
+    };
+    let mut out = String::new();
+    if let Some((user, password)) = credentials {
+        out.push_str(&encode(&["AUTH", user, password]));
     }
+    out.push_str(&encode(args));
     stream.write_all(out.as_bytes())?;
     let mut reader = BufReader::new(stream);
+    if credentials.is_some() {
+        if let Err(refused) = read_reply(&mut reader)? {
+            return Ok(Err(refused));
+        }
+    }
+    read_reply(&mut reader)
+}
+
+/// One simple, error, integer or bulk reply.
+fn read_reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<Result<String, String>> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let line = line.trim_end();

@@ -18,6 +18,7 @@ mod hll;
 mod keys;
 mod lists;
 mod longdouble;
+mod script;
 mod sets;
 mod snapshot;
 mod sort;
@@ -32,6 +33,7 @@ use bytes::Bytes;
 use resp::Value;
 
 pub use lists::{timeout_arg, BlockingPop};
+pub use script::SCRIPT_INSTRUCTIONS_MAX_DEFAULT;
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
 
@@ -140,6 +142,8 @@ pub struct Keyspace {
     pub(crate) last_delete: u64,
     /// The log time of the command being applied (stamps `Entry::written_ms`).
     pub(crate) log_now: LogTime,
+    /// The script cache and function libraries (replicated), and the Lua state (not).
+    pub(crate) scripts: script::Scripts,
 }
 
 /// The time of the command being applied: working data, not state (equal whatever its value,

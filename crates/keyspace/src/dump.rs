@@ -721,7 +721,9 @@ pub(crate) fn functions_from_payload(payload: &[u8]) -> Result<Vec<Bytes>, Strin
     };
     let mut codes = Vec::new();
     while payload.len() - r.pos > 10 {
-        let opcode = r.byte().map_err(|Bad| "can not read data type".to_owned())?;
+        let opcode = r
+            .byte()
+            .map_err(|Bad| "can not read data type".to_owned())?;
         let failed = |Bad| "failed loading the given functions payload".to_owned();
         match opcode {
             OPCODE_FUNCTION2 => codes.push(r.string().map_err(failed)?),

@@ -48,7 +48,7 @@ fn reply<T>(text: impl Into<String>) -> mlua::Result<T> {
 }
 
 /// luaL_error: the message after the caller's position (`user_script:1: `), if it is Lua.
-fn message<T>(lua: &Lua, text: &str) -> mlua::Result<T> {
+pub(crate) fn lua_error<T>(lua: &Lua, text: &str) -> mlua::Result<T> {
     let position = lua
         .inspect_stack(1, |debug| {
             let line = debug.current_line();
@@ -83,7 +83,12 @@ fn err_text(value: &mlua::Value) -> String {
 }
 
 /// A Lua number argument as luaL_checkint reads it (strings that are numbers too).
-fn check_int(lua: &Lua, value: Option<&mlua::Value>, position: usize, name: &str) -> mlua::Result<i64> {
+fn check_int(
+    lua: &Lua,
+    value: Option<&mlua::Value>,
+    position: usize,
+    name: &str,
+) -> mlua::Result<i64> {
     let number = match value {
         Some(mlua::Value::Integer(i)) => Some(*i as f64),
         Some(mlua::Value::Number(n)) => Some(*n),
@@ -99,7 +104,7 @@ fn check_int(lua: &Lua, value: Option<&mlua::Value>, position: usize, name: &str
                 None | Some(mlua::Value::Nil) => "no value".to_owned(),
                 Some(v) => v.type_name().to_owned(),
             };
-            message(
+            lua_error(
                 lua,
                 &format!("bad argument #{position} to '{name}' (number expected, got {got})"),
             )
@@ -107,6 +112,8 @@ fn check_int(lua: &Lua, value: Option<&mlua::Value>, position: usize, name: &str
     }
 }
 
+// One registration after another: a list, clearer whole than split.
+#[allow(clippy::too_many_lines)]
 pub(crate) fn install(lua: &Lua, native: &Table, shared: &Arc<Shared>) -> mlua::Result<()> {
     native.set(
         "call",
@@ -217,7 +224,7 @@ pub(crate) fn install(lua: &Lua, native: &Table, shared: &Arc<Shared>) -> mlua::
                 1 => {
                     let u = check_int(lua, args.front(), 1, "random")?;
                     if u < 1 {
-                        return message(lua, "bad argument #1 to 'random' (interval is empty)");
+                        return lua_error(lua, "bad argument #1 to 'random' (interval is empty)");
                     }
                     Ok((r * u as f64).floor() + 1.0)
                 }
@@ -225,11 +232,11 @@ pub(crate) fn install(lua: &Lua, native: &Table, shared: &Arc<Shared>) -> mlua::
                     let l = check_int(lua, args.front(), 1, "random")?;
                     let u = check_int(lua, args.get(1), 2, "random")?;
                     if l > u {
-                        return message(lua, "bad argument #2 to 'random' (interval is empty)");
+                        return lua_error(lua, "bad argument #2 to 'random' (interval is empty)");
                     }
                     Ok((r * (u - l + 1) as f64).floor() + l as f64)
                 }
-                _ => message(lua, "wrong number of arguments"),
+                _ => lua_error(lua, "wrong number of arguments"),
             }
         })?,
     )?;

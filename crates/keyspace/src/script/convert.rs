@@ -43,9 +43,7 @@ pub(crate) fn reply_to_lua(lua: &Lua, reply: &Value, resp: u8) -> mlua::Result<m
             mlua::Value::Table(t)
         }
         Value::Double(d) if resp3 => single(lua, "double", *d)?,
-        Value::Double(d) => {
-            mlua::Value::String(lua.create_string(resp::format_double(*d))?)
-        }
+        Value::Double(d) => mlua::Value::String(lua.create_string(resp::format_double(*d))?),
         Value::Boolean(b) if resp3 => mlua::Value::Boolean(*b),
         Value::Boolean(b) => mlua::Value::Number(if *b { 1.0 } else { 0.0 }),
         Value::Verbatim(format, text) if resp3 => {
@@ -55,7 +53,10 @@ pub(crate) fn reply_to_lua(lua: &Lua, reply: &Value, resp: u8) -> mlua::Result<m
             single(lua, "verbatim_string", inner)?
         }
         Value::Verbatim(_, text) => mlua::Value::String(lua.create_string(text)?),
-        Value::Raw { resp2, resp3: encoded3 } => {
+        Value::Raw {
+            resp2,
+            resp3: encoded3,
+        } => {
             let bytes = if resp3 { encoded3 } else { resp2 };
             let mut at = 0;
             match parse_raw(bytes, &mut at, 0) {
@@ -123,7 +124,11 @@ fn parse_raw(bytes: &[u8], at: &mut usize, depth: usize) -> Option<Value> {
                 for _ in 0..n {
                     items.push(parse_raw(bytes, at, depth + 1)?);
                 }
-                if kind == b'~' { Value::Set(items) } else { Value::Array(items) }
+                if kind == b'~' {
+                    Value::Set(items)
+                } else {
+                    Value::Array(items)
+                }
             }
         }
         _ => return None,
@@ -177,10 +182,13 @@ pub(crate) fn lua_to_reply(value: &mlua::Value, resp: u8, depth: usize) -> Value
     }
 }
 
+/// 2^63: the first double past i64.
+pub(crate) const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// C's `(long long)` cast of a double as x86-64 does it: out of range (and NaN) gives
 /// i64::MIN, which is what Redis answers.
 pub(crate) fn number_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_808e18 || n < -9.223_372_036_854_775_808e18 {
+    if n.is_nan() || !(-TWO_63..TWO_63).contains(&n) {
         i64::MIN
     } else {
         n as i64

@@ -86,10 +86,7 @@ impl Engine {
         let shared = Arc::new(Shared::default());
         shared.resp.store(2, Ordering::Relaxed);
         let native = native_table(&lua, &shared)?;
-        let handles: Table = lua
-            .load(PRELUDE)
-            .set_name("=prelude")
-            .call(native)?;
+        let handles: Table = lua.load(PRELUDE).set_name("=prelude").call(native)?;
         let engine = Engine {
             run: handles.get("run")?,
             loading: handles.get("loading")?,
@@ -161,6 +158,11 @@ fn native_table(lua: &Lua, shared: &Arc<Shared>) -> mlua::Result<Table> {
     api::install(lua, &native, shared)?;
     let s = shared.clone();
     native.set(
+        "aborted",
+        lua.create_function(move |_, ()| Ok(s.aborted.load(Ordering::Relaxed)))?,
+    )?;
+    let s = shared.clone();
+    native.set(
         "loading",
         lua.create_function(move |_, ()| Ok(lock(&s.registering).is_some()))?,
     )?;
@@ -168,9 +170,13 @@ fn native_table(lua: &Lua, shared: &Arc<Shared>) -> mlua::Result<Table> {
     native.set(
         "register",
         lua.create_function(
-            move |_, (name, callback, description, flags): (String, Function, Option<mlua::LuaString>, Vec<String>)| {
-                Ok(register(&s, name, callback, description, flags))
-            },
+            move |_,
+                  (name, callback, description, flags): (
+                String,
+                Function,
+                Option<mlua::LuaString>,
+                Vec<String>,
+            )| { Ok(register(&s, name, callback, description, flags)) },
         )?,
     )?;
     native.set("error_handler", lua.create_function(error_handler)?)?;
@@ -178,7 +184,9 @@ fn native_table(lua: &Lua, shared: &Arc<Shared>) -> mlua::Result<Table> {
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `redis.register_function`'s checks (functionLibCreateFunction): an error text, or nil.
@@ -267,12 +275,7 @@ fn error_handler(lua: &Lua, error: mlua::Value) -> mlua::Result<Table> {
 }
 
 /// Compiles a chunk in `env` under Redis's chunk name.
-pub(crate) fn compile(
-    lua: &Lua,
-    code: &[u8],
-    name: &str,
-    env: &Table,
-) -> Result<Function, String> {
+pub(crate) fn compile(lua: &Lua, code: &[u8], name: &str, env: &Table) -> Result<Function, String> {
     lua.load(code)
         .set_name(name)
         .set_environment(env.clone())

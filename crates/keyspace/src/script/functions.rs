@@ -34,10 +34,7 @@ pub(crate) struct FunctionInfo {
 
 /// Letters, digits and underscores, at least one (functionsVerifyName).
 pub(crate) fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// The library name from the code's first line, `#!lua name=<name>`, and the code after it
@@ -87,8 +84,13 @@ fn load_library(
     instructions_max: u64,
 ) -> Result<(String, Vec<Registered>), String> {
     let (name, skip) = metadata(code)?;
-    let function = engine::compile(&engine.lua, &code[skip..], "@user_function", &engine.lib_env)
-        .map_err(|e| format!("Error compiling function: {e}"))?;
+    let function = engine::compile(
+        &engine.lua,
+        &code[skip..],
+        "@user_function",
+        &engine.lib_env,
+    )
+    .map_err(|e| format!("Error compiling function: {e}"))?;
     *lock(&engine.shared.registering) = Some(Vec::new());
     engine.start(0, instructions_max);
     let _ = engine.loading.call::<()>(true);
@@ -189,6 +191,8 @@ fn join(
 }
 
 /// FUNCTION subcommands.
+// Most of its length is FUNCTION HELP's text.
+#[allow(clippy::too_many_lines)]
 pub(crate) fn function(ks: &mut Keyspace, args: &[Bytes], _ctx: &Context) -> Value {
     let sub = args[1].to_ascii_lowercase();
     let (name, arity): (&str, i64) = match sub.as_slice() {
@@ -351,7 +355,11 @@ fn function_load(ks: &mut Keyspace, args: &[Bytes]) -> Value {
         Err(e) => Value::Error(format!("ERR {e}")),
         Ok((name, registered)) => {
             let library = library_of(code, &registered);
-            match join(&ks.scripts.libraries, vec![(name.clone(), library)], replace) {
+            match join(
+                &ks.scripts.libraries,
+                vec![(name.clone(), library)],
+                replace,
+            ) {
                 Err(e) => Value::Error(format!("ERR {e}")),
                 Ok(merged) => {
                     ks.scripts.libraries = merged;
@@ -440,16 +448,15 @@ fn function_restore(ks: &mut Keyspace, args: &[Bytes]) -> Value {
         return syntax_error(args);
     }
     let policy = args.get(3).map(|p| p.to_ascii_lowercase());
-    let (flush, replace) = match policy.as_deref() {
-        None | Some(b"append") => (false, false),
-        Some(b"replace") => (false, true),
-        Some(b"flush") => (true, false),
-        Some(_) => {
-            return err(
+    let (flush, replace) =
+        match policy.as_deref() {
+            None | Some(b"append") => (false, false),
+            Some(b"replace") => (false, true),
+            Some(b"flush") => (true, false),
+            Some(_) => return err(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-            )
-        }
-    };
+            ),
+        };
     let codes = match crate::dump::functions_from_payload(&args[2]) {
         Ok(c) => c,
         Err(e) => return Value::Error(format!("ERR {e}")),
@@ -475,7 +482,11 @@ fn function_restore(ks: &mut Keyspace, args: &[Bytes]) -> Value {
     let merged = if flush {
         Ok(restored)
     } else {
-        join(&ks.scripts.libraries, restored.into_iter().collect(), replace)
+        join(
+            &ks.scripts.libraries,
+            restored.into_iter().collect(),
+            replace,
+        )
     };
     match merged {
         Ok(libraries) => {

@@ -17,8 +17,8 @@ mod convert;
 mod engine;
 mod functions;
 mod libs;
-mod undo;
 pub(crate) mod snapshot;
+mod undo;
 
 use std::collections::BTreeMap;
 
@@ -131,7 +131,11 @@ impl Keyspace {
             Engine::new()
                 .map_err(|e| Value::Error(format!("ERR Error creating the Lua state: {e}")))?,
         );
-        functions::load_all(&mut engine, &self.scripts.libraries, self.scripts.instructions_max.0);
+        functions::load_all(
+            &mut engine,
+            &self.scripts.libraries,
+            self.scripts.instructions_max.0,
+        );
         Ok(engine)
     }
 
@@ -300,8 +304,13 @@ fn compile_script(
     }
     // A shebang line is skipped but its newline kept, so line numbers stay right.
     let skip = flags.map_or(0, |(_, len)| *len);
-    let function = engine::compile(&engine.lua, &body[skip..], "@user_script", &engine.script_env)
-        .map_err(|e| Value::Error(format!("ERR Error compiling script (new function): {e}")))?;
+    let function = engine::compile(
+        &engine.lua,
+        &body[skip..],
+        "@user_script",
+        &engine.script_env,
+    )
+    .map_err(|e| Value::Error(format!("ERR Error compiling script (new function): {e}")))?;
     engine.scripts.insert(sha.to_owned(), function.clone());
     ks.scripts.cache.insert(sha.to_owned(), body.clone());
     Ok(function)
@@ -323,7 +332,9 @@ fn run_script(
             let resp = shared.resp.load(std::sync::atomic::Ordering::Relaxed);
             dispatch(ks, &mut undo, lua, &args, run.read_only, ctx, resp)
         })?;
-        engine.lua.set_named_registry_value(api::DISPATCH, dispatch)?;
+        engine
+            .lua
+            .set_named_registry_value(api::DISPATCH, dispatch)?;
         let keys = string_array(&engine.lua, run.keys)?;
         let args = string_array(&engine.lua, run.args)?;
         let result = engine::call(engine, function, keys, args, run.is_eval);
@@ -376,9 +387,9 @@ fn error_reply(error: &mlua::Value, name: &str) -> Value {
     };
     let message = field("err").unwrap_or_else(|| "ERR unknown error".to_owned());
     match (field("source"), field("line")) {
-        (Some(source), Some(line)) => one_line(format!(
-            "{message} script: {name}, on {source}:{line}."
-        )),
+        (Some(source), Some(line)) => {
+            one_line(format!("{message} script: {name}, on {source}:{line}."))
+        }
         _ => one_line(message),
     }
 }
@@ -446,6 +457,8 @@ fn dispatch(
 }
 
 /// SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP.
+// Much of its length is SCRIPT HELP's text.
+#[allow(clippy::too_many_lines)]
 pub(crate) fn script(ks: &mut Keyspace, args: &[Bytes], _ctx: &Context) -> Value {
     let sub = args[1].to_ascii_lowercase();
     let arity_ok = |want: i64| {
@@ -524,7 +537,12 @@ pub(crate) fn script(ks: &mut Keyspace, args: &[Bytes], _ctx: &Context) -> Value
 }
 
 pub(crate) fn help(lines: &[&str]) -> Value {
-    Value::Array(lines.iter().map(|l| Value::Simple((*l).to_owned())).collect())
+    Value::Array(
+        lines
+            .iter()
+            .map(|l| Value::Simple((*l).to_owned()))
+            .collect(),
+    )
 }
 
 fn script_load(ks: &mut Keyspace, body: &Bytes) -> Value {

@@ -6,7 +6,8 @@ local native = ...
 local G = _G
 local type, error, rawget, rawset, setmetatable, select, tostring, unpack, pairs, next =
     type, error, rawget, rawset, setmetatable, select, tostring, unpack, pairs, next
-local raw_pcall = pcall
+local raw_pcall, raw_xpcall, raw_resume = pcall, xpcall, coroutine.resume
+local aborted = native.aborted
 
 -- Redis's allow list: every other global (print, dofile, loadfile, setfenv, getfenv, newproxy,
 -- module, require, os, io, debug ...) is removed.
@@ -48,12 +49,25 @@ local function pack(...) return { n = select('#', ...), ... } end
 G.pcall = function(f, ...)
     local r = pack(raw_pcall(f, ...))
     if not r[1] then
+        -- A script past its budget must not catch the abort: raise it again.
+        if aborted() then error(r[2], 0) end
         if type(r[2]) == 'table' and type(rawget(r[2], 'err')) == 'string' then
             r[2] = rawget(r[2], 'err')
         else
             r[2] = native.plain_error(r[2])
         end
     end
+    return unpack(r, 1, r.n)
+end
+
+G.xpcall = function(f, handler)
+    local r = pack(raw_xpcall(f, handler))
+    if not r[1] and aborted() then error(r[2], 0) end
+    return unpack(r, 1, r.n)
+end
+G.coroutine.resume = function(...)
+    local r = pack(raw_resume(...))
+    if not r[1] and aborted() then error(r[2], 0) end
     return unpack(r, 1, r.n)
 end
 
@@ -226,9 +240,9 @@ local function run(f, keys, args, is_eval)
     if is_eval then
         rawset(script_env, 'KEYS', keys)
         rawset(script_env, 'ARGV', args)
-        return xpcall(f, handler)
+        return raw_xpcall(f, handler)
     end
-    return xpcall(function() return f(keys, args) end, handler)
+    return raw_xpcall(function() return f(keys, args) end, handler)
 end
 
 return {

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-
 use super::functions::{FunctionInfo, Library};
 use super::Scripts;
 use crate::snapshot::{Reader, Sink};
@@ -56,7 +55,10 @@ pub(crate) fn read(r: &mut Reader<'_>, scripts: &mut Scripts) -> Result<(), Stri
         if super::sha1_hex(&body) != sha {
             return Err("script body does not match its SHA1".into());
         }
-        if cache.last_key_value().is_some_and(|(last, _): (&String, _)| *last >= sha) {
+        if cache
+            .last_key_value()
+            .is_some_and(|(last, _): (&String, _)| *last >= sha)
+        {
             return Err("scripts out of order".into());
         }
         cache.insert(sha, body);
@@ -65,7 +67,10 @@ pub(crate) fn read(r: &mut Reader<'_>, scripts: &mut Scripts) -> Result<(), Stri
     let mut libraries = BTreeMap::new();
     for _ in 0..n {
         let name = text(r)?;
-        if libraries.last_key_value().is_some_and(|(last, _): (&String, _)| *last >= name) {
+        if libraries
+            .last_key_value()
+            .is_some_and(|(last, _): (&String, _)| *last >= name)
+        {
             return Err("libraries out of order".into());
         }
         let code = r.bytes()?;

@@ -32,7 +32,10 @@ impl Undo {
         if self.everything.is_some() {
             return;
         }
-        let name = args.first().map(|n| n.to_ascii_lowercase()).unwrap_or_default();
+        let name = args
+            .first()
+            .map(|n| n.to_ascii_lowercase())
+            .unwrap_or_default();
         if name == b"flushall" || name == b"flushdb" {
             // The map as it was when the script started: now, less the script's earlier writes.
             let mut all = ks.keys.clone();

@@ -15,9 +15,18 @@ fn ret(bits: u32) -> f64 {
 
 pub(crate) fn open(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set("tobit", lua.create_function(|_, x: f64| Ok(ret(to_bits(x))))?)?;
-    t.set("bnot", lua.create_function(|_, x: f64| Ok(ret(!to_bits(x))))?)?;
-    t.set("bswap", lua.create_function(|_, x: f64| Ok(ret(to_bits(x).swap_bytes())))?)?;
+    t.set(
+        "tobit",
+        lua.create_function(|_, x: f64| Ok(ret(to_bits(x))))?,
+    )?;
+    t.set(
+        "bnot",
+        lua.create_function(|_, x: f64| Ok(ret(!to_bits(x))))?,
+    )?;
+    t.set(
+        "bswap",
+        lua.create_function(|_, x: f64| Ok(ret(to_bits(x).swap_bytes())))?,
+    )?;
     type Fold = fn(u32, u32) -> u32;
     let folds: [(&str, Fold); 3] = [
         ("band", |a, b| a & b),
@@ -28,7 +37,9 @@ pub(crate) fn open(lua: &Lua) -> mlua::Result<Table> {
         t.set(
             name,
             lua.create_function(move |_, (first, rest): (f64, Variadic<f64>)| {
-                Ok(ret(rest.iter().fold(to_bits(first), |acc, &x| op(acc, to_bits(x)))))
+                Ok(ret(rest
+                    .iter()
+                    .fold(to_bits(first), |acc, &x| op(acc, to_bits(x)))))
             })?,
         )?;
     }

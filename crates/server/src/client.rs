@@ -302,6 +302,13 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         return encode(&Value::Simple("QUEUED".to_owned()), connection.protocol);
     }
     let read = spec.kind == Kind::Read;
+    // A script or function call without keys runs once, on the group of slot 0 (Redis
+    // Cluster runs it on the node asked): fanned out, it would run once per group.
+    let runs_once = matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    );
+    let slot = slot.or(runs_once.then_some(0));
     let Some(slot) = slot else {
         return crate::fanout::keyless(
             connection.protocol,
@@ -768,7 +775,22 @@ pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u6
 
 /// Asks the node thread for its status.
 pub async fn status(shared: &Shared) -> Option<Status> {
+    status_of(shared, false).await
+}
+
+/// The node's status with a digest of every hosted keyspace.
+pub async fn status_with_digests(shared: &Shared) -> Option<Status> {
+    status_of(shared, true).await
+}
+
+async fn status_of(shared: &Shared, digests: bool) -> Option<Status> {
     let (sender, receiver) = oneshot::channel();
-    shared.node.try_send(Input::Status { reply: sender }).ok()?;
+    shared
+        .node
+        .try_send(Input::Status {
+            digests,
+            reply: sender,
+        })
+        .ok()?;
     receiver.await.ok()
 }

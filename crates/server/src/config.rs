@@ -75,6 +75,15 @@ pub struct ServerConfig {
     /// Redis's `timeout`: close a client connection idle this many seconds (0: never).
     #[serde(default)]
     pub idle_timeout_s: u64,
+    /// The instruction budget of one Lua script or function: past it the script is aborted,
+    /// the same way on every replica, and its writes rolled back. Every node of a cluster
+    /// must use the same value (replicas would otherwise disagree on which script aborts).
+    #[serde(default = "default_script_instructions_max")]
+    pub script_instructions_max: u64,
+}
+
+fn default_script_instructions_max() -> u64 {
+    keyspace::SCRIPT_INSTRUCTIONS_MAX_DEFAULT
 }
 
 /// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
@@ -239,6 +248,7 @@ impl ServerConfig {
             gray_failure: true,
             max_request_bytes: default_max_request_bytes(),
             idle_timeout_s: 0,
+            script_instructions_max: default_script_instructions_max(),
         };
         config.validate()?;
         Ok(config)

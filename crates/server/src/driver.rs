@@ -106,6 +106,8 @@ pub enum Input {
         reply: oneshot::Sender<Vec<(Bytes, u64)>>,
     },
     Status {
+        /// Also digest every keyspace (O(data): for `NINESDB STATUS`, not CLUSTER SLOTS).
+        digests: bool,
         reply: oneshot::Sender<Status>,
     },
     Shutdown,
@@ -247,7 +249,11 @@ impl Driver {
                     };
                     let replica =
                         Replica::new(replica_config(&raft_template, group, replica), restore)?;
-                    groups.insert(group, Group::new(group, replica, machine, applied));
+                    groups.insert(
+                        group,
+                        Group::new(group, replica, machine, applied)
+                            .with_script_settings(&config),
+                    );
                 }
             }
             Err(_) if !recovered.groups.is_empty() => {
@@ -276,7 +282,8 @@ impl Driver {
                     .map_err(|e| e.to_string())?;
                     groups.insert(
                         group,
-                        Group::new(group, replica, StateMachine::default(), 0),
+                        Group::new(group, replica, StateMachine::default(), 0)
+                            .with_script_settings(&config),
                     );
                 }
                 wal.flush().map_err(|e| e.to_string())?;
@@ -518,10 +525,14 @@ impl Driver {
                     let _ = reply.send(versions);
                 }
             }
-            Input::Status { reply } => {
+            Input::Status { digests, reply } => {
                 let _ = reply.send(Status {
                     id: self.config.id,
-                    groups: self.groups.values().map(Group::status).collect(),
+                    groups: self
+                        .groups
+                        .values()
+                        .map(|g| g.status(digests))
+                        .collect(),
                 });
             }
             Input::Shutdown => {}
@@ -594,7 +605,8 @@ impl Driver {
                 ));
                 self.groups.insert(
                     group,
-                    Group::new(group, created, StateMachine::default(), 0),
+                    Group::new(group, created, StateMachine::default(), 0)
+                        .with_script_settings(&self.config),
                 );
                 true
             }

@@ -58,7 +58,7 @@ pub struct ServerArgs {
     max_request_bytes: u64,
     /// Lua instructions one script or function may run before it is aborted (and its writes
     /// rolled back); every node must use the same value.
-    #[arg(long, default_value_t = 100_000_000)]
+    #[arg(long, default_value_t = 50_000_000)]
     script_instructions_max: u64,
     /// Most client connections at once (Redis's maxclients); more are refused with an error.
     #[arg(long, default_value_t = 10_000)]

@@ -127,18 +127,24 @@ fn runaway_script_is_bounded_and_replicas_agree() {
     let Reply::Error(text) = &reply else {
         panic!("the runaway answered {reply:?}");
     };
-    assert!(text.contains("ran past the budget of 50000000 Lua instructions"), "{text}");
-    eprintln!(
-        "runaway aborted after {took:?}; {served_during} writes to another group meanwhile"
+    assert!(
+        text.contains("ran past the budget of 50000000 Lua instructions"),
+        "{text}"
     );
+    eprintln!("runaway aborted after {took:?}; {served_during} writes to another group meanwhile");
     assert_eq!(
         call(&mut client, &["GET", "{a}x"]).expect("answers"),
         Reply::Bulk(Some(b"before".to_vec())),
         "the aborted script's write was rolled back"
     );
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "another group's key failed");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "another group's key failed"
+    );
     assert!(served.load(Ordering::Relaxed) > 0);
-    let groups = replicas_agree(&cluster, Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
+    let groups =
+        replicas_agree(&cluster, Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(groups, 4, "3 data groups and the meta group");
 }
 
@@ -210,11 +216,9 @@ fn locker(thread: usize, clients: Vec<SocketAddr>, stats: Arc<LockStats>, stop: 
             acquired_at.elapsed() < Duration::from_millis(LOCK_MS - VALIDITY_MARGIN_MS);
         if let Ok(false) = owner_ok {
             if still_valid {
-                stats
-                    .violations
-                    .lock()
-                    .expect("violations")
-                    .push(format!("thread {thread}: another holder wrote the owner key"));
+                stats.violations.lock().expect("violations").push(format!(
+                    "thread {thread}: another holder wrote the owner key"
+                ));
             }
         }
         {
@@ -262,7 +266,17 @@ fn lock_script_never_grants_twice_across_a_leader_kill() {
     let grants = stats.grants.load(Ordering::Relaxed);
     let violations = stats.violations.lock().expect("violations").clone();
     eprintln!("{grants} grants ({before_kill} before the leader kill)");
-    assert!(violations.is_empty(), "the lock was granted twice:\n{}", violations.join("\n"));
-    assert!(before_kill > 10, "only {before_kill} grants before the kill");
-    assert!(grants > before_kill + 10, "no progress after the kill: {grants}");
+    assert!(
+        violations.is_empty(),
+        "the lock was granted twice:\n{}",
+        violations.join("\n")
+    );
+    assert!(
+        before_kill > 10,
+        "only {before_kill} grants before the kill"
+    );
+    assert!(
+        grants > before_kill + 10,
+        "no progress after the kill: {grants}"
+    );
 }

@@ -187,7 +187,9 @@ async fn join(protocol: Protocol, args: &[Bytes], shared: &Shared) -> Bytes {
 /// group's leader and replicas (from the leaders' reports), the groups hosted here, and
 /// what the placement policy says each group's spread cannot survive.
 async fn status_json(shared: &Shared) -> serde_json::Value {
-    let status = crate::client::status_with_digests(shared).await.unwrap_or_default();
+    let status = crate::client::status_with_digests(shared)
+        .await
+        .unwrap_or_default();
     let config = &shared.config;
     let view = cluster::lock(&shared.view);
     let topology = cluster::topology(config, &view);

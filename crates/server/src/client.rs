@@ -250,6 +250,17 @@ fn encode(value: &Value, protocol: Protocol) -> Bytes {
     out.freeze()
 }
 
+/// A script or function call without keys runs once, on the group of slot 0 (Redis Cluster
+/// runs it on the node asked): fanned out like other keyless commands, it would run once per
+/// group.
+fn keyless_script_slot(name: &str) -> Option<u16> {
+    matches!(
+        name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+    .then_some(0)
+}
+
 /// Runs one command; returns the encoded reply.
 async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
@@ -302,13 +313,7 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         return encode(&Value::Simple("QUEUED".to_owned()), connection.protocol);
     }
     let read = spec.kind == Kind::Read;
-    // A script or function call without keys runs once, on the group of slot 0 (Redis
-    // Cluster runs it on the node asked): fanned out, it would run once per group.
-    let runs_once = matches!(
-        spec.name,
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
-    );
-    let slot = slot.or(runs_once.then_some(0));
+    let slot = slot.or_else(|| keyless_script_slot(spec.name));
     let Some(slot) = slot else {
         return crate::fanout::keyless(
             connection.protocol,

@@ -251,8 +251,7 @@ impl Driver {
                         Replica::new(replica_config(&raft_template, group, replica), restore)?;
                     groups.insert(
                         group,
-                        Group::new(group, replica, machine, applied)
-                            .with_script_settings(&config),
+                        Group::new(group, replica, machine, applied).with_script_settings(&config),
                     );
                 }
             }
@@ -528,11 +527,7 @@ impl Driver {
             Input::Status { digests, reply } => {
                 let _ = reply.send(Status {
                     id: self.config.id,
-                    groups: self
-                        .groups
-                        .values()
-                        .map(|g| g.status(digests))
-                        .collect(),
+                    groups: self.groups.values().map(|g| g.status(digests)).collect(),
                 });
             }
             Input::Shutdown => {}

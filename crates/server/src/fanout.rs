@@ -164,7 +164,9 @@ fn merge(name: &str, answers: Vec<Value>) -> Value {
         "script" if is_script_exists(&answers) => {
             let mut merged: Vec<Value> = Vec::new();
             for answer in answers {
-                let Value::Array(items) = answer else { continue };
+                let Value::Array(items) = answer else {
+                    continue;
+                };
                 if merged.is_empty() {
                     merged = items;
                     continue;

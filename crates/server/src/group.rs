@@ -476,7 +476,11 @@ impl Group {
             voters: membership.voters.iter().copied().collect(),
             learners: membership.learners.iter().copied().collect(),
             keys: self.state.keyspace.dbsize(wall_clock_ms()),
-            digest: if digest { self.state.keyspace.digest() } else { 0 },
+            digest: if digest {
+                self.state.keyspace.digest()
+            } else {
+                0
+            },
         }
     }
 }

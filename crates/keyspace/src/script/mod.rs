@@ -30,8 +30,9 @@ use crate::{Context, Keyspace};
 use engine::Engine;
 pub(crate) use functions::{function, Library};
 
-/// The default instruction budget of one script (about a second of Lua).
-pub const SCRIPT_INSTRUCTIONS_MAX_DEFAULT: u64 = 100_000_000;
+/// The default instruction budget of one script: about 0.4 s of Lua, under the default
+/// election timeout (1 s), because the node thread that applies it waits for it.
+pub const SCRIPT_INSTRUCTIONS_MAX_DEFAULT: u64 = 50_000_000;
 /// Scripts the cache holds at most (SCRIPT LOAD or EVAL past it is refused).
 pub(crate) const SCRIPTS_MAX: usize = 100_000;
 /// Function libraries held at most, and functions in one library.

@@ -178,3 +178,19 @@ fn scripts_stay_inside_their_slots() {
     );
     assert_eq!(eval(&mut ks, "EXISTS {b}k"), ":0");
 }
+
+// Scripts inside MULTI/EXEC (one entry): each runs in order; an aborted one is undone alone.
+#[test]
+fn scripts_inside_exec() {
+    let mut ks = Keyspace::new();
+    ks.set_script_instructions_max(1_000_000);
+    let commands = vec![
+        args("EVAL \"return redis.call('incr', KEYS[1])\" 1 n"),
+        args("EVAL \"redis.call('incr', KEYS[1]); while true do end\" 1 n"),
+        args("EVAL \"return redis.call('incr', KEYS[1])\" 1 n"),
+    ];
+    let reply = show(&ks.exec(&commands, &[], ctx(3)));
+    assert!(reply.starts_with("[:1, -ERR Script "), "{reply}");
+    assert!(reply.ends_with(", :2]"), "{reply}");
+    assert_eq!(eval(&mut ks, "GET n"), "\"2\"");
+}

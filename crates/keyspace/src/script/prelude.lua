@@ -28,6 +28,30 @@ G.cjson, G.cmsgpack, G.bit, G.struct = native.cjson, native.cmsgpack, native.bit
 -- Redis's math.random and math.randomseed (Rust, seeded for every script from the log entry).
 G.math.random, G.math.randomseed = native.random, native.randomseed
 
+-- tostring of a table, function or coroutine shows its address, which differs between
+-- replicas: a script that stored it would make them diverge. Addresses become numbers in the
+-- order the script first shows them (reset for every script).
+local raw_tostring = tostring
+local shown, shown_count = {}, 0
+G.tostring = function(...)
+    local text = raw_tostring(...)
+    local kind, address = text:match('^(%a+): (0?x?%x+)$')
+    local v = ...
+    if kind and type(v) == kind then
+        local id = shown[v]
+        if id == nil then
+            shown_count = shown_count + 1
+            id = shown_count
+            shown[v] = id
+        end
+        return ('%s: 0x%08x'):format(kind, id)
+    end
+    return text
+end
+local function forget_shown()
+    shown, shown_count = setmetatable({}, { __mode = 'k' }), 0
+end
+
 -- Tables a script must not change (Redis makes them read-only in its patched Lua): each is
 -- replaced by an empty proxy whose writes fail; rawset refuses them too.
 local protected = setmetatable({}, { __mode = 'k' })
@@ -237,6 +261,7 @@ local function loading(on) lib_meta.__index = on and load_api or G end
 -- Runs f with Redis's error handler: eval gets no arguments, a function gets (keys, args).
 local handler = native.error_handler
 local function run(f, keys, args, is_eval)
+    forget_shown()
     if is_eval then
         rawset(script_env, 'KEYS', keys)
         rawset(script_env, 'ARGV', args)

@@ -19,6 +19,7 @@ mod hll;
 mod keys;
 mod lists;
 mod longdouble;
+mod script;
 mod sets;
 mod snapshot;
 mod sort;
@@ -34,6 +35,7 @@ use resp::Value;
 
 pub use evict::Eviction;
 pub use lists::{timeout_arg, BlockingPop};
+pub use script::SCRIPT_INSTRUCTIONS_MAX_DEFAULT;
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
 
@@ -148,6 +150,8 @@ pub struct Keyspace {
     pub(crate) log_now: LogTime,
     /// The sum of every entry's `size`.
     pub(crate) used_bytes: u64,
+    /// The script cache and function libraries (replicated), and the Lua state (not).
+    pub(crate) scripts: script::Scripts,
 }
 
 /// The time of the command being applied: working data, not state (equal whatever its value,

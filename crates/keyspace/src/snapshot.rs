@@ -12,6 +12,8 @@
 //! Integers are LEB128 varints, byte strings are a varint length then the bytes. Decoding checks
 //! the checksum first, then the structure (canonical order, no empty aggregates, no trailing
 //! bytes), and never allocates more than the input could describe.
+//! After the keys, an optional section tagged `SECTION_TAG` (0x53, `S`) holds the script cache
+//! and the function libraries (`script::snapshot`); snapshots without it still decode.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -25,7 +27,7 @@ const FORMAT: u8 = 2;
 /// The format before entries carried their last write time.
 const FORMAT_NO_WRITE_TIME: u8 = 1;
 
-trait Sink {
+pub(crate) trait Sink {
     fn put(&mut self, b: &[u8]);
     fn varint(&mut self, mut v: u64) {
         let mut buf = [0u8; 10];
@@ -120,6 +122,11 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
             }
         }
     }
+    // Scripts and functions follow the keys, only when there are any: a keyspace without
+    // them encodes (and digests) exactly as before they existed.
+    if !ks.scripts.is_empty() {
+        crate::script::snapshot::write(&ks.scripts, out);
+    }
 }
 
 pub fn encode(ks: &Keyspace) -> Bytes {
@@ -136,13 +143,13 @@ pub fn digest(ks: &Keyspace) -> u64 {
     crate::util::mix(h.0)
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.buf.len() - self.pos < n {
             return Err(format!("truncated at byte {}", self.pos));
         }
@@ -150,10 +157,10 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
-    fn byte(&mut self) -> Result<u8, String> {
+    pub(crate) fn byte(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
-    fn varint(&mut self) -> Result<u64, String> {
+    pub(crate) fn varint(&mut self) -> Result<u64, String> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let b = self.byte()?;
@@ -170,11 +177,11 @@ impl<'a> Reader<'a> {
         }
         Err("varint too long".into())
     }
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
     /// A count of items each at least `min_size` bytes: bounded by what is left.
-    fn count(&mut self, min_size: usize) -> Result<usize, String> {
+    pub(crate) fn count(&mut self, min_size: usize) -> Result<usize, String> {
         let n = self.varint()?;
         if n > (self.remaining() / min_size.max(1)) as u64 {
             return Err(format!("count {n} exceeds the remaining input"));
@@ -187,7 +194,7 @@ impl<'a> Reader<'a> {
         le.copy_from_slice(b);
         Ok(f64::from_bits(u64::from_le_bytes(le)))
     }
-    fn bytes(&mut self) -> Result<Bytes, String> {
+    pub(crate) fn bytes(&mut self) -> Result<Bytes, String> {
         let n = self.varint()?;
         if n > self.remaining() as u64 {
             return Err(format!("length {n} exceeds the remaining input"));
@@ -308,6 +315,10 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
             },
         );
         prev = Some(key);
+    }
+    if r.remaining() != 0 && r.buf[r.pos] == crate::script::snapshot::SECTION_TAG {
+        r.byte()?;
+        crate::script::snapshot::read(&mut r, &mut ks.scripts)?;
     }
     if r.remaining() != 0 {
         return Err("trailing bytes after the last key".into());

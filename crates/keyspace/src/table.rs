@@ -202,6 +202,16 @@ table! {
     "sintercard" -3 Read (0 0 0) ["readonly", "movablekeys"] R(crate::sets::sintercard);
     "hrandfield" -2 Read (1 1 1) ["readonly"] R(crate::hashes::hrandfield);
 
+    // scripting (script/): run inside the log entry, on every replica
+    "eval" -3 Write (0 0 0) ["noscript", "stale", "movablekeys"] W(crate::script::eval);
+    "evalsha" -3 Write (0 0 0) ["noscript", "stale", "movablekeys"] W(crate::script::evalsha);
+    "eval_ro" -3 Write (0 0 0) ["readonly", "noscript", "stale", "movablekeys"] W(crate::script::eval_ro);
+    "evalsha_ro" -3 Write (0 0 0) ["readonly", "noscript", "stale", "movablekeys"] W(crate::script::evalsha_ro);
+    "fcall" -3 Write (0 0 0) ["noscript", "stale", "movablekeys"] W(crate::script::fcall);
+    "fcall_ro" -3 Write (0 0 0) ["readonly", "noscript", "stale", "movablekeys"] W(crate::script::fcall_ro);
+    "script" -2 Write (0 0 0) ["noscript"] W(crate::script::script);
+    "function" -2 Write (0 0 0) ["noscript"] W(crate::script::function);
+
     // connection (the server handles these; PING/ECHO also answer inside EXEC)
     "ping" -1 Connection (0 0 0) ["fast"] X;
     "echo" 2 Connection (0 0 0) ["fast"] X;
@@ -345,6 +355,8 @@ pub fn key_positions(args: &[Bytes]) -> Vec<usize> {
         // a container command whose key is its third argument: OBJECT ENCODING key
         "object" if args.len() >= 3 => vec![2],
         "object" => Vec::new(),
+        // script or function, then numkeys: EVAL script numkeys key... arg...
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => numkeys_at(2),
         // timeout first: BLMPOP timeout numkeys key...
         "blmpop" | "bzmpop" => numkeys_at(2),
         // destination, then numkeys: ZUNIONSTORE dest numkeys key...

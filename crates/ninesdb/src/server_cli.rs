@@ -56,6 +56,10 @@ pub struct ServerArgs {
     /// with an error before it is replicated.
     #[arg(long, default_value_t = 16 << 20)]
     max_request_bytes: u64,
+    /// Lua instructions one script or function may run before it is aborted (and its writes
+    /// rolled back); every node must use the same value.
+    #[arg(long, default_value_t = 50_000_000)]
+    script_instructions_max: u64,
     /// Most client connections at once (Redis's maxclients); more are refused with an error.
     #[arg(long, default_value_t = 10_000)]
     maxclients: usize,
@@ -224,6 +228,7 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.down_after_ms = args.cluster.down_after_ms;
     config.gray_failure = !args.no_gray_failure;
     config.max_request_bytes = args.max_request_bytes;
+    config.script_instructions_max = args.script_instructions_max;
     config.max_clients = args.maxclients;
     config.idle_timeout_s = args.timeout;
     config.maxmemory = args.maxmemory;

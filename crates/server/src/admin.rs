@@ -188,7 +188,9 @@ async fn join(protocol: Protocol, args: &[Bytes], shared: &Shared) -> Bytes {
 /// group's leader and replicas (from the leaders' reports), the groups hosted here, and
 /// what the placement policy says each group's spread cannot survive.
 async fn status_json(shared: &Shared) -> serde_json::Value {
-    let status = crate::client::status(shared).await.unwrap_or_default();
+    let status = crate::client::status_with_digests(shared)
+        .await
+        .unwrap_or_default();
     let config = &shared.config;
     let view = cluster::lock(&shared.view);
     let topology = cluster::topology(config, &view);
@@ -239,6 +241,7 @@ async fn status_json(shared: &Shared) -> serde_json::Value {
             json!({
                 "group": g.group, "replica": g.replica, "role": format!("{:?}", g.role.unwrap_or(raft::Role::Follower)).to_lowercase(),
                 "term": g.term, "commit": g.commit_index, "applied": g.applied_index, "keys": g.keys,
+                "digest": format!("{:016x}", g.digest),
             })
         })
         .collect();

@@ -296,6 +296,17 @@ fn encode(value: &Value, protocol: Protocol) -> Bytes {
     out.freeze()
 }
 
+/// A script or function call without keys runs once, on the group of slot 0 (Redis Cluster
+/// runs it on the node asked): fanned out like other keyless commands, it would run once per
+/// group.
+fn keyless_script_slot(name: &str) -> Option<u16> {
+    matches!(
+        name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+    .then_some(0)
+}
+
 /// Runs one command; returns the encoded reply.
 async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
@@ -354,6 +365,7 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         return encode(&Value::Simple("QUEUED".to_owned()), connection.protocol);
     }
     let read = spec.kind == Kind::Read;
+    let slot = slot.or_else(|| keyless_script_slot(spec.name));
     let Some(slot) = slot else {
         return crate::fanout::keyless(
             connection.protocol,
@@ -871,7 +883,22 @@ pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u6
 
 /// Asks the node thread for its status.
 pub async fn status(shared: &Shared) -> Option<Status> {
+    status_of(shared, false).await
+}
+
+/// The node's status with a digest of every hosted keyspace.
+pub async fn status_with_digests(shared: &Shared) -> Option<Status> {
+    status_of(shared, true).await
+}
+
+async fn status_of(shared: &Shared, digests: bool) -> Option<Status> {
     let (sender, receiver) = oneshot::channel();
-    shared.node.try_send(Input::Status { reply: sender }).ok()?;
+    shared
+        .node
+        .try_send(Input::Status {
+            digests,
+            reply: sender,
+        })
+        .ok()?;
     receiver.await.ok()
 }

@@ -134,6 +134,15 @@ pub struct ServerConfig {
     /// another is refused. Set at start from the data directory.
     #[serde(default)]
     pub cluster_id: Option<String>,
+    /// The instruction budget of one Lua script or function: past it the script is aborted,
+    /// the same way on every replica, and its writes rolled back. Every node of a cluster
+    /// must use the same value (replicas would otherwise disagree on which script aborts).
+    #[serde(default = "default_script_instructions_max")]
+    pub script_instructions_max: u64,
+}
+
+fn default_script_instructions_max() -> u64 {
+    keyspace::SCRIPT_INSTRUCTIONS_MAX_DEFAULT
 }
 
 /// Redis's `tls-auth-clients`.
@@ -353,6 +362,7 @@ impl ServerConfig {
             tls_auth_clients: TlsAuthClients::Yes,
             tls_cluster: None,
             cluster_id: None,
+            script_instructions_max: default_script_instructions_max(),
         };
         config.validate()?;
         Ok(config)

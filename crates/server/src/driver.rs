@@ -110,6 +110,8 @@ pub enum Input {
         reply: oneshot::Sender<Vec<(Bytes, u64)>>,
     },
     Status {
+        /// Also digest every keyspace (O(data): for `NINESDB STATUS`, not CLUSTER SLOTS).
+        digests: bool,
         reply: oneshot::Sender<Status>,
     },
     Shutdown,
@@ -266,7 +268,10 @@ impl Driver {
                     };
                     let replica =
                         Replica::new(replica_config(&raft_template, group, replica), restore)?;
-                    groups.insert(group, Group::new(group, replica, machine, applied));
+                    groups.insert(
+                        group,
+                        Group::new(group, replica, machine, applied).with_script_settings(&config),
+                    );
                 }
             }
             Err(_) if !recovered.groups.is_empty() => {
@@ -295,7 +300,8 @@ impl Driver {
                     .map_err(|e| e.to_string())?;
                     groups.insert(
                         group,
-                        Group::new(group, replica, StateMachine::default(), 0),
+                        Group::new(group, replica, StateMachine::default(), 0)
+                            .with_script_settings(&config),
                     );
                 }
                 wal.flush().map_err(|e| e.to_string())?;
@@ -546,10 +552,10 @@ impl Driver {
                     let _ = reply.send(versions);
                 }
             }
-            Input::Status { reply } => {
+            Input::Status { digests, reply } => {
                 let _ = reply.send(Status {
                     id: self.config.id,
-                    groups: self.groups.values().map(Group::status).collect(),
+                    groups: self.groups.values().map(|g| g.status(digests)).collect(),
                     memory_used: self.memory_used(),
                     evicted_keys: self.evicted_keys,
                 });
@@ -624,7 +630,8 @@ impl Driver {
                 ));
                 self.groups.insert(
                     group,
-                    Group::new(group, created, StateMachine::default(), 0),
+                    Group::new(group, created, StateMachine::default(), 0)
+                        .with_script_settings(&self.config),
                 );
                 true
             }

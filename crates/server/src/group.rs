@@ -60,6 +60,9 @@ pub struct GroupStatus {
     pub voters: Vec<ReplicaId>,
     pub learners: Vec<ReplicaId>,
     pub keys: usize,
+    /// A digest of the replica's keyspace (data, TTLs, versions, scripts), to compare
+    /// replicas; 0 unless asked for.
+    pub digest: u64,
 }
 
 pub struct Group {
@@ -87,6 +90,10 @@ pub struct Group {
     pub(crate) eviction: Option<crate::evict::Pending>,
     /// The applied index at which a snapshot was found over the cap (see `snapshot_due`).
     snapshot_refused_at: Option<LogIndex>,
+    /// The hash slots a script applied here may touch (see `with_script_slots`).
+    pub script_slots: Option<(u16, u16)>,
+    /// The instruction budget of a script applied here.
+    pub script_instructions_max: u64,
 }
 
 impl Group {
@@ -109,7 +116,21 @@ impl Group {
             last_transfer: None,
             eviction: None,
             snapshot_refused_at: None,
+            script_slots: None,
+            script_instructions_max: keyspace::SCRIPT_INSTRUCTIONS_MAX_DEFAULT,
         }
+    }
+
+    /// The script settings of the server's configuration: the instruction budget, and, with
+    /// several groups, the slots this group serves (a script it runs may touch keys of those
+    /// slots only).
+    pub fn with_script_settings(mut self, config: &crate::config::ServerConfig) -> Group {
+        let groups = config.group_count();
+        if self.id != crate::cluster::META && groups > 1 {
+            self.script_slots = Some(crate::cluster::slot_range(self.id, groups));
+        }
+        self.script_instructions_max = config.script_instructions_max;
+        self
     }
 
     pub fn is_leader(&self) -> bool {
@@ -381,7 +402,16 @@ impl Group {
         self.applied = entry.index;
         let value = match &entry.payload {
             Payload::Command(bytes) => Some(match Operation::decode(bytes) {
-                Ok(operation) => self.state.apply(operation, entry.index, self.id),
+                Ok(operation) => {
+                    // A setting, not state: a snapshot installed since does not carry it.
+                    if let Some((first, last)) = self.script_slots {
+                        self.state.keyspace.set_script_slots(first, last);
+                    }
+                    self.state
+                        .keyspace
+                        .set_script_instructions_max(self.script_instructions_max);
+                    self.state.apply(operation, entry.index, self.id)
+                }
                 Err(error) => {
                     Value::Error(format!("ERR corrupt log entry at {}: {error}", entry.index))
                 }
@@ -463,7 +493,7 @@ impl Group {
         Ok(self.replica.snapshot())
     }
 
-    pub fn status(&self) -> GroupStatus {
+    pub fn status(&self, digest: bool) -> GroupStatus {
         let membership = self.replica.membership();
         GroupStatus {
             group: self.id,
@@ -477,6 +507,11 @@ impl Group {
             voters: membership.voters.iter().copied().collect(),
             learners: membership.learners.iter().copied().collect(),
             keys: self.state.keyspace.dbsize(wall_clock_ms()),
+            digest: if digest {
+                self.state.keyspace.digest()
+            } else {
+                0
+            },
         }
     }
 }

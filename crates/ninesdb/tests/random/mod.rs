@@ -15,6 +15,7 @@ pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod run;
+pub mod scripts;
 pub mod sets;
 pub mod shrink;
 pub mod sort;
@@ -272,5 +273,10 @@ pub const FAMILIES: &[Family] = &[
         name: "sort",
         weight: 4,
         generate: sort::sort,
+    },
+    Family {
+        name: "scripts",
+        weight: 4,
+        generate: scripts::scripts,
     },
 ];

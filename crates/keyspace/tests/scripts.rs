@@ -40,6 +40,11 @@ fn runaway_script_is_aborted_and_rolled_back() {
     );
     assert_eq!(ks.digest(), before, "an aborted script left a trace");
     assert_eq!(ks.encode(), snapshot);
+    assert_eq!(
+        ks.memory_used(),
+        ks.memory_recount(),
+        "the memory estimate rolled back too"
+    );
     assert_eq!(eval(&mut ks, "GET keep"), "\"value\"");
     assert_eq!(eval(&mut ks, "LRANGE list 0 -1"), "[\"a\", \"b\", \"c\"]");
     assert_eq!(eval(&mut ks, "EXISTS new after"), ":0");

@@ -72,6 +72,7 @@ impl Undo {
 
 fn restore_key(ks: &mut Keyspace, key: Bytes, entry: Option<Entry>) {
     if let Some(now) = ks.keys.remove(&key) {
+        ks.used_bytes -= now.size;
         if let Some(t) = now.expire {
             ks.expires.remove(&(t, key.clone()));
         }
@@ -82,6 +83,7 @@ fn restore_key(ks: &mut Keyspace, key: Bytes, entry: Option<Entry>) {
             ks.expires.insert((t, key.clone()));
         }
         ks.scan_index.insert((scan_hash(&key), key.clone()));
+        ks.used_bytes += entry.size;
         ks.keys.insert(key, entry);
     }
 }
@@ -89,6 +91,7 @@ fn restore_key(ks: &mut Keyspace, key: Bytes, entry: Option<Entry>) {
 fn restore_all(ks: &mut Keyspace, keys: BTreeMap<Bytes, Entry>) {
     ks.expires.clear();
     ks.scan_index.clear();
+    ks.used_bytes = keys.values().map(|e| e.size).sum();
     for (key, entry) in &keys {
         if let Some(t) = entry.expire {
             ks.expires.insert((t, key.clone()));

@@ -319,10 +319,14 @@ fn scan_segment(
     ending
 }
 
-/// Cuts a torn tail (or removes a segment whose header never made it) durably.
+/// Cuts a torn tail durably. A segment whose header never made it gets a whole header, not
+/// removal: removed, it would make the segment before it the last one on the next recovery,
+/// where damage that this recovery reported in that sealed segment would pass for a torn tail
+/// and be cut away silently.
 fn repair_tail<D: Disk>(
     disk: &mut D,
     path: &str,
+    sequence: u64,
     len: usize,
     offset: usize,
     findings: &mut Vec<String>,
@@ -332,7 +336,8 @@ fn repair_tail<D: Disk>(
         "torn tail in {path} at offset {offset}: truncated {cut} bytes"
     ));
     if offset == 0 {
-        disk.remove(path)?;
+        disk.write(path, &codec::segment_header(sequence))?;
+        disk.sync(path)?;
         disk.sync_dir("wal")?;
     } else {
         disk.truncate(path, offset as u64)?;
@@ -384,14 +389,18 @@ fn scan_segments<D: Disk>(
                 offset,
                 untrusted: lost_before_tail,
             } => {
-                repair_tail(disk, &path, buf.len(), offset, &mut replay.findings)?;
+                repair_tail(
+                    disk,
+                    &path,
+                    sequence,
+                    buf.len(),
+                    offset,
+                    &mut replay.findings,
+                )?;
                 if lost_before_tail {
                     untrusted.push(sequence);
                 }
-                if offset == 0 {
-                    continue;
-                }
-                info.bytes = offset as u64;
+                info.bytes = offset.max(SEGMENT_HEADER_LEN) as u64;
             }
             Ending::Untrusted => {
                 untrusted.push(sequence);

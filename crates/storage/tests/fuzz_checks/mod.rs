@@ -334,9 +334,18 @@ pub fn record_offsets(buf: &[u8]) -> Vec<usize> {
     offsets
 }
 
-/// Whether `at` is where a record (or the records) of a segment starts, or its end.
-fn is_record_boundary(buf: &[u8], at: usize) -> bool {
-    at == SEGMENT_HEADER_LEN || at == buf.len() || record_offsets(buf).contains(&at)
+/// Whether a cut of segment `buf` at `at` would leave whole records only: the end of its
+/// header, or of a record it frames, or its whole length.
+pub fn is_record_boundary(buf: &[u8], at: usize) -> bool {
+    let record_end = |pos: usize| {
+        let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]);
+        pos + RECORD_HEADER_LEN + len as usize
+    };
+    at == SEGMENT_HEADER_LEN
+        || at == buf.len()
+        || record_offsets(buf)
+            .into_iter()
+            .any(|pos| record_end(pos) == at)
 }
 
 /// Record length fields that lie: beyond the cap, at it, and beyond the file.

@@ -243,8 +243,12 @@ fn load_snapshots<D: Disk>(
 /// How the scan of one segment ended.
 enum Ending {
     Clean,
-    /// Torn tail at this offset (last segment only).
-    Torn(usize),
+    /// Torn tail at `offset` (last segment only). `untrusted`: corruption whose group is
+    /// unknown came before the tail, so the tail's repair does not clear the suspicion.
+    Torn {
+        offset: usize,
+        untrusted: bool,
+    },
     /// Corruption whose group is unknown: every group here or later is suspect.
     Untrusted,
 }
@@ -259,7 +263,10 @@ fn scan_segment(
 ) -> Ending {
     if buf.len() < SEGMENT_HEADER_LEN {
         if last {
-            return Ending::Torn(0);
+            return Ending::Torn {
+                offset: 0,
+                untrusted: false,
+            };
         }
         replay
             .findings
@@ -274,6 +281,11 @@ fn scan_segment(
         ending = Ending::Untrusted;
     }
     let mut pos = SEGMENT_HEADER_LEN;
+    // A torn tail ends the scan, but not a suspicion raised before it.
+    let torn = |ending: &Ending, offset| Ending::Torn {
+        offset,
+        untrusted: matches!(ending, Ending::Untrusted),
+    };
     while pos < buf.len() {
         match frame_at(buf, pos) {
             Frame::Intact {
@@ -285,7 +297,7 @@ fn scan_segment(
                 replay.apply(path, pos, (kind, group, payload), info);
                 pos = end;
             }
-            Frame::Unframed(_) if last => return Ending::Torn(pos),
+            Frame::Unframed(_) if last => return torn(&ending, pos),
             Frame::Unframed(why) => {
                 replay
                     .findings
@@ -294,7 +306,7 @@ fn scan_segment(
             }
             Frame::BadChecksum { end } => {
                 if last && !matches!(frame_at(buf, end), Frame::Intact { .. }) {
-                    return Ending::Torn(pos);
+                    return torn(&ending, pos);
                 }
                 replay
                     .findings
@@ -307,10 +319,14 @@ fn scan_segment(
     ending
 }
 
-/// Cuts a torn tail (or removes a segment whose header never made it) durably.
+/// Cuts a torn tail durably. A segment whose header never made it gets a whole header, not
+/// removal: removed, it would make the segment before it the last one on the next recovery,
+/// where damage that this recovery reported in that sealed segment would pass for a torn tail
+/// and be cut away silently.
 fn repair_tail<D: Disk>(
     disk: &mut D,
     path: &str,
+    sequence: u64,
     len: usize,
     offset: usize,
     findings: &mut Vec<String>,
@@ -320,7 +336,8 @@ fn repair_tail<D: Disk>(
         "torn tail in {path} at offset {offset}: truncated {cut} bytes"
     ));
     if offset == 0 {
-        disk.remove(path)?;
+        disk.write(path, &codec::segment_header(sequence))?;
+        disk.sync(path)?;
         disk.sync_dir("wal")?;
     } else {
         disk.truncate(path, offset as u64)?;
@@ -349,7 +366,8 @@ fn scan_segments<D: Disk>(
         .map_or(1, |s| s.saturating_add(1));
     let last_sequence = sequences.keys().next_back().copied();
     let mut segments = BTreeMap::new();
-    let mut untrusted_from: Option<u64> = None;
+    // Every segment that lost a record of an unknown group: each has its own suspects.
+    let mut untrusted: Vec<u64> = Vec::new();
     for (sequence, name) in sequences {
         let path = format!("wal/{name}");
         let buf = disk.read(&path)?;
@@ -367,20 +385,30 @@ fn scan_segments<D: Disk>(
             &mut info,
         ) {
             Ending::Clean => {}
-            Ending::Torn(offset) => {
-                repair_tail(disk, &path, buf.len(), offset, &mut replay.findings)?;
-                if offset == 0 {
-                    continue;
+            Ending::Torn {
+                offset,
+                untrusted: lost_before_tail,
+            } => {
+                repair_tail(
+                    disk,
+                    &path,
+                    sequence,
+                    buf.len(),
+                    offset,
+                    &mut replay.findings,
+                )?;
+                if lost_before_tail {
+                    untrusted.push(sequence);
                 }
-                info.bytes = offset as u64;
+                info.bytes = offset.max(SEGMENT_HEADER_LEN) as u64;
             }
             Ending::Untrusted => {
-                untrusted_from.get_or_insert(sequence);
+                untrusted.push(sequence);
             }
         }
         segments.insert(sequence, info);
     }
-    if let Some(from) = untrusted_from {
+    for from in untrusted {
         damage_from(replay, &mut segments, from);
     }
     Ok((segments, next_sequence))

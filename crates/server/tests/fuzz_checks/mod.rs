@@ -170,7 +170,12 @@ fn report(rng: &mut Rng) -> GroupReport {
 /// A random frame of any kind, each field as a real sender could fill it.
 pub fn random_frame(rng: &mut Rng) -> Frame {
     match rng.below(9) {
-        0 => Frame::Hello { from: rng.word() },
+        0 => Frame::Hello {
+            from: rng.word(),
+            version: rng.word(),
+            cluster: format!("{:016x}", rng.word()),
+            tls_port: rng.word() as u16,
+        },
         1 | 2 => Frame::Raft {
             group: rng.word(),
             message: Message {

@@ -550,6 +550,7 @@ fn encoding(data: &Data, converted: bool, float_text: bool) -> &'static str {
             "listpack"
         }
         Data::ZSet(_) => "skiplist",
+        Data::Stream(_) => "stream",
     }
 }
 

@@ -21,6 +21,7 @@ mod longdouble;
 mod sets;
 mod snapshot;
 mod sort;
+mod streams;
 mod strings;
 mod table;
 pub mod util;
@@ -32,6 +33,7 @@ use bytes::Bytes;
 use resp::Value;
 
 pub use lists::{timeout_arg, BlockingPop};
+pub use streams::{resolve_last_ids, stream_ready, StreamId};
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
 
@@ -75,6 +77,8 @@ pub(crate) enum Data {
     Set(BTreeSet<Bytes>),
     /// Boxed: a sorted set's two indexes would double the size of every other value.
     ZSet(Box<zsets::ZSet>),
+    /// Boxed for the same reason. Never "empty": a stream stays when its entries are gone.
+    Stream(Box<streams::Stream>),
 }
 
 impl Data {
@@ -85,6 +89,7 @@ impl Data {
             Data::List(l) => l.is_empty(),
             Data::Set(s) => s.is_empty(),
             Data::ZSet(z) => z.is_empty(),
+            Data::Stream(_) => false,
         }
     }
     pub(crate) fn type_name(&self) -> &'static str {
@@ -94,6 +99,7 @@ impl Data {
             Data::List(_) => "list",
             Data::Set(_) => "set",
             Data::ZSet(_) => "zset",
+            Data::Stream(_) => "stream",
         }
     }
 }
@@ -522,6 +528,9 @@ typed_mut!(list_mut, List, VecDeque<Bytes>, || Data::List(
 ));
 typed_mut!(set_mut, Set, BTreeSet<Bytes>, || Data::Set(BTreeSet::new()));
 typed_mut!(zset_mut, ZSet, Box<zsets::ZSet>, || Data::ZSet(
+    Box::default()
+));
+typed_mut!(stream_mut, Stream, Box<streams::Stream>, || Data::Stream(
     Box::default()
 ));
 

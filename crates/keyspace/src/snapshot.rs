@@ -6,7 +6,8 @@
 //! ENCODING) |
 //! [expiry] | version | written_ms | payload (string: bytes; hash: n, n*(field, value);
 //! list/set: n, n*item; sorted set: n, n*(member, score as 8 little-endian bytes of the f64)
-//! in (score, member) order). Types: 0 string, 1 hash, 2 list, 3 set, 4 sorted set (bits 0-1
+//! in (score, member) order; stream: see `streams::codec`). Types: 0 string, 1 hash, 2 list,
+//! 3 set, 4 sorted set, 5 stream (bits 0-1
 //! held the type before sorted sets existed, so older snapshots read the same). Format 1 (no
 //! written_ms) still decodes, with written_ms 0 (unknown).
 //! Integers are LEB128 varints, byte strings are a varint length then the bytes. Decoding checks
@@ -25,7 +26,7 @@ const FORMAT: u8 = 2;
 /// The format before entries carried their last write time.
 const FORMAT_NO_WRITE_TIME: u8 = 1;
 
-trait Sink {
+pub(crate) trait Sink {
     fn put(&mut self, b: &[u8]);
     fn varint(&mut self, mut v: u64) {
         let mut buf = [0u8; 10];
@@ -80,6 +81,7 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
             Data::List(_) => 2,
             Data::Set(_) => 3,
             Data::ZSet(_) => 4,
+            Data::Stream(_) => 5,
         };
         let expiry = if e.expire.is_some() { 0x80 } else { 0 };
         let converted = if e.converted { 0x40 } else { 0 };
@@ -118,6 +120,7 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
                     out.put(&score.to_bits().to_le_bytes());
                 }
             }
+            Data::Stream(st) => crate::streams::codec::encode(st, out),
         }
     }
 }
@@ -136,13 +139,13 @@ pub fn digest(ks: &Keyspace) -> u64 {
     crate::util::mix(h.0)
 }
 
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.buf.len() - self.pos < n {
             return Err(format!("truncated at byte {}", self.pos));
         }
@@ -150,10 +153,10 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
-    fn byte(&mut self) -> Result<u8, String> {
+    pub(crate) fn byte(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
-    fn varint(&mut self) -> Result<u64, String> {
+    pub(crate) fn varint(&mut self) -> Result<u64, String> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let b = self.byte()?;
@@ -170,24 +173,24 @@ impl<'a> Reader<'a> {
         }
         Err("varint too long".into())
     }
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
     /// A count of items each at least `min_size` bytes: bounded by what is left.
-    fn count(&mut self, min_size: usize) -> Result<usize, String> {
+    pub(crate) fn count(&mut self, min_size: usize) -> Result<usize, String> {
         let n = self.varint()?;
         if n > (self.remaining() / min_size.max(1)) as u64 {
             return Err(format!("count {n} exceeds the remaining input"));
         }
         Ok(n as usize)
     }
-    fn f64(&mut self) -> Result<f64, String> {
+    pub(crate) fn f64(&mut self) -> Result<f64, String> {
         let b = self.take(8)?;
         let mut le = [0u8; 8];
         le.copy_from_slice(b);
         Ok(f64::from_bits(u64::from_le_bytes(le)))
     }
-    fn bytes(&mut self) -> Result<Bytes, String> {
+    pub(crate) fn bytes(&mut self) -> Result<Bytes, String> {
         let n = self.varint()?;
         if n > self.remaining() as u64 {
             return Err(format!("length {n} exceeds the remaining input"));
@@ -269,6 +272,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
                 Data::List(l)
             }
             4 => decode_zset(&mut r)?,
+            5 => Data::Stream(Box::new(crate::streams::codec::decode(&mut r)?)),
             3 => {
                 let m = r.count(1)?;
                 let mut s = BTreeSet::new();

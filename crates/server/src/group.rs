@@ -20,7 +20,8 @@ const UNKNOWN_AFTER: Duration = Duration::from_secs(10);
 /// How often the leader sweeps expired keys.
 const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 
-/// A blocking command (BLPOP and kin) from one client, waiting at this leader.
+/// A blocking command (BLPOP and kin, XREAD/XREADGROUP BLOCK) from one client, waiting at
+/// this leader.
 pub struct Blocked {
     /// Arrival order: the earliest is served first.
     arrival: u64,
@@ -391,9 +392,12 @@ impl Group {
             _ => Value::Error(NOT_APPLIED.to_owned()),
         };
         match pending.blocking {
-            Some(blocked)
+            Some(mut blocked)
                 if crate::blocking::nothing_popped(&outcome) && !pending.waiter.is_closed() =>
             {
+                // Resolved against the state right after this attempt (XREAD's `$`).
+                blocked.args =
+                    crate::blocking::wait_args(&self.state.keyspace, blocked.args, wall_clock_ms());
                 self.block(blocked, pending.waiter)
             }
             _ => {

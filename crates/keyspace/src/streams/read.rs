@@ -106,6 +106,8 @@ fn parse_ids(ks: &Keyspace, a: &[Bytes], r: &ReadArgs, c: &Context) -> Result<Ve
             b"$" => Want::After(s.map_or(StreamId::MIN, |s| s.last_id)),
             b">" if r.group.is_none() => return Err(err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")),
             b">" => Want::New,
+            // Redis marks `>` with the greatest id, so that id given in full means `>` too.
+            _ if r.group.is_some() && id::parse_strict(arg)? == StreamId::MAX => Want::New,
             _ => Want::After(id::parse_strict(arg)?),
         };
         wants.push(want);

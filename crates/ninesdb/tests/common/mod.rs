@@ -312,6 +312,16 @@ impl Drop for RedisServer {
     }
 }
 
+/// A test's first port: `default`, or `NINESDB_TEST_PORT_BASE` when set (to run a test in
+/// another port block, e.g. beside other checkouts on one machine). Tests place their
+/// redis-server at base + 198 (and base + 197).
+pub fn port_base(default: u16) -> u16 {
+    std::env::var("NINESDB_TEST_PORT_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Starts a throwaway redis-server on `port` (no persistence) and waits until it answers.
 pub fn start_redis(port: u16) -> RedisServer {
     let dir = std::env::temp_dir().join(format!("ninesdb-redis-{port}-{}", std::process::id()));

@@ -18,6 +18,7 @@ pub mod run;
 pub mod sets;
 pub mod shrink;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod zsets;
 
@@ -272,5 +273,10 @@ pub const FAMILIES: &[Family] = &[
         name: "sort",
         weight: 4,
         generate: sort::sort,
+    },
+    Family {
+        name: "streams",
+        weight: 8,
+        generate: streams::streams,
     },
 ];

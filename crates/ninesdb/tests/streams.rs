@@ -323,3 +323,127 @@ fn consumer_group_survives_a_leader_kill() {
         "entries left undelivered"
     );
 }
+
+fn bulk(text: &str) -> Reply {
+    Reply::Bulk(Some(text.as_bytes().to_vec()))
+}
+
+/// `[[key, [[id, [field, value]]...]]]`, an XREAD reply of one stream.
+fn read_reply(key: &str, entries: &[(&str, &str, &str)]) -> Reply {
+    let entries = entries
+        .iter()
+        .map(|(id, f, v)| Reply::Array(vec![bulk(id), Reply::Array(vec![bulk(f), bulk(v)])]))
+        .collect();
+    Reply::Array(vec![Reply::Array(vec![bulk(key), Reply::Array(entries)])])
+}
+
+// Goal: Redis's blocking stream reads: XREAD BLOCK on `$` gets only entries added after it
+// blocked, XREADGROUP BLOCK `>` is woken by an XADD and the entry becomes pending, a timeout
+// answers a nil array, and inside MULTI nothing blocks. Method: 3 servers, the blocked
+// clients on a follower (forwarded to the leader), the writes on the leader.
+#[test]
+fn blocked_stream_reads_wake_on_new_entries() {
+    let cluster = Cluster::start(3, 23051, "streamblock");
+    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let follower = if leader == 1 { 2 } else { 1 };
+    let (at_leader, at_follower) = (
+        cluster.clients[(leader - 1) as usize],
+        cluster.clients[(follower - 1) as usize],
+    );
+    let mut writer = Client::connect(at_leader).unwrap();
+    assert_eq!(
+        writer.call(&[b"XADD", b"s", b"1-0", b"f", b"a"]).unwrap(),
+        bulk("1-0")
+    );
+
+    // `$` is the last id when the client blocks: 1-0 is not served, 2-0 is.
+    let reader = std::thread::spawn(move || {
+        let mut c = Client::connect(at_follower).unwrap();
+        c.call(&[b"XREAD", b"BLOCK", b"20000", b"STREAMS", b"s", b"$"])
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        writer.call(&[b"XADD", b"s", b"2-0", b"f", b"b"]).unwrap(),
+        bulk("2-0")
+    );
+    assert_eq!(
+        reader.join().unwrap(),
+        read_reply("s", &[("2-0", "f", "b")])
+    );
+
+    // A consumer blocked on `>` gets the next entry, which is then pending for it.
+    let created = writer
+        .call(&[b"XGROUP", b"CREATE", b"s", b"g", b"$"])
+        .unwrap();
+    assert_eq!(created, Reply::Simple("OK".to_owned()));
+    let consumer = std::thread::spawn(move || {
+        let mut c = Client::connect(at_follower).unwrap();
+        c.call(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g",
+            b"alice",
+            b"BLOCK",
+            b"0",
+            b"STREAMS",
+            b"s",
+            b">",
+        ])
+        .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        writer.call(&[b"XADD", b"s", b"3-0", b"f", b"c"]).unwrap(),
+        bulk("3-0")
+    );
+    assert_eq!(
+        consumer.join().unwrap(),
+        read_reply("s", &[("3-0", "f", "c")])
+    );
+    let pending = writer.call(&[b"XPENDING", b"s", b"g"]).unwrap();
+    assert_eq!(
+        pending,
+        Reply::Array(vec![
+            Reply::Integer(1),
+            bulk("3-0"),
+            bulk("3-0"),
+            Reply::Array(vec![Reply::Array(vec![bulk("alice"), bulk("1")])]),
+        ])
+    );
+
+    // Nothing comes: the timeout answers a nil array, not before its time.
+    let mut c = Client::connect(at_follower).unwrap();
+    let started = Instant::now();
+    let timed_out = c
+        .call(&[b"XREAD", b"BLOCK", b"300", b"STREAMS", b"s", b"$"])
+        .unwrap();
+    assert_eq!(timed_out, Reply::NilArray);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "answered early"
+    );
+    let timed_out = c
+        .call(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g",
+            b"bob",
+            b"BLOCK",
+            b"300",
+            b"STREAMS",
+            b"s",
+            b">",
+        ])
+        .unwrap();
+    assert_eq!(timed_out, Reply::NilArray);
+
+    // Inside MULTI a blocking read answers at once, as Redis's does.
+    assert_eq!(c.call(&[b"MULTI"]).unwrap(), Reply::Simple("OK".to_owned()));
+    c.call(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"])
+        .unwrap();
+    assert_eq!(
+        c.call(&[b"EXEC"]).unwrap(),
+        Reply::Array(vec![Reply::NilArray])
+    );
+}

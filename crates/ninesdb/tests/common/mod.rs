@@ -101,7 +101,7 @@ impl Cluster {
     /// 17001 random differential (redis on 17199), 17201 failover, 17401 sessions, 17601 shutdown, 17651 hand-off, 17801 differential (redis on 17999),
     /// 18001 bad input, 18201 cluster protocol, 18401 cluster clients, 18601 rack loss,
     /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure, 20001 keyless, 20201 blocking,
-    /// 20401 leaderboard, 21001/21051/21201/21401/21601 limits (19001-19099 belong to the bench crate's tests).
+    /// 20401 leaderboard, 21001/21051/21201/21401/21601 limits, 23001/23051 streams (19001-19099 belong to the bench crate's tests).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)

@@ -214,13 +214,49 @@ fn first_ids(reply: &Reply) -> Vec<Id> {
 #[test]
 fn consumer_group_survives_a_leader_kill() {
     let mut cluster = Cluster::start(3, 23001, "streams");
-    let first = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let nodes = cluster.clients.clone();
     let created = call_settled(
         &nodes,
         &[b"XGROUP", b"CREATE", b"jobs", b"g", b"$", b"MKSTREAM"],
     );
     assert_eq!(created, Reply::Simple("OK".to_owned()));
+    let ledger = run_through_a_kill(&mut cluster);
+    let stream = first_ids(&call_settled(&nodes, &[b"XRANGE", b"jobs", b"-", b"+"]));
+    let pending = first_ids(&call_settled(
+        &nodes,
+        &[b"XPENDING", b"jobs", b"g", b"-", b"+", b"1000000"],
+    ));
+    eprintln!(
+        "added {} (+{} unknown), delivered {}, in stream {}, pending {}",
+        ledger.added.len(),
+        ledger.maybe_added.len(),
+        ledger.delivered.len(),
+        stream.len(),
+        pending.len()
+    );
+    assert!(
+        ledger.added.len() > 300,
+        "too few entries to tell anything: {}",
+        ledger.added.len()
+    );
+    assert!(
+        stream.windows(2).all(|w| w[0] < w[1]),
+        "stream ids not increasing"
+    );
+    check_ledger(&ledger, &stream, &pending);
+    // Nothing is left undelivered once the consumers drained the stream.
+    assert_eq!(
+        Some(&last_delivered(&nodes)),
+        stream.last(),
+        "entries left undelivered"
+    );
+}
+
+/// Producers and consumers run while the group's leader is killed and restarted; returns
+/// their ledger once the producers stopped and the consumers drained the stream.
+fn run_through_a_kill(cluster: &mut Cluster) -> Ledger {
+    let first = cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let nodes = cluster.clients.clone();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (stop, done) = (
         Arc::new(AtomicBool::new(false)),
@@ -254,38 +290,23 @@ fn consumer_group_survives_a_leader_kill() {
     for thread in consumers {
         thread.join().expect("a consumer finished");
     }
+    Arc::try_unwrap(ledger)
+        .ok()
+        .expect("every thread finished")
+        .into_inner()
+        .unwrap()
+}
 
-    let stream = first_ids(&call_settled(&nodes, &[b"XRANGE", b"jobs", b"-", b"+"]));
-    let pending = first_ids(&call_settled(
-        &nodes,
-        &[b"XPENDING", b"jobs", b"g", b"-", b"+", b"1000000"],
-    ));
-    let ledger = ledger.lock().unwrap();
-    eprintln!(
-        "added {} (+{} unknown), delivered {}, in stream {}, pending {}",
-        ledger.added.len(),
-        ledger.maybe_added.len(),
-        ledger.delivered.len(),
-        stream.len(),
-        pending.len()
-    );
-    assert!(
-        ledger.added.len() > 300,
-        "too few entries to tell anything: {}",
-        ledger.added.len()
-    );
-    assert!(
-        stream.windows(2).all(|w| w[0] < w[1]),
-        "stream ids not increasing"
-    );
+/// Every acknowledged entry is in the stream and was delivered (or is pending: handed out
+/// with the reply lost); every delivered entry is one that was added, with its own job.
+fn check_ledger(ledger: &Ledger, stream: &[Id], pending: &[Id]) {
     let in_stream: BTreeSet<Id> = stream.iter().copied().collect();
-    let pending: BTreeSet<Id> = pending.into_iter().collect();
+    let pending: BTreeSet<Id> = pending.iter().copied().collect();
     for (id, job) in &ledger.added {
         assert!(
             in_stream.contains(id),
             "acknowledged {id:?} ({job}) left the stream"
         );
-        // Delivered to a consumer, or handed out with the reply lost (then it is pending).
         assert!(
             ledger.delivered.contains_key(id) || pending.contains(id),
             "acknowledged {id:?} ({job}) was never delivered"
@@ -301,27 +322,25 @@ fn consumer_group_survives_a_leader_kill() {
             "delivered {id:?} ({job}) was never added"
         );
     }
-    // Nothing is left undelivered once the consumers drained the stream.
-    let groups = call_settled(&nodes, &[b"XINFO", b"GROUPS", b"jobs"]);
+}
+
+/// The group's last delivered id (XINFO GROUPS).
+fn last_delivered(nodes: &[SocketAddr]) -> Id {
+    let groups = call_settled(nodes, &[b"XINFO", b"GROUPS", b"jobs"]);
     let Reply::Array(groups) = groups else {
         panic!("XINFO GROUPS: {groups:?}")
     };
     let Some(Reply::Array(fields)) = groups.first() else {
         panic!("no group: {groups:?}")
     };
-    let last_delivered = fields
+    fields
         .chunks(2)
         .find(|pair| pair[0] == Reply::Bulk(Some(b"last-delivered-id".to_vec())))
         .and_then(|pair| match &pair[1] {
             Reply::Bulk(Some(id)) => Some(parse_id(id)),
             _ => None,
         })
-        .expect("last-delivered-id");
-    assert_eq!(
-        Some(&last_delivered),
-        stream.last(),
-        "entries left undelivered"
-    );
+        .expect("last-delivered-id")
 }
 
 fn bulk(text: &str) -> Reply {
@@ -355,8 +374,13 @@ fn blocked_stream_reads_wake_on_new_entries() {
         writer.call(&[b"XADD", b"s", b"1-0", b"f", b"a"]).unwrap(),
         bulk("1-0")
     );
+    xread_waits_past_the_last_id(&mut writer, at_follower);
+    xreadgroup_waits_for_a_new_entry(&mut writer, at_follower);
+    timeouts_and_multi(at_follower);
+}
 
-    // `$` is the last id when the client blocks: 1-0 is not served, 2-0 is.
+/// `$` is the last id when the client blocks: 1-0 is not served, 2-0 is.
+fn xread_waits_past_the_last_id(writer: &mut Client, at_follower: SocketAddr) {
     let reader = std::thread::spawn(move || {
         let mut c = Client::connect(at_follower).unwrap();
         c.call(&[b"XREAD", b"BLOCK", b"20000", b"STREAMS", b"s", b"$"])
@@ -371,8 +395,10 @@ fn blocked_stream_reads_wake_on_new_entries() {
         reader.join().unwrap(),
         read_reply("s", &[("2-0", "f", "b")])
     );
+}
 
-    // A consumer blocked on `>` gets the next entry, which is then pending for it.
+/// A consumer blocked on `>` gets the next entry, which is then pending for it.
+fn xreadgroup_waits_for_a_new_entry(writer: &mut Client, at_follower: SocketAddr) {
     let created = writer
         .call(&[b"XGROUP", b"CREATE", b"s", b"g", b"$"])
         .unwrap();
@@ -411,8 +437,11 @@ fn blocked_stream_reads_wake_on_new_entries() {
             Reply::Array(vec![Reply::Array(vec![bulk("alice"), bulk("1")])]),
         ])
     );
+}
 
-    // Nothing comes: the timeout answers a nil array, not before its time.
+/// Nothing comes: the timeout answers a nil array, not before its time; inside MULTI a
+/// blocking read answers at once, as Redis's does.
+fn timeouts_and_multi(at_follower: SocketAddr) {
     let mut c = Client::connect(at_follower).unwrap();
     let started = Instant::now();
     let timed_out = c
@@ -437,8 +466,6 @@ fn blocked_stream_reads_wake_on_new_entries() {
         ])
         .unwrap();
     assert_eq!(timed_out, Reply::NilArray);
-
-    // Inside MULTI a blocking read answers at once, as Redis's does.
     assert_eq!(c.call(&[b"MULTI"]).unwrap(), Reply::Simple("OK".to_owned()));
     c.call(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"])
         .unwrap();

@@ -1,6 +1,6 @@
 //! The keyspace: ninesdb's replicated state machine.
 //!
-//! Redis data types (strings, hashes, lists, sets, sorted sets) and command semantics, applied as a pure,
+//! Redis data types (strings, hashes, lists, sets, sorted sets, streams) and command semantics, applied as a pure,
 //! deterministic function of (state, command, context from the log). Time enters only as
 //! [`Context::now_ms`] (stamped by the leader), randomness only as [`Context::seed`]; replies
 //! never depend on hash-map iteration order (all collections are ordered). Expired keys read

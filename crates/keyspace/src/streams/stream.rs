@@ -75,6 +75,16 @@ impl Stream {
             self.last_id,
             id
         );
+        // XSETID may lower the last id of an empty stream below nodes that hold only
+        // deleted entries: they go, so that every node starts at or below its entries.
+        if self
+            .nodes
+            .last_key_value()
+            .is_some_and(|(master, _)| *master > id)
+        {
+            self.nodes
+                .retain(|master, node| *master < id && node.live > 0);
+        }
         let fields: Vec<&Bytes> = pairs.iter().step_by(2).collect();
         let values_len: u64 = pairs.iter().map(|b| b.len() as u64).sum();
         let tail = self
@@ -128,9 +138,13 @@ impl Stream {
         if self.entries.remove(&id).is_none() {
             return false;
         }
-        let master = self.node_of(id).expect("a live entry lies in a node");
-        let node = self.nodes.get_mut(&master).expect("the node exists");
-        if node.live == 1 {
+        let Some(master) = self.node_of(id) else {
+            return true;
+        };
+        let Some(node) = self.nodes.get_mut(&master) else {
+            return true;
+        };
+        if node.live <= 1 {
             self.nodes.remove(&master);
         } else {
             node.live -= 1;

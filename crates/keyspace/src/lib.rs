@@ -33,7 +33,7 @@ use bytes::Bytes;
 use resp::Value;
 
 pub use lists::{timeout_arg, BlockingPop};
-pub use streams::{resolve_last_ids, stream_ready, StreamId};
+pub use streams::{blocked_read_gone, resolve_last_ids, stream_ready, StreamId};
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
 

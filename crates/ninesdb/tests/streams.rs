@@ -358,8 +358,9 @@ fn read_reply(key: &str, entries: &[(&str, &str, &str)]) -> Reply {
 
 // Goal: Redis's blocking stream reads: XREAD BLOCK on `$` gets only entries added after it
 // blocked, XREADGROUP BLOCK `>` is woken by an XADD and the entry becomes pending, a timeout
-// answers a nil array, and inside MULTI nothing blocks. Method: 3 servers, the blocked
-// clients on a follower (forwarded to the leader), the writes on the leader.
+// answers a nil array, inside MULTI nothing blocks, and a destroyed group unblocks its
+// consumers with Redis's error. Method: 3 servers, the blocked clients on a follower
+// (forwarded to the leader), the writes on the leader.
 #[test]
 fn blocked_stream_reads_wake_on_new_entries() {
     let cluster = Cluster::start(3, 23051, "streamblock");
@@ -377,6 +378,41 @@ fn blocked_stream_reads_wake_on_new_entries() {
     xread_waits_past_the_last_id(&mut writer, at_follower);
     xreadgroup_waits_for_a_new_entry(&mut writer, at_follower);
     timeouts_and_multi(at_follower);
+    gone_group_unblocks(&mut writer, at_follower);
+}
+
+/// A consumer blocked in a group that is destroyed hears Redis's NOGROUP error.
+fn gone_group_unblocks(writer: &mut Client, at_follower: SocketAddr) {
+    let created = writer
+        .call(&[b"XGROUP", b"CREATE", b"s", b"doomed", b"$"])
+        .unwrap();
+    assert_eq!(created, Reply::Simple("OK".to_owned()));
+    let consumer = std::thread::spawn(move || {
+        let mut c = Client::connect(at_follower).unwrap();
+        c.call(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"doomed",
+            b"carol",
+            b"BLOCK",
+            b"0",
+            b"STREAMS",
+            b"s",
+            b">",
+        ])
+        .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let destroyed = writer
+        .call(&[b"XGROUP", b"DESTROY", b"s", b"doomed"])
+        .unwrap();
+    assert_eq!(destroyed, Reply::Integer(1));
+    assert_eq!(
+        consumer.join().unwrap(),
+        Reply::Error(
+            "NOGROUP the consumer group this client was blocked on no longer exists".to_owned()
+        )
+    );
 }
 
 /// `$` is the last id when the client blocks: 1-0 is not served, 2-0 is.

@@ -136,6 +136,12 @@ pub fn wait_args(keyspace: &keyspace::Keyspace, args: Vec<Bytes>, now_ms: u64) -
     args
 }
 
+/// The error that ends a blocked XREADGROUP whose stream or group is gone (Redis's texts),
+/// answered by the leader without another attempt.
+pub fn gone(keyspace: &keyspace::Keyspace, args: &[Bytes], now_ms: u64) -> Option<Value> {
+    keyspace::blocked_read_gone(keyspace, args, now_ms)
+}
+
 /// Whether the keyspace's answer to one attempt means "nothing to pop yet".
 pub fn nothing_popped(reply: &Value) -> bool {
     matches!(reply, Value::Null | Value::NullArray)
@@ -215,5 +221,35 @@ mod tests {
         assert_eq!(available(&keyspace, &kept, &key, 10), 0);
         keyspace.apply(&args("XADD s 6-0 f w"), context);
         assert_eq!(available(&keyspace, &kept, &key, 10), i64::MAX);
+    }
+
+    #[test]
+    fn a_blocked_xreadgroup_ends_when_its_group_or_stream_goes() {
+        let mut keyspace = keyspace::Keyspace::new();
+        let context = keyspace::Context {
+            now_ms: 10,
+            seed: 0,
+        };
+        keyspace.apply(&args("XGROUP CREATE s g $ MKSTREAM"), context);
+        let blocked = args("XREADGROUP GROUP g c BLOCK 0 STREAMS s >");
+        assert_eq!(gone(&keyspace, &blocked, 10), None);
+        assert_eq!(
+            gone(&keyspace, &args("XREAD BLOCK 0 STREAMS s $"), 10),
+            None
+        );
+        keyspace.apply(&args("XGROUP DESTROY s g"), context);
+        assert_eq!(
+            gone(&keyspace, &blocked, 10),
+            Some(Value::Error(
+                "NOGROUP the consumer group this client was blocked on no longer exists".to_owned()
+            ))
+        );
+        keyspace.apply(&args("DEL s"), context);
+        assert_eq!(
+            gone(&keyspace, &blocked, 10),
+            Some(Value::Error(
+                "UNBLOCKED the stream key no longer exists".to_owned()
+            ))
+        );
     }
 }

@@ -241,6 +241,10 @@ impl Group {
                 continue;
             }
             let keyspace = &self.state.keyspace;
+            if let Some(error) = crate::blocking::gone(keyspace, &blocked.args, now_ms) {
+                let _ = waiter.send(Outcome::Reply(error));
+                continue;
+            }
             let ready = crate::blocking::source_keys(&blocked.args)
                 .into_iter()
                 .any(|key| {

@@ -25,7 +25,7 @@ pub use basic::{xadd, xdel, xlen, xrange, xrevrange, xsetid, xtrim};
 pub use groups::{xack, xautoclaim, xclaim, xgroup, xpending};
 pub use id::StreamId;
 pub use info::xinfo;
-pub use read::{resolve_last_ids, stream_ready, xread, xreadgroup};
+pub use read::{blocked_read_gone, resolve_last_ids, stream_ready, xread, xreadgroup};
 pub(crate) use stream::Stream;
 
 use crate::{Context, Data, Keyspace};

@@ -380,3 +380,29 @@ pub fn stream_ready(ks: &Keyspace, args: &[Bytes], key: &[u8], now_ms: u64) -> b
         },
     }
 }
+
+/// What Redis answers a client blocked in XREADGROUP whose stream or group went away: the
+/// stream deleted (or replaced by another type) unblocks it with `UNBLOCKED`, the group
+/// destroyed with `NOGROUP`. `None` while both are there (and for other commands).
+pub fn blocked_read_gone(ks: &Keyspace, args: &[Bytes], now_ms: u64) -> Option<Value> {
+    if !args
+        .first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"xreadgroup"))
+    {
+        return None;
+    }
+    let r = parse_options(args, true).ok()?;
+    let (group, _) = r.group.as_ref()?;
+    for k in 0..r.streams {
+        match ks.get(&args[r.streams_at + k], now_ms).map(|e| &e.data) {
+            Some(Data::Stream(s)) if s.groups.contains_key(group) => {}
+            Some(Data::Stream(_)) => {
+                return Some(err(
+                    "NOGROUP the consumer group this client was blocked on no longer exists",
+                ))
+            }
+            _ => return Some(err("UNBLOCKED the stream key no longer exists")),
+        }
+    }
+    None
+}

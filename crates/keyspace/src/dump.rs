@@ -696,3 +696,61 @@ pub fn restore(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     }
     ok()
 }
+
+// ---- FUNCTION DUMP / RESTORE ----
+
+/// RDB_OPCODE_FUNCTION2: a library's code as one string.
+const OPCODE_FUNCTION2: u8 = 245;
+/// RDB_OPCODE_FUNCTION (Redis 7.0 release candidates): name, engine, description, code.
+const OPCODE_FUNCTION: u8 = 246;
+
+/// FUNCTION DUMP's payload: each library's code (uncompressed), the RDB version, the CRC.
+pub(crate) fn functions_payload<'a>(codes: impl Iterator<Item = &'a [u8]>) -> Bytes {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(OPCODE_FUNCTION2);
+        save_string(&mut out, code);
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Bytes::from(out)
+}
+
+/// The library codes of a FUNCTION DUMP payload, or Redis's error text.
+pub(crate) fn functions_from_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
+    if payload.len() < 10 {
+        return Err("DUMP payload version or checksum are wrong".to_owned());
+    }
+    let (body, footer) = payload.split_at(payload.len() - 8);
+    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
+    let crc = u64::from_le_bytes(footer.try_into().unwrap_or([0; 8]));
+    if version > RDB_VERSION || crc64(body) != crc {
+        return Err("DUMP payload version or checksum are wrong".to_owned());
+    }
+    let mut r = Rdb {
+        buf: payload,
+        pos: 0,
+    };
+    let mut codes = Vec::new();
+    while payload.len() - r.pos > 10 {
+        let opcode = r
+            .byte()
+            .map_err(|Bad| "can not read data type".to_owned())?;
+        let failed = |Bad| "failed loading the given functions payload".to_owned();
+        match opcode {
+            OPCODE_FUNCTION2 => codes.push(r.string().map_err(failed)?),
+            OPCODE_FUNCTION => {
+                // name, engine, optional description, code: only the code matters.
+                r.string().map_err(failed)?;
+                r.string().map_err(failed)?;
+                if r.len().map_err(failed)? != 0 {
+                    r.string().map_err(failed)?;
+                }
+                codes.push(r.string().map_err(failed)?);
+            }
+            _ => return Err("given type is not a function".to_owned()),
+        }
+    }
+    Ok(codes)
+}

@@ -360,6 +360,7 @@ pub fn flush(ks: &mut Keyspace, a: &[Bytes], _c: &Context) -> Value {
     }
     if !ks.keys.is_empty() {
         ks.keys.clear();
+        ks.used_bytes = 0;
         ks.expires.clear();
         ks.scan_index.clear();
         ks.clock += 1;

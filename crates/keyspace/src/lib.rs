@@ -12,12 +12,14 @@
 
 mod bitmaps;
 mod dump;
+mod evict;
 mod geo;
 mod hashes;
 mod hll;
 mod keys;
 mod lists;
 mod longdouble;
+mod script;
 mod sets;
 mod snapshot;
 mod sort;
@@ -32,7 +34,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use resp::Value;
 
+pub use evict::Eviction;
 pub use lists::{timeout_arg, BlockingPop};
+pub use script::SCRIPT_INSTRUCTIONS_MAX_DEFAULT;
 pub use streams::{blocked_read_gone, resolve_last_ids, stream_ready, StreamId};
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
@@ -124,6 +128,10 @@ pub(crate) struct Entry {
     /// A string INCRBYFLOAT wrote: Redis makes it `embstr` (or `raw`), never `int`, even
     /// when it reads as an integer. Cleared when a new value replaces it.
     pub(crate) float_text: bool,
+    /// The estimated bytes of this key and value (see [`evict`]), derived from the data.
+    pub(crate) size: u64,
+    /// This replica's record of the key's use, for LRU/LFU eviction (not state).
+    pub(crate) access: evict::Access,
 }
 
 impl Entry {
@@ -146,6 +154,10 @@ pub struct Keyspace {
     pub(crate) last_delete: u64,
     /// The log time of the command being applied (stamps `Entry::written_ms`).
     pub(crate) log_now: LogTime,
+    /// The sum of every entry's `size`.
+    pub(crate) used_bytes: u64,
+    /// The script cache and function libraries (replicated), and the Lua state (not).
+    pub(crate) scripts: script::Scripts,
 }
 
 /// The time of the command being applied: working data, not state (equal whatever its value,
@@ -325,7 +337,9 @@ impl Keyspace {
 
     /// The live entry of `key` at `now`.
     pub(crate) fn get(&self, key: &[u8], now: u64) -> Option<&Entry> {
-        self.keys.get(key).filter(|e| !e.expired(now))
+        let entry = self.keys.get(key).filter(|e| !e.expired(now))?;
+        entry.access.touch(key, now);
+        Some(entry)
     }
 
     /// Removes `key` if its TTL passed (a write's lazy expiry).
@@ -338,6 +352,7 @@ impl Keyspace {
     /// Deletes a key; bumps the absent-key version.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let (k, e) = self.keys.remove_entry(key)?;
+        self.used_bytes -= e.size;
         if let Some(t) = e.expire {
             self.expires.remove(&(t, k.clone()));
         }
@@ -357,6 +372,7 @@ impl Keyspace {
             old.written_ms = self.log_now.0;
             old.converted = false;
             old.float_text = false;
+            old.access.touch(key, self.log_now.0);
             if old_expire != expire {
                 if let Some(t) = old_expire {
                     self.expires.remove(&(t, key.clone()));
@@ -365,8 +381,11 @@ impl Keyspace {
                     self.expires.insert((t, key.clone()));
                 }
             }
+            self.resize(key);
             return;
         }
+        let size = evict::entry_size(key, &data);
+        self.used_bytes += size;
         self.keys.insert(
             key.clone(),
             Entry {
@@ -376,6 +395,8 @@ impl Keyspace {
                 written_ms: self.log_now.0,
                 converted: false,
                 float_text: false,
+                size,
+                access: evict::Access::new(self.log_now.0),
             },
         );
         if let Some(t) = expire {
@@ -435,7 +456,9 @@ impl Keyspace {
                 // comparison settles it.
                 e.converted = e.converted
                     || (!matches!(e.data, Data::Str(_)) && keys::large_encoding(&e.data));
+                e.access.touch(key, self.log_now.0);
             }
+            self.resize(key);
         }
     }
 

@@ -13,6 +13,8 @@
 //! Integers are LEB128 varints, byte strings are a varint length then the bytes. Decoding checks
 //! the checksum first, then the structure (canonical order, no empty aggregates, no trailing
 //! bytes), and never allocates more than the input could describe.
+//! After the keys, an optional section tagged `SECTION_TAG` (0x53, `S`) holds the script cache
+//! and the function libraries (`script::snapshot`); snapshots without it still decode.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -123,6 +125,11 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
             Data::Stream(st) => crate::streams::codec::encode(st, out),
         }
     }
+    // Scripts and functions follow the keys, only when there are any: a keyspace without
+    // them encodes (and digests) exactly as before they existed.
+    if !ks.scripts.is_empty() {
+        crate::script::snapshot::write(&ks.scripts, out);
+    }
 }
 
 pub fn encode(ks: &Keyspace) -> Bytes {
@@ -140,8 +147,8 @@ pub fn digest(ks: &Keyspace) -> u64 {
 }
 
 pub(crate) struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -296,6 +303,8 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
             ks.expires.insert((t, key.clone()));
         }
         ks.scan_index.insert((scan_hash(&key), key.clone()));
+        let size = crate::evict::entry_size(&key, &data);
+        ks.used_bytes += size;
         ks.keys.insert(
             key.clone(),
             Entry {
@@ -305,9 +314,15 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
                 written_ms,
                 converted: tag & 0x40 != 0,
                 float_text: tag & 0x20 != 0,
+                size,
+                access: crate::evict::Access::new(written_ms),
             },
         );
         prev = Some(key);
+    }
+    if r.remaining() != 0 && r.buf[r.pos] == crate::script::snapshot::SECTION_TAG {
+        r.byte()?;
+        crate::script::snapshot::read(&mut r, &mut ks.scripts)?;
     }
     if r.remaining() != 0 {
         return Err("trailing bytes after the last key".into());

@@ -219,6 +219,16 @@ table! {
     "xautoclaim" -6 Write (1 1 1) ["write", "fast"] W(crate::streams::xautoclaim);
     "xinfo" -2 Read (0 0 0) [] R(crate::streams::xinfo);
 
+    // scripting (script/): run inside the log entry, on every replica
+    "eval" -3 Write (0 0 0) ["noscript", "stale", "movablekeys"] W(crate::script::eval);
+    "evalsha" -3 Write (0 0 0) ["noscript", "stale", "movablekeys"] W(crate::script::evalsha);
+    "eval_ro" -3 Write (0 0 0) ["readonly", "noscript", "stale", "movablekeys"] W(crate::script::eval_ro);
+    "evalsha_ro" -3 Write (0 0 0) ["readonly", "noscript", "stale", "movablekeys"] W(crate::script::evalsha_ro);
+    "fcall" -3 Write (0 0 0) ["noscript", "stale", "movablekeys"] W(crate::script::fcall);
+    "fcall_ro" -3 Write (0 0 0) ["readonly", "noscript", "stale", "movablekeys"] W(crate::script::fcall_ro);
+    "script" -2 Write (0 0 0) ["noscript"] W(crate::script::script);
+    "function" -2 Write (0 0 0) ["noscript"] W(crate::script::function);
+
     // connection (the server handles these; PING/ECHO also answer inside EXEC)
     "ping" -1 Connection (0 0 0) ["fast"] X;
     "echo" 2 Connection (0 0 0) ["fast"] X;
@@ -243,6 +253,7 @@ table! {
     "save" 1 Server (0 0 0) [] X;
     "bgsave" -1 Server (0 0 0) [] X;
     "wait" 3 Server (0 0 0) [] X;
+    "acl" -2 Server (0 0 0) [] X;
     // transactions
     "multi" 1 Transaction (0 0 0) ["fast"] X;
     "exec" 1 Transaction (0 0 0) [] X;
@@ -363,6 +374,8 @@ pub fn key_positions(args: &[Bytes]) -> Vec<usize> {
         "object" | "xgroup" | "xinfo" => Vec::new(),
         // the keys are the first half of what follows STREAMS
         "xread" | "xreadgroup" => stream_keys(args),
+        // script or function, then numkeys: EVAL script numkeys key... arg...
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => numkeys_at(2),
         // timeout first: BLMPOP timeout numkeys key...
         "blmpop" | "bzmpop" => numkeys_at(2),
         // destination, then numkeys: ZUNIONSTORE dest numkeys key...

@@ -62,6 +62,15 @@ fn run_file(file: &str, text: &str, failures: &mut Vec<String>, count: &mut usiz
             .unwrap_or_else(|| panic!("{file} line {}: no ' -> '", n + 1));
         let got = show(&run(&mut ks, cmd, c));
         *count += 1;
+        // The memory estimate is kept incrementally: every change must have moved it.
+        if ks.memory_used() != ks.memory_recount() {
+            failures.push(format!(
+                "{file} line {}: {cmd}\n   memory estimate {} but a recount says {}",
+                n + 1,
+                ks.memory_used(),
+                ks.memory_recount()
+            ));
+        }
         if got != want {
             failures.push(format!(
                 "{file} line {}: {cmd}\n   want {want}\n    got {got}",

@@ -158,5 +158,7 @@ fn replicas_agree() {
         }
         assert_eq!(a.digest(), b.digest(), "seed {seed}");
         assert_eq!(a, b);
+        assert_eq!(a.memory_used(), a.memory_recount(), "seed {seed}");
+        assert_eq!(a.memory_used(), b.memory_used(), "seed {seed}");
     }
 }

@@ -21,6 +21,12 @@ pub struct CtlArgs {
     /// Its client port.
     #[arg(long, default_value_t = 7001, global = true)]
     port: u16,
+    /// The user to log in as, when the cluster has passwords (the admin user can drain).
+    #[arg(long, env = "NINESDB_USER", default_value = "admin", global = true)]
+    user: String,
+    /// Its password (none: no AUTH).
+    #[arg(long, env = "NINESDB_PASSWORD", hide_env_values = true, global = true)]
+    password: Option<String>,
     #[command(subcommand)]
     command: CtlCommand,
 }
@@ -46,7 +52,11 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| anyhow!("{} does not resolve", args.host))?;
-    let status = fetch_status(address).with_context(|| format!("no answer from {address}; is a server running there? (`ninesdb up` starts one on 7001)"))?;
+    let credentials = args
+        .password
+        .as_deref()
+        .map(|password| (args.user.as_str(), password));
+    let status = fetch_status(address, credentials).with_context(|| format!("no answer from {address}; is a server running there? (`ninesdb up` starts one on 7001)"))?;
     match args.command {
         CtlCommand::Status { json: true } => println!("{}", serde_json::to_string_pretty(&status)?),
         CtlCommand::Status { json: false } => {
@@ -57,22 +67,39 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
-        CtlCommand::Drain { node } => tell_everyone(&status, "DRAIN", node)?,
-        CtlCommand::Undrain { node } => tell_everyone(&status, "UNDRAIN", node)?,
+        CtlCommand::Drain { node } => tell_everyone(&status, credentials, "DRAIN", node)?,
+        CtlCommand::Undrain { node } => tell_everyone(&status, credentials, "UNDRAIN", node)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn call(address: SocketAddr, args: &[&str]) -> anyhow::Result<Result<String, String>> {
-    Ok(server::membership::call(address, args)?)
+type Credentials<'a> = Option<(&'a str, &'a str)>;
+
+fn call(
+    address: SocketAddr,
+    credentials: Credentials<'_>,
+    args: &[&str],
+) -> anyhow::Result<Result<String, String>> {
+    Ok(server::membership::call_as(address, credentials, args)?)
 }
 
-fn fetch_status(address: SocketAddr) -> anyhow::Result<Value> {
-    let text = call(address, &["NINESDB", "STATUS"])?.map_err(|e| anyhow!("{e}"))?;
+fn fetch_status(address: SocketAddr, credentials: Credentials<'_>) -> anyhow::Result<Value> {
+    let text = call(address, credentials, &["NINESDB", "STATUS"])?.map_err(|e| {
+        if e.starts_with("NOAUTH") || e.starts_with("WRONGPASS") || e.starts_with("NOPERM") {
+            anyhow!("{e} (give --password, or NINESDB_PASSWORD, and --user if not admin)")
+        } else {
+            anyhow!("{e}")
+        }
+    })?;
     Ok(serde_json::from_str(&text)?)
 }
 
-fn tell_everyone(status: &Value, verb: &str, node: u64) -> anyhow::Result<()> {
+fn tell_everyone(
+    status: &Value,
+    credentials: Credentials<'_>,
+    verb: &str,
+    node: u64,
+) -> anyhow::Result<()> {
     let nodes = status["nodes"]
         .as_array()
         .ok_or_else(|| anyhow!("status without nodes"))?;
@@ -95,7 +122,7 @@ fn tell_everyone(status: &Value, verb: &str, node: u64) -> anyhow::Result<()> {
         else {
             continue;
         };
-        match call(address, &["NINESDB", verb, &node.to_string()]) {
+        match call(address, credentials, &["NINESDB", verb, &node.to_string()]) {
             Ok(Ok(_)) => told += 1,
             _ => missed.push(entry["id"].as_u64().unwrap_or(0).to_string()),
         }

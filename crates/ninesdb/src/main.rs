@@ -1,5 +1,6 @@
 //! The `ninesdb` command line.
 
+mod certs_cli;
 mod ctl_cli;
 mod lab_cli;
 mod scenario_cli;
@@ -26,6 +27,9 @@ enum Command {
     Up(server_cli::UpArgs),
     /// Run one server (a replica) of a cluster.
     Server(server_cli::ServerArgs),
+    /// Make a throwaway CA with node and client certificates, to try TLS (`up --tls` makes
+    /// its own).
+    Certs(certs_cli::CertsArgs),
     /// Look at a running cluster (`status`: topology, health, groups needing attention) and
     /// act on it (`drain` a node for maintenance).
     Ctl(ctl_cli::CtlArgs),
@@ -47,6 +51,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Lab(args) => lab_cli::run(args),
         Command::Up(args) => server_cli::run_up(args),
         Command::Server(args) => server_cli::run_server(args),
+        Command::Certs(args) => certs_cli::run(&args),
         Command::Ctl(args) => ctl_cli::run(args),
         Command::Storage(args) => storage_cli::run(args),
         Command::Bench(args) => {

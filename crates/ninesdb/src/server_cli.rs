@@ -56,12 +56,97 @@ pub struct ServerArgs {
     /// with an error before it is replicated.
     #[arg(long, default_value_t = 16 << 20)]
     max_request_bytes: u64,
+    /// Lua instructions one script or function may run before it is aborted (and its writes
+    /// rolled back); every node must use the same value.
+    #[arg(long, default_value_t = 50_000_000)]
+    script_instructions_max: u64,
     /// Most client connections at once (Redis's maxclients); more are refused with an error.
     #[arg(long, default_value_t = 10_000)]
     maxclients: usize,
     /// Close a client connection idle this many seconds (Redis's timeout; 0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    /// Redis's maxmemory: the estimated data size of the groups this server hosts (100mb,
+    /// 2gb; 0: no limit). Past it, writes get -OOM or keys are evicted (--maxmemory-policy).
+    #[arg(long, default_value = "0", value_parser = server::limits::parse_memory)]
+    maxmemory: u64,
+    /// What to do past --maxmemory: noeviction (refuse writes that add data), allkeys-lru,
+    /// allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random, volatile-ttl.
+    #[arg(long, default_value = "noeviction", value_parser = server::limits::EvictionPolicy::parse)]
+    maxmemory_policy: server::limits::EvictionPolicy,
+    /// Keys sampled per eviction (Redis's maxmemory-samples).
+    #[arg(long, default_value_t = 5)]
+    maxmemory_samples: usize,
+    /// Redis's client-output-buffer-limit: '<class> <hard> <soft> <soft-seconds>' with class
+    /// normal or pubsub, e.g. 'normal 64mb 16mb 60'. A client whose unread replies pass hard
+    /// (or stay over soft that long) is disconnected. Repeatable.
+    #[arg(long, value_parser = server::limits::parse_output_limits)]
+    client_output_buffer_limit:
+        Vec<Vec<(server::limits::ClientClass, server::limits::OutputLimit)>>,
+    /// Redis's requirepass: the default user's password (set once, cluster-wide). The
+    /// default user then also loses the cluster's administration (NINESDB JOIN/DRAIN/DEBUG,
+    /// ACL SETUSER/DELUSER, SHUTDOWN): give --admin-password for that.
+    #[arg(long, env = "NINESDB_REQUIREPASS", hide_env_values = true)]
+    requirepass: Option<String>,
+    /// Creates the user `admin` (every command, key and channel) with this password, once.
+    #[arg(long, env = "NINESDB_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Redis's client-query-buffer-limit: bytes a client may send ahead unparsed (1gb).
+    #[arg(long, default_value = "1gb", value_parser = server::limits::parse_memory)]
+    client_query_buffer_limit: u64,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// The cluster's id, when creating it (default: derived from --members and the group
+    /// settings); peers with another id are refused. Kept in the data directory.
+    #[arg(long)]
+    cluster_id: Option<String>,
+}
+
+/// Redis's TLS settings, by Redis's names.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Redis's `port 0`: no plain-text client port (needs --tls-port). Only 0 is accepted:
+    /// the plain port itself comes from --members or --client-addr.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=0))]
+    port: Option<u16>,
+    /// Serve TLS clients on this port too (same host as the client address).
+    #[arg(long, default_value_t = 0)]
+    tls_port: u16,
+    /// This node's certificate (PEM), for the TLS client port and the peer port.
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long)]
+    tls_key_file: Option<PathBuf>,
+    /// The CA (PEM) whose certificates clients and members must present.
+    #[arg(long)]
+    tls_ca_cert_file: Option<PathBuf>,
+    /// yes (a client certificate of the CA is required, Redis's default), no, or optional.
+    #[arg(long, default_value = "yes")]
+    tls_auth_clients: server::config::TlsAuthClients,
+    /// Mutual TLS between members: yes or no (default: yes when a certificate is given).
+    #[arg(long, value_parser = parse_yes_no)]
+    tls_cluster: Option<bool>,
+}
+
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("expected yes or no, got '{text}'")),
+    }
+}
+
+impl TlsArgs {
+    fn apply(&self, config: &mut ServerConfig) {
+        config.plain_clients = self.port.is_none();
+        config.tls_port = self.tls_port;
+        config.tls_cert_file.clone_from(&self.tls_cert_file);
+        config.tls_key_file.clone_from(&self.tls_key_file);
+        config.tls_ca_cert_file.clone_from(&self.tls_ca_cert_file);
+        config.tls_auth_clients = self.tls_auth_clients;
+        config.tls_cluster = self.tls_cluster;
+    }
 }
 
 /// Settings of the cluster as a whole (the same on every server).
@@ -143,8 +228,23 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.down_after_ms = args.cluster.down_after_ms;
     config.gray_failure = !args.no_gray_failure;
     config.max_request_bytes = args.max_request_bytes;
+    config.script_instructions_max = args.script_instructions_max;
     config.max_clients = args.maxclients;
     config.idle_timeout_s = args.timeout;
+    config.maxmemory = args.maxmemory;
+    config.maxmemory_policy = args.maxmemory_policy;
+    config.maxmemory_samples = args.maxmemory_samples;
+    for (class, limit) in args.client_output_buffer_limit.iter().flatten() {
+        match class {
+            server::limits::ClientClass::Normal => config.output_limit_normal = *limit,
+            server::limits::ClientClass::Pubsub => config.output_limit_pubsub = *limit,
+        }
+    }
+    config.query_buffer_limit = args.client_query_buffer_limit;
+    config.requirepass = args.requirepass.clone();
+    config.admin_password = args.admin_password.clone();
+    args.tls.apply(&mut config);
+    config.cluster_id.clone_from(&args.cluster_id);
     config.validate()?;
     Ok(config)
 }
@@ -176,6 +276,48 @@ pub struct UpArgs {
     /// Stop after this many seconds instead of waiting for Ctrl-C (for scripts and tests).
     #[arg(long)]
     seconds: Option<u64>,
+    /// TLS: a throwaway CA and certificates in the data directory (`tls/`), a TLS client
+    /// port per server (client port + 200) and mutual TLS between the servers.
+    #[arg(long)]
+    tls: bool,
+}
+
+/// The flags of `up`'s server `id` besides the common ones: the new cluster's id, TLS.
+fn up_server_flags(
+    id: u64,
+    member: &Member,
+    cluster_id: Option<&str>,
+    args: &UpArgs,
+) -> Vec<std::ffi::OsString> {
+    let mut flags: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(cluster_id) = cluster_id {
+        flags.extend(["--cluster-id".into(), cluster_id.into()]);
+    }
+    if args.tls {
+        let dir = up_tls_dir(args);
+        let (cert, key) = crate::certs_cli::node_files(&dir, id);
+        flags.extend([
+            "--tls-port".into(),
+            up_tls_port(member.client.port()).to_string().into(),
+            "--tls-cert-file".into(),
+            cert.into(),
+            "--tls-key-file".into(),
+            key.into(),
+            "--tls-ca-cert-file".into(),
+            dir.join("ca.crt").into(),
+        ]);
+    }
+    flags
+}
+
+/// Where `up --tls` puts its certificates.
+fn up_tls_dir(args: &UpArgs) -> PathBuf {
+    args.data.join("tls")
+}
+
+/// The TLS client port of `up`'s server with this client port.
+fn up_tls_port(client_port: u16) -> u16 {
+    client_port.saturating_add(200)
 }
 
 /// Server `index` (0-based) of `up`'s cluster: datacenters round robin, then racks.
@@ -222,9 +364,21 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         .collect::<Vec<_>>()
         .join(",");
     let exe = std::env::current_exe()?;
+    // A new cluster gets a fresh id, so servers of an earlier `up` on these ports (another
+    // data directory) are refused as peers rather than mixed in.
+    let cluster_id = (!args.data.join("node1").exists()).then(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("up-{:x}", nanos ^ u128::from(std::process::id()))
+    });
+    if args.tls {
+        crate::certs_cli::make(&up_tls_dir(&args), args.nodes, "ninesdb up throwaway CA")?;
+    }
     let mut children: Vec<Child> = Vec::new();
-    for (id, _) in &members {
+    for (id, member) in &members {
         let data = args.data.join(format!("node{id}"));
+        let extra = up_server_flags(*id, member, cluster_id.as_deref(), &args);
         let child = Command::new(&exe)
             .args([
                 "server",
@@ -236,6 +390,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
                 &args.tick_ms.to_string(),
             ])
             .args(args.cluster.flags())
+            .args(extra)
             .arg("--data")
             .arg(&data)
             .spawn()?;
@@ -285,6 +440,18 @@ fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<E
         );
     }
     println!("Connect with: redis-cli -c -p {}   (any node works; plain clients are forwarded to each key's leader)", args.port);
+    if args.tls {
+        let dir = up_tls_dir(args);
+        println!(
+            "With TLS:     redis-cli -c --tls --cacert {} --cert {} --key {} -p {}   (TLS ports {}..{}; the servers talk mutual TLS)",
+            dir.join("ca.crt").display(),
+            dir.join("client.crt").display(),
+            dir.join("client.key").display(),
+            up_tls_port(args.port),
+            up_tls_port(args.port),
+            up_tls_port(args.port) + members.len() as u16 - 1
+        );
+    }
     println!(
         "Topology and health: ninesdb ctl status --port {}",
         args.port

@@ -7,14 +7,34 @@ use std::time::Duration;
 
 use common::{start_redis, Client, Cluster, Reply};
 
-/// Splits a case line like redis-cli: spaces separate, double quotes group.
+/// Splits a case line like redis-cli: spaces separate, double quotes group, and a backslash
+/// escapes (`\n`, `\r`, `\t`, `\xNN`, or the next byte as it is: `\"`, `\\`), so that a
+/// Lua script can hold a newline.
 fn split(line: &str) -> Vec<Vec<u8>> {
     let mut args = Vec::new();
     let mut current = Vec::new();
     let mut quoted = false;
     let mut any = false;
-    for byte in line.bytes() {
+    let mut bytes = line.bytes();
+    while let Some(byte) = bytes.next() {
         match byte {
+            b'\\' => {
+                any = true;
+                match bytes.next() {
+                    Some(b'n') => current.push(b'\n'),
+                    Some(b'r') => current.push(b'\r'),
+                    Some(b't') => current.push(b'\t'),
+                    Some(b'x') => {
+                        let hex: Vec<u8> = bytes.by_ref().take(2).collect();
+                        let value = std::str::from_utf8(&hex)
+                            .ok()
+                            .and_then(|h| u8::from_str_radix(h, 16).ok());
+                        current.push(value.unwrap_or(b'?'));
+                    }
+                    Some(other) => current.push(other),
+                    None => current.push(b'\\'),
+                }
+            }
             b'"' => {
                 quoted = !quoted;
                 any = true;

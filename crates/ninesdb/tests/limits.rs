@@ -275,3 +275,83 @@ fn maxclients_refuses_and_timeout_closes_idle_clients() {
         Reply::Simple("PONG".to_owned())
     );
 }
+
+// Goal: Redis's client-output-buffer-limit: a client that never reads is disconnected once
+// its pending replies pass the hard limit, and the node's memory stays bounded meanwhile.
+// Method: servers with `--client-output-buffer-limit 'normal 4mb 2mb 10'`; the same 3,000
+// pipelined GETs of a 1 MiB value; the connection must end (EOF or reset) after far fewer
+// than 3,000 replies, the leader's memory may not grow by 256 MiB, and others are served.
+#[test]
+fn a_non_reading_client_is_disconnected_at_its_output_limit() {
+    use std::io::{Read, Write};
+    let cluster = Cluster::start_with(
+        3,
+        21801,
+        "outputlimit",
+        &[
+            "--groups",
+            "1",
+            "--client-output-buffer-limit",
+            "normal 4mb 2mb 10",
+        ],
+        |_| None,
+    );
+    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let address = cluster.clients[(leader - 1) as usize];
+    let mut client = Client::connect(address).expect("connects");
+    let value = vec![b'v'; 1 << 20];
+    assert_eq!(
+        client.call(&[b"SET", b"big", &value]).unwrap(),
+        Reply::Simple("OK".to_owned())
+    );
+    let pid = cluster.processes[(leader - 1) as usize]
+        .as_ref()
+        .expect("the leader runs")
+        .id();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = resident_bytes(pid);
+    let mut greedy = std::net::TcpStream::connect(address).expect("connects");
+    let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(3000);
+    // The server may close the connection while the pipeline is still being sent.
+    let _ = greedy.write_all(&request);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = resident_bytes(pid);
+    eprintln!(
+        "leader resident memory {} MiB before, {} MiB with the non-reading client",
+        before >> 20,
+        after >> 20
+    );
+    assert!(
+        after.saturating_sub(before) < 256 << 20,
+        "the node grew by {} MiB for a client that does not read",
+        after.saturating_sub(before) >> 20
+    );
+    // Now read: what the kernel buffered comes first, then the end of the connection.
+    greedy
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    let closed = loop {
+        match greedy.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(n) => received += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    eprintln!(
+        "the non-reading client got {} MiB of replies, then its connection ended",
+        received >> 20
+    );
+    assert!(closed, "the connection was not closed by the server");
+    assert!(
+        received < 100 << 20,
+        "{} MiB of replies reached a client over a 4 MiB limit",
+        received >> 20
+    );
+    assert_eq!(
+        client.call(&[b"STRLEN", b"big"]).unwrap(),
+        Reply::Integer(1 << 20)
+    );
+}

@@ -177,6 +177,7 @@ async fn join(protocol: Protocol, args: &[Bytes], shared: &Shared) -> Bytes {
     let text = crate::membership::join_reply(
         shared.config.group_count(),
         shared.config.replication_factor(),
+        shared.config.cluster_id.as_deref().unwrap_or_default(),
         &shared.seed,
         &members,
     );
@@ -187,7 +188,9 @@ async fn join(protocol: Protocol, args: &[Bytes], shared: &Shared) -> Bytes {
 /// group's leader and replicas (from the leaders' reports), the groups hosted here, and
 /// what the placement policy says each group's spread cannot survive.
 async fn status_json(shared: &Shared) -> serde_json::Value {
-    let status = crate::client::status(shared).await.unwrap_or_default();
+    let status = crate::client::status_with_digests(shared)
+        .await
+        .unwrap_or_default();
     let config = &shared.config;
     let view = cluster::lock(&shared.view);
     let topology = cluster::topology(config, &view);
@@ -238,6 +241,7 @@ async fn status_json(shared: &Shared) -> serde_json::Value {
             json!({
                 "group": g.group, "replica": g.replica, "role": format!("{:?}", g.role.unwrap_or(raft::Role::Follower)).to_lowercase(),
                 "term": g.term, "commit": g.commit_index, "applied": g.applied_index, "keys": g.keys,
+                "digest": format!("{:016x}", g.digest),
             })
         })
         .collect();

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use keyspace::Kind;
 use resp::{Protocol, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use crate::cluster::{self, GroupId, SharedView};
 use crate::command::Operation;
 use crate::driver::{Input, Outcome, Status};
+use crate::limits::{OutputVerdict, OutputWatch};
 use crate::peer::Forwards;
 use crate::wire::Frame;
 
@@ -63,6 +63,10 @@ pub struct Shared {
     pub blocked: std::sync::Mutex<std::collections::HashMap<u64, oneshot::Sender<Unblock>>>,
     /// `SHUTDOWN` asks the server to stop, as SIGTERM does.
     pub stop: tokio::sync::Notify,
+    /// This node's copy of the cluster's users.
+    pub users: crate::users::Users,
+    /// ACL LOG: this node's refusals (not replicated, as in Redis Cluster).
+    pub acl_log: std::sync::Mutex<acl::AclLog>,
 }
 
 /// Per-connection state.
@@ -79,11 +83,15 @@ struct Connection {
     cluster_aware: bool,
     /// `READONLY`: reads may be served by a follower within the staleness bound.
     readonly: bool,
+    /// Who the client is (AUTH / HELLO AUTH).
+    identity: crate::users::Identity,
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
-pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve<S>(mut stream: S, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let mut connection = Connection {
         id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
         protocol: Protocol::Resp2,
@@ -93,10 +101,15 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         watched: Vec::new(),
         cluster_aware: false,
         readonly: false,
+        identity: crate::users::Identity::new(shared.users.get().as_deref()),
     };
-    let mut parser = resp::Parser::new(resp::Limits::default());
+    let mut parser = resp::Parser::new(resp::Limits {
+        query_buffer_max: shared.config.query_buffer_limit,
+        ..resp::Limits::default()
+    });
     let mut input = BytesMut::with_capacity(16 << 10);
     let mut output = BytesMut::with_capacity(16 << 10);
+    let mut output_watch = OutputWatch::new(shared.config.output_limit_normal);
     loop {
         let mut quit = false;
         loop {
@@ -125,10 +138,25 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                     if quit {
                         break;
                     }
-                    // A deep pipeline's replies go out as they accumulate: a client that does
-                    // not read stalls its own connection here (TCP backpressure) instead of
-                    // growing this buffer by every reply it asked for.
-                    if output.len() >= OUTPUT_FLUSH_BYTES {
+                    if output_watch.limit().is_set() {
+                        // Redis's model: replies wait here while the socket is full, up to
+                        // the client's output limit, past which it is disconnected.
+                        if write_ready(&mut stream, &mut output).is_err() {
+                            return;
+                        }
+                        if let OutputVerdict::Close(why) =
+                            output_watch.check(output.len(), Instant::now())
+                        {
+                            eprintln!(
+                                "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
+                                shared.config.id, connection.id
+                            );
+                            return;
+                        }
+                    } else if output.len() >= OUTPUT_FLUSH_BYTES {
+                        // No limit set: a deep pipeline's replies go out as they accumulate,
+                        // and a client that does not read stalls its own connection here
+                        // (TCP backpressure) instead of growing this buffer without bound.
                         if stream.write_all(&output).await.is_err() {
                             return;
                         }
@@ -172,15 +200,33 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
+/// Writes what the connection takes now without waiting (the rest stays in `output`): one
+/// poll of the write with a waker that does nothing, since nothing here waits for it.
+fn write_ready<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    output: &mut BytesMut,
+) -> std::io::Result<()> {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    while !output.is_empty() {
+        match std::pin::Pin::new(&mut *stream).poll_write(&mut context, output) {
+            std::task::Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            std::task::Poll::Ready(Ok(n)) => bytes::Buf::advance(output, n),
+            std::task::Poll::Ready(Err(e)) => return Err(e),
+            std::task::Poll::Pending => break,
+        }
+    }
+    Ok(())
+}
+
 /// Runs a blocking command while watching the socket and CLIENT UNBLOCK: a client that
 /// hangs up or is unblocked stops waiting, and dropping its wait withdraws it at the leader
 /// (its reply channel closes, or the forward is cancelled), so no element is popped for a
 /// client that is gone. `None` if the client hung up.
-async fn wait_blocked(
+async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
     connection: &mut Connection,
     args: Vec<Bytes>,
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut S,
     input: &mut BytesMut,
 ) -> Option<Bytes> {
     let (id, protocol) = (connection.id, connection.protocol);
@@ -250,9 +296,26 @@ fn encode(value: &Value, protocol: Protocol) -> Bytes {
     out.freeze()
 }
 
+/// A script or function call without keys runs once, on the group of slot 0 (Redis Cluster
+/// runs it on the node asked): fanned out like other keyless commands, it would run once per
+/// group.
+fn keyless_script_slot(name: &str) -> Option<u16> {
+    matches!(
+        name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+    .then_some(0)
+}
+
 /// Runs one command; returns the encoded reply.
 async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    if let Err(refusal) = admit(connection, &args, shared) {
+        if connection.multi.is_some() {
+            connection.multi_failed = true;
+        }
+        return encode(&refusal, connection.protocol);
+    }
     if let Some(value) = crate::local::run(
         &name,
         &args,
@@ -303,6 +366,7 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
     }
     // A blocking read (XREAD BLOCK) waits at the leader like the other blocking commands.
     let read = spec.kind == Kind::Read && !crate::blocking::is_blocking(&args);
+    let slot = slot.or_else(|| keyless_script_slot(spec.name));
     let Some(slot) = slot else {
         return crate::fanout::keyless(
             connection.protocol,
@@ -348,11 +412,41 @@ impl Target {
         }
     }
 
-    /// A group's first slot stands for it (commands without keys).
+    /// A group's first slot stands for it (commands without keys); the meta group, which
+    /// holds no slots, is shown as slot 0.
     pub fn group(group: GroupId, shared: &Shared) -> Target {
-        Target {
-            group,
-            slot: cluster::slot_range(group, shared.config.group_count()).0,
+        let slot = if group == cluster::META {
+            0
+        } else {
+            cluster::slot_range(group, shared.config.group_count()).0
+        };
+        Target { group, slot }
+    }
+}
+
+/// Authentication and permissions before anything runs (after Redis's unknown-command and
+/// arity errors, which the command's own path answers): a refusal is logged in ACL LOG.
+fn admit(connection: &mut Connection, args: &[Bytes], shared: &Shared) -> Result<(), Value> {
+    let users = shared.users.get();
+    match crate::users::gate(users.as_deref(), &mut connection.identity, args) {
+        Ok(()) => Ok(()),
+        Err((reply, event)) => {
+            if let Some((reason, object)) = event {
+                let context = if connection.multi.is_some() {
+                    acl::LogContext::Multi
+                } else {
+                    acl::LogContext::Toplevel
+                };
+                crate::users::log_refusal(
+                    shared,
+                    connection.id,
+                    &connection.identity,
+                    reason,
+                    context,
+                    object,
+                );
+            }
+            Err(reply)
         }
     }
 }
@@ -362,6 +456,8 @@ pub struct ConnectionView {
     pub id: u64,
     pub protocol: Protocol,
     pub name: Option<Bytes>,
+    pub identity: crate::users::Identity,
+    pub in_multi: bool,
 }
 
 fn connection_view(connection: &Connection) -> ConnectionView {
@@ -369,6 +465,8 @@ fn connection_view(connection: &Connection) -> ConnectionView {
         id: connection.id,
         protocol: connection.protocol,
         name: connection.name.clone(),
+        identity: connection.identity.clone(),
+        in_multi: connection.multi.is_some(),
     }
 }
 
@@ -392,6 +490,13 @@ impl<'a> LocalEffects<'a> {
     }
     pub fn set_readonly(&mut self, readonly: bool) {
         self.connection.readonly = readonly;
+    }
+    /// AUTH or HELLO AUTH succeeded as `user`.
+    pub fn set_user(&mut self, user: Bytes) {
+        self.connection.identity = crate::users::Identity {
+            user,
+            authenticated: true,
+        };
     }
 }
 
@@ -730,17 +835,27 @@ pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u6
             .get(1)
             .and_then(|g| std::str::from_utf8(g).ok())
             .and_then(|g| g.parse::<u64>().ok());
-        let (Some(group), Some(spec)) =
-            (group, args.get(2..).and_then(|a| keyspace::check(a).ok()))
-        else {
-            return Outcome::Reply(Value::Error("ERR malformed forwarded command".to_owned()));
-        };
-        Input::Command {
-            group,
-            args: args[2..].to_vec(),
-            read: spec.kind == Kind::Read,
-            stale_ok: false,
-            reply: sender,
+        let command = args.get(2..).unwrap_or_default();
+        if group == Some(cluster::META) && crate::users::is_acl_change(command) {
+            // An ACL change made through another node, for the meta group's leader.
+            Input::Command {
+                group: cluster::META,
+                args: command.to_vec(),
+                read: false,
+                stale_ok: false,
+                reply: sender,
+            }
+        } else {
+            let (Some(group), Some(spec)) = (group, keyspace::check(command).ok()) else {
+                return Outcome::Reply(Value::Error("ERR malformed forwarded command".to_owned()));
+            };
+            Input::Command {
+                group,
+                args: command.to_vec(),
+                read: spec.kind == Kind::Read,
+                stale_ok: false,
+                reply: sender,
+            }
         }
     } else {
         let spec = match keyspace::check(&args) {
@@ -770,7 +885,22 @@ pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u6
 
 /// Asks the node thread for its status.
 pub async fn status(shared: &Shared) -> Option<Status> {
+    status_of(shared, false).await
+}
+
+/// The node's status with a digest of every hosted keyspace.
+pub async fn status_with_digests(shared: &Shared) -> Option<Status> {
+    status_of(shared, true).await
+}
+
+async fn status_of(shared: &Shared, digests: bool) -> Option<Status> {
     let (sender, receiver) = oneshot::channel();
-    shared.node.try_send(Input::Status { reply: sender }).ok()?;
+    shared
+        .node
+        .try_send(Input::Status {
+            digests,
+            reply: sender,
+        })
+        .ok()?;
     receiver.await.ok()
 }

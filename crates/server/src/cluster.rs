@@ -140,6 +140,8 @@ pub struct View {
     pub health: BTreeMap<NodeId, (crate::health::Health, Instant)>,
     /// When each peer's recent health reports arrived (the last `HEARD_WINDOW`).
     pub health_heard: BTreeMap<NodeId, VecDeque<Instant>>,
+    /// Each member's TLS client port (0: none), as its `Hello` said (this node's own too).
+    pub tls_ports: BTreeMap<NodeId, u16>,
 }
 
 /// The window over which missed health reports are counted.
@@ -159,6 +161,7 @@ impl Default for View {
             members_version: (0, 0),
             health: BTreeMap::new(),
             health_heard: BTreeMap::new(),
+            tls_ports: BTreeMap::new(),
         }
     }
 }
@@ -248,8 +251,15 @@ impl View {
             .collect()
     }
 
+    /// Where a client reaches `node`: its TLS port for a client of this node's TLS port
+    /// (as Redis 7 announces with tls-cluster), else its plain client address.
     pub fn address(&self, node: NodeId) -> Option<std::net::SocketAddr> {
-        self.members.get(&node).map(|m| m.client)
+        let member = self.members.get(&node)?;
+        let tls_port = self.tls_ports.get(&node).copied().unwrap_or(0);
+        if tls_port != 0 && crate::tls::client_is_tls() {
+            return Some(std::net::SocketAddr::new(member.client.ip(), tls_port));
+        }
+        Some(member.client)
     }
 
     pub fn leader(&self, group: GroupId) -> Option<NodeId> {

@@ -75,6 +75,101 @@ pub struct ServerConfig {
     /// Redis's `timeout`: close a client connection idle this many seconds (0: never).
     #[serde(default)]
     pub idle_timeout_s: u64,
+    /// Redis's `maxmemory`, in bytes (0: no limit): the estimated size of the data of every
+    /// group this node hosts. Past it, writes that add data get `-OOM` (policy `noeviction`)
+    /// or the leaders here evict keys (the other policies), replicated as deletes.
+    #[serde(default)]
+    pub maxmemory: u64,
+    /// Redis's `maxmemory-policy`.
+    #[serde(default)]
+    pub maxmemory_policy: crate::limits::EvictionPolicy,
+    /// Redis's `maxmemory-samples`: keys sampled per eviction.
+    #[serde(default = "default_maxmemory_samples")]
+    pub maxmemory_samples: usize,
+    /// Redis's `client-output-buffer-limit normal ...` (Redis's default: no limit; this node
+    /// then stops reading a client that does not read its replies, instead of buffering).
+    #[serde(default)]
+    pub output_limit_normal: crate::limits::OutputLimit,
+    /// Redis's `client-output-buffer-limit pubsub ...` (default 32mb 8mb 60).
+    #[serde(default = "default_output_limit_pubsub")]
+    pub output_limit_pubsub: crate::limits::OutputLimit,
+    /// Redis's `client-query-buffer-limit`: unparsed bytes a client may send ahead, in bytes.
+    #[serde(default = "default_query_buffer_limit")]
+    pub query_buffer_limit: u64,
+    /// Redis's `requirepass`: the default user's password, set once by the meta group's
+    /// leader if the default user has none. ninesdb also takes the cluster's administration
+    /// from the default user then (see `users`): that needs the `admin` user.
+    #[serde(default)]
+    pub requirepass: Option<String>,
+    /// Creates the `admin` user (all commands, keys and channels) with this password, once.
+    #[serde(default)]
+    pub admin_password: Option<String>,
+    /// Serve plain-text Redis clients on `client_addr` (Redis's `port 0` turns it off, for
+    /// a TLS-only node).
+    #[serde(default = "default_true")]
+    pub plain_clients: bool,
+    /// Redis's `tls-port`: TLS Redis clients, on `client_addr`'s host (0: none).
+    #[serde(default)]
+    pub tls_port: u16,
+    /// Redis's `tls-cert-file`: this node's certificate chain (PEM), for both ports.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Redis's `tls-key-file`: its private key (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Redis's `tls-ca-cert-file`: the CA whose certificates clients (when authenticated) and
+    /// every member present.
+    #[serde(default)]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Redis's `tls-auth-clients`: must TLS clients present a certificate of the CA?
+    #[serde(default)]
+    pub tls_auth_clients: TlsAuthClients,
+    /// Redis's `tls-cluster`: mutual TLS between members. `None` (the default) means yes when
+    /// a certificate is configured (unlike Redis, whose default is no: a node with
+    /// certificates should not talk to its peers in the clear unless told to).
+    #[serde(default)]
+    pub tls_cluster: Option<bool>,
+    /// The cluster's id: made when the cluster is created (this value, or one derived from
+    /// the seed members), kept in the data directory, learned by joining nodes; a peer with
+    /// another is refused. Set at start from the data directory.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// The instruction budget of one Lua script or function: past it the script is aborted,
+    /// the same way on every replica, and its writes rolled back. Every node of a cluster
+    /// must use the same value (replicas would otherwise disagree on which script aborts).
+    #[serde(default = "default_script_instructions_max")]
+    pub script_instructions_max: u64,
+}
+
+fn default_script_instructions_max() -> u64 {
+    keyspace::SCRIPT_INSTRUCTIONS_MAX_DEFAULT
+}
+
+/// Redis's `tls-auth-clients`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsAuthClients {
+    /// A client must present a certificate signed by the CA (Redis's default).
+    #[default]
+    Yes,
+    /// No certificate is asked for.
+    No,
+    /// A certificate is asked for and checked if presented, but not required.
+    Optional,
+}
+
+impl std::str::FromStr for TlsAuthClients {
+    type Err = String;
+    fn from_str(text: &str) -> Result<TlsAuthClients, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "yes" => Ok(TlsAuthClients::Yes),
+            "no" => Ok(TlsAuthClients::No),
+            "optional" => Ok(TlsAuthClients::Optional),
+            _ => Err(format!(
+                "tls-auth-clients must be yes, no or optional, got '{text}'"
+            )),
+        }
+    }
 }
 
 /// The ceiling of `max-request-bytes`: half of what one log record can hold, so a write plus
@@ -206,6 +301,18 @@ fn default_max_stale_ms() -> u64 {
 fn default_max_request_bytes() -> u64 {
     16 << 20
 }
+fn default_maxmemory_samples() -> usize {
+    5
+}
+fn default_output_limit_pubsub() -> crate::limits::OutputLimit {
+    crate::limits::OutputLimit::PUBSUB_DEFAULT
+}
+fn default_query_buffer_limit() -> u64 {
+    1 << 30
+}
+fn default_true() -> bool {
+    true
+}
 
 impl ServerConfig {
     /// A configuration with every default, for replica `id` of `members`.
@@ -239,6 +346,23 @@ impl ServerConfig {
             gray_failure: true,
             max_request_bytes: default_max_request_bytes(),
             idle_timeout_s: 0,
+            maxmemory: 0,
+            maxmemory_policy: crate::limits::EvictionPolicy::default(),
+            maxmemory_samples: default_maxmemory_samples(),
+            output_limit_normal: crate::limits::OutputLimit::default(),
+            output_limit_pubsub: default_output_limit_pubsub(),
+            query_buffer_limit: default_query_buffer_limit(),
+            requirepass: None,
+            admin_password: None,
+            plain_clients: true,
+            tls_port: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_cert_file: None,
+            tls_auth_clients: TlsAuthClients::Yes,
+            tls_cluster: None,
+            cluster_id: None,
+            script_instructions_max: default_script_instructions_max(),
         };
         config.validate()?;
         Ok(config)
@@ -310,10 +434,76 @@ impl ServerConfig {
                 self.max_request_bytes
             ));
         }
+        if self.maxmemory_samples == 0 || self.maxmemory_samples > 64 {
+            return Err(format!(
+                "maxmemory-samples must be between 1 and 64, got {}",
+                self.maxmemory_samples
+            ));
+        }
+        // The query buffer holds at least one whole request, or the request-size check
+        // could never answer its clear error.
+        if self.query_buffer_limit < self.max_request_bytes + (1 << 16) {
+            return Err(format!(
+                "client-query-buffer-limit ({}) must be at least max-request-bytes ({}) plus 64 KiB",
+                self.query_buffer_limit, self.max_request_bytes
+            ));
+        }
+        self.validate_tls()?;
         if self.down_after_ms < 1_000 {
             return Err(format!("down-after-ms must be at least 1000 (a node is not down after one missed heartbeat), got {}", self.down_after_ms));
         }
         Ok(())
+    }
+
+    /// The TLS settings relate: a TLS port or peer TLS needs a certificate and key, a CA when
+    /// certificates are checked, and some client port must stay open.
+    fn validate_tls(&self) -> Result<(), String> {
+        let certificate = self.tls_cert_file.is_some() && self.tls_key_file.is_some();
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("tls-cert-file and tls-key-file go together".to_owned());
+        }
+        if (self.tls_port != 0 || self.tls_cluster == Some(true)) && !certificate {
+            return Err("tls-port and tls-cluster need tls-cert-file and tls-key-file".to_owned());
+        }
+        let checks_clients = self.tls_port != 0 && self.tls_auth_clients != TlsAuthClients::No;
+        if (checks_clients || self.peer_tls()) && self.tls_ca_cert_file.is_none() {
+            return Err(
+                "tls-ca-cert-file is needed to check certificates (tls-auth-clients, tls-cluster)"
+                    .to_owned(),
+            );
+        }
+        if !self.plain_clients && self.tls_port == 0 {
+            return Err("port 0 (no plain-text clients) needs a tls-port".to_owned());
+        }
+        if self.tls_port != 0 && self.tls_port == self.client_addr.port() && self.plain_clients {
+            return Err(format!(
+                "tls-port {} is the plain client port too",
+                self.tls_port
+            ));
+        }
+        if let Some(id) = &self.cluster_id {
+            let fine = !id.is_empty()
+                && id.len() <= crate::wire::CLUSTER_ID_MAX
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !fine {
+                return Err(format!(
+                    "cluster-id must be 1 to {} letters, digits or dashes, got '{id}'",
+                    crate::wire::CLUSTER_ID_MAX
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether members talk mutual TLS (`tls-cluster`, yes by default with a certificate).
+    pub fn peer_tls(&self) -> bool {
+        self.tls_cluster
+            .unwrap_or(self.tls_cert_file.is_some() && self.tls_key_file.is_some())
+    }
+
+    /// Where TLS clients connect, if they can.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        (self.tls_port != 0).then(|| SocketAddr::new(self.client_addr.ip(), self.tls_port))
     }
 
     /// Groups in effect (resolves 0 = one per member).
@@ -393,6 +583,72 @@ peer = "127.0.0.1:7102"
 client = "127.0.0.1:7002"
 "#;
 
+    // TLS keys by Redis's names, peer TLS on by default with a certificate, and TLS settings
+    // that do not go together named.
+    fn assert_tls_settings() {
+        let tls = GOOD.replace(
+            "data_dir = \"d2\"\n",
+            "data_dir = \"d2\"\ntls_port = 7202\ntls_cert_file = \"n.crt\"\ntls_key_file = \"n.key\"\ntls_ca_cert_file = \"ca.crt\"\ntls_auth_clients = \"optional\"\n",
+        );
+        let config = ServerConfig::from_toml(&tls).expect("valid TLS settings");
+        assert_eq!(
+            (
+                config.tls_auth_clients,
+                config.peer_tls(),
+                config.tls_addr()
+            ),
+            (
+                super::TlsAuthClients::Optional,
+                true,
+                Some("127.0.0.1:7202".parse().expect("address"))
+            )
+        );
+        let cases = [
+            (
+                tls.replace("tls_cert_file = \"n.crt\"\n", ""),
+                "tls-cert-file and tls-key-file go together",
+            ),
+            (
+                tls.replace("tls_ca_cert_file = \"ca.crt\"\n", ""),
+                "tls-ca-cert-file is needed",
+            ),
+            (
+                tls.replace("tls_port = 7202", "tls_port = 7002"),
+                "tls-port 7002 is the plain client port too",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"d2\"\n",
+                    "data_dir = \"d2\"\ntls_port = 7202\n",
+                ),
+                "tls-port and tls-cluster need tls-cert-file",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"d2\"\n",
+                    "data_dir = \"d2\"\nplain_clients = false\n",
+                ),
+                "needs a tls-port",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"d2\"\n",
+                    "data_dir = \"d2\"\ncluster_id = \"a b\"\n",
+                ),
+                "cluster-id must be",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = ServerConfig::from_toml(&text).expect_err(expected);
+            assert!(
+                error.contains(expected),
+                "{error:?} should mention {expected:?}"
+            );
+        }
+        let plain = ServerConfig::from_toml(GOOD).expect("valid");
+        assert!(!plain.peer_tls() && plain.tls_addr().is_none());
+    }
+
     // Goal: a TOML file configures a server, and bad values say what to fix. Method: parse a
     // good file, then variants with one mistake each, checking the error names the setting.
     #[test]
@@ -429,6 +685,7 @@ client = "127.0.0.1:7002"
         }
         let members =
             ServerConfig::parse_members("1=127.0.0.1:1/127.0.0.1:2,x=1").expect_err("bad id");
+        assert_tls_settings();
         assert!(
             members.contains("member id 'x' is not a number"),
             "{members}"

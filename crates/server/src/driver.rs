@@ -55,6 +55,10 @@ pub type Waiter = oneshot::Sender<Outcome>;
 pub struct Status {
     pub id: NodeId,
     pub groups: Vec<GroupStatus>,
+    /// The estimated data size of the groups hosted here (what `maxmemory` limits).
+    pub memory_used: u64,
+    /// Keys the leaders here evicted for `maxmemory`.
+    pub evicted_keys: u64,
 }
 
 impl Status {
@@ -106,6 +110,8 @@ pub enum Input {
         reply: oneshot::Sender<Vec<(Bytes, u64)>>,
     },
     Status {
+        /// Also digest every keyspace (O(data): for `NINESDB STATUS`, not CLUSTER SLOTS).
+        digests: bool,
         reply: oneshot::Sender<Status>,
     },
     Shutdown,
@@ -130,6 +136,18 @@ impl Input {
                         .sum::<u64>()
             }
             _ => 0,
+        }
+    }
+
+    /// The commands a client write carries (none for reads and other inputs).
+    fn write_commands(&self) -> Box<dyn Iterator<Item = &[Bytes]> + '_> {
+        match self {
+            Input::Command {
+                args, read: false, ..
+            }
+            | Input::SessionCommand { args, .. } => Box::new(std::iter::once(args.as_slice())),
+            Input::Exec { commands, .. } => Box::new(commands.iter().map(Vec::as_slice)),
+            _ => Box::new(std::iter::empty()),
         }
     }
 
@@ -191,6 +209,9 @@ pub struct Driver {
     pub(crate) maintain_rounds: u64,
     /// When a shutdown began: leaderships are being handed away.
     stopping: Option<Instant>,
+    /// Keys evicted for `maxmemory` by the leaders here, and eviction rounds so far.
+    pub(crate) evicted_keys: u64,
+    pub(crate) evict_rounds: u64,
 }
 
 impl Driver {
@@ -247,7 +268,10 @@ impl Driver {
                     };
                     let replica =
                         Replica::new(replica_config(&raft_template, group, replica), restore)?;
-                    groups.insert(group, Group::new(group, replica, machine, applied));
+                    groups.insert(
+                        group,
+                        Group::new(group, replica, machine, applied).with_script_settings(&config),
+                    );
                 }
             }
             Err(_) if !recovered.groups.is_empty() => {
@@ -276,7 +300,8 @@ impl Driver {
                     .map_err(|e| e.to_string())?;
                     groups.insert(
                         group,
-                        Group::new(group, replica, StateMachine::default(), 0),
+                        Group::new(group, replica, StateMachine::default(), 0)
+                            .with_script_settings(&config),
                     );
                 }
                 wal.flush().map_err(|e| e.to_string())?;
@@ -304,6 +329,8 @@ impl Driver {
             sick_peers: Vec::new(),
             maintain_rounds: 0,
             stopping: None,
+            evicted_keys: 0,
+            evict_rounds: 0,
         })
     }
 
@@ -374,6 +401,7 @@ impl Driver {
                 self.last_leading = leading;
                 self.report();
                 self.seed_registry();
+                self.seed_users();
                 self.refresh_members_from_meta();
                 self.broadcast_members();
                 self.adopt_members();
@@ -435,11 +463,17 @@ impl Driver {
                 crate::config::REQUEST_BYTES_MAX
             ));
         }
+        if let Some(group) = input.group() {
+            if self.refuses_for_memory(group, input.write_commands()) {
+                return input.refuse(crate::evict::OOM_ERROR.to_owned());
+            }
+        }
         match input {
             Input::Tick => {
                 for group in self.groups.values_mut() {
                     group.on_tick();
                 }
+                self.evict();
             }
             Input::Peer { group, message } => self.on_message(group, message),
             Input::Command {
@@ -518,10 +552,12 @@ impl Driver {
                     let _ = reply.send(versions);
                 }
             }
-            Input::Status { reply } => {
+            Input::Status { digests, reply } => {
                 let _ = reply.send(Status {
                     id: self.config.id,
-                    groups: self.groups.values().map(Group::status).collect(),
+                    groups: self.groups.values().map(|g| g.status(digests)).collect(),
+                    memory_used: self.memory_used(),
+                    evicted_keys: self.evicted_keys,
                 });
             }
             Input::Shutdown => {}
@@ -594,7 +630,8 @@ impl Driver {
                 ));
                 self.groups.insert(
                     group,
-                    Group::new(group, created, StateMachine::default(), 0),
+                    Group::new(group, created, StateMachine::default(), 0)
+                        .with_script_settings(&self.config),
                 );
                 true
             }
@@ -663,7 +700,9 @@ impl Driver {
                 hosted.after_persist(&ready);
                 hosted.replica.advance(ready.persisted);
                 let key = wal_key(group, hosted.replica.id());
-                if let Some(snapshot) = hosted.snapshot_due(every)? {
+                if let Some(snapshot) =
+                    hosted.snapshot_due(every, raft::SNAPSHOT_SIZE_MAX, &*self.log)?
+                {
                     self.wal
                         .save_snapshot(key, snapshot)
                         .map_err(|e| e.to_string())?;

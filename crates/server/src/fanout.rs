@@ -1,4 +1,5 @@
-//! Commands without keys (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL) when the slots
+//! Commands without keys (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL, SCRIPT, FUNCTION:
+//! the script cache and the function libraries are every group's state) when the slots
 //! are spread over several groups, merged over the groups' answers:
 //! - a plain client sees the whole keyspace, every group in turn, as on one Redis;
 //! - a cluster-aware client (one that asked for the slot map) sees this node's own part, the
@@ -106,7 +107,7 @@ async fn led_here(shared: &Shared) -> Vec<GroupId> {
 }
 
 /// Runs `args` on one group (forwarded to its leader if need be), as a value.
-async fn ask(group: GroupId, args: Vec<Bytes>, read: bool, shared: &Shared) -> Value {
+pub(crate) async fn ask(group: GroupId, args: Vec<Bytes>, read: bool, shared: &Shared) -> Value {
     let target = Target::group(group, shared);
     let forwarded: Vec<Bytes> = [
         Bytes::from_static(FORWARDED_GROUP),
@@ -159,12 +160,38 @@ fn merge(name: &str, answers: Vec<Value>) -> Value {
             .into_iter()
             .find(|a| !matches!(a, Value::Null))
             .unwrap_or(Value::Null),
-        // FLUSHDB / FLUSHALL: every group said OK.
+        // SCRIPT EXISTS: a script is there if every group has it (EVALSHA may go to any).
+        "script" if is_script_exists(&answers) => {
+            let mut merged: Vec<Value> = Vec::new();
+            for answer in answers {
+                let Value::Array(items) = answer else {
+                    continue;
+                };
+                if merged.is_empty() {
+                    merged = items;
+                    continue;
+                }
+                for (have, item) in merged.iter_mut().zip(items) {
+                    if item == Value::Integer(0) {
+                        *have = Value::Integer(0);
+                    }
+                }
+            }
+            Value::Array(merged)
+        }
+        // FLUSHDB / FLUSHALL, SCRIPT LOAD / FLUSH, FUNCTION ...: every group applied the same
+        // command to the same libraries and said the same.
         _ => answers
             .into_iter()
             .next()
             .unwrap_or(Value::Simple("OK".to_owned())),
     }
+}
+
+/// The answers are SCRIPT EXISTS's arrays of 0/1 (SCRIPT's other answers are not arrays).
+fn is_script_exists(answers: &[Value]) -> bool {
+    answers.iter().all(|a| matches!(a, Value::Array(items) if items.iter().all(|i| matches!(i, Value::Integer(0 | 1)))))
+        && answers.iter().any(|a| matches!(a, Value::Array(_)))
 }
 
 /// Bits of a multi-group SCAN cursor that say which group it is in.

@@ -61,6 +61,9 @@ pub struct GroupStatus {
     pub voters: Vec<ReplicaId>,
     pub learners: Vec<ReplicaId>,
     pub keys: usize,
+    /// A digest of the replica's keyspace (data, TTLs, versions, scripts), to compare
+    /// replicas; 0 unless asked for.
+    pub digest: u64,
 }
 
 pub struct Group {
@@ -84,6 +87,14 @@ pub struct Group {
     pub repair: Option<Repair>,
     /// When this leader last handed leadership to the group's preferred leader.
     pub last_transfer: Option<Instant>,
+    /// The `DEL` this leader proposed for `maxmemory`, until it applies.
+    pub(crate) eviction: Option<crate::evict::Pending>,
+    /// The applied index at which a snapshot was found over the cap (see `snapshot_due`).
+    snapshot_refused_at: Option<LogIndex>,
+    /// The hash slots a script applied here may touch (see `with_script_slots`).
+    pub script_slots: Option<(u16, u16)>,
+    /// The instruction budget of a script applied here.
+    pub script_instructions_max: u64,
 }
 
 impl Group {
@@ -104,7 +115,23 @@ impl Group {
             last_leader_contact: Instant::now(),
             repair: None,
             last_transfer: None,
+            eviction: None,
+            snapshot_refused_at: None,
+            script_slots: None,
+            script_instructions_max: keyspace::SCRIPT_INSTRUCTIONS_MAX_DEFAULT,
         }
+    }
+
+    /// The script settings of the server's configuration: the instruction budget, and, with
+    /// several groups, the slots this group serves (a script it runs may touch keys of those
+    /// slots only).
+    pub fn with_script_settings(mut self, config: &crate::config::ServerConfig) -> Group {
+        let groups = config.group_count();
+        if self.id != crate::cluster::META && groups > 1 {
+            self.script_slots = Some(crate::cluster::slot_range(self.id, groups));
+        }
+        self.script_instructions_max = config.script_instructions_max;
+        self
     }
 
     pub fn is_leader(&self) -> bool {
@@ -380,7 +407,16 @@ impl Group {
         self.applied = entry.index;
         let value = match &entry.payload {
             Payload::Command(bytes) => Some(match Operation::decode(bytes) {
-                Ok(operation) => self.state.apply(operation, entry.index, self.id),
+                Ok(operation) => {
+                    // A setting, not state: a snapshot installed since does not carry it.
+                    if let Some((first, last)) = self.script_slots {
+                        self.state.keyspace.set_script_slots(first, last);
+                    }
+                    self.state
+                        .keyspace
+                        .set_script_instructions_max(self.script_instructions_max);
+                    self.state.apply(operation, entry.index, self.id)
+                }
                 Err(error) => {
                     Value::Error(format!("ERR corrupt log entry at {}: {error}", entry.index))
                 }
@@ -432,15 +468,40 @@ impl Group {
 
     /// Compacts the log into a snapshot when `every` entries were applied beyond the last;
     /// returns it for the caller to save.
-    pub fn snapshot_due(&mut self, every: u64) -> Result<Option<&raft::Snapshot>, String> {
-        if self.applied < self.replica.first_index() + every {
+    ///
+    /// A state whose encoding passes `max_bytes` (what a follower accepts, Raft's snapshot
+    /// cap) is not snapshotted: the group keeps its log uncompacted and serves on, and the
+    /// next try waits another `every` entries. A stopped node would help nobody; the log
+    /// message tells the operator to bound the data (`maxmemory`).
+    pub fn snapshot_due(
+        &mut self,
+        every: u64,
+        max_bytes: u64,
+        log: &dyn Fn(String),
+    ) -> Result<Option<&raft::Snapshot>, String> {
+        let since = self
+            .snapshot_refused_at
+            .unwrap_or(self.replica.first_index());
+        if self.applied < since + every {
             return Ok(None);
         }
-        self.replica.compact(self.applied, self.state.encode())?;
+        let state = self.state.encode();
+        if state.len() as u64 > max_bytes {
+            self.snapshot_refused_at = Some(self.applied);
+            log(format!(
+                "group {}: its state is {} bytes, over the {max_bytes}-byte snapshot cap: the log is kept uncompacted and the group serves on, \
+                 but a lost replica cannot be rebuilt from a snapshot; bound the data with --maxmemory",
+                self.id,
+                state.len()
+            ));
+            return Ok(None);
+        }
+        self.snapshot_refused_at = None;
+        self.replica.compact(self.applied, state)?;
         Ok(self.replica.snapshot())
     }
 
-    pub fn status(&self) -> GroupStatus {
+    pub fn status(&self, digest: bool) -> GroupStatus {
         let membership = self.replica.membership();
         GroupStatus {
             group: self.id,
@@ -454,6 +515,11 @@ impl Group {
             voters: membership.voters.iter().copied().collect(),
             learners: membership.learners.iter().copied().collect(),
             keys: self.state.keyspace.dbsize(wall_clock_ms()),
+            digest: if digest {
+                self.state.keyspace.digest()
+            } else {
+                0
+            },
         }
     }
 }
@@ -468,5 +534,44 @@ pub fn refusal(error: ProposeError) -> Outcome {
             "BUSY too many writes waiting to commit; retry later".to_owned(),
         )),
         other => Outcome::Reply(Value::Error(format!("ERR {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: a state over the snapshot cap never stops the node (the security review's "a group
+    // whose snapshot passes 4 GiB stops its node"). Method: a small cap and a state above it:
+    // no snapshot, no error, one log line, and no new try before `every` more entries.
+    #[test]
+    fn a_state_over_the_snapshot_cap_keeps_its_log_and_serves_on() {
+        let restore = raft::RestoreState {
+            initial_membership: raft::Membership::with_voters([1]),
+            ..Default::default()
+        };
+        let replica = Replica::new(raft::Config::new(1), restore).unwrap();
+        let mut group = Group::new(1, replica, StateMachine::default(), 0);
+        group.state.keyspace.apply(
+            &[
+                Bytes::from_static(b"SET"),
+                Bytes::from_static(b"big"),
+                Bytes::from(vec![b'x'; 10_000]),
+            ],
+            Context { now_ms: 1, seed: 0 },
+        );
+        group.applied = 100;
+        let lines = std::cell::RefCell::new(Vec::new());
+        let log = |line: String| lines.borrow_mut().push(line);
+        assert!(group.snapshot_due(10, 1_000, &log).unwrap().is_none());
+        assert_eq!(lines.borrow().len(), 1);
+        assert!(lines.borrow()[0].contains("over the 1000-byte snapshot cap"));
+        // Not retried (the state is not even encoded again) before 10 more entries.
+        group.applied = 105;
+        assert!(group.snapshot_due(10, 1_000, &log).unwrap().is_none());
+        assert_eq!(lines.borrow().len(), 1);
+        group.applied = 110;
+        assert!(group.snapshot_due(10, 1_000, &log).unwrap().is_none());
+        assert_eq!(lines.borrow().len(), 2);
     }
 }

@@ -12,9 +12,11 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod driver;
+mod evict;
 pub mod fanout;
 pub mod group;
 pub mod health;
+pub mod limits;
 pub mod local;
 mod maintain;
 pub mod membership;
@@ -22,6 +24,8 @@ pub mod peer;
 mod registry;
 pub mod slotmap;
 pub mod state;
+pub mod tls;
+pub mod users;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -71,19 +75,22 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot open data dir {}: {e:?}", config.data_dir.display()))?;
     let (wal, recovered) = storage::Wal::open(disk, storage::WalOptions::default())
         .map_err(|e| format!("recovery failed: {e}"))?;
-    let client_listener = TcpListener::bind(config.client_addr)
-        .await
-        .map_err(|e| format!("cannot listen for clients on {}: {e}", config.client_addr))?;
-    let peer_listener = TcpListener::bind(config.peer_addr)
-        .await
-        .map_err(|e| format!("cannot listen for peers on {}: {e}", config.peer_addr))?;
+    let tls = tls::Tls::load(&config)?;
+    let listeners = Listeners::bind(&config, &tls).await?;
     let forwards = Arc::new(peer::Forwards::default());
-    let peers = peer::Peers::new(config.id, &forwards);
+    let identity = peer::Identity {
+        me: config.id,
+        cluster: config.cluster_id.clone().unwrap_or_default(),
+        tls_port: config.tls_port,
+    };
+    let links = peer::Links::new(identity, &forwards, tls, Arc::clone(&log));
+    let peers = peer::Peers::new(&links);
     peers.connect(&known.members);
     let (node, inputs) = std::sync::mpsc::sync_channel(NODE_QUEUE_MAX);
     let view: cluster::SharedView = Arc::new(std::sync::Mutex::new(cluster::View {
         groups: config.group_count(),
         members: known.members,
+        tls_ports: [(config.id, config.tls_port)].into_iter().collect(),
         ..Default::default()
     }));
     let plan = cluster::initial_plan(&config)?;
@@ -108,18 +115,12 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
     // (fail-stop), so that supervisors see it and clients go elsewhere.
     let mut node_done = tokio::task::spawn_blocking(move || node_thread.join());
     tokio::spawn(peer::accept(
-        peer_listener,
+        listeners.peer,
         node.clone(),
         Arc::clone(&view),
-        Arc::clone(&log),
+        Arc::clone(&links),
     ));
-    log(format!(
-        "serving Redis clients on {}, peers on {} ({} groups, {} replicas each)",
-        config.client_addr,
-        config.peer_addr,
-        config.group_count(),
-        config.replication_factor()
-    ));
+    log(serving_line(&config));
     let shared = Arc::new(client::Shared {
         config,
         seed: known.seed,
@@ -133,9 +134,12 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         started: Instant::now(),
         blocked: std::sync::Mutex::default(),
         stop: tokio::sync::Notify::new(),
+        users: users::Users::default(),
+        acl_log: std::sync::Mutex::new(acl::AclLog::new(ACL_LOG_MAX)),
     });
+    tokio::spawn(users::keep_fresh(Arc::clone(&shared)));
     tokio::select! {
-        () = accept_clients(client_listener, Arc::clone(&shared)) => {}
+        () = accept_clients(listeners.plain, listeners.tls, Arc::clone(&shared), Arc::clone(&log)) => {}
         () = shutdown_signal() => log("shutting down: no new connections; handing leaderships away, then flushing the log".to_owned()),
         () = shared.stop.notified() => log("SHUTDOWN: no new connections; handing leaderships away, then flushing the log".to_owned()),
         stopped = &mut node_done => {
@@ -152,6 +156,66 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
     match node_done.await {
         Ok(Ok(Err(reason))) => Err(reason),
         _ => Ok(()),
+    }
+}
+
+/// Redis's `acllog-max-len` default.
+const ACL_LOG_MAX: usize = 128;
+/// What the node serves where, said once at start.
+fn serving_line(config: &ServerConfig) -> String {
+    format!(
+        "serving Redis clients on {}{}, peers on {}{} ({} groups, {} replicas each, cluster {})",
+        if config.plain_clients {
+            config.client_addr.to_string()
+        } else {
+            "(plain port off)".to_owned()
+        },
+        config
+            .tls_addr()
+            .map(|a| format!(" and TLS clients on {a}"))
+            .unwrap_or_default(),
+        config.peer_addr,
+        if config.peer_tls() {
+            " (mutual TLS)"
+        } else {
+            ""
+        },
+        config.group_count(),
+        config.replication_factor(),
+        config.cluster_id.as_deref().unwrap_or_default(),
+    )
+}
+
+/// The node's listening sockets: plain clients (unless `port 0`), TLS clients, peers.
+struct Listeners {
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    peer: TcpListener,
+}
+
+impl Listeners {
+    async fn bind(config: &ServerConfig, tls: &tls::Tls) -> Result<Listeners, String> {
+        let bind = |address: std::net::SocketAddr, what: &'static str| async move {
+            TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen for {what} on {address}: {e}"))
+        };
+        let plain = if config.plain_clients {
+            Some(bind(config.client_addr, "clients").await?)
+        } else {
+            None
+        };
+        let tls = match (config.tls_addr(), &tls.clients) {
+            (Some(address), Some(acceptor)) => {
+                Some((bind(address, "TLS clients").await?, acceptor.clone()))
+            }
+            _ => None,
+        };
+        Ok(Listeners {
+            plain,
+            tls,
+            peer: bind(config.peer_addr, "peers").await?,
+        })
     }
 }
 
@@ -182,25 +246,84 @@ impl AcceptBackoff {
     }
 }
 
-async fn accept_clients(listener: TcpListener, shared: Arc<client::Shared>) {
+/// How long a TLS client has to finish its handshake.
+const TLS_HANDSHAKE_WAIT: Duration = Duration::from_secs(10);
+
+/// Accepts clients on the plain port and the TLS port (either may be off) until the process
+/// stops.
+async fn accept_clients(
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    shared: Arc<client::Shared>,
+    log: Arc<dyn Fn(String) + Send + Sync>,
+) {
+    let plain = async {
+        if let Some(listener) = plain {
+            accept_clients_on(listener, None, &shared, &log).await;
+        }
+    };
+    let tls = async {
+        if let Some((listener, acceptor)) = tls {
+            accept_clients_on(listener, Some(acceptor), &shared, &log).await;
+        }
+    };
+    tokio::join!(plain, tls);
+}
+
+async fn accept_clients_on(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: &Arc<client::Shared>,
+    log: &Arc<dyn Fn(String) + Send + Sync>,
+) {
     let mut backoff = AcceptBackoff::new();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let Ok((mut stream, remote)) = listener.accept().await else {
             backoff.failed().await;
             continue;
         };
         backoff.succeeded();
         if shared.clients.load(Ordering::Relaxed) >= shared.config.max_clients {
             use tokio::io::AsyncWriteExt;
-            let _ = stream
-                .write_all(b"-ERR max number of clients reached\r\n")
-                .await;
+            // A TLS client could not read the plain-text error: it is just closed.
+            if tls.is_none() {
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+            }
             continue;
         }
+        let _ = stream.set_nodelay(true);
         shared.clients.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::clone(&shared);
+        let shared = Arc::clone(shared);
+        let tls = tls.clone();
+        let log = Arc::clone(log);
         tokio::spawn(async move {
-            client::serve(stream, Arc::clone(&shared)).await;
+            match tls {
+                None => client::serve(stream, Arc::clone(&shared)).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_WAIT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            tls::CLIENT_IS_TLS
+                                .scope(
+                                    true,
+                                    client::serve(
+                                        tls::FlushBeforeRead(stream),
+                                        Arc::clone(&shared),
+                                    ),
+                                )
+                                .await;
+                        }
+                        Ok(Err(error)) => log(format!(
+                            "TLS client {remote} refused: handshake failed: {error}"
+                        )),
+                        Err(_) => log(format!(
+                            "TLS client {remote} refused: no handshake within {} s",
+                            TLS_HANDSHAKE_WAIT.as_secs()
+                        )),
+                    }
+                }
+            }
             shared.clients.fetch_sub(1, Ordering::Relaxed);
         });
     }

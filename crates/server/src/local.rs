@@ -32,24 +32,30 @@ pub async fn run(
         "echo" => arity_error(),
         "quit" => Value::Simple("OK".to_owned()),
         "select" if args.len() != 2 => arity_error(),
-        "select" => match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) {
+        "select" => match std::str::from_utf8(&args[1])
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+        {
             Some(0) => Value::Simple("OK".to_owned()),
             Some(_) => Value::Error("ERR DB index is out of range".to_owned()),
             None => Value::Error("ERR value is not an integer or out of range".to_owned()),
         },
-        "auth" => match args.len() {
-            2 => Value::Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".to_owned()),
-            3 => Value::Error("WRONGPASS invalid username-password pair or user is disabled.".to_owned()),
-            _ => Value::Error("ERR syntax error".to_owned()),
-        },
-        "hello" => hello(args, &connection, effects),
+        "auth" => crate::users::auth(args, &connection, shared, effects),
+        "acl" => crate::users::acl_command(args, &connection, shared).await,
+        "hello" => hello(args, &connection, shared, effects),
         "client" => client(args, &connection, shared, effects),
         "command" => command(args),
         "time" => {
             let micros = crate::driver::wall_clock_ms() * 1000;
-            Value::Array(vec![Value::Bulk(Bytes::from((micros / 1_000_000).to_string())), Value::Bulk(Bytes::from((micros % 1_000_000).to_string()))])
+            Value::Array(vec![
+                Value::Bulk(Bytes::from((micros / 1_000_000).to_string())),
+                Value::Bulk(Bytes::from((micros % 1_000_000).to_string())),
+            ])
         }
-        "info" => Value::Verbatim("txt".to_owned(), Bytes::from(info_sections(&info(shared).await, &args[1..]))),
+        "info" => Value::Verbatim(
+            "txt".to_owned(),
+            Bytes::from(info_sections(&info(shared).await, &args[1..])),
+        ),
         "config" => config(args, shared),
         "cluster" => cluster(args, shared, effects).await,
         "readonly" | "readwrite" => {
@@ -63,7 +69,12 @@ pub async fn run(
     Some(value)
 }
 
-fn hello(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects<'_>) -> Value {
+fn hello(
+    args: &[Bytes],
+    connection: &ConnectionView,
+    shared: &Shared,
+    effects: &mut LocalEffects<'_>,
+) -> Value {
     let mut protocol = connection.protocol;
     if let Some(version) = args.get(1) {
         match version.as_ref() {
@@ -90,9 +101,12 @@ fn hello(args: &[Bytes], connection: &ConnectionView, effects: &mut LocalEffects
                 index += 2;
             }
             "auth" if index + 2 < args.len() => {
-                return Value::Error(
-                    "WRONGPASS invalid username-password pair or user is disabled.".to_owned(),
-                )
+                if let Err(error) =
+                    crate::users::hello_auth(&args[index + 1], &args[index + 2], shared, effects)
+                {
+                    return error;
+                }
+                index += 3;
             }
             _ => return Value::Error(format!("ERR Syntax error in HELLO option '{option}'")),
         }
@@ -208,39 +222,53 @@ fn unblock(args: &[Bytes], shared: &Shared) -> Value {
     ))
 }
 
+/// COMMAND, from the one command table (`acl::commands`: Redis 7.0's, plus NINESDB),
+/// showing the commands this server runs (those in the keyspace's handler table).
 fn command(args: &[Bytes]) -> Value {
+    let runs = |meta: &acl::commands::CommandMeta| {
+        let top = meta.name.split('|').next().unwrap_or(meta.name);
+        top == "ninesdb" || keyspace::lookup(top.as_bytes()).is_some()
+    };
     let sub = args
         .get(1)
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
         .unwrap_or_default();
+    let rest = args.get(2..).unwrap_or_default();
     match sub.as_str() {
-        "count" => Value::Integer(keyspace::commands().len() as i64),
-        "docs" => Value::Map(Vec::new()),
-        "info" => Value::Array(
-            args[2..]
-                .iter()
-                .map(|name| keyspace::lookup(name).map_or(Value::Null, command_info))
-                .collect(),
-        ),
-        "" => Value::Array(keyspace::commands().iter().map(command_info).collect()),
-        _ => Value::Error(format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP.")),
+        "" => acl::commands::command_info(&[], &runs),
+        "info" => acl::commands::command_info(rest, &runs),
+        "docs" => acl::commands::command_docs(rest, &runs),
+        "count" if rest.is_empty() => acl::commands::command_count(&runs),
+        "list" => acl::commands::command_list(rest, &runs),
+        "getkeys" if !rest.is_empty() => command_getkeys(rest),
+        "count" | "getkeys" => Value::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try COMMAND HELP."
+        )),
+        _ => Value::Error(format!(
+            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
     }
 }
 
-fn command_info(spec: &keyspace::CommandSpec) -> Value {
-    let flags = spec
-        .flags
-        .iter()
-        .map(|f| Value::Simple((*f).to_owned()))
-        .collect();
-    Value::Array(vec![
-        Value::Bulk(Bytes::from(spec.name.to_owned())),
-        Value::Integer(i64::from(spec.arity)),
-        Value::Set(flags),
-        Value::Integer(i64::from(spec.first_key)),
-        Value::Integer(i64::from(spec.last_key)),
-        Value::Integer(i64::from(spec.step)),
-    ])
+/// COMMAND GETKEYS: the keys routing would use, with Redis's errors.
+fn command_getkeys(command: &[Bytes]) -> Value {
+    if keyspace::check(command).is_err() {
+        return Value::Error(if keyspace::lookup(&command[0]).is_some() {
+            "ERR Invalid number of arguments specified for command".to_owned()
+        } else {
+            "ERR Invalid command specified".to_owned()
+        });
+    }
+    let keys = keyspace::key_positions(command);
+    if keys.is_empty() {
+        return Value::Error("ERR The command has no key arguments".to_owned());
+    }
+    Value::Array(
+        keys.into_iter()
+            .map(|i| Value::Bulk(command[i].clone()))
+            .collect(),
+    )
 }
 
 fn config(args: &[Bytes], shared: &Shared) -> Value {
@@ -261,6 +289,22 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
         ("appendfsync", "always".to_owned()),
         ("dir", c.data_dir.display().to_string()),
         ("cluster-enabled", "yes".to_owned()),
+        ("maxmemory", c.maxmemory.to_string()),
+        ("maxmemory-policy", c.maxmemory_policy.name().to_owned()),
+        ("maxmemory-samples", c.maxmemory_samples.to_string()),
+        (
+            "client-output-buffer-limit",
+            format!(
+                "normal {} slave 0 0 0 pubsub {}",
+                c.output_limit_normal.redis_text(),
+                c.output_limit_pubsub.redis_text()
+            ),
+        ),
+        (
+            "client-query-buffer-limit",
+            c.query_buffer_limit.to_string(),
+        ),
+        ("timeout", c.idle_timeout_s.to_string()),
     ];
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
@@ -326,6 +370,18 @@ async fn info(shared: &Shared) -> String {
     text.push_str(&format!(
         "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{blocked}\r\n\r\n",
         shared.clients.load(std::sync::atomic::Ordering::Relaxed)
+    ));
+    let c = &shared.config;
+    text.push_str(&format!(
+        "# Memory\r\nused_memory:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\r\n",
+        status.memory_used,
+        status.memory_used,
+        c.maxmemory,
+        c.maxmemory_policy.name()
+    ));
+    text.push_str(&format!(
+        "# Stats\r\nevicted_keys:{}\r\n\r\n",
+        status.evicted_keys
     ));
     text.push_str("# Replication\r\n");
     // Redis's one role per node maps onto groups: "master" if this node leads any.

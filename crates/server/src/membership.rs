@@ -5,6 +5,10 @@
 //!   `--members` says later.
 //! - `MEMBERS`: the latest member list this node knew (the meta group's registry), so a
 //!   restarted node dials members that joined after the cluster was created.
+//! - `CLUSTER_ID`: the cluster's id, made when the cluster is created: `--cluster-id` if
+//!   given (`ninesdb up` gives a random one), else derived from the seed members and the
+//!   group settings, so hand-started members of one cluster agree without talking. A joining
+//!   node learns it from the JOIN answer. Peers of another cluster are refused (`peer.rs`).
 //! - Joining: a new node asks any member (`NINESDB JOIN <id> <peer> <client> <labels>`); the
 //!   meta group records it, and the answer carries the cluster's settings and members.
 
@@ -21,6 +25,7 @@ use crate::config::{Member, ServerConfig};
 
 pub const SEED_FILE: &str = "SEED";
 pub const MEMBERS_FILE: &str = "MEMBERS";
+pub const CLUSTER_ID_FILE: &str = "CLUSTER_ID";
 /// How long a joining node keeps asking.
 const JOIN_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -53,8 +58,24 @@ pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known,
         members.extend(config.members.clone());
         Known { seed, members }
     } else if let Some(join) = config.join {
-        let reply = ask_to_join(join, config.id, &me, log)?;
+        // In a cluster with passwords, joining is the admin user's (`--admin-password`).
+        let credentials = config.admin_password.as_deref().map(|p| ("admin", p));
+        let reply = ask_to_join(join, config.id, &me, credentials, log)?;
         let (groups, replication, seed, members) = parse_join_reply(&reply)?;
+        let cluster = parse_join_cluster_id(&reply).ok_or_else(|| {
+            format!("{join} answered the join without a cluster id (an older ninesdb?)")
+        })?;
+        if config
+            .cluster_id
+            .as_ref()
+            .is_some_and(|given| *given != cluster)
+        {
+            return Err(format!(
+                "--cluster-id {:?} differs from the cluster's {cluster:?} that {join} answered for",
+                config.cluster_id.as_deref().unwrap_or_default()
+            ));
+        }
+        write_file(&dir.join(CLUSTER_ID_FILE), &cluster)?;
         config.groups = groups;
         config.replication = replication;
         write_file(&dir.join(SEED_FILE), &members_text(&seed))?;
@@ -71,15 +92,62 @@ pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known,
         Known { seed, members }
     } else {
         write_file(&dir.join(SEED_FILE), &members_text(&config.members))?;
+        let cluster = config
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| derived_cluster_id(&config.members, config));
+        write_file(&dir.join(CLUSTER_ID_FILE), &cluster)?;
         Known {
             seed: config.members.clone(),
             members: config.members.clone(),
         }
     };
+    config.cluster_id = Some(cluster_id(config, &known.seed)?);
     config.members = known.seed.clone();
     let mut known = known;
     known.members.insert(config.id, me);
     Ok(known)
+}
+
+/// The id in the data directory, written now (derived) for a directory made before ids
+/// existed; a `--cluster-id` that differs from it is an error (the wrong directory?).
+fn cluster_id(config: &ServerConfig, seed: &BTreeMap<NodeId, Member>) -> Result<String, String> {
+    let path = config.data_dir.join(CLUSTER_ID_FILE);
+    let stored = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().to_owned(),
+        Err(_) => {
+            let derived = config
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| derived_cluster_id(seed, config));
+            write_file(&path, &derived)?;
+            derived
+        }
+    };
+    if stored.is_empty() || stored.len() > crate::wire::CLUSTER_ID_MAX {
+        return Err(format!("{} is damaged: restore it", path.display()));
+    }
+    if let Some(given) = config.cluster_id.as_ref().filter(|given| **given != stored) {
+        return Err(format!(
+            "--cluster-id {given:?} differs from {stored:?} in {}: is this the right data directory?",
+            path.display()
+        ));
+    }
+    Ok(stored)
+}
+
+/// An id every hand-started member of one cluster derives alike: FNV-1a of the seed members
+/// and the settings fixed at creation.
+pub fn derived_cluster_id(seed: &BTreeMap<NodeId, Member>, config: &ServerConfig) -> String {
+    let text = format!(
+        "{}{}",
+        members_text(seed),
+        crate::cluster::fingerprint(config)
+    );
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 fn read_members(path: &Path) -> Result<Option<BTreeMap<NodeId, Member>>, String> {
@@ -122,6 +190,7 @@ fn ask_to_join(
     join: SocketAddr,
     id: NodeId,
     me: &Member,
+    credentials: Option<(&str, &str)>,
     log: &dyn Fn(String),
 ) -> Result<String, String> {
     let started = Instant::now();
@@ -130,7 +199,7 @@ fn ask_to_join(
     words.extend(record.split(' ').map(str::to_owned));
     let args: Vec<&str> = words.iter().map(String::as_str).collect();
     loop {
-        match call(join, &args) {
+        match call_as(join, credentials, &args) {
             Ok(Ok(reply)) => return Ok(reply),
             Ok(Err(error)) if !error.starts_with("TRYAGAIN") => {
                 return Err(format!("{join} refused the join: {error}"))
@@ -148,18 +217,30 @@ fn ask_to_join(
     }
 }
 
-/// The answer to JOIN: `groups <g> replication <r>`, `seed`, its lines, `members`, its lines.
+/// The answer to JOIN: `groups <g> replication <r> cluster <id>`, `seed`, its lines,
+/// `members`, its lines.
 pub fn join_reply(
     groups: u64,
     replication: usize,
+    cluster: &str,
     seed: &BTreeMap<NodeId, Member>,
     members: &BTreeMap<NodeId, Member>,
 ) -> String {
     format!(
-        "groups {groups} replication {replication}\nseed\n{}members\n{}",
+        "groups {groups} replication {replication} cluster {cluster}\nseed\n{}members\n{}",
         members_text(seed),
         members_text(members)
     )
+}
+
+/// The cluster id in a JOIN answer's first line.
+fn parse_join_cluster_id(text: &str) -> Option<String> {
+    let header = text.lines().next()?;
+    let words: Vec<&str> = header.split(' ').collect();
+    match words[..] {
+        [_, _, _, _, "cluster", id] if !id.is_empty() => Some(id.to_owned()),
+        _ => None,
+    }
 }
 
 type JoinReply = (
@@ -173,7 +254,7 @@ fn parse_join_reply(text: &str) -> Result<JoinReply, String> {
     let bad = || format!("the join answer is not understood: {text:?}");
     let (header, rest) = text.split_once('\n').ok_or_else(bad)?;
     let words: Vec<&str> = header.split(' ').collect();
-    let [_, groups, _, replication] = words[..] else {
+    let [_, groups, _, replication, ..] = words[..] else {
         return Err(bad());
     };
     let rest = rest.strip_prefix("seed\n").ok_or_else(bad)?;
@@ -189,14 +270,41 @@ fn parse_join_reply(text: &str) -> Result<JoinReply, String> {
 /// Sends one command to a server and returns its reply (simple, integer or bulk as text;
 /// an error reply as `Err`). For `ninesdb ctl` and joining; not for the data path.
 pub fn call(address: SocketAddr, args: &[&str]) -> std::io::Result<Result<String, String>> {
+    call_as(address, None, args)
+}
+
+/// `call`, first authenticating as `(user, password)`; a refused AUTH is the answer.
+pub fn call_as(
+    address: SocketAddr,
+    credentials: Option<(&str, &str)>,
+    args: &[&str],
+) -> std::io::Result<Result<String, String>> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut out = format!("*{}\r\n", args.len());
-    for arg in args {
-        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    let encode = |args: &[&str]| {
+        let mut out = format!("*{}\r\n", args.len());
+        for arg in args {
+            out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        out
+    };
+    let mut out = String::new();
+    if let Some((user, password)) = credentials {
+        out.push_str(&encode(&["AUTH", user, password]));
     }
+    out.push_str(&encode(args));
     stream.write_all(out.as_bytes())?;
     let mut reader = BufReader::new(stream);
+    if credentials.is_some() {
+        if let Err(refused) = read_reply(&mut reader)? {
+            return Ok(Err(refused));
+        }
+    }
+    read_reply(&mut reader)
+}
+
+/// One simple, error, integer or bulk reply.
+fn read_reply(reader: &mut BufReader<TcpStream>) -> std::io::Result<Result<String, String>> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let line = line.trim_end();
@@ -233,8 +341,13 @@ mod tests {
             ServerConfig::parse_members("9=127.0.0.1:7109/127.0.0.1:7009@dc2:p:r9:h9")
                 .expect("member"),
         );
-        let text = join_reply(6, 3, &members, &all);
+        let text = join_reply(6, 3, "c0ffee-1", &members, &all);
         assert_eq!(parse_join_reply(&text), Ok((6, 3, members, all)));
+        assert_eq!(parse_join_cluster_id(&text).as_deref(), Some("c0ffee-1"));
+        assert_eq!(
+            parse_join_cluster_id("groups 6 replication 3\nseed\n"),
+            None
+        );
         assert!(parse_join_reply("groups x").is_err());
     }
 }

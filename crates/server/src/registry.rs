@@ -51,6 +51,37 @@ impl Driver {
         }
     }
 
+    /// On the meta group's leader: applies `--requirepass` and `--admin-password` (each once,
+    /// see [`crate::users::bootstrap_commands`]), after the log is applied this term.
+    pub(crate) fn seed_users(&mut self) {
+        if self.config.requirepass.is_none() && self.config.admin_password.is_none() {
+            return;
+        }
+        let Some(meta) = self.groups.get_mut(&META) else {
+            return;
+        };
+        if !meta.is_leader() || meta.applied < meta.replica.commit_index() {
+            return;
+        }
+        let Ok(users) = crate::users::read_users(&meta.state.keyspace, wall_clock_ms()) else {
+            return;
+        };
+        for args in crate::users::bootstrap_commands(
+            &users,
+            self.config.requirepass.as_deref(),
+            self.config.admin_password.as_deref(),
+        ) {
+            let (reply, _) = tokio::sync::oneshot::channel();
+            meta.propose(
+                Operation::Command {
+                    now_ms: wall_clock_ms(),
+                    args,
+                },
+                reply,
+            );
+        }
+    }
+
     /// A replica of the meta group here: take its registry into the view when it advanced.
     pub(crate) fn refresh_members_from_meta(&mut self) {
         let Some(meta) = self.groups.get(&META) else {

@@ -67,6 +67,16 @@ fn address(shared: &Shared, node: NodeId) -> Option<SocketAddr> {
     cluster::lock(&shared.view).address(node)
 }
 
+/// A member's plain client address and TLS port (0: none).
+fn plain_and_tls(shared: &Shared, node: NodeId) -> Option<(SocketAddr, u16)> {
+    let view = cluster::lock(&shared.view);
+    let member = view.members.get(&node)?;
+    Some((
+        member.client,
+        view.tls_ports.get(&node).copied().unwrap_or(0),
+    ))
+}
+
 /// CLUSTER SLOTS: `[first, last, [ip, port, id]]` per shard: its leader.
 pub async fn slots(shared: &Shared) -> Value {
     let endpoint = |node: NodeId, address: SocketAddr| {
@@ -110,22 +120,28 @@ pub async fn shards(shared: &Shared) -> Value {
             let nodes = shard
                 .nodes
                 .iter()
-                .filter_map(|&n| address(shared, n).map(|a| (n, a)))
-                .map(|(node, address)| {
+                .filter_map(|&n| plain_and_tls(shared, n).map(|a| (n, a)))
+                .map(|(node, (address, tls_port))| {
                     let role = if Some(node) == shard.leader {
                         "master"
                     } else {
                         "replica"
                     };
-                    Value::Map(vec![
-                        (text("id"), text(&node_name(node))),
-                        (text("port"), Value::Integer(i64::from(address.port()))),
+                    // As Redis 7: the plain port and, in a TLS cluster, the TLS port.
+                    let mut ports = vec![(text("port"), Value::Integer(i64::from(address.port())))];
+                    if tls_port != 0 {
+                        ports.push((text("tls-port"), Value::Integer(i64::from(tls_port))));
+                    }
+                    let mut fields = vec![(text("id"), text(&node_name(node)))];
+                    fields.extend(ports);
+                    fields.extend([
                         (text("ip"), text(&address.ip().to_string())),
                         (text("endpoint"), text(&address.ip().to_string())),
                         (text("role"), text(role)),
                         (text("replication-offset"), Value::Integer(0)),
                         (text("health"), text("online")),
-                    ])
+                    ]);
+                    Value::Map(fields)
                 })
                 .collect();
             Value::Map(vec![
@@ -147,8 +163,14 @@ pub async fn shards(shared: &Shared) -> Value {
 pub async fn nodes(shared: &Shared) -> String {
     let shards = shards_of(shared).await;
     let mut text = String::new();
-    let members = cluster::lock(&shared.view).members.clone();
-    for (&id, member) in &members {
+    let members: Vec<(NodeId, SocketAddr, u16)> = {
+        let view = cluster::lock(&shared.view);
+        view.members
+            .iter()
+            .filter_map(|(&id, m)| Some((id, view.address(id)?, m.peer.port())))
+            .collect()
+    };
+    for &(id, client, peer_port) in &members {
         let ranges: Vec<String> = shards
             .iter()
             .filter(|s| s.leader == Some(id))
@@ -165,11 +187,9 @@ pub async fn nodes(shared: &Shared) -> String {
         } else {
             "master"
         };
-        let peer_port = member.peer.port();
         text.push_str(&format!(
-            "{} {}@{peer_port} {flags} - 0 0 {id} connected {}\n",
+            "{} {client}@{peer_port} {flags} - 0 0 {id} connected {}\n",
             node_name(id),
-            member.client,
             ranges.join(" ")
         ));
     }

@@ -38,6 +38,12 @@ impl StateMachine {
     /// Applies the operation carried by the entry at `index` of group `group`.
     pub fn apply(&mut self, operation: Operation, index: LogIndex, group: u64) -> Value {
         match operation {
+            // The cluster's users live in the meta group (see `users`).
+            Operation::Command { now_ms, args }
+                if group == crate::cluster::META && crate::users::is_acl_change(&args) =>
+            {
+                crate::users::apply_acl_command(&mut self.keyspace, &args, now_ms)
+            }
             Operation::Command { now_ms, args } => self.keyspace.apply(
                 &args,
                 Context {

@@ -9,13 +9,28 @@ use storage::codec::{get_entries, put_entries, Reader};
 
 /// The largest frame a server accepts (a snapshot chunk plus headers fits well within).
 pub const FRAME_SIZE_MAX: usize = 64 << 20;
-const HEADER: usize = 8;
+/// The largest frame accepted before the caller's `Hello` was: a `Hello` is under 100 bytes,
+/// so an unauthenticated connection can make a node buffer 4 KiB at most.
+pub const HELLO_FRAME_MAX: usize = 4 << 10;
+/// The peer protocol's version, sent in every `Hello`: a peer speaking another is refused.
+/// 2: `Hello` carries the version, the cluster id and the TLS client port.
+pub const PROTOCOL_VERSION: u64 = 2;
+/// The longest cluster id a `Hello` may carry.
+pub const CLUSTER_ID_MAX: usize = 64;
+/// Bytes of a frame's header (length and checksum).
+pub const HEADER: usize = 8;
 
 /// What travels between servers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
-    /// The first frame on a connection: who is calling.
-    Hello { from: NodeId },
+    /// The first frame each way on a connection: who is speaking, in which protocol version,
+    /// for which cluster, and the TLS port its Redis clients use (0: none).
+    Hello {
+        from: NodeId,
+        version: u64,
+        cluster: String,
+        tls_port: u16,
+    },
     /// A Raft message of one group.
     Raft { group: u64, message: Message },
     /// What the sender's led groups look like (leaders, memberships), for routing and repair.
@@ -51,9 +66,17 @@ pub enum Frame {
 pub fn encode(frame: &Frame, out: &mut BytesMut) {
     let mut payload = Vec::with_capacity(64);
     match frame {
-        Frame::Hello { from } => {
+        Frame::Hello {
+            from,
+            version,
+            cluster,
+            tls_port,
+        } => {
             payload.push(0);
             put_u64(&mut payload, *from);
+            put_u64(&mut payload, *version);
+            put_bytes(&mut payload, cluster.as_bytes());
+            put_u64(&mut payload, u64::from(*tls_port));
         }
         Frame::Raft { group, message } => {
             payload.push(1);
@@ -124,13 +147,25 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
 
 /// Takes the next complete frame from the front of `buffer`; `Ok(None)` if incomplete.
 pub fn decode(buffer: &mut BytesMut) -> Result<Option<Frame>, String> {
-    if buffer.len() < HEADER {
+    decode_within(buffer, FRAME_SIZE_MAX)
+}
+
+/// The payload length the frame at the front of `buffer` claims, once its header is there.
+pub fn claimed_length(buffer: &[u8]) -> Option<usize> {
+    let header: [u8; 4] = buffer.get(..4)?.try_into().ok()?;
+    (buffer.len() >= HEADER).then(|| u32::from_le_bytes(header) as usize)
+}
+
+/// Like [`decode`], refusing a frame whose payload claims more than `limit` bytes as soon
+/// as its header arrives (before anything more is buffered for it).
+pub fn decode_within(buffer: &mut BytesMut, limit: usize) -> Result<Option<Frame>, String> {
+    let Some(length) = claimed_length(buffer) else {
         return Ok(None);
-    }
-    let length = u32::from_le_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize;
-    if length > FRAME_SIZE_MAX {
+    };
+    let limit = limit.min(FRAME_SIZE_MAX);
+    if length > limit {
         return Err(format!(
-            "frame of {length} bytes exceeds the {FRAME_SIZE_MAX}-byte limit"
+            "frame of {length} bytes exceeds the {limit}-byte limit"
         ));
     }
     if buffer.len() < HEADER + length {
@@ -148,9 +183,23 @@ pub fn decode(buffer: &mut BytesMut) -> Result<Option<Frame>, String> {
 fn decode_payload(payload: &[u8]) -> Result<Frame, String> {
     let mut reader = Reader::new(payload);
     let frame = match reader.u8()? {
-        0 => Frame::Hello {
-            from: reader.u64()?,
-        },
+        0 => {
+            let (from, version) = (reader.u64()?, reader.u64()?);
+            let cluster = get_bytes(&mut reader)?;
+            if cluster.len() > CLUSTER_ID_MAX {
+                return Err(format!("a cluster id of {} bytes", cluster.len()));
+            }
+            let cluster = String::from_utf8(cluster.to_vec())
+                .map_err(|_| "cluster id is not UTF-8".to_owned())?;
+            let tls_port =
+                u16::try_from(reader.u64()?).map_err(|_| "bad TLS port in hello".to_owned())?;
+            Frame::Hello {
+                from,
+                version,
+                cluster,
+                tls_port,
+            }
+        }
         1 => Frame::Raft {
             group: reader.u64()?,
             message: get_message(&mut reader)?,
@@ -448,7 +497,12 @@ mod tests {
     // Goal: every frame kind survives the wire. Method: encode, decode, compare.
     #[test]
     fn frames_round_trip() {
-        round_trip(Frame::Hello { from: 3 });
+        round_trip(Frame::Hello {
+            from: 3,
+            version: PROTOCOL_VERSION,
+            cluster: "c0ffee".to_owned(),
+            tls_port: 7443,
+        });
         let entries = vec![Entry {
             term: 2,
             index: 5,
@@ -529,6 +583,24 @@ mod tests {
             reply: Bytes::from_static(b"+OK\r\n"),
         });
         round_trip(Frame::ForwardCancel { id: 7 });
+    }
+
+    // Goal: before a Hello is accepted a connection cannot make this node buffer a big frame:
+    // the claimed length is refused from the header alone. Method: a header claiming 64 MiB
+    // and nothing else, decoded within the hello limit, then within the general one.
+    #[test]
+    fn oversized_claims_are_refused_from_the_header() {
+        let mut header = BytesMut::new();
+        header.put_u32_le(FRAME_SIZE_MAX as u32);
+        header.put_u32_le(0);
+        let error = decode_within(&mut header.clone(), HELLO_FRAME_MAX).expect_err("too big");
+        assert!(error.contains("4096-byte limit"), "{error}");
+        assert_eq!(decode(&mut header), Ok(None), "a member may send it");
+        let mut over = BytesMut::new();
+        over.put_u32_le(FRAME_SIZE_MAX as u32 + 1);
+        over.put_u32_le(0);
+        assert!(decode(&mut over).is_err());
+        assert_eq!(claimed_length(&over[..7]), None);
     }
 
     // Goal: a flipped bit on the wire is refused, never decoded. Method: flip every bit of a

@@ -249,6 +249,22 @@ impl Stream {
         rax_count(&keys, 0)
     }
 
+    /// Bytes for memory accounting (maxmemory): the listpacks as Redis sizes them, and a
+    /// record per pending entry and per consumer.
+    pub fn size_estimate(&self) -> u64 {
+        const RECORD: u64 = 48;
+        let nodes: u64 = self.nodes.values().map(|n| n.bytes).sum();
+        let groups: u64 = self
+            .groups
+            .iter()
+            .map(|(name, g)| {
+                let consumers: u64 = g.consumers.keys().map(|c| c.len() as u64 + RECORD).sum();
+                name.len() as u64 + RECORD + consumers + g.pel.len() as u64 * RECORD
+            })
+            .sum();
+        nodes + groups
+    }
+
     /// Redis's `streamRangeHasTombstones` from `start` to the end.
     pub fn has_tombstones_from(&self, start: StreamId) -> bool {
         if self.entries.is_empty() || self.max_deleted.is_zero() {

@@ -90,6 +90,8 @@ pub struct Cluster {
     members: String,
     /// Flags every server gets besides its id, members and data directory.
     extra: Vec<String>,
+    /// Flags of one server only (by id - 1): certificates, TLS ports.
+    pub node_flags: Vec<Vec<String>>,
     pub data: PathBuf,
     /// The first client port (node `id` listens on `base + id - 1`, peers on `+ 100`).
     base: u16,
@@ -101,7 +103,8 @@ impl Cluster {
     /// 17001 random differential (redis on 17199), 17201 failover, 17401 sessions, 17601 shutdown, 17651 hand-off, 17801 differential (redis on 17999),
     /// 18001 bad input, 18201 cluster protocol, 18401 cluster clients, 18601 rack loss,
     /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure, 20001 keyless, 20201 blocking,
-    /// 20401 leaderboard, 21001/21051/21201/21401/21601 limits, 23001/23051 streams (19001-19099 belong to the bench crate's tests).
+    /// 20401 leaderboard, 21001/21051/21201/21401/21601/21801 limits, 24501/24701 memory (19001-19099 belong to the bench crate's tests),
+    /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth, 23001/23051 streams.
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)
@@ -114,6 +117,18 @@ impl Cluster {
         name: &str,
         extra: &[&str],
         labels: impl Fn(u64) -> Option<String>,
+    ) -> Cluster {
+        Cluster::start_each(nodes, base, name, extra, labels, |_| Vec::new())
+    }
+
+    /// Like `start_with`, with flags of each node's own (by id).
+    pub fn start_each(
+        nodes: u64,
+        base: u16,
+        name: &str,
+        extra: &[&str],
+        labels: impl Fn(u64) -> Option<String>,
+        node_flags: impl Fn(u64) -> Vec<String>,
     ) -> Cluster {
         let data = std::env::temp_dir().join(format!("ninesdb-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
@@ -138,6 +153,7 @@ impl Cluster {
             processes: Vec::new(),
             members,
             extra,
+            node_flags: (1..=nodes).map(node_flags).collect(),
             data,
             base,
         };
@@ -182,6 +198,7 @@ impl Cluster {
             .args(["server", "--id", &id.to_string()])
             .args(how)
             .args(&self.extra)
+            .args(self.node_flags.get(id as usize - 1).into_iter().flatten())
             .arg("--data")
             .arg(self.data.join(format!("node{id}")))
             .stdout(Stdio::null())
@@ -204,6 +221,16 @@ impl Cluster {
     /// tracking it (for tests of what the second one does).
     pub fn second_process(&self, id: u64) -> Child {
         self.spawn(id)
+    }
+
+    /// What node `id` has logged so far.
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.data.join(format!("node{id}.log"))).unwrap_or_default()
+    }
+
+    /// Node `id`'s process id.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.processes[(id - 1) as usize].as_ref().map(Child::id)
     }
 
     /// Kills node `id` (1-based) with SIGKILL: no chance to flush anything.

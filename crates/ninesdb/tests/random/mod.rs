@@ -15,6 +15,7 @@ pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod run;
+pub mod scripts;
 pub mod sets;
 pub mod shrink;
 pub mod sort;
@@ -278,5 +279,10 @@ pub const FAMILIES: &[Family] = &[
         name: "streams",
         weight: 8,
         generate: streams::streams,
+    },
+    Family {
+        name: "scripts",
+        weight: 4,
+        generate: scripts::scripts,
     },
 ];

@@ -115,10 +115,17 @@ fn save_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// The DUMP payload of a value.
-fn serialize(data: &Data) -> Vec<u8> {
+/// Redis's RDB types of a stream (listpacks, listpacks 2 and 3): ninesdb neither writes nor
+/// reads them.
+const TYPE_STREAM_LISTPACKS: [u8; 3] = [15, 19, 21];
+const STREAM_DUMP: &str = "ERR DUMP and RESTORE of stream values are not supported by ninesdb";
+
+/// The DUMP payload of a value; `None` for a stream (its RDB form, listpacks with
+/// Redis's internal layout, is not something ninesdb writes).
+fn serialize(data: &Data) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     match data {
+        Data::Stream(_) => return None,
         Data::Str(s) => {
             out.push(TYPE_STRING);
             save_string(&mut out, s);
@@ -159,13 +166,16 @@ fn serialize(data: &Data) -> Vec<u8> {
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Some(out)
 }
 
 /// DUMP key
 pub fn dump(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
     match ks.get(&a[1], c.now_ms) {
-        Some(e) => Value::Bulk(Bytes::from(serialize(&e.data))),
+        Some(e) => match serialize(&e.data) {
+            Some(payload) => Value::Bulk(Bytes::from(payload)),
+            None => err(STREAM_DUMP),
+        },
         None => Value::Null,
     }
 }
@@ -604,6 +614,9 @@ fn deserialize(payload: &[u8]) -> Result<Data, Value> {
     }
     // Redis reads the value from the whole payload: a value that runs into the trailer takes
     // its bytes, and whatever the value leaves unread is ignored.
+    if TYPE_STREAM_LISTPACKS.contains(&payload[0]) {
+        return Err(err(STREAM_DUMP));
+    }
     let mut r = Rdb {
         buf: payload,
         pos: 0,

@@ -68,6 +68,7 @@ pub(crate) fn entry_size(key: &[u8], data: &Data) -> u64 {
         Data::List(l) => aggregate(l.len(), l.iter().map(|e| e.len() as u64)),
         Data::Set(s) => aggregate(s.len(), s.iter().map(|m| m.len() as u64)),
         Data::ZSet(z) => aggregate(z.len(), z.iter().map(|(m, _)| m.len() as u64 + 8)),
+        Data::Stream(s) => s.size_estimate(),
     };
     KEY_OVERHEAD + key.len() as u64 + value
 }

@@ -551,6 +551,7 @@ fn encoding(data: &Data, converted: bool, float_text: bool) -> &'static str {
             "listpack"
         }
         Data::ZSet(_) => "skiplist",
+        Data::Stream(_) => "stream",
     }
 }
 

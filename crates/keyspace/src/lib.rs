@@ -1,6 +1,6 @@
 //! The keyspace: ninesdb's replicated state machine.
 //!
-//! Redis data types (strings, hashes, lists, sets, sorted sets) and command semantics, applied as a pure,
+//! Redis data types (strings, hashes, lists, sets, sorted sets, streams) and command semantics, applied as a pure,
 //! deterministic function of (state, command, context from the log). Time enters only as
 //! [`Context::now_ms`] (stamped by the leader), randomness only as [`Context::seed`]; replies
 //! never depend on hash-map iteration order (all collections are ordered). Expired keys read
@@ -23,6 +23,7 @@ mod script;
 mod sets;
 mod snapshot;
 mod sort;
+mod streams;
 mod strings;
 mod table;
 pub mod util;
@@ -36,6 +37,7 @@ use resp::Value;
 pub use evict::Eviction;
 pub use lists::{timeout_arg, BlockingPop};
 pub use script::SCRIPT_INSTRUCTIONS_MAX_DEFAULT;
+pub use streams::{blocked_read_gone, resolve_last_ids, stream_ready, StreamId};
 pub use table::{check, commands, key_positions, lookup};
 use util::wrongtype;
 
@@ -79,6 +81,8 @@ pub(crate) enum Data {
     Set(BTreeSet<Bytes>),
     /// Boxed: a sorted set's two indexes would double the size of every other value.
     ZSet(Box<zsets::ZSet>),
+    /// Boxed for the same reason. Never "empty": a stream stays when its entries are gone.
+    Stream(Box<streams::Stream>),
 }
 
 impl Data {
@@ -89,6 +93,7 @@ impl Data {
             Data::List(l) => l.is_empty(),
             Data::Set(s) => s.is_empty(),
             Data::ZSet(z) => z.is_empty(),
+            Data::Stream(_) => false,
         }
     }
     pub(crate) fn type_name(&self) -> &'static str {
@@ -98,6 +103,7 @@ impl Data {
             Data::List(_) => "list",
             Data::Set(_) => "set",
             Data::ZSet(_) => "zset",
+            Data::Stream(_) => "stream",
         }
     }
 }
@@ -545,6 +551,9 @@ typed_mut!(list_mut, List, VecDeque<Bytes>, || Data::List(
 ));
 typed_mut!(set_mut, Set, BTreeSet<Bytes>, || Data::Set(BTreeSet::new()));
 typed_mut!(zset_mut, ZSet, Box<zsets::ZSet>, || Data::ZSet(
+    Box::default()
+));
+typed_mut!(stream_mut, Stream, Box<streams::Stream>, || Data::Stream(
     Box::default()
 ));
 

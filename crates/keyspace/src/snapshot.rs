@@ -6,7 +6,8 @@
 //! ENCODING) |
 //! [expiry] | version | written_ms | payload (string: bytes; hash: n, n*(field, value);
 //! list/set: n, n*item; sorted set: n, n*(member, score as 8 little-endian bytes of the f64)
-//! in (score, member) order). Types: 0 string, 1 hash, 2 list, 3 set, 4 sorted set (bits 0-1
+//! in (score, member) order; stream: see `streams::codec`). Types: 0 string, 1 hash, 2 list,
+//! 3 set, 4 sorted set, 5 stream (bits 0-1
 //! held the type before sorted sets existed, so older snapshots read the same). Format 1 (no
 //! written_ms) still decodes, with written_ms 0 (unknown).
 //! Integers are LEB128 varints, byte strings are a varint length then the bytes. Decoding checks
@@ -82,6 +83,7 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
             Data::List(_) => 2,
             Data::Set(_) => 3,
             Data::ZSet(_) => 4,
+            Data::Stream(_) => 5,
         };
         let expiry = if e.expire.is_some() { 0x80 } else { 0 };
         let converted = if e.converted { 0x40 } else { 0 };
@@ -120,6 +122,7 @@ fn write_body(ks: &Keyspace, out: &mut impl Sink) {
                     out.put(&score.to_bits().to_le_bytes());
                 }
             }
+            Data::Stream(st) => crate::streams::codec::encode(st, out),
         }
     }
     // Scripts and functions follow the keys, only when there are any: a keyspace without
@@ -188,7 +191,7 @@ impl<'a> Reader<'a> {
         }
         Ok(n as usize)
     }
-    fn f64(&mut self) -> Result<f64, String> {
+    pub(crate) fn f64(&mut self) -> Result<f64, String> {
         let b = self.take(8)?;
         let mut le = [0u8; 8];
         le.copy_from_slice(b);
@@ -276,6 +279,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, String> {
                 Data::List(l)
             }
             4 => decode_zset(&mut r)?,
+            5 => Data::Stream(Box::new(crate::streams::codec::decode(&mut r)?)),
             3 => {
                 let m = r.count(1)?;
                 let mut s = BTreeSet::new();

@@ -202,6 +202,23 @@ table! {
     "sintercard" -3 Read (0 0 0) ["readonly", "movablekeys"] R(crate::sets::sintercard);
     "hrandfield" -2 Read (1 1 1) ["readonly"] R(crate::hashes::hrandfield);
 
+    // streams (streams/)
+    "xadd" -5 Write (1 1 1) ["write", "denyoom", "fast"] W(crate::streams::xadd);
+    "xrange" -4 Read (1 1 1) ["readonly"] R(crate::streams::xrange);
+    "xrevrange" -4 Read (1 1 1) ["readonly"] R(crate::streams::xrevrange);
+    "xlen" 2 Read (1 1 1) ["readonly", "fast"] R(crate::streams::xlen);
+    "xdel" -3 Write (1 1 1) ["write", "fast"] W(crate::streams::xdel);
+    "xtrim" -4 Write (1 1 1) ["write"] W(crate::streams::xtrim);
+    "xsetid" -3 Write (1 1 1) ["write", "denyoom", "fast"] W(crate::streams::xsetid);
+    "xread" -4 Read (0 0 0) ["readonly", "blocking", "movablekeys"] R(crate::streams::xread);
+    "xreadgroup" -7 Write (0 0 0) ["write", "blocking", "movablekeys"] W(crate::streams::xreadgroup);
+    "xgroup" -2 Write (0 0 0) [] W(crate::streams::xgroup);
+    "xack" -4 Write (1 1 1) ["write", "fast"] W(crate::streams::xack);
+    "xpending" -3 Read (1 1 1) ["readonly"] R(crate::streams::xpending);
+    "xclaim" -6 Write (1 1 1) ["write", "fast"] W(crate::streams::xclaim);
+    "xautoclaim" -6 Write (1 1 1) ["write", "fast"] W(crate::streams::xautoclaim);
+    "xinfo" -2 Read (0 0 0) [] R(crate::streams::xinfo);
+
     // scripting (script/): run inside the log entry, on every replica
     "eval" -3 Write (0 0 0) ["noscript", "stale", "movablekeys"] W(crate::script::eval);
     "evalsha" -3 Write (0 0 0) ["noscript", "stale", "movablekeys"] W(crate::script::evalsha);
@@ -353,8 +370,10 @@ pub fn key_positions(args: &[Bytes]) -> Vec<usize> {
             numkeys_at(1)
         }
         // a container command whose key is its third argument: OBJECT ENCODING key
-        "object" if args.len() >= 3 => vec![2],
-        "object" => Vec::new(),
+        "object" | "xgroup" | "xinfo" if args.len() >= 3 => vec![2],
+        "object" | "xgroup" | "xinfo" => Vec::new(),
+        // the keys are the first half of what follows STREAMS
+        "xread" | "xreadgroup" => stream_keys(args),
         // script or function, then numkeys: EVAL script numkeys key... arg...
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => numkeys_at(2),
         // timeout first: BLMPOP timeout numkeys key...
@@ -393,4 +412,23 @@ pub fn key_positions(args: &[Bytes]) -> Vec<usize> {
                 .collect()
         }
     }
+}
+
+/// XREAD/XREADGROUP keys: after the first STREAMS that is an option (not the value of
+/// BLOCK, COUNT or GROUP), the first half of the remaining arguments.
+fn stream_keys(args: &[Bytes]) -> Vec<usize> {
+    let mut i = 1;
+    while i < args.len() {
+        let option = args[i].to_ascii_lowercase();
+        match option.as_slice() {
+            b"streams" => {
+                let rest = args.len() - i - 1;
+                return (i + 1..i + 1 + rest / 2).collect();
+            }
+            b"block" | b"count" => i += 2,
+            b"group" => i += 3,
+            _ => i += 1,
+        }
+    }
+    Vec::new()
 }

@@ -21,6 +21,13 @@ fn sample() -> Keyspace {
         "SET \"bin\\x00\\xff\" \"\\x00\\x01\"",
         "DEL n",
         "INCR c",
+        "XADD st 1-1 f v a b",
+        "XADD st 2-0 f w",
+        "XADD st 3-0 f x",
+        "XDEL st 2-0",
+        "XGROUP CREATE st g 0",
+        "XREADGROUP GROUP g alice COUNT 1 STREAMS st >",
+        "XGROUP CREATECONSUMER st g bob",
     ] {
         run(&mut ks, line, ctx(1000));
     }
@@ -44,6 +51,14 @@ fn round_trip_preserves_state_and_digest() {
         r#"["c", "-inf", "e", "0", "a", "1", "aa", "1", "b", "2.5", "d", "inf"]"#
     );
     assert_eq!(show(&run(&mut back, "TYPE zttl", ctx(1000))), "+zset");
+    assert_eq!(
+        show(&run(&mut back, "XPENDING st g - + 10", ctx(1500))),
+        r#"[["1-1", "alice", :500, :1]]"#
+    );
+    assert_eq!(
+        show(&run(&mut back, "XADD st * f y", ctx(1500))),
+        r#""1500-0""#
+    );
     assert_eq!(back.expire_due(200_000, 10), 2);
     let empty = Keyspace::default();
     assert_eq!(Keyspace::decode(&empty.encode()).unwrap(), empty);
@@ -56,6 +71,13 @@ fn digest_sees_every_difference() {
     assert_eq!(a.digest(), b.digest());
     run(&mut b, "PERSIST s", ctx(1000));
     assert_ne!(a.digest(), b.digest());
+    // A stream's group state is part of the digest, not only its entries.
+    let mut c = sample();
+    run(&mut c, "XACK st g 1-1", ctx(1000));
+    assert_ne!(a.digest(), c.digest());
+    let mut d = sample();
+    run(&mut d, "XGROUP SETID st g 3-0", ctx(1000));
+    assert_ne!(a.digest(), d.digest());
 }
 
 #[test]

@@ -200,4 +200,26 @@ fn key_positions_cover_every_shape() {
         keyspace::key_positions(&args("ZINTERCARD 2 a b LIMIT 1")),
         vec![2, 3]
     );
+    // Stream reads: the first half of what follows STREAMS (a key named like an option
+    // counts as a key once STREAMS is passed; BLOCK's and COUNT's values are skipped).
+    assert_eq!(
+        keyspace::key_positions(&args("XREAD COUNT 2 BLOCK 0 STREAMS a streams 0 $")),
+        vec![6, 7]
+    );
+    assert_eq!(
+        keyspace::key_positions(&args("XREADGROUP GROUP streams c STREAMS a >")),
+        vec![5]
+    );
+    assert_eq!(
+        keyspace::key_positions(&args("XGROUP CREATE s g $")),
+        vec![2]
+    );
+    assert_eq!(
+        keyspace::key_positions(&args("XINFO STREAM s FULL")),
+        vec![2]
+    );
+    assert_eq!(
+        keyspace::key_positions(&args("XINFO HELP")),
+        Vec::<usize>::new()
+    );
 }

@@ -47,11 +47,11 @@ const SHOWN: usize = 30;
 /// Mismatches shrunk, and the replays each may take.
 const SHRUNK: usize = 5;
 const SHRINK_BUDGET: usize = 150;
-/// The ports: ninesdb clients on 17001-17003 (peers 17101-17103), redis-server on 17199.
+/// The ports: ninesdb clients on 17001-17003 (peers 17101-17103), redis-server on 17199
+/// (`NINESDB_TEST_PORT_BASE` moves the block: clients from it, redis at +198).
 const CLUSTER_BASE: u16 = 17001;
-const REDIS_PORT: u16 = 17199;
-/// The second redis-server of `NINESDB_DIFF_AGAINST=redis`.
-const OTHER_REDIS_PORT: u16 = 17198;
+/// The second redis-server of `NINESDB_DIFF_AGAINST=redis` is one below the first.
+const REDIS_OFFSET: u16 = 198;
 
 /// `7`, `1,2,3` or `1..20` (end excluded).
 fn parse_seeds(text: &str) -> Vec<u64> {
@@ -219,38 +219,41 @@ fn random_commands_match_redis() {
     let enabled = families(&family_list);
     assert!(!enabled.is_empty(), "no family enabled");
 
+    let cluster_base = common::port_base(CLUSTER_BASE);
+    let (redis_port, other_redis_port) =
+        (cluster_base + REDIS_OFFSET, cluster_base + REDIS_OFFSET - 1);
     // A server left over from an aborted run would answer in place of the new ones.
     for port in [
-        REDIS_PORT,
-        OTHER_REDIS_PORT,
-        CLUSTER_BASE,
-        CLUSTER_BASE + 1,
-        CLUSTER_BASE + 2,
+        redis_port,
+        other_redis_port,
+        cluster_base,
+        cluster_base + 1,
+        cluster_base + 2,
     ] {
         assert!(
             Client::connect(SocketAddr::from(([127, 0, 0, 1], port))).is_none(),
             "port {port} is taken (a leftover server?)"
         );
     }
-    let _redis = start_redis(REDIS_PORT);
+    let _redis = start_redis(redis_port);
     // NINESDB_DIFF_AGAINST=redis: a second redis-server in ninesdb's place, to check the
     // generator and the comparison modes themselves (any mismatch is then the tester's).
     let (_cluster, _other, address) = if env_or("NINESDB_DIFF_AGAINST", "ninesdb") == "redis" {
-        let other = start_redis(OTHER_REDIS_PORT);
+        let other = start_redis(other_redis_port);
         (
             None,
             Some(other),
-            SocketAddr::from(([127, 0, 0, 1], OTHER_REDIS_PORT)),
+            SocketAddr::from(([127, 0, 0, 1], other_redis_port)),
         )
     } else {
-        let cluster = Cluster::start(3, CLUSTER_BASE, "diffrandom");
+        let cluster = Cluster::start(3, cluster_base, "diffrandom");
         let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
         let follower = if leader == 1 { 2 } else { 1 };
         let address = cluster.clients[(follower - 1) as usize];
         (Some(cluster), None, address)
     };
     let mut servers = Servers {
-        redis: Client::connect(SocketAddr::from(([127, 0, 0, 1], REDIS_PORT)))
+        redis: Client::connect(SocketAddr::from(([127, 0, 0, 1], redis_port)))
             .expect("connects to redis"),
         ninesdb: Client::connect(address).expect("connects to ninesdb"),
         retries: 0,

@@ -364,7 +364,8 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         queued.push(args);
         return encode(&Value::Simple("QUEUED".to_owned()), connection.protocol);
     }
-    let read = spec.kind == Kind::Read;
+    // A blocking read (XREAD BLOCK) waits at the leader like the other blocking commands.
+    let read = spec.kind == Kind::Read && !crate::blocking::is_blocking(&args);
     let slot = slot.or_else(|| keyless_script_slot(spec.name));
     let Some(slot) = slot else {
         return crate::fanout::keyless(
@@ -865,10 +866,11 @@ pub async fn execute_here(node: &SyncSender<Input>, args: Vec<Bytes>, groups: u6
             Ok(slot) => slot.unwrap_or(0),
             Err(error) => return Outcome::Reply(error),
         };
+        let read = spec.kind == Kind::Read && !crate::blocking::is_blocking(&args);
         Input::Command {
             group: cluster::group_of_slot(slot, groups),
             args,
-            read: spec.kind == Kind::Read,
+            read,
             stale_ok: false,
             reply: sender,
         }

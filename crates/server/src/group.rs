@@ -20,7 +20,8 @@ const UNKNOWN_AFTER: Duration = Duration::from_secs(10);
 /// How often the leader sweeps expired keys.
 const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 
-/// A blocking command (BLPOP and kin) from one client, waiting at this leader.
+/// A blocking command (BLPOP and kin, XREAD/XREADGROUP BLOCK) from one client, waiting at
+/// this leader.
 pub struct Blocked {
     /// Arrival order: the earliest is served first.
     arrival: u64,
@@ -267,6 +268,10 @@ impl Group {
                 continue;
             }
             let keyspace = &self.state.keyspace;
+            if let Some(error) = crate::blocking::gone(keyspace, &blocked.args, now_ms) {
+                let _ = waiter.send(Outcome::Reply(error));
+                continue;
+            }
             let ready = crate::blocking::source_keys(&blocked.args)
                 .into_iter()
                 .any(|key| {
@@ -427,9 +432,12 @@ impl Group {
             _ => Value::Error(NOT_APPLIED.to_owned()),
         };
         match pending.blocking {
-            Some(blocked)
+            Some(mut blocked)
                 if crate::blocking::nothing_popped(&outcome) && !pending.waiter.is_closed() =>
             {
+                // Resolved against the state right after this attempt (XREAD's `$`).
+                blocked.args =
+                    crate::blocking::wait_args(&self.state.keyspace, blocked.args, wall_clock_ms());
                 self.block(blocked, pending.waiter)
             }
             _ => {

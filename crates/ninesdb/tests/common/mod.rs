@@ -104,7 +104,7 @@ impl Cluster {
     /// 18001 bad input, 18201 cluster protocol, 18401 cluster clients, 18601 rack loss,
     /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure, 20001 keyless, 20201 blocking,
     /// 20401 leaderboard, 21001/21051/21201/21401/21601/21801 limits, 24501/24701 memory (19001-19099 belong to the bench crate's tests),
-    /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth.
+    /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth, 23001/23051 streams.
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)
@@ -337,6 +337,16 @@ impl Drop for RedisServer {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A test's first port: `default`, or `NINESDB_TEST_PORT_BASE` when set (to run a test in
+/// another port block, e.g. beside other checkouts on one machine). Tests place their
+/// redis-server at base + 198 (and base + 197).
+pub fn port_base(default: u16) -> u16 {
+    std::env::var("NINESDB_TEST_PORT_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Starts a throwaway redis-server on `port` (no persistence) and waits until it answers.

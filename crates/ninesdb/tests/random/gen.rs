@@ -52,6 +52,7 @@ pub const ZSETS: &[&str] = &["z1", "z2", "z3"];
 pub const BITMAPS: &[&str] = &["b1", "b2"];
 pub const HLLS: &[&str] = &["p1", "p2"];
 pub const GEOS: &[&str] = &["g1", "g2"];
+pub const STREAMS: &[&str] = &["x1", "x2"];
 /// A key that no command aims at on purpose (it appears by chance, as a random key).
 pub const MISSING: &str = "nokey";
 /// Counts for SRANDMEMBER, HRANDFIELD and ZRANDMEMBER: small ones (a negative count repeats
@@ -80,6 +81,7 @@ pub fn all_keys() -> Vec<&'static str> {
         BITMAPS,
         HLLS,
         GEOS,
+        STREAMS,
         &[MISSING],
     ]
     .concat()

@@ -19,6 +19,7 @@ pub mod scripts;
 pub mod sets;
 pub mod shrink;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod zsets;
 
@@ -273,6 +274,11 @@ pub const FAMILIES: &[Family] = &[
         name: "sort",
         weight: 4,
         generate: sort::sort,
+    },
+    Family {
+        name: "streams",
+        weight: 8,
+        generate: streams::streams,
     },
     Family {
         name: "scripts",

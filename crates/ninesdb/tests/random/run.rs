@@ -38,9 +38,10 @@ impl Servers {
                     self.retries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                // A node whose state machine died (a panic) answers BUSY from then on: stop
+                // A node whose state machine died (a panic) answers BUSY from then on (not
+                // BUSYGROUP, an XGROUP CREATE error Redis gives too): stop
                 // here rather than report every later command.
-                Reply::Error(e) if e.starts_with("BUSY") => {
+                Reply::Error(e) if e.starts_with("BUSY ") => {
                     panic!(
                         "ninesdb stopped serving (BUSY) at `{}`: a node failed, see its log below",
                         cmd.line()
@@ -202,12 +203,14 @@ impl Run {
                 Reply::Simple(k) if k == "set" => Cmd::new("SMEMBERS"),
                 Reply::Simple(k) if k == "hash" => Cmd::new("HGETALL"),
                 Reply::Simple(k) if k == "zset" => Cmd::new("ZRANGE"),
+                Reply::Simple(k) if k == "stream" => Cmd::new("XRANGE"),
                 _ => continue,
             };
             read.key(&name);
             match read.name().as_str() {
                 "LRANGE" => read.arg("0").arg("-1"),
                 "ZRANGE" => read.arg("0").arg("-1").arg("WITHSCORES"),
+                "XRANGE" => read.arg("-").arg("+"),
                 "SMEMBERS" => read.mode(Mode::Sorted),
                 "HGETALL" => read.mode(Mode::Pairs),
                 _ => &mut read,

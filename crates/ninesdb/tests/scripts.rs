@@ -162,6 +162,8 @@ struct LockStats {
     holder: Mutex<Option<(usize, Instant)>>,
     grants: AtomicU64,
     violations: Mutex<Vec<String>>,
+    /// When each token's acquire was answered OK.
+    granted: Mutex<std::collections::HashMap<String, Instant>>,
 }
 
 fn locker(thread: usize, clients: Vec<SocketAddr>, stats: Arc<LockStats>, stop: Arc<AtomicBool>) {
@@ -208,17 +210,31 @@ fn locker(thread: usize, clients: Vec<SocketAddr>, stats: Arc<LockStats>, stop: 
             }
             *holder = Some((thread, acquired_at));
         }
-        // The holder's critical section: write our token, read it back.
-        let owner_ok = call(c, &["SET", "owner", &token])
-            .and_then(|_| call(c, &["GET", "owner"]))
-            .map(|r| r == Reply::Bulk(Some(token.clone().into_bytes())));
-        let still_valid =
-            acquired_at.elapsed() < Duration::from_millis(LOCK_MS - VALIDITY_MARGIN_MS);
-        if let Ok(false) = owner_ok {
-            if still_valid {
-                stats.violations.lock().expect("violations").push(format!(
-                    "thread {thread}: another holder wrote the owner key"
-                ));
+        stats
+            .granted
+            .lock()
+            .expect("granted")
+            .insert(token.clone(), acquired_at);
+        // The holder's critical section: write our token, read it back. Only a write that
+        // succeeded, followed by a read of another holder's token, says something: an error
+        // (a leader change) says nothing, and neither does a late write of a holder whose own
+        // lock had expired before ours was granted (Redlock's known hazard: what a fencing
+        // token is for), so the other's grant must overlap ours to count.
+        let wrote = call(c, &["SET", "owner", &token]);
+        let read = call(c, &["GET", "owner"]);
+        if let (Ok(Reply::Simple(ok)), Ok(Reply::Bulk(Some(seen)))) = (&wrote, &read) {
+            let seen = String::from_utf8_lossy(seen).into_owned();
+            if ok == "OK" && seen != token {
+                let other_granted = stats.granted.lock().expect("granted").get(&seen).copied();
+                let overlapping = other_granted.is_some_and(|other| {
+                    acquired_at.saturating_duration_since(other)
+                        < Duration::from_millis(LOCK_MS - VALIDITY_MARGIN_MS)
+                });
+                if overlapping {
+                    stats.violations.lock().expect("violations").push(format!(
+                        "thread {thread}: holder {seen} wrote the owner key while we held the lock"
+                    ));
+                }
             }
         }
         {
@@ -247,6 +263,7 @@ fn lock_script_never_grants_twice_across_a_leader_kill() {
         holder: Mutex::new(None),
         grants: AtomicU64::new(0),
         violations: Mutex::new(Vec::new()),
+        granted: Mutex::new(std::collections::HashMap::new()),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let threads: Vec<_> = (0..16)

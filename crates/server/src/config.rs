@@ -434,20 +434,7 @@ impl ServerConfig {
                 self.max_request_bytes
             ));
         }
-        if self.maxmemory_samples == 0 || self.maxmemory_samples > 64 {
-            return Err(format!(
-                "maxmemory-samples must be between 1 and 64, got {}",
-                self.maxmemory_samples
-            ));
-        }
-        // The query buffer holds at least one whole request, or the request-size check
-        // could never answer its clear error.
-        if self.query_buffer_limit < self.max_request_bytes + (1 << 16) {
-            return Err(format!(
-                "client-query-buffer-limit ({}) must be at least max-request-bytes ({}) plus 64 KiB",
-                self.query_buffer_limit, self.max_request_bytes
-            ));
-        }
+        self.validate_limits()?;
         self.validate_tls()?;
         if self.down_after_ms < 1_000 {
             return Err(format!("down-after-ms must be at least 1000 (a node is not down after one missed heartbeat), got {}", self.down_after_ms));
@@ -504,6 +491,25 @@ impl ServerConfig {
     /// Where TLS clients connect, if they can.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         (self.tls_port != 0).then(|| SocketAddr::new(self.client_addr.ip(), self.tls_port))
+    }
+
+    /// The client limits' part of [`ServerConfig::validate`].
+    fn validate_limits(&self) -> Result<(), String> {
+        if self.maxmemory_samples == 0 || self.maxmemory_samples > 64 {
+            return Err(format!(
+                "maxmemory-samples must be between 1 and 64, got {}",
+                self.maxmemory_samples
+            ));
+        }
+        // The query buffer holds at least one whole request, or the request-size check
+        // could never answer its clear error.
+        if self.query_buffer_limit < self.max_request_bytes + (1 << 16) {
+            return Err(format!(
+                "client-query-buffer-limit ({}) must be at least max-request-bytes ({}) plus 64 KiB",
+                self.query_buffer_limit, self.max_request_bytes
+            ));
+        }
+        Ok(())
     }
 
     /// Groups in effect (resolves 0 = one per member).

@@ -77,7 +77,7 @@ pub enum ClientClass {
 /// possibly several classes in one string as Redis's config file allows.
 pub fn parse_output_limits(text: &str) -> Result<Vec<(ClientClass, OutputLimit)>, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    if words.is_empty() || words.len() % 4 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(4) {
         return Err(format!(
             "client-output-buffer-limit wants '<class> <hard> <soft> <soft-seconds>', e.g. 'normal 64mb 16mb 60', got '{text}'"
         ));

@@ -360,6 +360,19 @@ fn info_sections(text: &str, wanted: &[Bytes]) -> String {
         + "\r\n"
 }
 
+/// INFO's memory and stats sections: what `maxmemory` limits and what eviction did.
+fn memory_sections(shared: &Shared, status: &crate::driver::Status) -> String {
+    let c = &shared.config;
+    format!(
+        "# Memory\r\nused_memory:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\r\n# Stats\r\nevicted_keys:{}\r\n\r\n",
+        status.memory_used,
+        status.memory_used,
+        c.maxmemory,
+        c.maxmemory_policy.name(),
+        status.evicted_keys
+    )
+}
+
 async fn info(shared: &Shared) -> String {
     let status = crate::client::status(shared).await.unwrap_or_default();
     let leading: Vec<u64> = status.leading().map(|g| g.group).collect();
@@ -371,18 +384,7 @@ async fn info(shared: &Shared) -> String {
         "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{blocked}\r\n\r\n",
         shared.clients.load(std::sync::atomic::Ordering::Relaxed)
     ));
-    let c = &shared.config;
-    text.push_str(&format!(
-        "# Memory\r\nused_memory:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\r\n",
-        status.memory_used,
-        status.memory_used,
-        c.maxmemory,
-        c.maxmemory_policy.name()
-    ));
-    text.push_str(&format!(
-        "# Stats\r\nevicted_keys:{}\r\n\r\n",
-        status.evicted_keys
-    ));
+    text.push_str(&memory_sections(shared, &status));
     text.push_str("# Replication\r\n");
     // Redis's one role per node maps onto groups: "master" if this node leads any.
     text.push_str(&format!(

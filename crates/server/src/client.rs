@@ -67,6 +67,9 @@ pub struct Shared {
     pub users: crate::users::Users,
     /// ACL LOG: this node's refusals (not replicated, as in Redis Cluster).
     pub acl_log: std::sync::Mutex<acl::AclLog>,
+    /// This node's Pub/Sub subscribers (shared with the peer links, which deliver what
+    /// other members publish).
+    pub pubsub: Arc<crate::pubsub::Registry>,
 }
 
 /// Per-connection state.
@@ -85,6 +88,10 @@ struct Connection {
     readonly: bool,
     /// Who the client is (AUTH / HELLO AUTH).
     identity: crate::users::Identity,
+    /// Its channels and patterns.
+    pubsub: crate::pubsub::Session,
+    /// Where its Pub/Sub messages arrive, once it has subscribed.
+    inbox: Option<crate::pubsub::Inbox>,
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
@@ -92,8 +99,9 @@ pub async fn serve<S>(mut stream: S, shared: Arc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
     let mut connection = Connection {
-        id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
+        id,
         protocol: Protocol::Resp2,
         name: None,
         multi: None,
@@ -102,6 +110,8 @@ where
         cluster_aware: false,
         readonly: false,
         identity: crate::users::Identity::new(shared.users.get().as_deref()),
+        pubsub: crate::pubsub::Session::new(id, Arc::clone(&shared.pubsub)),
+        inbox: None,
     };
     let mut parser = resp::Parser::new(resp::Limits {
         query_buffer_max: shared.config.query_buffer_limit,
@@ -137,6 +147,11 @@ where
                     output.extend_from_slice(&reply);
                     if quit {
                         break;
+                    }
+                    // Redis's client classes: a client with a subscription is `pubsub`.
+                    let class = output_class(&connection, &shared);
+                    if output_watch.limit() != class {
+                        output_watch = OutputWatch::new(class);
                     }
                     if output_watch.limit().is_set() {
                         // Redis's model: replies wait here while the socket is full, up to
@@ -175,6 +190,23 @@ where
                 }
             }
         }
+        if connection.inbox.is_some() && !quit {
+            // A subscriber: messages are written as the socket takes them, under the
+            // pubsub output limit, while its commands are read (no idle timeout, as Redis).
+            if !wait_subscribed(
+                &mut stream,
+                &mut connection,
+                &mut input,
+                &mut output,
+                &mut output_watch,
+                &shared,
+            )
+            .await
+            {
+                return;
+            }
+            continue;
+        }
         if !output.is_empty() {
             if stream.write_all(&output).await.is_err() {
                 return;
@@ -196,6 +228,87 @@ where
         match read {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+    }
+}
+
+/// The output limit of the connection's class now.
+fn output_class(connection: &Connection, shared: &Shared) -> crate::limits::OutputLimit {
+    if connection.pubsub.subscribed() {
+        shared.config.output_limit_pubsub
+    } else {
+        shared.config.output_limit_normal
+    }
+}
+
+/// Waits, for a connection that has subscribed, until it sends more (`true`) or must close
+/// (`false`: it hung up, or its pending messages passed the output limit); meanwhile
+/// moves published messages to `output` and writes them as the socket takes them.
+async fn wait_subscribed<S>(
+    stream: &mut S,
+    connection: &mut Connection,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+    output_watch: &mut OutputWatch,
+    shared: &Shared,
+) -> bool
+where
+    S: tokio::io::AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let protocol = connection.protocol;
+    let Some(inbox) = connection.inbox.as_mut() else {
+        return true;
+    };
+    let close = |why: String| {
+        eprintln!(
+            "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
+            shared.config.id, connection.id
+        );
+        false
+    };
+    loop {
+        if write_ready(stream, output).is_err() {
+            return false;
+        }
+        if let OutputVerdict::Close(why) = output_watch.check(output.len(), Instant::now()) {
+            return close(why);
+        }
+        let (mut reader, mut writer) = tokio::io::split(&mut *stream);
+        let received = tokio::select! {
+            read = reader.read_buf(input) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => None,
+            },
+            written = writer.write(output), if !output.is_empty() => match written {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    bytes::Buf::advance(output, n);
+                    continue;
+                }
+            },
+            received = inbox.recv() => Some(received),
+        };
+        // Messages published before the client's next command are answered before it,
+        // as Redis writes them to the output buffer at once; a burst is taken in one go.
+        let mut next = received.or_else(|| inbox.try_recv());
+        let mut taken = 0;
+        while let Some(received) = next {
+            match received {
+                crate::pubsub::Received::Message(delivery) => {
+                    resp::encode(&delivery.value(), protocol, output)
+                }
+                crate::pubsub::Received::Overflowed => {
+                    return close(format!(
+                        "more than {} bytes of messages waited for it",
+                        output_watch.limit().hard.max(1)
+                    ))
+                }
+            }
+            taken += 1;
+            next = if taken < 1024 { inbox.try_recv() } else { None };
+        }
+        if !input.is_empty() {
+            return true;
         }
     }
 }
@@ -299,11 +412,39 @@ fn encode(value: &Value, protocol: Protocol) -> Bytes {
 /// Runs one command; returns the encoded reply.
 async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let pubsub = crate::pubsub::is_command(&name);
+    if pubsub {
+        if let Err(error) = crate::pubsub::check_arity(&args) {
+            return encode(&error, connection.protocol);
+        }
+    }
     if let Err(refusal) = admit(connection, &args, shared) {
         if connection.multi.is_some() {
             connection.multi_failed = true;
         }
         return encode(&refusal, connection.protocol);
+    }
+    if connection.pubsub.subscribed() && connection.protocol == Protocol::Resp2 {
+        if let Some(refusal) = crate::pubsub::subscriber_mode_refusal(&name, &args) {
+            return encode(&refusal, connection.protocol);
+        }
+        if name == "ping" && args.len() <= 2 {
+            // pubsub.c: a RESP2 subscriber's PING is answered in the message format.
+            let payload = args.get(1).cloned().unwrap_or_default();
+            return encode(
+                &Value::Array(vec![
+                    Value::Bulk(Bytes::from_static(b"pong")),
+                    Value::Bulk(payload),
+                ]),
+                Protocol::Resp2,
+            );
+        }
+    }
+    if name == "reset" {
+        return reset(connection, shared);
+    }
+    if pubsub {
+        return pubsub_command(connection, &name, &args, shared);
     }
     if let Some(value) = crate::local::run(
         &name,
@@ -382,6 +523,93 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         read,
     )
     .await
+}
+
+/// SUBSCRIBE and kin change this connection; PUBLISH delivers here and on every member.
+fn pubsub_command(
+    connection: &mut Connection,
+    name: &str,
+    args: &[Bytes],
+    shared: &Shared,
+) -> Bytes {
+    use crate::pubsub::Space;
+    let protocol = connection.protocol;
+    if connection.multi.is_some() {
+        // Queued commands run in the keyspace, where Pub/Sub has no place.
+        connection.multi_failed = true;
+        return encode(
+            &Value::Error(format!(
+                "ERR '{name}' inside MULTI is not supported by ninesdb"
+            )),
+            protocol,
+        );
+    }
+    let names = &args[1..];
+    let space = match name {
+        "subscribe" | "unsubscribe" => Space::Channel,
+        "psubscribe" | "punsubscribe" => Space::Pattern,
+        _ => Space::Shard,
+    };
+    match name {
+        "subscribe" | "psubscribe" | "ssubscribe" => {
+            if space == Space::Shard {
+                // As Redis Cluster: a client's shard channels live in one slot (here, in
+                // one group's slots), so that they move together.
+                if let Err(error) = cluster::keys_slot(names, shared.config.group_count()) {
+                    return encode(&error, protocol);
+                }
+            }
+            let hard =
+                usize::try_from(shared.config.output_limit_pubsub.hard).unwrap_or(usize::MAX);
+            let cap = match hard {
+                0 => crate::pubsub::MAILBOX_BYTES_MAX,
+                hard => hard.min(crate::pubsub::MAILBOX_BYTES_MAX),
+            };
+            let (replies, inbox) = connection.pubsub.subscribe(space, names, cap);
+            if inbox.is_some() {
+                connection.inbox = inbox;
+            }
+            crate::pubsub::encode_all(&replies, protocol)
+        }
+        "unsubscribe" | "punsubscribe" | "sunsubscribe" => {
+            crate::pubsub::encode_all(&connection.pubsub.unsubscribe(space, names), protocol)
+        }
+        "publish" | "spublish" => {
+            let (channel, message) = (&args[1], &args[2]);
+            let shard = name == "spublish";
+            let receivers = shared.pubsub.publish(channel, message, shard);
+            // Redis Cluster broadcasts every message (a sharded one too, here) and counts
+            // the receivers of the node it was published on only.
+            if channel.len() + message.len() + 64 <= crate::wire::FRAME_SIZE_MAX {
+                shared.peers.broadcast(&Frame::Publish {
+                    shard,
+                    channel: channel.clone(),
+                    message: message.clone(),
+                });
+            }
+            encode(
+                &Value::Integer(i64::try_from(receivers).unwrap_or(i64::MAX)),
+                protocol,
+            )
+        }
+        _ => encode(
+            &crate::pubsub::pubsub_command(args, &shared.pubsub),
+            protocol,
+        ),
+    }
+}
+
+/// RESET (networking.c `resetCommand`): the connection as new, without closing it.
+fn reset(connection: &mut Connection, shared: &Shared) -> Bytes {
+    connection.multi = None;
+    connection.multi_failed = false;
+    connection.watched.clear();
+    connection.name = None;
+    connection.protocol = Protocol::Resp2;
+    connection.readonly = false;
+    connection.pubsub.clear();
+    connection.identity = crate::users::Identity::new(shared.users.get().as_deref());
+    encode(&Value::Simple("RESET".to_owned()), Protocol::Resp2)
 }
 
 /// Where a command goes: the group owning its slot.

@@ -1,0 +1,384 @@
+//! Real processes: Pub/Sub across the cluster (PUBLISH on one node reaches subscribers on
+//! every node, in order), Redis's exact framing in RESP2 and RESP3, and a subscriber that
+//! never reads is disconnected at its output limit while the node's memory stays bounded.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{start_redis, Client, Cluster, Reply};
+
+/// Port blocks: clusters at 25201 and 25401, redis-server at 25599.
+const ORDER_BASE: u16 = 25201;
+const LIMIT_BASE: u16 = 25401;
+const REDIS_PORT: u16 = 25599;
+const LIMIT_FLAG: &str = "pubsub 1mb 512kb 5";
+
+/// A connection that reads replies as raw bytes (one whole reply at a time, any RESP2 or
+/// RESP3 type), so that framing can be compared byte for byte.
+struct Raw {
+    reader: BufReader<TcpStream>,
+}
+
+impl Raw {
+    fn connect(address: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(address).expect("connects");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Raw {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn send(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.reader.get_mut().write_all(&out).expect("sends");
+    }
+
+    /// The raw bytes of the next reply.
+    fn reply(&mut self) -> Vec<u8> {
+        let mut raw = Vec::new();
+        self.read_into(&mut raw);
+        raw
+    }
+
+    fn read_into(&mut self, raw: &mut Vec<u8>) {
+        let mut line = Vec::new();
+        let read = self.reader.read_until(b'\n', &mut line).expect("a reply");
+        assert!(read > 0, "the connection closed");
+        raw.extend_from_slice(&line);
+        let text = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+        let count = || text.parse::<i64>().expect("a length");
+        match line[0] {
+            b'$' | b'=' | b'!' if count() >= 0 => {
+                let mut data = vec![0; count() as usize + 2];
+                self.reader.read_exact(&mut data).expect("bulk data");
+                raw.extend_from_slice(&data);
+            }
+            b'*' | b'>' | b'~' => {
+                for _ in 0..count().max(0) {
+                    self.read_into(raw);
+                }
+            }
+            b'%' => {
+                for _ in 0..count() * 2 {
+                    self.read_into(raw);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(args);
+        self.reply()
+    }
+}
+
+fn text(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).into_owned()
+}
+
+/// `*3 $7 message $<channel> $<payload>` (RESP2) or with `>3` (RESP3).
+fn message(resp3: bool, channel: &str, payload: &str) -> String {
+    format!(
+        "{}3\r\n$7\r\nmessage\r\n${}\r\n{channel}\r\n${}\r\n{payload}\r\n",
+        if resp3 { '>' } else { '*' },
+        channel.len(),
+        payload.len()
+    )
+}
+
+fn publish(client: &mut Client, channel: &str, payload: &[u8]) -> Reply {
+    client
+        .call(&[b"PUBLISH", channel.as_bytes(), payload])
+        .expect("PUBLISH answers")
+}
+
+// Goal: PUBLISH on one node reaches subscribers on the others, in publish order, in each
+// subscriber's protocol; PSUBSCRIBE gets `pmessage`; PUBLISH counts this node's receivers
+// (as Redis Cluster); unsubscribes answer as Redis. Method: 3 nodes; a RESP2 subscriber on
+// node 2, a RESP3 one on node 3, a pattern subscriber on node 2; 1,000 PUBLISHes on node 1.
+#[test]
+fn messages_reach_every_node_in_publish_order() {
+    let cluster = Cluster::start_with(
+        3,
+        ORDER_BASE,
+        "pubsub-order",
+        &["--groups", "1", "--client-output-buffer-limit", LIMIT_FLAG],
+        |_| None,
+    );
+    cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let mut two = Raw::connect(cluster.clients[1]);
+    assert_eq!(
+        text(&two.call(&[b"SUBSCRIBE", b"news"])),
+        "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+    );
+    let mut three = Raw::connect(cluster.clients[2]);
+    assert!(text(&three.call(&[b"HELLO", b"3"])).starts_with('%'));
+    assert_eq!(
+        text(&three.call(&[b"SUBSCRIBE", b"news"])),
+        ">3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+    );
+    let mut pattern = Raw::connect(cluster.clients[1]);
+    assert_eq!(
+        text(&pattern.call(&[b"PSUBSCRIBE", b"n*s"])),
+        "*3\r\n$10\r\npsubscribe\r\n$3\r\nn*s\r\n:1\r\n"
+    );
+    let mut publisher = Client::connect(cluster.clients[0]).expect("connects");
+    // The peer links are up once a leader is known, but give a moment for the last one.
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..1000 {
+        // Node 1 has no subscriber: Redis Cluster's count is the local node's.
+        assert_eq!(
+            publish(&mut publisher, "news", format!("m{i}").as_bytes()),
+            Reply::Integer(0)
+        );
+    }
+    for i in 0..1000 {
+        let payload = format!("m{i}");
+        assert_eq!(
+            text(&two.reply()),
+            message(false, "news", &payload),
+            "node 2, #{i}"
+        );
+        assert_eq!(
+            text(&three.reply()),
+            message(true, "news", &payload),
+            "node 3, #{i}"
+        );
+        assert_eq!(
+            text(&pattern.reply()),
+            format!(
+                "*4\r\n$8\r\npmessage\r\n$3\r\nn*s\r\n$4\r\nnews\r\n${}\r\n{payload}\r\n",
+                payload.len()
+            ),
+            "pattern on node 2, #{i}"
+        );
+    }
+    // On node 2 itself: the channel subscriber and the pattern subscriber are counted.
+    let mut local = Client::connect(cluster.clients[1]).expect("connects");
+    assert_eq!(publish(&mut local, "news", b"here"), Reply::Integer(2));
+    assert_eq!(text(&two.reply()), message(false, "news", "here"));
+    assert_eq!(
+        text(&pattern.reply()),
+        "*4\r\n$8\r\npmessage\r\n$3\r\nn*s\r\n$4\r\nnews\r\n$4\r\nhere\r\n"
+    );
+    // ... and node 3 hears a message published on node 2.
+    assert_eq!(text(&three.reply()), message(true, "news", "here"));
+    assert_eq!(
+        local
+            .call(&[b"PUBSUB", b"NUMSUB", b"news", b"none"])
+            .unwrap(),
+        Reply::Array(vec![
+            Reply::Bulk(Some(b"news".to_vec())),
+            Reply::Integer(1),
+            Reply::Bulk(Some(b"none".to_vec())),
+            Reply::Integer(0),
+        ])
+    );
+    assert_eq!(
+        local.call(&[b"PUBSUB", b"NUMPAT"]).unwrap(),
+        Reply::Integer(1)
+    );
+    // A RESP3 subscriber may run any command between pushes.
+    assert_eq!(text(&three.call(&[b"GET", b"nothing"])), "_\r\n");
+    assert_eq!(
+        text(&three.call(&[b"UNSUBSCRIBE"])),
+        ">3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:0\r\n"
+    );
+    assert_eq!(
+        text(&three.call(&[b"UNSUBSCRIBE"])),
+        ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"
+    );
+    pattern.send(&[b"PUNSUBSCRIBE", b"n*s", b"other"]);
+    assert_eq!(
+        text(&pattern.reply()),
+        "*3\r\n$12\r\npunsubscribe\r\n$3\r\nn*s\r\n:0\r\n"
+    );
+    assert_eq!(
+        text(&pattern.reply()),
+        "*3\r\n$12\r\npunsubscribe\r\n$5\r\nother\r\n:0\r\n"
+    );
+    // Out of subscriber mode, plain commands run again.
+    assert_eq!(text(&pattern.call(&[b"GET", b"nothing"])), "$-1\r\n");
+    assert_eq!(
+        local.call(&[b"PUBSUB", b"NUMPAT"]).unwrap(),
+        Reply::Integer(0)
+    );
+}
+
+/// Sends `args` and records the next `replies` replies.
+fn step(transcript: &mut Vec<String>, subscriber: &mut Raw, args: &[&[u8]], replies: usize) {
+    subscriber.send(args);
+    for _ in 0..replies {
+        transcript.push(text(&subscriber.reply()));
+    }
+}
+
+/// Runs `script` on a fresh connection to `address` (HELLO's reply, which names the
+/// server, is read and left out) and publishes between the steps from another connection.
+fn framing_transcript(address: SocketAddr) -> Vec<String> {
+    let mut subscriber = Raw::connect(address);
+    let mut publisher = Raw::connect(address);
+    let mut transcript = Vec::new();
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"SUBSCRIBE", b"a", b"b", b"a"],
+        3,
+    );
+    step(&mut transcript, &mut subscriber, &[b"PSUBSCRIBE", b"a*"], 1);
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"SSUBSCRIBE", b"s{1}"],
+        1,
+    );
+    step(&mut transcript, &mut subscriber, &[b"PING"], 1);
+    step(&mut transcript, &mut subscriber, &[b"PING", b"hi"], 1);
+    step(&mut transcript, &mut subscriber, &[b"GET", b"k"], 1);
+    step(&mut transcript, &mut subscriber, &[b"CLIENT", b"ID"], 1);
+    step(&mut transcript, &mut subscriber, &[b"NOSUCHCOMMAND"], 1);
+    step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE"], 1);
+    publisher.call(&[b"PUBLISH", b"a", b"one"]);
+    transcript.push(text(&subscriber.reply()));
+    transcript.push(text(&subscriber.reply()));
+    publisher.call(&[b"SPUBLISH", b"s{1}", b"two"]);
+    transcript.push(text(&subscriber.reply()));
+    transcript.push(text(&publisher.call(&[b"PUBLISH", b"b", b""])));
+    transcript.push(text(&subscriber.reply()));
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"UNSUBSCRIBE", b"b", b"zzz"],
+        2,
+    );
+    step(&mut transcript, &mut subscriber, &[b"UNSUBSCRIBE"], 1);
+    step(&mut transcript, &mut subscriber, &[b"PUNSUBSCRIBE"], 1);
+    step(&mut transcript, &mut subscriber, &[b"PUNSUBSCRIBE"], 1);
+    step(&mut transcript, &mut subscriber, &[b"SUNSUBSCRIBE"], 1);
+    step(&mut transcript, &mut subscriber, &[b"SUNSUBSCRIBE"], 1);
+    step(&mut transcript, &mut subscriber, &[b"PING"], 1);
+    // RESP3: pushes, and no subscriber-mode restriction.
+    subscriber.call(&[b"HELLO", b"3"]);
+    step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE", b"c"], 1);
+    step(&mut transcript, &mut subscriber, &[b"PSUBSCRIBE", b"c*"], 1);
+    step(&mut transcript, &mut subscriber, &[b"PING"], 1);
+    step(&mut transcript, &mut subscriber, &[b"GET", b"k"], 1);
+    publisher.call(&[b"PUBLISH", b"c", b"three"]);
+    transcript.push(text(&subscriber.reply()));
+    transcript.push(text(&subscriber.reply()));
+    step(&mut transcript, &mut subscriber, &[b"UNSUBSCRIBE", b"c"], 1);
+    step(&mut transcript, &mut subscriber, &[b"PUNSUBSCRIBE"], 1);
+    step(&mut transcript, &mut subscriber, &[b"RESET"], 1);
+    step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE", b"d"], 1);
+    step(&mut transcript, &mut subscriber, &[b"RESET"], 1);
+    step(&mut transcript, &mut subscriber, &[b"GET", b"k"], 1);
+    transcript
+}
+
+// Goal: a subscriber sees the same bytes from ninesdb as from Redis 7.0: subscribe and
+// unsubscribe notices with their counts, messages, pmessages and smessages, RESP2's
+// subscriber-mode errors and PING, RESP3 pushes, RESET. Method: one script on a
+// redis-server and on a ninesdb node; the transcripts must be equal.
+#[test]
+fn framing_matches_redis() {
+    let _redis = start_redis(REDIS_PORT);
+    let cluster = Cluster::start(1, LIMIT_BASE + 50, "pubsub-framing");
+    cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let expected = framing_transcript(SocketAddr::from(([127, 0, 0, 1], REDIS_PORT)));
+    let actual = framing_transcript(cluster.clients[0]);
+    assert_eq!(expected.len(), actual.len());
+    let differences: Vec<String> = expected
+        .iter()
+        .zip(&actual)
+        .enumerate()
+        .filter(|(_, (e, a))| e != a)
+        .map(|(i, (e, a))| format!("#{i}\n    redis:   {e:?}\n    ninesdb: {a:?}"))
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{} of {} replies differ:\n{}",
+        differences.len(),
+        expected.len(),
+        differences.join("\n")
+    );
+}
+
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+// Goal: a subscriber that never reads cannot grow a node's memory: past the pubsub output
+// limit (1mb hard here) it is disconnected, as Redis does, and its subscription goes with
+// it. Method: 3 nodes; a subscriber on node 2 that never reads; 64 MiB published on node
+// 1 in 64 KiB messages; node 2's RSS may not grow by more than 48 MiB, and its
+// subscription count falls to 0.
+#[test]
+fn a_subscriber_that_never_reads_is_disconnected_at_its_limit() {
+    let cluster = Cluster::start_with(
+        3,
+        LIMIT_BASE,
+        "pubsub-limit",
+        &["--groups", "1", "--client-output-buffer-limit", LIMIT_FLAG],
+        |_| None,
+    );
+    cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let pid = cluster.pid(2).expect("node 2 runs");
+    let mut sleeper = Raw::connect(cluster.clients[1]);
+    assert_eq!(
+        text(&sleeper.call(&[b"SUBSCRIBE", b"firehose"])),
+        "*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n"
+    );
+    let mut observer = Client::connect(cluster.clients[1]).expect("connects");
+    let before = resident_bytes(pid);
+    let mut publisher = Client::connect(cluster.clients[0]).expect("connects");
+    let payload = vec![b'p'; 64 << 10];
+    let mut peak = before;
+    for _ in 0..1024 {
+        publish(&mut publisher, "firehose", &payload);
+        peak = peak.max(resident_bytes(pid));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut count = || match observer.call(&[b"PUBSUB", b"NUMSUB", b"firehose"]) {
+        Ok(Reply::Array(items)) => items.get(1).cloned(),
+        _ => None,
+    };
+    let mut observed = count();
+    while observed != Some(Reply::Integer(0)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        observed = count();
+    }
+    eprintln!("node 2 resident: {before} bytes before, {peak} at most while publishing");
+    assert_eq!(observed, Some(Reply::Integer(0)), "the subscriber is gone");
+    assert!(
+        cluster
+            .log(2)
+            .contains("closed for overcoming of output buffer limits"),
+        "node 2 says why it closed the subscriber"
+    );
+    assert!(
+        peak.saturating_sub(before) < 48 << 20,
+        "node 2 grew from {before} to {peak} bytes"
+    );
+    // The node serves on: a new subscriber hears new messages.
+    let mut fresh = Raw::connect(cluster.clients[1]);
+    fresh.call(&[b"SUBSCRIBE", b"firehose"]);
+    std::thread::sleep(Duration::from_millis(100));
+    publish(&mut publisher, "firehose", b"after");
+    assert_eq!(text(&fresh.reply()), message(false, "firehose", "after"));
+}

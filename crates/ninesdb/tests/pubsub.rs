@@ -283,6 +283,49 @@ fn framing_transcript(address: SocketAddr) -> Vec<String> {
     step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE", b"d"], 1);
     step(&mut transcript, &mut subscriber, &[b"RESET"], 1);
     step(&mut transcript, &mut subscriber, &[b"GET", b"k"], 1);
+    // ACL channel permissions (`&pattern`): channels match the patterns, a PSUBSCRIBE
+    // pattern must equal one literally.
+    let acl = Raw::connect(address).call(&[
+        b"ACL", b"SETUSER", b"reader", b"on", b">pw", b"~*", b"&news*", b"+@all",
+    ]);
+    transcript.push(text(&acl));
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"AUTH", b"reader", b"pw"],
+        1,
+    );
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"SUBSCRIBE", b"other"],
+        1,
+    );
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"PUBLISH", b"other", b"x"],
+        1,
+    );
+    step(&mut transcript, &mut subscriber, &[b"PSUBSCRIBE", b"n*"], 1);
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"SSUBSCRIBE", b"elsewhere"],
+        1,
+    );
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"PSUBSCRIBE", b"news*"],
+        1,
+    );
+    step(
+        &mut transcript,
+        &mut subscriber,
+        &[b"SUBSCRIBE", b"news1"],
+        1,
+    );
     transcript
 }
 
@@ -298,6 +341,18 @@ fn framing_matches_redis() {
     let expected = framing_transcript(SocketAddr::from(([127, 0, 0, 1], REDIS_PORT)));
     let actual = framing_transcript(cluster.clients[0]);
     assert_eq!(expected.len(), actual.len());
+    // The script reached what it is about (on Redis too).
+    let all = expected.concat();
+    for needed in [
+        "pmessage",
+        "smessage",
+        ">3\r\n",
+        "Can't execute 'get'",
+        "NOPERM",
+        "+RESET",
+    ] {
+        assert!(all.contains(needed), "the transcript has no {needed:?}");
+    }
     let differences: Vec<String> = expected
         .iter()
         .zip(&actual)

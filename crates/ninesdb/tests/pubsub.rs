@@ -189,6 +189,14 @@ fn messages_reach_every_node_in_publish_order() {
         local.call(&[b"PUBSUB", b"NUMPAT"]).unwrap(),
         Reply::Integer(1)
     );
+    let Ok(Reply::Bulk(Some(info))) = local.call(&[b"INFO", b"stats"]) else {
+        panic!("INFO answers")
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    assert!(
+        info.contains("pubsub_channels:1\r\npubsub_patterns:1\r\npubsubshard_channels:0"),
+        "{info}"
+    );
     // A RESP3 subscriber may run any command between pushes.
     assert_eq!(text(&three.call(&[b"GET", b"nothing"])), "_\r\n");
     assert_eq!(

@@ -379,8 +379,9 @@ async fn info(shared: &Shared) -> String {
         c.maxmemory,
         c.maxmemory_policy.name()
     ));
+    let (channels, patterns, shard_channels) = shared.pubsub.counts();
     text.push_str(&format!(
-        "# Stats\r\nevicted_keys:{}\r\n\r\n",
+        "# Stats\r\nevicted_keys:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard_channels}\r\n\r\n",
         status.evicted_keys
     ));
     text.push_str("# Replication\r\n");

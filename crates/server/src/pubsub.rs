@@ -289,6 +289,16 @@ impl Registry {
         space.get(channel).map_or(0, HashMap::len)
     }
 
+    /// INFO's `pubsub_channels`, `pubsub_patterns`, `pubsubshard_channels`.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let inner = self.lock();
+        (
+            inner.channels.len(),
+            inner.patterns.len(),
+            inner.shard_channels.len(),
+        )
+    }
+
     /// PUBSUB NUMPAT: distinct patterns subscribed.
     pub fn pattern_count(&self) -> usize {
         self.lock().patterns.len()

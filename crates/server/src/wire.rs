@@ -14,7 +14,9 @@ pub const FRAME_SIZE_MAX: usize = 64 << 20;
 pub const HELLO_FRAME_MAX: usize = 4 << 10;
 /// The peer protocol's version, sent in every `Hello`: a peer speaking another is refused.
 /// 2: `Hello` carries the version, the cluster id and the TLS client port.
-pub const PROTOCOL_VERSION: u64 = 2;
+/// 3: `Publish` (Pub/Sub messages): a version-2 node would close the link on one, so the
+/// two are refused at the `Hello` instead.
+pub const PROTOCOL_VERSION: u64 = 3;
 /// The longest cluster id a `Hello` may carry.
 pub const CLUSTER_ID_MAX: usize = 64;
 /// Bytes of a frame's header (length and checksum).

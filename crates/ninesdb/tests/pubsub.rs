@@ -216,6 +216,13 @@ fn messages_reach_every_node_in_publish_order() {
         text(&pattern.reply()),
         "*3\r\n$12\r\npunsubscribe\r\n$5\r\nother\r\n:0\r\n"
     );
+    // Subscribing again after leaving everything starts a new mailbox that works.
+    assert_eq!(
+        text(&three.call(&[b"SUBSCRIBE", b"again"])),
+        ">3\r\n$9\r\nsubscribe\r\n$5\r\nagain\r\n:1\r\n"
+    );
+    assert_eq!(publish(&mut publisher, "again", b"back"), Reply::Integer(0));
+    assert_eq!(text(&three.reply()), message(true, "again", "back"));
     // Out of subscriber mode, plain commands run again.
     assert_eq!(text(&pattern.call(&[b"GET", b"nothing"])), "$-1\r\n");
     assert_eq!(

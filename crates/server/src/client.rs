@@ -572,7 +572,13 @@ fn pubsub_command(
             crate::pubsub::encode_all(&replies, protocol)
         }
         "unsubscribe" | "punsubscribe" | "sunsubscribe" => {
-            crate::pubsub::encode_all(&connection.pubsub.unsubscribe(space, names), protocol)
+            let replies = connection.pubsub.unsubscribe(space, names);
+            if !connection.pubsub.subscribed() {
+                // Out of Pub/Sub: the connection is a plain one again (idle timeout too).
+                connection.pubsub.detach();
+                connection.inbox = None;
+            }
+            crate::pubsub::encode_all(&replies, protocol)
         }
         "publish" | "spublish" => {
             let (channel, message) = (&args[1], &args[2]);
@@ -607,7 +613,8 @@ fn reset(connection: &mut Connection, shared: &Shared) -> Bytes {
     connection.name = None;
     connection.protocol = Protocol::Resp2;
     connection.readonly = false;
-    connection.pubsub.clear();
+    connection.pubsub.detach();
+    connection.inbox = None;
     connection.identity = crate::users::Identity::new(shared.users.get().as_deref());
     encode(&Value::Simple("RESET".to_owned()), Protocol::Resp2)
 }

@@ -442,7 +442,15 @@ impl Session {
         replies
     }
 
-    /// Leaves everything (RESET).
+    /// Leaves everything and drops the mailbox (RESET, or the last unsubscribe): what it
+    /// still holds was published after the client left, and a later subscription starts
+    /// a new one.
+    pub fn detach(&mut self) {
+        self.clear();
+        self.mailbox = None;
+    }
+
+    /// Leaves everything.
     pub fn clear(&mut self) {
         for space in [Space::Channel, Space::Pattern, Space::Shard] {
             let names = std::mem::take(self.names(space));

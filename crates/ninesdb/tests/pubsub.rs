@@ -445,6 +445,11 @@ fn a_subscriber_that_never_reads_is_disconnected_at_its_limit() {
         peak.saturating_sub(before) < 48 << 20,
         "node 2 grew from {before} to {peak} bytes"
     );
+    // A message over max-request-bytes (16 MiB by default) is refused, as a write is.
+    let Reply::Error(error) = publish(&mut publisher, "firehose", &vec![b'x'; 17 << 20]) else {
+        panic!("a 17 MiB message was published")
+    };
+    assert!(error.contains("max-request-bytes"), "{error}");
     // The node serves on: a new subscriber hears new messages.
     let mut fresh = Raw::connect(cluster.clients[1]);
     fresh.call(&[b"SUBSCRIBE", b"firehose"]);

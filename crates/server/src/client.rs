@@ -582,17 +582,28 @@ fn pubsub_command(
         }
         "publish" | "spublish" => {
             let (channel, message) = (&args[1], &args[2]);
+            let size = (channel.len() + message.len()) as u64;
+            if size > shared.config.max_request_bytes {
+                // Every member gets a copy through its peer queue: the same bound as a
+                // write's keeps those queues (and peer frames) within their limits.
+                return encode(
+                    &Value::Error(format!(
+                        "ERR this message is {size} bytes, over max-request-bytes ({}): it would be sent to every member; split it, or raise --max-request-bytes (at most {})",
+                        shared.config.max_request_bytes,
+                        crate::config::REQUEST_BYTES_MAX
+                    )),
+                    protocol,
+                );
+            }
             let shard = name == "spublish";
             let receivers = shared.pubsub.publish(channel, message, shard);
             // Redis Cluster broadcasts every message (a sharded one too, here) and counts
             // the receivers of the node it was published on only.
-            if channel.len() + message.len() + 64 <= crate::wire::FRAME_SIZE_MAX {
-                shared.peers.broadcast(&Frame::Publish {
-                    shard,
-                    channel: channel.clone(),
-                    message: message.clone(),
-                });
-            }
+            shared.peers.broadcast(&Frame::Publish {
+                shard,
+                channel: channel.clone(),
+                message: message.clone(),
+            });
             encode(
                 &Value::Integer(i64::try_from(receivers).unwrap_or(i64::MAX)),
                 protocol,

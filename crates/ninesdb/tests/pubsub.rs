@@ -298,6 +298,34 @@ fn framing_transcript(address: SocketAddr) -> Vec<String> {
     step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE", b"d"], 1);
     step(&mut transcript, &mut subscriber, &[b"RESET"], 1);
     step(&mut transcript, &mut subscriber, &[b"GET", b"k"], 1);
+    // PUBLISH in a transaction: counted at its place in EXEC's reply, delivered once the
+    // rest has run; not at all when a WATCH fails.
+    step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE", b"t"], 1);
+    let mut tx = Raw::connect(address);
+    for args in [
+        &[&b"MULTI"[..]][..],
+        &[b"SET", b"k", b"v"],
+        &[b"PUBLISH", b"t", b"in-multi"],
+        &[b"GET", b"k"],
+        &[b"EXEC"],
+        &[b"WATCH", b"k"],
+    ] {
+        transcript.push(text(&tx.call(args)));
+    }
+    transcript.push(text(&subscriber.reply()));
+    transcript.push(text(&publisher.call(&[b"SET", b"k", b"changed"])));
+    for args in [
+        &[&b"MULTI"[..]][..],
+        &[b"PUBLISH", b"t", b"never"],
+        &[b"EXEC"],
+        &[b"MULTI"],
+        &[b"PUBLISH", b"t", b"only"],
+        &[b"EXEC"],
+    ] {
+        transcript.push(text(&tx.call(args)));
+    }
+    transcript.push(text(&subscriber.reply()));
+    step(&mut transcript, &mut subscriber, &[b"UNSUBSCRIBE"], 1);
     // ACL channel permissions (`&pattern`): channels match the patterns, a PSUBSCRIBE
     // pattern must equal one literally.
     let acl = Raw::connect(address).call(&[

@@ -534,8 +534,17 @@ fn pubsub_command(
 ) -> Bytes {
     use crate::pubsub::Space;
     let protocol = connection.protocol;
-    if connection.multi.is_some() {
-        // Queued commands run in the keyspace, where Pub/Sub has no place.
+    if let Some(queued) = connection.multi.as_mut() {
+        if name == "publish" || name == "spublish" {
+            // Run by EXEC after the keyspace's part (see `transaction`).
+            if let Some(refusal) = publish_refusal(args, shared) {
+                connection.multi_failed = true;
+                return encode(&refusal, protocol);
+            }
+            queued.push(args.to_vec());
+            return encode(&Value::Simple("QUEUED".to_owned()), protocol);
+        }
+        // Queued commands run in the keyspace, where subscriptions have no place.
         connection.multi_failed = true;
         return encode(
             &Value::Error(format!(
@@ -580,40 +589,43 @@ fn pubsub_command(
             }
             crate::pubsub::encode_all(&replies, protocol)
         }
-        "publish" | "spublish" => {
-            let (channel, message) = (&args[1], &args[2]);
-            let size = (channel.len() + message.len()) as u64;
-            if size > shared.config.max_request_bytes {
-                // Every member gets a copy through its peer queue: the same bound as a
-                // write's keeps those queues (and peer frames) within their limits.
-                return encode(
-                    &Value::Error(format!(
-                        "ERR this message is {size} bytes, over max-request-bytes ({}): it would be sent to every member; split it, or raise --max-request-bytes (at most {})",
-                        shared.config.max_request_bytes,
-                        crate::config::REQUEST_BYTES_MAX
-                    )),
-                    protocol,
-                );
-            }
-            let shard = name == "spublish";
-            let receivers = shared.pubsub.publish(channel, message, shard);
-            // Redis Cluster broadcasts every message (a sharded one too, here) and counts
-            // the receivers of the node it was published on only.
-            shared.peers.broadcast(&Frame::Publish {
-                shard,
-                channel: channel.clone(),
-                message: message.clone(),
-            });
-            encode(
-                &Value::Integer(i64::try_from(receivers).unwrap_or(i64::MAX)),
-                protocol,
-            )
-        }
+        "publish" | "spublish" => match publish_refusal(args, shared) {
+            Some(refusal) => encode(&refusal, protocol),
+            None => encode(&Value::Integer(publish(args, shared)), protocol),
+        },
         _ => encode(
             &crate::pubsub::pubsub_command(args, &shared.pubsub),
             protocol,
         ),
     }
+}
+
+/// A message over `max-request-bytes` is refused, as a write is: every member's peer
+/// queue gets a copy.
+fn publish_refusal(args: &[Bytes], shared: &Shared) -> Option<Value> {
+    let size = (args[1].len() + args[2].len()) as u64;
+    (size > shared.config.max_request_bytes).then(|| {
+        Value::Error(format!(
+            "ERR this message is {size} bytes, over max-request-bytes ({}): it would be sent to every member; split it, or raise --max-request-bytes (at most {})",
+            shared.config.max_request_bytes,
+            crate::config::REQUEST_BYTES_MAX
+        ))
+    })
+}
+
+/// PUBLISH / SPUBLISH `args`: delivered here, then sent to every other member. Redis
+/// Cluster broadcasts every message (a sharded one too, here) and counts the receivers of
+/// the node it was published on only.
+fn publish(args: &[Bytes], shared: &Shared) -> i64 {
+    let (channel, message) = (&args[1], &args[2]);
+    let shard = args[0].eq_ignore_ascii_case(b"spublish");
+    let receivers = shared.pubsub.publish(channel, message, shard);
+    shared.peers.broadcast(&Frame::Publish {
+        shard,
+        channel: channel.clone(),
+        message: message.clone(),
+    });
+    i64::try_from(receivers).unwrap_or(i64::MAX)
 }
 
 /// RESET (networking.c `resetCommand`): the connection as new, without closing it.
@@ -768,41 +780,41 @@ async fn transaction(
                     "EXECABORT Transaction discarded because of previous errors.".to_owned(),
                 ));
             }
-            let watched_keys: Vec<Bytes> = watched.iter().map(|(k, _)| k.clone()).collect();
-            let slot = match cluster::commands_slot(
-                commands
-                    .iter()
-                    .chain(std::iter::once(&watched_keys_command(&watched_keys))),
-                shared.config.group_count(),
-            ) {
-                Ok(slot) => slot.unwrap_or(0),
-                Err(error) => return reply(error),
+            // PUBLISH in a transaction runs here, once the keyspace's part has committed
+            // (not at all if it did not), its count spliced in at its place.
+            let (publishes, commands) = crate::pubsub::split_publishes(commands);
+            if publishes.is_empty() {
+                return exec(
+                    protocol,
+                    connection.cluster_aware,
+                    commands,
+                    watched,
+                    shared,
+                )
+                .await;
+            }
+            let kept = commands.len();
+            let response = if commands.is_empty() && watched.is_empty() {
+                encode(&Value::Array(Vec::new()), protocol)
+            } else {
+                exec(
+                    protocol,
+                    connection.cluster_aware,
+                    commands,
+                    watched,
+                    shared,
+                )
+                .await
             };
-            let target = Target::slot(slot, shared);
-            let forwarded = vec![
-                Bytes::from_static(FORWARDED_EXEC),
-                Operation::Exec {
-                    now_ms: 0,
-                    commands: commands.clone(),
-                    watched: watched.clone(),
-                }
-                .encode(),
-            ];
-            route(
-                protocol,
-                connection.cluster_aware,
-                shared,
-                target,
-                forwarded,
-                move |reply| Input::Exec {
-                    group: target.group,
-                    commands: commands.clone(),
-                    watched: watched.clone(),
-                    reply,
-                },
-                false,
-            )
-            .await
+            let counts: Vec<(usize, i64)> = if crate::pubsub::exec_succeeded(&response, kept) {
+                publishes
+                    .iter()
+                    .map(|(at, args)| (*at, publish(args, shared)))
+                    .collect()
+            } else {
+                return response;
+            };
+            crate::pubsub::splice_exec(&response, &counts, protocol).unwrap_or(response)
         }
         "watch" if connection.multi.is_some() => reply(Value::Error(
             "ERR WATCH inside MULTI is not allowed".to_owned(),
@@ -810,36 +822,87 @@ async fn transaction(
         "watch" if args.len() < 2 => reply(Value::Error(
             "ERR wrong number of arguments for 'watch' command".to_owned(),
         )),
-        "watch" => {
-            let slot = match cluster::keys_slot(&args[1..], shared.config.group_count()) {
-                Ok(slot) => slot.unwrap_or(0),
-                Err(error) => return reply(error),
-            };
-            let group = Target::slot(slot, shared).group;
-            let (sender, receiver) = oneshot::channel();
-            if shared
-                .node
-                .try_send(Input::Versions {
-                    group,
-                    keys: args[1..].to_vec(),
-                    reply: sender,
-                })
-                .is_err()
-            {
-                return reply(busy());
-            }
-            match receiver.await {
-                Ok(versions) => {
-                    connection.watched.extend(versions);
-                    reply(Value::Simple("OK".to_owned()))
-                }
-                Err(_) => reply(busy()),
-            }
-        }
+        "watch" => watch(connection, &args, shared).await,
         _ => {
             connection.watched.clear();
             reply(Value::Simple("OK".to_owned()))
         }
+    }
+}
+
+/// Runs a transaction's commands at their group's leader.
+async fn exec(
+    protocol: Protocol,
+    cluster_aware: bool,
+    commands: Vec<Vec<Bytes>>,
+    watched: Vec<(Bytes, u64)>,
+    shared: &Shared,
+) -> Bytes {
+    let reply = |value: Value| encode(&value, protocol);
+    let watched_keys: Vec<Bytes> = watched.iter().map(|(k, _)| k.clone()).collect();
+    let slot = match cluster::commands_slot(
+        commands
+            .iter()
+            .chain(std::iter::once(&watched_keys_command(&watched_keys))),
+        shared.config.group_count(),
+    ) {
+        Ok(slot) => slot.unwrap_or(0),
+        Err(error) => return reply(error),
+    };
+    let target = Target::slot(slot, shared);
+    let forwarded = vec![
+        Bytes::from_static(FORWARDED_EXEC),
+        Operation::Exec {
+            now_ms: 0,
+            commands: commands.clone(),
+            watched: watched.clone(),
+        }
+        .encode(),
+    ];
+    route(
+        protocol,
+        cluster_aware,
+        shared,
+        target,
+        forwarded,
+        move |reply| Input::Exec {
+            group: target.group,
+            commands: commands.clone(),
+            watched: watched.clone(),
+            reply,
+        },
+        false,
+    )
+    .await
+}
+
+/// WATCH: the keys' versions now, at their group's leader.
+async fn watch(connection: &mut Connection, args: &[Bytes], shared: &Shared) -> Bytes {
+    let protocol = connection.protocol;
+    let reply = |value: Value| encode(&value, protocol);
+    let slot = match cluster::keys_slot(&args[1..], shared.config.group_count()) {
+        Ok(slot) => slot.unwrap_or(0),
+        Err(error) => return reply(error),
+    };
+    let group = Target::slot(slot, shared).group;
+    let (sender, receiver) = oneshot::channel();
+    if shared
+        .node
+        .try_send(Input::Versions {
+            group,
+            keys: args[1..].to_vec(),
+            reply: sender,
+        })
+        .is_err()
+    {
+        return reply(busy());
+    }
+    match receiver.await {
+        Ok(versions) => {
+            connection.watched.extend(versions);
+            reply(Value::Simple("OK".to_owned()))
+        }
+        Err(_) => reply(busy()),
     }
 }
 

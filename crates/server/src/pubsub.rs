@@ -542,6 +542,96 @@ pub fn subscriber_mode_refusal(name: &str, args: &[Bytes]) -> Option<Value> {
     )))
 }
 
+/// A transaction's PUBLISH/SPUBLISH commands (with their places) apart from the rest.
+pub fn split_publishes(commands: Vec<Vec<Bytes>>) -> (Vec<(usize, Vec<Bytes>)>, Vec<Vec<Bytes>>) {
+    let mut publishes = Vec::new();
+    let mut rest = Vec::with_capacity(commands.len());
+    for (at, args) in commands.into_iter().enumerate() {
+        let is_publish = args.first().is_some_and(|name| {
+            name.eq_ignore_ascii_case(b"publish") || name.eq_ignore_ascii_case(b"spublish")
+        });
+        if is_publish {
+            publishes.push((at, args));
+        } else {
+            rest.push(args);
+        }
+    }
+    (publishes, rest)
+}
+
+/// Whether an encoded EXEC reply is the array of `count` replies of a transaction that ran
+/// (not a null for a failed WATCH, nor an error).
+pub fn exec_succeeded(reply: &[u8], count: usize) -> bool {
+    split_array(reply).is_some_and(|items| items.len() == count)
+}
+
+/// The encoded EXEC reply with the PUBLISH counts `(place, receivers)` put in at their
+/// places (in increasing order); `None` if `reply` is not an array.
+pub fn splice_exec(reply: &[u8], counts: &[(usize, i64)], protocol: Protocol) -> Option<Bytes> {
+    let items = split_array(reply)?;
+    let total = items.len() + counts.len();
+    let mut out = bytes::BytesMut::with_capacity(reply.len() + counts.len() * 8 + 8);
+    out.extend_from_slice(format!("*{total}\r\n").as_bytes());
+    let (mut items, mut counts) = (items.into_iter(), counts.iter().peekable());
+    for at in 0..total {
+        match counts.peek() {
+            Some((place, receivers)) if *place == at => {
+                resp::encode(&Value::Integer(*receivers), protocol, &mut out);
+                counts.next();
+            }
+            _ => out.extend_from_slice(items.next()?),
+        }
+    }
+    Some(out.freeze())
+}
+
+/// The encoded items of the RESP array `reply` (`*N` and nothing after them).
+fn split_array(reply: &[u8]) -> Option<Vec<&[u8]>> {
+    if reply.first() != Some(&b'*') {
+        return None;
+    }
+    let end = reply.windows(2).position(|w| w == b"\r\n")?;
+    let count: usize = std::str::from_utf8(&reply[1..end]).ok()?.parse().ok()?;
+    let mut at = end + 2;
+    let mut items = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let length = reply_len(reply.get(at..)?, 0)?;
+        items.push(&reply[at..at + length]);
+        at += length;
+    }
+    (at == reply.len()).then_some(items)
+}
+
+/// The length of the whole RESP2/RESP3 reply at the start of `bytes`, if it is all there.
+fn reply_len(bytes: &[u8], depth: usize) -> Option<usize> {
+    if depth > 64 {
+        return None;
+    }
+    let end = bytes.windows(2).position(|w| w == b"\r\n")?;
+    let number = || -> Option<i64> { std::str::from_utf8(&bytes[1..end]).ok()?.parse().ok() };
+    let mut at = end + 2;
+    match *bytes.first()? {
+        b'$' | b'=' | b'!' => {
+            if let Ok(length) = usize::try_from(number()?) {
+                at = at.checked_add(length)?.checked_add(2)?;
+            }
+        }
+        head @ (b'*' | b'~' | b'>' | b'%') => {
+            let count = usize::try_from(number()?).unwrap_or(0);
+            let items = if head == b'%' {
+                count.checked_mul(2)?
+            } else {
+                count
+            };
+            for _ in 0..items {
+                at += reply_len(bytes.get(at..)?, depth + 1)?;
+            }
+        }
+        _ => {}
+    }
+    (at <= bytes.len()).then_some(at)
+}
+
 /// Encodes replies back to back.
 pub fn encode_all(values: &[Value], protocol: Protocol) -> Bytes {
     let mut out = bytes::BytesMut::new();
@@ -712,6 +802,40 @@ mod tests {
         drop(session);
         // A closed connection leaves nothing behind.
         assert_eq!(registry.pattern_count(), 0);
+    }
+
+    #[test]
+    fn publish_counts_are_spliced_into_exec_replies() {
+        let reply = b"*2\r\n+OK\r\n*2\r\n$1\r\nv\r\n%1\r\n+k\r\n_\r\n";
+        assert!(exec_succeeded(reply, 2));
+        assert!(!exec_succeeded(reply, 3));
+        assert_eq!(
+            splice_exec(reply, &[(0, 5), (2, 0), (4, 1)], Protocol::Resp2).unwrap(),
+            Bytes::from_static(
+                b"*5\r\n:5\r\n+OK\r\n:0\r\n*2\r\n$1\r\nv\r\n%1\r\n+k\r\n_\r\n:1\r\n"
+            )
+        );
+        // A failed WATCH, an abort, a truncated or trailing reply: nothing is published.
+        for other in [
+            &b"*-1\r\n"[..],
+            b"_\r\n",
+            b"-EXECABORT x\r\n",
+            b"*2\r\n+OK\r\n",
+            b"*1\r\n+OK\r\n+X\r\n",
+        ] {
+            assert!(
+                !exec_succeeded(other, 1),
+                "{:?}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        let (publishes, rest) = split_publishes(vec![
+            vec![b("SET"), b("k"), b("v")],
+            vec![b("publish"), b("c"), b("m")],
+            vec![b("GET"), b("k")],
+        ]);
+        assert_eq!(publishes, vec![(1, vec![b("publish"), b("c"), b("m")])]);
+        assert_eq!(rest.len(), 2);
     }
 
     #[test]

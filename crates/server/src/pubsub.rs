@@ -542,8 +542,11 @@ pub fn subscriber_mode_refusal(name: &str, args: &[Bytes]) -> Option<Value> {
     )))
 }
 
+/// A transaction's PUBLISH/SPUBLISH commands, each with its place among the queued ones.
+pub type Publishes = Vec<(usize, Vec<Bytes>)>;
+
 /// A transaction's PUBLISH/SPUBLISH commands (with their places) apart from the rest.
-pub fn split_publishes(commands: Vec<Vec<Bytes>>) -> (Vec<(usize, Vec<Bytes>)>, Vec<Vec<Bytes>>) {
+pub fn split_publishes(commands: Vec<Vec<Bytes>>) -> (Publishes, Vec<Vec<Bytes>>) {
     let mut publishes = Vec::new();
     let mut rest = Vec::with_capacity(commands.len());
     for (at, args) in commands.into_iter().enumerate() {

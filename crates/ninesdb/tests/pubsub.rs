@@ -14,6 +14,8 @@ use common::{start_redis, Client, Cluster, Reply};
 const ORDER_BASE: u16 = 25201;
 const LIMIT_BASE: u16 = 25401;
 const REDIS_PORT: u16 = 25599;
+/// A one-node cluster for forged peer frames (peer port 25351).
+const FORGED_BASE: u16 = 25251;
 const LIMIT_FLAG: &str = "pubsub 1mb 512kb 5";
 
 /// A connection that reads replies as raw bytes (one whole reply at a time, any RESP2 or
@@ -484,4 +486,54 @@ fn a_subscriber_that_never_reads_is_disconnected_at_its_limit() {
     std::thread::sleep(Duration::from_millis(100));
     publish(&mut publisher, "firehose", b"after");
     assert_eq!(text(&fresh.reply()), message(false, "firehose", "after"));
+}
+
+fn publish_frame(message: &str) -> server::wire::Frame {
+    server::wire::Frame::Publish {
+        shard: false,
+        channel: bytes::Bytes::from_static(b"news"),
+        message: bytes::Bytes::copy_from_slice(message.as_bytes()),
+    }
+}
+
+/// Sends `frames` to a peer port as a caller would, and waits until the node hangs up.
+fn send_frames(address: SocketAddr, frames: &[server::wire::Frame]) {
+    let mut out = bytes::BytesMut::new();
+    for frame in frames {
+        server::wire::encode(frame, &mut out);
+    }
+    let mut stream = TcpStream::connect(address).expect("peer port");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let _ = stream.write_all(&out);
+    let mut buffer = [0; 4096];
+    while matches!(stream.read(&mut buffer), Ok(n) if n > 0) {}
+}
+
+// Goal: only a member that said a valid `Hello` can publish through the peer port. Method:
+// a subscriber on a one-node cluster; Publish frames with no Hello, after another cluster's
+// Hello and after an unknown member's Hello; then a real PUBLISH: it is the first message
+// the subscriber gets.
+#[test]
+fn forged_publish_frames_deliver_nothing() {
+    let cluster = Cluster::start(1, FORGED_BASE, "pubsub-forged");
+    cluster.leader(Duration::from_secs(20)).expect("a leader");
+    let cluster_id = std::fs::read_to_string(cluster.data.join("node1/CLUSTER_ID"))
+        .expect("the cluster id is kept in the data directory");
+    let mut subscriber = Raw::connect(cluster.clients[0]);
+    subscriber.call(&[b"SUBSCRIBE", b"news"]);
+    let peer = SocketAddr::from(([127, 0, 0, 1], FORGED_BASE + 100));
+    let hello = |from: u64, cluster: &str| server::wire::Frame::Hello {
+        from,
+        version: server::wire::PROTOCOL_VERSION,
+        cluster: cluster.to_owned(),
+        tls_port: 0,
+    };
+    send_frames(peer, &[publish_frame("no hello")]);
+    send_frames(peer, &[hello(2, "other"), publish_frame("other cluster")]);
+    send_frames(peer, &[hello(99, &cluster_id), publish_frame("stranger")]);
+    let mut publisher = Client::connect(cluster.clients[0]).expect("connects");
+    assert_eq!(publish(&mut publisher, "news", b"real"), Reply::Integer(1));
+    assert_eq!(text(&subscriber.reply()), message(false, "news", "real"));
 }

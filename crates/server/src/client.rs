@@ -286,11 +286,17 @@ where
                     continue;
                 }
             },
-            received = inbox.recv() => Some(received),
+            // Without an output limit (`pubsub 0 0 0`) the output still stops growing here:
+            // the mailbox then fills to its own cap, so a subscriber holds at most both.
+            received = inbox.recv(), if output.len() < crate::pubsub::MAILBOX_BYTES_MAX => Some(received),
         };
         // Messages published before the client's next command are answered before it,
         // as Redis writes them to the output buffer at once; a burst is taken in one go.
-        let mut next = received.or_else(|| inbox.try_recv());
+        let mut next = received.or_else(|| {
+            (output.len() < crate::pubsub::MAILBOX_BYTES_MAX)
+                .then(|| inbox.try_recv())
+                .flatten()
+        });
         let mut taken = 0;
         while let Some(received) = next {
             match received {
@@ -305,7 +311,11 @@ where
                 }
             }
             taken += 1;
-            next = if taken < 1024 { inbox.try_recv() } else { None };
+            next = if taken < 1024 && output.len() < crate::pubsub::MAILBOX_BYTES_MAX {
+                inbox.try_recv()
+            } else {
+                None
+            };
         }
         if !input.is_empty() {
             return true;

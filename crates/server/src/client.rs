@@ -630,7 +630,7 @@ fn publish(args: &[Bytes], shared: &Shared) -> i64 {
     let (channel, message) = (&args[1], &args[2]);
     let shard = args[0].eq_ignore_ascii_case(b"spublish");
     let receivers = shared.pubsub.publish(channel, message, shard);
-    shared.peers.broadcast(&Frame::Publish {
+    shared.peers.broadcast_spare(&Frame::Publish {
         shard,
         channel: channel.clone(),
         message: message.clone(),

@@ -382,6 +382,17 @@ impl Peers {
         }
     }
 
+    /// Sends `frame` to every peer whose queue is less than half full: traffic that may
+    /// be lost (Pub/Sub messages) never takes the room Raft and forwarded commands need.
+    pub fn broadcast_spare(&self, frame: &Frame) {
+        let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, queue) in queues.values() {
+            if queue.capacity() > PEER_QUEUE_MAX / 2 {
+                let _ = queue.try_send(frame.clone());
+            }
+        }
+    }
+
     pub fn has(&self, node: NodeId) -> bool {
         self.queues
             .lock()

@@ -225,6 +225,22 @@ fn messages_reach_every_node_in_publish_order() {
     );
     assert_eq!(publish(&mut publisher, "again", b"back"), Reply::Integer(0));
     assert_eq!(text(&three.reply()), message(true, "again", "back"));
+    // A RESP3 subscriber blocked in BLPOP still gets its messages, before the reply.
+    three.send(&[b"BLPOP", b"nothing-here", b"3"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        publish(&mut publisher, "again", b"while-blocked"),
+        Reply::Integer(0)
+    );
+    assert_eq!(
+        text(&three.reply()),
+        message(true, "again", "while-blocked")
+    );
+    assert_eq!(
+        text(&three.reply()),
+        "_\r\n",
+        "BLPOP times out after the push"
+    );
     // Out of subscriber mode, plain commands run again.
     assert_eq!(text(&pattern.call(&[b"GET", b"nothing"])), "$-1\r\n");
     assert_eq!(

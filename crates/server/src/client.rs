@@ -345,7 +345,7 @@ fn write_ready<S: AsyncWrite + Unpin>(
 /// hangs up or is unblocked stops waiting, and dropping its wait withdraws it at the leader
 /// (its reply channel closes, or the forward is cancelled), so no element is popped for a
 /// client that is gone. `None` if the client hung up.
-async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
+async fn wait_blocked<S: tokio::io::AsyncRead + AsyncWrite + Unpin>(
     connection: &mut Connection,
     args: Vec<Bytes>,
     shared: &Shared,
@@ -356,26 +356,58 @@ async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
     let (unblock, mut unblocked) = oneshot::channel();
     lock_blocked(shared).insert(id, unblock);
     let timed_out = crate::blocking::timed_out(&args);
-    let work = handle(connection, args, shared);
-    tokio::pin!(work);
-    let reply = loop {
-        tokio::select! {
-            reply = &mut work => break Some(reply),
-            how = &mut unblocked => {
-                let value = match how {
-                    Ok(Unblock::Error) => Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".to_owned()),
-                    _ => timed_out,
-                };
-                break Some(encode(&value, protocol));
+    // A subscriber (RESP3) keeps getting its messages while it waits, as in Redis.
+    let mut inbox = connection.inbox.take();
+    let mut pushes = BytesMut::new();
+    let (mut reader, mut writer) = tokio::io::split(&mut *stream);
+    // The command's future borrows the connection: it ends with this block.
+    let reply = {
+        let work = handle(connection, args, shared);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                reply = &mut work => break Some(reply),
+                how = &mut unblocked => {
+                    let value = match how {
+                        Ok(Unblock::Error) => Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".to_owned()),
+                        _ => timed_out,
+                    };
+                    break Some(encode(&value, protocol));
+                }
+                read = reader.read_buf(input), if input.len() < BLOCKED_INPUT_MAX => match read {
+                    Ok(0) | Err(_) => break None,
+                    Ok(_) => {}
+                },
+                received = recv_some(&mut inbox), if pushes.len() < crate::pubsub::MAILBOX_BYTES_MAX => match received {
+                    crate::pubsub::Received::Message(delivery) => resp::encode(&delivery.value(), protocol, &mut pushes),
+                    crate::pubsub::Received::Overflowed => break None,
+                },
+                written = writer.write(&pushes), if !pushes.is_empty() => match written {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => bytes::Buf::advance(&mut pushes, n),
+                },
             }
-            read = stream.read_buf(input), if input.len() < BLOCKED_INPUT_MAX => match read {
-                Ok(0) | Err(_) => break None,
-                Ok(_) => {}
-            },
         }
     };
     lock_blocked(shared).remove(&id);
-    reply
+    connection.inbox = inbox;
+    // Messages not written yet go out before the reply.
+    reply.map(|reply| {
+        if pushes.is_empty() {
+            reply
+        } else {
+            pushes.extend_from_slice(&reply);
+            pushes.freeze()
+        }
+    })
+}
+
+/// The next delivery of `inbox`; never, without one.
+async fn recv_some(inbox: &mut Option<crate::pubsub::Inbox>) -> crate::pubsub::Received {
+    match inbox {
+        Some(inbox) => inbox.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 pub fn lock_blocked(

@@ -166,9 +166,16 @@ fn messages_reach_every_node_in_publish_order() {
             "pattern on node 2, #{i}"
         );
     }
-    // On node 2 itself: the channel subscriber and the pattern subscriber are counted.
     let mut local = Client::connect(cluster.clients[1]).expect("connects");
-    assert_eq!(publish(&mut local, "news", b"here"), Reply::Integer(2));
+    counted_on_the_node(&mut local, &mut two, &mut three, &mut pattern);
+    leaving_and_coming_back(&mut local, &mut three, &mut pattern, &mut publisher);
+}
+
+/// On node 2 itself: the channel subscriber and the pattern subscriber are counted; node 3
+/// hears a message published on node 2; PUBSUB and INFO see this node's subscribers.
+fn counted_on_the_node(local: &mut Client, two: &mut Raw, three: &mut Raw, pattern: &mut Raw) {
+    // On node 2 itself: the channel subscriber and the pattern subscriber are counted.
+    assert_eq!(publish(local, "news", b"here"), Reply::Integer(2));
     assert_eq!(text(&two.reply()), message(false, "news", "here"));
     assert_eq!(
         text(&pattern.reply()),
@@ -199,6 +206,15 @@ fn messages_reach_every_node_in_publish_order() {
         info.contains("pubsub_channels:1\r\npubsub_patterns:1\r\npubsubshard_channels:0"),
         "{info}"
     );
+}
+
+/// Unsubscribing (RESP3 and RESP2), subscribing again, and a blocked RESP3 subscriber.
+fn leaving_and_coming_back(
+    local: &mut Client,
+    three: &mut Raw,
+    pattern: &mut Raw,
+    publisher: &mut Client,
+) {
     // A RESP3 subscriber may run any command between pushes.
     assert_eq!(text(&three.call(&[b"GET", b"nothing"])), "_\r\n");
     assert_eq!(
@@ -223,13 +239,13 @@ fn messages_reach_every_node_in_publish_order() {
         text(&three.call(&[b"SUBSCRIBE", b"again"])),
         ">3\r\n$9\r\nsubscribe\r\n$5\r\nagain\r\n:1\r\n"
     );
-    assert_eq!(publish(&mut publisher, "again", b"back"), Reply::Integer(0));
+    assert_eq!(publish(publisher, "again", b"back"), Reply::Integer(0));
     assert_eq!(text(&three.reply()), message(true, "again", "back"));
     // A RESP3 subscriber blocked in BLPOP still gets its messages, before the reply.
     three.send(&[b"BLPOP", b"nothing-here", b"3"]);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        publish(&mut publisher, "again", b"while-blocked"),
+        publish(publisher, "again", b"while-blocked"),
         Reply::Integer(0)
     );
     assert_eq!(
@@ -301,24 +317,40 @@ fn framing_transcript(address: SocketAddr) -> Vec<String> {
     step(&mut transcript, &mut subscriber, &[b"SUNSUBSCRIBE"], 1);
     step(&mut transcript, &mut subscriber, &[b"SUNSUBSCRIBE"], 1);
     step(&mut transcript, &mut subscriber, &[b"PING"], 1);
+    resp3_transcript(&mut transcript, &mut subscriber, &mut publisher);
+    multi_and_acl_transcript(&mut transcript, &mut subscriber, &mut publisher, address);
+    transcript
+}
+
+/// RESP3: pushes, no subscriber-mode restriction, RESET.
+fn resp3_transcript(transcript: &mut Vec<String>, subscriber: &mut Raw, publisher: &mut Raw) {
     // RESP3: pushes, and no subscriber-mode restriction.
     subscriber.call(&[b"HELLO", b"3"]);
-    step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE", b"c"], 1);
-    step(&mut transcript, &mut subscriber, &[b"PSUBSCRIBE", b"c*"], 1);
-    step(&mut transcript, &mut subscriber, &[b"PING"], 1);
-    step(&mut transcript, &mut subscriber, &[b"GET", b"k"], 1);
+    step(transcript, subscriber, &[b"SUBSCRIBE", b"c"], 1);
+    step(transcript, subscriber, &[b"PSUBSCRIBE", b"c*"], 1);
+    step(transcript, subscriber, &[b"PING"], 1);
+    step(transcript, subscriber, &[b"GET", b"k"], 1);
     publisher.call(&[b"PUBLISH", b"c", b"three"]);
     transcript.push(text(&subscriber.reply()));
     transcript.push(text(&subscriber.reply()));
-    step(&mut transcript, &mut subscriber, &[b"UNSUBSCRIBE", b"c"], 1);
-    step(&mut transcript, &mut subscriber, &[b"PUNSUBSCRIBE"], 1);
-    step(&mut transcript, &mut subscriber, &[b"RESET"], 1);
-    step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE", b"d"], 1);
-    step(&mut transcript, &mut subscriber, &[b"RESET"], 1);
-    step(&mut transcript, &mut subscriber, &[b"GET", b"k"], 1);
+    step(transcript, subscriber, &[b"UNSUBSCRIBE", b"c"], 1);
+    step(transcript, subscriber, &[b"PUNSUBSCRIBE"], 1);
+    step(transcript, subscriber, &[b"RESET"], 1);
+    step(transcript, subscriber, &[b"SUBSCRIBE", b"d"], 1);
+    step(transcript, subscriber, &[b"RESET"], 1);
+    step(transcript, subscriber, &[b"GET", b"k"], 1);
+}
+
+/// PUBLISH in MULTI, and ACL channel permissions.
+fn multi_and_acl_transcript(
+    transcript: &mut Vec<String>,
+    subscriber: &mut Raw,
+    publisher: &mut Raw,
+    address: SocketAddr,
+) {
     // PUBLISH in a transaction: counted at its place in EXEC's reply, delivered once the
     // rest has run; not at all when a WATCH fails.
-    step(&mut transcript, &mut subscriber, &[b"SUBSCRIBE", b"t"], 1);
+    step(transcript, subscriber, &[b"SUBSCRIBE", b"t"], 1);
     let mut tx = Raw::connect(address);
     for args in [
         &[&b"MULTI"[..]][..],
@@ -343,51 +375,20 @@ fn framing_transcript(address: SocketAddr) -> Vec<String> {
         transcript.push(text(&tx.call(args)));
     }
     transcript.push(text(&subscriber.reply()));
-    step(&mut transcript, &mut subscriber, &[b"UNSUBSCRIBE"], 1);
+    step(transcript, subscriber, &[b"UNSUBSCRIBE"], 1);
     // ACL channel permissions (`&pattern`): channels match the patterns, a PSUBSCRIBE
     // pattern must equal one literally.
     let acl = Raw::connect(address).call(&[
         b"ACL", b"SETUSER", b"reader", b"on", b">pw", b"~*", b"&news*", b"+@all",
     ]);
     transcript.push(text(&acl));
-    step(
-        &mut transcript,
-        &mut subscriber,
-        &[b"AUTH", b"reader", b"pw"],
-        1,
-    );
-    step(
-        &mut transcript,
-        &mut subscriber,
-        &[b"SUBSCRIBE", b"other"],
-        1,
-    );
-    step(
-        &mut transcript,
-        &mut subscriber,
-        &[b"PUBLISH", b"other", b"x"],
-        1,
-    );
-    step(&mut transcript, &mut subscriber, &[b"PSUBSCRIBE", b"n*"], 1);
-    step(
-        &mut transcript,
-        &mut subscriber,
-        &[b"SSUBSCRIBE", b"elsewhere"],
-        1,
-    );
-    step(
-        &mut transcript,
-        &mut subscriber,
-        &[b"PSUBSCRIBE", b"news*"],
-        1,
-    );
-    step(
-        &mut transcript,
-        &mut subscriber,
-        &[b"SUBSCRIBE", b"news1"],
-        1,
-    );
-    transcript
+    step(transcript, subscriber, &[b"AUTH", b"reader", b"pw"], 1);
+    step(transcript, subscriber, &[b"SUBSCRIBE", b"other"], 1);
+    step(transcript, subscriber, &[b"PUBLISH", b"other", b"x"], 1);
+    step(transcript, subscriber, &[b"PSUBSCRIBE", b"n*"], 1);
+    step(transcript, subscriber, &[b"SSUBSCRIBE", b"elsewhere"], 1);
+    step(transcript, subscriber, &[b"PSUBSCRIBE", b"news*"], 1);
+    step(transcript, subscriber, &[b"SUBSCRIBE", b"news1"], 1);
 }
 
 // Goal: a subscriber sees the same bytes from ninesdb as from Redis 7.0: subscribe and

@@ -29,6 +29,12 @@ pub fn encode(value: &Value, protocol: Protocol, out: &mut BytesMut) {
                 encode(v, protocol, out);
             }
         }
+        Value::Push(items) => {
+            header(out, if resp3 { b'>' } else { b'*' }, len_i64(items.len()));
+            for v in items {
+                encode(v, protocol, out);
+            }
+        }
         Value::Map(pairs) => {
             if resp3 {
                 header(out, b'%', len_i64(pairs.len()));

@@ -37,6 +37,9 @@ pub enum Value {
     NullArray,
     /// `*2\r\n...`
     Array(Vec<Value>),
+    /// RESP3 push (`>`), data the server sends unasked (Pub/Sub messages); RESP2 writes an
+    /// array, which is how RESP2 subscribers have always received them.
+    Push(Vec<Value>),
     /// RESP3 map; RESP2 writes a flat array of key, value, key, value.
     Map(Vec<(Value, Value)>),
     /// RESP3 set; RESP2 writes an array.

@@ -95,6 +95,17 @@ fn aggregates_both_protocols() {
         "*2\r\n$1\r\nm\r\n$1\r\n2\r\n",
         "~2\r\n$1\r\nm\r\n,2\r\n",
     );
+    // A Pub/Sub message: a push in RESP3, a plain array in RESP2 (pubsub.c).
+    both(
+        Value::Push(vec![
+            Value::Bulk(Bytes::from_static(b"message")),
+            Value::Bulk(Bytes::from_static(b"ch")),
+            Value::Null,
+            Value::Integer(0),
+        ]),
+        "*4\r\n$7\r\nmessage\r\n$2\r\nch\r\n$-1\r\n:0\r\n",
+        ">4\r\n$7\r\nmessage\r\n$2\r\nch\r\n_\r\n:0\r\n",
+    );
     both(
         Value::Array(vec![
             Value::Array(vec![Value::NullArray]),

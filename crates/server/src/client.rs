@@ -67,6 +67,9 @@ pub struct Shared {
     pub users: crate::users::Users,
     /// ACL LOG: this node's refusals (not replicated, as in Redis Cluster).
     pub acl_log: std::sync::Mutex<acl::AclLog>,
+    /// This node's Pub/Sub subscribers (shared with the peer links, which deliver what
+    /// other members publish).
+    pub pubsub: Arc<crate::pubsub::Registry>,
 }
 
 /// Per-connection state.
@@ -85,6 +88,10 @@ struct Connection {
     readonly: bool,
     /// Who the client is (AUTH / HELLO AUTH).
     identity: crate::users::Identity,
+    /// Its channels and patterns.
+    pubsub: crate::pubsub::Session,
+    /// Where its Pub/Sub messages arrive, once it has subscribed.
+    inbox: Option<crate::pubsub::Inbox>,
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
@@ -92,8 +99,9 @@ pub async fn serve<S>(mut stream: S, shared: Arc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
     let mut connection = Connection {
-        id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
+        id,
         protocol: Protocol::Resp2,
         name: None,
         multi: None,
@@ -102,6 +110,8 @@ where
         cluster_aware: false,
         readonly: false,
         identity: crate::users::Identity::new(shared.users.get().as_deref()),
+        pubsub: crate::pubsub::Session::new(id, Arc::clone(&shared.pubsub)),
+        inbox: None,
     };
     let mut parser = resp::Parser::new(resp::Limits {
         query_buffer_max: shared.config.query_buffer_limit,
@@ -137,6 +147,11 @@ where
                     output.extend_from_slice(&reply);
                     if quit {
                         break;
+                    }
+                    // Redis's client classes: a client with a subscription is `pubsub`.
+                    let class = output_class(&connection, &shared);
+                    if output_watch.limit() != class {
+                        output_watch = OutputWatch::new(class);
                     }
                     if output_watch.limit().is_set() {
                         // Redis's model: replies wait here while the socket is full, up to
@@ -175,6 +190,23 @@ where
                 }
             }
         }
+        if connection.inbox.is_some() && !quit {
+            // A subscriber: messages are written as the socket takes them, under the
+            // pubsub output limit, while its commands are read (no idle timeout, as Redis).
+            if !wait_subscribed(
+                &mut stream,
+                &mut connection,
+                &mut input,
+                &mut output,
+                &mut output_watch,
+                &shared,
+            )
+            .await
+            {
+                return;
+            }
+            continue;
+        }
         if !output.is_empty() {
             if stream.write_all(&output).await.is_err() {
                 return;
@@ -196,6 +228,97 @@ where
         match read {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+    }
+}
+
+/// The output limit of the connection's class now.
+fn output_class(connection: &Connection, shared: &Shared) -> crate::limits::OutputLimit {
+    if connection.pubsub.subscribed() {
+        shared.config.output_limit_pubsub
+    } else {
+        shared.config.output_limit_normal
+    }
+}
+
+/// Waits, for a connection that has subscribed, until it sends more (`true`) or must close
+/// (`false`: it hung up, or its pending messages passed the output limit); meanwhile
+/// moves published messages to `output` and writes them as the socket takes them.
+async fn wait_subscribed<S>(
+    stream: &mut S,
+    connection: &mut Connection,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+    output_watch: &mut OutputWatch,
+    shared: &Shared,
+) -> bool
+where
+    S: tokio::io::AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let protocol = connection.protocol;
+    let Some(inbox) = connection.inbox.as_mut() else {
+        return true;
+    };
+    let close = |why: String| {
+        eprintln!(
+            "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
+            shared.config.id, connection.id
+        );
+        false
+    };
+    loop {
+        if write_ready(stream, output).is_err() {
+            return false;
+        }
+        if let OutputVerdict::Close(why) = output_watch.check(output.len(), Instant::now()) {
+            return close(why);
+        }
+        let (mut reader, mut writer) = tokio::io::split(&mut *stream);
+        let received = tokio::select! {
+            read = reader.read_buf(input) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => None,
+            },
+            written = writer.write(output), if !output.is_empty() => match written {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    bytes::Buf::advance(output, n);
+                    continue;
+                }
+            },
+            // Without an output limit (`pubsub 0 0 0`) the output still stops growing here:
+            // the mailbox then fills to its own cap, so a subscriber holds at most both.
+            received = inbox.recv(), if output.len() < crate::pubsub::MAILBOX_BYTES_MAX => Some(received),
+        };
+        // Messages published before the client's next command are answered before it,
+        // as Redis writes them to the output buffer at once; a burst is taken in one go.
+        let mut next = received.or_else(|| {
+            (output.len() < crate::pubsub::MAILBOX_BYTES_MAX)
+                .then(|| inbox.try_recv())
+                .flatten()
+        });
+        let mut taken = 0;
+        while let Some(received) = next {
+            match received {
+                crate::pubsub::Received::Message(delivery) => {
+                    resp::encode(&delivery.value(), protocol, output)
+                }
+                crate::pubsub::Received::Overflowed => {
+                    return close(format!(
+                        "more than {} bytes of messages waited for it",
+                        output_watch.limit().hard.max(1)
+                    ))
+                }
+            }
+            taken += 1;
+            next = if taken < 1024 && output.len() < crate::pubsub::MAILBOX_BYTES_MAX {
+                inbox.try_recv()
+            } else {
+                None
+            };
+        }
+        if !input.is_empty() {
+            return true;
         }
     }
 }
@@ -222,7 +345,7 @@ fn write_ready<S: AsyncWrite + Unpin>(
 /// hangs up or is unblocked stops waiting, and dropping its wait withdraws it at the leader
 /// (its reply channel closes, or the forward is cancelled), so no element is popped for a
 /// client that is gone. `None` if the client hung up.
-async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
+async fn wait_blocked<S: tokio::io::AsyncRead + AsyncWrite + Unpin>(
     connection: &mut Connection,
     args: Vec<Bytes>,
     shared: &Shared,
@@ -233,26 +356,58 @@ async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
     let (unblock, mut unblocked) = oneshot::channel();
     lock_blocked(shared).insert(id, unblock);
     let timed_out = crate::blocking::timed_out(&args);
-    let work = handle(connection, args, shared);
-    tokio::pin!(work);
-    let reply = loop {
-        tokio::select! {
-            reply = &mut work => break Some(reply),
-            how = &mut unblocked => {
-                let value = match how {
-                    Ok(Unblock::Error) => Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".to_owned()),
-                    _ => timed_out,
-                };
-                break Some(encode(&value, protocol));
+    // A subscriber (RESP3) keeps getting its messages while it waits, as in Redis.
+    let mut inbox = connection.inbox.take();
+    let mut pushes = BytesMut::new();
+    let (mut reader, mut writer) = tokio::io::split(&mut *stream);
+    // The command's future borrows the connection: it ends with this block.
+    let reply = {
+        let work = handle(connection, args, shared);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                reply = &mut work => break Some(reply),
+                how = &mut unblocked => {
+                    let value = match how {
+                        Ok(Unblock::Error) => Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".to_owned()),
+                        _ => timed_out,
+                    };
+                    break Some(encode(&value, protocol));
+                }
+                read = reader.read_buf(input), if input.len() < BLOCKED_INPUT_MAX => match read {
+                    Ok(0) | Err(_) => break None,
+                    Ok(_) => {}
+                },
+                received = recv_some(&mut inbox), if pushes.len() < crate::pubsub::MAILBOX_BYTES_MAX => match received {
+                    crate::pubsub::Received::Message(delivery) => resp::encode(&delivery.value(), protocol, &mut pushes),
+                    crate::pubsub::Received::Overflowed => break None,
+                },
+                written = writer.write(&pushes), if !pushes.is_empty() => match written {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => bytes::Buf::advance(&mut pushes, n),
+                },
             }
-            read = stream.read_buf(input), if input.len() < BLOCKED_INPUT_MAX => match read {
-                Ok(0) | Err(_) => break None,
-                Ok(_) => {}
-            },
         }
     };
     lock_blocked(shared).remove(&id);
-    reply
+    connection.inbox = inbox;
+    // Messages not written yet go out before the reply.
+    reply.map(|reply| {
+        if pushes.is_empty() {
+            reply
+        } else {
+            pushes.extend_from_slice(&reply);
+            pushes.freeze()
+        }
+    })
+}
+
+/// The next delivery of `inbox`; never, without one.
+async fn recv_some(inbox: &mut Option<crate::pubsub::Inbox>) -> crate::pubsub::Received {
+    match inbox {
+        Some(inbox) => inbox.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 pub fn lock_blocked(
@@ -310,11 +465,39 @@ fn keyless_script_slot(name: &str) -> Option<u16> {
 /// Runs one command; returns the encoded reply.
 async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let pubsub = crate::pubsub::is_command(&name);
+    if pubsub {
+        if let Err(error) = crate::pubsub::check_arity(&args) {
+            return encode(&error, connection.protocol);
+        }
+    }
     if let Err(refusal) = admit(connection, &args, shared) {
         if connection.multi.is_some() {
             connection.multi_failed = true;
         }
         return encode(&refusal, connection.protocol);
+    }
+    if connection.pubsub.subscribed() && connection.protocol == Protocol::Resp2 {
+        if let Some(refusal) = crate::pubsub::subscriber_mode_refusal(&name, &args) {
+            return encode(&refusal, connection.protocol);
+        }
+        if name == "ping" && args.len() <= 2 {
+            // pubsub.c: a RESP2 subscriber's PING is answered in the message format.
+            let payload = args.get(1).cloned().unwrap_or_default();
+            return encode(
+                &Value::Array(vec![
+                    Value::Bulk(Bytes::from_static(b"pong")),
+                    Value::Bulk(payload),
+                ]),
+                Protocol::Resp2,
+            );
+        }
+    }
+    if name == "reset" {
+        return reset(connection, shared);
+    }
+    if pubsub {
+        return pubsub_command(connection, &name, &args, shared);
     }
     if let Some(value) = crate::local::run(
         &name,
@@ -395,6 +578,123 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         read,
     )
     .await
+}
+
+/// SUBSCRIBE and kin change this connection; PUBLISH delivers here and on every member.
+fn pubsub_command(
+    connection: &mut Connection,
+    name: &str,
+    args: &[Bytes],
+    shared: &Shared,
+) -> Bytes {
+    use crate::pubsub::Space;
+    let protocol = connection.protocol;
+    if let Some(queued) = connection.multi.as_mut() {
+        if name == "publish" || name == "spublish" {
+            // Run by EXEC after the keyspace's part (see `transaction`).
+            if let Some(refusal) = publish_refusal(args, shared) {
+                connection.multi_failed = true;
+                return encode(&refusal, protocol);
+            }
+            queued.push(args.to_vec());
+            return encode(&Value::Simple("QUEUED".to_owned()), protocol);
+        }
+        // Queued commands run in the keyspace, where subscriptions have no place.
+        connection.multi_failed = true;
+        return encode(
+            &Value::Error(format!(
+                "ERR '{name}' inside MULTI is not supported by ninesdb"
+            )),
+            protocol,
+        );
+    }
+    let names = &args[1..];
+    let space = match name {
+        "subscribe" | "unsubscribe" => Space::Channel,
+        "psubscribe" | "punsubscribe" => Space::Pattern,
+        _ => Space::Shard,
+    };
+    match name {
+        "subscribe" | "psubscribe" | "ssubscribe" => {
+            if space == Space::Shard {
+                // As Redis Cluster: a client's shard channels live in one slot (here, in
+                // one group's slots), so that they move together.
+                if let Err(error) = cluster::keys_slot(names, shared.config.group_count()) {
+                    return encode(&error, protocol);
+                }
+            }
+            let hard =
+                usize::try_from(shared.config.output_limit_pubsub.hard).unwrap_or(usize::MAX);
+            let cap = match hard {
+                0 => crate::pubsub::MAILBOX_BYTES_MAX,
+                hard => hard.min(crate::pubsub::MAILBOX_BYTES_MAX),
+            };
+            let (replies, inbox) = connection.pubsub.subscribe(space, names, cap);
+            if inbox.is_some() {
+                connection.inbox = inbox;
+            }
+            crate::pubsub::encode_all(&replies, protocol)
+        }
+        "unsubscribe" | "punsubscribe" | "sunsubscribe" => {
+            let replies = connection.pubsub.unsubscribe(space, names);
+            if !connection.pubsub.subscribed() {
+                // Out of Pub/Sub: the connection is a plain one again (idle timeout too).
+                connection.pubsub.detach();
+                connection.inbox = None;
+            }
+            crate::pubsub::encode_all(&replies, protocol)
+        }
+        "publish" | "spublish" => match publish_refusal(args, shared) {
+            Some(refusal) => encode(&refusal, protocol),
+            None => encode(&Value::Integer(publish(args, shared)), protocol),
+        },
+        _ => encode(
+            &crate::pubsub::pubsub_command(args, &shared.pubsub),
+            protocol,
+        ),
+    }
+}
+
+/// A message over `max-request-bytes` is refused, as a write is: every member's peer
+/// queue gets a copy.
+fn publish_refusal(args: &[Bytes], shared: &Shared) -> Option<Value> {
+    let size = (args[1].len() + args[2].len()) as u64;
+    (size > shared.config.max_request_bytes).then(|| {
+        Value::Error(format!(
+            "ERR this message is {size} bytes, over max-request-bytes ({}): it would be sent to every member; split it, or raise --max-request-bytes (at most {})",
+            shared.config.max_request_bytes,
+            crate::config::REQUEST_BYTES_MAX
+        ))
+    })
+}
+
+/// PUBLISH / SPUBLISH `args`: delivered here, then sent to every other member. Redis
+/// Cluster broadcasts every message (a sharded one too, here) and counts the receivers of
+/// the node it was published on only.
+fn publish(args: &[Bytes], shared: &Shared) -> i64 {
+    let (channel, message) = (&args[1], &args[2]);
+    let shard = args[0].eq_ignore_ascii_case(b"spublish");
+    let receivers = shared.pubsub.publish(channel, message, shard);
+    shared.peers.broadcast_spare(&Frame::Publish {
+        shard,
+        channel: channel.clone(),
+        message: message.clone(),
+    });
+    i64::try_from(receivers).unwrap_or(i64::MAX)
+}
+
+/// RESET (networking.c `resetCommand`): the connection as new, without closing it.
+fn reset(connection: &mut Connection, shared: &Shared) -> Bytes {
+    connection.multi = None;
+    connection.multi_failed = false;
+    connection.watched.clear();
+    connection.name = None;
+    connection.protocol = Protocol::Resp2;
+    connection.readonly = false;
+    connection.pubsub.detach();
+    connection.inbox = None;
+    connection.identity = crate::users::Identity::new(shared.users.get().as_deref());
+    encode(&Value::Simple("RESET".to_owned()), Protocol::Resp2)
 }
 
 /// Where a command goes: the group owning its slot.
@@ -535,41 +835,41 @@ async fn transaction(
                     "EXECABORT Transaction discarded because of previous errors.".to_owned(),
                 ));
             }
-            let watched_keys: Vec<Bytes> = watched.iter().map(|(k, _)| k.clone()).collect();
-            let slot = match cluster::commands_slot(
-                commands
-                    .iter()
-                    .chain(std::iter::once(&watched_keys_command(&watched_keys))),
-                shared.config.group_count(),
-            ) {
-                Ok(slot) => slot.unwrap_or(0),
-                Err(error) => return reply(error),
+            // PUBLISH in a transaction runs here, once the keyspace's part has committed
+            // (not at all if it did not), its count spliced in at its place.
+            let (publishes, commands) = crate::pubsub::split_publishes(commands);
+            if publishes.is_empty() {
+                return exec(
+                    protocol,
+                    connection.cluster_aware,
+                    commands,
+                    watched,
+                    shared,
+                )
+                .await;
+            }
+            let kept = commands.len();
+            let response = if commands.is_empty() && watched.is_empty() {
+                encode(&Value::Array(Vec::new()), protocol)
+            } else {
+                exec(
+                    protocol,
+                    connection.cluster_aware,
+                    commands,
+                    watched,
+                    shared,
+                )
+                .await
             };
-            let target = Target::slot(slot, shared);
-            let forwarded = vec![
-                Bytes::from_static(FORWARDED_EXEC),
-                Operation::Exec {
-                    now_ms: 0,
-                    commands: commands.clone(),
-                    watched: watched.clone(),
-                }
-                .encode(),
-            ];
-            route(
-                protocol,
-                connection.cluster_aware,
-                shared,
-                target,
-                forwarded,
-                move |reply| Input::Exec {
-                    group: target.group,
-                    commands: commands.clone(),
-                    watched: watched.clone(),
-                    reply,
-                },
-                false,
-            )
-            .await
+            let counts: Vec<(usize, i64)> = if crate::pubsub::exec_succeeded(&response, kept) {
+                publishes
+                    .iter()
+                    .map(|(at, args)| (*at, publish(args, shared)))
+                    .collect()
+            } else {
+                return response;
+            };
+            crate::pubsub::splice_exec(&response, &counts, protocol).unwrap_or(response)
         }
         "watch" if connection.multi.is_some() => reply(Value::Error(
             "ERR WATCH inside MULTI is not allowed".to_owned(),
@@ -577,36 +877,87 @@ async fn transaction(
         "watch" if args.len() < 2 => reply(Value::Error(
             "ERR wrong number of arguments for 'watch' command".to_owned(),
         )),
-        "watch" => {
-            let slot = match cluster::keys_slot(&args[1..], shared.config.group_count()) {
-                Ok(slot) => slot.unwrap_or(0),
-                Err(error) => return reply(error),
-            };
-            let group = Target::slot(slot, shared).group;
-            let (sender, receiver) = oneshot::channel();
-            if shared
-                .node
-                .try_send(Input::Versions {
-                    group,
-                    keys: args[1..].to_vec(),
-                    reply: sender,
-                })
-                .is_err()
-            {
-                return reply(busy());
-            }
-            match receiver.await {
-                Ok(versions) => {
-                    connection.watched.extend(versions);
-                    reply(Value::Simple("OK".to_owned()))
-                }
-                Err(_) => reply(busy()),
-            }
-        }
+        "watch" => watch(connection, &args, shared).await,
         _ => {
             connection.watched.clear();
             reply(Value::Simple("OK".to_owned()))
         }
+    }
+}
+
+/// Runs a transaction's commands at their group's leader.
+async fn exec(
+    protocol: Protocol,
+    cluster_aware: bool,
+    commands: Vec<Vec<Bytes>>,
+    watched: Vec<(Bytes, u64)>,
+    shared: &Shared,
+) -> Bytes {
+    let reply = |value: Value| encode(&value, protocol);
+    let watched_keys: Vec<Bytes> = watched.iter().map(|(k, _)| k.clone()).collect();
+    let slot = match cluster::commands_slot(
+        commands
+            .iter()
+            .chain(std::iter::once(&watched_keys_command(&watched_keys))),
+        shared.config.group_count(),
+    ) {
+        Ok(slot) => slot.unwrap_or(0),
+        Err(error) => return reply(error),
+    };
+    let target = Target::slot(slot, shared);
+    let forwarded = vec![
+        Bytes::from_static(FORWARDED_EXEC),
+        Operation::Exec {
+            now_ms: 0,
+            commands: commands.clone(),
+            watched: watched.clone(),
+        }
+        .encode(),
+    ];
+    route(
+        protocol,
+        cluster_aware,
+        shared,
+        target,
+        forwarded,
+        move |reply| Input::Exec {
+            group: target.group,
+            commands: commands.clone(),
+            watched: watched.clone(),
+            reply,
+        },
+        false,
+    )
+    .await
+}
+
+/// WATCH: the keys' versions now, at their group's leader.
+async fn watch(connection: &mut Connection, args: &[Bytes], shared: &Shared) -> Bytes {
+    let protocol = connection.protocol;
+    let reply = |value: Value| encode(&value, protocol);
+    let slot = match cluster::keys_slot(&args[1..], shared.config.group_count()) {
+        Ok(slot) => slot.unwrap_or(0),
+        Err(error) => return reply(error),
+    };
+    let group = Target::slot(slot, shared).group;
+    let (sender, receiver) = oneshot::channel();
+    if shared
+        .node
+        .try_send(Input::Versions {
+            group,
+            keys: args[1..].to_vec(),
+            reply: sender,
+        })
+        .is_err()
+    {
+        return reply(busy());
+    }
+    match receiver.await {
+        Ok(versions) => {
+            connection.watched.extend(versions);
+            reply(Value::Simple("OK".to_owned()))
+        }
+        Err(_) => reply(busy()),
     }
 }
 

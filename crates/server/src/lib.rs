@@ -21,6 +21,7 @@ pub mod local;
 mod maintain;
 pub mod membership;
 pub mod peer;
+pub mod pubsub;
 mod registry;
 pub mod slotmap;
 pub mod state;
@@ -136,6 +137,7 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         stop: tokio::sync::Notify::new(),
         users: users::Users::default(),
         acl_log: std::sync::Mutex::new(acl::AclLog::new(ACL_LOG_MAX)),
+        pubsub: Arc::clone(&links.pubsub),
     });
     tokio::spawn(users::keep_fresh(Arc::clone(&shared)));
     tokio::select! {

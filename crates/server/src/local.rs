@@ -360,11 +360,13 @@ fn info_sections(text: &str, wanted: &[Bytes]) -> String {
         + "\r\n"
 }
 
-/// INFO's memory and stats sections: what `maxmemory` limits and what eviction did.
+/// INFO's memory and stats sections: what `maxmemory` limits, what eviction did, pub/sub.
 fn memory_sections(shared: &Shared, status: &crate::driver::Status) -> String {
     let c = &shared.config;
+    let (channels, patterns, shard_channels) = shared.pubsub.counts();
     format!(
-        "# Memory\r\nused_memory:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\r\n# Stats\r\nevicted_keys:{}\r\n\r\n",
+        "# Memory\r\nused_memory:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\r\n\
+         # Stats\r\nevicted_keys:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard_channels}\r\n\r\n",
         status.memory_used,
         status.memory_used,
         c.maxmemory,

@@ -290,6 +290,8 @@ pub struct Links {
     /// Mutual TLS between members, if `tls-cluster`.
     pub tls: crate::tls::Tls,
     pub log: Arc<dyn Fn(String) + Send + Sync>,
+    /// This node's Pub/Sub subscribers, for messages published on other members.
+    pub pubsub: Arc<crate::pubsub::Registry>,
     refusals: Throttle,
     /// The accepted inbound connection of each member: a newer one from the same member
     /// closes the older (a member redials after a restart or a broken link).
@@ -310,6 +312,7 @@ impl Links {
             limits: Limits::default(),
             tls,
             log,
+            pubsub: Arc::default(),
             refusals: Throttle::default(),
             inbound: Mutex::new(HashMap::new()),
             next_inbound: AtomicU64::new(0),
@@ -376,6 +379,17 @@ impl Peers {
         let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         for (_, queue) in queues.values() {
             let _ = queue.try_send(frame.clone());
+        }
+    }
+
+    /// Sends `frame` to every peer whose queue is less than half full: traffic that may
+    /// be lost (Pub/Sub messages) never takes the room Raft and forwarded commands need.
+    pub fn broadcast_spare(&self, frame: &Frame) {
+        let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, queue) in queues.values() {
+            if queue.capacity() > PEER_QUEUE_MAX / 2 {
+                let _ = queue.try_send(frame.clone());
+            }
         }
     }
 
@@ -848,6 +862,14 @@ fn handle_frame(
             if let Some(task) = forwarded.lock().remove(&id) {
                 task.abort();
             }
+        }
+        Frame::Publish {
+            shard,
+            channel,
+            message,
+        } => {
+            // Pub/Sub is at-most-once and counts receivers per node: nothing goes back.
+            links.pubsub.publish(&channel, &message, shard);
         }
         Frame::Hello { .. } | Frame::ForwardReply { .. } => {}
     }

@@ -14,7 +14,9 @@ pub const FRAME_SIZE_MAX: usize = 64 << 20;
 pub const HELLO_FRAME_MAX: usize = 4 << 10;
 /// The peer protocol's version, sent in every `Hello`: a peer speaking another is refused.
 /// 2: `Hello` carries the version, the cluster id and the TLS client port.
-pub const PROTOCOL_VERSION: u64 = 2;
+/// 3: `Publish` (Pub/Sub messages): a version-2 node would close the link on one, so the
+/// two are refused at the `Hello` instead.
+pub const PROTOCOL_VERSION: u64 = 3;
 /// The longest cluster id a `Hello` may carry.
 pub const CLUSTER_ID_MAX: usize = 64;
 /// Bytes of a frame's header (length and checksum).
@@ -60,6 +62,12 @@ pub enum Frame {
     /// The forwarded command's client stopped waiting (a blocked client hung up): the
     /// leader withdraws it if it is still waiting there.
     ForwardCancel { id: u64 },
+    /// A PUBLISH (or SPUBLISH, `shard`) made on the sender, for this node's subscribers.
+    Publish {
+        shard: bool,
+        channel: Bytes,
+        message: Bytes,
+    },
 }
 
 /// Appends a frame to `out`.
@@ -138,6 +146,16 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
         Frame::ForwardCancel { id } => {
             payload.push(7);
             put_u64(&mut payload, *id);
+        }
+        Frame::Publish {
+            shard,
+            channel,
+            message,
+        } => {
+            payload.push(8);
+            payload.push(u8::from(*shard));
+            put_bytes(&mut payload, channel);
+            put_bytes(&mut payload, message);
         }
     }
     out.put_u32_le(payload.len() as u32);
@@ -280,6 +298,15 @@ fn decode_payload(payload: &[u8]) -> Result<Frame, String> {
             reply: get_bytes(&mut reader)?,
         },
         7 => Frame::ForwardCancel { id: reader.u64()? },
+        8 => Frame::Publish {
+            shard: match reader.u8()? {
+                0 => false,
+                1 => true,
+                other => return Err(format!("bad publish kind {other}")),
+            },
+            channel: get_bytes(&mut reader)?,
+            message: get_bytes(&mut reader)?,
+        },
         other => return Err(format!("unknown frame type {other}")),
     };
     if reader.remaining() != 0 {
@@ -583,6 +610,11 @@ mod tests {
             reply: Bytes::from_static(b"+OK\r\n"),
         });
         round_trip(Frame::ForwardCancel { id: 7 });
+        round_trip(Frame::Publish {
+            shard: true,
+            channel: Bytes::from_static(b"news"),
+            message: Bytes::from_static(b"\0binary\r\n"),
+        });
     }
 
     // Goal: before a Hello is accepted a connection cannot make this node buffer a big frame:

@@ -18,7 +18,8 @@ pub(crate) fn reply_to_lua(lua: &Lua, reply: &Value, resp: u8) -> mlua::Result<m
         Value::Bulk(b) => mlua::Value::String(lua.create_string(b)?),
         Value::Null | Value::NullArray if resp3 => mlua::Value::Nil,
         Value::Null | Value::NullArray => mlua::Value::Boolean(false),
-        Value::Array(items) => array(lua, items, resp)?,
+        // A push never answers a command; as an array if one ever did.
+        Value::Array(items) | Value::Push(items) => array(lua, items, resp)?,
         Value::Set(items) if resp3 => {
             let set = lua.create_table()?;
             for item in items {

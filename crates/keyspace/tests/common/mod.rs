@@ -82,6 +82,7 @@ pub fn show(v: &Value) -> String {
         Value::Null => "(nil)".into(),
         Value::NullArray => "(nil-array)".into(),
         Value::Array(a) => format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Value::Push(a) => format!(">[{}]", a.iter().map(show).collect::<Vec<_>>().join(", ")),
         Value::Set(a) => format!("~[{}]", a.iter().map(show).collect::<Vec<_>>().join(", ")),
         Value::Map(m) => {
             format!(

@@ -6,7 +6,8 @@ utils/generate-command-code.py reads) plus gen/ninesdb.json (ninesdb's own
 commands, in the same format). The output is committed, so builds need no Redis
 source. Run from anywhere:
 
-    python3 crates/acl/gen/gen_commands.py /work/redis-src/redis-7.0.15
+    apt-get source redis   # Debian's redis 7.0.15 source, into redis-7.0.15/
+    python3 crates/acl/gen/gen_commands.py redis-7.0.15
 
 What Redis computes at start-up is computed here once, the same way:
 - implicit ACL categories from flags (server.c setImplicitACLCategories);
@@ -224,7 +225,9 @@ def command(name, desc, fullname, subs, ids, indent):
 
 
 def main():
-    redis = sys.argv[1] if len(sys.argv) > 1 else "/work/redis-src/redis-7.0.15"
+    if len(sys.argv) != 2:
+        sys.exit("usage: gen_commands.py <redis-7.0.15 source directory> (apt-get source redis)")
+    redis = sys.argv[1]
     files = sorted(glob.glob(os.path.join(redis, "src", "commands", "*.json")))
     files.append(os.path.join(HERE, "ninesdb.json"))
     commands, containers = {}, {}

@@ -296,6 +296,67 @@ mod tests {
     }
 
     #[test]
+    fn an_aggregate_is_its_count_times_its_sampled_average() {
+        let ks = ks_with(&[
+            &["HSET", "h", "f1", "abc", "field2", "v"],
+            &["RPUSH", "l", "a", "bbb"],
+            &["SADD", "s", "xy"],
+            &["ZADD", "z", "1", "m", "2", "mmm"],
+        ]);
+        let per_key = |key: &str| KEY_OVERHEAD + key.len() as u64;
+        // (2+3 + 6+1) / 2 = 6 bytes per field and value, plus the element overhead.
+        assert_eq!(
+            ks.key_memory(b"h"),
+            Some(per_key("h") + 2 * (6 + ELEMENT_OVERHEAD))
+        );
+        assert_eq!(
+            ks.key_memory(b"l"),
+            Some(per_key("l") + 2 * (2 + ELEMENT_OVERHEAD))
+        );
+        assert_eq!(
+            ks.key_memory(b"s"),
+            Some(per_key("s") + (2 + ELEMENT_OVERHEAD))
+        );
+        // A member and its 8-byte score: (1+8 + 3+8) / 2 = 10.
+        assert_eq!(
+            ks.key_memory(b"z"),
+            Some(per_key("z") + 2 * (10 + ELEMENT_OVERHEAD))
+        );
+        assert_eq!(ks.key_memory(b"missing"), None);
+    }
+
+    #[test]
+    fn lfu_follows_redis_logarithmic_table() {
+        let access = Access::new(0);
+        assert_eq!(access.lfu_now(0), LFU_INIT);
+        access.touch(b"k", 0);
+        assert_eq!(
+            access.lfu_now(0),
+            LFU_INIT + 1,
+            "the first use always counts"
+        );
+        // Redis's documented counters for lfu-log-factor 10: 100 hits about 10, 1,000 about
+        // 18. The coin is a hash of key and time here: the median of 21 keys must match.
+        let median_after = |hits: u64| {
+            let mut counters: Vec<u8> = (0..21u8)
+                .map(|k| {
+                    let access = Access::new(0);
+                    for now in 0..hits {
+                        access.touch(&[k], now);
+                    }
+                    access.lfu_now(hits)
+                })
+                .collect();
+            counters.sort_unstable();
+            counters[10]
+        };
+        let hundred = median_after(100);
+        assert!((9..=11).contains(&hundred), "100 uses: {hundred}");
+        let thousand = median_after(1_000);
+        assert!((17..=21).contains(&thousand), "1,000 uses: {thousand}");
+    }
+
+    #[test]
     fn lru_picks_the_key_used_longest_ago() {
         let ks = ks_with(&[&["SET", "old", "1"], &["SET", "new", "1"]]);
         // Read "old" later than "new" was written: "new" is now the least recently used.

@@ -396,6 +396,38 @@ mod tests {
     }
 
     #[test]
+    fn a_rare_ttl_key_is_found_through_the_expiry_index() {
+        // 300 keys without a TTL around one with: probing past sampled positions rarely
+        // meets it, so the expiry index must supply it, and no other key may be chosen.
+        let mut commands: Vec<Vec<String>> = (0..300)
+            .map(|i| vec!["SET".into(), format!("plain{i}"), "1".into()])
+            .collect();
+        commands.push(vec![
+            "SET".into(),
+            "ttl".into(),
+            "1".into(),
+            "PX".into(),
+            "100000".into(),
+        ]);
+        let commands: Vec<Vec<&str>> = commands
+            .iter()
+            .map(|c| c.iter().map(String::as_str).collect())
+            .collect();
+        let refs: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
+        let ks = ks_with(&refs);
+        for rule in [
+            Eviction::Lru { volatile: true },
+            Eviction::Lfu { volatile: true },
+            Eviction::Random { volatile: true },
+        ] {
+            for seed in 0..10 {
+                let victims = ks.eviction_candidates(rule, 2_000, seed, 5, 2);
+                assert_eq!(victims, vec![Bytes::from("ttl")], "{rule:?} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
     fn allkeys_rules_find_distinct_keys() {
         let ks = ks_with(&[&["SET", "a", "1"], &["SET", "b", "1"], &["SET", "c", "1"]]);
         let mut victims =

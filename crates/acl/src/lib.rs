@@ -21,14 +21,13 @@ use resp::Value;
 
 mod codec;
 pub mod commands;
-mod glob;
 pub mod limits;
 mod log;
 mod selector;
 mod user;
 
 pub use codec::DecodeError;
-pub use glob::{glob_match, glob_match_nocase};
+pub use keyspace::util::{glob_match, glob_match_nocase};
 pub use log::{AclLog, LogContext, LogEvent};
 pub use user::{hash_password, User};
 

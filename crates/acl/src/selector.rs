@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::commands::{self, category, key_flag, CommandMeta, COMMAND_ID_COUNT};
-use crate::glob::glob_match;
+use crate::glob_match;
 use crate::RuleError;
 
 const WORDS: usize = COMMAND_ID_COUNT.div_ceil(64);

@@ -96,11 +96,18 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
 /// Redis's `stringmatchlen` (case-sensitive), including its guard against abusive patterns.
 pub fn glob_match(pattern: &[u8], string: &[u8]) -> bool {
     let mut skip = false;
-    glob_impl(pattern, string, &mut skip, 0)
+    glob_impl(pattern, string, &mut skip, 0, false)
+}
+
+/// `stringmatchlen` with `nocase` (COMMAND LIST FILTERBY PATTERN).
+pub fn glob_match_nocase(pattern: &[u8], string: &[u8]) -> bool {
+    let mut skip = false;
+    glob_impl(pattern, string, &mut skip, 0, true)
 }
 
 #[allow(clippy::too_many_lines)]
-fn glob_impl(pat: &[u8], s: &[u8], skip: &mut bool, nesting: u32) -> bool {
+fn glob_impl(pat: &[u8], s: &[u8], skip: &mut bool, nesting: u32, nocase: bool) -> bool {
+    let fold = |c: u8| if nocase { c.to_ascii_lowercase() } else { c };
     if nesting > 1000 {
         return false;
     }
@@ -116,7 +123,7 @@ fn glob_impl(pat: &[u8], s: &[u8], skip: &mut bool, nesting: u32) -> bool {
                     return true;
                 }
                 while si < s.len() {
-                    if glob_impl(&pat[p + 1..], &s[si..], skip, nesting + 1) {
+                    if glob_impl(&pat[p + 1..], &s[si..], skip, nesting + 1, nocase) {
                         return true;
                     }
                     if *skip {
@@ -135,12 +142,12 @@ fn glob_impl(pat: &[u8], s: &[u8], skip: &mut bool, nesting: u32) -> bool {
                     p += 1;
                 }
                 let mut matched = false;
-                let c = s[si];
+                let c = fold(s[si]);
                 loop {
                     let plen = pat.len().saturating_sub(p);
                     if at(p) == b'\\' && plen >= 2 {
                         p += 1;
-                        if at(p) == c {
+                        if fold(at(p)) == c {
                             matched = true;
                         }
                     } else if at(p) == b']' && plen > 0 {
@@ -149,7 +156,7 @@ fn glob_impl(pat: &[u8], s: &[u8], skip: &mut bool, nesting: u32) -> bool {
                         p -= 1;
                         break;
                     } else if plen >= 3 && at(p + 1) == b'-' {
-                        let (mut start, mut end) = (at(p), at(p + 2));
+                        let (mut start, mut end) = (fold(at(p)), fold(at(p + 2)));
                         if start > end {
                             std::mem::swap(&mut start, &mut end);
                         }
@@ -157,7 +164,7 @@ fn glob_impl(pat: &[u8], s: &[u8], skip: &mut bool, nesting: u32) -> bool {
                         if c >= start && c <= end {
                             matched = true;
                         }
-                    } else if at(p) == c {
+                    } else if fold(at(p)) == c {
                         matched = true;
                     }
                     p += 1;
@@ -176,7 +183,7 @@ fn glob_impl(pat: &[u8], s: &[u8], skip: &mut bool, nesting: u32) -> bool {
                     p += 1;
                     ch = pat[p];
                 }
-                if ch != s[si] {
+                if fold(ch) != fold(s[si]) {
                     return false;
                 }
                 si += 1;

@@ -13,7 +13,7 @@ use super::{
     arg_flag, category, doc_flag, flag, key_flag, Arg, BeginSearch, CommandMeta, FindKeys, KeySpec,
 };
 use super::{lookup_full, COMMANDS};
-use crate::glob::glob_match_nocase;
+use crate::glob_match_nocase;
 
 /// The server's filter: which commands it runs.
 pub type CommandFilter<'a> = &'a dyn Fn(&CommandMeta) -> bool;

@@ -180,13 +180,9 @@ fn resident_bytes(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-// Goal: the review's memory incident: 3,000 pipelined GETs of a 1 MiB value from a client
-// that never reads took a node from 483 MB to 1.4 GB. Method: the same against the leader;
-// its resident memory may not grow by more than 256 MiB while the client sits there.
-#[test]
-fn a_client_that_never_reads_holds_bounded_memory() {
-    use std::io::Write;
-    let cluster = Cluster::start(3, 21401, "noreader");
+/// The leader holds `big` (1 MiB); returns a client of it, a second connection that will
+/// not read, the leader's PID and its resident memory before that connection asks anything.
+fn big_value_and_a_greedy_client(cluster: &Cluster) -> (Client, std::net::TcpStream, u32, u64) {
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let address = cluster.clients[(leader - 1) as usize];
     let mut client = Client::connect(address).expect("connects");
@@ -201,7 +197,18 @@ fn a_client_that_never_reads_holds_bounded_memory() {
         .id();
     std::thread::sleep(Duration::from_millis(500));
     let before = resident_bytes(pid);
-    let mut greedy = std::net::TcpStream::connect(address).expect("connects");
+    let greedy = std::net::TcpStream::connect(address).expect("connects");
+    (client, greedy, pid, before)
+}
+
+// Goal: the review's memory incident: 3,000 pipelined GETs of a 1 MiB value from a client
+// that never reads took a node from 483 MB to 1.4 GB. Method: the same against the leader;
+// its resident memory may not grow by more than 256 MiB while the client sits there.
+#[test]
+fn a_client_that_never_reads_holds_bounded_memory() {
+    use std::io::Write;
+    let cluster = Cluster::start(3, 21401, "noreader");
+    let (mut client, mut greedy, pid, before) = big_value_and_a_greedy_client(&cluster);
     let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(3000);
     greedy.write_all(&request).expect("the pipeline is sent");
     std::thread::sleep(Duration::from_secs(3));
@@ -296,21 +303,7 @@ fn a_non_reading_client_is_disconnected_at_its_output_limit() {
         ],
         |_| None,
     );
-    let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
-    let address = cluster.clients[(leader - 1) as usize];
-    let mut client = Client::connect(address).expect("connects");
-    let value = vec![b'v'; 1 << 20];
-    assert_eq!(
-        client.call(&[b"SET", b"big", &value]).unwrap(),
-        Reply::Simple("OK".to_owned())
-    );
-    let pid = cluster.processes[(leader - 1) as usize]
-        .as_ref()
-        .expect("the leader runs")
-        .id();
-    std::thread::sleep(Duration::from_millis(500));
-    let before = resident_bytes(pid);
-    let mut greedy = std::net::TcpStream::connect(address).expect("connects");
+    let (mut client, mut greedy, pid, before) = big_value_and_a_greedy_client(&cluster);
     let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(3000);
     // The server may close the connection while the pipeline is still being sent.
     let _ = greedy.write_all(&request);

@@ -471,6 +471,13 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
             return encode(&error, connection.protocol);
         }
     }
+    if shared.users.get().is_none() {
+        // A node just started: its first commands wait for the users rather than fail.
+        shared
+            .users
+            .wait_first_read(crate::users::FIRST_READ_PATIENCE)
+            .await;
+    }
     if let Err(refusal) = admit(connection, &args, shared) {
         if connection.multi.is_some() {
             connection.multi_failed = true;

@@ -34,10 +34,16 @@ const ADMIN_ONLY: &[&str] = &[
     "-shutdown",
 ];
 
+/// How long a command on a node that has not read the users yet waits for them before it
+/// is answered `LOADING` (a node just started reads them within a few election rounds).
+pub const FIRST_READ_PATIENCE: Duration = Duration::from_secs(3);
+
 /// This node's copy of the cluster's users (`None` until first read).
 #[derive(Default)]
 pub struct Users {
     current: RwLock<Option<Arc<acl::Acl>>>,
+    /// Woken when the users are read for the first time.
+    first_read: tokio::sync::Notify,
 }
 
 impl Users {
@@ -51,6 +57,19 @@ impl Users {
 
     pub fn set(&self, users: acl::Acl) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(users));
+        self.first_read.notify_waiters();
+    }
+
+    /// Waits up to `patience` for the users to be read once (at once if they were).
+    pub async fn wait_first_read(&self, patience: Duration) {
+        let notified = self.first_read.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a `set` between the two is not missed.
+        notified.as_mut().enable();
+        if self.get().is_some() {
+            return;
+        }
+        let _ = tokio::time::timeout(patience, notified).await;
     }
 }
 

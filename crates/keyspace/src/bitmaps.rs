@@ -8,7 +8,7 @@ use bytes::Bytes;
 use resp::Value;
 
 use crate::util::*;
-use crate::{Context, Data, Entry, Keyspace};
+use crate::{notify_class, Context, Data, Entry, Keyspace};
 
 /// Redis refuses bit offsets whose byte is at or past its default proto-max-bulk-len (512 MB):
 /// offsets must be below 2^32. A lower `MAX_STRING` then refuses the growth with `TOO_BIG`.
@@ -221,7 +221,7 @@ pub fn setbit(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     .unwrap_or(0);
     // Like Redis, an unchanged bit is not a modification (WATCH does not fire).
     if grown || old != on {
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::STRING, "setbit");
     }
     Value::Integer(i64::from(old))
 }
@@ -361,11 +361,14 @@ pub fn bitop(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     ks.expire_if_due(dest, c.now_ms);
     if result.is_empty() {
         // An empty result deletes the destination, whatever it held.
-        ks.remove(dest);
+        if ks.remove(dest).is_some() {
+            ks.notify(notify_class::GENERIC, "del", dest);
+        }
     } else {
         // Like SET: replaces any type and drops the TTL.
         ks.put(dest, Data::Str(Bytes::from(result)), None);
         ks.mark_converted(dest);
+        ks.notify(notify_class::STRING, "set", dest);
     }
     Value::Integer(len as i64)
 }
@@ -580,7 +583,7 @@ pub fn bitfield(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     })
     .unwrap_or_default();
     if grown || changed {
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::STRING, "setbit");
     }
     Value::Array(replies)
 }

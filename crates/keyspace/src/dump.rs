@@ -16,7 +16,7 @@ use bytes::Bytes;
 use resp::Value;
 
 use crate::util::*;
-use crate::{Context, Data, Keyspace};
+use crate::{notify_class, Context, Data, Keyspace};
 
 /// RDB_VERSION of Redis 7.0: payloads of a later version are refused, as Redis does.
 const RDB_VERSION: u16 = 10;
@@ -673,18 +673,21 @@ pub fn restore(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         Err(e) => return e,
     };
     ks.expire_if_due(key, now);
-    if replace {
-        ks.remove(key);
-    }
+    let replaced = replace && ks.remove(key).is_some();
     let expire = match ttl {
         0 => None,
         t if absttl => Some(t),
         t => Some(t.saturating_add(now)),
     };
     if expire.is_some_and(|t| t <= now) {
-        return ok(); // already expired: nothing stored (an old value is gone with REPLACE)
+        // Already expired: nothing stored (an old value is gone with REPLACE).
+        if replaced {
+            ks.notify(notify_class::GENERIC, "del", key);
+        }
+        return ok();
     }
     ks.put(key, data, expire);
+    ks.notify(notify_class::GENERIC, "restore", key);
     if let Some(idle) = idle {
         // OBJECT IDLETIME counts from the last write: make it read `idle` seconds now.
         let written = now

@@ -5,7 +5,7 @@ use resp::Value;
 
 use crate::keys::{scan_cursor, scan_opts, scan_seq};
 use crate::util::*;
-use crate::{Context, Keyspace};
+use crate::{notify_class, Context, Keyspace};
 
 fn hset_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, name: &str) -> Result<i64, Value> {
     if a.len() % 2 != 0 {
@@ -20,7 +20,7 @@ fn hset_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, name: &str) -> Resu
             added += 1;
         }
     }
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::HASH, "hset");
     Ok(added)
 }
 
@@ -73,7 +73,7 @@ pub fn hdel(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         .filter(|f| h.remove(f.as_ref()).is_some())
         .count();
     if n > 0 {
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::HASH, "hdel");
     }
     Value::Integer(n as i64)
 }
@@ -153,7 +153,7 @@ pub fn hincrby(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         Ok(None) => return err("ERR internal"),
         Err(e) => return e,
     }
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::HASH, "hincrby");
     Value::Integer(n)
 }
 
@@ -187,7 +187,7 @@ pub fn hincrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         Ok(None) => return err("ERR internal"),
         Err(e) => return e,
     }
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::HASH, "hincrbyfloat");
     Value::Bulk(out)
 }
 

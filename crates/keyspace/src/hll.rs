@@ -14,7 +14,7 @@ use resp::Value;
 
 use crate::bitmaps::edit_str;
 use crate::util::*;
-use crate::{Context, Data, Keyspace};
+use crate::{notify_class, Context, Data, Keyspace};
 
 const P: u32 = 14;
 /// Hash bits left after the register index.
@@ -514,7 +514,7 @@ pub fn pfadd(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     })
     .unwrap_or((false, true));
     if updated {
-        ks.modified(key);
+        ks.changed(key, notify_class::STRING, "pfadd");
     }
     if corrupt {
         err(CORRUPT)
@@ -607,7 +607,8 @@ pub fn pfmerge(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         Some(())
     })
     .flatten();
-    ks.modified(dest);
+    // Redis raises PFADD's event for a merge (a mass add).
+    ks.changed(dest, notify_class::STRING, "pfadd");
     match done {
         Some(()) => ok(),
         None => err(CORRUPT),

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use resp::Value;
 
 use crate::util::*;
-use crate::{scan_hash, Context, Data, Keyspace};
+use crate::{notify_class, scan_hash, Context, Data, Keyspace};
 
 /// Largest COUNT honoured by SCAN-family commands.
 pub const SCAN_COUNT_MAX: usize = 10_000;
@@ -14,6 +14,7 @@ pub fn del(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     for k in &a[1..] {
         ks.expire_if_due(k, c.now_ms);
         if ks.remove(k).is_some() {
+            ks.notify(notify_class::GENERIC, "del", k);
             n += 1;
         }
     }
@@ -95,8 +96,10 @@ fn expire_generic(
     }
     if when <= c.now_ms as i64 {
         ks.remove(key);
+        ks.notify(notify_class::GENERIC, "del", key);
     } else {
         ks.set_expire(key, Some(when as u64));
+        ks.notify(notify_class::GENERIC, "expire", key);
     }
     Value::Integer(1)
 }
@@ -165,9 +168,18 @@ pub fn persist(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     match ks.keys.get(a[1].as_ref()) {
         Some(e) if e.expire.is_some() => {
             ks.set_expire(&a[1], None);
+            ks.notify(notify_class::GENERIC, "persist", &a[1]);
             Value::Integer(1)
         }
         _ => Value::Integer(0),
+    }
+}
+
+/// Redis deletes a replaced destination and adds the key anew (RENAME, COPY REPLACE), so a
+/// "new" event is raised for it even where ninesdb replaces the value in place.
+fn replaced_is_new(ks: &mut Keyspace, dst: &Bytes) {
+    if ks.keys.contains_key(dst.as_ref()) {
+        ks.notify(notify_class::NEW, "new", dst);
     }
 }
 
@@ -187,6 +199,7 @@ fn rename_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, nx: bool) -> Valu
     let Some(e) = ks.remove(src) else {
         return err("ERR no such key");
     };
+    replaced_is_new(ks, dst);
     ks.put(dst, e.data, e.expire);
     if e.converted {
         ks.mark_converted(dst);
@@ -194,6 +207,8 @@ fn rename_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, nx: bool) -> Valu
     if e.float_text {
         ks.mark_float_text(dst);
     }
+    ks.notify(notify_class::GENERIC, "rename_from", src);
+    ks.notify(notify_class::GENERIC, "rename_to", dst);
     if nx {
         Value::Integer(1)
     } else {
@@ -436,6 +451,7 @@ pub fn copy(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         return Value::Integer(0);
     }
     ks.expire_if_due(dst, c.now_ms);
+    replaced_is_new(ks, dst);
     ks.put(dst, data, expire);
     if raw {
         ks.mark_converted(dst);
@@ -443,6 +459,7 @@ pub fn copy(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     if float_text {
         ks.mark_float_text(dst);
     }
+    ks.notify(notify_class::GENERIC, "copy_to", dst);
     Value::Integer(1)
 }
 

@@ -19,6 +19,7 @@ mod hll;
 mod keys;
 mod lists;
 mod longdouble;
+mod notify;
 mod script;
 mod sets;
 mod snapshot;
@@ -36,6 +37,7 @@ use resp::Value;
 
 pub use evict::Eviction;
 pub use lists::{timeout_arg, BlockingPop};
+pub use notify::{class as notify_class, flags_text, messages, parse_flags, Event, BAD_FLAGS};
 pub use script::SCRIPT_INSTRUCTIONS_MAX_DEFAULT;
 pub use streams::{blocked_read_gone, resolve_last_ids, stream_ready, StreamId};
 pub use table::{check, commands, key_positions, lookup};
@@ -158,6 +160,8 @@ pub struct Keyspace {
     pub(crate) used_bytes: u64,
     /// The script cache and function libraries (replicated), and the Lua state (not).
     pub(crate) scripts: script::Scripts,
+    /// The keyspace events raised since the host last took them (working data).
+    pub(crate) notifier: notify::Notifier,
 }
 
 /// The time of the command being applied: working data, not state (equal whatever its value,
@@ -294,6 +298,7 @@ impl Keyspace {
             .collect();
         for k in &due {
             self.remove(k);
+            self.notify(notify_class::EXPIRED, "expired", k);
         }
         due.len()
     }
@@ -346,6 +351,7 @@ impl Keyspace {
     pub(crate) fn expire_if_due(&mut self, key: &[u8], now: u64) {
         if self.keys.get(key).is_some_and(|e| e.expired(now)) {
             self.remove(key);
+            self.notify(notify_class::EXPIRED, "expired", key);
         }
     }
 
@@ -403,6 +409,7 @@ impl Keyspace {
             self.expires.insert((t, key.clone()));
         }
         self.scan_index.insert((scan_hash(key), key.clone()));
+        self.notify(notify_class::NEW, "new", key);
     }
 
     /// Marks a value as converted to Redis's large encoding (see [`Entry::converted`]).
@@ -459,6 +466,17 @@ impl Keyspace {
                 e.access.touch(key, self.log_now.0);
             }
             self.resize(key);
+        }
+    }
+
+    /// [`Keyspace::modified`] with the events Redis raises for it: the command's own, then
+    /// "del" if the change emptied the aggregate (and so deleted the key).
+    pub(crate) fn changed(&mut self, key: &[u8], class: u32, name: &'static str) {
+        let existed = self.keys.contains_key(key);
+        self.notify(class, name, key);
+        self.modified(key);
+        if existed && !self.keys.contains_key(key) {
+            self.notify(notify_class::GENERIC, "del", key);
         }
     }
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use resp::Value;
 
 use crate::util::*;
-use crate::{Context, Keyspace};
+use crate::{notify_class, Context, Keyspace};
 
 fn push(ks: &mut Keyspace, a: &[Bytes], c: &Context, left: bool, create: bool) -> Value {
     let l = match ks.list_mut(&a[1], c.now_ms, create) {
@@ -22,8 +22,26 @@ fn push(ks: &mut Keyspace, a: &[Bytes], c: &Context, left: bool, create: bool) -
         }
     }
     let n = l.len() as i64;
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::LIST, push_event(left));
     Value::Integer(n)
+}
+
+/// The event of a push to the head (`left`) or the tail.
+fn push_event(left: bool) -> &'static str {
+    if left {
+        "lpush"
+    } else {
+        "rpush"
+    }
+}
+
+/// The event of a pop from the head (`left`) or the tail.
+fn pop_event(left: bool) -> &'static str {
+    if left {
+        "lpop"
+    } else {
+        "rpop"
+    }
 }
 
 pub fn lpush(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
@@ -80,7 +98,7 @@ fn pop(ks: &mut Keyspace, a: &[Bytes], c: &Context, left: bool) -> Value {
             Value::Array(out)
         }
     };
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::LIST, pop_event(left));
     reply
 }
 
@@ -153,7 +171,7 @@ pub fn lset(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         return err("ERR index out of range");
     };
     *slot = a[3].clone();
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::LIST, "lset");
     ok()
 }
 
@@ -195,7 +213,7 @@ pub fn lrem(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         }
     }
     if removed > 0 {
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::LIST, "lrem");
     }
     Value::Integer(removed as i64)
 }
@@ -217,7 +235,7 @@ pub fn ltrim(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         }
         None => l.clear(),
     }
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::LIST, "ltrim");
     ok()
 }
 
@@ -237,7 +255,7 @@ pub fn linsert(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     };
     l.insert(if before { pos } else { pos + 1 }, a[4].clone());
     let n = l.len() as i64;
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::LIST, "linsert");
     Value::Integer(n)
 }
 
@@ -291,7 +309,9 @@ fn move_one(
     if let Some(d) = ks.list_mut(dst, now, true)? {
         push_end(d, to, v.clone());
     }
-    ks.modified(src);
+    // Redis's order (t_list.c `lmoveGenericCommand`): the push, then the pop.
+    ks.notify(notify_class::LIST, push_event(to == End::Left), dst);
+    ks.changed(src, notify_class::LIST, pop_event(from == End::Left));
     ks.modified(dst);
     Ok(Some(v))
 }
@@ -369,7 +389,7 @@ fn mpop(ks: &mut Keyspace, m: &Mpop, now: u64) -> Result<Option<Value>, Value> {
                 out.push(Value::Bulk(v));
             }
         }
-        ks.modified(key);
+        ks.changed(key, notify_class::LIST, pop_event(m.end == End::Left));
         return Ok(Some(Value::Array(vec![bulk(key), Value::Array(out)])));
     }
     Ok(None)
@@ -690,7 +710,7 @@ fn try_bpop(ks: &mut Keyspace, a: &[Bytes], now: u64, end: End) -> BlockingPop {
             Ok(None) => {}
             Ok(Some(l)) => {
                 if let Some(v) = pop_end(l, end) {
-                    ks.modified(key);
+                    ks.changed(key, notify_class::LIST, pop_event(end == End::Left));
                     return BlockingPop::Reply(Value::Array(vec![bulk(key), Value::Bulk(v)]));
                 }
             }

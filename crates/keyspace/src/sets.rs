@@ -7,7 +7,7 @@ use resp::Value;
 
 use crate::keys::{scan_cursor, scan_opts, scan_seq};
 use crate::util::*;
-use crate::{Context, Data, Keyspace};
+use crate::{notify_class, Context, Data, Keyspace};
 
 /// Largest reply of SRANDMEMBER with a negative count (repeats allowed).
 pub const SRANDMEMBER_MAX: u64 = 1 << 20;
@@ -20,6 +20,9 @@ pub fn sadd(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     };
     let n = a[2..].iter().filter(|m| s.insert((*m).clone())).count();
     ks.modified(&a[1]);
+    if n > 0 {
+        ks.notify(notify_class::SET, "sadd", &a[1]);
+    }
     Value::Integer(n as i64)
 }
 
@@ -31,7 +34,7 @@ pub fn srem(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     };
     let n = a[2..].iter().filter(|m| s.remove(m.as_ref())).count();
     if n > 0 {
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::SET, "srem");
     }
     Value::Integer(n as i64)
 }
@@ -143,7 +146,7 @@ pub fn spop(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
             Value::Set(picked.into_iter().map(Value::Bulk).collect())
         }
     };
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::SET, "spop");
     reply
 }
 
@@ -272,9 +275,17 @@ fn combine_store(ks: &mut Keyspace, a: &[Bytes], c: &Context, op: Op) -> Value {
     let n = s.len() as i64;
     ks.expire_if_due(&a[1], c.now_ms);
     if s.is_empty() {
-        ks.remove(&a[1]);
+        if ks.remove(&a[1]).is_some() {
+            ks.notify(notify_class::GENERIC, "del", &a[1]);
+        }
     } else {
         ks.put(&a[1], Data::Set(s), None);
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        ks.notify(notify_class::SET, event, &a[1]);
     }
     Value::Integer(n)
 }
@@ -303,11 +314,15 @@ pub fn smove(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     if let Ok(Some(s)) = ks.set_mut(src, c.now_ms, false) {
         s.remove(m.as_ref());
     }
-    ks.modified(src);
-    if let Ok(Some(d)) = ks.set_mut(dst, c.now_ms, true) {
-        d.insert(m.clone());
-    }
+    ks.changed(src, notify_class::SET, "srem");
+    let added = match ks.set_mut(dst, c.now_ms, true) {
+        Ok(Some(d)) => d.insert(m.clone()),
+        _ => false,
+    };
     ks.modified(dst);
+    if added {
+        ks.notify(notify_class::SET, "sadd", dst);
+    }
     Value::Integer(1)
 }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use resp::Value;
 
 use crate::util::*;
-use crate::{Context, Data, Keyspace};
+use crate::{notify_class, Context, Data, Keyspace};
 
 const SCORE_ERR: &str = "ERR One or more scores can't be converted into double";
 
@@ -324,9 +324,12 @@ pub fn sort(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     let n = list.len() as i64;
     ks.expire_if_due(&dst, now);
     if list.is_empty() {
-        ks.remove(&dst);
+        if ks.remove(&dst).is_some() {
+            ks.notify(notify_class::GENERIC, "del", &dst);
+        }
     } else {
         ks.put(&dst, Data::List(list), None);
+        ks.notify(notify_class::LIST, "sortstore", &dst);
     }
     Value::Integer(n)
 }

@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 use resp::Value;
 
 use crate::util::*;
-use crate::{Context, Data, Keyspace};
+use crate::{notify_class, Context, Data, Keyspace};
 
 pub fn get(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
     match ks.get_str(&a[1], c.now_ms) {
@@ -128,10 +128,24 @@ pub fn set(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         return if get { reply_old() } else { Value::Null };
     }
     set_value(ks, key, a[2].clone(), ttl, now);
+    notify_set(ks, key, ttl, now);
     if get {
         reply_old()
     } else {
         ok()
+    }
+}
+
+/// SET's events (t_string.c `setGenericCommand`): "set", then "expire" with a TTL; a TTL
+/// already past (EXAT/PXAT) removed the key at once, where Redis expires it on the next
+/// access: "expired" follows here at once.
+fn notify_set(ks: &mut Keyspace, key: &Bytes, ttl: Ttl, now: u64) {
+    ks.notify(notify_class::STRING, "set", key);
+    if let Ttl::At(t) = ttl {
+        ks.notify(notify_class::GENERIC, "expire", key);
+        if t <= now as i64 {
+            ks.notify(notify_class::EXPIRED, "expired", key);
+        }
     }
 }
 
@@ -155,6 +169,7 @@ pub fn setnx(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         return Value::Integer(0);
     }
     set_value(ks, &a[1], a[2].clone(), Ttl::Unset, c.now_ms);
+    notify_set(ks, &a[1], Ttl::Unset, c.now_ms);
     Value::Integer(1)
 }
 
@@ -162,6 +177,7 @@ fn setex_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, secs: bool, name: 
     match expire_value(&a[2], secs, true, c.now_ms, name) {
         Ok(t) => {
             set_value(ks, &a[1], a[3].clone(), Ttl::At(t), c.now_ms);
+            notify_set(ks, &a[1], Ttl::At(t), c.now_ms);
             ok()
         }
         Err(e) => e,
@@ -194,6 +210,7 @@ pub fn mset(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     }
     for p in a[1..].chunks(2) {
         set_value(ks, &p[0], p[1].clone(), Ttl::Unset, c.now_ms);
+        ks.notify(notify_class::STRING, "set", &p[0]);
     }
     ok()
 }
@@ -207,6 +224,7 @@ pub fn msetnx(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     }
     for p in a[1..].chunks(2) {
         set_value(ks, &p[0], p[1].clone(), Ttl::Unset, c.now_ms);
+        ks.notify(notify_class::STRING, "set", &p[0]);
     }
     Value::Integer(1)
 }
@@ -217,6 +235,7 @@ pub fn getset(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         Err(e) => return e,
     };
     set_value(ks, &a[1], a[2].clone(), Ttl::Unset, c.now_ms);
+    ks.notify(notify_class::STRING, "set", &a[1]);
     old.map_or(Value::Null, Value::Bulk)
 }
 
@@ -228,6 +247,7 @@ pub fn getdel(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     ks.expire_if_due(&a[1], c.now_ms);
     if old.is_some() {
         ks.remove(&a[1]);
+        ks.notify(notify_class::GENERIC, "del", &a[1]);
     }
     old.map_or(Value::Null, Value::Bulk)
 }
@@ -253,8 +273,12 @@ pub fn getex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     match ttl {
         Ttl::At(t) if t <= c.now_ms as i64 => {
             ks.remove(&a[1]);
+            ks.notify(notify_class::GENERIC, "del", &a[1]);
         }
-        Ttl::At(t) => ks.set_expire(&a[1], Some(t as u64)),
+        Ttl::At(t) => {
+            ks.set_expire(&a[1], Some(t as u64));
+            ks.notify(notify_class::GENERIC, "expire", &a[1]);
+        }
         Ttl::Persist => {
             if ks
                 .keys
@@ -262,6 +286,7 @@ pub fn getex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
                 .is_some_and(|e| e.expire.is_some())
             {
                 ks.set_expire(&a[1], None);
+                ks.notify(notify_class::GENERIC, "persist", &a[1]);
             }
         }
         Ttl::Unset | Ttl::Keep => {}
@@ -290,6 +315,7 @@ pub fn append(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     b.extend_from_slice(&a[2]);
     let len = b.len();
     store_keep_ttl(ks, &a[1], b.freeze(), c.now_ms);
+    ks.notify(notify_class::STRING, "append", &a[1]);
     // Redis appends to an existing string in place (raw); a new key is encoded as SET's.
     if old.is_some() {
         ks.mark_converted(&a[1]);
@@ -317,6 +343,7 @@ fn incr_generic(ks: &mut Keyspace, key: &Bytes, by: i64, now: u64) -> Value {
         return err(OVERFLOW);
     };
     store_keep_ttl(ks, key, Bytes::from(n.to_string()), now);
+    ks.notify(notify_class::STRING, "incrby", key);
     Value::Integer(n)
 }
 
@@ -362,6 +389,7 @@ pub fn incrbyfloat(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     let out = Bytes::from(crate::longdouble::format_human(sum));
     store_keep_ttl(ks, &a[1], out.clone(), c.now_ms);
     ks.mark_float_text(&a[1]);
+    ks.notify(notify_class::STRING, "incrbyfloat", &a[1]);
     Value::Bulk(out)
 }
 
@@ -411,6 +439,7 @@ pub fn setrange(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     b[offset..offset + val.len()].copy_from_slice(val);
     store_keep_ttl(ks, &a[1], b.freeze(), c.now_ms);
     ks.mark_converted(&a[1]);
+    ks.notify(notify_class::STRING, "setrange", &a[1]);
     Value::Integer(new_len as i64)
 }
 

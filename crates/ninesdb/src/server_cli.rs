@@ -74,6 +74,11 @@ pub struct ServerArgs {
     /// allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random, volatile-ttl.
     #[arg(long, default_value = "noeviction", value_parser = server::limits::EvictionPolicy::parse)]
     maxmemory_policy: server::limits::EvictionPolicy,
+    /// Redis's notify-keyspace-events: which keyspace notifications this node publishes to
+    /// its subscribers ('' off, 'KEA' all; classes K E g $ l s h z x e t m n, as Redis).
+    /// CONFIG SET notify-keyspace-events changes it at run time on the node asked.
+    #[arg(long, default_value = "", value_parser = server::pubsub::parse_keyspace_events)]
+    notify_keyspace_events: u32,
     /// Keys sampled per eviction (Redis's maxmemory-samples).
     #[arg(long, default_value_t = 5)]
     maxmemory_samples: usize,
@@ -234,6 +239,7 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.maxmemory = args.maxmemory;
     config.maxmemory_policy = args.maxmemory_policy;
     config.maxmemory_samples = args.maxmemory_samples;
+    config.notify_keyspace_events = args.notify_keyspace_events;
     for (class, limit) in args.client_output_buffer_limit.iter().flatten() {
         match class {
             server::limits::ClientClass::Normal => config.output_limit_normal = *limit,

@@ -139,6 +139,10 @@ pub struct ServerConfig {
     /// must use the same value (replicas would otherwise disagree on which script aborts).
     #[serde(default = "default_script_instructions_max")]
     pub script_instructions_max: u64,
+    /// Redis's `notify-keyspace-events` at start (keyspace::notify_class bits; 0: off).
+    /// CONFIG SET changes it on the node asked, as in Redis Cluster.
+    #[serde(default)]
+    pub notify_keyspace_events: u32,
 }
 
 fn default_script_instructions_max() -> u64 {
@@ -363,6 +367,7 @@ impl ServerConfig {
             tls_cluster: None,
             cluster_id: None,
             script_instructions_max: default_script_instructions_max(),
+            notify_keyspace_events: 0,
         };
         config.validate()?;
         Ok(config)

@@ -697,7 +697,18 @@ impl Driver {
                 let Some(hosted) = self.groups.get_mut(&group) else {
                     continue;
                 };
+                // The meta group holds the cluster's own records, not users' keys.
+                let notify = if group == cluster::META {
+                    0
+                } else {
+                    self.peers.pubsub().keyspace_events()
+                };
+                hosted.state.keyspace.set_notify_flags(notify);
                 hosted.after_persist(&ready);
+                if notify != 0 {
+                    let events = hosted.state.keyspace.take_events();
+                    self.peers.pubsub().publish_keyspace_events(events, notify);
+                }
                 hosted.replica.advance(ready.persisted);
                 let key = wal_key(group, hosted.replica.id());
                 if let Some(snapshot) =

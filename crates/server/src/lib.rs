@@ -85,6 +85,9 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         tls_port: config.tls_port,
     };
     let links = peer::Links::new(identity, &forwards, tls, Arc::clone(&log));
+    links
+        .pubsub
+        .set_keyspace_events(config.notify_keyspace_events);
     let peers = peer::Peers::new(&links);
     peers.connect(&known.members);
     let (node, inputs) = std::sync::mpsc::sync_channel(NODE_QUEUE_MAX);

@@ -276,8 +276,11 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
         .get(1)
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
         .unwrap_or_default();
+    if sub == "set" && args.len() >= 4 && args.len() % 2 == 0 {
+        return config_set(&args[2..], shared);
+    }
     if sub != "get" || args.len() < 3 {
-        return Value::Error("ERR unknown subcommand or wrong number of arguments for 'config'. Only CONFIG GET is supported.".to_owned());
+        return Value::Error("ERR unknown subcommand or wrong number of arguments for 'config'. Only CONFIG GET and CONFIG SET are supported.".to_owned());
     }
     let c = &shared.config;
     let settings = [
@@ -305,6 +308,10 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
             c.query_buffer_limit.to_string(),
         ),
         ("timeout", c.idle_timeout_s.to_string()),
+        (
+            "notify-keyspace-events",
+            keyspace::flags_text(shared.pubsub.keyspace_events()),
+        ),
     ];
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
@@ -318,6 +325,43 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
         }
     }
     Value::Map(pairs)
+}
+
+/// CONFIG SET name value [name value ...]: all or nothing, as Redis 7. This node's
+/// settings only (Redis Cluster's CONFIG SET is per node too).
+fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
+    let mut keyspace_events = None;
+    for pair in pairs.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&pair[1]);
+        match name.as_str() {
+            "notify-keyspace-events" => match crate::pubsub::parse_keyspace_events(&value) {
+                Ok(flags) => keyspace_events = Some(flags),
+                Err(why) => {
+                    return Value::Error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                    ))
+                }
+            },
+            "port" | "bind" | "databases" | "maxclients" | "appendonly" | "appendfsync"
+            | "dir" | "cluster-enabled" | "maxmemory" | "maxmemory-policy"
+            | "maxmemory-samples" | "client-output-buffer-limit"
+            | "client-query-buffer-limit" | "timeout" => {
+                return Value::Error(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - ninesdb sets it at start only: restart the node with --{name}"
+                ))
+            }
+            _ => {
+                return Value::Error(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ))
+            }
+        }
+    }
+    if let Some(flags) = keyspace_events {
+        shared.pubsub.set_keyspace_events(flags);
+    }
+    Value::Simple("OK".to_owned())
 }
 
 /// `*`-only glob for CONFIG GET patterns (all Redis clients use names or `*`).

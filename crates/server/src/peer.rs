@@ -346,6 +346,11 @@ impl Peers {
         })
     }
 
+    /// This node's Pub/Sub subscriptions (the node thread publishes keyspace events).
+    pub fn pubsub(&self) -> &crate::pubsub::Registry {
+        &self.links.pubsub
+    }
+
     /// Starts a dialer for every member not dialled yet (or whose peer address changed).
     pub fn connect(&self, members: &std::collections::BTreeMap<NodeId, crate::config::Member>) {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());

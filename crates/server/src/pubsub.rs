@@ -16,7 +16,7 @@
 //! PUBSUB introspection commands are this node's subscribers only.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -28,6 +28,11 @@ use tokio::sync::mpsc;
 pub const MAILBOX_BYTES_MAX: usize = 256 << 20;
 /// Bytes a delivery is counted for beyond its channel, pattern and message.
 const DELIVERY_OVERHEAD: usize = 64;
+
+/// `--notify-keyspace-events` / CONFIG SET's value: Redis's class characters.
+pub fn parse_keyspace_events(text: &str) -> Result<u32, String> {
+    keyspace::parse_flags(text).map_err(str::to_owned)
+}
 
 /// The three subscription spaces of Redis 7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +166,9 @@ type Subscribers = HashMap<Bytes, HashMap<u64, Arc<Mailbox>>>;
 #[derive(Default)]
 pub struct Registry {
     inner: Mutex<Inner>,
+    /// `notify-keyspace-events` (keyspace::notify_class bits): which events of the writes
+    /// this node applies are published to its subscribers (0: none, Redis's default).
+    keyspace_events: AtomicU32,
 }
 
 #[derive(Default)]
@@ -217,6 +225,27 @@ impl Registry {
             // No empty entries: a client cannot grow the registry by churning channels.
             if clients.is_empty() {
                 subscribers.remove(name);
+            }
+        }
+    }
+
+    /// This node's `notify-keyspace-events` flags.
+    pub fn keyspace_events(&self) -> u32 {
+        self.keyspace_events.load(Ordering::Relaxed)
+    }
+
+    pub fn set_keyspace_events(&self, flags: u32) {
+        self.keyspace_events.store(flags, Ordering::Relaxed);
+    }
+
+    /// Keyspace notifications: the events of writes this node applied, published to its
+    /// own subscribers only, as a Redis node publishes those of the commands it runs (a
+    /// replica too). Every replica applies every write, so a subscriber hears the events of
+    /// every group with a replica on its node.
+    pub fn publish_keyspace_events(&self, events: Vec<keyspace::Event>, flags: u32) {
+        for event in &events {
+            for (channel, message) in keyspace::messages(event, flags) {
+                self.publish(&channel, &message, false);
             }
         }
     }

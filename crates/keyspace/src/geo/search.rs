@@ -13,7 +13,7 @@ use super::sort::{by_distance, glibc_qsort, pqsort};
 use super::{coord_reply, distance_text, lon_lat_arg, unit_arg, with_c_str};
 use crate::util::*;
 use crate::zsets::{parse_score, ScoreRange, ZSet};
-use crate::{Context, Data, Keyspace};
+use crate::{notify_class, Context, Data, Keyspace};
 
 /// Which command, as Redis's flags.
 #[derive(Clone, Copy, PartialEq)]
@@ -351,10 +351,18 @@ pub(super) fn reply(found: Found) -> Value {
 
 /// Replaces the destination with the results (scores, or distances with STOREDIST);
 /// an empty result deletes it. Replies the number stored.
-pub(super) fn store(ks: &mut Keyspace, dst: &Bytes, found: Found, c: &Context) -> Value {
+pub(super) fn store(
+    ks: &mut Keyspace,
+    dst: &Bytes,
+    found: Found,
+    c: &Context,
+    event: &'static str,
+) -> Value {
     ks.expire_if_due(dst, c.now_ms);
     if found.points.is_empty() {
-        ks.remove(dst);
+        if ks.remove(dst).is_some() {
+            ks.notify(notify_class::GENERIC, "del", dst);
+        }
         return Value::Integer(0);
     }
     let mut z = ZSet::new();
@@ -363,6 +371,7 @@ pub(super) fn store(ks: &mut Keyspace, dst: &Bytes, found: Found, c: &Context) -
     }
     let n = z.len();
     ks.put(dst, Data::ZSet(Box::new(z)), None);
+    ks.notify(notify_class::ZSET, event, dst);
     Value::Integer(n as i64)
 }
 
@@ -370,7 +379,14 @@ pub(super) fn store(ks: &mut Keyspace, dst: &Bytes, found: Found, c: &Context) -
 pub(super) fn write(ks: &mut Keyspace, a: &[Bytes], c: &Context, form: Form) -> Value {
     match run(ks, a, c, form, false) {
         Ok(mut found) => match found.store.take() {
-            Some(dst) => store(ks, &dst, found, c),
+            Some(dst) => {
+                let event = if form == Form::SearchStore {
+                    "geosearchstore"
+                } else {
+                    "georadiusstore"
+                };
+                store(ks, &dst, found, c, event)
+            }
             None => reply(found),
         },
         Err(e) => e,

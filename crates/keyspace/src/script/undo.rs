@@ -11,6 +11,9 @@ use crate::{scan_hash, Entry, Keyspace};
 pub(crate) struct Undo {
     clock: u64,
     last_delete: u64,
+    /// Keyspace events recorded before the script ran (the script's own are dropped with
+    /// its writes).
+    events: usize,
     /// Each key's entry before the script's first write to it (`None`: it did not exist).
     saved: BTreeMap<Bytes, Option<Entry>>,
     /// A write touched every key (FLUSHALL, FLUSHDB): the whole map was saved.
@@ -22,6 +25,7 @@ impl Undo {
         Undo {
             clock: ks.clock,
             last_delete: ks.last_delete,
+            events: ks.events_recorded(),
             saved: BTreeMap::new(),
             everything: None,
         }
@@ -67,6 +71,7 @@ impl Undo {
         }
         ks.clock = self.clock;
         ks.last_delete = self.last_delete;
+        ks.drop_events_after(self.events);
     }
 }
 

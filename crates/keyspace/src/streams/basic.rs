@@ -7,7 +7,7 @@ use super::id::{self, Parsed, StreamId};
 use super::stream::{Stream, Trim};
 use super::{entry_reply, get, NO_KEY};
 use crate::util::{arity_err, err, ok, parse_i64, NOT_INT, SYNTAX};
-use crate::{Context, Keyspace};
+use crate::{notify_class, Context, Keyspace};
 
 /// The default LIMIT of an approximate trim: 100 nodes' worth (Redis's
 /// `100 * stream-node-max-entries`).
@@ -152,14 +152,18 @@ pub fn xadd(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         Ok(None) => return Value::Null,
         Err(e) => return e,
     };
+    let mut events: &[&'static str] = &[];
     let reply = if s.last_id == StreamId::MAX {
         err("ERR The stream has exhausted the last possible ID, unable to add more items")
     } else {
         match new_id(s, args.id, c.now_ms) {
             Ok(id) => {
                 s.append(id, a[fields_at..].to_vec());
+                events = &["xadd"];
                 if let Some(trim) = args.trim {
-                    s.trim(trim, args.approx, args.limit);
+                    if s.trim(trim, args.approx, args.limit) > 0 {
+                        events = &["xadd", "xtrim"];
+                    }
                 }
                 id.reply()
             }
@@ -167,6 +171,9 @@ pub fn xadd(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         }
     };
     ks.modified(key);
+    for event in events {
+        ks.notify(notify_class::STREAM, event, key);
+    }
     reply
 }
 
@@ -270,7 +277,7 @@ pub fn xdel(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
                 .first_key_value()
                 .map_or(StreamId::MIN, |(id, _)| *id);
         }
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::STREAM, "xdel");
     }
     Value::Integer(deleted)
 }
@@ -290,7 +297,7 @@ pub fn xtrim(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     };
     let deleted = s.trim(trim, args.approx, args.limit);
     if deleted > 0 {
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::STREAM, "xtrim");
     }
     Value::Integer(deleted as i64)
 }
@@ -346,6 +353,6 @@ pub fn xsetid(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     if !max_deleted.is_zero() {
         s.max_deleted = max_deleted;
     }
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::STREAM, "xsetid");
     ok()
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use resp::Value;
 
 use super::id::{self, StreamId};
-use super::{entry_reply, get, Stream};
+use super::{creating_consumer, entry_reply, get, Stream};
 use crate::util::{err, parse_i64, SYNTAX};
 use crate::{Context, Keyspace};
 
@@ -98,14 +98,19 @@ pub fn xclaim(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         Ok(o) => o,
         Err(e) => return e,
     };
-    let Ok(Some(s)) = ks.stream_mut(&a[1], c.now_ms, false) else {
+    let Ok(Some(_)) = ks.stream_mut(&a[1], c.now_ms, false) else {
         return err(SYNTAX);
     };
     let delivery_time = match o.delivery_time {
         Some(t) if (0..=now).contains(&t) => t as u64,
         _ => c.now_ms,
     };
-    let out = claim_ids(s, &a[2], &a[3], &ids, &o, min_idle, delivery_time, c.now_ms);
+    let out = creating_consumer(ks, &a[1], &a[2], &a[3], |ks| {
+        let Ok(Some(s)) = ks.stream_mut(&a[1], c.now_ms, false) else {
+            return Vec::new();
+        };
+        claim_ids(s, &a[2], &a[3], &ids, &o, min_idle, delivery_time, c.now_ms)
+    });
     ks.modified(&a[1]);
     Value::Array(out)
 }
@@ -203,10 +208,15 @@ pub fn xautoclaim(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     if let Err(e) = check_group(ks, a, c) {
         return e;
     }
-    let Ok(Some(s)) = ks.stream_mut(&a[1], c.now_ms, false) else {
+    let Ok(Some(_)) = ks.stream_mut(&a[1], c.now_ms, false) else {
         return err(SYNTAX);
     };
-    let reply = autoclaim(s, a, start, count, min_idle, justid, c.now_ms);
+    let reply = creating_consumer(ks, &a[1], &a[2], &a[3], |ks| {
+        match ks.stream_mut(&a[1], c.now_ms, false) {
+            Ok(Some(s)) => autoclaim(s, a, start, count, min_idle, justid, c.now_ms),
+            _ => err(SYNTAX),
+        }
+    });
     ks.modified(&a[1]);
     reply
 }

@@ -8,7 +8,7 @@ use super::group::Group;
 use super::id::{self, StreamId};
 use crate::keys::unknown_subcommand;
 use crate::util::{arity_err, err, ok, parse_i64, NOT_INT, SYNTAX};
-use crate::{Context, Keyspace};
+use crate::{notify_class, Context, Keyspace};
 
 const XGROUP_HELP: &[&str] = &[
     "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -135,25 +135,15 @@ pub fn xgroup(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
             _ => {}
         }
     }
-    let reply = match sub.as_str() {
-        "create" if a.len() <= 8 => create(ks, a, c, entries_read),
-        "setid" if a.len() == 5 || a.len() == 7 => setid(ks, a, c, entries_read),
-        "destroy" if a.len() == 4 => {
-            let removed = with_stream(ks, key, c, |s| s.groups.remove(name).is_some());
-            Value::Integer(i64::from(removed))
-        }
-        "createconsumer" if a.len() == 5 => {
-            let created = with_group(ks, key, name, c, |g| g.create_consumer(&a[4], c.now_ms));
-            Value::Integer(i64::from(created.unwrap_or(false)))
-        }
-        "delconsumer" if a.len() == 5 => {
-            let pending = with_group(ks, key, name, c, |g| g.delete_consumer(&a[4]));
-            Value::Integer(pending.flatten().map_or(0, |n| n as i64))
-        }
-        _ => return subcommand_syntax("XGROUP", &a[1]),
+    let (reply, event) = match run_subcommand(ks, a, c, &sub, entries_read) {
+        Some(outcome) => outcome,
+        None => return subcommand_syntax("XGROUP", &a[1]),
     };
     if !matches!(reply, Value::Error(_)) {
         ks.modified(key);
+        if let Some(event) = event {
+            ks.notify(notify_class::STREAM, event, key);
+        }
     }
     reply
 }
@@ -181,6 +171,47 @@ fn with_group<T>(
         Ok(Some(s)) => s.groups.get_mut(name).map(f),
         _ => None,
     }
+}
+
+/// Runs an XGROUP subcommand: the reply, and the event if it changed something (t_stream.c
+/// `xgroupCommand`); `None` for a subcommand with the wrong arguments.
+fn run_subcommand(
+    ks: &mut Keyspace,
+    a: &[Bytes],
+    c: &Context,
+    sub: &str,
+    entries_read: Option<u64>,
+) -> Option<(Value, Option<&'static str>)> {
+    let (key, name) = (&a[2], &a[3]);
+    Some(match sub {
+        "create" if a.len() <= 8 => (create(ks, a, c, entries_read), Some("xgroup-create")),
+        "setid" if a.len() == 5 || a.len() == 7 => {
+            (setid(ks, a, c, entries_read), Some("xgroup-setid"))
+        }
+        "destroy" if a.len() == 4 => {
+            let removed = with_stream(ks, key, c, |s| s.groups.remove(name).is_some());
+            (
+                Value::Integer(i64::from(removed)),
+                removed.then_some("xgroup-destroy"),
+            )
+        }
+        "createconsumer" if a.len() == 5 => {
+            let created = with_group(ks, key, name, c, |g| g.create_consumer(&a[4], c.now_ms))
+                .unwrap_or(false);
+            (
+                Value::Integer(i64::from(created)),
+                created.then_some("xgroup-createconsumer"),
+            )
+        }
+        "delconsumer" if a.len() == 5 => {
+            let pending = with_group(ks, key, name, c, |g| g.delete_consumer(&a[4])).flatten();
+            (
+                Value::Integer(pending.map_or(0, |n| n as i64)),
+                pending.map(|_| "xgroup-delconsumer"),
+            )
+        }
+        _ => return None,
+    })
 }
 
 fn create(ks: &mut Keyspace, a: &[Bytes], c: &Context, entries_read: Option<u64>) -> Value {

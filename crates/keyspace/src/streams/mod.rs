@@ -51,5 +51,31 @@ pub(crate) fn get<'a>(
     }
 }
 
+/// Whether the stream at `key` has `consumer` in `group`, live or not.
+fn has_consumer(ks: &Keyspace, key: &[u8], group: &[u8], consumer: &[u8]) -> bool {
+    matches!(
+        ks.keys.get(key).map(|e| &e.data),
+        Some(Data::Stream(s)) if s.groups.get(group).is_some_and(|g| g.consumers.contains_key(consumer))
+    )
+}
+
+/// Runs `f`, a command that creates `consumer` in `group` on its way (XREADGROUP, XCLAIM,
+/// XAUTOCLAIM), raising "xgroup-createconsumer" if it did, as Redis's
+/// `streamCreateConsumer` does.
+pub(crate) fn creating_consumer<T>(
+    ks: &mut Keyspace,
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+    f: impl FnOnce(&mut Keyspace) -> T,
+) -> T {
+    let had = has_consumer(ks, key, group, consumer);
+    let out = f(ks);
+    if !had && has_consumer(ks, key, group, consumer) {
+        ks.notify(crate::notify_class::STREAM, "xgroup-createconsumer", key);
+    }
+    out
+}
+
 /// Redis's "no such key" error (XSETID, XINFO on a missing key).
 pub(crate) const NO_KEY: &str = "ERR no such key";

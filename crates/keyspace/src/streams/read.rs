@@ -6,7 +6,7 @@ use resp::Value;
 
 use super::id::{self, StreamId};
 use super::stream::Stream;
-use super::{entry_reply, get};
+use super::{creating_consumer, entry_reply, get};
 use crate::util::{err, parse_i64, NOT_INT, SYNTAX};
 use crate::{Context, Data, Keyspace};
 
@@ -189,9 +189,6 @@ pub fn xreadgroup(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     let mut served = Vec::new();
     for (k, want) in wants.into_iter().enumerate() {
         let key = &a[r.streams_at + k];
-        let Ok(Some(s)) = ks.stream_mut(key, c.now_ms, false) else {
-            continue;
-        };
         let read = Read {
             group: &group,
             consumer: &consumer,
@@ -199,12 +196,17 @@ pub fn xreadgroup(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
             noack: r.noack,
             now_ms: c.now_ms,
         };
-        let entries = match want {
-            Want::After(after) => read.history(s, after),
-            Want::New => match read.new_entries(s) {
-                Some(entries) => entries,
-                None => continue,
-            },
+        let entries = creating_consumer(ks, key, &group, &consumer, |ks| {
+            let Ok(Some(s)) = ks.stream_mut(key, c.now_ms, false) else {
+                return None;
+            };
+            match want {
+                Want::After(after) => Some(read.history(s, after)),
+                Want::New => read.new_entries(s),
+            }
+        });
+        let Some(entries) = entries else {
+            continue;
         };
         served.push((Value::Bulk(key.clone()), Value::Array(entries)));
         ks.modified(key);

@@ -10,7 +10,7 @@ use super::parse::{format_score, lex_range, parse_score, score_range};
 use super::{members_reply, score_reply, ZSet, NAN_SCORE, NOT_FLOAT_RANGE, NOT_LEX_RANGE};
 use crate::keys::{scan_opts, ScanOpts, SMALL_SCAN};
 use crate::util::*;
-use crate::{Context, Keyspace};
+use crate::{notify_class, Context, Keyspace};
 
 /// Largest reply of ZRANDMEMBER with a negative count (repeats allowed), as for SRANDMEMBER.
 pub const ZRANDMEMBER_MAX: u64 = 1 << 20;
@@ -137,7 +137,13 @@ fn zadd_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, incr: bool) -> Valu
             }
         }
     }
-    if added + updated > 0 || z.is_empty() {
+    if added + updated > 0 {
+        ks.changed(
+            &a[1],
+            notify_class::ZSET,
+            if f.incr { "zincr" } else { "zadd" },
+        );
+    } else if z.is_empty() {
         ks.modified(&a[1]);
     }
     if nan {
@@ -167,7 +173,7 @@ pub fn zrem(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         }
     }
     if n > 0 {
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::ZSET, "zrem");
     }
     Value::Integer(n)
 }
@@ -246,6 +252,7 @@ fn remrange(
     ks: &mut Keyspace,
     a: &[Bytes],
     c: &Context,
+    event: &'static str,
     ranks: impl Fn(&ZSet) -> std::ops::Range<usize>,
 ) -> Value {
     let z = match ks.zset_mut(&a[1], c.now_ms, false) {
@@ -258,7 +265,7 @@ fn remrange(
         z.remove(m);
     }
     if !doomed.is_empty() {
-        ks.modified(&a[1]);
+        ks.changed(&a[1], notify_class::ZSET, event);
     }
     Value::Integer(doomed.len() as i64)
 }
@@ -268,21 +275,21 @@ pub fn zremrangebyrank(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
         (Ok(s), Ok(e)) => (s, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    remrange(ks, a, c, |z| z.index_range(start, stop))
+    remrange(ks, a, c, "zremrangebyrank", |z| z.index_range(start, stop))
 }
 
 pub fn zremrangebyscore(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     let Some(r) = score_range(&a[2], &a[3]) else {
         return err(NOT_FLOAT_RANGE);
     };
-    remrange(ks, a, c, |z| z.score_ranks(&r))
+    remrange(ks, a, c, "zremrangebyscore", |z| z.score_ranks(&r))
 }
 
 pub fn zremrangebylex(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     let Some(r) = lex_range(&a[2], &a[3]) else {
         return err(NOT_LEX_RANGE);
     };
-    remrange(ks, a, c, |z| z.lex_ranks(&r))
+    remrange(ks, a, c, "zremrangebylex", |z| z.lex_ranks(&r))
 }
 
 /// `k` distinct random ranks below `n` (k < n), in increasing order (Floyd's algorithm).

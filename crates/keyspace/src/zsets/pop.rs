@@ -11,7 +11,7 @@ use resp::Value;
 use super::{members_reply, pairs_array, score_reply, ZSet};
 use crate::lists::timeout_arg;
 use crate::util::*;
-use crate::{BlockingPop, Context, Keyspace};
+use crate::{notify_class, BlockingPop, Context, Keyspace};
 
 /// Removes up to `n` members from the low end (or the high end when `max`), in pop order.
 fn pop_n(z: &mut ZSet, n: usize, max: bool) -> Vec<(Bytes, f64)> {
@@ -28,6 +28,15 @@ fn pop_n(z: &mut ZSet, n: usize, max: bool) -> Vec<(Bytes, f64)> {
         z.remove(m);
     }
     picked
+}
+
+/// The event of a pop of the highest (`max`) or lowest scores.
+fn pop_event(max: bool) -> &'static str {
+    if max {
+        "zpopmax"
+    } else {
+        "zpopmin"
+    }
 }
 
 fn zpop(ks: &mut Keyspace, a: &[Bytes], c: &Context, max: bool) -> Value {
@@ -51,7 +60,7 @@ fn zpop(ks: &mut Keyspace, a: &[Bytes], c: &Context, max: bool) -> Value {
     }
     let n = count.unwrap_or(1).min(z.len() as u64) as usize;
     let popped = pop_n(z, n, max);
-    ks.modified(&a[1]);
+    ks.changed(&a[1], notify_class::ZSET, pop_event(max));
     match count {
         // Without COUNT: one flat [member, score] in both protocols.
         None => Value::Array(
@@ -123,7 +132,7 @@ fn multi_pop(ks: &mut Keyspace, req: &MultiPop<'_>, c: &Context) -> Result<Optio
             continue;
         };
         let popped = pop_n(z, req.count, req.max);
-        ks.modified(key);
+        ks.changed(key, notify_class::ZSET, pop_event(req.max));
         return Ok(Some(Value::Array(vec![
             Value::Bulk(key.clone()),
             pairs_array(popped),
@@ -159,7 +168,7 @@ fn bzpop(ks: &mut Keyspace, a: &[Bytes], c: &Context, max: bool) -> BlockingPop 
             Err(e) => return BlockingPop::Reply(e),
         };
         let popped = pop_n(z, 1, max);
-        ks.modified(key);
+        ks.changed(key, notify_class::ZSET, pop_event(max));
         if let Some((m, s)) = popped.into_iter().next() {
             return BlockingPop::Reply(Value::Array(vec![
                 Value::Bulk(key.clone()),

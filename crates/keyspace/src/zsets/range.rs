@@ -7,7 +7,7 @@ use resp::Value;
 use super::parse::{lex_range, score_range};
 use super::{members_reply, ZSet, NOT_FLOAT_RANGE, NOT_LEX_RANGE};
 use crate::util::*;
-use crate::{Context, Data, Keyspace};
+use crate::{notify_class, Context, Data, Keyspace};
 
 #[derive(Clone, Copy, PartialEq)]
 enum By {
@@ -166,25 +166,30 @@ pub fn zrevrangebylex(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
 /// deletes `dst`; otherwise `dst` is replaced (whatever its type, without TTL).
 pub fn zrangestore(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
     match select(ks, a, c, 2, true, By::Auto, Dir::Auto) {
-        Ok((items, _)) => store(ks, &a[1], items, c),
+        Ok((items, _)) => store(ks, &a[1], items, c, "zrangestore"),
         Err(e) => e,
     }
 }
 
 /// Replaces `dst` with a sorted set of `items` (deletes it when empty); replies the size.
+/// `event` is the command's keyspace event.
 pub(crate) fn store(
     ks: &mut Keyspace,
     dst: &Bytes,
     items: Vec<(Bytes, f64)>,
     c: &Context,
+    event: &'static str,
 ) -> Value {
     ks.expire_if_due(dst, c.now_ms);
     if items.is_empty() {
-        ks.remove(dst);
+        if ks.remove(dst).is_some() {
+            ks.notify(notify_class::GENERIC, "del", dst);
+        }
         return Value::Integer(0);
     }
     let z = ZSet::from_items(items);
     let n = z.len();
     ks.put(dst, Data::ZSet(Box::new(z)), None);
+    ks.notify(notify_class::ZSET, event, dst);
     Value::Integer(n as i64)
 }

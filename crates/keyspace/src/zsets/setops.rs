@@ -272,7 +272,12 @@ fn store_command(ks: &mut Keyspace, a: &[Bytes], c: &Context, op: Op) -> Value {
         Ok(req) => compute(&req, op),
         Err(e) => return e,
     };
-    store(ks, &a[1], items, c)
+    let event = match op {
+        Op::Union => "zunionstore",
+        Op::Inter => "zinterstore",
+        Op::Diff => "zdiffstore",
+    };
+    store(ks, &a[1], items, c, event)
 }
 
 pub fn zunion(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {

@@ -492,8 +492,9 @@ fn unsigned_overflow(value: u64, incr: i64, bits: u32, ow: Overflow) -> Option<u
     }
 }
 
-/// Applies one SET/INCRBY to `s` (long enough). Returns the reply and whether bits changed.
-fn apply_field(s: &mut [u8], op: &FieldOp) -> (Value, bool) {
+/// Applies one SET/INCRBY to `s` (long enough). Returns the reply and, if it was carried out
+/// (not refused by OVERFLOW FAIL), whether bits changed.
+fn apply_field(s: &mut [u8], op: &FieldOp) -> (Value, Option<bool>) {
     let raw = get_field(s, op.offset, op.bits);
     let (reply, new, ok) = if op.signed {
         let old = sign_extend(raw, op.bits);
@@ -527,11 +528,11 @@ fn apply_field(s: &mut [u8], op: &FieldOp) -> (Value, bool) {
         )
     };
     if !ok {
-        return (Value::Null, false);
+        return (Value::Null, None);
     }
     set_field(s, op.offset, op.bits, new);
     let changed = get_field(s, op.offset, op.bits) != raw;
-    (Value::Integer(reply), changed)
+    (Value::Integer(reply), Some(changed))
 }
 
 fn read_field(s: &[u8], op: &FieldOp) -> Value {
@@ -574,16 +575,20 @@ pub fn bitfield(ks: &mut Keyspace, a: &[Bytes], c: &Context) -> Value {
                 if op.kind == FieldKind::Get {
                     return read_field(s, op);
                 }
+                // Redis counts a write carried out on a grown string, or one that changed
+                // bits (bitops.c `bitfieldGeneric`).
                 let (reply, ch) = apply_field(s, op);
-                changed |= ch;
+                changed |= ch.is_some_and(|ch| ch || grown);
                 reply
             })
             .collect();
         (replies, changed)
     })
     .unwrap_or_default();
-    if grown || changed {
+    if changed {
         ks.changed(&a[1], notify_class::STRING, "setbit");
+    } else if grown {
+        ks.modified(&a[1]);
     }
     Value::Array(replies)
 }

@@ -280,6 +280,9 @@ fn combine_store(ks: &mut Keyspace, a: &[Bytes], c: &Context, op: Op) -> Value {
         }
     } else {
         ks.put(&a[1], Data::Set(s), None);
+        // Redis builds the result by adding to an intset, which converts for good at the
+        // first member that is not an integer: `modified` records that.
+        ks.modified(&a[1]);
         let event = match op {
             Op::Inter => "sinterstore",
             Op::Union => "sunionstore",

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use common::{start_redis, Client, Cluster, Reply};
 use random::compare::{agree, show};
+use random::events::Listeners;
 use random::run::{run, Run, Servers};
 use random::{Family, Mode, FAMILIES};
 
@@ -257,6 +258,10 @@ fn random_commands_match_redis() {
             .expect("connects to redis"),
         ninesdb: Client::connect(address).expect("connects to ninesdb"),
         retries: 0,
+        listeners: Some(Listeners::open(
+            SocketAddr::from(([127, 0, 0, 1], redis_port)),
+            address,
+        )),
     };
 
     let started = Instant::now();

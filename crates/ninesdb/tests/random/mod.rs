@@ -8,12 +8,14 @@
 
 pub mod bitmaps;
 pub mod compare;
+pub mod events;
 pub mod gen;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod run;
 pub mod scripts;
 pub mod sets;
@@ -279,6 +281,11 @@ pub const FAMILIES: &[Family] = &[
         name: "streams",
         weight: 8,
         generate: streams::streams,
+    },
+    Family {
+        name: "pubsub",
+        weight: 3,
+        generate: pubsub::pubsub,
     },
     Family {
         name: "scripts",

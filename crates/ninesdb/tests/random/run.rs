@@ -3,6 +3,7 @@
 //! whole key space now and then.
 
 use super::compare::agree;
+use super::events::{as_replies, Listeners};
 use super::gen::{all_keys, near, Gen};
 use super::{Cmd, Family, Mode};
 use crate::common::{Client, Reply};
@@ -13,6 +14,8 @@ pub struct Servers {
     pub ninesdb: Client,
     /// Commands ninesdb answered TRYAGAIN to (then retried).
     pub retries: usize,
+    /// Subscribers on both servers, whose transcripts are compared at each check.
+    pub listeners: Option<Listeners>,
 }
 
 impl Servers {
@@ -174,8 +177,38 @@ impl Run {
         }
     }
 
-    /// Compares the key lists, then each key's type, value and time to live.
+    /// Compares what the subscribers heard since the last check (see `events`): one step,
+    /// a mismatch if the transcripts differ.
+    fn check_heard(&mut self, servers: &mut Servers, number: usize) {
+        let Some(mut listeners) = servers.listeners.take() else {
+            return;
+        };
+        let mut marker = Cmd::new("SET");
+        let args = listeners.next_marker();
+        marker.args = args;
+        marker.family = "check";
+        self.execute(servers, marker, number);
+        let (redis, ninesdb) = listeners.heard();
+        servers.listeners = Some(listeners);
+        let (redis, ninesdb) = as_replies(&redis, &ninesdb);
+        let mut heard = Cmd::new("(what subscribers heard)");
+        heard.family = "events";
+        let step = Step {
+            cmd: heard,
+            redis,
+            ninesdb,
+            number,
+        };
+        if !step.agrees() {
+            self.mismatches.push(self.steps.len());
+        }
+        self.steps.push(step);
+    }
+
+    /// Compares what subscribers heard, the key lists, then each key's type, value and time
+    /// to live.
     fn check(&mut self, servers: &mut Servers, number: usize) {
+        self.check_heard(servers, number);
         let mut keys = Cmd::new("KEYS");
         keys.arg("*").touches(&all_keys()).mode(Mode::Sorted).family = "check";
         let at = self.steps.len();

@@ -119,7 +119,11 @@ fn zadd_generic(ks: &mut Keyspace, a: &[Bytes], c: &Context, incr: bool) -> Valu
                 processed += 1;
                 last = new;
                 if new != cur {
-                    z.insert(member.clone(), new);
+                    if was_skiplist && new == 0.0 && new.is_sign_negative() {
+                        z.insert_signed(member.clone(), new);
+                    } else {
+                        z.insert(member.clone(), new);
+                    }
                     updated += 1;
                 }
             }

@@ -79,6 +79,11 @@ pub struct ServerArgs {
     /// CONFIG SET notify-keyspace-events changes it at run time on the node asked.
     #[arg(long, default_value = "", value_parser = server::pubsub::parse_keyspace_events)]
     notify_keyspace_events: u32,
+    /// Serve /health, /ready, /metrics (Prometheus), /status.json and the dashboard (/) over
+    /// HTTP on this address (off the client port; none by default; `up` gives each server
+    /// its client port + 300).
+    #[arg(long)]
+    admin_addr: Option<SocketAddr>,
     /// Keys sampled per eviction (Redis's maxmemory-samples).
     #[arg(long, default_value_t = 5)]
     maxmemory_samples: usize,
@@ -240,6 +245,7 @@ fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
     config.maxmemory_policy = args.maxmemory_policy;
     config.maxmemory_samples = args.maxmemory_samples;
     config.notify_keyspace_events = args.notify_keyspace_events;
+    config.admin_addr = args.admin_addr;
     for (class, limit) in args.client_output_buffer_limit.iter().flatten() {
         match class {
             server::limits::ClientClass::Normal => config.output_limit_normal = *limit,
@@ -295,7 +301,10 @@ fn up_server_flags(
     cluster_id: Option<&str>,
     args: &UpArgs,
 ) -> Vec<std::ffi::OsString> {
-    let mut flags: Vec<std::ffi::OsString> = Vec::new();
+    let mut flags: Vec<std::ffi::OsString> = vec![
+        "--admin-addr".into(),
+        up_admin_addr(member.client).to_string().into(),
+    ];
     if let Some(cluster_id) = cluster_id {
         flags.extend(["--cluster-id".into(), cluster_id.into()]);
     }
@@ -314,6 +323,11 @@ fn up_server_flags(
         ]);
     }
     flags
+}
+
+/// The admin HTTP address of `up`'s server with this client address.
+fn up_admin_addr(client: SocketAddr) -> SocketAddr {
+    SocketAddr::new(client.ip(), client.port().saturating_add(300))
 }
 
 /// Where `up --tls` puts its certificates.
@@ -459,8 +473,9 @@ fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<E
         );
     }
     println!(
-        "Topology and health: ninesdb ctl status --port {}",
-        args.port
+        "Topology and health: ninesdb ctl status --port {}, or the dashboard at http://{}/ (metrics at /metrics on each server's admin port: client port + 300)",
+        args.port,
+        up_admin_addr(first)
     );
     if args.seconds.is_none() {
         println!("Press Ctrl-C to stop every server.");

@@ -70,6 +70,8 @@ pub struct Shared {
     /// This node's Pub/Sub subscribers (shared with the peer links, which deliver what
     /// other members publish).
     pub pubsub: Arc<crate::pubsub::Registry>,
+    /// Calls, time and errors per command, and the slow log.
+    pub stats: crate::stats::Stats,
 }
 
 /// Per-connection state.
@@ -462,8 +464,60 @@ fn keyless_script_slot(name: &str) -> Option<u16> {
     .then_some(0)
 }
 
-/// Runs one command; returns the encoded reply.
+/// Runs one command and counts it (INFO commandstats, `/metrics`, SLOWLOG); returns the
+/// encoded reply. A blocking command is counted with no time: its wait is not work, and
+/// Redis keeps it out of the slow log too.
 async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
+    let started = Instant::now();
+    let blocking = crate::blocking::is_blocking(&args);
+    let counted = args.clone();
+    let reply = run_command(connection, args, shared).await;
+    let took = if blocking {
+        std::time::Duration::ZERO
+    } else {
+        started.elapsed()
+    };
+    let name = connection
+        .name
+        .as_ref()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .unwrap_or_default();
+    shared.stats.record(
+        &counted,
+        took,
+        error_text(&reply).as_deref(),
+        &crate::stats::Caller {
+            peer: "",
+            name: &name,
+        },
+    );
+    reply
+}
+
+/// An encoded reply's error text, if it is an error (`-ERR ...` or RESP3's `!<len>`).
+fn error_text(reply: &[u8]) -> Option<String> {
+    match reply.first() {
+        Some(b'-') => {
+            let end = reply
+                .iter()
+                .position(|&b| b == b'\r')
+                .unwrap_or(reply.len());
+            Some(String::from_utf8_lossy(&reply[1..end]).into_owned())
+        }
+        Some(b'!') => {
+            let start = reply
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(reply.len(), |i| i + 1);
+            let end = reply.len().saturating_sub(2).max(start);
+            Some(String::from_utf8_lossy(&reply[start..end]).into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Runs one command; returns the encoded reply.
+async fn run_command(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) -> Bytes {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
     let pubsub = crate::pubsub::is_command(&name);
     if pubsub {

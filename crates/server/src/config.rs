@@ -143,6 +143,9 @@ pub struct ServerConfig {
     /// CONFIG SET changes it on the node asked, as in Redis Cluster.
     #[serde(default)]
     pub notify_keyspace_events: u32,
+    /// The admin HTTP port: /health, /ready, /metrics, /status.json and the dashboard.
+    #[serde(default)]
+    pub admin_addr: Option<SocketAddr>,
 }
 
 fn default_script_instructions_max() -> u64 {
@@ -368,6 +371,7 @@ impl ServerConfig {
             cluster_id: None,
             script_instructions_max: default_script_instructions_max(),
             notify_keyspace_events: 0,
+            admin_addr: None,
         };
         config.validate()?;
         Ok(config)

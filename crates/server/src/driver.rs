@@ -59,6 +59,8 @@ pub struct Status {
     pub memory_used: u64,
     /// Keys the leaders here evicted for `maxmemory`.
     pub evicted_keys: u64,
+    /// The log's and the disk's figures since start.
+    pub counters: crate::metrics::NodeCounters,
 }
 
 impl Status {
@@ -212,6 +214,8 @@ pub struct Driver {
     /// Keys evicted for `maxmemory` by the leaders here, and eviction rounds so far.
     pub(crate) evicted_keys: u64,
     pub(crate) evict_rounds: u64,
+    /// The log's and the disk's figures since start (`/metrics`).
+    counters: crate::metrics::NodeCounters,
 }
 
 impl Driver {
@@ -331,6 +335,7 @@ impl Driver {
             stopping: None,
             evicted_keys: 0,
             evict_rounds: 0,
+            counters: crate::metrics::NodeCounters::default(),
         })
     }
 
@@ -558,6 +563,7 @@ impl Driver {
                     groups: self.groups.values().map(|g| g.status(digests)).collect(),
                     memory_used: self.memory_used(),
                     evicted_keys: self.evicted_keys,
+                    counters: self.counters.clone(),
                 });
             }
             Input::Shutdown => {}
@@ -684,12 +690,15 @@ impl Driver {
                 return Err("injected disk failure (NINESDB DEBUG FAIL-DISK)".to_owned());
             }
             let flushed = self.wal.flush().map_err(|e| e.to_string())?;
+            self.counters.wal_bytes += flushed.bytes;
+            self.counters.wal_records += flushed.records;
             if flushed.syncs > 0 {
                 if let Some(delay) = crate::health::injected_fsync_delay() {
                     std::thread::sleep(delay);
                 }
-                self.health
-                    .record_fsync(started.elapsed().as_micros() as u64);
+                let micros = started.elapsed().as_micros() as u64;
+                self.health.record_fsync(micros);
+                self.counters.fsync.observe(micros);
             }
             for (group, ready) in readies {
                 self.send(group, &ready.messages_after_persist);
@@ -714,9 +723,15 @@ impl Driver {
                 if let Some(snapshot) =
                     hosted.snapshot_due(every, raft::SNAPSHOT_SIZE_MAX, &*self.log)?
                 {
+                    let (started, bytes) = (Instant::now(), snapshot.data.len() as u64);
                     self.wal
                         .save_snapshot(key, snapshot)
                         .map_err(|e| e.to_string())?;
+                    self.counters.snapshots += 1;
+                    self.counters.snapshot_bytes += bytes;
+                    self.counters
+                        .snapshot_time
+                        .observe(started.elapsed().as_micros() as u64);
                 }
             }
         }

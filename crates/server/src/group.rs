@@ -64,6 +64,12 @@ pub struct GroupStatus {
     /// A digest of the replica's keyspace (data, TTLs, versions, scripts), to compare
     /// replicas; 0 unless asked for.
     pub digest: u64,
+    /// Writes proposed here waiting to commit.
+    pub pending_writes: usize,
+    /// This leader is replacing a lost replica.
+    pub repairing: bool,
+    /// Times this replica saw the leader change (to a known leader).
+    pub leader_changes: u64,
 }
 
 pub struct Group {
@@ -95,6 +101,9 @@ pub struct Group {
     pub script_slots: Option<(u16, u16)>,
     /// The instruction budget of a script applied here.
     pub script_instructions_max: u64,
+    /// The leader this replica last knew, and how often a new one was seen.
+    last_leader: Option<NodeId>,
+    leader_changes: u64,
 }
 
 impl Group {
@@ -119,6 +128,8 @@ impl Group {
             snapshot_refused_at: None,
             script_slots: None,
             script_instructions_max: keyspace::SCRIPT_INSTRUCTIONS_MAX_DEFAULT,
+            last_leader: None,
+            leader_changes: 0,
         }
     }
 
@@ -370,6 +381,11 @@ impl Group {
 
     /// After the Ready's records are durable: apply what committed, serve confirmed reads.
     pub fn after_persist(&mut self, ready: &raft::Ready) {
+        let leader = self.leader_node();
+        if leader.is_some() && leader != self.last_leader {
+            self.leader_changes += 1;
+        }
+        self.last_leader = leader.or(self.last_leader);
         for entry in &ready.committed_entries {
             self.apply(entry);
         }
@@ -520,6 +536,9 @@ impl Group {
             } else {
                 0
             },
+            pending_writes: self.pending_writes.len() + self.proposals.len(),
+            repairing: self.repair.is_some(),
+            leader_changes: self.leader_changes,
         }
     }
 }

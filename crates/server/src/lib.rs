@@ -16,15 +16,18 @@ mod evict;
 pub mod fanout;
 pub mod group;
 pub mod health;
+pub mod http;
 pub mod limits;
 pub mod local;
 mod maintain;
 pub mod membership;
+pub mod metrics;
 pub mod peer;
 pub mod pubsub;
 mod registry;
 pub mod slotmap;
 pub mod state;
+pub mod stats;
 pub mod tls;
 pub mod users;
 pub mod wire;
@@ -141,8 +144,12 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         users: users::Users::default(),
         acl_log: std::sync::Mutex::new(acl::AclLog::new(ACL_LOG_MAX)),
         pubsub: Arc::clone(&links.pubsub),
+        stats: stats::Stats::default(),
     });
     tokio::spawn(users::keep_fresh(Arc::clone(&shared)));
+    if let Some(admin) = listeners.admin {
+        tokio::spawn(http::serve(admin, Arc::clone(&shared)));
+    }
     tokio::select! {
         () = accept_clients(listeners.plain, listeners.tls, Arc::clone(&shared), Arc::clone(&log)) => {}
         () = shutdown_signal() => log("shutting down: no new connections; handing leaderships away, then flushing the log".to_owned()),
@@ -196,6 +203,8 @@ struct Listeners {
     plain: Option<TcpListener>,
     tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     peer: TcpListener,
+    /// The admin HTTP port (`--admin-addr`).
+    admin: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -216,10 +225,15 @@ impl Listeners {
             }
             _ => None,
         };
+        let admin = match config.admin_addr {
+            Some(address) => Some(bind(address, "the admin HTTP port").await?),
+            None => None,
+        };
         Ok(Listeners {
             plain,
             tls,
             peer: bind(config.peer_addr, "peers").await?,
+            admin,
         })
     }
 }

@@ -52,11 +52,25 @@ pub async fn run(
                 Value::Bulk(Bytes::from((micros % 1_000_000).to_string())),
             ])
         }
-        "info" => Value::Verbatim(
-            "txt".to_owned(),
-            Bytes::from(info_sections(&info(shared).await, &args[1..])),
-        ),
+        "info" => {
+            let mut text = info(shared).await;
+            // As Redis: the command and error stats only when asked for by name, or by
+            // "all"/"everything".
+            if args[1..].iter().any(|w| {
+                ["all", "everything", "commandstats", "errorstats"]
+                    .iter()
+                    .any(|name| w.eq_ignore_ascii_case(name.as_bytes()))
+            }) {
+                text.push_str("\r\n");
+                text.push_str(&shared.stats.info_sections());
+            }
+            Value::Verbatim(
+                "txt".to_owned(),
+                Bytes::from(info_sections(&text, &args[1..])),
+            )
+        }
         "config" => config(args, shared),
+        "slowlog" => shared.stats.slowlog_command(args),
         "cluster" => cluster(args, shared, effects).await,
         "readonly" | "readwrite" => {
             effects.set_readonly(name == "readonly");
@@ -279,8 +293,12 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
     if sub == "set" && args.len() >= 4 && args.len() % 2 == 0 {
         return config_set(&args[2..], shared);
     }
+    if sub == "resetstat" && args.len() == 2 {
+        shared.stats.reset();
+        return Value::Simple("OK".to_owned());
+    }
     if sub != "get" || args.len() < 3 {
-        return Value::Error("ERR unknown subcommand or wrong number of arguments for 'config'. Only CONFIG GET and CONFIG SET are supported.".to_owned());
+        return Value::Error("ERR unknown subcommand or wrong number of arguments for 'config'. Only CONFIG GET, CONFIG SET and CONFIG RESETSTAT are supported.".to_owned());
     }
     let c = &shared.config;
     let settings = [
@@ -312,6 +330,14 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
             "notify-keyspace-events",
             keyspace::flags_text(shared.pubsub.keyspace_events()),
         ),
+        (
+            "slowlog-log-slower-than",
+            shared.stats.slower_than().to_string(),
+        ),
+        (
+            "slowlog-max-len",
+            shared.stats.slowlog_max_len().to_string(),
+        ),
     ];
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
@@ -331,17 +357,28 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
 /// settings only (Redis Cluster's CONFIG SET is per node too).
 fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
     let mut keyspace_events = None;
+    let mut slower_than = None;
+    let mut slowlog_len = None;
     for pair in pairs.chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let value = String::from_utf8_lossy(&pair[1]);
+        let failed = |why: &str| {
+            Value::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ))
+        };
         match name.as_str() {
+            "slowlog-log-slower-than" => match value.parse::<i64>() {
+                Ok(micros) => slower_than = Some(micros),
+                Err(_) => return failed("argument couldn't be parsed into an integer"),
+            },
+            "slowlog-max-len" => match value.parse::<u64>() {
+                Ok(len) if i64::try_from(len).is_ok() => slowlog_len = Some(len),
+                _ => return failed("argument couldn't be parsed into an integer"),
+            },
             "notify-keyspace-events" => match crate::pubsub::parse_keyspace_events(&value) {
                 Ok(flags) => keyspace_events = Some(flags),
-                Err(why) => {
-                    return Value::Error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-                    ))
-                }
+                Err(why) => return failed(&why),
             },
             "port" | "bind" | "databases" | "maxclients" | "appendonly" | "appendfsync"
             | "dir" | "cluster-enabled" | "maxmemory" | "maxmemory-policy"
@@ -360,6 +397,12 @@ fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
     }
     if let Some(flags) = keyspace_events {
         shared.pubsub.set_keyspace_events(flags);
+    }
+    if let Some(micros) = slower_than {
+        shared.stats.set_slower_than(micros);
+    }
+    if let Some(len) = slowlog_len {
+        shared.stats.set_slowlog_max_len(len);
     }
     Value::Simple("OK".to_owned())
 }

@@ -106,7 +106,8 @@ impl Cluster {
     /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure, 20001 keyless, 20201 blocking,
     /// 20401 leaderboard, 21001/21051/21201/21401/21601/21801 limits, 24501/24701 memory (19001-19099 belong to the bench crate's tests),
     /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth, 23001/23051 streams,
-    /// 25201/25251/25401/25451 pub/sub (redis on 25599), 26801 keyspace events (redis on 26999).
+    /// 25201/25251/25401/25451 pub/sub (redis on 25599), 26801 keyspace events (redis on 26999),
+    /// 27401 admin HTTP (admin ports 27451-27453).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)

@@ -29,19 +29,9 @@ fail() {
     exit 1
 }
 
-install_packages() {
-    echo "screenshot-report: installing $* (Debian packages)"
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    $sudo apt-get update -qq || fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null || fail "apt-get install $* failed"
-}
-
-missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-if ! [ -x "$PYTHON" ] || ! "$PYTHON" -c "import PIL" >/dev/null 2>&1; then missing+=(python3 python3-pil); fi
-if [ "${#missing[@]}" -gt 0 ]; then install_packages "${missing[@]}"; fi
-command -v chromium >/dev/null 2>&1 || fail "chromium is not on PATH after installing it"
+# shellcheck source=lib/chromium.sh
+. scripts/lib/chromium.sh
+ensure_chromium
 
 if [ "$MODE" = lab ]; then
     echo "screenshot-report: running the leader-crash scenario (short form) for its report"
@@ -55,21 +45,9 @@ fi
 
 echo "screenshot-report: taking a ${WIDTH}x${HEIGHT} screenshot with $(chromium --version 2>/dev/null || echo chromium)"
 rm -f "$PNG"
-# timeout runs chromium in its own process group and signals that group on expiry, so the
-# browser's helper processes (and nothing else) are stopped with it.
-status=0
-timeout --kill-after=10s "${CHROMIUM_TIMEOUT_SECONDS}s" chromium \
-    --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
-    --no-first-run --no-default-browser-check --user-data-dir="$OUT_DIR/chromium-profile" \
-    --screenshot="$PNG" --window-size="$WIDTH,$HEIGHT" "file://$HTML" \
-    >"$OUT_DIR/chromium.log" 2>&1 || status=$?
-if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
-    fail "chromium did not finish within ${CHROMIUM_TIMEOUT_SECONDS}s (log: $OUT_DIR/chromium.log)"
-fi
-if [ "$status" -ne 0 ] || ! [ -s "$PNG" ]; then
-    tail -n 20 "$OUT_DIR/chromium.log" >&2 || true
-    fail "chromium exited with status $status and left no screenshot at $PNG"
-fi
+chromium_run "$OUT_DIR" "$CHROMIUM_TIMEOUT_SECONDS" \
+    --screenshot="$PNG" --window-size="$WIDTH,$HEIGHT" "file://$HTML" >"$OUT_DIR/chromium.log"
+[ -s "$PNG" ] || fail "chromium left no screenshot at $PNG"
 
 "$PYTHON" - "$PNG" "$WIDTH" "$HEIGHT" "$MODE" <<'PY'
 """Checks the screenshot shows a report with charts, not a blank or broken page."""

@@ -22,3 +22,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace
 fi
+# The dashboard in a real browser (headless Chromium, installed if missing): a killed node
+# shows as down and its replicas' repair shows.
+bash scripts/screenshot-dashboard.sh

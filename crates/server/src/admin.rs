@@ -251,8 +251,20 @@ pub async fn status_json(shared: &Shared, digests: bool) -> serde_json::Value {
             })
         })
         .collect();
+    let repairs: Vec<serde_json::Value> = status
+        .counters
+        .recent_repairs
+        .iter()
+        .map(|r| {
+            json!({
+                "group": r.group, "new_node": r.new_node, "leaving_node": r.leaving_node,
+                "took_ms": r.took_ms, "at_unix_ms": r.at_unix_ms,
+            })
+        })
+        .collect();
     json!({
         "node": config.id, "replication": config.replication_factor(), "group_count": config.group_count(),
         "down_after_ms": config.down_after_ms, "nodes": nodes, "groups": groups, "hosted": hosted,
+        "repairs": repairs,
     })
 }

@@ -214,8 +214,8 @@ pub struct Driver {
     /// Keys evicted for `maxmemory` by the leaders here, and eviction rounds so far.
     pub(crate) evicted_keys: u64,
     pub(crate) evict_rounds: u64,
-    /// The log's and the disk's figures since start (`/metrics`).
-    counters: crate::metrics::NodeCounters,
+    /// The log's and the disk's figures since start, and repairs (`/metrics`).
+    pub(crate) counters: crate::metrics::NodeCounters,
 }
 
 impl Driver {

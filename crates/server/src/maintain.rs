@@ -187,6 +187,7 @@ impl Driver {
     /// Promotes caught-up learners in place of the replicas they replace.
     fn finish_repairs(&mut self) {
         let mut notes = Vec::new();
+        let mut done = Vec::new();
         for group in self.groups.values_mut() {
             let Some(repair) = group.repair.clone() else {
                 continue;
@@ -208,6 +209,13 @@ impl Driver {
                     repair.leaving,
                     repair.since.elapsed().as_millis()
                 ));
+                done.push(crate::metrics::RepairDone {
+                    group: group.id,
+                    new_node: node_of(repair.new),
+                    leaving_node: repair.leaving.map(node_of),
+                    took_ms: repair.since.elapsed().as_millis() as u64,
+                    at_unix_ms: crate::driver::wall_clock_ms(),
+                });
                 group.repair = None;
                 continue;
             }
@@ -260,6 +268,9 @@ impl Driver {
                     group.id
                 ));
             }
+        }
+        for repair in done {
+            self.counters.record_repair(repair);
         }
         for note in notes {
             (self.log)(note);

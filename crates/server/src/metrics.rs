@@ -43,7 +43,8 @@ impl Histogram {
     }
 }
 
-/// The node thread's disk and log figures since start (carried in `Status`).
+/// The node thread's disk and log figures since start, and its leaders' latest repairs
+/// (carried in `Status`).
 #[derive(Clone, Debug, Default)]
 pub struct NodeCounters {
     pub fsync: Histogram,
@@ -52,6 +53,32 @@ pub struct NodeCounters {
     pub snapshots: u64,
     pub snapshot_bytes: u64,
     pub snapshot_time: Histogram,
+    pub repairs: u64,
+    /// The latest repairs, newest last (at most `RECENT_REPAIRS`).
+    pub recent_repairs: std::collections::VecDeque<RepairDone>,
+}
+
+/// Repairs kept for the dashboard.
+const RECENT_REPAIRS: usize = 32;
+
+/// A replica rebuilt by a leader here: `new_node` replaces `leaving_node`.
+#[derive(Clone, Debug)]
+pub struct RepairDone {
+    pub group: crate::cluster::GroupId,
+    pub new_node: raft::NodeId,
+    pub leaving_node: Option<raft::NodeId>,
+    pub took_ms: u64,
+    pub at_unix_ms: u64,
+}
+
+impl NodeCounters {
+    pub fn record_repair(&mut self, repair: RepairDone) {
+        self.repairs += 1;
+        if self.recent_repairs.len() == RECENT_REPAIRS {
+            self.recent_repairs.pop_front();
+        }
+        self.recent_repairs.push_back(repair);
+    }
 }
 
 /// Writes one metric family's HELP and TYPE lines.
@@ -331,6 +358,11 @@ fn disk(out: &mut String, counters: &NodeCounters) {
             "ninesdb_snapshot_bytes_total",
             "Bytes of the snapshots saved.",
             counters.snapshot_bytes,
+        ),
+        (
+            "ninesdb_repairs_total",
+            "Replicas rebuilt by this node's leaders.",
+            counters.repairs,
         ),
     ];
     for (name, help, value) in totals {

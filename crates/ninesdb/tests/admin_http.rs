@@ -2,7 +2,7 @@
 //! `/metrics` parses with Prometheus's own Python parser and its counters move under load and
 //! through a leader kill, the dashboard page is served, and Redis's introspection (INFO
 //! commandstats/errorstats, SLOWLOG, CONFIG SET slowlog-log-slower-than, CONFIG RESETSTAT)
-//! reports what ran.
+//! reports what ran; CONFIG SET maxmemory takes effect at once.
 
 mod common;
 
@@ -186,6 +186,38 @@ fn metrics_probes_and_introspection() {
     match client.call(&[b"SLOWLOG", b"GET", b"1"]).unwrap() {
         Reply::Array(entries) => assert_eq!(entries.len(), 1),
         other => panic!("SLOWLOG GET gave {other:?}"),
+    }
+
+    // maxmemory changes at run time: the node thread refuses writes past it at once.
+    let set = |client: &mut Client, name: &[u8], value: &[u8]| {
+        client.call(&[b"CONFIG", b"SET", name, value]).unwrap()
+    };
+    assert_eq!(
+        set(&mut client, b"maxmemory", b"1kb"),
+        Reply::Simple("OK".to_owned())
+    );
+    assert_eq!(
+        client.call(&[b"CONFIG", b"GET", b"maxmemory"]).unwrap(),
+        Reply::Array(vec![
+            Reply::Bulk(Some(b"maxmemory".to_vec())),
+            Reply::Bulk(Some(b"1024".to_vec()))
+        ])
+    );
+    match client.call(&[b"SET", b"big", &[b'x'; 4096]]).unwrap() {
+        Reply::Error(e) => assert!(e.starts_with("OOM"), "{e}"),
+        other => panic!("a write past maxmemory gave {other:?}"),
+    }
+    assert_eq!(
+        set(&mut client, b"maxmemory", b"0"),
+        Reply::Simple("OK".to_owned())
+    );
+    assert_eq!(
+        client.call(&[b"SET", b"big", &[b'x'; 4096]]).unwrap(),
+        Reply::Simple("OK".to_owned())
+    );
+    match set(&mut client, b"maxmemory-policy", b"sometimes") {
+        Reply::Error(e) => assert!(e.contains("maxmemory-policy"), "{e}"),
+        other => panic!("a bad policy gave {other:?}"),
     }
 
     cluster.kill(leader);

@@ -61,6 +61,16 @@ pub struct Status {
     pub evicted_keys: u64,
     /// The log's and the disk's figures since start.
     pub counters: crate::metrics::NodeCounters,
+    /// `maxmemory` and its policy as the node thread applies them now.
+    pub memory: MemorySettings,
+}
+
+/// The settings of `maxmemory` that CONFIG SET changes at run time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemorySettings {
+    pub maxmemory: u64,
+    pub policy: crate::limits::EvictionPolicy,
+    pub samples: usize,
 }
 
 impl Status {
@@ -116,6 +126,8 @@ pub enum Input {
         digests: bool,
         reply: oneshot::Sender<Status>,
     },
+    /// CONFIG SET of the memory settings.
+    Configure(MemorySettings),
     Shutdown,
 }
 
@@ -564,7 +576,17 @@ impl Driver {
                     memory_used: self.memory_used(),
                     evicted_keys: self.evicted_keys,
                     counters: self.counters.clone(),
+                    memory: MemorySettings {
+                        maxmemory: self.config.maxmemory,
+                        policy: self.config.maxmemory_policy,
+                        samples: self.config.maxmemory_samples,
+                    },
                 });
+            }
+            Input::Configure(memory) => {
+                self.config.maxmemory = memory.maxmemory;
+                self.config.maxmemory_policy = memory.policy;
+                self.config.maxmemory_samples = memory.samples;
             }
             Input::Shutdown => {}
         }

@@ -69,7 +69,7 @@ pub async fn run(
                 Bytes::from(info_sections(&text, &args[1..])),
             )
         }
-        "config" => config(args, shared),
+        "config" => config(args, shared).await,
         "slowlog" => shared.stats.slowlog_command(args),
         "cluster" => cluster(args, shared, effects).await,
         "readonly" | "readwrite" => {
@@ -285,13 +285,13 @@ fn command_getkeys(command: &[Bytes]) -> Value {
     )
 }
 
-fn config(args: &[Bytes], shared: &Shared) -> Value {
+async fn config(args: &[Bytes], shared: &Shared) -> Value {
     let sub = args
         .get(1)
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
         .unwrap_or_default();
     if sub == "set" && args.len() >= 4 && args.len() % 2 == 0 {
-        return config_set(&args[2..], shared);
+        return config_set(&args[2..], shared).await;
     }
     if sub == "resetstat" && args.len() == 2 {
         shared.stats.reset();
@@ -301,6 +301,10 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
         return Value::Error("ERR unknown subcommand or wrong number of arguments for 'config'. Only CONFIG GET, CONFIG SET and CONFIG RESETSTAT are supported.".to_owned());
     }
     let c = &shared.config;
+    let memory = crate::client::status(shared)
+        .await
+        .unwrap_or_default()
+        .memory;
     let settings = [
         ("port", c.client_addr.port().to_string()),
         ("bind", c.client_addr.ip().to_string()),
@@ -310,9 +314,9 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
         ("appendfsync", "always".to_owned()),
         ("dir", c.data_dir.display().to_string()),
         ("cluster-enabled", "yes".to_owned()),
-        ("maxmemory", c.maxmemory.to_string()),
-        ("maxmemory-policy", c.maxmemory_policy.name().to_owned()),
-        ("maxmemory-samples", c.maxmemory_samples.to_string()),
+        ("maxmemory", memory.maxmemory.to_string()),
+        ("maxmemory-policy", memory.policy.name().to_owned()),
+        ("maxmemory-samples", memory.samples.to_string()),
         (
             "client-output-buffer-limit",
             format!(
@@ -355,7 +359,11 @@ fn config(args: &[Bytes], shared: &Shared) -> Value {
 
 /// CONFIG SET name value [name value ...]: all or nothing, as Redis 7. This node's
 /// settings only (Redis Cluster's CONFIG SET is per node too).
-fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
+async fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
+    let Some(status) = crate::client::status(shared).await else {
+        return Value::Error("ERR the node is busy; retry CONFIG SET".to_owned());
+    };
+    let mut memory = status.memory;
     let mut keyspace_events = None;
     let mut slower_than = None;
     let mut slowlog_len = None;
@@ -368,6 +376,18 @@ fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
             ))
         };
         match name.as_str() {
+            "maxmemory" => match crate::limits::parse_memory(&value) {
+                Ok(bytes) => memory.maxmemory = bytes,
+                Err(why) => return failed(&why),
+            },
+            "maxmemory-policy" => match crate::limits::EvictionPolicy::parse(&value) {
+                Ok(policy) => memory.policy = policy,
+                Err(why) => return failed(&why),
+            },
+            "maxmemory-samples" => match value.parse::<usize>() {
+                Ok(samples) if (1..=64).contains(&samples) => memory.samples = samples,
+                _ => return failed("argument must be between 1 and 64 inclusive"),
+            },
             "slowlog-log-slower-than" => match value.parse::<i64>() {
                 Ok(micros) => slower_than = Some(micros),
                 Err(_) => return failed("argument couldn't be parsed into an integer"),
@@ -381,8 +401,7 @@ fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
                 Err(why) => return failed(&why),
             },
             "port" | "bind" | "databases" | "maxclients" | "appendonly" | "appendfsync"
-            | "dir" | "cluster-enabled" | "maxmemory" | "maxmemory-policy"
-            | "maxmemory-samples" | "client-output-buffer-limit"
+            | "dir" | "cluster-enabled" | "client-output-buffer-limit"
             | "client-query-buffer-limit" | "timeout" => {
                 return Value::Error(format!(
                     "ERR CONFIG SET failed (possibly related to argument '{name}') - ninesdb sets it at start only: restart the node with --{name}"
@@ -394,6 +413,14 @@ fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
                 ))
             }
         }
+    }
+    if memory != status.memory
+        && shared
+            .node
+            .try_send(crate::driver::Input::Configure(memory))
+            .is_err()
+    {
+        return Value::Error("ERR the node is busy; retry CONFIG SET".to_owned());
     }
     if let Some(flags) = keyspace_events {
         shared.pubsub.set_keyspace_events(flags);
@@ -449,15 +476,14 @@ fn info_sections(text: &str, wanted: &[Bytes]) -> String {
 
 /// INFO's memory and stats sections: what `maxmemory` limits, what eviction did, pub/sub.
 fn memory_sections(shared: &Shared, status: &crate::driver::Status) -> String {
-    let c = &shared.config;
     let (channels, patterns, shard_channels) = shared.pubsub.counts();
     format!(
         "# Memory\r\nused_memory:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\r\n\
          # Stats\r\nevicted_keys:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard_channels}\r\n\r\n",
         status.memory_used,
         status.memory_used,
-        c.maxmemory,
-        c.maxmemory_policy.name(),
+        status.memory.maxmemory,
+        status.memory.policy.name(),
         status.evicted_keys
     )
 }

@@ -213,7 +213,7 @@ fn clients(out: &mut String, shared: &Shared, status: &Status) {
         (
             "ninesdb_maxmemory_bytes",
             "The maxmemory setting (0: none).",
-            shared.config.maxmemory,
+            status.memory.maxmemory,
         ),
     ];
     for (name, help, value) in gauges {

@@ -21,7 +21,7 @@ use crate::util::*;
 use crate::{Context, Data, Keyspace};
 
 /// RDB_VERSION of Redis 7.0: payloads of a later version are refused, as Redis does.
-const RDB_VERSION: u16 = 10;
+pub(crate) const RDB_VERSION: u16 = 10;
 
 const TYPE_STRING: u8 = 0;
 const TYPE_LIST: u8 = 1;
@@ -70,7 +70,12 @@ const fn crc64_table() -> [u64; 256] {
 static CRC64_TABLE: [u64; 256] = crc64_table();
 
 pub(crate) fn crc64(data: &[u8]) -> u64 {
-    data.iter().fold(0u64, |crc, &b| {
+    crc64_update(0, data)
+}
+
+/// The CRC of what came before (`crc`) followed by `data`.
+pub(crate) fn crc64_update(crc: u64, data: &[u8]) -> u64 {
+    data.iter().fold(crc, |crc, &b| {
         CRC64_TABLE[((crc ^ u64::from(b)) & 0xff) as usize] ^ (crc >> 8)
     })
 }
@@ -122,10 +127,27 @@ pub(crate) fn save_string(out: &mut Vec<u8>, s: &[u8]) {
 fn serialize(data: &Data) -> Vec<u8> {
     let mut out = Vec::new();
     save_value(data, &mut out);
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    seal(&mut out);
     out
+}
+
+/// Appends a DUMP payload's trailer: the RDB version, then the CRC-64 of all before it.
+pub(crate) fn seal(out: &mut Vec<u8>) {
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(out);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// Whether a DUMP payload's trailer is sound: a version this RDB reader knows and a
+/// matching CRC-64.
+pub(crate) fn sealed(payload: &[u8]) -> bool {
+    if payload.len() < 10 {
+        return false;
+    }
+    let (body, footer) = payload.split_at(payload.len() - 8);
+    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
+    let crc = footer.try_into().ok().map(u64::from_le_bytes);
+    version <= RDB_VERSION && crc == Some(crc64(body))
 }
 
 /// A value's RDB form: its type byte, then the value (what RDB files hold after the key).
@@ -536,8 +558,13 @@ fn zset_of(items: Vec<(Bytes, f64)>) -> Load<Data> {
     Ok(Data::ZSet(Box::new(z)))
 }
 
-pub(crate) fn load_object(r: &mut Rdb) -> Load<Data> {
+fn load_object(r: &mut Rdb) -> Load<Data> {
     let kind = r.byte()?;
+    load_value(r, kind)
+}
+
+/// A value of RDB type `kind` (its type byte already read).
+pub(crate) fn load_value(r: &mut Rdb, kind: u8) -> Load<Data> {
     match kind {
         TYPE_STRING => Ok(Data::Str(r.string()?)),
         TYPE_LIST | TYPE_SET => {
@@ -609,13 +636,7 @@ pub(crate) fn load_object(r: &mut Rdb) -> Load<Data> {
 
 /// The value of a DUMP payload, after checking its trailer (RDB version, then CRC-64).
 fn deserialize(payload: &[u8]) -> Result<Data, Value> {
-    if payload.len() < 10 {
-        return Err(err(BAD_PAYLOAD));
-    }
-    let (body, footer) = payload.split_at(payload.len() - 8);
-    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    let crc = u64::from_le_bytes(footer.try_into().map_err(|_| err(BAD_PAYLOAD))?);
-    if version > RDB_VERSION || crc64(body) != crc {
+    if !sealed(payload) {
         return Err(err(BAD_PAYLOAD));
     }
     // Redis reads the value from the whole payload: a value that runs into the trailer takes
@@ -714,21 +735,13 @@ pub(crate) fn functions_payload<'a>(codes: impl Iterator<Item = &'a [u8]>) -> By
         out.push(OPCODE_FUNCTION2);
         save_string(&mut out, code);
     }
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    seal(&mut out);
     Bytes::from(out)
 }
 
 /// The library codes of a FUNCTION DUMP payload, or Redis's error text.
 pub(crate) fn functions_from_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
-    if payload.len() < 10 {
-        return Err("DUMP payload version or checksum are wrong".to_owned());
-    }
-    let (body, footer) = payload.split_at(payload.len() - 8);
-    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    let crc = u64::from_le_bytes(footer.try_into().unwrap_or([0; 8]));
-    if version > RDB_VERSION || crc64(body) != crc {
+    if !sealed(payload) {
         return Err("DUMP payload version or checksum are wrong".to_owned());
     }
     let mut r = Rdb {

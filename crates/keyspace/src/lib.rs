@@ -19,6 +19,7 @@ mod hll;
 mod keys;
 mod lists;
 mod longdouble;
+pub mod rdb;
 mod script;
 mod sets;
 mod snapshot;

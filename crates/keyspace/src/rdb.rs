@@ -1,0 +1,345 @@
+//! Whole Redis RDB files (`dump.rdb`), read and written: what `ninesdb ctl import-rdb` and
+//! `export-rdb` move between Redis and ninesdb.
+//!
+//! A file is `REDIS` and four version digits, then opcodes: AUX fields, SELECTDB, RESIZEDB,
+//! a key's EXPIRETIME (seconds) or EXPIRETIME_MS, its IDLE or FREQ, then the key (a type
+//! byte, the key, the value), FUNCTION2 (a library's code), and EOF followed by the CRC-64
+//! of everything before it (0 when the writer had checksums off). Values are DUMP's RDB
+//! forms (`dump.rs` reads and checks them); a key here is therefore handed on as a DUMP
+//! payload, which RESTORE takes on any node.
+//!
+//! The reader works on the file's bytes, is pure and bounded by them (a length the rest of
+//! the file cannot hold is an error, never an allocation), and never panics on bad input.
+//! It reads versions 1 to 11 (Redis 7.2), the writer writes version 10 (Redis 7.0 loads it,
+//! and so does every later Redis).
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::dump::{crc64, crc64_update, load_value, save_string, seal, sealed, Rdb, RDB_VERSION};
+
+const OPCODE_FUNCTION2: u8 = 245;
+const OPCODE_FUNCTION: u8 = 246;
+const OPCODE_MODULE_AUX: u8 = 247;
+const OPCODE_IDLE: u8 = 248;
+const OPCODE_FREQ: u8 = 249;
+const OPCODE_AUX: u8 = 250;
+const OPCODE_RESIZEDB: u8 = 251;
+const OPCODE_EXPIRETIME_MS: u8 = 252;
+const OPCODE_EXPIRETIME: u8 = 253;
+const OPCODE_SELECTDB: u8 = 254;
+const OPCODE_EOF: u8 = 255;
+
+/// Module values (RDB_TYPE_MODULE, RDB_TYPE_MODULE_2).
+const TYPE_MODULES: [u8; 2] = [6, 7];
+
+/// The newest RDB version read (Redis 7.2).
+pub const READ_VERSION_MAX: u16 = 11;
+
+/// Why a file cannot be read, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RdbError {
+    /// Byte offset in the file.
+    pub offset: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for RdbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at byte {}: {}", self.offset, self.reason)
+    }
+}
+
+impl std::error::Error for RdbError {}
+
+/// One key of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The database (SELECTDB) it was in.
+    pub db: u64,
+    pub key: Bytes,
+    /// Its RDB type byte (see [`type_name`]).
+    pub kind: u8,
+    /// The value as a DUMP payload (RDB form, version, CRC), ready for RESTORE.
+    pub payload: Bytes,
+    /// Absolute expiry in Unix milliseconds.
+    pub expire_ms: Option<u64>,
+    /// LRU idle seconds, when the file kept them.
+    pub idle_seconds: Option<u64>,
+    /// LFU counter, when the file kept it.
+    pub freq: Option<u8>,
+}
+
+/// The Redis type of an RDB type byte.
+pub fn type_name(kind: u8) -> &'static str {
+    match kind {
+        0 => "string",
+        1 | 10 | 14 | 18 => "list",
+        2 | 11 | 20 => "set",
+        3 | 5 | 12 | 17 => "zset",
+        4 | 9 | 13 | 16 => "hash",
+        15 | 19 | 21 => "stream",
+        6 | 7 => "module",
+        _ => "unknown",
+    }
+}
+
+/// Reads a whole RDB file's keys in order (an iterator of records); AUX fields and
+/// function libraries are kept aside for the caller.
+pub struct RdbReader<'a> {
+    r: Rdb<'a>,
+    version: u16,
+    db: u64,
+    done: bool,
+    /// AUX fields (name, value) seen so far.
+    pub aux: Vec<(Bytes, Bytes)>,
+    /// Function libraries' code seen so far (FUNCTION2).
+    pub functions: Vec<Bytes>,
+}
+
+impl<'a> RdbReader<'a> {
+    /// Checks the header and the checksum at the end (over the whole file, before reading a
+    /// key: a torn or corrupted file is refused before anything is loaded).
+    pub fn new(file: &'a [u8]) -> Result<RdbReader<'a>, RdbError> {
+        let at = |offset, reason: String| RdbError { offset, reason };
+        if file.len() < 9 || &file[..5] != b"REDIS" {
+            return Err(at(0, "not an RDB file (no REDIS header)".into()));
+        }
+        let version = std::str::from_utf8(&file[5..9])
+            .ok()
+            .and_then(|v| v.parse::<u16>().ok())
+            .ok_or_else(|| at(5, "unreadable RDB version".into()))?;
+        if !(1..=READ_VERSION_MAX).contains(&version) {
+            return Err(at(
+                5,
+                format!("RDB version {version} is not supported (1 to {READ_VERSION_MAX} are)"),
+            ));
+        }
+        if version >= 5 {
+            // EOF, then 8 bytes of CRC-64; a CRC of 0 means the writer did not compute one.
+            let Some(body) = file.len().checked_sub(8).map(|n| &file[..n]) else {
+                return Err(at(file.len(), "file too short for its checksum".into()));
+            };
+            let stored = u64::from_le_bytes(file[body.len()..].try_into().unwrap_or([0; 8]));
+            if body.last() != Some(&OPCODE_EOF) {
+                return Err(at(
+                    body.len(),
+                    "no EOF marker before the checksum: the file is truncated".into(),
+                ));
+            }
+            if stored != 0 && stored != crc64(body) {
+                return Err(at(
+                    body.len(),
+                    format!(
+                        "checksum mismatch: the file says {stored:016x}, its bytes give {:016x}",
+                        crc64(body)
+                    ),
+                ));
+            }
+        }
+        Ok(RdbReader {
+            r: Rdb { buf: file, pos: 9 },
+            version,
+            db: 0,
+            done: false,
+            aux: Vec::new(),
+            functions: Vec::new(),
+        })
+    }
+
+    /// The file's RDB version.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// How far the reader is (for a progress bar).
+    pub fn position(&self) -> usize {
+        self.r.pos
+    }
+
+    fn error(&self, reason: impl Into<String>) -> RdbError {
+        RdbError {
+            offset: self.r.pos,
+            reason: reason.into(),
+        }
+    }
+
+    /// The next record, skipping opcodes that carry no key.
+    fn next_record(&mut self) -> Result<Option<Record>, RdbError> {
+        let (mut expire_ms, mut idle_seconds, mut freq) = (None, None, None);
+        let truncated = |me: &Self| me.error("the file ends in the middle of an opcode");
+        loop {
+            let opcode = self.r.byte().map_err(|_| truncated(self))?;
+            match opcode {
+                OPCODE_EOF => return Ok(None),
+                OPCODE_AUX => {
+                    let name = self.r.string().map_err(|_| truncated(self))?;
+                    let value = self.r.string().map_err(|_| truncated(self))?;
+                    self.aux.push((name, value));
+                }
+                OPCODE_SELECTDB => self.db = self.r.len().map_err(|_| truncated(self))?,
+                OPCODE_RESIZEDB => {
+                    self.r.len().map_err(|_| truncated(self))?;
+                    self.r.len().map_err(|_| truncated(self))?;
+                }
+                OPCODE_EXPIRETIME_MS => {
+                    let b = self.r.take(8).map_err(|_| truncated(self))?;
+                    let ms = i64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+                    expire_ms = Some(ms.max(0) as u64);
+                }
+                OPCODE_EXPIRETIME => {
+                    let b = self.r.take(4).map_err(|_| truncated(self))?;
+                    let s = i32::from_le_bytes(b.try_into().unwrap_or([0; 4]));
+                    expire_ms = Some((i64::from(s).max(0) as u64) * 1000);
+                }
+                OPCODE_IDLE => idle_seconds = Some(self.r.len().map_err(|_| truncated(self))?),
+                OPCODE_FREQ => freq = Some(self.r.byte().map_err(|_| truncated(self))?),
+                OPCODE_FUNCTION2 => {
+                    let code = self.r.string().map_err(|_| truncated(self))?;
+                    self.functions.push(code);
+                }
+                OPCODE_FUNCTION => {
+                    return Err(self.error("a function in Redis 7.0 release candidates' format (FUNCTION): load the file into Redis 7.0 and save it again"));
+                }
+                OPCODE_MODULE_AUX => {
+                    return Err(self.error("module data (MODULE_AUX): the file was written with a Redis module loaded; ninesdb has no modules"));
+                }
+                kind => return self.record(kind, expire_ms, idle_seconds, freq).map(Some),
+            }
+        }
+    }
+
+    fn record(
+        &mut self,
+        kind: u8,
+        expire_ms: Option<u64>,
+        idle_seconds: Option<u64>,
+        freq: Option<u8>,
+    ) -> Result<Record, RdbError> {
+        let key = self
+            .r
+            .string()
+            .map_err(|_| self.error("unreadable key name"))?;
+        if TYPE_MODULES.contains(&kind) {
+            return Err(self.error(format!(
+                "key {:?} holds a module value: ninesdb has no modules",
+                String::from_utf8_lossy(&key)
+            )));
+        }
+        let start = self.r.pos;
+        let mut payload = Vec::new();
+        if load_value(&mut self.r, kind).is_err() {
+            return Err(RdbError {
+                offset: start,
+                reason: format!(
+                    "the value of key {:?} (RDB type {kind}, {}) is malformed or of a type ninesdb does not read",
+                    String::from_utf8_lossy(&key),
+                    type_name(kind)
+                ),
+            });
+        }
+        payload.push(kind);
+        payload.extend_from_slice(&self.r.buf[start..self.r.pos]);
+        seal(&mut payload);
+        Ok(Record {
+            db: self.db,
+            key,
+            kind,
+            payload: Bytes::from(payload),
+            expire_ms,
+            idle_seconds,
+            freq,
+        })
+    }
+}
+
+impl Iterator for RdbReader<'_> {
+    type Item = Result<Record, RdbError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_record() {
+            Ok(Some(record)) => Some(Ok(record)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Writes an RDB file of version 10, piece by piece: each call returns the bytes to append
+/// (the caller does the I/O), and the writer keeps the running checksum.
+pub struct RdbWriter {
+    crc: u64,
+}
+
+impl Default for RdbWriter {
+    fn default() -> Self {
+        RdbWriter::new()
+    }
+}
+
+impl RdbWriter {
+    pub fn new() -> RdbWriter {
+        RdbWriter { crc: 0 }
+    }
+
+    fn out(&mut self, bytes: Vec<u8>) -> Vec<u8> {
+        self.crc = crc64_update(self.crc, &bytes);
+        bytes
+    }
+
+    /// The header, AUX fields (`aux`: name, value), and SELECTDB 0.
+    pub fn header(&mut self, aux: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = format!("REDIS{RDB_VERSION:04}").into_bytes();
+        for (name, value) in aux {
+            out.push(OPCODE_AUX);
+            save_string(&mut out, name.as_bytes());
+            save_string(&mut out, value.as_bytes());
+        }
+        out.push(OPCODE_SELECTDB);
+        out.push(0);
+        self.out(out)
+    }
+
+    /// One key from its DUMP payload (checked: a version this writer's file may hold and a
+    /// sound CRC), with its absolute expiry in Unix milliseconds.
+    pub fn record(
+        &mut self,
+        key: &[u8],
+        payload: &[u8],
+        expire_ms: Option<u64>,
+    ) -> Result<Vec<u8>, String> {
+        if !sealed(payload) {
+            return Err("DUMP payload version or checksum are wrong".into());
+        }
+        let value = &payload[..payload.len() - 10];
+        if value.is_empty() {
+            return Err("an empty DUMP payload".into());
+        }
+        let mut out = Vec::with_capacity(payload.len() + key.len() + 16);
+        if let Some(ms) = expire_ms {
+            out.push(OPCODE_EXPIRETIME_MS);
+            out.extend_from_slice(&ms.to_le_bytes());
+        }
+        out.push(value[0]);
+        save_string(&mut out, key);
+        out.extend_from_slice(&value[1..]);
+        Ok(self.out(out))
+    }
+
+    /// EOF and the checksum; the file is complete after these bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        let mut out = self.out(vec![OPCODE_EOF]);
+        out.extend_from_slice(&self.crc.to_le_bytes());
+        out
+    }
+}

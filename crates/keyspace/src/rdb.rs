@@ -71,6 +71,16 @@ pub struct Record {
     pub freq: Option<u8>,
 }
 
+/// FUNCTION RESTORE's payload for these libraries' code.
+pub fn functions_payload(codes: &[Bytes]) -> Bytes {
+    crate::dump::functions_payload(codes.iter().map(|c| c.as_ref()))
+}
+
+/// The libraries' code in a FUNCTION DUMP payload, or Redis's error text.
+pub fn functions_from_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
+    crate::dump::functions_from_payload(payload)
+}
+
 /// The Redis type of an RDB type byte.
 pub fn type_name(kind: u8) -> &'static str {
     match kind {
@@ -334,6 +344,13 @@ impl RdbWriter {
         save_string(&mut out, key);
         out.extend_from_slice(&value[1..]);
         Ok(self.out(out))
+    }
+
+    /// One function library's code (FUNCTION2).
+    pub fn function(&mut self, code: &[u8]) -> Vec<u8> {
+        let mut out = vec![OPCODE_FUNCTION2];
+        save_string(&mut out, code);
+        self.out(out)
     }
 
     /// EOF and the checksum; the file is complete after these bytes.

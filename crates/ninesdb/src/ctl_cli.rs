@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
@@ -45,6 +46,18 @@ enum CtlCommand {
     Drain { node: u64 },
     /// Stop draining NODE.
     Undrain { node: u64 },
+    /// Load a Redis RDB file (versions 1-11, e.g. redis-server's dump.rdb) into the cluster:
+    /// every key RESTOREd at its slot's leader, through the replicated write path.
+    ImportRdb {
+        file: PathBuf,
+        /// Connections to each leader, working in parallel (a connection's commands run one
+        /// after the other).
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
+    /// Write every key of the cluster (and its function libraries) into an RDB file
+    /// (version 10) that redis-server 7.0 and later load.
+    ExportRdb { file: PathBuf },
 }
 
 pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
@@ -56,6 +69,21 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         .password
         .as_deref()
         .map(|password| (args.user.as_str(), password));
+    let seed = address.to_string();
+    match &args.command {
+        CtlCommand::ImportRdb { file, connections } => {
+            return exit(crate::rdb_cli::import(
+                &seed,
+                credentials,
+                file,
+                *connections,
+            )?)
+        }
+        CtlCommand::ExportRdb { file } => {
+            return exit(crate::rdb_cli::export(&seed, credentials, file)?)
+        }
+        _ => {}
+    }
     let status = fetch_status(address, credentials).with_context(|| format!("no answer from {address}; is a server running there? (`ninesdb up` starts one on 7001)"))?;
     match args.command {
         CtlCommand::Status { json: true } => println!("{}", serde_json::to_string_pretty(&status)?),
@@ -69,11 +97,22 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Drain { node } => tell_everyone(&status, credentials, "DRAIN", node)?,
         CtlCommand::Undrain { node } => tell_everyone(&status, credentials, "UNDRAIN", node)?,
+        CtlCommand::ImportRdb { .. } | CtlCommand::ExportRdb { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 type Credentials<'a> = Option<(&'a str, &'a str)>;
+
+fn exit(success: bool) -> anyhow::Result<ExitCode> {
+    Ok(if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
 
 fn call(
     address: SocketAddr,

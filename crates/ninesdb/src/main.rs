@@ -3,6 +3,8 @@
 mod certs_cli;
 mod ctl_cli;
 mod lab_cli;
+mod pipeline;
+mod rdb_cli;
 mod scenario_cli;
 mod server_cli;
 mod storage_cli;

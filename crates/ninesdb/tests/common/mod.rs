@@ -105,7 +105,8 @@ impl Cluster {
     /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure, 20001 keyless, 20201 blocking,
     /// 20401 leaderboard, 21001/21051/21201/21401/21601/21801 limits, 24501/24701 memory (19001-19099 belong to the bench crate's tests),
     /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth, 23001/23051 streams,
-    /// 25201/25251/25401/25451 pub/sub (redis on 25599).
+    /// 25201/25251/25401/25451 pub/sub (redis on 25599), 26001/26201 RDB import/export (redis on
+    /// 26199/26399, the export's loader on 26198/26398), 26051/26251 backup.
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)
@@ -333,6 +334,13 @@ pub fn status(address: SocketAddr) -> Option<serde_json::Value> {
 /// A redis-server process (the reference of the differential tests), killed when dropped.
 pub struct RedisServer(std::process::Child);
 
+impl RedisServer {
+    /// Takes over a redis-server the test started itself (killed when dropped).
+    pub fn from_child(child: std::process::Child) -> RedisServer {
+        RedisServer(child)
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -352,6 +360,11 @@ pub fn port_base(default: u16) -> u16 {
 
 /// Starts a throwaway redis-server on `port` (no persistence) and waits until it answers.
 pub fn start_redis(port: u16) -> RedisServer {
+    start_redis_with(port, &[])
+}
+
+/// Like `start_redis`, with extra flags (e.g. `--enable-debug-command local`).
+pub fn start_redis_with(port: u16, extra: &[&str]) -> RedisServer {
     let dir = std::env::temp_dir().join(format!("ninesdb-redis-{port}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let child = Command::new("redis-server")
@@ -365,6 +378,7 @@ pub fn start_redis(port: u16) -> RedisServer {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .arg("--dir")
         .arg(&dir)
         .stdout(Stdio::null())

@@ -1,0 +1,459 @@
+//! `ninesdb ctl import-rdb FILE` and `ctl export-rdb FILE`: move a keyspace from Redis to
+//! ninesdb and back through RDB files.
+//!
+//! Import reads the file (`keyspace::rdb`, checksum first) and sends each key as
+//! `RESTORE key <expiry> <payload> ABSTTL REPLACE [IDLETIME s]` to the leader of its slot,
+//! pipelined (`pipeline`): every key goes through the normal replicated write path. Keys
+//! already expired and keys of databases other than 0 are skipped and counted; function
+//! libraries go in with `FUNCTION RESTORE ... REPLACE` (every group gets them). Export walks
+//! the cluster with SCAN (a plain client's SCAN covers every group), fetches `DUMP` and
+//! `PTTL` of each key from its leader and writes an RDB version 10 file, which redis-server
+//! 7.0 loads; the file appears under its name only once complete.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context};
+use bench::resp::Value;
+use bytes::Bytes;
+use indicatif::{ProgressBar, ProgressStyle};
+use keyspace::rdb::{type_name, RdbReader, RdbWriter, Record};
+
+use crate::pipeline::{Credentials, Pipe, Router};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{elapsed_precise}}] {{wide_bar}} {{percent}}% {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// What an import did, by type and by reason.
+#[derive(Default)]
+struct Summary {
+    loaded: BTreeMap<&'static str, u64>,
+    skipped: BTreeMap<String, u64>,
+    failed: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    fn merge(&mut self, other: Summary) {
+        for (k, n) in other.loaded {
+            *self.loaded.entry(k).or_default() += n;
+        }
+        for (k, n) in other.skipped {
+            *self.skipped.entry(k).or_default() += n;
+        }
+        for (k, n) in other.failed {
+            *self.failed.entry(k).or_default() += n;
+        }
+    }
+
+    fn print(&self, verb: &str, file: &Path, seconds: f64) {
+        let total: u64 = self.loaded.values().sum();
+        println!(
+            "{verb} {total} keys ({}) in {seconds:.2} s: {:.0} keys/s",
+            file.display(),
+            total as f64 / seconds.max(1e-9)
+        );
+        let by_type: Vec<String> = self
+            .loaded
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        println!(
+            "  by type: {}",
+            if by_type.is_empty() {
+                "none".into()
+            } else {
+                by_type.join(", ")
+            }
+        );
+        for (reason, n) in &self.skipped {
+            println!("  skipped {n}: {reason}");
+        }
+        for (reason, n) in &self.failed {
+            println!("  FAILED {n}: {reason}");
+        }
+    }
+}
+
+/// Errors after which a RESTORE is sent again (it is idempotent with REPLACE): a leader
+/// change or a hand-over in progress.
+const RETRYABLE: [&str; 6] = [
+    "TRYAGAIN",
+    "UNKNOWN",
+    "CLUSTERDOWN",
+    "MOVED",
+    "ASK",
+    "LOADING",
+];
+/// Rounds of retries, a pause growing by `RETRY_PAUSE` before each.
+const RETRY_ROUNDS: u32 = 20;
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Records read ahead of the connections.
+const READ_AHEAD: usize = 4096;
+
+/// One connection per leader, and the records in flight on each, to count their replies.
+struct Importer {
+    router: Router,
+    in_flight: Vec<Vec<Record>>,
+    retry: Vec<(Record, String)>,
+    summary: Summary,
+}
+
+impl Importer {
+    fn new(router: Router) -> Importer {
+        let nodes = router.nodes();
+        Importer {
+            router,
+            in_flight: vec![Vec::new(); nodes],
+            retry: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    fn send(&mut self, record: Record) -> anyhow::Result<()> {
+        let node = self.router.node_of(&record.key);
+        let ttl = record.expire_ms.unwrap_or(0).to_string();
+        let idle = record.idle_seconds.map(|s| s.to_string());
+        let mut args: Vec<&[u8]> = vec![
+            b"RESTORE",
+            &record.key,
+            ttl.as_bytes(),
+            &record.payload,
+            b"ABSTTL",
+            b"REPLACE",
+        ];
+        if let Some(idle) = &idle {
+            args.extend([b"IDLETIME".as_slice(), idle.as_bytes()]);
+        }
+        let full = self.router.pipe(node).queue(&args);
+        self.in_flight[node].push(record);
+        if full {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let replies = self.router.flush_all()?;
+        for (node, replies) in replies.into_iter().enumerate() {
+            for (record, reply) in self.in_flight[node].drain(..).zip(replies) {
+                match reply {
+                    Value::Error(e) if RETRYABLE.iter().any(|r| e.starts_with(r)) => {
+                        self.retry.push((record, e));
+                    }
+                    Value::Error(e) => *self.summary.failed.entry(e).or_default() += 1,
+                    _ => {
+                        *self
+                            .summary
+                            .loaded
+                            .entry(type_name(record.kind))
+                            .or_default() += 1
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes, then sends refused records again until they land or the rounds run out.
+    fn finish(mut self) -> anyhow::Result<Summary> {
+        self.flush()?;
+        for round in 1..=RETRY_ROUNDS {
+            if self.retry.is_empty() {
+                break;
+            }
+            std::thread::sleep(RETRY_PAUSE * round);
+            for (record, _) in std::mem::take(&mut self.retry) {
+                self.send(record)?;
+            }
+            self.flush()?;
+        }
+        for (_, error) in self.retry {
+            *self.summary.failed.entry(error).or_default() += 1;
+        }
+        Ok(self.summary)
+    }
+}
+
+/// One import connection set: RESTOREs the records it receives.
+fn import_worker(
+    seed: &str,
+    credentials: Credentials<'_>,
+    records: &Mutex<Receiver<Record>>,
+) -> anyhow::Result<Summary> {
+    let mut importer = Importer::new(Router::connect(seed, credentials)?);
+    loop {
+        let next = records
+            .lock()
+            .map_err(|_| anyhow!("a worker panicked"))?
+            .recv();
+        let Ok(record) = next else {
+            return importer.finish();
+        };
+        importer.send(record)?;
+    }
+}
+
+/// Whether a record is left out, and why.
+fn skip_reason(record: &Record, now: u64) -> Option<String> {
+    if record.db != 0 {
+        return Some(format!(
+            "in database {} (ninesdb, as Redis Cluster, has database 0 only)",
+            record.db
+        ));
+    }
+    if record.expire_ms.is_some_and(|t| t <= now) {
+        return Some("already expired".into());
+    }
+    None
+}
+
+pub fn import(
+    seed: &str,
+    credentials: Credentials<'_>,
+    file: &Path,
+    connections: usize,
+) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+    let mut reader = RdbReader::new(&bytes).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let started = Instant::now();
+    let progress = bar(bytes.len() as u64, "import");
+    let now = now_ms();
+    let (sender, receiver) = sync_channel::<Record>(READ_AHEAD);
+    let receiver = Mutex::new(receiver);
+    let mut summary = Summary::default();
+    let mut read_error = None;
+    let results: Vec<anyhow::Result<Summary>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..connections.max(1))
+            .map(|_| scope.spawn(|| import_worker(seed, credentials, &receiver)))
+            .collect();
+        let mut count = 0u64;
+        for record in reader.by_ref() {
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            };
+            count += 1;
+            if count & 1023 == 0 {
+                progress.set_position(count);
+                progress.set_message(format!("{count} keys"));
+            }
+            if let Some(reason) = skip_reason(&record, now) {
+                *summary.skipped.entry(reason).or_default() += 1;
+            } else if sender.send(record).is_err() {
+                break; // every worker failed: their errors say why
+            }
+        }
+        drop(sender);
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow!("an import worker panicked")))
+            })
+            .collect()
+    });
+    progress.finish_and_clear();
+    for result in results {
+        summary.merge(result?);
+    }
+    if let Some(e) = read_error {
+        summary.print(
+            "imported before the error",
+            file,
+            started.elapsed().as_secs_f64(),
+        );
+        bail!("{}: {e} (the keys before it are loaded)", file.display());
+    }
+    import_functions(seed, credentials, &reader.functions, &mut summary)?;
+    summary.print(
+        &format!("imported (RDB version {})", reader.version()),
+        file,
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(summary.failed.is_empty())
+}
+
+/// The file's function libraries, with FUNCTION RESTORE ... REPLACE (every group gets them).
+fn import_functions(
+    seed: &str,
+    credentials: Credentials<'_>,
+    functions: &[Bytes],
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    if functions.is_empty() {
+        return Ok(());
+    }
+    let payload = keyspace::rdb::functions_payload(functions);
+    let mut pipe = Pipe::connect(seed, credentials)?;
+    let count = functions.len() as u64;
+    match pipe.call(&[b"FUNCTION", b"RESTORE", &payload, b"REPLACE"])? {
+        Value::Error(e) => {
+            *summary
+                .failed
+                .entry(format!("function libraries: {e}"))
+                .or_default() += count
+        }
+        _ => *summary.loaded.entry("function library").or_default() += count,
+    }
+    Ok(())
+}
+
+/// Keys SCAN asks for per call.
+const SCAN_COUNT: &[u8] = b"1000";
+
+pub fn export(seed: &str, credentials: Credentials<'_>, file: &Path) -> anyhow::Result<bool> {
+    let mut router = Router::connect(seed, credentials)?;
+    let mut scan = Pipe::connect(seed, credentials)?;
+    let partial = partial_path(file);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&partial).with_context(|| format!("create {}", partial.display()))?,
+    );
+    let mut writer = RdbWriter::new();
+    out.write_all(&writer.header(&[
+        ("redis-bits", "64"),
+        ("ninesdb-ver", env!("CARGO_PKG_VERSION")),
+    ]))?;
+    let started = Instant::now();
+    let progress = bar(1, "export");
+    let mut summary = Summary::default();
+    let mut cursor = b"0".to_vec();
+    loop {
+        let reply = scan.call(&[b"SCAN", &cursor, b"COUNT", SCAN_COUNT])?;
+        let (next, keys) = scan_reply(reply)?;
+        for (key, payload, expire) in dump_keys(&mut router, &keys)? {
+            let Some(payload) = payload else {
+                *summary
+                    .skipped
+                    .entry("deleted or expired during the export".into())
+                    .or_default() += 1;
+                continue;
+            };
+            out.write_all(
+                &writer
+                    .record(&key, &payload, expire)
+                    .map_err(|e| anyhow!("DUMP of {key:?}: {e}"))?,
+            )?;
+            *summary.loaded.entry(type_name(payload[0])).or_default() += 1;
+        }
+        progress.set_message(format!("{} keys", summary.loaded.values().sum::<u64>()));
+        progress.tick();
+        if next == b"0" {
+            break;
+        }
+        cursor = next;
+    }
+    write_functions(&mut scan, &mut writer, &mut out, &mut summary)?;
+    out.write_all(&writer.finish())?;
+    let file_handle = out
+        .into_inner()
+        .map_err(|e| anyhow!("write {}: {e}", partial.display()))?;
+    file_handle.sync_all()?;
+    std::fs::rename(&partial, file).with_context(|| format!("rename to {}", file.display()))?;
+    progress.finish_and_clear();
+    summary.print("exported", file, started.elapsed().as_secs_f64());
+    Ok(summary.failed.is_empty())
+}
+
+fn partial_path(file: &Path) -> PathBuf {
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".partial");
+    file.with_file_name(name)
+}
+
+/// FUNCTION DUMP's libraries, as FUNCTION2 records.
+fn write_functions(
+    pipe: &mut Pipe,
+    writer: &mut RdbWriter,
+    out: &mut impl Write,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let Value::Bulk(payload) = pipe.call(&[b"FUNCTION", b"DUMP"])? else {
+        return Ok(());
+    };
+    let codes = keyspace::rdb::functions_from_payload(&payload)
+        .map_err(|e| anyhow!("FUNCTION DUMP: {e}"))?;
+    for code in &codes {
+        out.write_all(&writer.function(code))?;
+    }
+    if !codes.is_empty() {
+        *summary.loaded.entry("function library").or_default() += codes.len() as u64;
+    }
+    Ok(())
+}
+
+/// SCAN's reply: the next cursor and the keys.
+fn scan_reply(reply: Value) -> anyhow::Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let Value::Array(mut items) = reply else {
+        bail!("SCAN: unexpected reply {reply:?}");
+    };
+    let (Some(Value::Array(keys)), Some(Value::Bulk(cursor))) = (items.pop(), items.pop()) else {
+        bail!("SCAN: unexpected reply shape");
+    };
+    let keys = keys
+        .into_iter()
+        .filter_map(|k| match k {
+            Value::Bulk(k) => Some(k),
+            _ => None,
+        })
+        .collect();
+    Ok((cursor, keys))
+}
+
+/// (key, DUMP payload or `None` when gone, absolute expiry) of each key, asked of its leader.
+type Dumped = (Bytes, Option<Vec<u8>>, Option<u64>);
+
+fn dump_keys(router: &mut Router, keys: &[Vec<u8>]) -> anyhow::Result<Vec<Dumped>> {
+    let mut per_node: BTreeMap<usize, Vec<&Vec<u8>>> = BTreeMap::new();
+    for key in keys {
+        per_node.entry(router.node_of(key)).or_default().push(key);
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for (node, keys) in per_node {
+        for batch in keys.chunks(crate::pipeline::WINDOW / 2) {
+            let pipe = router.pipe(node);
+            for key in batch {
+                pipe.queue(&[b"DUMP", key]);
+                pipe.queue(&[b"PTTL", key]);
+            }
+            let now = now_ms();
+            let replies = pipe.flush()?;
+            for (key, pair) in batch.iter().zip(replies.chunks(2)) {
+                let payload = match &pair[0] {
+                    Value::Bulk(p) => Some(p.clone()),
+                    Value::Nil => None,
+                    other => bail!("DUMP {:?}: {other:?}", String::from_utf8_lossy(key)),
+                };
+                let expire = match pair[1] {
+                    Value::Integer(ms) if ms >= 0 => Some(now + ms as u64),
+                    _ => None,
+                };
+                out.push((Bytes::copy_from_slice(key), payload, expire));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -770,3 +770,14 @@ pub(crate) fn functions_from_payload(payload: &[u8]) -> Result<Vec<Bytes>, Strin
     }
     Ok(codes)
 }
+
+impl Keyspace {
+    /// Every key alive at `now_ms`, in key order, as (key, DUMP payload, absolute expiry in
+    /// ms): how a backup's keyspace goes into a new cluster (RESTORE of each).
+    pub fn dump_all(&self, now_ms: u64) -> impl Iterator<Item = (Bytes, Bytes, Option<u64>)> + '_ {
+        self.keys
+            .iter()
+            .filter(move |(_, e)| !e.expired(now_ms))
+            .map(|(k, e)| (k.clone(), Bytes::from(serialize(&e.data)), e.expire))
+    }
+}

@@ -17,7 +17,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::dump::{crc64, crc64_update, load_value, save_string, seal, sealed, Rdb, RDB_VERSION};
+use crate::dump::{crc64_update, load_value, save_string, seal, sealed, Rdb, RDB_VERSION};
 
 const OPCODE_FUNCTION2: u8 = 245;
 const OPCODE_FUNCTION: u8 = 246;
@@ -69,6 +69,12 @@ pub struct Record {
     pub idle_seconds: Option<u64>,
     /// LFU counter, when the file kept it.
     pub freq: Option<u8>,
+}
+
+/// Redis's CRC-64 (Jones), as RDB files and DUMP payloads use it: also the checksum of
+/// ninesdb's backup files.
+pub fn crc64(bytes: &[u8]) -> u64 {
+    crate::dump::crc64(bytes)
 }
 
 /// FUNCTION RESTORE's payload for these libraries' code.

@@ -58,6 +58,23 @@ enum CtlCommand {
     /// Write every key of the cluster (and its function libraries) into an RDB file
     /// (version 10) that redis-server 7.0 and later load.
     ExportRdb { file: PathBuf },
+    /// Copy every group's keyspace, each at a committed index (a linearizable read at its
+    /// leader), into DIR with a manifest of slot ranges, indexes, checksums and settings.
+    /// The cluster keeps serving. Each group is consistent on its own; the backup is not one
+    /// cut across groups.
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Load a backup (`ctl backup`) into this cluster, which may have another node or group
+    /// count: every file is checked against the manifest first, then every key RESTOREd.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        /// Connections to each leader, working in parallel.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
 }
 
 pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
@@ -82,6 +99,14 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlCommand::ExportRdb { file } => {
             return exit(crate::rdb_cli::export(&seed, credentials, file)?)
         }
+        CtlCommand::Restore { from, connections } => {
+            return exit(crate::backup_cli::restore(
+                &seed,
+                credentials,
+                from,
+                *connections,
+            )?)
+        }
         _ => {}
     }
     let status = fetch_status(address, credentials).with_context(|| format!("no answer from {address}; is a server running there? (`ninesdb up` starts one on 7001)"))?;
@@ -97,7 +122,10 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Drain { node } => tell_everyone(&status, credentials, "DRAIN", node)?,
         CtlCommand::Undrain { node } => tell_everyone(&status, credentials, "UNDRAIN", node)?,
-        CtlCommand::ImportRdb { .. } | CtlCommand::ExportRdb { .. } => {
+        CtlCommand::Backup { to } => crate::backup_cli::backup(&seed, credentials, &status, &to)?,
+        CtlCommand::ImportRdb { .. }
+        | CtlCommand::ExportRdb { .. }
+        | CtlCommand::Restore { .. } => {
             unreachable!("handled above")
         }
     }

@@ -1,5 +1,6 @@
 //! The `ninesdb` command line.
 
+mod backup_cli;
 mod certs_cli;
 mod ctl_cli;
 mod lab_cli;

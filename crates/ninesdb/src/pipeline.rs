@@ -18,8 +18,9 @@ use bench::resp::{parse_value, push_command, Value};
 pub const WINDOW: usize = 64;
 /// Bytes queued for one connection before it is sent regardless of `WINDOW`.
 pub const WINDOW_BYTES: usize = 4 << 20;
-/// Largest reply accepted (a DUMP of the largest value ninesdb takes, with room).
-const REPLY_BYTES_MAX: usize = 64 << 20;
+/// Largest reply accepted: a group's whole keyspace (`NINESDB BACKUP`), which the
+/// snapshot cap of a group (4 GiB, `raft::SNAPSHOT_SIZE_MAX`) bounds, and its framing.
+const REPLY_BYTES_MAX: usize = (4 << 30) + (64 << 20);
 
 /// User and password for AUTH, when the cluster has passwords.
 pub type Credentials<'a> = Option<(&'a str, &'a str)>;

@@ -25,13 +25,13 @@ use keyspace::rdb::{type_name, RdbReader, RdbWriter, Record};
 
 use crate::pipeline::{Credentials, Pipe, Router};
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template(&format!(
@@ -44,14 +44,14 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 /// What an import did, by type and by reason.
 #[derive(Default)]
-struct Summary {
-    loaded: BTreeMap<&'static str, u64>,
-    skipped: BTreeMap<String, u64>,
-    failed: BTreeMap<String, u64>,
+pub(crate) struct Summary {
+    pub(crate) loaded: BTreeMap<&'static str, u64>,
+    pub(crate) skipped: BTreeMap<String, u64>,
+    pub(crate) failed: BTreeMap<String, u64>,
 }
 
 impl Summary {
-    fn merge(&mut self, other: Summary) {
+    pub(crate) fn merge(&mut self, other: Summary) {
         for (k, n) in other.loaded {
             *self.loaded.entry(k).or_default() += n;
         }
@@ -63,8 +63,13 @@ impl Summary {
         }
     }
 
-    fn print(&self, verb: &str, file: &Path, seconds: f64) {
-        let total: u64 = self.loaded.values().sum();
+    pub(crate) fn print(&self, verb: &str, file: &Path, seconds: f64) {
+        let total: u64 = self
+            .loaded
+            .iter()
+            .filter(|(kind, _)| **kind != "function library")
+            .map(|(_, n)| n)
+            .sum();
         println!(
             "{verb} {total} keys ({}) in {seconds:.2} s: {:.0} keys/s",
             file.display(),
@@ -225,37 +230,35 @@ fn skip_reason(record: &Record, now: u64) -> Option<String> {
     None
 }
 
-pub fn import(
+/// RESTOREs `records` through `connections` connection sets working in parallel, after
+/// leaving out what `skip_reason` names. Returns the counts and the source's error, if it
+/// stopped on one (the records before it are loaded).
+pub(crate) fn load_records<E: std::fmt::Display>(
     seed: &str,
     credentials: Credentials<'_>,
-    file: &Path,
     connections: usize,
-) -> anyhow::Result<bool> {
-    let bytes = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
-    let mut reader = RdbReader::new(&bytes).map_err(|e| anyhow!("{}: {e}", file.display()))?;
-    let started = Instant::now();
-    let progress = bar(bytes.len() as u64, "import");
+    records: impl Iterator<Item = Result<Record, E>>,
+    progress: &ProgressBar,
+) -> anyhow::Result<(Summary, Option<String>)> {
     let now = now_ms();
     let (sender, receiver) = sync_channel::<Record>(READ_AHEAD);
     let receiver = Mutex::new(receiver);
     let mut summary = Summary::default();
-    let mut read_error = None;
+    let mut source_error = None;
     let results: Vec<anyhow::Result<Summary>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..connections.max(1))
             .map(|_| scope.spawn(|| import_worker(seed, credentials, &receiver)))
             .collect();
-        let mut count = 0u64;
-        for record in reader.by_ref() {
+        for (count, record) in records.enumerate() {
             let record = match record {
                 Ok(record) => record,
                 Err(e) => {
-                    read_error = Some(e);
+                    source_error = Some(e.to_string());
                     break;
                 }
             };
-            count += 1;
             if count & 1023 == 0 {
-                progress.set_position(count);
+                progress.inc(1024);
                 progress.set_message(format!("{count} keys"));
             }
             if let Some(reason) = skip_reason(&record, now) {
@@ -273,10 +276,26 @@ pub fn import(
             })
             .collect()
     });
-    progress.finish_and_clear();
     for result in results {
         summary.merge(result?);
     }
+    Ok((summary, source_error))
+}
+
+pub fn import(
+    seed: &str,
+    credentials: Credentials<'_>,
+    file: &Path,
+    connections: usize,
+) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+    let mut reader = RdbReader::new(&bytes).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let started = Instant::now();
+    // Progress in keys: the file's size over 64 bytes a key, a guess the bar corrects.
+    let progress = bar(bytes.len() as u64 / 64, "import");
+    let (mut summary, read_error) =
+        load_records(seed, credentials, connections, reader.by_ref(), &progress)?;
+    progress.finish_and_clear();
     if let Some(e) = read_error {
         summary.print(
             "imported before the error",
@@ -295,7 +314,7 @@ pub fn import(
 }
 
 /// The file's function libraries, with FUNCTION RESTORE ... REPLACE (every group gets them).
-fn import_functions(
+pub(crate) fn import_functions(
     seed: &str,
     credentials: Credentials<'_>,
     functions: &[Bytes],

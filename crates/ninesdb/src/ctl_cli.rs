@@ -52,12 +52,17 @@ enum CtlCommand {
         file: PathBuf,
         /// Connections to each leader, working in parallel (a connection's commands run one
         /// after the other).
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 64)]
         connections: usize,
     },
     /// Write every key of the cluster (and its function libraries) into an RDB file
     /// (version 10) that redis-server 7.0 and later load.
-    ExportRdb { file: PathBuf },
+    ExportRdb {
+        file: PathBuf,
+        /// Connections to each leader, working in parallel.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+    },
     /// Copy every group's keyspace, each at a committed index (a linearizable read at its
     /// leader), into DIR with a manifest of slot ranges, indexes, checksums and settings.
     /// The cluster keeps serving. Each group is consistent on its own; the backup is not one
@@ -72,7 +77,7 @@ enum CtlCommand {
         #[arg(long)]
         from: PathBuf,
         /// Connections to each leader, working in parallel.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 64)]
         connections: usize,
     },
 }
@@ -96,8 +101,13 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 *connections,
             )?)
         }
-        CtlCommand::ExportRdb { file } => {
-            return exit(crate::rdb_cli::export(&seed, credentials, file)?)
+        CtlCommand::ExportRdb { file, connections } => {
+            return exit(crate::rdb_cli::export(
+                &seed,
+                credentials,
+                file,
+                *connections,
+            )?)
         }
         CtlCommand::Restore { from, connections } => {
             return exit(crate::backup_cli::restore(

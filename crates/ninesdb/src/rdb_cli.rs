@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -341,53 +341,154 @@ pub(crate) fn import_functions(
 /// Keys SCAN asks for per call.
 const SCAN_COUNT: &[u8] = b"1000";
 
-pub fn export(seed: &str, credentials: Credentials<'_>, file: &Path) -> anyhow::Result<bool> {
-    let mut router = Router::connect(seed, credentials)?;
-    let mut scan = Pipe::connect(seed, credentials)?;
-    let partial = partial_path(file);
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&partial).with_context(|| format!("create {}", partial.display()))?,
-    );
-    let mut writer = RdbWriter::new();
-    out.write_all(&writer.header(&[
-        ("redis-bits", "64"),
-        ("ninesdb-ver", env!("CARGO_PKG_VERSION")),
-    ]))?;
-    let started = Instant::now();
-    let progress = bar(1, "export");
-    let mut summary = Summary::default();
-    let mut cursor = b"0".to_vec();
-    loop {
-        let reply = scan.call(&[b"SCAN", &cursor, b"COUNT", SCAN_COUNT])?;
-        let (next, keys) = scan_reply(reply)?;
-        for (key, payload, expire) in dump_keys(&mut router, &keys)? {
+/// The file being written: the open file, the writer's checksum state, the counts.
+struct Output {
+    out: std::io::BufWriter<std::fs::File>,
+    writer: RdbWriter,
+    summary: Summary,
+}
+
+impl Output {
+    fn create(partial: &Path) -> anyhow::Result<Output> {
+        let file = std::fs::File::create(partial)
+            .with_context(|| format!("create {}", partial.display()))?;
+        let mut output = Output {
+            out: std::io::BufWriter::new(file),
+            writer: RdbWriter::new(),
+            summary: Summary::default(),
+        };
+        let header = output.writer.header(&[
+            ("redis-bits", "64"),
+            ("ninesdb-ver", env!("CARGO_PKG_VERSION")),
+        ]);
+        output.out.write_all(&header)?;
+        Ok(output)
+    }
+
+    fn write(&mut self, dumped: Vec<Dumped>) -> anyhow::Result<()> {
+        for (key, payload, expire) in dumped {
             let Some(payload) = payload else {
-                *summary
-                    .skipped
-                    .entry("deleted or expired during the export".into())
-                    .or_default() += 1;
+                let reason = "deleted or expired during the export".to_owned();
+                *self.summary.skipped.entry(reason).or_default() += 1;
                 continue;
             };
-            out.write_all(
-                &writer
-                    .record(&key, &payload, expire)
-                    .map_err(|e| anyhow!("DUMP of {key:?}: {e}"))?,
-            )?;
-            *summary.loaded.entry(type_name(payload[0])).or_default() += 1;
+            let record = self
+                .writer
+                .record(&key, &payload, expire)
+                .map_err(|e| anyhow!("DUMP of {key:?}: {e}"))?;
+            self.out.write_all(&record)?;
+            *self
+                .summary
+                .loaded
+                .entry(type_name(payload[0]))
+                .or_default() += 1;
         }
-        progress.set_message(format!("{} keys", summary.loaded.values().sum::<u64>()));
-        progress.tick();
+        Ok(())
+    }
+
+    /// The function libraries, EOF and checksum, fsync; the counts.
+    fn finish(mut self, functions: &mut Pipe, partial: &Path) -> anyhow::Result<Summary> {
+        write_functions(
+            functions,
+            &mut self.writer,
+            &mut self.out,
+            &mut self.summary,
+        )?;
+        self.out.write_all(&self.writer.finish())?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| anyhow!("write {}: {e}", partial.display()))?;
+        file.sync_all()?;
+        Ok(self.summary)
+    }
+}
+
+/// One export connection set: DUMP and PTTL of the key batches it receives.
+fn export_worker(
+    seed: &str,
+    credentials: Credentials<'_>,
+    batches: &Mutex<Receiver<Vec<Vec<u8>>>>,
+    dumped: SyncSender<Vec<Dumped>>,
+) -> anyhow::Result<()> {
+    let mut router = Router::connect(seed, credentials)?;
+    loop {
+        let next = batches
+            .lock()
+            .map_err(|_| anyhow!("a worker panicked"))?
+            .recv();
+        let Ok(keys) = next else {
+            return Ok(());
+        };
+        if dumped.send(dump_keys(&mut router, &keys)?).is_err() {
+            return Ok(()); // the file writer stopped: its error says why
+        }
+    }
+}
+
+/// SCANs the cluster, handing each batch of keys to the workers.
+fn scan_all(pipe: &mut Pipe, keys: SyncSender<Vec<Vec<u8>>>) -> anyhow::Result<()> {
+    let mut cursor = b"0".to_vec();
+    loop {
+        let reply = pipe.call(&[b"SCAN", &cursor, b"COUNT", SCAN_COUNT])?;
+        let (next, batch) = scan_reply(reply)?;
+        if keys.send(batch).is_err() {
+            return Ok(()); // every worker stopped: their errors say why
+        }
         if next == b"0" {
-            break;
+            return Ok(());
         }
         cursor = next;
     }
-    write_functions(&mut scan, &mut writer, &mut out, &mut summary)?;
-    out.write_all(&writer.finish())?;
-    let file_handle = out
-        .into_inner()
-        .map_err(|e| anyhow!("write {}: {e}", partial.display()))?;
-    file_handle.sync_all()?;
+}
+
+pub fn export(
+    seed: &str,
+    credentials: Credentials<'_>,
+    file: &Path,
+    connections: usize,
+) -> anyhow::Result<bool> {
+    let mut scan = Pipe::connect(seed, credentials)?;
+    let partial = partial_path(file);
+    let mut output = Output::create(&partial)?;
+    let started = Instant::now();
+    let progress = bar(1, "export");
+    let (key_sender, key_receiver) = sync_channel(connections.max(1) * 2);
+    let key_receiver = Mutex::new(key_receiver);
+    let (dump_sender, dump_receiver) = sync_channel(connections.max(1) * 2);
+    let scanned = std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..connections.max(1))
+            .map(|_| {
+                let dumped = dump_sender.clone();
+                let batches = &key_receiver;
+                scope.spawn(move || export_worker(seed, credentials, batches, dumped))
+            })
+            .collect();
+        drop(dump_sender);
+        let writing = scope.spawn(|| -> anyhow::Result<()> {
+            for batch in dump_receiver {
+                output.write(batch)?;
+                progress.set_message(format!(
+                    "{} keys",
+                    output.summary.loaded.values().sum::<u64>()
+                ));
+                progress.tick();
+            }
+            Ok(())
+        });
+        let scanned = scan_all(&mut scan, key_sender);
+        for worker in workers {
+            worker
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("an export worker panicked")))?;
+        }
+        writing
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("the file writer panicked")))?;
+        scanned
+    });
+    scanned?;
+    let summary = output.finish(&mut scan, &partial)?;
     std::fs::rename(&partial, file).with_context(|| format!("rename to {}", file.display()))?;
     progress.finish_and_clear();
     summary.print("exported", file, started.elapsed().as_secs_f64());

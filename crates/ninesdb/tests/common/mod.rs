@@ -47,6 +47,21 @@ impl Client {
         self.read_reply()
     }
 
+    /// Sends every command, then reads their replies in order.
+    pub fn pipeline(&mut self, commands: &[Vec<&[u8]>]) -> std::io::Result<Vec<Reply>> {
+        let mut out = Vec::new();
+        for args in commands {
+            out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for arg in args {
+                out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+                out.extend_from_slice(arg);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        self.reader.get_mut().write_all(&out)?;
+        commands.iter().map(|_| self.read_reply()).collect()
+    }
+
     fn read_reply(&mut self) -> std::io::Result<Reply> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
@@ -334,13 +349,6 @@ pub fn status(address: SocketAddr) -> Option<serde_json::Value> {
 /// A redis-server process (the reference of the differential tests), killed when dropped.
 pub struct RedisServer(std::process::Child);
 
-impl RedisServer {
-    /// Takes over a redis-server the test started itself (killed when dropped).
-    pub fn from_child(child: std::process::Child) -> RedisServer {
-        RedisServer(child)
-    }
-}
-
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -367,6 +375,12 @@ pub fn start_redis(port: u16) -> RedisServer {
 pub fn start_redis_with(port: u16, extra: &[&str]) -> RedisServer {
     let dir = std::env::temp_dir().join(format!("ninesdb-redis-{port}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
+    start_redis_in(port, &dir, extra)
+}
+
+/// Like `start_redis_with`, its working directory (where it loads and saves `dbfilename`)
+/// `dir`.
+pub fn start_redis_in(port: u16, dir: &std::path::Path, extra: &[&str]) -> RedisServer {
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -380,7 +394,7 @@ pub fn start_redis_with(port: u16, extra: &[&str]) -> RedisServer {
         ])
         .args(extra)
         .arg("--dir")
-        .arg(&dir)
+        .arg(dir)
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");

@@ -89,6 +89,7 @@ fn backup_under_load_restores_into_another_shape() {
         before.len()
     );
     assert!(before.len() > 100, "the writers wrote {}", before.len());
+    redis_persistence_commands(source.clients[0]);
     assert!(out.contains("backup of 3 groups"), "{out}");
 
     let target_base = base + 200;
@@ -120,6 +121,32 @@ fn backup_under_load_restores_into_another_shape() {
     );
 
     refuses_a_damaged_copy(&dir, &source.data.join("damaged"), target_base);
+}
+
+/// SAVE, BGSAVE and LASTSAVE answer as Redis's do when nothing is left unsaved.
+fn redis_persistence_commands(address: SocketAddr) {
+    let mut client = Client::connect(address).expect("a node answers");
+    let seconds = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    let before = seconds();
+    let Ok(Reply::Integer(last)) = client.call(&[b"LASTSAVE"]) else {
+        panic!("LASTSAVE answers an integer")
+    };
+    assert!(
+        (before..=seconds()).contains(&last),
+        "LASTSAVE {last}, now {before}"
+    );
+    assert_eq!(
+        client.call(&[b"SAVE"]).ok(),
+        Some(Reply::Simple("OK".into()))
+    );
+    assert_eq!(
+        client.call(&[b"BGSAVE"]).ok(),
+        Some(Reply::Simple("Background saving started".into()))
+    );
 }
 
 /// Copies the backup, flips one byte of group 2's file, and checks the restore refuses it

@@ -24,8 +24,8 @@ use keyspace::rdb::{crc64, Record};
 use keyspace::Keyspace;
 use serde_json::json;
 
+use crate::loader::{bar, import_functions, load_records, now_ms, Summary};
 use crate::pipeline::{Credentials, Pipe};
-use crate::rdb_cli::{bar, import_functions, load_records, now_ms};
 
 const MANIFEST: &str = "manifest.json";
 /// The manifest's format version.
@@ -228,7 +228,7 @@ pub fn restore(
         read_part(part)?;
     }
     let started = Instant::now();
-    let mut summary = crate::rdb_cli::Summary::default();
+    let mut summary = Summary::default();
     let mut functions: Vec<Bytes> = Vec::new();
     for part in &parts {
         let keyspace = Keyspace::decode(&read_part(part)?).map_err(|e| {

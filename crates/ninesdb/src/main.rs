@@ -4,6 +4,7 @@ mod backup_cli;
 mod certs_cli;
 mod ctl_cli;
 mod lab_cli;
+mod loader;
 mod pipeline;
 mod rdb_cli;
 mod scenario_cli;

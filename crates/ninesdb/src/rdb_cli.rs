@@ -3,8 +3,8 @@
 //!
 //! Import reads the file (`keyspace::rdb`, checksum first) and sends each key as
 //! `RESTORE key <expiry> <payload> ABSTTL REPLACE [IDLETIME s]` to the leader of its slot,
-//! pipelined and in parallel (`loader`): every key goes through the normal replicated write path. Keys
-//! already expired and keys of databases other than 0 are skipped and counted; function
+//! pipelined and in parallel (`loader`): every key goes through the normal replicated write
+//! path. Keys already expired and keys of databases other than 0 are skipped and counted; function
 //! libraries go in with `FUNCTION RESTORE ... REPLACE` (every group gets them). Export walks
 //! the cluster with SCAN (a plain client's SCAN covers every group), fetches `DUMP` and
 //! `PTTL` of each key from its leader and writes an RDB version 10 file, which redis-server

@@ -381,6 +381,7 @@ fn import_rdb_matches_redis() {
     let base = port_base(26001);
     let (_redis, redis_address, file) = redis_with_data(base + 198);
     let cluster = start_cluster(base, "rdb-import");
+    refuses_a_damaged_file(base, &file, cluster.clients[0]);
     let started = std::time::Instant::now();
     let summary = ctl(base, &["import-rdb", file.to_str().expect("a path")]);
     println!("{summary}import took {:?}", started.elapsed());
@@ -392,6 +393,27 @@ fn import_rdb_matches_redis() {
     same_keys(redis_address, cluster.clients[1]);
     println!("reading every key took {:?}", started.elapsed());
     stream_dump_round_trip(redis_address, cluster.clients[2]);
+}
+
+/// A copy of `file` with one byte changed is refused (the checksum) before any key loads.
+fn refuses_a_damaged_file(port: u16, file: &Path, address: SocketAddr) {
+    let mut bytes = std::fs::read(file).expect("the RDB file");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let damaged = file.with_file_name("damaged.rdb");
+    std::fs::write(&damaged, bytes).expect("a damaged copy");
+    let out = Command::new(env!("CARGO_BIN_EXE_ninesdb"))
+        .args(["ctl", "--port", &port.to_string(), "import-rdb"])
+        .arg(&damaged)
+        .output()
+        .expect("ninesdb runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("checksum mismatch"),
+        "{err}"
+    );
+    let mut client = Client::connect(address).expect("ninesdb answers");
+    assert_eq!(call(&mut client, &["DBSIZE"]), Reply::Integer(0));
 }
 
 /// DUMP of a stream from redis-server, RESTORE into ninesdb, DUMP there, RESTORE into

@@ -168,3 +168,78 @@ fn refuses_a_damaged_copy(dir: &Path, damaged: &Path, port: u16) {
         "{err}"
     );
 }
+
+// Goal: `up --restore-from` builds a new cluster of another shape from a backup in one step.
+// Method: a 3-node, 3-group cluster with keys of three types, `ctl backup`; then `up` with
+// 4 nodes and 2 groups restoring it, read while `up` runs; `up` on a used data directory with
+// --restore-from is refused.
+#[test]
+fn up_restores_a_backup_into_a_new_cluster() {
+    let base = port_base(26051) + 20;
+    let source = Cluster::start_with(3, base, "backup-up-source", &["--groups", "3"], |_| None);
+    wait_for_leaders(source.clients[0], Duration::from_secs(20));
+    let mut client = Client::connect(source.clients[0]).expect("a node answers");
+    for i in 0..200 {
+        let key = format!("k{i}");
+        client.call(&[b"SET", key.as_bytes(), b"v"]).expect("SET");
+    }
+    client
+        .call(&[b"RPUSH", b"list", b"a", b"b"])
+        .expect("RPUSH");
+    client
+        .call(&[b"XADD", b"stream", b"1-1", b"f", b"v"])
+        .expect("XADD");
+    // Outside the source's directory, which goes with it.
+    let dir = std::env::temp_dir().join(format!("ninesdb-test-up-backup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ok, out, err) = ctl(base, &["backup", "--to", dir.to_str().expect("a path")]);
+    assert!(ok, "backup failed: {out}{err}");
+    drop(source);
+
+    let up_port = base + 200;
+    let data = std::env::temp_dir().join(format!("ninesdb-test-up-restore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let up = |seconds: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ninesdb"))
+            .args([
+                "up",
+                "--nodes",
+                "4",
+                "--groups",
+                "2",
+                "--port",
+                &up_port.to_string(),
+            ])
+            .args([
+                "--seconds",
+                seconds,
+                "--restore-from",
+                dir.to_str().expect("a path"),
+            ])
+            .arg("--data")
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ninesdb up starts")
+    };
+    let mut first = up("8");
+    let address = SocketAddr::from(([127, 0, 0, 1], up_port));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let restored = loop {
+        let size = Client::connect(address).and_then(|mut c| c.call(&[b"DBSIZE"]).ok());
+        if size == Some(Reply::Integer(202)) || Instant::now() > deadline {
+            break size;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = first.wait();
+    assert_eq!(restored, Some(Reply::Integer(202)));
+    let again = up("1").wait().expect("up ends");
+    assert!(
+        !again.success(),
+        "a second --restore-from into a used directory ran"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -121,7 +121,7 @@ impl Cluster {
     /// 20401 leaderboard, 21001/21051/21201/21401/21601/21801 limits, 24501/24701 memory (19001-19099 belong to the bench crate's tests),
     /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth, 23001/23051 streams,
     /// 25201/25251/25401/25451 pub/sub (redis on 25599), 26001/26201 RDB import/export (redis on
-    /// 26199/26399, the export's loader on 26198/26398), 26051/26251 backup.
+    /// 26199/26399, the export's loader on 26198/26398), 26051 backup (restored into 26251), 26071 backup for `up --restore-from` (at 26271).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)

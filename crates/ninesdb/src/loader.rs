@@ -198,16 +198,16 @@ fn import_worker(
     records: &Mutex<Receiver<Record>>,
 ) -> anyhow::Result<Summary> {
     let mut importer = Importer::new(Router::connect(seed, credentials)?);
-    loop {
-        let next = records
-            .lock()
-            .map_err(|_| anyhow!("a worker panicked"))?
-            .recv();
-        let Ok(record) = next else {
-            return importer.finish();
-        };
+    while let Some(record) = next_job(records)? {
         importer.send(record)?;
     }
+    importer.finish()
+}
+
+/// The next job of a queue several workers share; `None` once the queue is closed and empty.
+pub(crate) fn next_job<T>(queue: &Mutex<Receiver<T>>) -> anyhow::Result<Option<T>> {
+    let queue = queue.lock().map_err(|_| anyhow!("a worker panicked"))?;
+    Ok(queue.recv().ok())
 }
 
 /// Whether a record is left out, and why.

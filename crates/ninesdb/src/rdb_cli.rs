@@ -22,7 +22,7 @@ use bench::resp::Value;
 use bytes::Bytes;
 use keyspace::rdb::{type_name, RdbReader, RdbWriter};
 
-use crate::loader::{bar, import_functions, load_records, now_ms, Summary};
+use crate::loader::{bar, import_functions, load_records, next_job, now_ms, Summary};
 use crate::pipeline::{Credentials, Pipe, Router};
 pub fn import(
     seed: &str,
@@ -129,18 +129,12 @@ fn export_worker(
     dumped: SyncSender<Vec<Dumped>>,
 ) -> anyhow::Result<()> {
     let mut router = Router::connect(seed, credentials)?;
-    loop {
-        let next = batches
-            .lock()
-            .map_err(|_| anyhow!("a worker panicked"))?
-            .recv();
-        let Ok(keys) = next else {
-            return Ok(());
-        };
+    while let Some(keys) = next_job(batches)? {
         if dumped.send(dump_keys(&mut router, &keys)?).is_err() {
             return Ok(()); // the file writer stopped: its error says why
         }
     }
+    Ok(())
 }
 
 /// SCANs the cluster, handing each batch of keys to the workers.

@@ -416,25 +416,24 @@ fn refuses_a_damaged_file(port: u16, file: &Path, address: SocketAddr) {
     assert_eq!(call(&mut client, &["DBSIZE"]), Reply::Integer(0));
 }
 
+/// DUMP `from_key` on one server, RESTORE it as `to_key` on the other.
+fn copy_by_dump(from: &mut Client, from_key: &str, to: &mut Client, to_key: &str) {
+    let Reply::Bulk(Some(payload)) = call(from, &["DUMP", from_key]) else {
+        panic!("DUMP {from_key}")
+    };
+    let restored = to
+        .call(&[b"RESTORE", to_key.as_bytes(), b"0", &payload])
+        .expect("RESTORE");
+    assert_eq!(restored, Reply::Simple("OK".into()), "RESTORE {to_key}");
+}
+
 /// DUMP of a stream from redis-server, RESTORE into ninesdb, DUMP there, RESTORE into
 /// redis-server again: the three read alike (XINFO STREAM FULL, XRANGE, XPENDING, groups).
 fn stream_dump_round_trip(redis: SocketAddr, ninesdb: SocketAddr) {
     let mut r = Client::connect(redis).expect("redis answers");
     let mut n = Client::connect(ninesdb).expect("ninesdb answers");
-    let Reply::Bulk(Some(from_redis)) = r.call(&[b"DUMP", b"x:stream"]).expect("DUMP") else {
-        panic!("redis DUMPs the stream")
-    };
-    let restored = n
-        .call(&[b"RESTORE", b"x:copy", b"0", &from_redis])
-        .expect("RESTORE");
-    assert_eq!(restored, Reply::Simple("OK".into()));
-    let Reply::Bulk(Some(from_ninesdb)) = n.call(&[b"DUMP", b"x:copy"]).expect("DUMP") else {
-        panic!("ninesdb DUMPs the stream")
-    };
-    let back = r
-        .call(&[b"RESTORE", b"x:back", b"0", &from_ninesdb])
-        .expect("RESTORE");
-    assert_eq!(back, Reply::Simple("OK".into()));
+    copy_by_dump(&mut r, "x:stream", &mut n, "x:copy");
+    copy_by_dump(&mut n, "x:copy", &mut r, "x:back");
     let (want, _) = read_keys(&mut r, &["x:stream".to_owned()]).remove(0);
     let (copy, _) = read_keys(&mut n, &["x:copy".to_owned()]).remove(0);
     let (again, _) = read_keys(&mut r, &["x:back".to_owned()]).remove(0);

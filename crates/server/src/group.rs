@@ -15,12 +15,12 @@ use crate::command::Operation;
 use crate::driver::{wall_clock_ms, Outcome, Waiter, NOT_APPLIED, UNKNOWN_OUTCOME};
 use crate::state::StateMachine;
 
-/// A write whose fate is still unknown after this long is answered as such.
 /// The first argument of the read that `NINESDB BACKUP <group>` becomes: it is served, as
 /// any linearizable read, once the leader has confirmed its leadership and applied
 /// everything committed before the request arrived.
 pub const BACKUP_READ: &[u8] = b"\0ninesdb-backup";
 
+/// A write whose fate is still unknown after this long is answered as such.
 const UNKNOWN_AFTER: Duration = Duration::from_secs(10);
 /// How often the leader sweeps expired keys.
 const EXPIRE_EVERY: Duration = Duration::from_millis(100);

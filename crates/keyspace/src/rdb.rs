@@ -40,9 +40,12 @@ pub const READ_VERSION_MAX: u16 = 11;
 /// Why a file cannot be read, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RdbError {
-    /// Byte offset in the file.
+    /// Byte offset in the file (in the window, for a reader made by `RdbReader::resume`).
     pub offset: usize,
     pub reason: String,
+    /// The bytes ran out (or did not parse) where more of the file may complete them: a
+    /// reader over a window of the file tries again with a larger one.
+    pub incomplete: bool,
 }
 
 impl fmt::Display for RdbError {
@@ -118,50 +121,34 @@ impl<'a> RdbReader<'a> {
     /// Checks the header and the checksum at the end (over the whole file, before reading a
     /// key: a torn or corrupted file is refused before anything is loaded).
     pub fn new(file: &'a [u8]) -> Result<RdbReader<'a>, RdbError> {
-        let at = |offset, reason: String| RdbError { offset, reason };
-        if file.len() < 9 || &file[..5] != b"REDIS" {
-            return Err(at(0, "not an RDB file (no REDIS header)".into()));
-        }
-        let version = std::str::from_utf8(&file[5..9])
-            .ok()
-            .and_then(|v| v.parse::<u16>().ok())
-            .ok_or_else(|| at(5, "unreadable RDB version".into()))?;
-        if !(1..=READ_VERSION_MAX).contains(&version) {
-            return Err(at(
-                5,
-                format!("RDB version {version} is not supported (1 to {READ_VERSION_MAX} are)"),
-            ));
-        }
-        if version >= 5 {
-            // EOF, then 8 bytes of CRC-64; a CRC of 0 means the writer did not compute one.
-            let Some(body) = file.len().checked_sub(8).map(|n| &file[..n]) else {
-                return Err(at(file.len(), "file too short for its checksum".into()));
-            };
-            let stored = u64::from_le_bytes(file[body.len()..].try_into().unwrap_or([0; 8]));
-            if body.last() != Some(&OPCODE_EOF) {
-                return Err(at(
-                    body.len(),
-                    "no EOF marker before the checksum: the file is truncated".into(),
-                ));
-            }
-            if stored != 0 && stored != crc64(body) {
-                return Err(at(
-                    body.len(),
-                    format!(
-                        "checksum mismatch: the file says {stored:016x}, its bytes give {:016x}",
-                        crc64(body)
-                    ),
-                ));
-            }
-        }
-        Ok(RdbReader {
-            r: Rdb { buf: file, pos: 9 },
+        let mut check = FileCheck::new();
+        check.update(file);
+        let version = check.finish()?;
+        let mut reader = RdbReader::resume(file, version, 0);
+        reader.r.pos = 9; // offsets count from the file's start
+        Ok(reader)
+    }
+
+    /// A reader over a window of a file whose header (and checksum, see [`FileCheck`]) the
+    /// caller checked: `window` starts at an opcode, in database `db`. Records that the
+    /// window holds whole come out; one cut by its end is an error with `incomplete` set.
+    pub fn resume(window: &'a [u8], version: u16, db: u64) -> RdbReader<'a> {
+        RdbReader {
+            r: Rdb {
+                buf: window,
+                pos: 0,
+            },
             version,
-            db: 0,
+            db,
             done: false,
             aux: Vec::new(),
             functions: Vec::new(),
-        })
+        }
+    }
+
+    /// The database the next record is in (SELECTDB).
+    pub fn db(&self) -> u64 {
+        self.db
     }
 
     /// The file's RDB version.
@@ -178,13 +165,33 @@ impl<'a> RdbReader<'a> {
         RdbError {
             offset: self.r.pos,
             reason: reason.into(),
+            incomplete: false,
         }
     }
 
-    /// The next record, skipping opcodes that carry no key.
-    fn next_record(&mut self) -> Result<Option<Record>, RdbError> {
+    fn cut_short(&self) -> RdbError {
+        RdbError {
+            incomplete: true,
+            ..self.error("the file ends in the middle of an opcode")
+        }
+    }
+
+    /// The next record (`None` at EOF), after the opcodes before it that carry no key. AUX
+    /// fields and functions met on the way are kept only when it succeeds, so that a window
+    /// cut short can be read again from the same place.
+    pub fn next_record(&mut self) -> Result<Option<Record>, RdbError> {
+        let (aux, functions) = (self.aux.len(), self.functions.len());
+        let next = self.next_group();
+        if next.is_err() {
+            self.aux.truncate(aux);
+            self.functions.truncate(functions);
+        }
+        next
+    }
+
+    fn next_group(&mut self) -> Result<Option<Record>, RdbError> {
         let (mut expire_ms, mut idle_seconds, mut freq) = (None, None, None);
-        let truncated = |me: &Self| me.error("the file ends in the middle of an opcode");
+        let truncated = |me: &Self| me.cut_short();
         loop {
             let opcode = self.r.byte().map_err(|_| truncated(self))?;
             match opcode {
@@ -233,10 +240,10 @@ impl<'a> RdbReader<'a> {
         idle_seconds: Option<u64>,
         freq: Option<u8>,
     ) -> Result<Record, RdbError> {
-        let key = self
-            .r
-            .string()
-            .map_err(|_| self.error("unreadable key name"))?;
+        let key = self.r.string().map_err(|_| RdbError {
+            incomplete: true,
+            ..self.error("unreadable key name")
+        })?;
         if TYPE_MODULES.contains(&kind) {
             return Err(self.error(format!(
                 "key {:?} holds a module value: ninesdb has no modules",
@@ -248,6 +255,7 @@ impl<'a> RdbReader<'a> {
         if load_value(&mut self.r, kind).is_err() {
             return Err(RdbError {
                 offset: start,
+                incomplete: true,
                 reason: format!(
                     "the value of key {:?} (RDB type {kind}, {}) is malformed or of a type ninesdb does not read",
                     String::from_utf8_lossy(&key),
@@ -267,6 +275,95 @@ impl<'a> RdbReader<'a> {
             idle_seconds,
             freq,
         })
+    }
+}
+
+/// Checks a file as its bytes go by, in any pieces: the header, then (version 5 and later)
+/// the EOF opcode and the CRC-64 of everything before the last 8 bytes. Memory: the header
+/// and the last 8 bytes.
+#[derive(Default)]
+pub struct FileCheck {
+    header: Vec<u8>,
+    crc: u64,
+    /// The last (at most) 8 bytes seen, not yet in `crc`.
+    tail: Vec<u8>,
+    last_body: Option<u8>,
+    len: usize,
+}
+
+impl FileCheck {
+    pub fn new() -> FileCheck {
+        FileCheck::default()
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        let need = 9usize.saturating_sub(self.header.len()).min(bytes.len());
+        self.header.extend_from_slice(&bytes[..need]);
+        self.len += bytes.len();
+        if bytes.len() >= 8 {
+            let (body, tail) = bytes.split_at(bytes.len() - 8);
+            let held = std::mem::take(&mut self.tail);
+            self.body(&held);
+            self.body(body);
+            self.tail = tail.to_vec();
+        } else {
+            self.tail.extend_from_slice(bytes);
+            let excess = self.tail.len().saturating_sub(8);
+            let moved: Vec<u8> = self.tail.drain(..excess).collect();
+            self.body(&moved);
+        }
+    }
+
+    fn body(&mut self, bytes: &[u8]) {
+        if let Some(&last) = bytes.last() {
+            self.last_body = Some(last);
+        }
+        self.crc = crc64_update(self.crc, bytes);
+    }
+
+    /// The file's RDB version, once all of it went through `update`.
+    pub fn finish(self) -> Result<u16, RdbError> {
+        let at = |offset, reason: String| RdbError {
+            offset,
+            reason,
+            incomplete: false,
+        };
+        let h = &self.header;
+        if h.len() < 9 || &h[..5] != b"REDIS" {
+            return Err(at(0, "not an RDB file (no REDIS header)".into()));
+        }
+        let version = std::str::from_utf8(&h[5..9])
+            .ok()
+            .and_then(|v| v.parse::<u16>().ok())
+            .ok_or_else(|| at(5, "unreadable RDB version".into()))?;
+        if !(1..=READ_VERSION_MAX).contains(&version) {
+            return Err(at(
+                5,
+                format!("RDB version {version} is not supported (1 to {READ_VERSION_MAX} are)"),
+            ));
+        }
+        if version < 5 {
+            return Ok(version);
+        }
+        // EOF, then 8 bytes of CRC-64; a CRC of 0 means the writer did not compute one.
+        let body = self.len.saturating_sub(8);
+        if self.len < 9 + 8 || self.last_body != Some(OPCODE_EOF) {
+            return Err(at(
+                body,
+                "no EOF marker before the checksum: the file is truncated".into(),
+            ));
+        }
+        let stored = u64::from_le_bytes(self.tail[..].try_into().unwrap_or([0; 8]));
+        if stored != 0 && stored != self.crc {
+            return Err(at(
+                body,
+                format!(
+                    "checksum mismatch: the file says {stored:016x}, its bytes give {:016x}",
+                    self.crc
+                ),
+            ));
+        }
+        Ok(version)
     }
 }
 

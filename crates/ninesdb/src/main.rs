@@ -7,6 +7,7 @@ mod lab_cli;
 mod loader;
 mod pipeline;
 mod rdb_cli;
+mod rdb_file;
 mod scenario_cli;
 mod server_cli;
 mod storage_cli;

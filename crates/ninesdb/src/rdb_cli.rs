@@ -1,7 +1,7 @@
 //! `ninesdb ctl import-rdb FILE` and `ctl export-rdb FILE`: move a keyspace from Redis to
 //! ninesdb and back through RDB files.
 //!
-//! Import reads the file (`keyspace::rdb`, checksum first) and sends each key as
+//! Import reads the file in pieces (`rdb_file`, checksum first) and sends each key as
 //! `RESTORE key <expiry> <payload> ABSTTL REPLACE [IDLETIME s]` to the leader of its slot,
 //! pipelined and in parallel (`loader`): every key goes through the normal replicated write
 //! path. Keys already expired and keys of databases other than 0 are skipped and counted; function
@@ -20,21 +20,26 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context};
 use bench::resp::Value;
 use bytes::Bytes;
-use keyspace::rdb::{type_name, RdbReader, RdbWriter};
+use keyspace::rdb::{type_name, RdbWriter};
 
 use crate::loader::{bar, import_functions, load_records, next_job, now_ms, Summary};
 use crate::pipeline::{Credentials, Pipe, Router};
+use crate::rdb_file;
 pub fn import(
     seed: &str,
     credentials: Credentials<'_>,
     file: &Path,
     connections: usize,
 ) -> anyhow::Result<bool> {
-    let bytes = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
-    let mut reader = RdbReader::new(&bytes).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let open = || std::fs::File::open(file).with_context(|| format!("open {}", file.display()));
+    // The whole file is checked first: a damaged one is refused before any key loads.
+    let version = rdb_file::check(std::io::BufReader::new(open()?))
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let mut reader = rdb_file::FileRecords::new(open()?, version)?;
+    let size = std::fs::metadata(file)?.len();
     let started = Instant::now();
     // Progress in keys: the file's size over 64 bytes a key, a guess the bar corrects.
-    let progress = bar(bytes.len() as u64 / 64, "import");
+    let progress = bar(size / 64, "import");
     let (mut summary, read_error) =
         load_records(seed, credentials, connections, reader.by_ref(), &progress)?;
     progress.finish_and_clear();
@@ -48,7 +53,7 @@ pub fn import(
     }
     import_functions(seed, credentials, &reader.functions, &mut summary)?;
     summary.print(
-        &format!("imported (RDB version {})", reader.version()),
+        &format!("imported (RDB version {version})"),
         file,
         started.elapsed().as_secs_f64(),
     );

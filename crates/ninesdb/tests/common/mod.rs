@@ -347,12 +347,19 @@ pub fn status(address: SocketAddr) -> Option<serde_json::Value> {
 }
 
 /// A redis-server process (the reference of the differential tests), killed when dropped.
-pub struct RedisServer(std::process::Child);
+pub struct RedisServer {
+    child: std::process::Child,
+    /// Its working directory when the helper made it (removed after it stops).
+    own_dir: Option<PathBuf>,
+}
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = &self.own_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -375,7 +382,9 @@ pub fn start_redis(port: u16) -> RedisServer {
 pub fn start_redis_with(port: u16, extra: &[&str]) -> RedisServer {
     let dir = std::env::temp_dir().join(format!("ninesdb-redis-{port}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
-    start_redis_in(port, &dir, extra)
+    let mut server = start_redis_in(port, &dir, extra);
+    server.own_dir = Some(dir);
+    server
 }
 
 /// Like `start_redis_with`, its working directory (where it loads and saves `dbfilename`)
@@ -407,5 +416,8 @@ pub fn start_redis_in(port: u16, dir: &std::path::Path, extra: &[&str]) -> Redis
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    RedisServer(child)
+    RedisServer {
+        child,
+        own_dir: None,
+    }
 }

@@ -4,7 +4,8 @@
 //! RESTORE reads what Redis 7.0 and older DUMP and MIGRATE produce: strings (raw, integer
 //! and LZF-compressed encodings), lists (plain, ziplist, quicklist of ziplists, quicklist of
 //! listpacks), sets (plain, intset), hashes (plain, ziplist, listpack), sorted sets (plain
-//! with text or binary scores, ziplist, listpack). DUMP writes the plain
+//! with text or binary scores, ziplist, listpack), streams (listpacks 1, 2 and 3: see
+//! `streams::rdb`), and Redis 7.2's listpack sets. DUMP writes the plain
 //! forms (length-prefixed strings, integer-encoded when short), which every Redis loads; its
 //! bytes therefore differ from Redis's own DUMP of large or compact values, not its meaning.
 //! Parsing is pure and bounded by the payload: a declared count or length the remaining bytes
@@ -15,11 +16,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use resp::Value;
 
+use crate::streams::rdb;
 use crate::util::*;
 use crate::{notify_class, Context, Data, Keyspace};
 
 /// RDB_VERSION of Redis 7.0: payloads of a later version are refused, as Redis does.
-const RDB_VERSION: u16 = 10;
+pub(crate) const RDB_VERSION: u16 = 10;
 
 const TYPE_STRING: u8 = 0;
 const TYPE_LIST: u8 = 1;
@@ -35,6 +37,8 @@ const TYPE_ZSET: u8 = 3;
 const TYPE_ZSET_2: u8 = 5;
 const TYPE_ZSET_ZIPLIST: u8 = 12;
 const TYPE_ZSET_LISTPACK: u8 = 17;
+/// Redis 7.2 (RDB 11): small sets of strings.
+const TYPE_SET_LISTPACK: u8 = 20;
 
 const BAD_FORMAT: &str = "ERR Bad data format";
 const BAD_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
@@ -66,15 +70,19 @@ const fn crc64_table() -> [u64; 256] {
 static CRC64_TABLE: [u64; 256] = crc64_table();
 
 pub(crate) fn crc64(data: &[u8]) -> u64 {
-    data.iter().fold(0u64, |crc, &b| {
+    crc64_update(0, data)
+}
+
+/// The CRC of what came before (`crc`) followed by `data`.
+pub(crate) fn crc64_update(crc: u64, data: &[u8]) -> u64 {
+    data.iter().fold(crc, |crc, &b| {
         CRC64_TABLE[((crc ^ u64::from(b)) & 0xff) as usize] ^ (crc >> 8)
     })
 }
 
 // ---- writing ----
 
-fn save_len(out: &mut Vec<u8>, n: usize) {
-    let n = n as u64;
+pub(crate) fn save_len(out: &mut Vec<u8>, n: u64) {
     if n < 1 << 6 {
         out.push(n as u8);
     } else if n < 1 << 14 {
@@ -91,7 +99,7 @@ fn save_len(out: &mut Vec<u8>, n: usize) {
 
 /// A string as Redis writes it without compression: an integer encoding when the text is a
 /// canonical integer of at most 32 bits (at most 11 bytes), else length and bytes.
-fn save_string(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn save_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11 {
         if let Some(v) = parse_i64(s) {
             if let Ok(v) = i8::try_from(v) {
@@ -111,71 +119,87 @@ fn save_string(out: &mut Vec<u8>, s: &[u8]) {
             }
         }
     }
-    save_len(out, s.len());
+    save_len(out, s.len() as u64);
     out.extend_from_slice(s);
 }
 
-/// Redis's RDB types of a stream (listpacks, listpacks 2 and 3): ninesdb neither writes nor
-/// reads them.
-const TYPE_STREAM_LISTPACKS: [u8; 3] = [15, 19, 21];
-const STREAM_DUMP: &str = "ERR DUMP and RESTORE of stream values are not supported by ninesdb";
-
-/// The DUMP payload of a value; `None` for a stream (its RDB form, listpacks with
-/// Redis's internal layout, is not something ninesdb writes).
-fn serialize(data: &Data) -> Option<Vec<u8>> {
+/// The DUMP payload of a value: its RDB form, the RDB version, the CRC-64.
+fn serialize(data: &Data) -> Vec<u8> {
     let mut out = Vec::new();
+    save_value(data, &mut out);
+    seal(&mut out);
+    out
+}
+
+/// Appends a DUMP payload's trailer: the RDB version, then the CRC-64 of all before it.
+pub(crate) fn seal(out: &mut Vec<u8>) {
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(out);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// Whether a DUMP payload's trailer is sound: a version this RDB reader knows and a
+/// matching CRC-64.
+pub(crate) fn sealed(payload: &[u8]) -> bool {
+    if payload.len() < 10 {
+        return false;
+    }
+    let (body, footer) = payload.split_at(payload.len() - 8);
+    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
+    let crc = footer.try_into().ok().map(u64::from_le_bytes);
+    version <= RDB_VERSION && crc == Some(crc64(body))
+}
+
+/// A value's RDB form: its type byte, then the value (what RDB files hold after the key).
+pub(crate) fn save_value(data: &Data, out: &mut Vec<u8>) {
     match data {
-        Data::Stream(_) => return None,
+        Data::Stream(s) => {
+            out.push(crate::streams::rdb::TYPE_STREAM_LISTPACKS_2);
+            crate::streams::rdb::save(s, out);
+        }
         Data::Str(s) => {
             out.push(TYPE_STRING);
-            save_string(&mut out, s);
+            save_string(out, s);
         }
         Data::List(l) => {
             out.push(TYPE_LIST);
-            save_len(&mut out, l.len());
+            save_len(out, l.len() as u64);
             for v in l {
-                save_string(&mut out, v);
+                save_string(out, v);
             }
         }
         Data::Set(s) => {
             out.push(TYPE_SET);
-            save_len(&mut out, s.len());
+            save_len(out, s.len() as u64);
             for m in s {
-                save_string(&mut out, m);
+                save_string(out, m);
             }
         }
         Data::Hash(h) => {
             out.push(TYPE_HASH);
-            save_len(&mut out, h.len());
+            save_len(out, h.len() as u64);
             for (f, v) in h {
-                save_string(&mut out, f);
-                save_string(&mut out, v);
+                save_string(out, f);
+                save_string(out, v);
             }
         }
         Data::ZSet(z) => {
             // Member, then the score as 8 little-endian bytes; highest first, as Redis writes
             // a skiplist (so loading inserts at the head).
             out.push(TYPE_ZSET_2);
-            save_len(&mut out, z.len());
+            save_len(out, z.len() as u64);
             for (m, score) in z.iter_rev_from(z.len()) {
-                save_string(&mut out, m);
+                save_string(out, m);
                 out.extend_from_slice(&score.to_bits().to_le_bytes());
             }
         }
     }
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    Some(out)
 }
 
 /// DUMP key
 pub fn dump(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
     match ks.get(&a[1], c.now_ms) {
-        Some(e) => match serialize(&e.data) {
-            Some(payload) => Value::Bulk(Bytes::from(payload)),
-            None => err(STREAM_DUMP),
-        },
+        Some(e) => Value::Bulk(Bytes::from(serialize(&e.data))),
         None => Value::Null,
     }
 }
@@ -183,17 +207,17 @@ pub fn dump(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
 // ---- reading ----
 
 /// Any malformed payload: Redis answers "Bad data format" whatever the detail.
-struct Bad;
+pub(crate) struct Bad;
 
-type Load<T> = Result<T, Bad>;
+pub(crate) type Load<T> = Result<T, Bad>;
 
-struct Rdb<'a> {
-    buf: &'a [u8],
-    pos: usize,
+pub(crate) struct Rdb<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Rdb<'a> {
-    fn take(&mut self, n: usize) -> Load<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Load<&'a [u8]> {
         if self.buf.len() - self.pos < n {
             return Err(Bad);
         }
@@ -201,14 +225,14 @@ impl<'a> Rdb<'a> {
         self.pos += n;
         Ok(s)
     }
-    fn byte(&mut self) -> Load<u8> {
+    pub(crate) fn byte(&mut self) -> Load<u8> {
         Ok(self.take(1)?[0])
     }
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
     /// A length, or with `Err(kind)` inside `Ok` the special string encoding it announces.
-    fn len_or_encoding(&mut self) -> Load<Result<u64, u8>> {
+    pub(crate) fn len_or_encoding(&mut self) -> Load<Result<u64, u8>> {
         let b = self.byte()?;
         Ok(match b >> 6 {
             0 => Ok(u64::from(b & 0x3f)),
@@ -223,11 +247,11 @@ impl<'a> Rdb<'a> {
             _ => Err(b & 0x3f),
         })
     }
-    fn len(&mut self) -> Load<u64> {
+    pub(crate) fn len(&mut self) -> Load<u64> {
         self.len_or_encoding()?.map_err(|_| Bad)
     }
     /// A count of items each taking at least one byte: bounded by what is left.
-    fn count(&mut self) -> Load<usize> {
+    pub(crate) fn count(&mut self) -> Load<usize> {
         let n = self.len()?;
         if n > self.remaining() as u64 {
             return Err(Bad);
@@ -244,7 +268,7 @@ impl<'a> Rdb<'a> {
             n => crate::zsets::strtod_prefix(self.take(usize::from(n))?),
         })
     }
-    fn string(&mut self) -> Load<Bytes> {
+    pub(crate) fn string(&mut self) -> Load<Bytes> {
         match self.len_or_encoding()? {
             Ok(n) => {
                 let n = usize::try_from(n).map_err(|_| Bad)?;
@@ -365,7 +389,7 @@ fn lp_entry(body: &[u8], p: usize) -> Load<(usize, Bytes)> {
 
 /// The entries of a listpack (Redis 7's compact encoding): total bytes, count, entries each
 /// followed by its length backwards, 0xff.
-fn listpack(blob: &[u8]) -> Load<Vec<Bytes>> {
+pub(crate) fn listpack(blob: &[u8]) -> Load<Vec<Bytes>> {
     if blob.len() < 7 {
         return Err(Bad);
     }
@@ -536,6 +560,11 @@ fn zset_of(items: Vec<(Bytes, f64)>) -> Load<Data> {
 
 fn load_object(r: &mut Rdb) -> Load<Data> {
     let kind = r.byte()?;
+    load_value(r, kind)
+}
+
+/// A value of RDB type `kind` (its type byte already read).
+pub(crate) fn load_value(r: &mut Rdb, kind: u8) -> Load<Data> {
     match kind {
         TYPE_STRING => Ok(Data::Str(r.string()?)),
         TYPE_LIST | TYPE_SET => {
@@ -596,27 +625,22 @@ fn load_object(r: &mut Rdb) -> Load<Data> {
         }
         TYPE_ZSET_ZIPLIST => zset_of(score_pairs(ziplist(&r.string()?)?)?),
         TYPE_ZSET_LISTPACK => zset_of(score_pairs(listpack(&r.string()?)?)?),
-        // Zipmaps (Redis 2.4 hashes), modules and streams: not supported.
+        TYPE_SET_LISTPACK => set_of(listpack(&r.string()?)?),
+        rdb::TYPE_STREAM_LISTPACKS
+        | rdb::TYPE_STREAM_LISTPACKS_2
+        | rdb::TYPE_STREAM_LISTPACKS_3 => Ok(Data::Stream(Box::new(rdb::load(r, kind)?))),
+        // Zipmaps (Redis 2.4 hashes) and modules: not supported.
         _ => Err(Bad),
     }
 }
 
 /// The value of a DUMP payload, after checking its trailer (RDB version, then CRC-64).
 fn deserialize(payload: &[u8]) -> Result<Data, Value> {
-    if payload.len() < 10 {
-        return Err(err(BAD_PAYLOAD));
-    }
-    let (body, footer) = payload.split_at(payload.len() - 8);
-    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    let crc = u64::from_le_bytes(footer.try_into().map_err(|_| err(BAD_PAYLOAD))?);
-    if version > RDB_VERSION || crc64(body) != crc {
+    if !sealed(payload) {
         return Err(err(BAD_PAYLOAD));
     }
     // Redis reads the value from the whole payload: a value that runs into the trailer takes
     // its bytes, and whatever the value leaves unread is ignored.
-    if TYPE_STREAM_LISTPACKS.contains(&payload[0]) {
-        return Err(err(STREAM_DUMP));
-    }
     let mut r = Rdb {
         buf: payload,
         pos: 0,
@@ -714,21 +738,13 @@ pub(crate) fn functions_payload<'a>(codes: impl Iterator<Item = &'a [u8]>) -> By
         out.push(OPCODE_FUNCTION2);
         save_string(&mut out, code);
     }
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    seal(&mut out);
     Bytes::from(out)
 }
 
 /// The library codes of a FUNCTION DUMP payload, or Redis's error text.
 pub(crate) fn functions_from_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
-    if payload.len() < 10 {
-        return Err("DUMP payload version or checksum are wrong".to_owned());
-    }
-    let (body, footer) = payload.split_at(payload.len() - 8);
-    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    let crc = u64::from_le_bytes(footer.try_into().unwrap_or([0; 8]));
-    if version > RDB_VERSION || crc64(body) != crc {
+    if !sealed(payload) {
         return Err("DUMP payload version or checksum are wrong".to_owned());
     }
     let mut r = Rdb {
@@ -756,4 +772,15 @@ pub(crate) fn functions_from_payload(payload: &[u8]) -> Result<Vec<Bytes>, Strin
         }
     }
     Ok(codes)
+}
+
+impl Keyspace {
+    /// Every key alive at `now_ms`, in key order, as (key, DUMP payload, absolute expiry in
+    /// ms): how a backup's keyspace goes into a new cluster (RESTORE of each).
+    pub fn dump_all(&self, now_ms: u64) -> impl Iterator<Item = (Bytes, Bytes, Option<u64>)> + '_ {
+        self.keys
+            .iter()
+            .filter(move |(_, e)| !e.expired(now_ms))
+            .map(|(k, e)| (k.clone(), Bytes::from(serialize(&e.data)), e.expire))
+    }
 }

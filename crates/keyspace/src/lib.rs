@@ -20,6 +20,7 @@ mod keys;
 mod lists;
 mod longdouble;
 mod notify;
+pub mod rdb;
 mod script;
 mod sets;
 mod snapshot;

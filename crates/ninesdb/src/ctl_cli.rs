@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
@@ -45,6 +46,40 @@ enum CtlCommand {
     Drain { node: u64 },
     /// Stop draining NODE.
     Undrain { node: u64 },
+    /// Load a Redis RDB file (versions 1-11, e.g. redis-server's dump.rdb) into the cluster:
+    /// every key RESTOREd at its slot's leader, through the replicated write path.
+    ImportRdb {
+        file: PathBuf,
+        /// Connections to each leader, working in parallel (a connection's commands run one
+        /// after the other).
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
+    /// Write every key of the cluster (and its function libraries) into an RDB file
+    /// (version 10) that redis-server 7.0 and later load.
+    ExportRdb {
+        file: PathBuf,
+        /// Connections to each leader, working in parallel.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+    },
+    /// Copy every group's keyspace, each at a committed index (a linearizable read at its
+    /// leader), into DIR with a manifest of slot ranges, indexes, checksums and settings.
+    /// The cluster keeps serving. Each group is consistent on its own; the backup is not one
+    /// cut across groups.
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Load a backup (`ctl backup`) into this cluster, which may have another node or group
+    /// count: every file is checked against the manifest first, then every key RESTOREd.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        /// Connections to each leader, working in parallel.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
 }
 
 pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
@@ -56,6 +91,34 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         .password
         .as_deref()
         .map(|password| (args.user.as_str(), password));
+    let seed = address.to_string();
+    match &args.command {
+        CtlCommand::ImportRdb { file, connections } => {
+            return exit(crate::rdb_cli::import(
+                &seed,
+                credentials,
+                file,
+                *connections,
+            )?)
+        }
+        CtlCommand::ExportRdb { file, connections } => {
+            return exit(crate::rdb_cli::export(
+                &seed,
+                credentials,
+                file,
+                *connections,
+            )?)
+        }
+        CtlCommand::Restore { from, connections } => {
+            return exit(crate::backup_cli::restore(
+                &seed,
+                credentials,
+                from,
+                *connections,
+            )?)
+        }
+        _ => {}
+    }
     let status = fetch_status(address, credentials).with_context(|| format!("no answer from {address}; is a server running there? (`ninesdb up` starts one on 7001)"))?;
     match args.command {
         CtlCommand::Status { json: true } => println!("{}", serde_json::to_string_pretty(&status)?),
@@ -69,11 +132,25 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Drain { node } => tell_everyone(&status, credentials, "DRAIN", node)?,
         CtlCommand::Undrain { node } => tell_everyone(&status, credentials, "UNDRAIN", node)?,
+        CtlCommand::Backup { to } => crate::backup_cli::backup(&seed, credentials, &status, &to)?,
+        CtlCommand::ImportRdb { .. }
+        | CtlCommand::ExportRdb { .. }
+        | CtlCommand::Restore { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 type Credentials<'a> = Option<(&'a str, &'a str)>;
+
+fn exit(success: bool) -> anyhow::Result<ExitCode> {
+    Ok(if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
 
 fn call(
     address: SocketAddr,

@@ -1,8 +1,13 @@
 //! The `ninesdb` command line.
 
+mod backup_cli;
 mod certs_cli;
 mod ctl_cli;
 mod lab_cli;
+mod loader;
+mod pipeline;
+mod rdb_cli;
+mod rdb_file;
 mod scenario_cli;
 mod server_cli;
 mod storage_cli;

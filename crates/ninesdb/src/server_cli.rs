@@ -292,6 +292,23 @@ pub struct UpArgs {
     /// port per server (client port + 200) and mutual TLS between the servers.
     #[arg(long)]
     tls: bool,
+    /// A new cluster only: load this backup (`ninesdb ctl backup --to DIR`) into it once every
+    /// slot has a leader, before reporting it up. The backup may come from a cluster of
+    /// another node or group count.
+    #[arg(long, value_name = "DIR")]
+    restore_from: Option<PathBuf>,
+}
+
+/// `--restore-from` loads a backup into a new cluster only: never over a cluster's data.
+fn refuse_restore_into_used(args: &UpArgs, existing: bool) -> anyhow::Result<()> {
+    if args.restore_from.is_some() && existing {
+        anyhow::bail!(
+            "--restore-from loads a backup into a new cluster only, and {} already holds one: \
+             give another --data, or use `ninesdb ctl restore --from DIR` on purpose",
+            args.data.display()
+        );
+    }
+    Ok(())
 }
 
 /// The flags of `up`'s server `id` besides the common ones: the new cluster's id, TLS.
@@ -392,6 +409,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             .map_or(0, |d| d.as_nanos());
         format!("up-{:x}", nanos ^ u128::from(std::process::id()))
     });
+    refuse_restore_into_used(&args, cluster_id.is_none())?;
     if args.tls {
         crate::certs_cli::make(&up_tls_dir(&args), args.nodes, "ninesdb up throwaway CA")?;
     }
@@ -437,6 +455,14 @@ fn wait_and_report(members: &[(u64, Member)], args: &UpArgs) -> anyhow::Result<E
                     .unwrap_or("?")
                     .trim()
                     .to_owned();
+                if let Some(dir) = &args.restore_from {
+                    if !crate::backup_cli::restore(&first.to_string(), None, dir, 64)? {
+                        anyhow::bail!(
+                            "some keys of {} were not restored (see above)",
+                            dir.display()
+                        );
+                    }
+                }
                 println!(
                     "ninesdb is up: {} servers, {groups} groups, every slot has a leader",
                     members.len()

@@ -1196,7 +1196,15 @@ pub fn session_input(
             let group = cluster::group_of_slot(slot, groups);
             Ok((Target { group, slot }, Box::new(move |reply| Input::SessionCommand { group, session, seq, args: command.clone(), reply })))
         }
-        _ => Err(Value::Error("ERR usage: NINESDB SESSION | NINESDB REQ <session> <seq> <command> [arg ...] | NINESDB STATUS | NINESDB DRAIN <node> | NINESDB UNDRAIN <node>".to_owned())),
+        "backup" if args.len() == 3 => {
+            let Some(group) = number(2).filter(|g| (1..=groups).contains(g)) else {
+                return Err(Value::Error(format!("ERR no group '{}' (groups are 1 to {groups})", String::from_utf8_lossy(&args[2]))));
+            };
+            let (slot, _) = cluster::slot_range(group, groups);
+            let args = vec![Bytes::from_static(crate::group::BACKUP_READ)];
+            Ok((Target { group, slot }, Box::new(move |reply| Input::Command { group, args: args.clone(), read: true, stale_ok: false, reply })))
+        }
+        _ => Err(Value::Error("ERR usage: NINESDB SESSION | NINESDB REQ <session> <seq> <command> [arg ...] | NINESDB STATUS | NINESDB DRAIN <node> | NINESDB UNDRAIN <node> | NINESDB BACKUP <group>".to_owned())),
     }
 }
 

@@ -15,6 +15,11 @@ use crate::command::Operation;
 use crate::driver::{wall_clock_ms, Outcome, Waiter, NOT_APPLIED, UNKNOWN_OUTCOME};
 use crate::state::StateMachine;
 
+/// The first argument of the read that `NINESDB BACKUP <group>` becomes: it is served, as
+/// any linearizable read, once the leader has confirmed its leadership and applied
+/// everything committed before the request arrived.
+pub const BACKUP_READ: &[u8] = b"\0ninesdb-backup";
+
 /// A write whose fate is still unknown after this long is answered as such.
 const UNKNOWN_AFTER: Duration = Duration::from_secs(10);
 /// How often the leader sweeps expired keys.
@@ -470,6 +475,10 @@ impl Group {
             }
             self.confirmed_reads.pop_front();
             if let Some((args, waiter)) = self.pending_reads.remove(&context) {
+                if args.first().is_some_and(|a| a.as_ref() == BACKUP_READ) {
+                    let _ = waiter.send(Outcome::Reply(self.backup()));
+                    continue;
+                }
                 let value = self.state.keyspace.read(
                     &args,
                     Context {
@@ -480,6 +489,18 @@ impl Group {
                 let _ = waiter.send(Outcome::Reply(value));
             }
         }
+    }
+
+    /// The group's keyspace as of its applied index: `[applied index, CRC-64 in hex, the
+    /// keyspace's snapshot encoding]` (sessions stay out: a restored cluster starts fresh).
+    fn backup(&self) -> Value {
+        let bytes = self.state.keyspace.encode();
+        let crc = keyspace::rdb::crc64(&bytes);
+        Value::Array(vec![
+            Value::Integer(i64::try_from(self.applied).unwrap_or(i64::MAX)),
+            Value::Bulk(Bytes::from(format!("{crc:016x}"))),
+            Value::Bulk(bytes),
+        ])
     }
 
     /// Compacts the log into a snapshot when `every` entries were applied beyond the last;

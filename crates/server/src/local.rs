@@ -78,6 +78,17 @@ pub async fn run(
         }
         "asking" => Value::Simple("OK".to_owned()),
         "shutdown" => shutdown(args, shared),
+        // Every acknowledged write is already on disk on a majority of its group's replicas:
+        // there is nothing to save. SAVE and BGSAVE say so in Redis's words, and LASTSAVE is
+        // now, so a tool that waits for LASTSAVE to move after BGSAVE sees it move. A copy
+        // to keep elsewhere is `ninesdb ctl backup`.
+        "save" if args.len() == 1 => Value::Simple("OK".to_owned()),
+        "bgsave" if args.len() == 1 => Value::Simple("Background saving started".to_owned()),
+        "bgsave" if args.len() == 2 && args[1].eq_ignore_ascii_case(b"schedule") => {
+            Value::Simple("Background saving scheduled".to_owned())
+        }
+        "bgsave" => Value::Error("ERR syntax error".to_owned()),
+        "lastsave" => Value::Integer((crate::driver::wall_clock_ms() / 1000) as i64),
         _ => return None,
     };
     Some(value)

@@ -15,6 +15,7 @@ mod groups;
 mod id;
 mod info;
 mod listpack;
+pub(crate) mod rdb;
 mod read;
 mod stream;
 

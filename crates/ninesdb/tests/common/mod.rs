@@ -47,6 +47,21 @@ impl Client {
         self.read_reply()
     }
 
+    /// Sends every command, then reads their replies in order.
+    pub fn pipeline(&mut self, commands: &[Vec<&[u8]>]) -> std::io::Result<Vec<Reply>> {
+        let mut out = Vec::new();
+        for args in commands {
+            out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for arg in args {
+                out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+                out.extend_from_slice(arg);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        self.reader.get_mut().write_all(&out)?;
+        commands.iter().map(|_| self.read_reply()).collect()
+    }
+
     /// The next reply or pushed message (a subscriber's), without sending anything.
     pub fn read_reply(&mut self) -> std::io::Result<Reply> {
         let mut line = String::new();
@@ -107,7 +122,9 @@ impl Cluster {
     /// 20401 leaderboard, 21001/21051/21201/21401/21601/21801 limits, 24501/24701 memory (19001-19099 belong to the bench crate's tests),
     /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth, 23001/23051 streams,
     /// 25201/25251/25401/25451 pub/sub (redis on 25599), 26801 keyspace events (redis on 26999),
-    /// 27401 admin HTTP (admin ports 27451-27453).
+    /// 27401 admin HTTP (admin ports 27451-27453),
+    /// 26001/26201 RDB import/export (redis on
+    /// 26199/26399, the export's loader on 26198/26398), 26051 backup (restored into 26251), 26071 backup for `up --restore-from` (at 26271).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)
@@ -333,12 +350,19 @@ pub fn status(address: SocketAddr) -> Option<serde_json::Value> {
 }
 
 /// A redis-server process (the reference of the differential tests), killed when dropped.
-pub struct RedisServer(std::process::Child);
+pub struct RedisServer {
+    child: std::process::Child,
+    /// Its working directory when the helper made it (removed after it stops).
+    own_dir: Option<PathBuf>,
+}
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = &self.own_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -354,8 +378,21 @@ pub fn port_base(default: u16) -> u16 {
 
 /// Starts a throwaway redis-server on `port` (no persistence) and waits until it answers.
 pub fn start_redis(port: u16) -> RedisServer {
+    start_redis_with(port, &[])
+}
+
+/// Like `start_redis`, with extra flags (e.g. `--enable-debug-command local`).
+pub fn start_redis_with(port: u16, extra: &[&str]) -> RedisServer {
     let dir = std::env::temp_dir().join(format!("ninesdb-redis-{port}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
+    let mut server = start_redis_in(port, &dir, extra);
+    server.own_dir = Some(dir);
+    server
+}
+
+/// Like `start_redis_with`, its working directory (where it loads and saves `dbfilename`)
+/// `dir`.
+pub fn start_redis_in(port: u16, dir: &std::path::Path, extra: &[&str]) -> RedisServer {
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -367,8 +404,9 @@ pub fn start_redis(port: u16) -> RedisServer {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .arg("--dir")
-        .arg(&dir)
+        .arg(dir)
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
@@ -381,5 +419,8 @@ pub fn start_redis(port: u16) -> RedisServer {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    RedisServer(child)
+    RedisServer {
+        child,
+        own_dir: None,
+    }
 }

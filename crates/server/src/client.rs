@@ -72,6 +72,8 @@ pub struct Shared {
     pub pubsub: Arc<crate::pubsub::Registry>,
     /// Calls, time and errors per command, and the slow log.
     pub stats: crate::stats::Stats,
+    /// LATENCY's events.
+    pub latency: crate::latency::Monitor,
 }
 
 /// Per-connection state.
@@ -482,6 +484,7 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         .as_ref()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
+    let flags = acl::commands::lookup_args(&counted).map_or(0, |m| m.flags);
     shared.stats.record(
         &counted,
         took,
@@ -490,6 +493,12 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
             peer: "",
             name: &name,
         },
+        flags & acl::commands::flag::SKIP_SLOWLOG == 0,
+    );
+    shared.latency.observe_command(
+        flags & acl::commands::flag::FAST != 0,
+        took.as_millis() as u64,
+        crate::driver::wall_clock_ms() / 1000,
     );
     reply
 }

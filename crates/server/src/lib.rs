@@ -17,6 +17,7 @@ pub mod fanout;
 pub mod group;
 pub mod health;
 pub mod http;
+pub mod latency;
 pub mod limits;
 pub mod local;
 mod maintain;
@@ -145,6 +146,7 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         acl_log: std::sync::Mutex::new(acl::AclLog::new(ACL_LOG_MAX)),
         pubsub: Arc::clone(&links.pubsub),
         stats: stats::Stats::default(),
+        latency: latency::Monitor::default(),
     });
     tokio::spawn(users::keep_fresh(Arc::clone(&shared)));
     if let Some(admin) = listeners.admin {

@@ -71,6 +71,9 @@ pub async fn run(
         }
         "config" => config(args, shared).await,
         "slowlog" => shared.stats.slowlog_command(args),
+        "latency" => shared
+            .latency
+            .command(args, |names| shared.stats.latency_histograms(names)),
         "cluster" => cluster(args, shared, effects).await,
         "readonly" | "readwrite" => {
             effects.set_readonly(name == "readonly");
@@ -353,6 +356,10 @@ async fn config(args: &[Bytes], shared: &Shared) -> Value {
             "slowlog-max-len",
             shared.stats.slowlog_max_len().to_string(),
         ),
+        (
+            "latency-monitor-threshold",
+            shared.latency.threshold_ms().to_string(),
+        ),
     ];
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
@@ -378,6 +385,7 @@ async fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
     let mut keyspace_events = None;
     let mut slower_than = None;
     let mut slowlog_len = None;
+    let mut latency_threshold = None;
     for pair in pairs.chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let value = String::from_utf8_lossy(&pair[1]);
@@ -401,6 +409,10 @@ async fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
             },
             "slowlog-log-slower-than" => match value.parse::<i64>() {
                 Ok(micros) => slower_than = Some(micros),
+                Err(_) => return failed("argument couldn't be parsed into an integer"),
+            },
+            "latency-monitor-threshold" => match value.parse::<u64>() {
+                Ok(ms) => latency_threshold = Some(ms),
                 Err(_) => return failed("argument couldn't be parsed into an integer"),
             },
             "slowlog-max-len" => match value.parse::<u64>() {
@@ -441,6 +453,9 @@ async fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
     }
     if let Some(len) = slowlog_len {
         shared.stats.set_slowlog_max_len(len);
+    }
+    if let Some(ms) = latency_threshold {
+        shared.latency.set_threshold_ms(ms);
     }
     Value::Simple("OK".to_owned())
 }

@@ -111,7 +111,16 @@ fn lock(stats: &Stats) -> std::sync::MutexGuard<'_, Inner> {
 
 impl Stats {
     /// Counts one command: `name` lower-case, its time, and its reply's error text if any.
-    pub fn record(&self, args: &[Bytes], took: Duration, error: Option<&str>, caller: &Caller<'_>) {
+    /// `slowlog`: whether the command may enter the slow log (Redis keeps the ones flagged
+    /// `skip_slowlog`, such as AUTH, out).
+    pub fn record(
+        &self,
+        args: &[Bytes],
+        took: Duration,
+        error: Option<&str>,
+        caller: &Caller<'_>,
+        slowlog: bool,
+    ) {
         let name = args
             .first()
             .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
@@ -139,7 +148,7 @@ impl Stats {
             }
         }
         let slower_than = self.slower_than.load(Ordering::Relaxed);
-        if slower_than >= 0 && micros >= slower_than.unsigned_abs() {
+        if slowlog && slower_than >= 0 && micros >= slower_than.unsigned_abs() {
             let max_len = self.slowlog_max_len.load(Ordering::Relaxed);
             let id = inner.next_slow_id;
             inner.next_slow_id += 1;
@@ -190,6 +199,52 @@ impl Stats {
         let len = len.min(SLOWLOG_MAX_LEN_CAP);
         self.slowlog_max_len.store(len, Ordering::Relaxed);
         lock(self).slowlog.truncate(len as usize);
+    }
+
+    /// LATENCY HISTOGRAM [command ...]: per command, its calls and the cumulative count of
+    /// calls at or under each bucket's bound in µs (ninesdb's buckets, not Redis's powers of
+    /// two); every counted command when none is named.
+    pub fn latency_histograms(&self, names: &[Bytes]) -> Value {
+        let wanted: Vec<String> = names
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
+            .collect();
+        let inner = lock(self);
+        let pairs = inner
+            .commands
+            .iter()
+            .filter(|(name, _)| wanted.is_empty() || wanted.contains(name))
+            .map(|(name, s)| {
+                let mut cumulative = 0;
+                let buckets = crate::metrics::BUCKETS_US
+                    .iter()
+                    .zip(&s.latency.buckets)
+                    .filter_map(|(bound, n)| {
+                        cumulative += n;
+                        (*n > 0).then(|| {
+                            (
+                                Value::Integer(*bound as i64),
+                                Value::Integer(cumulative as i64),
+                            )
+                        })
+                    })
+                    .collect();
+                (
+                    Value::Bulk(Bytes::from(name.clone())),
+                    Value::Map(vec![
+                        (
+                            Value::Bulk(Bytes::from_static(b"calls")),
+                            Value::Integer(s.latency.count as i64),
+                        ),
+                        (
+                            Value::Bulk(Bytes::from_static(b"histogram_usec")),
+                            Value::Map(buckets),
+                        ),
+                    ]),
+                )
+            })
+            .collect();
+        Value::Map(pairs)
     }
 
     /// INFO's `commandstats` and `errorstats` sections, in Redis's format.
@@ -328,19 +383,33 @@ mod tests {
     #[test]
     fn calls_errors_and_latency_buckets_are_counted() {
         let stats = Stats::default();
-        stats.record(&args("GET k"), Duration::from_micros(40), None, &CALLER);
-        stats.record(&args("get k"), Duration::from_micros(3_000), None, &CALLER);
+        stats.record(
+            &args("GET k"),
+            Duration::from_micros(40),
+            None,
+            &CALLER,
+            true,
+        );
+        stats.record(
+            &args("get k"),
+            Duration::from_micros(3_000),
+            None,
+            &CALLER,
+            true,
+        );
         stats.record(
             &args("GET k"),
             Duration::from_micros(60),
             Some("WRONGTYPE Operation against a key holding the wrong kind of value"),
             &CALLER,
+            true,
         );
         stats.record(
             &args("SET k v"),
             Duration::from_secs(20),
             Some("NOAUTH x"),
             &CALLER,
+            true,
         );
         let commands = stats.commands();
         let get = &commands["get"];
@@ -373,18 +442,25 @@ mod tests {
         let stats = Stats::default();
         stats.set_slower_than(1_000);
         stats.set_slowlog_max_len(2);
-        stats.record(&args("GET fast"), Duration::from_micros(999), None, &CALLER);
+        stats.record(
+            &args("GET fast"),
+            Duration::from_micros(999),
+            None,
+            &CALLER,
+            true,
+        );
         for key in ["a", "b", "c"] {
             stats.record(
                 &args(&format!("GET {key}")),
                 Duration::from_millis(2),
                 None,
                 &CALLER,
+                true,
             );
         }
         let long: Vec<Bytes> = (0..40).map(|i| Bytes::from(format!("a{i}"))).collect();
         stats.set_slowlog_max_len(3);
-        stats.record(&long, Duration::from_millis(5), None, &CALLER);
+        stats.record(&long, Duration::from_millis(5), None, &CALLER, true);
         assert_eq!(
             stats.slowlog_command(&args("SLOWLOG LEN")),
             Value::Integer(3)
@@ -417,7 +493,7 @@ mod tests {
             Value::Integer(0)
         );
         stats.set_slower_than(-1);
-        stats.record(&args("GET x"), Duration::from_secs(1), None, &CALLER);
+        stats.record(&args("GET x"), Duration::from_secs(1), None, &CALLER, true);
         assert_eq!(
             stats.slowlog_command(&args("SLOWLOG LEN")),
             Value::Integer(0)

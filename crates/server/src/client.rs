@@ -19,6 +19,7 @@ use crate::command::Operation;
 use crate::driver::{Input, Outcome, Status};
 use crate::limits::{OutputVerdict, OutputWatch};
 use crate::peer::Forwards;
+use crate::pipeline::{Next, Pipeline, Routed};
 use crate::wire::Frame;
 
 /// The first argument of a forwarded transaction (never a Redis command name).
@@ -95,12 +96,12 @@ struct Connection {
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
-pub async fn serve<S>(mut stream: S, shared: Arc<Shared>)
+pub async fn serve<S>(stream: S, shared: Arc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let mut connection = Connection {
+    let connection = Connection {
         id,
         protocol: Protocol::Resp2,
         name: None,
@@ -113,121 +114,354 @@ where
         pubsub: crate::pubsub::Session::new(id, Arc::clone(&shared.pubsub)),
         inbox: None,
     };
-    let mut parser = resp::Parser::new(resp::Limits {
+    let parser = resp::Parser::new(resp::Limits {
         query_buffer_max: shared.config.query_buffer_limit,
         ..resp::Limits::default()
     });
-    let mut input = BytesMut::with_capacity(16 << 10);
-    let mut output = BytesMut::with_capacity(16 << 10);
-    let mut output_watch = OutputWatch::new(shared.config.output_limit_normal);
-    loop {
-        let mut quit = false;
+    let output = Output {
+        bytes: BytesMut::with_capacity(16 << 10),
+        watch: OutputWatch::new(shared.config.output_limit_normal),
+    };
+    let mut client = Client {
+        stream,
+        connection,
+        parser,
+        input: BytesMut::with_capacity(16 << 10),
+        output,
+        pipeline: Pipeline::default(),
+        shared,
+    };
+    client.run().await;
+}
+
+/// What the parse loop left to do.
+enum Parsed {
+    /// Wait for replies in flight or for more input.
+    More,
+    /// QUIT: write what is left, then close.
+    Quit,
+    Close,
+}
+
+/// One connection's state and its socket.
+struct Client<S> {
+    stream: S,
+    connection: Connection,
+    parser: resp::Parser,
+    input: BytesMut,
+    output: Output,
+    /// Keyed commands sent to the node thread and not answered yet (see `crate::pipeline`).
+    pipeline: Pipeline,
+    shared: Arc<Shared>,
+}
+
+impl<S> Client<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    async fn run(&mut self) {
         loop {
-            match parser.parse(&mut input) {
-                Ok(Some(args)) => {
-                    quit = is_quit(&args);
-                    let reply = if connection.multi.is_none() && crate::blocking::is_blocking(&args)
-                    {
-                        // Earlier pipelined replies go out before this one waits.
-                        if !output.is_empty() {
-                            if stream.write_all(&output).await.is_err() {
-                                return;
-                            }
-                            output.clear();
-                        }
-                        match wait_blocked(&mut connection, args, &shared, &mut stream, &mut input)
-                            .await
-                        {
-                            Some(reply) => reply,
-                            None => return,
-                        }
-                    } else {
-                        handle(&mut connection, args, &shared).await
-                    };
-                    output.extend_from_slice(&reply);
-                    if quit {
-                        break;
-                    }
-                    // Redis's client classes: a client with a subscription is `pubsub`.
-                    let class = output_class(&connection, &shared);
-                    if output_watch.limit() != class {
-                        output_watch = OutputWatch::new(class);
-                    }
-                    if output_watch.limit().is_set() {
-                        // Redis's model: replies wait here while the socket is full, up to
-                        // the client's output limit, past which it is disconnected.
-                        if write_ready(&mut stream, &mut output).is_err() {
-                            return;
-                        }
-                        if let OutputVerdict::Close(why) =
-                            output_watch.check(output.len(), Instant::now())
-                        {
-                            eprintln!(
-                                "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
-                                shared.config.id, connection.id
-                            );
-                            return;
-                        }
-                    } else if output.len() >= OUTPUT_FLUSH_BYTES {
-                        // No limit set: a deep pipeline's replies go out as they accumulate,
-                        // and a client that does not read stalls its own connection here
-                        // (TCP backpressure) instead of growing this buffer without bound.
-                        if stream.write_all(&output).await.is_err() {
-                            return;
-                        }
-                        output.clear();
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    resp::encode(
-                        &Value::Error(error.to_string()),
-                        connection.protocol,
-                        &mut output,
-                    );
-                    let _ = stream.write_all(&output).await;
+            match self.run_parsed().await {
+                Parsed::More => {}
+                Parsed::Quit => {
+                    let _ = self.output.flush(&mut self.stream).await;
                     return;
                 }
+                Parsed::Close => return,
             }
-        }
-        if connection.inbox.is_some() && !quit {
-            // A subscriber: messages are written as the socket takes them, under the
-            // pubsub output limit, while its commands are read (no idle timeout, as Redis).
-            if !wait_subscribed(
-                &mut stream,
-                &mut connection,
-                &mut input,
-                &mut output,
-                &mut output_watch,
-                &shared,
-            )
-            .await
-            {
+            if !self.pipeline.is_empty() {
+                if !self.await_pipeline().await {
+                    return;
+                }
+                continue;
+            }
+            if self.connection.inbox.is_some() {
+                // A subscriber: messages are written as the socket takes them, under the
+                // pubsub output limit, while its commands are read (no idle timeout, as Redis).
+                if !wait_subscribed(
+                    &mut self.stream,
+                    &mut self.connection,
+                    &mut self.input,
+                    &mut self.output.bytes,
+                    &mut self.output.watch,
+                    &self.shared,
+                )
+                .await
+                {
+                    return;
+                }
+                continue;
+            }
+            if !self.output.flush(&mut self.stream).await || !self.read_idle().await {
                 return;
             }
-            continue;
         }
-        if !output.is_empty() {
-            if stream.write_all(&output).await.is_err() {
-                return;
-            }
-            output.clear();
-        }
-        if quit {
-            return;
-        }
-        // Redis's `timeout`: a client idle that long is closed (0: never).
-        let read = stream.read_buf(&mut input);
-        let read = match shared.config.idle_timeout_s {
+    }
+
+    /// Reads more input, within Redis's `timeout` for idle clients (0: never); `false` if
+    /// the client hung up or was idle too long.
+    async fn read_idle(&mut self) -> bool {
+        let read = self.stream.read_buf(&mut self.input);
+        let read = match self.shared.config.idle_timeout_s {
             0 => read.await,
             seconds => match tokio::time::timeout(Duration::from_secs(seconds), read).await {
                 Ok(read) => read,
-                Err(_) => return,
+                Err(_) => return false,
             },
         };
+        matches!(read, Ok(n) if n > 0)
+    }
+
+    /// Runs or sends on every complete command in the input, while the pipeline has room.
+    async fn run_parsed(&mut self) -> Parsed {
+        while !self.pipeline.is_full() {
+            let args = match self.parser.parse(&mut self.input) {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(error) => {
+                    // The commands before the bad bytes are answered first, as Redis does.
+                    if self.finish_pipeline().await {
+                        let value = Value::Error(error.to_string());
+                        resp::encode(&value, self.connection.protocol, &mut self.output.bytes);
+                        let _ = self.output.flush(&mut self.stream).await;
+                    }
+                    return Parsed::Close;
+                }
+            };
+            let done = match pipelinable(&mut self.connection, args, &self.shared) {
+                Ok(Prepared::Reply(reply)) => {
+                    self.pipeline.push_done(reply);
+                    true
+                }
+                Ok(Prepared::Routed(routed)) => self.send(routed).await,
+                Err(args) => {
+                    if !self.finish_pipeline().await {
+                        return Parsed::Close;
+                    }
+                    match self.run_alone(args).await {
+                        Parsed::More => true,
+                        other => return other,
+                    }
+                }
+            };
+            if !done {
+                return Parsed::Close;
+            }
+        }
+        Parsed::More
+    }
+
+    /// Sends a keyed command to the node thread behind the ones in flight, once those of
+    /// the other kind for its group are answered. `false` if the connection must close.
+    async fn send(&mut self, routed: Routed) -> bool {
+        while self.pipeline.conflicts(&routed) {
+            match self.pipeline.next().await {
+                Some(next) => {
+                    if !self.deliver(next).await {
+                        return false;
+                    }
+                }
+                None => break,
+            }
+        }
+        if self
+            .pipeline
+            .submit(routed, &self.shared, COMMAND_TIMEOUT)
+            .is_err()
+        {
+            self.pipeline
+                .push_done(encode(&busy(), self.connection.protocol));
+        }
+        true
+    }
+
+    /// Runs a command that does not pipeline, with nothing in flight (as before pipelining).
+    async fn run_alone(&mut self, args: Vec<Bytes>) -> Parsed {
+        let quit = is_quit(&args);
+        let reply = if self.connection.multi.is_none() && crate::blocking::is_blocking(&args) {
+            // Earlier pipelined replies go out before this one waits.
+            if !self.output.flush(&mut self.stream).await {
+                return Parsed::Close;
+            }
+            match wait_blocked(
+                &mut self.connection,
+                args,
+                &self.shared,
+                &mut self.stream,
+                &mut self.input,
+            )
+            .await
+            {
+                Some(reply) => reply,
+                None => return Parsed::Close,
+            }
+        } else {
+            handle(&mut self.connection, args, &self.shared).await
+        };
+        if quit {
+            self.output.bytes.extend_from_slice(&reply);
+            return Parsed::Quit;
+        }
+        if self.push(&reply).await {
+            Parsed::More
+        } else {
+            Parsed::Close
+        }
+    }
+
+    /// Writes the replies already in, then waits for the next one or for more input (while
+    /// the pipeline has room). `false` if the connection must close.
+    async fn await_pipeline(&mut self) -> bool {
+        while let Some(next) = self.pipeline.try_next() {
+            if !self.deliver(next).await {
+                return false;
+            }
+        }
+        if self.pipeline.is_empty() {
+            return true;
+        }
+        if !self.output.flush(&mut self.stream).await {
+            return false;
+        }
+        let room = !self.pipeline.is_full();
+        let read = tokio::select! {
+            next = self.pipeline.next() => match next {
+                Some(next) => return self.deliver(next).await,
+                None => return true,
+            },
+            read = self.stream.read_buf(&mut self.input), if room => read,
+        };
         match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+            Ok(n) if n > 0 => true,
+            // The client closed its side: it still gets what it asked for.
+            _ => {
+                if self.finish_pipeline().await {
+                    let _ = self.output.flush(&mut self.stream).await;
+                }
+                false
+            }
+        }
+    }
+
+    /// Waits for every command in flight and delivers its reply. `false` if the connection
+    /// must close.
+    async fn finish_pipeline(&mut self) -> bool {
+        while let Some(next) = self.pipeline.next().await {
+            if !self.deliver(next).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Puts the head's reply in the output; one this node does not lead goes the slow way
+    /// (forwarded, or `-MOVED`) now, before anything after it.
+    async fn deliver(&mut self, next: Next) -> bool {
+        let protocol = self.connection.protocol;
+        let reply = match next {
+            Next::Encoded(reply) => reply,
+            Next::Outcome(Outcome::Reply(value), _) => {
+                resp::encode(&value, protocol, &mut self.output.bytes);
+                return self.after_reply().await;
+            }
+            Next::Outcome(first, routed) => {
+                // It waits for another node now: what is ready goes out first.
+                if !self.output.flush(&mut self.stream).await {
+                    return false;
+                }
+                let Routed { target, args, read } = routed;
+                let command = args.clone();
+                route_from(
+                    protocol,
+                    self.connection.cluster_aware,
+                    &self.shared,
+                    target,
+                    args,
+                    move |reply| Input::Command {
+                        group: target.group,
+                        args: command.clone(),
+                        read,
+                        stale_ok: false,
+                        reply,
+                    },
+                    read,
+                    Some(first),
+                )
+                .await
+            }
+            Next::TimedOut => encode(
+                &Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()),
+                protocol,
+            ),
+        };
+        self.push(&reply).await
+    }
+
+    /// Appends a reply to the output and applies the output rules.
+    async fn push(&mut self, reply: &[u8]) -> bool {
+        self.output.bytes.extend_from_slice(reply);
+        self.after_reply().await
+    }
+
+    async fn after_reply(&mut self) -> bool {
+        self.output
+            .after_reply(&mut self.stream, &self.connection, &self.shared)
+            .await
+    }
+}
+
+/// Replies not written yet, and the output limit of the connection's class.
+struct Output {
+    bytes: BytesMut,
+    watch: OutputWatch,
+}
+
+impl Output {
+    /// Writes everything; `false` if the connection broke.
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> bool {
+        if self.bytes.is_empty() {
+            return true;
+        }
+        if stream.write_all(&self.bytes).await.is_err() {
+            return false;
+        }
+        self.bytes.clear();
+        true
+    }
+
+    /// After a reply went into the output. `false` if the connection must close.
+    async fn after_reply<S: AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+        connection: &Connection,
+        shared: &Shared,
+    ) -> bool {
+        // Redis's client classes: a client with a subscription is `pubsub`.
+        let class = output_class(connection, shared);
+        if self.watch.limit() != class {
+            self.watch = OutputWatch::new(class);
+        }
+        if self.watch.limit().is_set() {
+            // Redis's model: replies wait here while the socket is full, up to the client's
+            // output limit, past which it is disconnected.
+            if write_ready(stream, &mut self.bytes).is_err() {
+                return false;
+            }
+            if let OutputVerdict::Close(why) = self.watch.check(self.bytes.len(), Instant::now()) {
+                eprintln!(
+                    "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
+                    shared.config.id, connection.id
+                );
+                return false;
+            }
+            true
+        } else if self.bytes.len() >= OUTPUT_FLUSH_BYTES {
+            // No limit set: a deep pipeline's replies go out as they accumulate, and a
+            // client that does not read stalls its own connection here (TCP backpressure)
+            // instead of growing this buffer without bound.
+            self.flush(stream).await
+        } else {
+            true
         }
     }
 }
@@ -460,6 +694,60 @@ fn keyless_script_slot(name: &str) -> Option<u16> {
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
     )
     .then_some(0)
+}
+
+/// A command sent without waiting for the ones before it: its route, or a refusal.
+enum Prepared {
+    Reply(Bytes),
+    Routed(Routed),
+}
+
+/// Commands with keys that still run alone: they change the connection, wait, or run code
+/// whose reach a pipeline could not follow.
+fn runs_alone(name: &str) -> bool {
+    matches!(
+        name,
+        "multi" | "exec" | "discard" | "watch" | "unwatch" | "reset" | "quit" | "ninesdb"
+    ) || matches!(
+        name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" | "function" | "script"
+    ) || crate::pubsub::is_command(name)
+}
+
+/// A keyed keyspace command of a plain connection state (no MULTI, no subscription, not a
+/// READONLY read) may go to the node thread behind the ones in flight (see
+/// `crate::pipeline`): its route, or its ACL refusal. `Err` gives back every other command:
+/// it runs alone, through [`handle`], as before.
+fn pipelinable(
+    connection: &mut Connection,
+    args: Vec<Bytes>,
+    shared: &Shared,
+) -> Result<Prepared, Vec<Bytes>> {
+    if connection.multi.is_some() || connection.pubsub.subscribed() || connection.inbox.is_some()
+    {
+        return Err(args);
+    }
+    let Ok(spec) = keyspace::check(&args) else {
+        return Err(args);
+    };
+    if runs_alone(spec.name) || crate::blocking::is_blocking(&args) {
+        return Err(args);
+    }
+    let read = spec.kind == Kind::Read;
+    if read && connection.readonly {
+        return Err(args);
+    }
+    let Ok(Some(slot)) = cluster::command_slot(&args, shared.config.group_count()) else {
+        return Err(args);
+    };
+    if let Err(refusal) = admit(connection, &args, shared) {
+        return Ok(Prepared::Reply(encode(&refusal, connection.protocol)));
+    }
+    Ok(Prepared::Routed(Routed {
+        target: Target::slot(slot, shared),
+        args,
+        read,
+    }))
 }
 
 /// Runs one command; returns the encoded reply.
@@ -977,18 +1265,51 @@ pub async fn route(
     make: impl Fn(crate::driver::Waiter) -> Input,
     read: bool,
 ) -> Bytes {
+    route_from(
+        protocol,
+        cluster_aware,
+        shared,
+        target,
+        forward_args,
+        make,
+        read,
+        None,
+    )
+    .await
+}
+
+/// [`route`], given the outcome of a first try at this node if there was one (a pipelined
+/// command this node sent back).
+#[allow(clippy::too_many_arguments)]
+async fn route_from(
+    protocol: Protocol,
+    cluster_aware: bool,
+    shared: &Shared,
+    target: Target,
+    forward_args: Vec<Bytes>,
+    make: impl Fn(crate::driver::Waiter) -> Input,
+    read: bool,
+    mut first: Option<Outcome>,
+) -> Bytes {
     let deadline = Instant::now() + Duration::from_millis(shared.config.leader_wait_ms);
     let limit = reply_limit(&forward_args);
     loop {
-        let (sender, receiver) = oneshot::channel();
-        if shared.node.try_send(make(sender)).is_err() {
-            return encode(&busy(), protocol);
-        }
-        let Some(outcome) = wait_for(limit, receiver).await else {
-            return encode(
-                &Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()),
-                protocol,
-            );
+        let given = first.is_some();
+        let outcome = match first.take() {
+            Some(outcome) => outcome,
+            None => {
+                let (sender, receiver) = oneshot::channel();
+                if shared.node.try_send(make(sender)).is_err() {
+                    return encode(&busy(), protocol);
+                }
+                let Some(outcome) = wait_for(limit, receiver).await else {
+                    return encode(
+                        &Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()),
+                        protocol,
+                    );
+                };
+                outcome
+            }
         };
         match outcome {
             Outcome::Reply(value) => return encode(&value, protocol),
@@ -1005,6 +1326,10 @@ pub async fn route(
                             return reply;
                         }
                     }
+                } else if given {
+                    // A pipelined command sent back by its connection's closed gate while this
+                    // node leads the group: it runs here now, in its turn.
+                    continue;
                 }
             }
         }

@@ -21,6 +21,7 @@ pub mod local;
 mod maintain;
 pub mod membership;
 pub mod peer;
+pub mod pipeline;
 pub mod pubsub;
 mod registry;
 pub mod slotmap;

@@ -1,0 +1,234 @@
+//! A connection's pipelined commands in flight: every keyed command a client has sent goes
+//! to the node thread at once (up to [`PIPELINE_COMMANDS_MAX`]), and the replies go back in
+//! the order the commands came, so 16 pipelined writes share one commit round instead of
+//! taking 16.
+//!
+//! What a client can see stays as if the commands ran one after another:
+//! - commands for one group reach the node thread, and so the log, in the connection's order
+//!   (one channel, one reader);
+//! - a read never runs beside a write of the same group from the same connection, in either
+//!   order: a read waits for the connection's writes to that group to be answered (so it sees
+//!   them), a write waits for the reads (so they do not see it). Groups hold disjoint keys,
+//!   so commands for different groups cannot see each other's effects;
+//! - a command the node thread sends back (it does not lead the group: the command must be
+//!   forwarded or redirected) closes the connection's [`Gate`], and every command after it is
+//!   sent back too, so they all go the slow way in order and none overtakes it;
+//! - everything else (transactions, WATCH, blocking commands, scripts, Pub/Sub, connection
+//!   commands, commands without keys) waits for the commands in flight and runs alone, as
+//!   before.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::client::{Shared, Target};
+use crate::cluster::GroupId;
+use crate::driver::{Input, Outcome};
+
+/// Commands of one connection in flight at once. Each holds at most one reply here until
+/// the ones before it are written, so this also bounds what a client that stops reading
+/// makes the node hold (with the query buffer and the output flush threshold).
+pub const PIPELINE_COMMANDS_MAX: usize = 1024;
+
+/// Shared by a connection's commands in flight: closed by the node thread when it sends one
+/// back (not the leader). A closed gate sends back every later command of the connection, so
+/// that the connection can send them again, in order, after the one refused.
+#[derive(Debug, Default)]
+pub struct Gate(AtomicBool);
+
+impl Gate {
+    pub fn close(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Closes `gate`, if there is one.
+    pub fn close_some(gate: Option<&Gate>) {
+        if let Some(gate) = gate {
+            gate.close();
+        }
+    }
+}
+
+/// A keyed command for one group.
+#[derive(Clone, Debug)]
+pub struct Routed {
+    pub target: Target,
+    pub args: Vec<Bytes>,
+    pub read: bool,
+}
+
+/// One command in flight, in the connection's order.
+enum Slot {
+    /// Answered without the node thread (a refusal): kept in line with the others.
+    Done(Bytes),
+    Waiting {
+        routed: Routed,
+        receiver: oneshot::Receiver<Outcome>,
+        deadline: Instant,
+    },
+}
+
+/// The head of the pipeline, once it is in.
+pub enum Next {
+    /// Its reply (not encoded yet for node outcomes: the caller knows the protocol).
+    Encoded(Bytes),
+    Outcome(Outcome, Routed),
+    /// No outcome within the command timeout.
+    TimedOut,
+}
+
+/// The commands in flight of one connection.
+pub struct Pipeline {
+    slots: VecDeque<Slot>,
+    /// Per group, reads and writes in flight.
+    in_flight: HashMap<GroupId, (usize, usize)>,
+    gate: Arc<Gate>,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline {
+            slots: VecDeque::new(),
+            in_flight: HashMap::new(),
+            gate: Arc::new(Gate::default()),
+        }
+    }
+}
+
+impl Pipeline {
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.slots.len() >= PIPELINE_COMMANDS_MAX
+    }
+
+    /// Whether `routed` must wait: the connection has the other kind (read or write) in
+    /// flight for its group.
+    pub fn conflicts(&self, routed: &Routed) -> bool {
+        let (reads, writes) = self
+            .in_flight
+            .get(&routed.target.group)
+            .copied()
+            .unwrap_or_default();
+        if routed.read {
+            writes > 0
+        } else {
+            reads > 0
+        }
+    }
+
+    /// Queues a reply known at once, behind the commands in flight.
+    pub fn push_done(&mut self, reply: Bytes) {
+        assert!(
+            self.slots.len() < PIPELINE_COMMANDS_MAX,
+            "pipeline over its limit: len={}",
+            self.slots.len()
+        );
+        self.slots.push_back(Slot::Done(reply));
+    }
+
+    /// Sends `routed` to the node thread; `Err` with it back if the node's queue is full.
+    /// The caller checked [`Pipeline::is_full`] and [`Pipeline::conflicts`].
+    pub fn submit(
+        &mut self,
+        routed: Routed,
+        shared: &Shared,
+        timeout: std::time::Duration,
+    ) -> Result<(), Routed> {
+        assert!(
+            self.slots.len() < PIPELINE_COMMANDS_MAX,
+            "pipeline over its limit: len={}",
+            self.slots.len()
+        );
+        let (sender, receiver) = oneshot::channel();
+        let input = Input::Pipelined {
+            group: routed.target.group,
+            args: routed.args.clone(),
+            read: routed.read,
+            gate: Arc::clone(&self.gate),
+            reply: sender,
+        };
+        if shared.node.try_send(input).is_err() {
+            return Err(routed);
+        }
+        let counts = self.in_flight.entry(routed.target.group).or_default();
+        if routed.read {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+        self.slots.push_back(Slot::Waiting {
+            routed,
+            receiver,
+            deadline: Instant::now() + timeout,
+        });
+        Ok(())
+    }
+
+    /// The head's outcome if it is in, without waiting.
+    pub fn try_next(&mut self) -> Option<Next> {
+        let outcome = match self.slots.front_mut()? {
+            Slot::Done(_) => None,
+            Slot::Waiting { receiver, .. } => match receiver.try_recv() {
+                Ok(outcome) => Some(outcome),
+                Err(oneshot::error::TryRecvError::Empty) => return None,
+                Err(oneshot::error::TryRecvError::Closed) => None,
+            },
+        };
+        Some(self.pop(outcome))
+    }
+
+    /// Waits for the head's outcome (`None`: nothing in flight). Cancel-safe: dropped before
+    /// it is ready, it leaves the pipeline as it was.
+    pub async fn next(&mut self) -> Option<Next> {
+        let outcome = match self.slots.front_mut()? {
+            Slot::Done(_) => None,
+            Slot::Waiting {
+                receiver, deadline, ..
+            } => tokio::time::timeout_at(*deadline, receiver)
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        Some(self.pop(outcome))
+    }
+
+    /// Removes the head, with its outcome (`None`: it timed out); a fresh gate once nothing
+    /// is in flight.
+    fn pop(&mut self, outcome: Option<Outcome>) -> Next {
+        let slot = self.slots.pop_front();
+        if self.slots.is_empty() {
+            self.gate = Arc::new(Gate::default());
+        }
+        let (routed, outcome) = match slot {
+            Some(Slot::Done(reply)) => return Next::Encoded(reply),
+            Some(Slot::Waiting { routed, .. }) => (routed, outcome),
+            None => unreachable!("pop of an empty pipeline"),
+        };
+        let group = routed.target.group;
+        if let Some(counts) = self.in_flight.get_mut(&group) {
+            if routed.read {
+                counts.0 -= 1;
+            } else {
+                counts.1 -= 1;
+            }
+            if *counts == (0, 0) {
+                self.in_flight.remove(&group);
+            }
+        }
+        match outcome {
+            Some(outcome) => Next::Outcome(outcome, routed),
+            None => Next::TimedOut,
+        }
+    }
+}

@@ -233,6 +233,60 @@ fn a_client_that_never_reads_holds_bounded_memory() {
     drop(greedy);
 }
 
+// Goal: a client that pipelines writes and reads and never reads a reply is still bounded,
+// now that a connection keeps up to 1,024 commands in flight (`server::pipeline`). Method:
+// 3,000 x (GET of a 1 MiB value, SET, INCR) sent at once by a connection that never reads;
+// the leader may not grow by 256 MiB, others are served, and what the stuck client got
+// applied is a prefix: the counter is at most 3,000, and the writes stop with it.
+#[test]
+fn a_pipelining_client_that_never_reads_holds_bounded_memory() {
+    use std::io::Write;
+    let cluster = Cluster::start(3, 26451, "noreaderpipe");
+    let (mut client, mut greedy, pid, before) = big_value_and_a_greedy_client(&cluster);
+    let mut request = Vec::new();
+    for i in 0..3000 {
+        let key = format!("s{i}");
+        request.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+        request.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nx\r\n", key.len()).as_bytes());
+        request.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n");
+    }
+    greedy.write_all(&request).expect("the pipeline is sent");
+    std::thread::sleep(Duration::from_secs(3));
+    let after = resident_bytes(pid);
+    eprintln!(
+        "leader resident memory {} MiB before, {} MiB with the non-reading pipelining client",
+        before >> 20,
+        after >> 20
+    );
+    assert!(
+        after.saturating_sub(before) < 256 << 20,
+        "the node grew by {} MiB for a client that does not read",
+        after.saturating_sub(before) >> 20
+    );
+    assert_eq!(
+        client.call(&[b"STRLEN", b"big"]).unwrap(),
+        Reply::Integer(1 << 20)
+    );
+    let Reply::Bulk(Some(count)) = client.call(&[b"GET", b"n"]).unwrap() else {
+        panic!("INCR n ran at least once");
+    };
+    let count: usize = String::from_utf8_lossy(&count).parse().expect("a number");
+    assert!(count <= 3000, "INCR ran {count} times");
+    // The commands ran in order: the SET sent just before the last INCR that ran did run, and
+    // the one after it did not.
+    assert_eq!(
+        client.call(&[b"EXISTS", format!("s{}", count - 1).as_bytes()]).unwrap(),
+        Reply::Integer(1)
+    );
+    if count < 3000 {
+        assert_eq!(
+            client.call(&[b"EXISTS", format!("s{}", count + 1).as_bytes()]).unwrap(),
+            Reply::Integer(0)
+        );
+    }
+    drop(greedy);
+}
+
 // Goal: Redis's maxclients and timeout as flags. Method: servers with `--maxclients 4
 // --timeout 1`; four idle connections fill node 1, a fifth is refused with Redis's error; after
 // two idle seconds the four are closed by the server and a new client is served.

@@ -264,15 +264,27 @@ where
                 None => break,
             }
         }
-        if self
-            .pipeline
-            .submit(routed, &self.shared, COMMAND_TIMEOUT)
-            .is_err()
-        {
-            self.pipeline
-                .push_done(encode(&busy(), self.connection.protocol));
+        let mut routed = routed;
+        loop {
+            match self.pipeline.submit(routed, &self.shared, COMMAND_TIMEOUT) {
+                Ok(()) => return true,
+                // The node's queue is full: this connection waits for its own commands
+                // first, and hears BUSY only with none in flight (as before pipelining).
+                Err(back) => match self.pipeline.next().await {
+                    Some(next) => {
+                        if !self.deliver(next).await {
+                            return false;
+                        }
+                        routed = back;
+                    }
+                    None => {
+                        self.pipeline
+                            .push_done(encode(&busy(), self.connection.protocol));
+                        return true;
+                    }
+                },
+            }
         }
-        true
     }
 
     /// Runs a command that does not pipeline, with nothing in flight (as before pipelining).

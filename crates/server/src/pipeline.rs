@@ -3,13 +3,17 @@
 //! the order the commands came, so 16 pipelined writes share one commit round instead of
 //! taking 16.
 //!
-//! What a client can see stays as if the commands ran one after another:
-//! - commands for one group reach the node thread, and so the log, in the connection's order
-//!   (one channel, one reader);
-//! - a read never runs beside a write of the same group from the same connection, in either
-//!   order: a read waits for the connection's writes to that group to be answered (so it sees
-//!   them), a write waits for the reads (so they do not see it). Groups hold disjoint keys,
-//!   so commands for different groups cannot see each other's effects;
+//! What any client can see stays as if the commands ran one after another:
+//! - the commands in flight are all for one group: a command for another group waits for
+//!   them to be answered. Groups commit independently, so two in flight at once could take
+//!   effect in either order, and another client could see the later one's effect without the
+//!   earlier one's (a single Redis never shows that);
+//! - they reach the node thread, and so the group's log, in the connection's order (one
+//!   channel, one reader);
+//! - a read never runs beside a write from the same connection, in either order: a read
+//!   waits for the connection's writes in flight to be answered (so it sees them), a write
+//!   waits for the reads (so they do not see it). Reads in flight together are served in
+//!   the order they came, each at a commit index at least the one before's;
 //! - a command the node thread sends back (it does not lead the group: the command must be
 //!   forwarded or redirected) closes the connection's [`Gate`], and every command after it is
 //!   sent back too, so they all go the slow way in order and none overtakes it;
@@ -17,7 +21,7 @@
 //!   commands, commands without keys) waits for the commands in flight and runs alone, as
 //!   before.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -88,8 +92,8 @@ pub enum Next {
 /// The commands in flight of one connection.
 pub struct Pipeline {
     slots: VecDeque<Slot>,
-    /// Per group, reads and writes in flight.
-    in_flight: HashMap<GroupId, (usize, usize)>,
+    /// The group of the commands in flight, and how many reads and writes.
+    in_flight: Option<(GroupId, usize, usize)>,
     gate: Arc<Gate>,
 }
 
@@ -97,7 +101,7 @@ impl Default for Pipeline {
     fn default() -> Self {
         Pipeline {
             slots: VecDeque::new(),
-            in_flight: HashMap::new(),
+            in_flight: None,
             gate: Arc::new(Gate::default()),
         }
     }
@@ -112,18 +116,19 @@ impl Pipeline {
         self.slots.len() >= PIPELINE_COMMANDS_MAX
     }
 
-    /// Whether `routed` must wait: the connection has the other kind (read or write) in
-    /// flight for its group.
+    /// Whether `routed` must wait: the connection has commands of another group in flight,
+    /// or of the other kind (read or write).
     pub fn conflicts(&self, routed: &Routed) -> bool {
-        let (reads, writes) = self
-            .in_flight
-            .get(&routed.target.group)
-            .copied()
-            .unwrap_or_default();
-        if routed.read {
-            writes > 0
-        } else {
-            reads > 0
+        match self.in_flight {
+            None => false,
+            Some((group, _, _)) if group != routed.target.group => true,
+            Some((_, reads, writes)) => {
+                if routed.read {
+                    writes > 0
+                } else {
+                    reads > 0
+                }
+            }
         }
     }
 
@@ -161,11 +166,14 @@ impl Pipeline {
         if shared.node.try_send(input).is_err() {
             return Err(routed);
         }
-        let counts = self.in_flight.entry(routed.target.group).or_default();
+        let (group, reads, writes) =
+            self.in_flight
+                .get_or_insert((routed.target.group, 0, 0));
+        assert_eq!(*group, routed.target.group, "two groups in flight");
         if routed.read {
-            counts.0 += 1;
+            *reads += 1;
         } else {
-            counts.1 += 1;
+            *writes += 1;
         }
         self.slots.push_back(Slot::Waiting {
             routed,
@@ -215,15 +223,14 @@ impl Pipeline {
             Some(Slot::Waiting { routed, .. }) => (routed, outcome),
             None => unreachable!("pop of an empty pipeline"),
         };
-        let group = routed.target.group;
-        if let Some(counts) = self.in_flight.get_mut(&group) {
+        if let Some((_, reads, writes)) = self.in_flight.as_mut() {
             if routed.read {
-                counts.0 -= 1;
+                *reads -= 1;
             } else {
-                counts.1 -= 1;
+                *writes -= 1;
             }
-            if *counts == (0, 0) {
-                self.in_flight.remove(&group);
+            if (*reads, *writes) == (0, 0) {
+                self.in_flight = None;
             }
         }
         match outcome {

@@ -247,7 +247,9 @@ fn a_pipelining_client_that_never_reads_holds_bounded_memory() {
     for i in 0..3000 {
         let key = format!("s{i}");
         request.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
-        request.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nx\r\n", key.len()).as_bytes());
+        request.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nx\r\n", key.len()).as_bytes(),
+        );
         request.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n");
     }
     greedy.write_all(&request).expect("the pipeline is sent");
@@ -275,12 +277,16 @@ fn a_pipelining_client_that_never_reads_holds_bounded_memory() {
     // The commands ran in order: the SET sent just before the last INCR that ran did run, and
     // the one after it did not.
     assert_eq!(
-        client.call(&[b"EXISTS", format!("s{}", count - 1).as_bytes()]).unwrap(),
+        client
+            .call(&[b"EXISTS", format!("s{}", count - 1).as_bytes()])
+            .unwrap(),
         Reply::Integer(1)
     );
     if count < 3000 {
         assert_eq!(
-            client.call(&[b"EXISTS", format!("s{}", count + 1).as_bytes()]).unwrap(),
+            client
+                .call(&[b"EXISTS", format!("s{}", count + 1).as_bytes()])
+                .unwrap(),
             Reply::Integer(0)
         );
     }

@@ -60,9 +60,8 @@ fn random_command(rng: &mut Rng, n: usize) -> Vec<Vec<u8>> {
 /// (one that finds an element, one that waits out its timeout).
 fn pipeline(seed: u64) -> Vec<Vec<Vec<u8>>> {
     let mut rng = Rng(seed);
-    let mut commands: Vec<Vec<Vec<u8>>> = (0..COMMANDS)
-        .map(|n| random_command(&mut rng, n))
-        .collect();
+    let mut commands: Vec<Vec<Vec<u8>>> =
+        (0..COMMANDS).map(|n| random_command(&mut rng, n)).collect();
     let middle = COMMANDS / 2;
     let block = [
         command(&["RPUSH", "{t}list", "a"]),

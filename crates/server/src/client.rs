@@ -722,7 +722,14 @@ fn runs_alone(name: &str) -> bool {
         "multi" | "exec" | "discard" | "watch" | "unwatch" | "reset" | "quit" | "ninesdb"
     ) || matches!(
         name,
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" | "function" | "script"
+        "eval"
+            | "evalsha"
+            | "eval_ro"
+            | "evalsha_ro"
+            | "fcall"
+            | "fcall_ro"
+            | "function"
+            | "script"
     ) || crate::pubsub::is_command(name)
 }
 
@@ -735,8 +742,7 @@ fn pipelinable(
     args: Vec<Bytes>,
     shared: &Shared,
 ) -> Result<Prepared, Vec<Bytes>> {
-    if connection.multi.is_some() || connection.pubsub.subscribed() || connection.inbox.is_some()
-    {
+    if connection.multi.is_some() || connection.pubsub.subscribed() || connection.inbox.is_some() {
         return Err(args);
     }
     let Ok(spec) = keyspace::check(&args) else {

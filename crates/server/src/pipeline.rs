@@ -166,9 +166,7 @@ impl Pipeline {
         if shared.node.try_send(input).is_err() {
             return Err(routed);
         }
-        let (group, reads, writes) =
-            self.in_flight
-                .get_or_insert((routed.target.group, 0, 0));
+        let (group, reads, writes) = self.in_flight.get_or_insert((routed.target.group, 0, 0));
         assert_eq!(*group, routed.target.group, "two groups in flight");
         if routed.read {
             *reads += 1;

@@ -201,6 +201,24 @@ fn big_value_and_a_greedy_client(cluster: &Cluster) -> (Client, std::net::TcpStr
     (client, greedy, pid, before)
 }
 
+/// After 3 s with the non-reading client, the leader (`pid`) may not have grown by 256 MiB
+/// from `before` bytes.
+fn assert_bounded_growth(pid: u32, before: u64) {
+    std::thread::sleep(Duration::from_secs(3));
+    let after = resident_bytes(pid);
+    eprintln!(
+        "leader resident memory {} MiB before, {} MiB with the non-reading client",
+        before >> 20,
+        after >> 20
+    );
+    assert!(before > 0, "no /proc/{pid}/status");
+    assert!(
+        after.saturating_sub(before) < 256 << 20,
+        "the node grew by {} MiB for a client that does not read",
+        after.saturating_sub(before) >> 20
+    );
+}
+
 // Goal: the review's memory incident: 3,000 pipelined GETs of a 1 MiB value from a client
 // that never reads took a node from 483 MB to 1.4 GB. Method: the same against the leader;
 // its resident memory may not grow by more than 256 MiB while the client sits there.
@@ -211,20 +229,7 @@ fn a_client_that_never_reads_holds_bounded_memory() {
     let (mut client, mut greedy, pid, before) = big_value_and_a_greedy_client(&cluster);
     let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(3000);
     greedy.write_all(&request).expect("the pipeline is sent");
-    std::thread::sleep(Duration::from_secs(3));
-    let after = resident_bytes(pid);
-    let grown = after.saturating_sub(before);
-    eprintln!(
-        "leader resident memory {} MiB before, {} MiB with the non-reading client",
-        before >> 20,
-        after >> 20
-    );
-    assert!(before > 0, "no /proc/{pid}/status");
-    assert!(
-        grown < 256 << 20,
-        "the node grew by {} MiB for a client that does not read",
-        grown >> 20
-    );
+    assert_bounded_growth(pid, before);
     // The node still serves others.
     assert_eq!(
         client.call(&[b"STRLEN", b"big"]).unwrap(),
@@ -253,18 +258,7 @@ fn a_pipelining_client_that_never_reads_holds_bounded_memory() {
         request.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n");
     }
     greedy.write_all(&request).expect("the pipeline is sent");
-    std::thread::sleep(Duration::from_secs(3));
-    let after = resident_bytes(pid);
-    eprintln!(
-        "leader resident memory {} MiB before, {} MiB with the non-reading pipelining client",
-        before >> 20,
-        after >> 20
-    );
-    assert!(
-        after.saturating_sub(before) < 256 << 20,
-        "the node grew by {} MiB for a client that does not read",
-        after.saturating_sub(before) >> 20
-    );
+    assert_bounded_growth(pid, before);
     assert_eq!(
         client.call(&[b"STRLEN", b"big"]).unwrap(),
         Reply::Integer(1 << 20)
@@ -367,18 +361,7 @@ fn a_non_reading_client_is_disconnected_at_its_output_limit() {
     let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(3000);
     // The server may close the connection while the pipeline is still being sent.
     let _ = greedy.write_all(&request);
-    std::thread::sleep(Duration::from_secs(3));
-    let after = resident_bytes(pid);
-    eprintln!(
-        "leader resident memory {} MiB before, {} MiB with the non-reading client",
-        before >> 20,
-        after >> 20
-    );
-    assert!(
-        after.saturating_sub(before) < 256 << 20,
-        "the node grew by {} MiB for a client that does not read",
-        after.saturating_sub(before) >> 20
-    );
+    assert_bounded_growth(pid, before);
     // Now read: what the kernel buffered comes first, then the end of the connection.
     greedy
         .set_read_timeout(Some(Duration::from_secs(10)))

@@ -381,22 +381,13 @@ where
                 if !self.output.flush(&mut self.stream).await {
                     return false;
                 }
-                let Routed { target, args, read } = routed;
-                let command = args.clone();
-                route_from(
+                let cluster_aware = self.connection.cluster_aware;
+                route_command(
                     protocol,
-                    self.connection.cluster_aware,
+                    cluster_aware,
                     &self.shared,
-                    target,
-                    args,
-                    move |reply| Input::Command {
-                        group: target.group,
-                        args: command.clone(),
-                        read,
-                        stale_ok: false,
-                        reply,
-                    },
-                    read,
+                    routed,
+                    false,
                     Some(first),
                 )
                 .await
@@ -866,11 +857,30 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         )
         .await;
     };
-    let target = Target::slot(slot, shared);
-    let (command, stale_ok) = (args.clone(), read && connection.readonly);
+    let routed = Routed {
+        target: Target::slot(slot, shared),
+        args,
+        read,
+    };
+    let stale_ok = read && connection.readonly;
+    let (protocol, cluster_aware) = (connection.protocol, connection.cluster_aware);
+    route_command(protocol, cluster_aware, shared, routed, stale_ok, None).await
+}
+
+/// [`route`] for a keyed command.
+async fn route_command(
+    protocol: Protocol,
+    cluster_aware: bool,
+    shared: &Shared,
+    routed: Routed,
+    stale_ok: bool,
+    first: Option<Outcome>,
+) -> Bytes {
+    let Routed { target, args, read } = routed;
+    let command = args.clone();
     route(
-        connection.protocol,
-        connection.cluster_aware,
+        protocol,
+        cluster_aware,
         shared,
         target,
         args,
@@ -882,6 +892,7 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
             reply,
         },
         read,
+        first,
     )
     .await
 }
@@ -1233,6 +1244,7 @@ async fn exec(
             reply,
         },
         false,
+        None,
     )
     .await
 }
@@ -1273,33 +1285,10 @@ fn busy() -> Value {
 
 /// Sends a command to this node for `target`'s group; if another node leads the group,
 /// forwards it (plain clients) or answers `-MOVED` (cluster-aware clients). Waits up to the
-/// configured time for a leader.
-pub async fn route(
-    protocol: Protocol,
-    cluster_aware: bool,
-    shared: &Shared,
-    target: Target,
-    forward_args: Vec<Bytes>,
-    make: impl Fn(crate::driver::Waiter) -> Input,
-    read: bool,
-) -> Bytes {
-    route_from(
-        protocol,
-        cluster_aware,
-        shared,
-        target,
-        forward_args,
-        make,
-        read,
-        None,
-    )
-    .await
-}
-
-/// [`route`], given the outcome of a first try at this node if there was one (a pipelined
-/// command this node sent back).
+/// configured time for a leader. `first`: the outcome of a first try here, if there was one
+/// (a pipelined command this node sent back).
 #[allow(clippy::too_many_arguments)]
-async fn route_from(
+pub async fn route(
     protocol: Protocol,
     cluster_aware: bool,
     shared: &Shared,

@@ -266,7 +266,10 @@ where
         }
         let mut routed = routed;
         loop {
-            match self.pipeline.submit(routed, &self.shared, COMMAND_TIMEOUT) {
+            match self
+                .pipeline
+                .submit(routed, &self.shared.node, COMMAND_TIMEOUT)
+            {
                 Ok(()) => return true,
                 // The node's queue is full: this connection waits for its own commands
                 // first, and hears BUSY only with none in flight (as before pipelining).

@@ -23,13 +23,14 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::client::{Shared, Target};
+use crate::client::Target;
 use crate::cluster::GroupId;
 use crate::driver::{Input, Outcome};
 
@@ -147,7 +148,7 @@ impl Pipeline {
     pub fn submit(
         &mut self,
         routed: Routed,
-        shared: &Shared,
+        node: &SyncSender<Input>,
         timeout: std::time::Duration,
     ) -> Result<(), Routed> {
         assert!(
@@ -163,7 +164,7 @@ impl Pipeline {
             gate: Arc::clone(&self.gate),
             reply: sender,
         };
-        if shared.node.try_send(input).is_err() {
+        if node.try_send(input).is_err() {
             return Err(routed);
         }
         let (group, reads, writes) = self.in_flight.get_or_insert((routed.target.group, 0, 0));
@@ -235,5 +236,118 @@ impl Pipeline {
             Some(outcome) => Next::Outcome(outcome, routed),
             None => Next::TimedOut,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resp::Value;
+
+    fn routed(group: GroupId, read: bool, name: &'static [u8]) -> Routed {
+        Routed {
+            target: Target { group, slot: 0 },
+            args: vec![Bytes::from_static(name)],
+            read,
+        }
+    }
+
+    fn reply(next: Option<Next>) -> Value {
+        match next {
+            Some(Next::Outcome(Outcome::Reply(value), _)) => value,
+            _ => panic!("not a reply"),
+        }
+    }
+
+    // Goal: the ordering rules of the module comment. Method: a fake node thread (the
+    // channel's receiving end): reads of one group go together, a write of that group or
+    // anything of another group waits, replies come out in submission order whatever order
+    // the node answers in, and a drained pipeline starts a fresh gate.
+    #[test]
+    fn commands_in_flight_share_one_group_and_one_kind_and_answer_in_order() {
+        let (node, inputs) = std::sync::mpsc::sync_channel(8);
+        let timeout = std::time::Duration::from_secs(5);
+        let mut pipeline = Pipeline::default();
+        pipeline
+            .submit(routed(1, true, b"r1"), &node, timeout)
+            .unwrap();
+        assert!(!pipeline.conflicts(&routed(1, true, b"r2")));
+        pipeline
+            .submit(routed(1, true, b"r2"), &node, timeout)
+            .unwrap();
+        assert!(
+            pipeline.conflicts(&routed(1, false, b"w")),
+            "a write waits for reads"
+        );
+        assert!(
+            pipeline.conflicts(&routed(2, true, b"r")),
+            "another group waits"
+        );
+        let mut waiters = Vec::new();
+        let mut gates = Vec::new();
+        while let Ok(Input::Pipelined {
+            args, reply, gate, ..
+        }) = inputs.try_recv()
+        {
+            waiters.push((args[0].clone(), reply));
+            gates.push(gate);
+        }
+        assert_eq!(waiters.len(), 2);
+        assert!(Arc::ptr_eq(&gates[0], &gates[1]), "one gate per burst");
+        // The node answers the second first: the first still comes out first.
+        let (second, first) = (waiters.pop().unwrap(), waiters.pop().unwrap());
+        second
+            .1
+            .send(Outcome::Reply(Value::Bulk(second.0)))
+            .unwrap();
+        assert!(pipeline.try_next().is_none(), "the head is not in yet");
+        first.1.send(Outcome::Reply(Value::Bulk(first.0))).unwrap();
+        assert_eq!(
+            reply(pipeline.try_next()),
+            Value::Bulk(Bytes::from_static(b"r1"))
+        );
+        assert!(pipeline.conflicts(&routed(1, false, b"w")));
+        assert_eq!(
+            reply(pipeline.try_next()),
+            Value::Bulk(Bytes::from_static(b"r2"))
+        );
+        assert!(pipeline.is_empty());
+        assert!(!pipeline.conflicts(&routed(2, false, b"w")));
+        pipeline
+            .submit(routed(2, false, b"w"), &node, timeout)
+            .unwrap();
+        let Ok(Input::Pipelined { gate, .. }) = inputs.try_recv() else {
+            panic!("the write went to the node");
+        };
+        assert!(
+            !Arc::ptr_eq(&gate, &gates[0]),
+            "a fresh gate after the drain"
+        );
+    }
+
+    // Goal: a refusal known at once keeps its place, and a closed outcome channel is an
+    // unknown outcome, not a hang. Method: a command, a refusal, a command whose node side is
+    // dropped.
+    #[test]
+    fn refusals_keep_their_place_and_lost_commands_time_out() {
+        let (node, inputs) = std::sync::mpsc::sync_channel(8);
+        let timeout = std::time::Duration::from_secs(5);
+        let mut pipeline = Pipeline::default();
+        pipeline
+            .submit(routed(1, false, b"w1"), &node, timeout)
+            .unwrap();
+        pipeline.push_done(Bytes::from_static(b"-NOPERM\r\n"));
+        pipeline
+            .submit(routed(1, false, b"w2"), &node, timeout)
+            .unwrap();
+        let Ok(Input::Pipelined { reply: w1, .. }) = inputs.try_recv() else {
+            panic!("w1 went to the node");
+        };
+        drop(inputs);
+        w1.send(Outcome::Reply(Value::Integer(1))).unwrap();
+        assert_eq!(reply(pipeline.try_next()), Value::Integer(1));
+        assert!(matches!(pipeline.try_next(), Some(Next::Encoded(_))));
+        assert!(matches!(pipeline.try_next(), Some(Next::TimedOut)));
+        assert!(pipeline.is_empty());
     }
 }

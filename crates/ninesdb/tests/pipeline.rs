@@ -89,7 +89,7 @@ fn pipeline(seed: u64) -> Vec<Vec<Vec<u8>>> {
 // rest); every reply compared.
 #[test]
 fn a_deep_mixed_pipeline_answers_as_redis() {
-    let _redis = start_redis(BASE + 198);
+    let _redis = start_redis(common::port(BASE + 198));
     let cluster = Cluster::start_with(3, BASE, "pipeline", &["--groups", "3"], |_| None);
     common::wait_for_leaders(cluster.clients[0], Duration::from_secs(20));
     // Leaderships first go where elections put them, then back to each group's preferred

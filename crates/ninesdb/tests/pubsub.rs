@@ -397,7 +397,7 @@ fn multi_and_acl_transcript(
 // redis-server and on a ninesdb node; the transcripts must be equal.
 #[test]
 fn framing_matches_redis() {
-    let _redis = start_redis(REDIS_PORT);
+    let _redis = start_redis(common::port(REDIS_PORT));
     let cluster = Cluster::start(1, LIMIT_BASE + 50, "pubsub-framing");
     cluster.leader(Duration::from_secs(20)).expect("a leader");
     let expected = framing_transcript(SocketAddr::from(([127, 0, 0, 1], common::port(REDIS_PORT))));

@@ -381,7 +381,8 @@ pub fn port_base(default: u16) -> u16 {
 /// `first + (wanted - 1) % 400`. Every test's ports then fall in one 400-port block, so a
 /// checkout can run these tests beside others' on one machine; as the tests' blocks then
 /// overlap, run them one at a time (`-- --test-threads 1`). A test's own ports stay apart:
-/// each test spans less than 400 ports.
+/// each test spans less than 400 ports. `Cluster` maps its ports itself; a test maps the
+/// others it picks (redis-server's, a peer port it dials) with this, or they stay put.
 pub fn port(wanted: u16) -> u16 {
     match std::env::var("NINESDB_TEST_PORT_BLOCK")
         .ok()
@@ -394,7 +395,6 @@ pub fn port(wanted: u16) -> u16 {
 
 /// Starts a throwaway redis-server on `port` (no persistence) and waits until it answers.
 pub fn start_redis(port: u16) -> RedisServer {
-    let port = self::port(port);
     let dir = std::env::temp_dir().join(format!("ninesdb-redis-{port}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let child = Command::new("redis-server")

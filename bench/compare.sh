@@ -13,8 +13,15 @@
 # (BENCHMARKS.md prefers 3.5 as the read anchor; Debian bookworm ships 3.4).
 # Writes results.jsonl (one JSON line per row and target) and compare.svg (chart) to a tmp dir.
 #
+# Ports: from BENCH_PORT_BASE (default 18001, the historical layout's ninesdb port), so a run can
+# keep clear of test suites running on the same machine: ninesdb clients base..base+2 (peers
+# base+100..base+102), redis base+10 and base+11, etcd clients base+20..base+22 and peers
+# base+30..base+32.
+#
 # Usage: bench/compare.sh [--full]
-#   (env: MODE=quick|full RUN_SECONDS WARMUP_SECONDS REPEAT CARGO_TARGET_DIR ETCD)
+#   (env: MODE=quick|full RUN_SECONDS WARMUP_SECONDS REPEAT CARGO_TARGET_DIR ETCD BENCH_PORT_BASE
+#    SKIP_ETCD=1 to leave etcd out of a run, WORKLOADS="write read" for fewer rows, NINESDB_BIN
+#    to measure a ninesdb binary built elsewhere, e.g. an earlier commit's)
 set -euo pipefail
 
 MODE="${MODE:-quick}"
@@ -39,6 +46,15 @@ WORK="$(mktemp -d /tmp/ninesdb-compare.XXXXXX)"
 JSON="$WORK/results.jsonl"
 SVG="$WORK/compare.svg"
 ETCD="${ETCD:-etcd}"
+SKIP_ETCD="${SKIP_ETCD:-0}"
+WORKLOADS="${WORKLOADS:-write read mixed}"
+BASE="${BENCH_PORT_BASE:-18001}"
+if ! [[ "$BASE" =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ "$BASE" -gt 65400 ]; then
+    echo "BENCH_PORT_BASE must be a port number from 1024 to 65400, not $BASE" >&2; exit 2
+fi
+NINESDB_PORTS=("$BASE" "$((BASE + 1))" "$((BASE + 2))")
+REDIS_PORT="$((BASE + 10))"
+REDIS_AOF_PORT="$((BASE + 11))"
 PIDS=()
 
 cleanup() {
@@ -53,8 +69,10 @@ install_missing() {
     local packages=()
     command -v redis-server >/dev/null || packages+=(redis-server)
     command -v redis-cli >/dev/null || packages+=(redis-tools)
-    command -v "$ETCD" >/dev/null || packages+=(etcd-server)
-    command -v etcdctl >/dev/null || packages+=(etcd-client)
+    if [ "$SKIP_ETCD" != 1 ]; then
+        command -v "$ETCD" >/dev/null || packages+=(etcd-server)
+        command -v etcdctl >/dev/null || packages+=(etcd-client)
+    fi
     command -v protoc >/dev/null || packages+=(protobuf-compiler)
     if [ "${#packages[@]}" -gt 0 ]; then
         echo "installing ${packages[*]} (Debian packages)"
@@ -64,6 +82,12 @@ install_missing() {
 }
 
 build() {
+    if [ -n "${NINESDB_BIN:-}" ]; then
+        echo "using the ninesdb binary $NINESDB_BIN (NINESDB_BIN: not built here)"
+        NINESDB="$NINESDB_BIN"
+        BENCH=("$NINESDB" bench)
+        return
+    fi
     echo "building ninesdb (release, --features etcd) into $TARGET_DIR"
     (cd "$ROOT" && cargo build --release -q -p ninesdb --features etcd)
     NINESDB="$TARGET_DIR/release/ninesdb"
@@ -95,7 +119,7 @@ start_redis() {
 # so reads find the keys.
 bench_matrix() {
     local label="$1" target="$2" pids="$3"
-    for workload in write read mixed; do
+    for workload in $WORKLOADS; do
         for shape in "1 1" "64 1" "64 16"; do
             set -- $shape
             echo "  $workload, $1 connections x $2 pipeline"
@@ -111,7 +135,7 @@ bench_matrix() {
 ninesdb_leader() {
     for _ in $(seq 300); do
         local port
-        port="$(redis-cli -p 18001 cluster slots 2>/dev/null | sed -n 4p)"
+        port="$(redis-cli -p "${NINESDB_PORTS[0]}" cluster slots 2>/dev/null | sed -n 4p)"
         if [[ "$port" =~ ^[0-9]+$ ]]; then echo "$port"; return 0; fi
         sleep 0.1
     done
@@ -120,9 +144,9 @@ ninesdb_leader() {
 }
 
 # etcd, 3 members on loopback, exactly as BENCHMARKS.md starts them.
-ETCD_CLIENT_PORTS=(2379 22379 32379)
-ETCD_PEER_PORTS=(2380 22380 32380)
-ETCD_ENDPOINTS="127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379"
+ETCD_CLIENT_PORTS=("$((BASE + 20))" "$((BASE + 21))" "$((BASE + 22))")
+ETCD_PEER_PORTS=("$((BASE + 30))" "$((BASE + 31))" "$((BASE + 32))")
+ETCD_ENDPOINTS="127.0.0.1:${ETCD_CLIENT_PORTS[0]},127.0.0.1:${ETCD_CLIENT_PORTS[1]},127.0.0.1:${ETCD_CLIENT_PORTS[2]}"
 
 # The leader's client address (load goes there first, as with ninesdb).
 etcd_leader() {
@@ -138,7 +162,7 @@ etcd_leader() {
 }
 
 run_etcd() {
-    local initial="s1=http://127.0.0.1:2380,s2=http://127.0.0.1:22380,s3=http://127.0.0.1:32380"
+    local initial="s1=http://127.0.0.1:${ETCD_PEER_PORTS[0]},s2=http://127.0.0.1:${ETCD_PEER_PORTS[1]},s3=http://127.0.0.1:${ETCD_PEER_PORTS[2]}"
     local pids=() i
     for i in 0 1 2; do
         local name="s$((i + 1))" cp="${ETCD_CLIENT_PORTS[$i]}" pp="${ETCD_PEER_PORTS[$i]}"
@@ -161,25 +185,25 @@ run_etcd() {
 run_ninesdb() {
     # Long enough for the whole matrix; it stops by itself, and is killed at the end anyway.
     local lifetime=$(( (RUN_SECONDS + WARMUP_SECONDS + 4) * 9 * REPEAT + 60 ))
-    "$NINESDB" up --data "$WORK/ninesdb" --port 18001 --seconds "$lifetime" >"$WORK/ninesdb.log" 2>&1 &
+    "$NINESDB" up --data "$WORK/ninesdb" --port "${NINESDB_PORTS[0]}" --seconds "$lifetime" >"$WORK/ninesdb.log" 2>&1 &
     local up_pid="$!"
     PIDS+=("$up_pid")
-    for port in 18001 18002 18003; do wait_ping "$port"; done
+    for port in "${NINESDB_PORTS[@]}"; do wait_ping "$port"; done
     local leader servers
     leader="$(ninesdb_leader)"
     servers="$(pgrep -P "$up_pid" | paste -sd, -)"
     echo "ninesdb (3 nodes, leader on $leader, server pids $servers)"
-    bench_matrix ninesdb "resp://127.0.0.1:$leader,127.0.0.1:18001,127.0.0.1:18002,127.0.0.1:18003" "$servers"
+    bench_matrix ninesdb "resp://127.0.0.1:$leader,127.0.0.1:${NINESDB_PORTS[0]},127.0.0.1:${NINESDB_PORTS[1]},127.0.0.1:${NINESDB_PORTS[2]}" "$servers"
 }
 
 print_table() {
-    python3 - "$JSON" <<'PY'
+    python3 - "$JSON" "$REDIS_PORT" "$REDIS_AOF_PORT" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 def system(r):
     if r.get("label"): return r["label"]
     port = r["target"].split(",")[0].rsplit(":", 1)[1]
-    return {"18379": "redis", "18380": "redis-aof"}.get(port, "ninesdb")
+    return {sys.argv[2]: "redis", sys.argv[3]: "redis-aof"}.get(port, "ninesdb")
 res = {(system(r), r["workload"], r["connections"], r["pipeline"]): r for r in rows}
 systems = ["redis", "redis-aof", "etcd", "ninesdb"]
 heads = ["redis (no persist.)", "redis-aof (fsync)", "etcd (3 members)", "ninesdb (3 nodes)"]
@@ -218,15 +242,15 @@ main() {
     install_missing
     build
     echo "results: $JSON ($MODE mode: $REPEAT x ${RUN_SECONDS} s runs per row after ${WARMUP_SECONDS} s warm-up)"
-    start_redis 18379 --appendonly no
+    start_redis "$REDIS_PORT" --appendonly no
     echo "redis, no persistence (pid $REDIS_PID)"
-    bench_matrix redis "resp://127.0.0.1:18379" "$REDIS_PID"
+    bench_matrix redis "resp://127.0.0.1:$REDIS_PORT" "$REDIS_PID"
     kill "$REDIS_PID"
-    start_redis 18380 --appendonly yes --appendfsync always
+    start_redis "$REDIS_AOF_PORT" --appendonly yes --appendfsync always
     echo "redis, appendfsync always (pid $REDIS_PID)"
-    bench_matrix redis-aof "resp://127.0.0.1:18380" "$REDIS_PID"
+    bench_matrix redis-aof "resp://127.0.0.1:$REDIS_AOF_PORT" "$REDIS_PID"
     kill "$REDIS_PID"
-    run_etcd
+    if [ "$SKIP_ETCD" = 1 ]; then echo "etcd left out (SKIP_ETCD=1)"; else run_etcd; fi
     run_ninesdb
     print_table
     "${BENCH[@]}" --chart-from "$JSON" --chart-out "$SVG" >/dev/null

@@ -108,11 +108,11 @@ fn case_files() -> Vec<(String, String)> {
 #[test]
 fn replies_match_redis() {
     let base = common::port_base(17801);
-    let _redis = start_redis(base + 198);
+    let _redis = start_redis(common::port(base + 198));
     let cluster = Cluster::start(3, base, "differential");
     let leader = cluster.leader(Duration::from_secs(20)).expect("a leader");
     let follower = if leader == 1 { 2 } else { 1 };
-    let redis_address = SocketAddr::from(([127, 0, 0, 1], base + 198));
+    let redis_address = SocketAddr::from(([127, 0, 0, 1], common::port(base + 198)));
     let ninesdb_address = cluster.clients[(follower - 1) as usize];
     let mut differences = Vec::new();
     let mut cases = 0;

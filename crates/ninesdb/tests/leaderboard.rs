@@ -47,8 +47,8 @@ fn fill(address: SocketAddr, range: std::ops::Range<u64>) {
 #[test]
 fn leaderboard_matches_redis() {
     const MEMBERS: u64 = 100_000;
-    let _redis = start_redis(20499);
-    let redis_address = SocketAddr::from(([127, 0, 0, 1], 20499));
+    let _redis = start_redis(common::port(20499));
+    let redis_address = SocketAddr::from(([127, 0, 0, 1], common::port(20499)));
     let cluster = Cluster::start(3, 20401, "leaderboard");
     cluster.leader(Duration::from_secs(20)).expect("a leader");
     let writers: Vec<_> = (0..8u64)

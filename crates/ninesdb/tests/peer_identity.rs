@@ -32,7 +32,7 @@ fn hello(from: u64, version: u64, cluster: &str) -> Frame {
 }
 
 fn peer_port(base: u16, id: u64) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], base + 100 + id as u16 - 1))
+    SocketAddr::from(([127, 0, 0, 1], common::port(base + 100 + id as u16 - 1)))
 }
 
 /// Connects to a peer port and sends `bytes`.

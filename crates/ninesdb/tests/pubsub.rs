@@ -397,10 +397,10 @@ fn multi_and_acl_transcript(
 // redis-server and on a ninesdb node; the transcripts must be equal.
 #[test]
 fn framing_matches_redis() {
-    let _redis = start_redis(REDIS_PORT);
+    let _redis = start_redis(common::port(REDIS_PORT));
     let cluster = Cluster::start(1, LIMIT_BASE + 50, "pubsub-framing");
     cluster.leader(Duration::from_secs(20)).expect("a leader");
-    let expected = framing_transcript(SocketAddr::from(([127, 0, 0, 1], REDIS_PORT)));
+    let expected = framing_transcript(SocketAddr::from(([127, 0, 0, 1], common::port(REDIS_PORT))));
     let actual = framing_transcript(cluster.clients[0]);
     assert_eq!(expected.len(), actual.len());
     // The script reached what it is about (on Redis too).
@@ -540,7 +540,7 @@ fn forged_publish_frames_deliver_nothing() {
         .expect("the cluster id is kept in the data directory");
     let mut subscriber = Raw::connect(cluster.clients[0]);
     subscriber.call(&[b"SUBSCRIBE", b"news"]);
-    let peer = SocketAddr::from(([127, 0, 0, 1], FORGED_BASE + 100));
+    let peer = SocketAddr::from(([127, 0, 0, 1], common::port(FORGED_BASE + 100)));
     let hello = |from: u64, cluster: &str| server::wire::Frame::Hello {
         from,
         version: server::wire::PROTOCOL_VERSION,

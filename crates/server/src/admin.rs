@@ -85,6 +85,7 @@ pub async fn ninesdb(
                     args,
                     move |reply| make(reply),
                     false,
+                    None,
                 )
                 .await
             }
@@ -161,6 +162,7 @@ async fn join(protocol: Protocol, args: &[Bytes], shared: &Shared) -> Bytes {
             reply,
         },
         false,
+        None,
     )
     .await;
     if reply.as_ref() != b"+OK\r\n" {

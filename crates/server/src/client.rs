@@ -19,6 +19,7 @@ use crate::command::Operation;
 use crate::driver::{Input, Outcome, Status};
 use crate::limits::{OutputVerdict, OutputWatch};
 use crate::peer::Forwards;
+use crate::pipeline::{Next, Pipeline, Routed};
 use crate::wire::Frame;
 
 /// The first argument of a forwarded transaction (never a Redis command name).
@@ -99,12 +100,12 @@ struct Connection {
 }
 
 /// Serves one client until it closes, sends QUIT, or breaks the protocol.
-pub async fn serve<S>(mut stream: S, shared: Arc<Shared>)
+pub async fn serve<S>(stream: S, shared: Arc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let mut connection = Connection {
+    let connection = Connection {
         id,
         protocol: Protocol::Resp2,
         name: None,
@@ -117,121 +118,381 @@ where
         pubsub: crate::pubsub::Session::new(id, Arc::clone(&shared.pubsub)),
         inbox: None,
     };
-    let mut parser = resp::Parser::new(resp::Limits {
+    let parser = resp::Parser::new(resp::Limits {
         query_buffer_max: shared.config.query_buffer_limit,
         ..resp::Limits::default()
     });
-    let mut input = BytesMut::with_capacity(16 << 10);
-    let mut output = BytesMut::with_capacity(16 << 10);
-    let mut output_watch = OutputWatch::new(shared.config.output_limit_normal);
-    loop {
-        let mut quit = false;
+    let output = Output {
+        bytes: BytesMut::with_capacity(16 << 10),
+        watch: OutputWatch::new(shared.config.output_limit_normal),
+    };
+    let mut client = Client {
+        stream,
+        connection,
+        parser,
+        input: BytesMut::with_capacity(16 << 10),
+        output,
+        pipeline: Pipeline::default(),
+        shared,
+    };
+    client.run().await;
+}
+
+/// What the parse loop left to do.
+enum Parsed {
+    /// Wait for replies in flight or for more input.
+    More,
+    /// QUIT: write what is left, then close.
+    Quit,
+    Close,
+}
+
+/// One connection's state and its socket.
+struct Client<S> {
+    stream: S,
+    connection: Connection,
+    parser: resp::Parser,
+    input: BytesMut,
+    output: Output,
+    /// Keyed commands sent to the node thread and not answered yet (see `crate::pipeline`).
+    pipeline: Pipeline,
+    shared: Arc<Shared>,
+}
+
+impl<S> Client<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    async fn run(&mut self) {
         loop {
-            match parser.parse(&mut input) {
-                Ok(Some(args)) => {
-                    quit = is_quit(&args);
-                    let reply = if connection.multi.is_none() && crate::blocking::is_blocking(&args)
-                    {
-                        // Earlier pipelined replies go out before this one waits.
-                        if !output.is_empty() {
-                            if stream.write_all(&output).await.is_err() {
-                                return;
-                            }
-                            output.clear();
-                        }
-                        match wait_blocked(&mut connection, args, &shared, &mut stream, &mut input)
-                            .await
-                        {
-                            Some(reply) => reply,
-                            None => return,
-                        }
-                    } else {
-                        handle(&mut connection, args, &shared).await
-                    };
-                    output.extend_from_slice(&reply);
-                    if quit {
-                        break;
-                    }
-                    // Redis's client classes: a client with a subscription is `pubsub`.
-                    let class = output_class(&connection, &shared);
-                    if output_watch.limit() != class {
-                        output_watch = OutputWatch::new(class);
-                    }
-                    if output_watch.limit().is_set() {
-                        // Redis's model: replies wait here while the socket is full, up to
-                        // the client's output limit, past which it is disconnected.
-                        if write_ready(&mut stream, &mut output).is_err() {
-                            return;
-                        }
-                        if let OutputVerdict::Close(why) =
-                            output_watch.check(output.len(), Instant::now())
-                        {
-                            eprintln!(
-                                "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
-                                shared.config.id, connection.id
-                            );
-                            return;
-                        }
-                    } else if output.len() >= OUTPUT_FLUSH_BYTES {
-                        // No limit set: a deep pipeline's replies go out as they accumulate,
-                        // and a client that does not read stalls its own connection here
-                        // (TCP backpressure) instead of growing this buffer without bound.
-                        if stream.write_all(&output).await.is_err() {
-                            return;
-                        }
-                        output.clear();
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    resp::encode(
-                        &Value::Error(error.to_string()),
-                        connection.protocol,
-                        &mut output,
-                    );
-                    let _ = stream.write_all(&output).await;
+            match self.run_parsed().await {
+                Parsed::More => {}
+                Parsed::Quit => {
+                    let _ = self.output.flush(&mut self.stream).await;
                     return;
                 }
+                Parsed::Close => return,
             }
-        }
-        if connection.inbox.is_some() && !quit {
-            // A subscriber: messages are written as the socket takes them, under the
-            // pubsub output limit, while its commands are read (no idle timeout, as Redis).
-            if !wait_subscribed(
-                &mut stream,
-                &mut connection,
-                &mut input,
-                &mut output,
-                &mut output_watch,
-                &shared,
-            )
-            .await
-            {
+            if !self.pipeline.is_empty() {
+                if !self.await_pipeline().await {
+                    return;
+                }
+                continue;
+            }
+            if self.connection.inbox.is_some() {
+                // A subscriber: messages are written as the socket takes them, under the
+                // pubsub output limit, while its commands are read (no idle timeout, as Redis).
+                if !wait_subscribed(
+                    &mut self.stream,
+                    &mut self.connection,
+                    &mut self.input,
+                    &mut self.output.bytes,
+                    &mut self.output.watch,
+                    &self.shared,
+                )
+                .await
+                {
+                    return;
+                }
+                continue;
+            }
+            if !self.output.flush(&mut self.stream).await || !self.read_idle().await {
                 return;
             }
-            continue;
         }
-        if !output.is_empty() {
-            if stream.write_all(&output).await.is_err() {
-                return;
-            }
-            output.clear();
-        }
-        if quit {
-            return;
-        }
-        // Redis's `timeout`: a client idle that long is closed (0: never).
-        let read = stream.read_buf(&mut input);
-        let read = match shared.config.idle_timeout_s {
+    }
+
+    /// Reads more input, within Redis's `timeout` for idle clients (0: never); `false` if
+    /// the client hung up or was idle too long.
+    async fn read_idle(&mut self) -> bool {
+        let read = self.stream.read_buf(&mut self.input);
+        let read = match self.shared.config.idle_timeout_s {
             0 => read.await,
             seconds => match tokio::time::timeout(Duration::from_secs(seconds), read).await {
                 Ok(read) => read,
-                Err(_) => return,
+                Err(_) => return false,
             },
         };
+        matches!(read, Ok(n) if n > 0)
+    }
+
+    /// Runs or sends on every complete command in the input, while the pipeline has room.
+    async fn run_parsed(&mut self) -> Parsed {
+        while !self.pipeline.is_full() {
+            let args = match self.parser.parse(&mut self.input) {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(error) => {
+                    // The commands before the bad bytes are answered first, as Redis does.
+                    if self.finish_pipeline().await {
+                        let value = Value::Error(error.to_string());
+                        resp::encode(&value, self.connection.protocol, &mut self.output.bytes);
+                        let _ = self.output.flush(&mut self.stream).await;
+                    }
+                    return Parsed::Close;
+                }
+            };
+            let done = match pipelinable(&mut self.connection, args, &self.shared) {
+                Ok(Prepared::Reply(reply)) => {
+                    self.pipeline.push_done(reply);
+                    true
+                }
+                Ok(Prepared::Routed(routed)) => self.send(routed).await,
+                Err(args) => {
+                    if !self.finish_pipeline().await {
+                        return Parsed::Close;
+                    }
+                    match self.run_alone(args).await {
+                        Parsed::More => true,
+                        other => return other,
+                    }
+                }
+            };
+            if !done {
+                return Parsed::Close;
+            }
+        }
+        Parsed::More
+    }
+
+    /// Sends a keyed command to the node thread behind the ones in flight, once those of
+    /// the other kind for its group are answered. `false` if the connection must close.
+    async fn send(&mut self, routed: Routed) -> bool {
+        while self.pipeline.conflicts(&routed) {
+            match self.pipeline.next().await {
+                Some(next) => {
+                    if !self.deliver(next).await {
+                        return false;
+                    }
+                }
+                None => break,
+            }
+        }
+        let mut routed = routed;
+        loop {
+            match self
+                .pipeline
+                .submit(routed, &self.shared.node, COMMAND_TIMEOUT)
+            {
+                Ok(()) => return true,
+                // The node's queue is full: this connection waits for its own commands
+                // first, and hears BUSY only with none in flight (as before pipelining).
+                Err(back) => match self.pipeline.next().await {
+                    Some(next) => {
+                        if !self.deliver(next).await {
+                            return false;
+                        }
+                        routed = back;
+                    }
+                    None => {
+                        self.pipeline
+                            .push_done(encode(&busy(), self.connection.protocol));
+                        return true;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Runs a command that does not pipeline, with nothing in flight (as before pipelining).
+    async fn run_alone(&mut self, args: Vec<Bytes>) -> Parsed {
+        let quit = is_quit(&args);
+        let reply = if self.connection.multi.is_none() && crate::blocking::is_blocking(&args) {
+            // Earlier pipelined replies go out before this one waits.
+            if !self.output.flush(&mut self.stream).await {
+                return Parsed::Close;
+            }
+            match wait_blocked(
+                &mut self.connection,
+                args,
+                &self.shared,
+                &mut self.stream,
+                &mut self.input,
+            )
+            .await
+            {
+                Some(reply) => reply,
+                None => return Parsed::Close,
+            }
+        } else {
+            handle(&mut self.connection, args, &self.shared).await
+        };
+        if quit {
+            self.output.bytes.extend_from_slice(&reply);
+            return Parsed::Quit;
+        }
+        if self.push(&reply).await {
+            Parsed::More
+        } else {
+            Parsed::Close
+        }
+    }
+
+    /// Writes the replies already in, then waits for the next one or for more input (while
+    /// the pipeline has room). `false` if the connection must close.
+    async fn await_pipeline(&mut self) -> bool {
+        while let Some(next) = self.pipeline.try_next() {
+            if !self.deliver(next).await {
+                return false;
+            }
+        }
+        if self.pipeline.is_empty() {
+            return true;
+        }
+        if !self.output.flush(&mut self.stream).await {
+            return false;
+        }
+        let room = !self.pipeline.is_full();
+        let read = tokio::select! {
+            next = self.pipeline.next() => match next {
+                Some(next) => return self.deliver(next).await,
+                None => return true,
+            },
+            read = self.stream.read_buf(&mut self.input), if room => read,
+        };
         match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+            Ok(n) if n > 0 => true,
+            // The client closed its side: it still gets what it asked for.
+            _ => {
+                if self.finish_pipeline().await {
+                    let _ = self.output.flush(&mut self.stream).await;
+                }
+                false
+            }
+        }
+    }
+
+    /// Waits for every command in flight and delivers its reply. `false` if the connection
+    /// must close.
+    async fn finish_pipeline(&mut self) -> bool {
+        while let Some(next) = self.pipeline.next().await {
+            if !self.deliver(next).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Puts the head's reply in the output; one this node does not lead goes the slow way
+    /// (forwarded, or `-MOVED`) now, before anything after it.
+    async fn deliver(&mut self, next: Next) -> bool {
+        let protocol = self.connection.protocol;
+        let reply = match next {
+            Next::Encoded(reply) => reply,
+            Next::Outcome(Outcome::Reply(value), routed) => {
+                let error = match &value {
+                    Value::Error(text) => Some(text.as_str()),
+                    _ => None,
+                };
+                count_command(
+                    &self.shared,
+                    &self.connection,
+                    &routed.args,
+                    routed.started.elapsed(),
+                    error,
+                );
+                resp::encode(&value, protocol, &mut self.output.bytes);
+                return self.after_reply().await;
+            }
+            Next::Outcome(first, routed) => {
+                // It waits for another node now: what is ready goes out first.
+                if !self.output.flush(&mut self.stream).await {
+                    return false;
+                }
+                let cluster_aware = self.connection.cluster_aware;
+                let (args, started) = (routed.args.clone(), routed.started);
+                let reply = route_command(
+                    protocol,
+                    cluster_aware,
+                    &self.shared,
+                    routed,
+                    false,
+                    Some(first),
+                )
+                .await;
+                let error = error_text(&reply);
+                count_command(
+                    &self.shared,
+                    &self.connection,
+                    &args,
+                    started.elapsed(),
+                    error.as_deref(),
+                );
+                reply
+            }
+            Next::TimedOut => encode(
+                &Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()),
+                protocol,
+            ),
+        };
+        self.push(&reply).await
+    }
+
+    /// Appends a reply to the output and applies the output rules.
+    async fn push(&mut self, reply: &[u8]) -> bool {
+        self.output.bytes.extend_from_slice(reply);
+        self.after_reply().await
+    }
+
+    async fn after_reply(&mut self) -> bool {
+        self.output
+            .after_reply(&mut self.stream, &self.connection, &self.shared)
+            .await
+    }
+}
+
+/// Replies not written yet, and the output limit of the connection's class.
+struct Output {
+    bytes: BytesMut,
+    watch: OutputWatch,
+}
+
+impl Output {
+    /// Writes everything; `false` if the connection broke.
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> bool {
+        if self.bytes.is_empty() {
+            return true;
+        }
+        if stream.write_all(&self.bytes).await.is_err() {
+            return false;
+        }
+        self.bytes.clear();
+        true
+    }
+
+    /// After a reply went into the output. `false` if the connection must close.
+    async fn after_reply<S: AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+        connection: &Connection,
+        shared: &Shared,
+    ) -> bool {
+        // Redis's client classes: a client with a subscription is `pubsub`.
+        let class = output_class(connection, shared);
+        if self.watch.limit() != class {
+            self.watch = OutputWatch::new(class);
+        }
+        if self.watch.limit().is_set() {
+            // Redis's model: replies wait here while the socket is full, up to the client's
+            // output limit, past which it is disconnected.
+            if write_ready(stream, &mut self.bytes).is_err() {
+                return false;
+            }
+            if let OutputVerdict::Close(why) = self.watch.check(self.bytes.len(), Instant::now()) {
+                eprintln!(
+                    "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
+                    shared.config.id, connection.id
+                );
+                return false;
+            }
+            true
+        } else if self.bytes.len() >= OUTPUT_FLUSH_BYTES {
+            // No limit set: a deep pipeline's replies go out as they accumulate, and a
+            // client that does not read stalls its own connection here (TCP backpressure)
+            // instead of growing this buffer without bound.
+            self.flush(stream).await
+        } else {
+            true
         }
     }
 }
@@ -466,6 +727,67 @@ fn keyless_script_slot(name: &str) -> Option<u16> {
     .then_some(0)
 }
 
+/// A command sent without waiting for the ones before it: its route, or a refusal.
+enum Prepared {
+    Reply(Bytes),
+    Routed(Routed),
+}
+
+/// Commands with keys that still run alone: they change the connection, wait, or run code
+/// whose reach a pipeline could not follow.
+fn runs_alone(name: &str) -> bool {
+    matches!(
+        name,
+        "multi" | "exec" | "discard" | "watch" | "unwatch" | "reset" | "quit" | "ninesdb"
+    ) || matches!(
+        name,
+        "eval"
+            | "evalsha"
+            | "eval_ro"
+            | "evalsha_ro"
+            | "fcall"
+            | "fcall_ro"
+            | "function"
+            | "script"
+    ) || crate::pubsub::is_command(name)
+}
+
+/// A keyed keyspace command of a plain connection state (no MULTI, no subscription, not a
+/// READONLY read) may go to the node thread behind the ones in flight (see
+/// `crate::pipeline`): its route, or its ACL refusal. `Err` gives back every other command:
+/// it runs alone, through [`handle`], as before.
+fn pipelinable(
+    connection: &mut Connection,
+    args: Vec<Bytes>,
+    shared: &Shared,
+) -> Result<Prepared, Vec<Bytes>> {
+    if connection.multi.is_some() || connection.pubsub.subscribed() || connection.inbox.is_some() {
+        return Err(args);
+    }
+    let Ok(spec) = keyspace::check(&args) else {
+        return Err(args);
+    };
+    if runs_alone(spec.name) || crate::blocking::is_blocking(&args) {
+        return Err(args);
+    }
+    let read = spec.kind == Kind::Read;
+    if read && connection.readonly {
+        return Err(args);
+    }
+    let Ok(Some(slot)) = cluster::command_slot(&args, shared.config.group_count()) else {
+        return Err(args);
+    };
+    if let Err(refusal) = admit(connection, &args, shared) {
+        return Ok(Prepared::Reply(encode(&refusal, connection.protocol)));
+    }
+    Ok(Prepared::Routed(Routed {
+        target: Target::slot(slot, shared),
+        args,
+        read,
+        started: Instant::now(),
+    }))
+}
+
 /// Runs one command and counts it (INFO commandstats, `/metrics`, SLOWLOG); returns the
 /// encoded reply. A blocking command is counted with no time: its wait is not work, and
 /// Redis keeps it out of the slow log too.
@@ -479,16 +801,34 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
     } else {
         started.elapsed()
     };
+    count_command(
+        shared,
+        connection,
+        &counted,
+        took,
+        error_text(&reply).as_deref(),
+    );
+    reply
+}
+
+/// Counts a command that took `took` (INFO commandstats, `/metrics`, SLOWLOG, LATENCY).
+fn count_command(
+    shared: &Shared,
+    connection: &Connection,
+    args: &[Bytes],
+    took: Duration,
+    error: Option<&str>,
+) {
     let name = connection
         .name
         .as_ref()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
-    let flags = acl::commands::lookup_args(&counted).map_or(0, |m| m.flags);
+    let flags = acl::commands::lookup_args(args).map_or(0, |m| m.flags);
     shared.stats.record(
-        &counted,
+        args,
         took,
-        error_text(&reply).as_deref(),
+        error,
         &crate::stats::Caller {
             peer: "",
             name: &name,
@@ -500,7 +840,6 @@ async fn handle(connection: &mut Connection, args: Vec<Bytes>, shared: &Shared) 
         took.as_millis() as u64,
         crate::driver::wall_clock_ms() / 1000,
     );
-    reply
 }
 
 /// An encoded reply's error text, if it is an error (`-ERR ...` or RESP3's `!<len>`).
@@ -630,11 +969,33 @@ async fn run_command(connection: &mut Connection, args: Vec<Bytes>, shared: &Sha
         )
         .await;
     };
-    let target = Target::slot(slot, shared);
-    let (command, stale_ok) = (args.clone(), read && connection.readonly);
+    let routed = Routed {
+        target: Target::slot(slot, shared),
+        args,
+        read,
+        started: Instant::now(),
+    };
+    let stale_ok = read && connection.readonly;
+    let (protocol, cluster_aware) = (connection.protocol, connection.cluster_aware);
+    route_command(protocol, cluster_aware, shared, routed, stale_ok, None).await
+}
+
+/// [`route`] for a keyed command.
+async fn route_command(
+    protocol: Protocol,
+    cluster_aware: bool,
+    shared: &Shared,
+    routed: Routed,
+    stale_ok: bool,
+    first: Option<Outcome>,
+) -> Bytes {
+    let Routed {
+        target, args, read, ..
+    } = routed;
+    let command = args.clone();
     route(
-        connection.protocol,
-        connection.cluster_aware,
+        protocol,
+        cluster_aware,
         shared,
         target,
         args,
@@ -646,6 +1007,7 @@ async fn run_command(connection: &mut Connection, args: Vec<Bytes>, shared: &Sha
             reply,
         },
         read,
+        first,
     )
     .await
 }
@@ -997,6 +1359,7 @@ async fn exec(
             reply,
         },
         false,
+        None,
     )
     .await
 }
@@ -1037,7 +1400,9 @@ fn busy() -> Value {
 
 /// Sends a command to this node for `target`'s group; if another node leads the group,
 /// forwards it (plain clients) or answers `-MOVED` (cluster-aware clients). Waits up to the
-/// configured time for a leader.
+/// configured time for a leader. `first`: the outcome of a first try here, if there was one
+/// (a pipelined command this node sent back).
+#[allow(clippy::too_many_arguments)]
 pub async fn route(
     protocol: Protocol,
     cluster_aware: bool,
@@ -1046,19 +1411,27 @@ pub async fn route(
     forward_args: Vec<Bytes>,
     make: impl Fn(crate::driver::Waiter) -> Input,
     read: bool,
+    mut first: Option<Outcome>,
 ) -> Bytes {
     let deadline = Instant::now() + Duration::from_millis(shared.config.leader_wait_ms);
     let limit = reply_limit(&forward_args);
     loop {
-        let (sender, receiver) = oneshot::channel();
-        if shared.node.try_send(make(sender)).is_err() {
-            return encode(&busy(), protocol);
-        }
-        let Some(outcome) = wait_for(limit, receiver).await else {
-            return encode(
-                &Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()),
-                protocol,
-            );
+        let given = first.is_some();
+        let outcome = match first.take() {
+            Some(outcome) => outcome,
+            None => {
+                let (sender, receiver) = oneshot::channel();
+                if shared.node.try_send(make(sender)).is_err() {
+                    return encode(&busy(), protocol);
+                }
+                let Some(outcome) = wait_for(limit, receiver).await else {
+                    return encode(
+                        &Value::Error(crate::driver::UNKNOWN_OUTCOME.to_owned()),
+                        protocol,
+                    );
+                };
+                outcome
+            }
         };
         match outcome {
             Outcome::Reply(value) => return encode(&value, protocol),
@@ -1075,6 +1448,10 @@ pub async fn route(
                             return reply;
                         }
                     }
+                } else if given {
+                    // A pipelined command sent back by its connection's closed gate while this
+                    // node leads the group: it runs here now, in its turn.
+                    continue;
                 }
             }
         }

@@ -38,7 +38,7 @@ const MAINTAIN_EVERY: Duration = Duration::from_secs(1);
 pub const CLUSTER_FILE: &str = "CLUSTER";
 
 /// How a command ended at this node.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Outcome {
     /// Executed: the reply.
     Reply(Value),
@@ -97,6 +97,16 @@ pub enum Input {
         stale_ok: bool,
         reply: Waiter,
     },
+    /// A keyed command of a connection with several in flight (`crate::pipeline`): run as
+    /// `Command` (never stale, never blocking) only while its gate is open, so nothing the
+    /// connection sent after a command refused here overtakes it.
+    Pipelined {
+        group: GroupId,
+        args: Vec<Bytes>,
+        read: bool,
+        gate: std::sync::Arc<crate::pipeline::Gate>,
+        reply: Waiter,
+    },
     Exec {
         group: GroupId,
         commands: Vec<Vec<Bytes>>,
@@ -139,6 +149,9 @@ impl Input {
             Input::Command {
                 args, read: false, ..
             }
+            | Input::Pipelined {
+                args, read: false, ..
+            }
             | Input::SessionCommand { args, .. } => args_bytes(args),
             Input::Exec {
                 commands, watched, ..
@@ -159,6 +172,9 @@ impl Input {
             Input::Command {
                 args, read: false, ..
             }
+            | Input::Pipelined {
+                args, read: false, ..
+            }
             | Input::SessionCommand { args, .. } => Box::new(std::iter::once(args.as_slice())),
             Input::Exec { commands, .. } => Box::new(commands.iter().map(Vec::as_slice)),
             _ => Box::new(std::iter::empty()),
@@ -169,6 +185,7 @@ impl Input {
     fn refuse(self, error: String) {
         match self {
             Input::Command { reply, .. }
+            | Input::Pipelined { reply, .. }
             | Input::Exec { reply, .. }
             | Input::OpenSession { reply, .. }
             | Input::SessionCommand { reply, .. } => {
@@ -182,6 +199,7 @@ impl Input {
     fn group(&self) -> Option<GroupId> {
         match self {
             Input::Command { group, .. }
+            | Input::Pipelined { group, .. }
             | Input::Exec { group, .. }
             | Input::OpenSession { group, .. }
             | Input::SessionCommand { group, .. }
@@ -519,6 +537,17 @@ impl Driver {
                     ),
                 }
             }
+            Input::Pipelined {
+                group,
+                args,
+                read,
+                gate,
+                reply,
+            } => {
+                if let Some(group) = self.groups.get_mut(&group) {
+                    pipelined(group, args, read, gate, reply);
+                }
+            }
             Input::Exec {
                 group,
                 commands,
@@ -603,6 +632,10 @@ impl Driver {
             | Input::Exec { reply, .. }
             | Input::OpenSession { reply, .. }
             | Input::SessionCommand { reply, .. } => {
+                let _ = reply.send(Outcome::NotLeader(leader));
+            }
+            Input::Pipelined { gate, reply, .. } => {
+                gate.close();
                 let _ = reply.send(Outcome::NotLeader(leader));
             }
             // WATCH of a group hosted elsewhere: no version known, so EXEC will see a change
@@ -838,6 +871,30 @@ impl Driver {
             loss_permille: mine.loss_permille,
             sick: mine.sick,
         });
+    }
+}
+
+/// A pipelined command: run only by a leader and only while its gate is open; otherwise it
+/// closes the gate and goes back to its connection, which sends it (and everything after
+/// it) the slow way, in order.
+fn pipelined(
+    group: &mut Group,
+    args: Vec<Bytes>,
+    read: bool,
+    gate: std::sync::Arc<crate::pipeline::Gate>,
+    reply: Waiter,
+) {
+    if gate.is_closed() || !group.is_leader() {
+        gate.close();
+        let _ = reply.send(Outcome::NotLeader(group.leader_node()));
+    } else if read {
+        group.read_gated(args, reply, Some(gate));
+    } else {
+        let operation = Operation::Command {
+            now_ms: wall_clock_ms(),
+            args,
+        };
+        group.propose_gated(operation, reply, Some(gate));
     }
 }
 

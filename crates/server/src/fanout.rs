@@ -46,6 +46,7 @@ pub async fn keyless(
                 reply,
             },
             read,
+            None,
         )
         .await;
     }
@@ -130,6 +131,7 @@ pub(crate) async fn ask(group: GroupId, args: Vec<Bytes>, read: bool, shared: &S
             reply,
         },
         read,
+        None,
     )
     .await;
     parse_reply(&reply)

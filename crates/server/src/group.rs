@@ -3,6 +3,7 @@
 //! out their Readies together (one log, one fsync per round).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use resp::Value;
 use crate::cluster::{node_of, GroupId, ReplicaId};
 use crate::command::Operation;
 use crate::driver::{wall_clock_ms, Outcome, Waiter, NOT_APPLIED, UNKNOWN_OUTCOME};
+use crate::pipeline::Gate;
 use crate::state::StateMachine;
 
 /// The first argument of the read that `NINESDB BACKUP <group>` becomes: it is served, as
@@ -33,6 +35,31 @@ pub struct Blocked {
     args: Vec<Bytes>,
     /// When to give up and answer nil; `None` waits for ever (timeout 0).
     deadline: Option<Instant>,
+}
+
+/// A write waiting for the end of the round to be proposed.
+struct Proposal {
+    operation: Operation,
+    waiter: Waiter,
+    blocking: Option<Blocked>,
+    /// A pipelined command's gate: closed if this one is refused as not leader.
+    gate: Option<Arc<Gate>>,
+}
+
+/// A read waiting for its ReadIndex confirmation.
+struct PendingRead {
+    args: Vec<Bytes>,
+    waiter: Waiter,
+    gate: Option<Arc<Gate>>,
+}
+
+impl PendingRead {
+    /// Sends it to the leader (closing its gate: what its connection sent after it must
+    /// follow it there, not overtake it here).
+    fn not_leader(self, leader: Option<NodeId>) {
+        Gate::close_some(self.gate.as_deref());
+        let _ = self.waiter.send(Outcome::NotLeader(leader));
+    }
 }
 
 /// A write proposed and not yet applied: whom to answer, and whether it is a blocked
@@ -83,12 +110,12 @@ pub struct Group {
     pub state: StateMachine,
     pub applied: LogIndex,
     pending_writes: BTreeMap<LogIndex, PendingWrite>,
-    pending_reads: BTreeMap<u64, (Vec<Bytes>, Waiter)>,
+    pending_reads: BTreeMap<u64, PendingRead>,
     confirmed_reads: VecDeque<(LogIndex, u64)>,
     next_read: u64,
     last_expire: Instant,
     /// This round's writes, proposed together at its end: one batch, one append per peer.
-    proposals: Vec<(Operation, Waiter, Option<Blocked>)>,
+    proposals: Vec<Proposal>,
     /// Clients blocked on this group's keys, in arrival order (leader only).
     blocked: VecDeque<(Blocked, Waiter)>,
     next_arrival: u64,
@@ -207,7 +234,17 @@ impl Group {
     }
 
     pub fn propose(&mut self, operation: Operation, reply: Waiter) {
-        self.proposals.push((operation, reply, None));
+        self.propose_gated(operation, reply, None);
+    }
+
+    /// A write of a pipeline (see [`Gate`]): refused as not leader, it closes `gate`.
+    pub fn propose_gated(&mut self, operation: Operation, reply: Waiter, gate: Option<Arc<Gate>>) {
+        self.proposals.push(Proposal {
+            operation,
+            waiter: reply,
+            blocking: None,
+            gate,
+        });
     }
 
     /// A blocking command: tried at once as a write; if it finds nothing to pop, its client
@@ -231,14 +268,15 @@ impl Group {
             args: args.clone(),
         };
         self.next_arrival += 1;
-        self.proposals.push((
-            Operation::Command {
+        self.proposals.push(Proposal {
+            operation: Operation::Command {
                 now_ms: wall_clock_ms(),
                 args,
             },
-            reply,
-            Some(blocked),
-        ));
+            waiter: reply,
+            blocking: Some(blocked),
+            gate: None,
+        });
     }
 
     /// Blocked clients waiting here now.
@@ -302,7 +340,12 @@ impl Group {
                     now_ms,
                     args: blocked.args.clone(),
                 };
-                self.proposals.push((operation, waiter, Some(blocked)));
+                self.proposals.push(Proposal {
+                    operation,
+                    waiter,
+                    blocking: Some(blocked),
+                    gate: None,
+                });
             } else {
                 still.push_back((blocked, waiter));
             }
@@ -320,26 +363,30 @@ impl Group {
         match self.replica.propose(
             proposals
                 .iter()
-                .map(|(operation, _, _)| operation.encode())
+                .map(|proposal| proposal.operation.encode())
                 .collect(),
         ) {
             Ok(first) => {
                 let (term, since) = (self.replica.term(), Instant::now());
-                for (index, (_, waiter, blocking)) in (first..).zip(proposals) {
+                for (index, proposal) in (first..).zip(proposals) {
                     self.pending_writes.insert(
                         index,
                         PendingWrite {
                             term,
                             since,
-                            waiter,
-                            blocking,
+                            waiter: proposal.waiter,
+                            blocking: proposal.blocking,
                         },
                     );
                 }
             }
             Err(error) => {
-                for (_, waiter, _) in proposals {
-                    let _ = waiter.send(refusal(error.clone()));
+                let outcome = refusal(error);
+                for proposal in proposals {
+                    if matches!(outcome, Outcome::NotLeader(_)) {
+                        Gate::close_some(proposal.gate.as_deref());
+                    }
+                    let _ = proposal.waiter.send(outcome.clone());
                 }
             }
         }
@@ -347,15 +394,28 @@ impl Group {
 
     /// A linearizable read: served once the leader confirms its leadership (ReadIndex or lease).
     pub fn read(&mut self, args: Vec<Bytes>, reply: Waiter) {
+        self.read_gated(args, reply, None);
+    }
+
+    /// A read of a pipeline (see [`Gate`]): sent on to the leader, it closes `gate`.
+    pub fn read_gated(&mut self, args: Vec<Bytes>, reply: Waiter, gate: Option<Arc<Gate>>) {
         let context = self.next_read;
         self.next_read += 1;
+        let read = PendingRead {
+            args,
+            waiter: reply,
+            gate,
+        };
         match self.replica.read_index(context) {
             Ok(()) => {
-                self.pending_reads.insert(context, (args, reply));
+                self.pending_reads.insert(context, read);
             }
-            Err(error) => {
-                let _ = reply.send(refusal(error));
-            }
+            Err(error) => match refusal(error) {
+                Outcome::NotLeader(leader) => read.not_leader(leader),
+                outcome => {
+                    let _ = read.waiter.send(outcome);
+                }
+            },
         }
     }
 
@@ -397,8 +457,8 @@ impl Group {
         self.confirmed_reads
             .extend(ready.read_states.iter().map(|r| (r.index, r.context)));
         for context in &ready.dropped_reads {
-            if let Some((_, waiter)) = self.pending_reads.remove(context) {
-                let _ = waiter.send(Outcome::NotLeader(self.leader_node()));
+            if let Some(read) = self.pending_reads.remove(context) {
+                read.not_leader(self.leader_node());
             }
         }
         self.serve_reads();
@@ -411,8 +471,8 @@ impl Group {
             return;
         }
         let leader = self.leader_node();
-        for (_, (_, waiter)) in std::mem::take(&mut self.pending_reads) {
-            let _ = waiter.send(Outcome::NotLeader(leader));
+        for (_, read) in std::mem::take(&mut self.pending_reads) {
+            read.not_leader(leader);
         }
         self.confirmed_reads.clear();
         // Blocked clients go to the new leader and wait there: nothing was popped for them.
@@ -474,7 +534,7 @@ impl Group {
                 break;
             }
             self.confirmed_reads.pop_front();
-            if let Some((args, waiter)) = self.pending_reads.remove(&context) {
+            if let Some(PendingRead { args, waiter, .. }) = self.pending_reads.remove(&context) {
                 if args.first().is_some_and(|a| a.as_ref() == BACKUP_READ) {
                     let _ = waiter.send(Outcome::Reply(self.backup()));
                     continue;

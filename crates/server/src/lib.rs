@@ -24,6 +24,7 @@ mod maintain;
 pub mod membership;
 pub mod metrics;
 pub mod peer;
+pub mod pipeline;
 pub mod pubsub;
 mod registry;
 pub mod slotmap;

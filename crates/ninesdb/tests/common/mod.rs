@@ -47,19 +47,28 @@ impl Client {
         self.read_reply()
     }
 
-    /// Sends every command, then reads their replies in order.
-    pub fn pipeline(&mut self, commands: &[Vec<&[u8]>]) -> std::io::Result<Vec<Reply>> {
+    /// Sends every command at once (from a second thread, so that neither side waits for
+    /// the other to read) and reads one reply per command, in order.
+    pub fn pipeline<A: AsRef<[u8]>>(&mut self, commands: &[Vec<A>]) -> std::io::Result<Vec<Reply>> {
         let mut out = Vec::new();
         for args in commands {
             out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
             for arg in args {
+                let arg = arg.as_ref();
                 out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
                 out.extend_from_slice(arg);
                 out.extend_from_slice(b"\r\n");
             }
         }
-        self.reader.get_mut().write_all(&out)?;
-        commands.iter().map(|_| self.read_reply()).collect()
+        let mut writer = self.reader.get_ref().try_clone()?;
+        let sender = std::thread::spawn(move || writer.write_all(&out));
+        let replies = (0..commands.len())
+            .map(|_| self.read_reply())
+            .collect::<std::io::Result<Vec<_>>>();
+        sender
+            .join()
+            .map_err(|_| std::io::Error::other("the sending thread panicked"))??;
+        replies
     }
 
     /// The next reply or pushed message (a subscriber's), without sending anything.
@@ -121,10 +130,11 @@ impl Cluster {
     /// 18801 repair, 19201 join, 19401 read-only, 19601/19651 gray failure, 20001 keyless, 20201 blocking,
     /// 20401 leaderboard, 21001/21051/21201/21401/21601/21801 limits, 24501/24701 memory (19001-19099 belong to the bench crate's tests),
     /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth, 23001/23051 streams,
-    /// 25201/25251/25401/25451 pub/sub (redis on 25599), 26801 keyspace events (redis on 26999),
+    /// 25201/25251/25401/25451 pub/sub (redis on 25599), 26401/26451 pipelines (redis on 26599), 26801 keyspace events (redis on 26999),
     /// 27401 admin HTTP (admin ports 27451-27453),
     /// 26001/26201 RDB import/export (redis on
     /// 26199/26399, the export's loader on 26198/26398), 26051 backup (restored into 26251), 26071 backup for `up --restore-from` (at 26271).
+    /// `NINESDB_TEST_PORT_BLOCK` moves every test's ports into one 400-port block (see [`port`]).
     /// One Raft group (the whole keyspace), as a single Redis behaves.
     pub fn start(nodes: u64, base: u16, name: &str) -> Cluster {
         Cluster::start_with(nodes, base, name, &["--groups", "1"], |_| None)
@@ -154,15 +164,15 @@ impl Cluster {
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data).expect("test data directory");
         let clients: Vec<SocketAddr> = (0..nodes)
-            .map(|i| SocketAddr::from(([127, 0, 0, 1], base + i as u16)))
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], port(base + i as u16))))
             .collect();
         let members = (1..=nodes)
             .map(|id| {
                 let label = labels(id).map(|l| format!("@{l}")).unwrap_or_default();
                 format!(
                     "{id}=127.0.0.1:{}/127.0.0.1:{}{label}",
-                    base + 100 + id as u16 - 1,
-                    base + id as u16 - 1
+                    port(base + 100 + id as u16 - 1),
+                    port(base + id as u16 - 1)
                 )
             })
             .collect::<Vec<_>>()
@@ -191,7 +201,10 @@ impl Cluster {
     /// Starts node `id` (the next one) joining the running cluster through node 1.
     pub fn join(&mut self, id: u64, labels: &str) {
         assert_eq!(id as usize, self.clients.len() + 1, "nodes join in order");
-        let (client, peer) = (self.base + id as u16 - 1, self.base + 100 + id as u16 - 1);
+        let (client, peer) = (
+            port(self.base + id as u16 - 1),
+            port(self.base + 100 + id as u16 - 1),
+        );
         let join = self.clients[0].to_string();
         let (peer_addr, client_addr) = (format!("127.0.0.1:{peer}"), format!("127.0.0.1:{client}"));
         let child = self.start_server(
@@ -374,6 +387,22 @@ pub fn port_base(default: u16) -> u16 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The port a test's `wanted` port is: itself, or with `NINESDB_TEST_PORT_BLOCK=<first>` set,
+/// `first + (wanted - 1) % 400`. Every test's ports then fall in one 400-port block, so a
+/// checkout can run these tests beside others' on one machine; as the tests' blocks then
+/// overlap, run them one at a time (`-- --test-threads 1`). A test's own ports stay apart:
+/// each test spans less than 400 ports. `Cluster` maps its ports itself; a test maps the
+/// others it picks (redis-server's, a peer port it dials) with this, or they stay put.
+pub fn port(wanted: u16) -> u16 {
+    match std::env::var("NINESDB_TEST_PORT_BLOCK")
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok())
+    {
+        Some(first) => first + (wanted - 1) % 400,
+        None => wanted,
+    }
 }
 
 /// Starts a throwaway redis-server on `port` (no persistence) and waits until it answers.

@@ -46,6 +46,11 @@ enum CtlCommand {
     Drain { node: u64 },
     /// Stop draining NODE.
     Undrain { node: u64 },
+    /// CONFIG SET NAME VALUE on every server of the cluster (a server's CONFIG SET changes
+    /// that server only, as in Redis Cluster): maxmemory, maxmemory-policy,
+    /// maxmemory-samples, slowlog-log-slower-than, slowlog-max-len, latency-monitor-threshold,
+    /// notify-keyspace-events.
+    ConfigSet { name: String, value: String },
     /// Load a Redis RDB file (versions 1-11, e.g. redis-server's dump.rdb) into the cluster:
     /// every key RESTOREd at its slot's leader, through the replicated write path.
     ImportRdb {
@@ -132,6 +137,9 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Drain { node } => tell_everyone(&status, credentials, "DRAIN", node)?,
         CtlCommand::Undrain { node } => tell_everyone(&status, credentials, "UNDRAIN", node)?,
+        CtlCommand::ConfigSet { name, value } => {
+            return exit(config_everywhere(&status, credentials, &name, &value)?)
+        }
         CtlCommand::Backup { to } => crate::backup_cli::backup(&seed, credentials, &status, &to)?,
         CtlCommand::ImportRdb { .. }
         | CtlCommand::ExportRdb { .. }
@@ -219,6 +227,43 @@ fn tell_everyone(
         println!("replicas and leaderships move off node {node} over the next seconds; watch with `ninesdb ctl status`");
     }
     Ok(())
+}
+
+/// CONFIG SET on every member, with what each answered; whether all took it.
+fn config_everywhere(
+    status: &Value,
+    credentials: Credentials<'_>,
+    name: &str,
+    value: &str,
+) -> anyhow::Result<bool> {
+    let nodes = status["nodes"]
+        .as_array()
+        .ok_or_else(|| anyhow!("status without nodes"))?;
+    let mut all = true;
+    for entry in nodes {
+        let id = entry["id"].as_u64().unwrap_or(0);
+        let answer = match entry["client"]
+            .as_str()
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        {
+            None => Err("no client address known".to_owned()),
+            Some(address) => match call(address, credentials, &["CONFIG", "SET", name, value]) {
+                Ok(reply) => reply,
+                Err(e) => Err(format!("not reached: {e}")),
+            },
+        };
+        match answer {
+            Ok(_) => println!("node {id}: {name} = {value}"),
+            Err(why) => {
+                all = false;
+                println!("node {id}: {why}");
+            }
+        }
+    }
+    if !all {
+        println!("not every server took it: run the command again once they answer (a restart also forgets it: set the flag too)");
+    }
+    Ok(all)
 }
 
 /// Prints the tree and the groups needing attention; returns whether all is well.

@@ -152,6 +152,32 @@ fn metrics_probes_and_introspection() {
     let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
     assert_eq!(status["nodes"].as_array().map(Vec::len), Some(3));
 
+    // `ctl config-set` sets a value on every server of the cluster.
+    let ctl = std::process::Command::new(env!("CARGO_BIN_EXE_ninesdb"))
+        .args(["ctl", "--port", &BASE.to_string(), "config-set"])
+        .args(["latency-monitor-threshold", "25"])
+        .output()
+        .expect("ninesdb ctl runs");
+    assert!(
+        ctl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ctl.stdout)
+    );
+    for address in &cluster.clients {
+        let shown = Client::connect(*address)
+            .unwrap()
+            .call(&[b"CONFIG", b"GET", b"latency-monitor-threshold"])
+            .unwrap();
+        assert_eq!(
+            shown,
+            Reply::Array(vec![
+                Reply::Bulk(Some(b"latency-monitor-threshold".to_vec())),
+                Reply::Bulk(Some(b"25".to_vec()))
+            ]),
+            "at {address}"
+        );
+    }
+
     let leader = cluster.leader(Duration::from_secs(10)).expect("a leader");
     let survivor = if leader == 1 { 2 } else { 1 };
     let mut client = Client::connect(cluster.clients[(survivor - 1) as usize]).unwrap();

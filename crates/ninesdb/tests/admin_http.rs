@@ -2,7 +2,8 @@
 //! `/metrics` parses with Prometheus's own Python parser and its counters move under load and
 //! through a leader kill, the dashboard page is served, and Redis's introspection (INFO
 //! commandstats/errorstats, SLOWLOG, CONFIG SET slowlog-log-slower-than, CONFIG RESETSTAT)
-//! reports what ran; CONFIG SET maxmemory takes effect at once.
+//! reports what ran; CONFIG SET maxmemory takes effect at once; CLIENT LIST and KILL see
+//! every connection.
 
 mod common;
 
@@ -213,6 +214,34 @@ fn metrics_probes_and_introspection() {
         Reply::Array(entries) => assert_eq!(entries.len(), 1),
         other => panic!("SLOWLOG GET gave {other:?}"),
     }
+
+    // CLIENT LIST shows every connection of the node; CLIENT KILL closes another one.
+    let mut victim = Client::connect(cluster.clients[(survivor - 1) as usize]).unwrap();
+    victim.call(&[b"CLIENT", b"SETNAME", b"victim"]).unwrap();
+    let list = match client.call(&[b"CLIENT", b"LIST"]).unwrap() {
+        Reply::Bulk(Some(text)) => String::from_utf8_lossy(&text).into_owned(),
+        other => panic!("CLIENT LIST gave {other:?}"),
+    };
+    let line = list
+        .lines()
+        .find(|l| l.contains("name=victim"))
+        .unwrap_or_else(|| panic!("no victim in {list}"));
+    assert!(line.contains("cmd=client"), "{line}");
+    let victim_id = line
+        .split(' ')
+        .find_map(|field| field.strip_prefix("id="))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        client
+            .call(&[b"CLIENT", b"KILL", b"ID", victim_id.as_bytes()])
+            .unwrap(),
+        Reply::Integer(1)
+    );
+    assert!(
+        victim.call(&[b"PING"]).is_err(),
+        "a killed client is closed"
+    );
 
     // maxmemory changes at run time: the node thread refuses writes past it at once.
     let set = |client: &mut Client, name: &[u8], value: &[u8]| {

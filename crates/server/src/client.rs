@@ -75,6 +75,8 @@ pub struct Shared {
     pub stats: crate::stats::Stats,
     /// LATENCY's events.
     pub latency: crate::latency::Monitor,
+    /// Open connections (CLIENT LIST, CLIENT KILL).
+    pub connections: Arc<crate::clients::Registry>,
 }
 
 /// Per-connection state.
@@ -99,12 +101,18 @@ struct Connection {
     inbox: Option<crate::pubsub::Inbox>,
 }
 
-/// Serves one client until it closes, sends QUIT, or breaks the protocol.
-pub async fn serve<S>(stream: S, shared: Arc<Shared>)
-where
+/// Serves one client until it closes, sends QUIT, breaks the protocol or is killed (CLIENT
+/// KILL). `peer` and `local` are its addresses, for CLIENT LIST.
+pub async fn serve<S>(
+    stream: S,
+    shared: Arc<Shared>,
+    peer: Option<std::net::SocketAddr>,
+    local: Option<std::net::SocketAddr>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let (_registration, kill) = shared.connections.register(id, peer, local);
     let connection = Connection {
         id,
         protocol: Protocol::Resp2,
@@ -135,7 +143,10 @@ where
         pipeline: Pipeline::default(),
         shared,
     };
-    client.run().await;
+    tokio::select! {
+        () = client.run() => {}
+        () = kill.notified() => {}
+    }
 }
 
 /// What the parse loop left to do.
@@ -824,6 +835,20 @@ fn count_command(
         .as_ref()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
+    shared.connections.touch(
+        connection.id,
+        &crate::clients::Activity {
+            name: connection.name.as_ref(),
+            user: &connection.identity.user,
+            resp: if connection.protocol == Protocol::Resp3 {
+                3
+            } else {
+                2
+            },
+            command: args.first().map_or(&b""[..], |a| &a[..]),
+            subscriber: connection.pubsub.subscribed(),
+        },
+    );
     let flags = acl::commands::lookup_args(args).map_or(0, |m| m.flags);
     shared.stats.record(
         args,

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod blocking;
 pub mod client;
+pub mod clients;
 pub mod cluster;
 pub mod command;
 pub mod config;
@@ -148,6 +149,7 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         pubsub: Arc::clone(&links.pubsub),
         stats: stats::Stats::default(),
         latency: latency::Monitor::default(),
+        connections: Arc::default(),
     });
     tokio::spawn(users::keep_fresh(Arc::clone(&shared)));
     if let Some(admin) = listeners.admin {
@@ -322,8 +324,12 @@ async fn accept_clients_on(
         let log = Arc::clone(log);
         tokio::spawn(async move {
             match tls {
-                None => client::serve(stream, Arc::clone(&shared)).await,
+                None => {
+                    let local = stream.local_addr().ok();
+                    client::serve(stream, Arc::clone(&shared), Some(remote), local).await
+                }
                 Some(acceptor) => {
+                    let local = stream.local_addr().ok();
                     match tokio::time::timeout(TLS_HANDSHAKE_WAIT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             tls::CLIENT_IS_TLS
@@ -332,6 +338,8 @@ async fn accept_clients_on(
                                     client::serve(
                                         tls::FlushBeforeRead(stream),
                                         Arc::clone(&shared),
+                                        Some(remote),
+                                        local,
                                     ),
                                 )
                                 .await;

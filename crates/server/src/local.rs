@@ -178,31 +178,22 @@ fn client(
         }
         ("getname", 2) => connection.name.clone().map_or(Value::Null, Value::Bulk),
         ("id", 2) => Value::Integer(connection.id as i64),
-        ("info", 2) | ("list", 2) => {
-            let name = connection
-                .name
-                .as_ref()
-                .map(|n| String::from_utf8_lossy(n).into_owned())
-                .unwrap_or_default();
-            Value::Verbatim(
-                "txt".to_owned(),
-                Bytes::from(format!(
-                    "id={} name={} db=0 resp={}\n",
-                    connection.id,
-                    name,
-                    if connection.protocol == Protocol::Resp3 {
-                        3
-                    } else {
-                        2
-                    }
-                )),
-            )
-        }
+        ("info", 2) => shared.connections.info(connection.id),
+        ("list", _) => shared.connections.list(&args[2..]),
+        ("kill", 3..) => shared.connections.kill(&args[2..], connection.id),
+        // ninesdb never evicts clients (it has no maxmemory-clients): every client is
+        // already "no-evict".
+        ("no-evict", 3) => match args[2].to_ascii_lowercase().as_slice() {
+            b"on" | b"off" => Value::Simple("OK".to_owned()),
+            _ => Value::Error("ERR syntax error".to_owned()),
+        },
         ("unblock", 3 | 4) => unblock(args, shared),
         ("", _) => Value::Error("ERR wrong number of arguments for 'client' command".to_owned()),
-        ("setname" | "getname" | "id" | "info" | "list" | "unblock", _) => Value::Error(format!(
-            "ERR wrong number of arguments for 'client|{sub}' command"
-        )),
+        ("setname" | "getname" | "id" | "info" | "kill" | "no-evict" | "unblock", _) => {
+            Value::Error(format!(
+                "ERR wrong number of arguments for 'client|{sub}' command"
+            ))
+        }
         _ => Value::Error(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&args[1])

@@ -198,7 +198,7 @@ impl Registry {
                 Value::Simple("OK".to_owned())
             };
         }
-        if args.is_empty() || args.len() % 2 != 0 {
+        if args.is_empty() || !args.chunks_exact(2).remainder().is_empty() {
             return Value::Error("ERR syntax error".to_owned());
         }
         let mut filters: Vec<(String, String)> = Vec::new();

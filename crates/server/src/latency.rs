@@ -18,6 +18,25 @@ use resp::Value;
 /// Samples kept per event (Redis's LATENCY_TS_LEN).
 const SAMPLES_MAX: usize = 160;
 
+/// LATENCY HELP's lines.
+const HELP: &[&str] = &[
+    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+    "    If no commands are specified then all histograms are replied.",
+    "HELP",
+    "    Prints this help.",
+];
+
 #[derive(Clone, Copy, Debug)]
 struct Sample {
     unix_s: u64,
@@ -93,25 +112,7 @@ impl Monitor {
                     })
                     .collect(),
             ),
-            ("history", 3) => {
-                let event = String::from_utf8_lossy(&args[2]).into_owned();
-                let events = self.lock();
-                let samples = events
-                    .get(event.as_str())
-                    .map(|s| s.samples.iter().copied().collect::<Vec<_>>())
-                    .unwrap_or_default();
-                Value::Array(
-                    samples
-                        .iter()
-                        .map(|s| {
-                            Value::Array(vec![
-                                Value::Integer(s.unix_s as i64),
-                                Value::Integer(s.ms as i64),
-                            ])
-                        })
-                        .collect(),
-                )
-            }
+            ("history", 3) => self.history(&String::from_utf8_lossy(&args[2])),
             ("reset", _) => {
                 let mut events = self.lock();
                 let reset = if args.len() == 2 {
@@ -135,32 +136,33 @@ impl Monitor {
                 "ERR ninesdb does not draw LATENCY GRAPH: use LATENCY HISTORY, or the dashboard on the admin port".to_owned(),
             ),
             ("help", 2) => Value::Array(
-                [
-                    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                    "DOCTOR",
-                    "    Return a human readable latency analysis report.",
-                    "HISTORY <event>",
-                    "    Return time-latency samples for the <event> class.",
-                    "LATEST",
-                    "    Return the latest latency samples for all events.",
-                    "RESET [<event> ...]",
-                    "    Reset latency data of one or more <event> classes.",
-                    "    (default: reset all data for all event classes)",
-                    "HISTOGRAM [COMMAND ...]",
-                    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
-                    "    If no commands are specified then all histograms are replied.",
-                    "HELP",
-                    "    Prints this help.",
-                ]
-                .iter()
-                .map(|l| Value::Simple((*l).to_owned()))
-                .collect(),
+                HELP.iter()
+                    .map(|l| Value::Simple((*l).to_owned()))
+                    .collect(),
             ),
             _ => Value::Error(format!(
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try LATENCY HELP.",
                 String::from_utf8_lossy(args.get(1).map_or(&b""[..], |s| &s[..]))
             )),
         }
+    }
+
+    /// LATENCY HISTORY event: `[time, ms]` per sample, oldest first.
+    fn history(&self, event: &str) -> Value {
+        let events = self.lock();
+        let samples = events.get(event).map(|s| &s.samples);
+        Value::Array(
+            samples
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    Value::Array(vec![
+                        Value::Integer(s.unix_s as i64),
+                        Value::Integer(s.ms as i64),
+                    ])
+                })
+                .collect(),
+        )
     }
 
     fn doctor(&self) -> String {

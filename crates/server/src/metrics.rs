@@ -243,76 +243,78 @@ fn clients(out: &mut String, shared: &Shared, status: &Status) {
     let _ = writeln!(out, "ninesdb_evicted_keys_total {}", status.evicted_keys);
 }
 
+type Column = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::group::GroupStatus) -> u64,
+);
+/// One per-group metric: name, type, help, and its value from a group's status.
+const GROUP_COLUMNS: [Column; 10] = [
+    (
+        "ninesdb_group_leader",
+        "gauge",
+        "1 if this node's replica leads the group.",
+        |g| u64::from(g.role == Some(raft::Role::Leader)),
+    ),
+    (
+        "ninesdb_group_term",
+        "gauge",
+        "The replica's Raft term.",
+        |g| g.term,
+    ),
+    (
+        "ninesdb_group_commit_index",
+        "gauge",
+        "The replica's commit index.",
+        |g| g.commit_index,
+    ),
+    (
+        "ninesdb_group_applied_index",
+        "gauge",
+        "The replica's applied index.",
+        |g| g.applied_index,
+    ),
+    (
+        "ninesdb_group_apply_lag",
+        "gauge",
+        "Committed entries not applied yet.",
+        |g| g.commit_index.saturating_sub(g.applied_index),
+    ),
+    (
+        "ninesdb_group_pending_writes",
+        "gauge",
+        "Writes proposed here and waiting to commit (the proposal queue).",
+        |g| g.pending_writes as u64,
+    ),
+    (
+        "ninesdb_group_keys",
+        "gauge",
+        "Live keys in the replica.",
+        |g| g.keys as u64,
+    ),
+    (
+        "ninesdb_group_voters",
+        "gauge",
+        "Voters in the group's configuration.",
+        |g| g.voters.len() as u64,
+    ),
+    (
+        "ninesdb_group_repairing",
+        "gauge",
+        "1 if this leader is replacing a lost replica of the group.",
+        |g| u64::from(g.repairing),
+    ),
+    (
+        "ninesdb_group_leader_changes_total",
+        "counter",
+        "Times this replica saw the group's leader change.",
+        |g| g.leader_changes,
+    ),
+];
+
 fn groups(out: &mut String, status: &Status) {
-    type Column = (
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&crate::group::GroupStatus) -> u64,
-    );
-    let columns: [Column; 10] = [
-        (
-            "ninesdb_group_leader",
-            "gauge",
-            "1 if this node's replica leads the group.",
-            |g| u64::from(g.role == Some(raft::Role::Leader)),
-        ),
-        (
-            "ninesdb_group_term",
-            "gauge",
-            "The replica's Raft term.",
-            |g| g.term,
-        ),
-        (
-            "ninesdb_group_commit_index",
-            "gauge",
-            "The replica's commit index.",
-            |g| g.commit_index,
-        ),
-        (
-            "ninesdb_group_applied_index",
-            "gauge",
-            "The replica's applied index.",
-            |g| g.applied_index,
-        ),
-        (
-            "ninesdb_group_apply_lag",
-            "gauge",
-            "Committed entries not applied yet.",
-            |g| g.commit_index.saturating_sub(g.applied_index),
-        ),
-        (
-            "ninesdb_group_pending_writes",
-            "gauge",
-            "Writes proposed here and waiting to commit (the proposal queue).",
-            |g| g.pending_writes as u64,
-        ),
-        (
-            "ninesdb_group_keys",
-            "gauge",
-            "Live keys in the replica.",
-            |g| g.keys as u64,
-        ),
-        (
-            "ninesdb_group_voters",
-            "gauge",
-            "Voters in the group's configuration.",
-            |g| g.voters.len() as u64,
-        ),
-        (
-            "ninesdb_group_repairing",
-            "gauge",
-            "1 if this leader is replacing a lost replica of the group.",
-            |g| u64::from(g.repairing),
-        ),
-        (
-            "ninesdb_group_leader_changes_total",
-            "counter",
-            "Times this replica saw the group's leader change.",
-            |g| g.leader_changes,
-        ),
-    ];
-    for (name, kind, help, value) in columns {
+    for (name, kind, help, value) in GROUP_COLUMNS {
         family(out, name, kind, help);
         for g in &status.groups {
             let role = if g.group == cluster::META {

@@ -573,6 +573,27 @@ fn encoding(data: &Data, converted: bool, float_text: bool) -> &'static str {
 }
 
 /// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key, OBJECT HELP.
+/// MEMORY USAGE key [SAMPLES count]: the key's size as ninesdb estimates it (the figure
+/// `maxmemory` counts: key, value and bookkeeping), not Redis's allocator-exact bytes; a
+/// missing key is nil. MEMORY's other subcommands are the server's (node-wide).
+pub fn memory(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
+    if !a[1].eq_ignore_ascii_case(b"usage") {
+        return unknown_subcommand("MEMORY", &a[1]);
+    }
+    match a.len() {
+        3 => {}
+        5 if a[3].eq_ignore_ascii_case(b"samples") => {
+            if let Err(e) = int_arg(&a[4]) {
+                return e;
+            }
+        }
+        2 => return arity_err("memory|usage"),
+        _ => return err(SYNTAX),
+    }
+    ks.get(&a[2], c.now_ms)
+        .map_or(Value::Null, |e| Value::Integer(e.size as i64))
+}
+
 pub fn object(ks: &Keyspace, a: &[Bytes], c: &Context) -> Value {
     let sub = a[1].to_ascii_lowercase();
     let arity = match sub.as_slice() {

@@ -186,6 +186,7 @@ table! {
     "move" 3 Write (1 1 1) ["write", "fast"] W(crate::keys::move_);
     "touch" -2 Read (1 -1 1) ["readonly", "fast"] R(crate::keys::touch);
     "object" -2 Read (0 0 0) [] R(crate::keys::object);
+    "memory" -2 Read (0 0 0) [] R(crate::keys::memory);
     "dump" 2 Read (1 1 1) ["readonly"] R(crate::dump::dump);
     "restore" -4 Write (1 1 1) ["write", "denyoom"] W(crate::dump::restore);
     "migrate" -6 Write (3 3 1) ["write", "movablekeys"] W(crate::keys::migrate);
@@ -371,6 +372,8 @@ pub fn key_positions(args: &[Bytes]) -> Vec<usize> {
         }
         // a container command whose key is its third argument: OBJECT ENCODING key
         "object" | "xgroup" | "xinfo" if args.len() >= 3 => vec![2],
+        "memory" if args.len() >= 3 && args[1].eq_ignore_ascii_case(b"usage") => vec![2],
+        "memory" => Vec::new(),
         "object" | "xgroup" | "xinfo" => Vec::new(),
         // the keys are the first half of what follows STREAMS
         "xread" | "xreadgroup" => stream_keys(args),

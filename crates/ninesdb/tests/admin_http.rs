@@ -215,6 +215,22 @@ fn metrics_probes_and_introspection() {
         other => panic!("SLOWLOG GET gave {other:?}"),
     }
 
+    // MEMORY USAGE is the key's estimated size (its group's answer); STATS the node's.
+    match client.call(&[b"MEMORY", b"USAGE", b"k1"]).unwrap() {
+        Reply::Integer(bytes) => assert!(bytes > 0),
+        other => panic!("MEMORY USAGE gave {other:?}"),
+    }
+    assert_eq!(
+        client.call(&[b"MEMORY", b"USAGE", b"nosuchkey"]).unwrap(),
+        Reply::Bulk(None)
+    );
+    match client.call(&[b"MEMORY", b"STATS"]).unwrap() {
+        Reply::Array(fields) => {
+            assert!(fields.contains(&Reply::Bulk(Some(b"keys.count".to_vec()))))
+        }
+        other => panic!("MEMORY STATS gave {other:?}"),
+    }
+
     // CLIENT LIST shows every connection of the node; CLIENT KILL closes another one.
     let mut victim = Client::connect(cluster.clients[(survivor - 1) as usize]).unwrap();
     victim.call(&[b"CLIENT", b"SETNAME", b"victim"]).unwrap();

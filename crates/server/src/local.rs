@@ -71,6 +71,14 @@ pub async fn run(
         }
         "config" => config(args, shared).await,
         "slowlog" => shared.stats.slowlog_command(args),
+        // MEMORY USAGE has a key: it goes to the key's group like any read.
+        "memory"
+            if !args
+                .get(1)
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"usage")) =>
+        {
+            memory(args, shared).await
+        }
         "latency" => shared
             .latency
             .command(args, |names| shared.stats.latency_histograms(names)),
@@ -449,6 +457,70 @@ async fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
         shared.latency.set_threshold_ms(ms);
     }
     Value::Simple("OK".to_owned())
+}
+
+/// MEMORY STATS / DOCTOR / MALLOC-STATS / PURGE / HELP: this node's figures (ninesdb's
+/// estimate of its hosted data, as `maxmemory` counts it; no allocator statistics).
+async fn memory(args: &[Bytes], shared: &Shared) -> Value {
+    let sub = args
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
+    let status = crate::client::status(shared).await.unwrap_or_default();
+    let keys: usize = status.groups.iter().map(|g| g.keys).sum();
+    let text = |s: &str| Value::Bulk(Bytes::from(s.to_owned()));
+    match (sub.as_str(), args.len()) {
+        ("stats", 2) => Value::Map(vec![
+            (text("dataset.bytes"), Value::Integer(status.memory_used as i64)),
+            (text("keys.count"), Value::Integer(keys as i64)),
+            (
+                text("keys.bytes-per-key"),
+                Value::Integer((status.memory_used / keys.max(1) as u64) as i64),
+            ),
+            (text("maxmemory"), Value::Integer(status.memory.maxmemory as i64)),
+            (text("groups.hosted"), Value::Integer(status.groups.len() as i64)),
+        ]),
+        ("doctor", 2) => Value::Verbatim(
+            "txt".to_owned(),
+            Bytes::from(match status.memory.maxmemory {
+                0 => format!(
+                    "This node hosts about {} bytes of data in {keys} keys, with no maxmemory: set one (CONFIG SET maxmemory, or ninesdb ctl config-set) so a runaway writer gets OOM errors instead of filling the machine.\n",
+                    status.memory_used
+                ),
+                limit => format!(
+                    "This node hosts about {} of its maxmemory of {limit} bytes ({} keys).\n",
+                    status.memory_used, keys
+                ),
+            }),
+        ),
+        ("malloc-stats", 2) => text("Stats not supported for the current allocator"),
+        ("purge", 2) => Value::Simple("OK".to_owned()),
+        ("help", 2) => Value::Array(
+            [
+                "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "DOCTOR",
+                "    Return memory problems reports.",
+                "MALLOC-STATS",
+                "    Return internal statistics report from the memory allocator.",
+                "PURGE",
+                "    Attempt to purge dirty pages for reclamation by the allocator.",
+                "STATS",
+                "    Return information about the memory usage of the server.",
+                "USAGE <key> [SAMPLES <count>]",
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Value::Simple((*l).to_owned()))
+            .collect(),
+        ),
+        _ => Value::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
+            String::from_utf8_lossy(args.get(1).map_or(&b""[..], |s| &s[..]))
+        )),
+    }
 }
 
 /// `*`-only glob for CONFIG GET patterns (all Redis clients use names or `*`).

@@ -620,3 +620,34 @@ fn stop(children: &mut [Child]) {
         let _ = child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LogArgs;
+    use clap::Parser;
+    use server::logging::LogFormat;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        log: LogArgs,
+    }
+
+    // Goal: `up` hands its servers the log flags it was given. Method: parse flags, turn them
+    // back into server flags, parse those: the same level and format; a bad format is refused.
+    #[test]
+    fn up_passes_the_log_flags_through() {
+        let given =
+            Flags::try_parse_from(["up", "--log-level", "server=debug", "--log-format", "json"])
+                .unwrap();
+        let again =
+            Flags::try_parse_from(std::iter::once("server".to_owned()).chain(given.log.flags()))
+                .unwrap();
+        assert_eq!(again.log.log_level.as_deref(), Some("server=debug"));
+        assert_eq!(again.log.log_format, LogFormat::Json);
+        let default = Flags::try_parse_from(["server"]).unwrap();
+        assert_eq!(default.log.log_format, LogFormat::Text);
+        assert_eq!(default.log.log_level, None);
+        assert!(Flags::try_parse_from(["server", "--log-format", "xml"]).is_err());
+    }
+}

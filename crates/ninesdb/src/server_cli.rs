@@ -48,6 +48,8 @@ pub struct ServerArgs {
     always_redirect: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
+    #[command(flatten)]
+    log: LogArgs,
     /// Do not hand leaderships away when this node is far slower than its peers (gray-failure
     /// handling is on by default).
     #[arg(long)]
@@ -159,6 +161,39 @@ impl TlsArgs {
     }
 }
 
+/// What a server logs and how (`server`'s flags; `up` passes them to its servers).
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// What to log: error, warn, info, debug or trace, or directives per crate such as
+    /// `server=debug,raft=info`. Without it, `RUST_LOG`; without that, info.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// `text` (`ninesdb[<node>] <message>`) or `json` (one object per line, with `level`,
+    /// `node`, `group` and `term` fields).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: server::logging::LogFormat,
+}
+
+impl LogArgs {
+    /// As `ninesdb server` flags.
+    fn flags(&self) -> Vec<String> {
+        let mut flags = vec![
+            "--log-format".to_owned(),
+            self.log_format.as_str().to_owned(),
+        ];
+        if let Some(level) = &self.log_level {
+            flags.extend(["--log-level".to_owned(), level.clone()]);
+        }
+        flags
+    }
+
+    /// Installs this process's logger (once, before the server starts).
+    fn install(&self) -> anyhow::Result<()> {
+        server::logging::install(self.log_level.as_deref(), self.log_format)
+            .map_err(anyhow::Error::msg)
+    }
+}
+
 /// Settings of the cluster as a whole (the same on every server).
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
@@ -189,6 +224,7 @@ impl ClusterArgs {
 }
 
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    args.log.install()?;
     let config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -197,8 +233,14 @@ pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         }
         None => config_from_flags(&args).map_err(anyhow::Error::msg)?,
     };
-    server::run(config).map_err(anyhow::Error::msg)?;
-    Ok(ExitCode::SUCCESS)
+    // The reason a server stops goes to its log, in the log's format (a JSON log stays JSON).
+    match server::run(config) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(reason) => {
+            tracing::error!("{reason}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn config_from_flags(args: &ServerArgs) -> Result<ServerConfig, String> {
@@ -276,6 +318,8 @@ pub struct UpArgs {
     dcs: u64,
     #[command(flatten)]
     cluster: ClusterArgs,
+    #[command(flatten)]
+    log: LogArgs,
     /// Where their data directories go (one per server).
     #[arg(long, default_value = "ninesdb-data")]
     data: PathBuf,
@@ -428,6 +472,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
                 &args.tick_ms.to_string(),
             ])
             .args(args.cluster.flags())
+            .args(args.log.flags())
             .args(extra)
             .arg("--data")
             .arg(&data)
@@ -573,5 +618,36 @@ fn stop(children: &mut [Child]) {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogArgs;
+    use clap::Parser;
+    use server::logging::LogFormat;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        log: LogArgs,
+    }
+
+    // Goal: `up` hands its servers the log flags it was given. Method: parse flags, turn them
+    // back into server flags, parse those: the same level and format; a bad format is refused.
+    #[test]
+    fn up_passes_the_log_flags_through() {
+        let given =
+            Flags::try_parse_from(["up", "--log-level", "server=debug", "--log-format", "json"])
+                .unwrap();
+        let again =
+            Flags::try_parse_from(std::iter::once("server".to_owned()).chain(given.log.flags()))
+                .unwrap();
+        assert_eq!(again.log.log_level.as_deref(), Some("server=debug"));
+        assert_eq!(again.log.log_format, LogFormat::Json);
+        let default = Flags::try_parse_from(["server"]).unwrap();
+        assert_eq!(default.log.log_format, LogFormat::Text);
+        assert_eq!(default.log.log_level, None);
+        assert!(Flags::try_parse_from(["server", "--log-format", "xml"]).is_err());
     }
 }

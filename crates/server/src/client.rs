@@ -199,7 +199,6 @@ where
                     &mut self.input,
                     &mut self.output.bytes,
                     &mut self.output.watch,
-                    &self.shared,
                 )
                 .await
                 {
@@ -490,10 +489,7 @@ impl Output {
                 return false;
             }
             if let OutputVerdict::Close(why) = self.watch.check(self.bytes.len(), Instant::now()) {
-                eprintln!(
-                    "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
-                    shared.config.id, connection.id
-                );
+                log_output_limit_close(connection.id, &why);
                 return false;
             }
             true
@@ -506,6 +502,11 @@ impl Output {
             true
         }
     }
+}
+
+/// Redis's line for a client closed at its output limit (a warning there too).
+fn log_output_limit_close(client: u64, why: &str) {
+    tracing::warn!("client id={client} closed for overcoming of output buffer limits: {why}");
 }
 
 /// The output limit of the connection's class now.
@@ -526,7 +527,6 @@ async fn wait_subscribed<S>(
     input: &mut BytesMut,
     output: &mut BytesMut,
     output_watch: &mut OutputWatch,
-    shared: &Shared,
 ) -> bool
 where
     S: tokio::io::AsyncRead + AsyncWrite + Unpin + Send,
@@ -536,10 +536,7 @@ where
         return true;
     };
     let close = |why: String| {
-        eprintln!(
-            "ninesdb[{}] client id={} closed for overcoming of output buffer limits: {why}",
-            shared.config.id, connection.id
-        );
+        log_output_limit_close(connection.id, &why);
         false
     };
     loop {

@@ -232,7 +232,6 @@ pub struct Driver {
     pub(crate) registry_read_at: (u64, u64),
     /// The member list version last persisted and dialled.
     pub(crate) members_adopted: (u64, u64),
-    pub(crate) log: Box<dyn Fn(String) + Send>,
     /// This node's speed, and whether it judged itself sick.
     pub(crate) health: crate::health::Monitor,
     /// Peers that say they are sick: not given leaderships.
@@ -259,10 +258,9 @@ impl Driver {
         recovered: storage::Recovered,
         peers: std::sync::Arc<crate::peer::Peers>,
         view: SharedView,
-        log: Box<dyn Fn(String) + Send>,
     ) -> Result<Driver, String> {
         for finding in &recovered.findings {
-            log(format!("recovery: {finding}"));
+            tracing::warn!("recovery: {finding}");
         }
         if !recovered.damaged.is_empty() {
             return Err("the write-ahead log is damaged (see the findings above): this node must not vote on it; \
@@ -314,7 +312,7 @@ impl Driver {
             Err(_) => {
                 // A new cluster: create this node's replicas as planned, durably, then mark.
                 for shortfall in cluster::plan_shortfalls(&config) {
-                    log(format!("placement: {shortfall}"));
+                    tracing::warn!("placement: {shortfall}");
                 }
                 for (group, nodes) in plan.iter().enumerate() {
                     let group = group as GroupId;
@@ -340,7 +338,7 @@ impl Driver {
                 }
                 wal.flush().map_err(|e| e.to_string())?;
                 crate::membership::write_file(&marker, &fingerprint)?;
-                log(format!("created this node's {} replicas of a new cluster ({} groups and the meta group)", groups.len(), plan.len() - 1));
+                tracing::info!("created this node's {} replicas of a new cluster ({} groups and the meta group)", groups.len(), plan.len() - 1);
             }
         }
         Ok(Driver {
@@ -358,7 +356,6 @@ impl Driver {
             registry_seeded_term: 0,
             registry_read_at: (0, 0),
             members_adopted: (0, 0),
-            log,
             health: crate::health::Monitor::default(),
             sick_peers: Vec::new(),
             maintain_rounds: 0,
@@ -397,9 +394,7 @@ impl Driver {
                 // transfer (milliseconds), not an election timeout, when this node goes.
                 self.stopping = Some(Instant::now());
                 let led = self.transfer_leaderships();
-                (self.log)(format!(
-                    "stopping: handing {led} leaderships to other replicas first"
-                ));
+                tracing::info!("stopping: handing {led} leaderships to other replicas first");
             }
             if self.stopping.is_some_and(|since| {
                 since.elapsed() >= STOP_HANDOFF_MAX || !self.groups.values().any(Group::is_leader)
@@ -417,9 +412,9 @@ impl Driver {
                 self.maintain();
             }
             if let Err(error) = self.process_ready() {
-                (self.log)(format!(
+                tracing::error!(
                     "storage error: {error}; handing leaderships away and stopping (restart to recover from the log)"
-                ));
+                );
                 self.hand_off_leaderships();
                 return Err(format!("storage error: {error}"));
             }
@@ -685,10 +680,12 @@ impl Driver {
             raft::RestoreState::default(),
         ) {
             Ok(created) => {
-                (self.log)(format!(
+                tracing::info!(
+                    group,
+                    term = message.term,
                     "group {group}: new replica {replica} here, added by the leader on node {}",
                     node_of(message.from)
-                ));
+                );
                 self.groups.insert(
                     group,
                     Group::new(group, created, StateMachine::default(), 0)
@@ -697,9 +694,10 @@ impl Driver {
                 true
             }
             Err(error) => {
-                (self.log)(format!(
+                tracing::warn!(
+                    group,
                     "group {group}: cannot create replica {replica}: {error}"
-                ));
+                );
                 false
             }
         }
@@ -712,13 +710,15 @@ impl Driver {
         };
         let replica = removed.replica.id();
         self.tombstones.insert((group, replica));
-        (self.log)(format!(
+        tracing::info!(
+            group,
             "group {group}: replica {replica} removed here ({why})"
-        ));
+        );
         if let Err(error) = self.wal.remove_group(wal_key(group, replica)) {
-            (self.log)(format!(
+            tracing::error!(
+                group,
                 "group {group}: removing replica {replica} from the log failed: {error}"
-            ));
+            );
         }
     }
 
@@ -775,9 +775,7 @@ impl Driver {
                 }
                 hosted.replica.advance(ready.persisted);
                 let key = wal_key(group, hosted.replica.id());
-                if let Some(snapshot) =
-                    hosted.snapshot_due(every, raft::SNAPSHOT_SIZE_MAX, &*self.log)?
-                {
+                if let Some(snapshot) = hosted.snapshot_due(every, raft::SNAPSHOT_SIZE_MAX)? {
                     let (started, bytes) = (Instant::now(), snapshot.data.len() as u64);
                     self.wal
                         .save_snapshot(key, snapshot)

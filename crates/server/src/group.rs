@@ -447,8 +447,16 @@ impl Group {
     /// After the Ready's records are durable: apply what committed, serve confirmed reads.
     pub fn after_persist(&mut self, ready: &raft::Ready) {
         let leader = self.leader_node();
-        if leader.is_some() && leader != self.last_leader {
+        if let Some(node) = leader.filter(|_| leader != self.last_leader) {
             self.leader_changes += 1;
+            let term = self.replica.term();
+            tracing::info!(
+                group = self.id,
+                term,
+                leader = node,
+                "group {}: node {node} leads (term {term})",
+                self.id
+            );
         }
         self.last_leader = leader.or(self.last_leader);
         for entry in &ready.committed_entries {
@@ -574,7 +582,6 @@ impl Group {
         &mut self,
         every: u64,
         max_bytes: u64,
-        log: &dyn Fn(String),
     ) -> Result<Option<&raft::Snapshot>, String> {
         let since = self
             .snapshot_refused_at
@@ -585,12 +592,13 @@ impl Group {
         let state = self.state.encode();
         if state.len() as u64 > max_bytes {
             self.snapshot_refused_at = Some(self.applied);
-            log(format!(
+            tracing::warn!(
+                group = self.id,
                 "group {}: its state is {} bytes, over the {max_bytes}-byte snapshot cap: the log is kept uncompacted and the group serves on, \
                  but a lost replica cannot be rebuilt from a snapshot; bound the data with --maxmemory",
                 self.id,
                 state.len()
-            ));
+            );
             return Ok(None);
         }
         self.snapshot_refused_at = None;
@@ -661,17 +669,21 @@ mod tests {
             Context { now_ms: 1, seed: 0 },
         );
         group.applied = 100;
-        let lines = std::cell::RefCell::new(Vec::new());
-        let log = |line: String| lines.borrow_mut().push(line);
-        assert!(group.snapshot_due(10, 1_000, &log).unwrap().is_none());
-        assert_eq!(lines.borrow().len(), 1);
-        assert!(lines.borrow()[0].contains("over the 1000-byte snapshot cap"));
+        let mut due = |applied| {
+            group.applied = applied;
+            crate::logging::capture(|| group.snapshot_due(10, 1_000).unwrap().is_none())
+        };
+        let (none, lines) = due(100);
+        assert!(none);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains("WARN group 1: its state is"), "{lines:?}");
+        assert!(lines[0].contains("over the 1000-byte snapshot cap"));
         // Not retried (the state is not even encoded again) before 10 more entries.
-        group.applied = 105;
-        assert!(group.snapshot_due(10, 1_000, &log).unwrap().is_none());
-        assert_eq!(lines.borrow().len(), 1);
-        group.applied = 110;
-        assert!(group.snapshot_due(10, 1_000, &log).unwrap().is_none());
-        assert_eq!(lines.borrow().len(), 2);
+        let (none, lines) = due(105);
+        assert!(none);
+        assert!(lines.is_empty());
+        let (none, lines) = due(110);
+        assert!(none);
+        assert_eq!(lines.len(), 1);
     }
 }

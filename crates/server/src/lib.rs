@@ -21,6 +21,7 @@ pub mod http;
 pub mod latency;
 pub mod limits;
 pub mod local;
+pub mod logging;
 mod maintain;
 pub mod membership;
 pub mod metrics;
@@ -49,29 +50,29 @@ pub const NODE_QUEUE_MAX: usize = 65_536;
 /// finish its round (flushing the log), and returns.
 pub fn run(config: ServerConfig) -> Result<(), String> {
     config.validate()?;
+    // Every line this server logs names it: its runtime's threads (workers and blocking
+    // ones), the caller's thread that drives `block_on`, and the node thread are marked.
+    let id = config.id;
+    logging::enter_node(id);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
+        .on_thread_start(move || logging::enter_node(id))
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(serve(config))
 }
 
 async fn serve(mut config: ServerConfig) -> Result<(), String> {
-    let log: Arc<dyn Fn(String) + Send + Sync> = {
-        let id = config.id;
-        Arc::new(move |line: String| eprintln!("ninesdb[{id}] {line}"))
-    };
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
     // One process per data dir, from before anything in it is read or written until serve
     // returns (after the node thread has flushed the log and stopped).
     let _dir_lock = storage::DirLock::acquire(&config.data_dir)?;
     let known = {
-        let log = Arc::clone(&log);
         let mut prepared = config.clone();
         let known = tokio::task::spawn_blocking(move || {
-            membership::prepare(&mut prepared, &|line| log(line)).map(|known| (known, prepared))
+            membership::prepare(&mut prepared).map(|known| (known, prepared))
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -90,7 +91,7 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         cluster: config.cluster_id.clone().unwrap_or_default(),
         tls_port: config.tls_port,
     };
-    let links = peer::Links::new(identity, &forwards, tls, Arc::clone(&log));
+    let links = peer::Links::new(identity, &forwards, tls);
     links
         .pubsub
         .set_keyspace_events(config.notify_keyspace_events);
@@ -111,15 +112,15 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         recovered,
         Arc::clone(&peers),
         Arc::clone(&view),
-        {
-            let log = Arc::clone(&log);
-            Box::new(move |line| log(line))
-        },
     )?;
     let tick = Duration::from_millis(config.tick_ms);
+    let id = config.id;
     let node_thread = std::thread::Builder::new()
         .name("ninesdb-node".to_owned())
-        .spawn(move || driver.run(inputs, tick))
+        .spawn(move || {
+            logging::enter_node(id);
+            driver.run(inputs, tick)
+        })
         .map_err(|e| e.to_string())?;
     // The node thread ends early only on a storage error: the process must then end too
     // (fail-stop), so that supervisors see it and clients go elsewhere.
@@ -130,7 +131,7 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         Arc::clone(&view),
         Arc::clone(&links),
     ));
-    log(serving_line(&config));
+    tracing::info!("{}", serving_line(&config));
     let shared = Arc::new(client::Shared {
         config,
         seed: known.seed,
@@ -156,9 +157,9 @@ async fn serve(mut config: ServerConfig) -> Result<(), String> {
         tokio::spawn(http::serve(admin, Arc::clone(&shared)));
     }
     tokio::select! {
-        () = accept_clients(listeners.plain, listeners.tls, Arc::clone(&shared), Arc::clone(&log)) => {}
-        () = shutdown_signal() => log("shutting down: no new connections; handing leaderships away, then flushing the log".to_owned()),
-        () = shared.stop.notified() => log("SHUTDOWN: no new connections; handing leaderships away, then flushing the log".to_owned()),
+        () = accept_clients(listeners.plain, listeners.tls, Arc::clone(&shared)) => {}
+        () = shutdown_signal() => tracing::info!("shutting down: no new connections; handing leaderships away, then flushing the log"),
+        () = shared.stop.notified() => tracing::info!("SHUTDOWN: no new connections; handing leaderships away, then flushing the log"),
         stopped = &mut node_done => {
             return match stopped {
                 Ok(Ok(Ok(()))) => Err("the node thread stopped unexpectedly".to_owned()),
@@ -279,16 +280,15 @@ async fn accept_clients(
     plain: Option<TcpListener>,
     tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     shared: Arc<client::Shared>,
-    log: Arc<dyn Fn(String) + Send + Sync>,
 ) {
     let plain = async {
         if let Some(listener) = plain {
-            accept_clients_on(listener, None, &shared, &log).await;
+            accept_clients_on(listener, None, &shared).await;
         }
     };
     let tls = async {
         if let Some((listener, acceptor)) = tls {
-            accept_clients_on(listener, Some(acceptor), &shared, &log).await;
+            accept_clients_on(listener, Some(acceptor), &shared).await;
         }
     };
     tokio::join!(plain, tls);
@@ -298,7 +298,6 @@ async fn accept_clients_on(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: &Arc<client::Shared>,
-    log: &Arc<dyn Fn(String) + Send + Sync>,
 ) {
     let mut backoff = AcceptBackoff::new();
     loop {
@@ -321,7 +320,6 @@ async fn accept_clients_on(
         shared.clients.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(shared);
         let tls = tls.clone();
-        let log = Arc::clone(log);
         tokio::spawn(async move {
             match tls {
                 None => {
@@ -344,13 +342,13 @@ async fn accept_clients_on(
                                 )
                                 .await;
                         }
-                        Ok(Err(error)) => log(format!(
-                            "TLS client {remote} refused: handshake failed: {error}"
-                        )),
-                        Err(_) => log(format!(
+                        Ok(Err(error)) => {
+                            tracing::warn!("TLS client {remote} refused: handshake failed: {error}")
+                        }
+                        Err(_) => tracing::warn!(
                             "TLS client {remote} refused: no handshake within {} s",
                             TLS_HANDSHAKE_WAIT.as_secs()
-                        )),
+                        ),
                     }
                 }
             }

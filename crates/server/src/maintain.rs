@@ -63,7 +63,12 @@ impl Driver {
                 } else {
                     "healthy again: may lead"
                 };
-                (self.log)(format!("gray failure: this node is {verdict} (fsync {} us, tick lag {} us, {} per mille of peer reports missed)", mine.fsync_us, mine.lag_us, mine.loss_permille));
+                let line = format!("gray failure: this node is {verdict} (fsync {} us, tick lag {} us, {} per mille of peer reports missed)", mine.fsync_us, mine.lag_us, mine.loss_permille);
+                if sick {
+                    tracing::warn!("{line}");
+                } else {
+                    tracing::info!("{line}");
+                }
             }
         }
         self.sick_peers = sick_peers;
@@ -136,7 +141,6 @@ impl Driver {
             return;
         }
         let budget = 1;
-        let mut notes = Vec::new();
         for planned in placement::rebalance(topology, current, budget) {
             let Some(group) = self.groups.get_mut(&planned.group) else {
                 continue;
@@ -163,30 +167,31 @@ impl Driver {
                 .propose_membership_change(membership.voters.iter().copied().collect(), vec![new])
             {
                 Ok(_) => {
-                    notes.push(format!(
+                    tracing::info!(
+                        group = group.id,
                         "group {}: moving replica {leaving} (node {}) to node {} to balance",
-                        group.id, planned.from, planned.to
-                    ));
+                        group.id,
+                        planned.from,
+                        planned.to
+                    );
                     group.repair = Some(Repair {
                         new,
                         leaving: Some(leaving),
                         since: Instant::now(),
                     });
                 }
-                Err(error) => notes.push(format!(
+                Err(error) => tracing::warn!(
+                    group = group.id,
                     "group {}: cannot move to node {}: {error}",
-                    group.id, planned.to
-                )),
+                    group.id,
+                    planned.to
+                ),
             }
-        }
-        for note in notes {
-            (self.log)(note);
         }
     }
 
     /// Promotes caught-up learners in place of the replicas they replace.
     fn finish_repairs(&mut self) {
-        let mut notes = Vec::new();
         let mut done = Vec::new();
         for group in self.groups.values_mut() {
             let Some(repair) = group.repair.clone() else {
@@ -201,14 +206,15 @@ impl Driver {
             }
             let membership = group.replica.membership().clone();
             if membership.voters.contains(&repair.new) {
-                notes.push(format!(
+                tracing::info!(
+                    group = group.id,
                     "group {}: repaired, replica {} on node {} replaces {:?} after {} ms",
                     group.id,
                     repair.new,
                     node_of(repair.new),
                     repair.leaving,
                     repair.since.elapsed().as_millis()
-                ));
+                );
                 done.push(crate::metrics::RepairDone {
                     group: group.id,
                     new_node: node_of(repair.new),
@@ -243,12 +249,13 @@ impl Driver {
                         .collect(),
                 )
             } else if repair.since.elapsed() > REPAIR_GIVE_UP {
-                notes.push(format!(
+                tracing::warn!(
+                    group = group.id,
                     "group {}: replica {} did not catch up in {} s; dropping it",
                     group.id,
                     repair.new,
                     REPAIR_GIVE_UP.as_secs()
-                ));
+                );
                 group.repair = None;
                 (
                     membership.voters.iter().copied().collect(),
@@ -263,17 +270,15 @@ impl Driver {
                 continue;
             };
             if let Err(error) = group.replica.propose_membership_change(voters, learners) {
-                notes.push(format!(
+                tracing::warn!(
+                    group = group.id,
                     "group {}: membership change refused: {error}",
                     group.id
-                ));
+                );
             }
         }
         for repair in done {
             self.counters.record_repair(repair);
-        }
-        for note in notes {
-            (self.log)(note);
         }
     }
 
@@ -291,7 +296,6 @@ impl Driver {
                 .node(node)
                 .is_none_or(|n| n.state != placement::NodeState::Up)
         };
-        let mut notes = Vec::new();
         for group in self.groups.values_mut() {
             if budget == 0 {
                 break;
@@ -343,7 +347,7 @@ impl Driver {
                 .map(node_of)
                 .collect();
             let Some(target) = placement::replacement(topology, group.id, &current, load) else {
-                notes.push(format!("group {}: replica {leaving} on node {} must be replaced, but no node qualifies", group.id, node_of(leaving)));
+                tracing::warn!(group = group.id, "group {}: replica {leaving} on node {} must be replaced, but no node qualifies", group.id, node_of(leaving));
                 continue;
             };
             let new = replica_id(target, fresh_generation(group.replica.last_index()));
@@ -353,11 +357,12 @@ impl Driver {
                 .propose_membership_change(membership.voters.iter().copied().collect(), learners)
             {
                 Ok(_) => {
-                    notes.push(format!(
+                    tracing::info!(
+                        group = group.id,
                         "group {}: replacing replica {leaving} (node {}) by {new} on node {target}",
                         group.id,
                         node_of(leaving)
-                    ));
+                    );
                     group.repair = Some(Repair {
                         new,
                         leaving: Some(leaving),
@@ -366,14 +371,12 @@ impl Driver {
                     *load.entry(target).or_insert(0) += 1;
                     budget -= 1;
                 }
-                Err(error) => notes.push(format!(
+                Err(error) => tracing::warn!(
+                    group = group.id,
                     "group {}: cannot add a replica on node {target}: {error}",
                     group.id
-                )),
+                ),
             }
-        }
-        for note in notes {
-            (self.log)(note);
         }
     }
 

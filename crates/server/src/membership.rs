@@ -40,7 +40,7 @@ pub struct Known {
 /// Reads what the data directory knows, or joins the cluster `config.join` names, or (a new
 /// cluster) takes the configured members as the seed. Sets `config.members` to the seed and,
 /// when joining, the cluster's group count and replication.
-pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known, String> {
+pub fn prepare(config: &mut ServerConfig) -> Result<Known, String> {
     let dir = config.data_dir.clone();
     let created = dir.join(crate::driver::CLUSTER_FILE).exists();
     let me = Member {
@@ -60,7 +60,7 @@ pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known,
     } else if let Some(join) = config.join {
         // In a cluster with passwords, joining is the admin user's (`--admin-password`).
         let credentials = config.admin_password.as_deref().map(|p| ("admin", p));
-        let reply = ask_to_join(join, config.id, &me, credentials, log)?;
+        let reply = ask_to_join(join, config.id, &me, credentials)?;
         let (groups, replication, seed, members) = parse_join_reply(&reply)?;
         let cluster = parse_join_cluster_id(&reply).ok_or_else(|| {
             format!("{join} answered the join without a cluster id (an older ninesdb?)")
@@ -85,10 +85,10 @@ pub fn prepare(config: &mut ServerConfig, log: &dyn Fn(String)) -> Result<Known,
             &dir.join(crate::driver::CLUSTER_FILE),
             &crate::cluster::fingerprint(config),
         )?;
-        log(format!(
+        tracing::info!(
             "joined through {join}: {} members, {groups} groups",
             members.len()
-        ));
+        );
         Known { seed, members }
     } else {
         write_file(&dir.join(SEED_FILE), &members_text(&config.members))?;
@@ -191,7 +191,6 @@ fn ask_to_join(
     id: NodeId,
     me: &Member,
     credentials: Option<(&str, &str)>,
-    log: &dyn Fn(String),
 ) -> Result<String, String> {
     let started = Instant::now();
     let record = crate::cluster::member_record(me);
@@ -204,8 +203,8 @@ fn ask_to_join(
             Ok(Err(error)) if !error.starts_with("TRYAGAIN") => {
                 return Err(format!("{join} refused the join: {error}"))
             }
-            Ok(Err(error)) => log(format!("join: {error}; retrying")),
-            Err(error) => log(format!("join: {join} does not answer ({error}); retrying")),
+            Ok(Err(error)) => tracing::warn!("join: {error}; retrying"),
+            Err(error) => tracing::warn!("join: {join} does not answer ({error}); retrying"),
         }
         if started.elapsed() > JOIN_PATIENCE {
             return Err(format!(

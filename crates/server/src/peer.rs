@@ -289,7 +289,6 @@ pub struct Links {
     pub limits: Limits,
     /// Mutual TLS between members, if `tls-cluster`.
     pub tls: crate::tls::Tls,
-    pub log: Arc<dyn Fn(String) + Send + Sync>,
     /// This node's Pub/Sub subscribers, for messages published on other members.
     pub pubsub: Arc<crate::pubsub::Registry>,
     refusals: Throttle,
@@ -300,18 +299,12 @@ pub struct Links {
 }
 
 impl Links {
-    pub fn new(
-        identity: Identity,
-        forwards: &Arc<Forwards>,
-        tls: crate::tls::Tls,
-        log: Arc<dyn Fn(String) + Send + Sync>,
-    ) -> Arc<Links> {
+    pub fn new(identity: Identity, forwards: &Arc<Forwards>, tls: crate::tls::Tls) -> Arc<Links> {
         Arc::new(Links {
             identity,
             forwards: Arc::clone(forwards),
             limits: Limits::default(),
             tls,
-            log,
             pubsub: Arc::default(),
             refusals: Throttle::default(),
             inbound: Mutex::new(HashMap::new()),
@@ -319,9 +312,10 @@ impl Links {
         })
     }
 
+    /// A refused or failed peer link: a warning, throttled.
     fn refused(&self, line: String) {
         if self.refusals.allow() {
-            (self.log)(line);
+            tracing::warn!("{line}");
         }
     }
 }
@@ -505,6 +499,11 @@ async fn dial(
                 let refused = error.starts_with("refused");
                 if refused {
                     links.refused(format!("peer link to node {peer}: {error}"));
+                } else {
+                    tracing::debug!(
+                        peer,
+                        "peer link to node {peer} at {address}: {error}; redialling"
+                    );
                 }
                 tokio::time::sleep(if refused {
                     REFUSED_PAUSE
@@ -616,8 +615,13 @@ pub async fn accept(
                 }
             };
             drop(stranger);
+            tracing::debug!(
+                peer = caller.from,
+                "peer connection from {remote}: node {} said hello",
+                caller.from
+            );
             if let Err(error) = serve_peer(caller, node, view, &links).await {
-                (links.log)(format!("peer connection from {remote} closed: {error}"));
+                tracing::warn!("peer connection from {remote} closed: {error}");
             }
         });
     }

@@ -123,7 +123,7 @@ impl Driver {
         self.peers.connect(&members);
         let path = self.config.data_dir.join(crate::membership::MEMBERS_FILE);
         if let Err(error) = crate::membership::write_file(&path, &cluster::members_text(&members)) {
-            (self.log)(format!("cannot save the member list: {error}"));
+            tracing::error!("cannot save the member list: {error}");
         }
     }
 }

@@ -220,7 +220,7 @@ pub async fn refresh_now(shared: &crate::client::Shared) {
     };
     match users {
         Ok(users) => shared.users.set(users),
-        Err(error) => eprintln!("ninesdb[{}] users: {error}", shared.config.id),
+        Err(error) => tracing::error!("users: {error}"),
     }
 }
 
@@ -353,7 +353,7 @@ fn random_bytes() -> Vec<u8> {
     let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
     if filled.is_err() {
         // No /dev/urandom: the clock's nanoseconds, stretched. Weak, and said so in the log.
-        eprintln!("ninesdb: /dev/urandom unavailable; ACL GENPASS falls back to the clock");
+        tracing::warn!("/dev/urandom unavailable; ACL GENPASS falls back to the clock");
         let mut state = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);

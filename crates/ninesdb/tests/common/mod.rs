@@ -132,6 +132,7 @@ impl Cluster {
     /// 22001/22301 TLS (TLS client ports at +200: 22201, 22501), 22601/22801 peer identity, 25001 auth, 23001/23051 streams,
     /// 25201/25251/25401/25451 pub/sub (redis on 25599), 26401/26451 pipelines (redis on 26599), 26801 keyspace events (redis on 26999),
     /// 27401 admin HTTP (admin ports 27451-27453),
+    /// 28001/28051 logs (`--log-format json`, `--log-level warn`),
     /// 26001/26201 RDB import/export (redis on
     /// 26199/26399, the export's loader on 26198/26398), 26051 backup (restored into 26251), 26071 backup for `up --restore-from` (at 26271).
     /// `NINESDB_TEST_PORT_BLOCK` moves every test's ports into one 400-port block (see [`port`]).

@@ -43,9 +43,14 @@ trap stop_cluster EXIT
 . scripts/lib/chromium.sh
 ensure_chromium
 
-cargo build --quiet --release -p ninesdb || fail "the build failed"
+# The dev build: scripts/test.sh has just built it for the tests (a release build would take
+# minutes more on a small machine). NINESDB_BIN picks another binary.
+if [ -z "${NINESDB_BIN:-}" ]; then
+    cargo build --quiet -p ninesdb || fail "the build failed"
+    NINESDB_BIN=./target/debug/ninesdb
+fi
 rm -rf "$OUT_DIR/data"
-./target/release/ninesdb up --nodes 4 --groups 3 --down-after-ms 3000 --port "$PORT" \
+"$NINESDB_BIN" up --nodes 4 --groups 3 --down-after-ms 3000 --port "$PORT" \
     --data "$OUT_DIR/data" --seconds 150 >"$OUT_DIR/up.log" 2>&1 &
 UP_PID=$!
 

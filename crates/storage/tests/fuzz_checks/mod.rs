@@ -12,43 +12,13 @@ use storage::{Disk, GroupId, Record, Recovered, RecoveredGroup, SimDisk, Wal, Wa
 
 use crate::common::{entries, hard, snapshot, Model, Op};
 
-/// How many inputs a seeded test runs: `default`, or `NINESDB_FUZZ_INPUTS` for long runs.
-pub fn input_count(default: u64) -> u64 {
-    std::env::var("NINESDB_FUZZ_INPUTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The seed the generators start from: fixed, or `NINESDB_FUZZ_SEED` to explore other inputs.
-pub fn base_seed(default: u64) -> u64 {
-    std::env::var("NINESDB_FUZZ_SEED")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
-
-/// SplitMix64: one u64 of state, so a failing input is reproduced by its seed alone.
-pub struct Rng(pub u64);
+#[path = "../../../../fuzz/seeded.rs"]
+mod seeded;
+// The cargo-fuzz targets take only `Rng` of these.
+#[allow(unused_imports)]
+pub use seeded::{base_seed, input_count, Rng};
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..n (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    pub fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-
     /// Uniform in lo..=hi.
     pub fn within(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi - lo + 1)

@@ -135,15 +135,8 @@ impl Monitor {
             ("graph", 3) => Value::Error(
                 "ERR ninesdb does not draw LATENCY GRAPH: use LATENCY HISTORY, or the dashboard on the admin port".to_owned(),
             ),
-            ("help", 2) => Value::Array(
-                HELP.iter()
-                    .map(|l| Value::Simple((*l).to_owned()))
-                    .collect(),
-            ),
-            _ => Value::Error(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try LATENCY HELP.",
-                String::from_utf8_lossy(args.get(1).map_or(&b""[..], |s| &s[..]))
-            )),
+            ("help", 2) => crate::local::help_reply(HELP),
+            _ => crate::local::subcommand_error("LATENCY", args),
         }
     }
 

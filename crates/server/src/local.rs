@@ -459,6 +459,24 @@ async fn config_set(pairs: &[Bytes], shared: &Shared) -> Value {
     Value::Simple("OK".to_owned())
 }
 
+/// A HELP subcommand's reply: its lines as simple strings.
+pub(crate) fn help_reply(lines: &[&str]) -> Value {
+    Value::Array(
+        lines
+            .iter()
+            .map(|l| Value::Simple((*l).to_owned()))
+            .collect(),
+    )
+}
+
+/// Redis's error for a subcommand unknown or given the wrong number of arguments.
+pub(crate) fn subcommand_error(command: &str, args: &[Bytes]) -> Value {
+    Value::Error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {command} HELP.",
+        String::from_utf8_lossy(args.get(1).map_or(&b""[..], |s| &s[..]))
+    ))
+}
+
 /// MEMORY STATS / DOCTOR / MALLOC-STATS / PURGE / HELP: this node's figures (ninesdb's
 /// estimate of its hosted data, as `maxmemory` counts it; no allocator statistics).
 async fn memory(args: &[Bytes], shared: &Shared) -> Value {
@@ -495,8 +513,7 @@ async fn memory(args: &[Bytes], shared: &Shared) -> Value {
         ),
         ("malloc-stats", 2) => text("Stats not supported for the current allocator"),
         ("purge", 2) => Value::Simple("OK".to_owned()),
-        ("help", 2) => Value::Array(
-            [
+        ("help", 2) => help_reply(&[
                 "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "DOCTOR",
                 "    Return memory problems reports.",
@@ -511,15 +528,8 @@ async fn memory(args: &[Bytes], shared: &Shared) -> Value {
                 "    sampled up to <count> times (default: 5, 0 means sample all).",
                 "HELP",
                 "    Prints this help.",
-            ]
-            .iter()
-            .map(|l| Value::Simple((*l).to_owned()))
-            .collect(),
-        ),
-        _ => Value::Error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
-            String::from_utf8_lossy(args.get(1).map_or(&b""[..], |s| &s[..]))
-        )),
+        ]),
+        _ => subcommand_error("MEMORY", args),
     }
 }
 

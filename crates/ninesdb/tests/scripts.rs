@@ -99,8 +99,10 @@ fn runaway_script_is_bounded_and_replicas_agree() {
                     Ok(Reply::Simple(_)) => {
                         served.fetch_add(1, Ordering::Relaxed);
                     }
-                    _ => {
-                        failed.fetch_add(1, Ordering::Relaxed);
+                    other => {
+                        if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("the other group's first failed write: {other:?}");
+                        }
                     }
                 }
             }
